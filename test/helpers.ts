@@ -1,0 +1,105 @@
+// Shared test helpers: one engine per test file, and llm.c-style tensor comparison.
+
+import { createEngine, type Engine } from "../src/index.js";
+
+let cached: Engine | undefined;
+
+/** The engine under test (relaxed SIMD where available, else plain SIMD; TODM_BUILD forces one). */
+export async function engine(): Promise<Engine> {
+  cached ??= await createEngine({ build: process.env.TODM_BUILD as "simd" | "relaxed-simd" | undefined });
+  return cached;
+}
+
+/** Both builds, for kernels whose two builds differ (FMA). */
+export async function bothBuilds(): Promise<Engine[]> {
+  const out = [await createEngine({ build: "simd" })];
+  try {
+    out.push(await createEngine({ build: "relaxed-simd" }));
+  } catch {
+    /* runtime without relaxed SIMD: the plain build alone */
+  }
+  return out;
+}
+
+export interface Diff {
+  maxAbs: number;
+  maxRel: number;
+  at: number;
+}
+
+/** Largest absolute and relative difference (relative to max(|ref|, floor)). */
+export function diff(got: ArrayLike<number>, ref: ArrayLike<number>, floor = 1e-6): Diff {
+  if (got.length !== ref.length) throw new Error(`length ${got.length} != reference length ${ref.length}`);
+  let maxAbs = 0, maxRel = 0, at = -1;
+  for (let i = 0; i < got.length; i++) {
+    const a = Math.abs(got[i] - ref[i]);
+    if (!(a <= maxAbs) || Number.isNaN(a)) {
+      maxAbs = Number.isNaN(a) ? Infinity : a;
+      at = i;
+    }
+    maxRel = Math.max(maxRel, a / Math.max(Math.abs(ref[i]), floor));
+    if (Number.isNaN(a)) maxRel = Infinity;
+  }
+  return { maxAbs, maxRel, at };
+}
+
+/**
+ * Throws with the first values and the worst element unless every |got - ref| <= atol + rtol*|ref|
+ * (llm.c check_tensor). Use inside `expect(() => ...)` or directly: a throw fails the test.
+ */
+export function assertClose(name: string, got: ArrayLike<number>, ref: ArrayLike<number>, atol: number, rtol = 0): void {
+  if (got.length !== ref.length) throw new Error(`${name}: length ${got.length} != reference ${ref.length}`);
+  let worst = -1, worstExcess = 0;
+  for (let i = 0; i < got.length; i++) {
+    const err = Math.abs(got[i] - ref[i]);
+    const tol = atol + rtol * Math.abs(ref[i]);
+    const excess = Number.isNaN(err) || !Number.isFinite(err) ? Infinity : err - tol;
+    if (excess > worstExcess || (worst < 0 && excess > 0)) {
+      worst = i;
+      worstExcess = excess;
+    }
+  }
+  if (worst >= 0) {
+    const first = Array.from({ length: Math.min(5, got.length) }, (_, i) => `${got[i]} vs ${ref[i]}`).join(", ");
+    throw new Error(
+      `${name}: NOT OK at [${worst}]: ${got[worst]} vs reference ${ref[worst]} ` +
+        `(atol ${atol}, rtol ${rtol}); first values: ${first}`,
+    );
+  }
+}
+
+/** A seeded generator (mulberry32) for test data that must not depend on Math.random. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n values uniform in [-scale, scale). */
+export function randn(n: number, r: () => number, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
+}
+
+/**
+ * Central finite differences in float64 of a scalar function f(x) at x, for the listed indices.
+ * f receives a Float64Array and must be a float64 implementation of the forward (not the kernel),
+ * or the kernel's forward when `h` is large enough for f32 (then say so at the call site).
+ */
+export function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, idx: number[], h = 1e-5): Float64Array {
+  const g = new Float64Array(idx.length);
+  idx.forEach((i, j) => {
+    const old = x[i];
+    x[i] = old + h;
+    const fp = f(x);
+    x[i] = old - h;
+    const fm = f(x);
+    x[i] = old;
+    g[j] = (fp - fm) / (2 * h);
+  });
+  return g;
+}

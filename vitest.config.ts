@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Property tests over WASM kernels are CPU-bound; two cores, so two forks.
+    pool: "forks",
+    maxWorkers: 2,
+    testTimeout: 120_000,
+  },
+});
