@@ -1,0 +1,92 @@
+// The benchmark harness: timing, medians, machine facts, and the results file.
+//
+// Every bench module exports `run(ctx)` and returns records; run.ts merges them into
+// bench/results.json (replacing the records of the benches that ran, keeping the others) and
+// rewrites BENCHMARKS.md from the whole file. Figures are never edited by hand.
+
+import { execSync, spawnSync } from "node:child_process";
+import { cpus, totalmem } from "node:os";
+import type { Engine } from "../dist/index.js";
+
+export interface BenchRecord {
+  bench: string; // e.g. "gemm"
+  case: string; // e.g. "400x256x1024"
+  metric: string; // e.g. "GFLOP/s", "ms", "x realtime"
+  higherIsBetter: boolean;
+  todm: number | null;
+  build: string; // "simd" | "relaxed-simd" | ...
+  peers: Record<string, number | null>; // names contain tfjs, torch or torchaudio
+  machine: string;
+  commit: string;
+  note?: string;
+}
+
+export interface BenchContext {
+  /** Engines of both builds (relaxed first when the runtime has it). */
+  engines: Engine[];
+  machine: string;
+  commit: string;
+  /** Runs a Python peer script with Debian's torch on one thread; null when torch is missing. */
+  python(script: string, args: string[]): unknown | null;
+  log(line: string): void;
+}
+
+/** Median of `reps` timings (ms) of `fn`, after `warmup` untimed calls. */
+export function timeMs(fn: () => void, reps = 7, warmup = 2): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const t: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    t.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(t);
+}
+
+/** Async variant of timeMs. */
+export async function timeMsAsync(fn: () => Promise<void>, reps = 7, warmup = 2): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const t: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    t.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(t);
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+export function machineName(): string {
+  const c = cpus();
+  return `${c[0]?.model.trim() ?? "unknown CPU"}, ${c.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+export function commitId(): string {
+  try {
+    const id = execSync("git rev-parse --short HEAD", { encoding: "utf8" }).trim();
+    const dirty = execSync("git status --porcelain --untracked-files=no", { encoding: "utf8" }).trim();
+    return dirty ? `${id}-dirty` : id;
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * Runs `/usr/bin/python3 script args...` with torch and OpenBLAS pinned to one thread and parses the
+ * last line of its stdout as JSON. Returns null (and logs why) when Python or torch is unavailable.
+ */
+export function runPython(script: string, args: string[], log: (s: string) => void): unknown | null {
+  const env = { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1", MKL_NUM_THREADS: "1" };
+  const r = spawnSync("/usr/bin/python3", [script, ...args], { encoding: "utf8", env, maxBuffer: 64 << 20 });
+  if (r.error || r.status !== 0) {
+    log(`  peer ${script} unavailable: ${(r.error?.message ?? r.stderr ?? "").trim().split("\n").pop()}`);
+    return null;
+  }
+  const lines = r.stdout.trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]);
+}

@@ -1,0 +1,95 @@
+// `npm run bench [-- --only NAME[,NAME]]`: runs the benchmarks and their peers in one process,
+// merges the records into bench/results.json and rewrites BENCHMARKS.md from it.
+//
+// Each bench lives in bench/<name>.ts and exports `run(ctx): Promise<BenchRecord[]>`.
+
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createEngine, type Engine } from "../dist/index.js";
+import { commitId, machineName, runPython, type BenchContext, type BenchRecord } from "./lib.js";
+
+const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<BenchRecord[]> }>> = {
+  gemm: () => import("./gemm.js"),
+};
+
+const RESULTS = "bench/results.json";
+
+function writeAtomic(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+function fmt(x: number | null | undefined): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return "n/a";
+  return Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toPrecision(3);
+}
+
+/** BENCHMARKS.md, written from results.json alone. */
+function renderMarkdown(records: BenchRecord[]): string {
+  const lines = [
+    "# Benchmarks",
+    "",
+    "Written by `npm run bench` from bench/results.json; never edited by hand. Each figure is the median of",
+    "at least 5 repetitions. A ratio is todm over the peer, oriented so that > 1 means todm is better.",
+    "Peers run in the same process run, on one thread.",
+    "",
+  ];
+  const benches = [...new Set(records.map((r) => r.bench))];
+  for (const b of benches) {
+    const rs = records.filter((r) => r.bench === b);
+    const peers = [...new Set(rs.flatMap((r) => Object.keys(r.peers)))];
+    lines.push(`## ${b}`, "");
+    lines.push(`| case | metric | build | todm | ${peers.map((p) => `${p} | todm/${p}`).join(" | ")} |`);
+    lines.push(`| --- | --- | --- | ---: | ${peers.map(() => "---: | ---:").join(" | ")} |`);
+    for (const r of rs) {
+      const cells = peers.map((p) => {
+        const v = r.peers[p];
+        const ratio = v && r.todm ? (r.higherIsBetter ? r.todm / v : v / r.todm) : null;
+        return `${fmt(v)} | ${ratio === null ? "n/a" : ratio.toFixed(2) + "x"}`;
+      });
+      lines.push(`| ${r.case} | ${r.metric} | ${r.build} | ${fmt(r.todm)} | ${cells.join(" | ")} |`);
+    }
+    const notes = [...new Set(rs.map((r) => r.note).filter(Boolean))];
+    if (notes.length) lines.push("", ...notes.map((n) => `- ${n}`));
+    const m = [...new Set(rs.map((r) => `${r.machine}, commit ${r.commit}`))];
+    lines.push("", `Measured on ${m.join("; ")}.`, "");
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const onlyAt = args.indexOf("--only");
+  const only = onlyAt >= 0 ? args[onlyAt + 1]?.split(",") ?? [] : Object.keys(BENCHES);
+  for (const name of only) {
+    if (!BENCHES[name]) throw new Error(`unknown bench "${name}"; known: ${Object.keys(BENCHES).join(", ")}`);
+  }
+  const engines: Engine[] = [];
+  try {
+    engines.push(await createEngine({ build: "relaxed-simd" }));
+  } catch {
+    /* no relaxed SIMD in this runtime */
+  }
+  engines.push(await createEngine({ build: "simd" }));
+  const ctx: BenchContext = {
+    engines,
+    machine: machineName(),
+    commit: commitId(),
+    python: (script, a) => runPython(script, a, (s) => console.log(s)),
+    log: (s) => console.log(s),
+  };
+  let records: BenchRecord[] = existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, "utf8")) : [];
+  for (const name of only) {
+    console.log(`bench ${name}`);
+    const mod = await BENCHES[name]();
+    const fresh = await mod.run(ctx);
+    records = records.filter((r) => r.bench !== name).concat(fresh);
+    writeAtomic(RESULTS, JSON.stringify(records, null, 2) + "\n");
+  }
+  writeAtomic("BENCHMARKS.md", renderMarkdown(records));
+  console.log("wrote bench/results.json and BENCHMARKS.md");
+}
+
+main().catch((e: Error) => {
+  console.error(`bench: ${e.message}`);
+  process.exit(1);
+});
