@@ -1,0 +1,217 @@
+// The model's configuration and its parameter table: every tensor's name and shape, in one order.
+//
+// The parameter region is laid out by this table alone (llm.c `ParameterTensors`): gradients and
+// optimizer moments use the identical layout. A Supernet is the largest model; a subnet keeps the
+// first `layers` encoder blocks, the leading `ffDim` units of every feed-forward module and the
+// leading `heads` MH-SSM heads (an even number, so that gated pairs stay whole). Its weights are
+// leading slices of the Supernet's tensors, read in place through leading-dimension strides.
+
+export interface ModelConfig {
+  featDim: number; // log-mel bins
+  subsampleChannels: number; // channels of the two stride-2 convolutions
+  dModel: number; // encoder width
+  layers: number; // encoder blocks
+  ffDim: number; // feed-forward hidden width
+  heads: number; // MH-SSM heads (even); each owns dModel / heads channels
+  stateSize: number; // N, the SSM state size per channel (even: N/2 complex pairs)
+  convKernel: number; // depthwise convolution module kernel width; 0 = no convolution module
+  causal: boolean; // streaming encoder: causal subsampling, forward-only SSM, causal depthwise conv
+  predictorDim: number; // LSTM predictor width (and its embedding)
+  predictorLayers: number; // 1 or 2
+  joinerDim: number;
+  vocabSize: number; // including blank (id 0)
+}
+
+export interface SubnetSpec {
+  layers: number;
+  ffDim: number;
+  heads: number;
+}
+
+export const DEFAULT_MODEL: ModelConfig = {
+  featDim: 80,
+  subsampleChannels: 64,
+  dModel: 144,
+  layers: 6,
+  ffDim: 576,
+  heads: 4,
+  stateSize: 16,
+  convKernel: 0,
+  causal: true,
+  predictorDim: 256,
+  predictorLayers: 1,
+  joinerDim: 256,
+  vocabSize: 256,
+};
+
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  /** How a subnet slices it: which dims shrink with which knob (leading slices only). */
+  slice?: ("ff" | "ssm" | null)[];
+  /** Encoder block index, for depth slicing (tensors of blocks >= layers are dropped). */
+  block?: number;
+  /** Initialisation family, for the host's initialiser. */
+  init: "linear" | "bias" | "norm_weight" | "norm_bias" | "embedding" | "conv" | "ssm_dt" | "ssm_c" | "ssm_d" | "lstm" | "zero";
+}
+
+/** Frequency bins after two 3x3 stride-2 convolutions without padding in frequency. */
+export function subsampledBins(featDim: number): number {
+  const f1 = Math.floor((featDim - 3) / 2) + 1;
+  return Math.floor((f1 - 3) / 2) + 1;
+}
+
+export function validateConfig(c: ModelConfig, source = "config"): void {
+  const bad = (what: string) => {
+    throw new Error(`${source}: ${what}`);
+  };
+  for (const [k, v] of Object.entries(c)) {
+    if (typeof v === "number" && (!Number.isInteger(v) || v < 0)) bad(`${k} must be a non-negative integer, got ${v}`);
+  }
+  if (c.heads < 2 || c.heads % 2) bad(`heads must be even and >= 2 (heads are gated in pairs), got ${c.heads}`);
+  if (c.dModel % c.heads) bad(`dModel (${c.dModel}) must be divisible by heads (${c.heads})`);
+  if (c.stateSize < 2 || c.stateSize % 2) bad(`stateSize must be even (complex conjugate pairs), got ${c.stateSize}`);
+  if (c.convKernel && c.convKernel % 2 === 0) bad(`convKernel must be odd, got ${c.convKernel}`);
+  if (c.predictorLayers < 1 || c.predictorLayers > 2) bad(`predictorLayers must be 1 or 2`);
+  if (c.featDim < 7) bad(`featDim must be at least 7`);
+  if (c.vocabSize < 2) bad(`vocabSize must be at least 2 (blank and one symbol)`);
+  if (c.layers < 1) bad(`layers must be at least 1`);
+}
+
+/** The full (Supernet) parameter table, in region order. */
+export function paramTable(c: ModelConfig): ParamSpec[] {
+  const d = c.dModel, cs = c.subsampleChannels, ff = c.ffDim, half = c.stateSize / 2, P = c.predictorDim;
+  const t: ParamSpec[] = [
+    { name: "encoder.subsample.conv1.weight", shape: [cs, 1, 3, 3], init: "conv" },
+    { name: "encoder.subsample.conv1.bias", shape: [cs], init: "bias" },
+    { name: "encoder.subsample.conv2.weight", shape: [cs, cs, 3, 3], init: "conv" },
+    { name: "encoder.subsample.conv2.bias", shape: [cs], init: "bias" },
+    { name: "encoder.subsample.out.weight", shape: [d, cs * subsampledBins(c.featDim)], init: "linear" },
+    { name: "encoder.subsample.out.bias", shape: [d], init: "bias" },
+  ];
+  const dirs = c.causal ? ["fwd"] : ["fwd", "bwd"];
+  for (let l = 0; l < c.layers; l++) {
+    const p = `encoder.blocks.${l}.`;
+    const ffModule = (m: string) => {
+      t.push({ name: `${p}${m}.norm.weight`, shape: [d], init: "norm_weight", block: l });
+      t.push({ name: `${p}${m}.norm.bias`, shape: [d], init: "norm_bias", block: l });
+      t.push({ name: `${p}${m}.w1.weight`, shape: [ff, d], slice: ["ff", null], init: "linear", block: l });
+      t.push({ name: `${p}${m}.w1.bias`, shape: [ff], slice: ["ff"], init: "bias", block: l });
+      t.push({ name: `${p}${m}.w2.weight`, shape: [d, ff], slice: [null, "ff"], init: "linear", block: l });
+      t.push({ name: `${p}${m}.w2.bias`, shape: [d], init: "bias", block: l });
+    };
+    ffModule("ff1");
+    t.push({ name: `${p}ssm.norm.weight`, shape: [d], init: "norm_weight", block: l });
+    t.push({ name: `${p}ssm.norm.bias`, shape: [d], init: "norm_bias", block: l });
+    t.push({ name: `${p}ssm.in.weight`, shape: [d, d], slice: ["ssm", null], init: "linear", block: l });
+    t.push({ name: `${p}ssm.in.bias`, shape: [d], slice: ["ssm"], init: "bias", block: l });
+    for (const dir of dirs) {
+      t.push({ name: `${p}ssm.${dir}.log_dt`, shape: [d], slice: ["ssm"], init: "ssm_dt", block: l });
+      t.push({ name: `${p}ssm.${dir}.c_re`, shape: [d, half], slice: ["ssm", null], init: "ssm_c", block: l });
+      t.push({ name: `${p}ssm.${dir}.c_im`, shape: [d, half], slice: ["ssm", null], init: "ssm_c", block: l });
+      t.push({ name: `${p}ssm.${dir}.d`, shape: [d], slice: ["ssm"], init: "ssm_d", block: l });
+    }
+    t.push({ name: `${p}ssm.out.weight`, shape: [d, d], slice: [null, "ssm"], init: "linear", block: l });
+    t.push({ name: `${p}ssm.out.bias`, shape: [d], init: "bias", block: l });
+    if (c.convKernel) {
+      t.push({ name: `${p}conv.norm.weight`, shape: [d], init: "norm_weight", block: l });
+      t.push({ name: `${p}conv.norm.bias`, shape: [d], init: "norm_bias", block: l });
+      t.push({ name: `${p}conv.pw1.weight`, shape: [2 * d, d], init: "linear", block: l });
+      t.push({ name: `${p}conv.pw1.bias`, shape: [2 * d], init: "bias", block: l });
+      t.push({ name: `${p}conv.dw.weight`, shape: [d, c.convKernel], init: "conv", block: l });
+      t.push({ name: `${p}conv.dw.bias`, shape: [d], init: "bias", block: l });
+      t.push({ name: `${p}conv.pw2.weight`, shape: [d, d], init: "linear", block: l });
+      t.push({ name: `${p}conv.pw2.bias`, shape: [d], init: "bias", block: l });
+    }
+    ffModule("ff2");
+    t.push({ name: `${p}norm.weight`, shape: [d], init: "norm_weight", block: l });
+    t.push({ name: `${p}norm.bias`, shape: [d], init: "norm_bias", block: l });
+  }
+  t.push({ name: "encoder.out.weight", shape: [c.joinerDim, d], init: "linear" });
+  t.push({ name: "encoder.out.bias", shape: [c.joinerDim], init: "bias" });
+  t.push({ name: "predictor.embedding.weight", shape: [c.vocabSize, P], init: "embedding" });
+  for (let l = 0; l < c.predictorLayers; l++) {
+    t.push({ name: `predictor.lstm.${l}.w_ih`, shape: [4 * P, P], init: "lstm" });
+    t.push({ name: `predictor.lstm.${l}.w_hh`, shape: [4 * P, P], init: "lstm" });
+    t.push({ name: `predictor.lstm.${l}.b_ih`, shape: [4 * P], init: "lstm" });
+    t.push({ name: `predictor.lstm.${l}.b_hh`, shape: [4 * P], init: "lstm" });
+  }
+  t.push({ name: "joiner.pred.weight", shape: [c.joinerDim, P], init: "linear" });
+  t.push({ name: "joiner.pred.bias", shape: [c.joinerDim], init: "bias" });
+  t.push({ name: "joiner.out.weight", shape: [c.vocabSize, c.joinerDim], init: "linear" });
+  t.push({ name: "joiner.out.bias", shape: [c.vocabSize], init: "zero" });
+  return t;
+}
+
+export interface ParamEntry extends ParamSpec {
+  offset: number; // in floats, from the start of the region
+  numel: number;
+}
+
+/** Lays the table out in one region: offsets 16-float (64-byte) aligned so SIMD loads stay aligned. */
+export function layoutParams(table: ParamSpec[]): { entries: ParamEntry[]; total: number } {
+  let off = 0;
+  const entries = table.map((p) => {
+    const numel = p.shape.reduce((a, b) => a * b, 1);
+    const e = { ...p, offset: off, numel };
+    off += Math.ceil(numel / 16) * 16;
+    return e;
+  });
+  return { entries, total: off };
+}
+
+/** A subnet's shape of a Supernet tensor (leading slices), or null if its block is dropped. */
+export function subnetShape(p: ParamSpec, c: ModelConfig, s: SubnetSpec): number[] | null {
+  if (p.block !== undefined && p.block >= s.layers) return null;
+  const ssmWidth = (c.dModel / c.heads) * s.heads;
+  return p.shape.map((dim, i) => (p.slice?.[i] === "ff" ? s.ffDim : p.slice?.[i] === "ssm" ? ssmWidth : dim));
+}
+
+/** Number of parameters of a subnet (the Supernet when s is its own spec). */
+export function countParams(c: ModelConfig, s: SubnetSpec = supernetSpec(c)): number {
+  let n = 0;
+  for (const p of paramTable(c)) {
+    const sh = subnetShape(p, c, s);
+    if (sh) n += sh.reduce((a, b) => a * b, 1);
+  }
+  return n;
+}
+
+export function supernetSpec(c: ModelConfig): SubnetSpec {
+  return { layers: c.layers, ffDim: c.ffDim, heads: c.heads };
+}
+
+/** A readable subnet name, e.g. `L6-ff576-h4`. */
+export function subnetName(s: SubnetSpec): string {
+  return `L${s.layers}-ff${s.ffDim}-h${s.heads}`;
+}
+
+export function parseSubnetName(name: string): SubnetSpec {
+  const m = /^L(\d+)-ff(\d+)-h(\d+)$/.exec(name);
+  if (!m) throw new Error(`"${name}" is not a subnet name (expected e.g. L6-ff576-h4)`);
+  return { layers: Number(m[1]), ffDim: Number(m[2]), heads: Number(m[3]) };
+}
+
+/**
+ * Multiply-accumulates per second of audio for the encoder, predictor and joiner of a subnet, counting
+ * GEMMs and the SSM scan (the dominant terms), at 100 feature frames per second and, for the predictor
+ * and joiner, `tokensPerSecond` emitted symbols (greedy decoding evaluates the joiner once per frame
+ * plus once per symbol).
+ */
+export function macsPerSecond(c: ModelConfig, s: SubnetSpec, tokensPerSecond = 3): number {
+  const F1 = Math.floor((c.featDim - 3) / 2) + 1, F2 = subsampledBins(c.featDim);
+  const cs = c.subsampleChannels, d = c.dModel;
+  const T1 = 50, T2 = 25; // frames per second after each stride-2 convolution
+  let macs = T1 * F1 * cs * 9 + T2 * F2 * cs * cs * 9 + T2 * cs * F2 * d;
+  const D = (d / c.heads) * s.heads, dirs = c.causal ? 1 : 2;
+  const perBlock =
+    2 * (2 * d * s.ffDim) + // two feed-forward modules
+    2 * d * D + // SSM in and out projections
+    dirs * D * c.stateSize * 2 + // the scan: complex state update and readout
+    (c.convKernel ? 3 * d * d + d * c.convKernel : 0);
+  macs += T2 * s.layers * perBlock + T2 * d * c.joinerDim;
+  const P = c.predictorDim;
+  macs += tokensPerSecond * (c.predictorLayers * 8 * P * P + P * c.joinerDim);
+  macs += (T2 + tokensPerSecond) * c.joinerDim * c.vocabSize;
+  return macs;
+}
