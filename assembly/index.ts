@@ -13,3 +13,6 @@
 
 export * from "./memory";
 export * from "./gemm";
+export * from "./elementwise";
+export * from "./activation";
+export * from "./gelu";
