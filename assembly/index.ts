@@ -16,3 +16,8 @@ export * from "./gemm";
 export * from "./elementwise";
 export * from "./activation";
 export * from "./gelu";
+export * from "./softmax";
+export * from "./norm";
+export * from "./rmsnorm";
+export * from "./dropout";
+export * from "./embedding";
