@@ -1,11 +1,12 @@
-// Row normalisations over the last dimension: LayerNorm and RMSNorm, forward/backward pairs in the
-// style of llm.c's layernorm_forward/backward (train_gpt2.c), SIMD with scalar tails, each with a
-// scalar `_naive` twin.
+// LayerNorm over the last dimension: a forward/backward pair in the style of llm.c's
+// layernorm_forward/backward (train_gpt2.c), SIMD with scalar tails, each with a scalar `_naive` twin.
+// RMSNorm, its sibling, is in rmsnorm.ts.
 //
-// What it is not: batch norm or group norm. Statistics are f32, two passes (mean, then the centred
-// variance), as llm.c. References: torch.nn.functional.layer_norm and an RMSNorm written in
-// test/ref/elementwise.py (torch 1.13 has none), in test/fixtures/elementwise.json; float64 finite
-// differences in test/norm.test.ts.
+// What it is not: batch norm or group norm. Statistics are f32 in two passes (the mean, then the
+// centred variance) as llm.c; the mean is summed relative to the row's first element, so rows whose
+// mean is far from 0 (|mean| >> std) keep their precision. References: torch.nn.functional.layer_norm
+// in test/fixtures/elementwise.json (test/ref/elementwise.py); float64 finite differences in
+// test/norm.test.ts.
 // Shapes: inp, out, dout, dinp are [R, C] with rows contiguous (row stride C); mean and rstd are [R];
 // weight, bias, dweight, dbias are [C], read as the leading slice [0:C] of a possibly wider
 // parameter. weight = 0 / bias = 0 mean "no affine part" (then pass dweight = 0 / dbias = 0); any
@@ -28,12 +29,14 @@ export function layernorm_forward(
 ): void {
   for (let r = 0; r < R; r++) {
     const x = inp + ((<usize>r * C) << 2), y = out + ((<usize>r * C) << 2);
+    // The mean as x[0] + mean(x - x[0]): rows far from 0 (|mean| >> std) then sum small numbers.
+    const x0 = load<f32>(x), x0v = f32x4.splat(x0);
     let acc = splat(0);
     let j = 0;
-    for (; j + 4 <= C; j += 4) acc = f32x4.add(acc, v128.load(x + (<usize>j << 2)));
+    for (; j + 4 <= C; j += 4) acc = f32x4.add(acc, f32x4.sub(v128.load(x + (<usize>j << 2)), x0v));
     let s = hsum(acc);
-    for (; j < C; j++) s += load<f32>(x + (<usize>j << 2));
-    const m = s / <f32>C;
+    for (; j < C; j++) s += load<f32>(x + (<usize>j << 2)) - x0;
+    const m = x0 + s / <f32>C;
     const mv = f32x4.splat(m);
     acc = splat(0);
     j = 0;
@@ -73,9 +76,10 @@ export function layernorm_forward_naive(
 ): void {
   for (let r = 0; r < R; r++) {
     const x = inp + ((<usize>r * C) << 2), y = out + ((<usize>r * C) << 2);
+    const x0 = load<f32>(x);
     let s: f32 = 0;
-    for (let j = 0; j < C; j++) s += load<f32>(x + (<usize>j << 2));
-    const m = s / <f32>C;
+    for (let j = 0; j < C; j++) s += load<f32>(x + (<usize>j << 2)) - x0;
+    const m = x0 + s / <f32>C;
     let v: f32 = 0;
     for (let j = 0; j < C; j++) {
       const d = load<f32>(x + (<usize>j << 2)) - m;
