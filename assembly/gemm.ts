@@ -15,12 +15,17 @@
 
 import { mem_alloc } from "./memory";
 import { gemm_pack_a, gemm_pack_b } from "./gemm_pack";
+import { gemm_small_nn, gemm_small_nt, madd, put_row } from "./gemm_small";
 
 const MR: i32 = 4; // rows of the micro-tile
 const NR: i32 = 8; // columns of the micro-tile (two f32x4)
 const KC: i32 = 256; // depth of a packed slab: an 8-column B panel is 8 KiB, it stays in L1
 const MC: i32 = 128; // rows of A per packed block (a multiple of MR): 128 KiB, in L2
 const NC: i32 = 2048; // columns of B per packed block: 2 MiB
+// Up to this many rows (transA = 0) the unpacked kernels of gemm_small.ts are faster: packing all of
+// B costs as much as a product with few rows (measured: M = 1 was 3x, M = 8 1.1x faster unpacked;
+// M = 16 was 1.1x slower).
+const SMALL_M: i32 = 8;
 
 // Scratch owned by gemm for the life of the module (taken before the host can take a mark).
 const packA: usize = mem_alloc(<usize>(MC * KC) << 2);
@@ -41,6 +46,11 @@ export function gemm(
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     gemm_scale(M, N, beta, C, ldc);
+    return;
+  }
+  if (transA == 0 && M <= SMALL_M) {
+    if (transB) gemm_small_nt(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else gemm_small_nn(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   // Split K into slabs of near-equal depth (K = 260 gives 130 + 130, not 256 + 4).
@@ -81,27 +91,6 @@ function gemm_scale(M: i32, N: i32, beta: f32, C: usize, ldc: i32): void {
       store<f32>(p, beta == 0 ? 0 : beta * load<f32>(p));
     }
   }
-}
-
-// @ts-ignore: decorator
-@inline
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(c, f32x4.mul(a, b));
-}
-
-/** C[r, 0:8] = alpha * acc + beta * C[r, 0:8] for one row (beta = 0: no read of C). */
-// @ts-ignore: decorator
-@inline
-function put_row(c: usize, acc0: v128, acc1: v128, alpha: v128, beta: f32): void {
-  let v0 = f32x4.mul(acc0, alpha), v1 = f32x4.mul(acc1, alpha);
-  if (beta != 0) {
-    const b = f32x4.splat(beta);
-    v0 = f32x4.add(v0, f32x4.mul(v128.load(c), b));
-    v1 = f32x4.add(v1, f32x4.mul(v128.load(c, 16), b));
-  }
-  v128.store(c, v0);
-  v128.store(c, v1, 16);
 }
 
 /**

@@ -31,6 +31,23 @@ export function gemm_pack_a(dst: usize, src: usize, transA: i32, mc: i32, kc: i3
         s += rowBytes;
         d += <usize>mr << 2;
       }
+    } else if (mr == 4 && rows == 4) {
+      // Four rows of A become the four lanes of each packed k step: 4x4 transposes.
+      const s = src + <usize>i0 * rowBytes;
+      let d = panel;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        transpose4(d, s + (<usize>k << 2), rowBytes, 16);
+        d += 64;
+      }
+      for (; k < kc; k++) {
+        const o = <usize>k << 2;
+        store<f32>(d, load<f32>(s + o));
+        store<f32>(d, load<f32>(s + rowBytes + o), 4);
+        store<f32>(d, load<f32>(s + 2 * rowBytes + o), 8);
+        store<f32>(d, load<f32>(s + 3 * rowBytes + o), 12);
+        d += 16;
+      }
     } else {
       // op(A) row i is contiguous: read each row once, scatter it with stride mr.
       const step = <usize>mr << 2;
@@ -38,17 +55,7 @@ export function gemm_pack_a(dst: usize, src: usize, transA: i32, mc: i32, kc: i3
         let d = panel + (<usize>r << 2);
         if (r < rows) {
           let s = src + <usize>(i0 + r) * rowBytes;
-          let k = 0;
-          for (; k + 4 <= kc; k += 4) {
-            const v = v128.load(s);
-            store<f32>(d, f32x4.extract_lane(v, 0));
-            store<f32>(d + step, f32x4.extract_lane(v, 1));
-            store<f32>(d + 2 * step, f32x4.extract_lane(v, 2));
-            store<f32>(d + 3 * step, f32x4.extract_lane(v, 3));
-            s += 16;
-            d += 4 * step;
-          }
-          for (; k < kc; k++) {
+          for (let k = 0; k < kc; k++) {
             store<f32>(d, load<f32>(s));
             s += 4;
             d += step;
@@ -98,8 +105,8 @@ export function gemm_pack_b(dst: usize, src: usize, transB: i32, kc: i32, nc: i3
       let k = 0;
       for (; k + 4 <= kc; k += 4) {
         const o = <usize>k << 2;
-        transpose4(d, s + o, rowBytes);
-        transpose4(d + 16, s + 4 * rowBytes + o, rowBytes);
+        transpose4(d, s + o, rowBytes, 32);
+        transpose4(d + 16, s + 4 * rowBytes + o, rowBytes, 32);
         d += 128;
       }
       for (; k < kc; k++) {
@@ -120,10 +127,10 @@ export function gemm_pack_b(dst: usize, src: usize, transB: i32, kc: i32, nc: i3
   }
 }
 
-/** Reads 4 floats from each of 4 rows (stride `rowBytes`) and writes them as 4 columns, rows 32 bytes apart. */
+/** Reads 4 floats from each of 4 rows (stride `rowBytes`) and writes them as 4 columns, rows `dstStep` bytes apart. */
 // @ts-ignore: decorator
 @inline
-function transpose4(d: usize, s: usize, rowBytes: usize): void {
+function transpose4(d: usize, s: usize, rowBytes: usize, dstStep: usize): void {
   const r0 = v128.load(s), r1 = v128.load(s + rowBytes);
   const r2 = v128.load(s + 2 * rowBytes), r3 = v128.load(s + 3 * rowBytes);
   const t0 = f32x4.shuffle(r0, r1, 0, 4, 1, 5); // a0 b0 a1 b1
@@ -131,7 +138,7 @@ function transpose4(d: usize, s: usize, rowBytes: usize): void {
   const t2 = f32x4.shuffle(r2, r3, 0, 4, 1, 5); // c0 d0 c1 d1
   const t3 = f32x4.shuffle(r2, r3, 2, 6, 3, 7); // c2 d2 c3 d3
   v128.store(d, f32x4.shuffle(t0, t2, 0, 1, 4, 5));
-  v128.store(d, f32x4.shuffle(t0, t2, 2, 3, 6, 7), 32);
-  v128.store(d, f32x4.shuffle(t1, t3, 0, 1, 4, 5), 64);
-  v128.store(d, f32x4.shuffle(t1, t3, 2, 3, 6, 7), 96);
+  v128.store(d + dstStep, f32x4.shuffle(t0, t2, 2, 3, 6, 7));
+  v128.store(d + 2 * dstStep, f32x4.shuffle(t1, t3, 0, 1, 4, 5));
+  v128.store(d + 3 * dstStep, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
 }

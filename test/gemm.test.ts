@@ -1,7 +1,7 @@
 // GEMM (assembly/gemm.ts) against its scalar twin gemm_naive, in both builds (the relaxed one fuses
 // multiply-adds, so its rounding differs). Shapes are drawn by fast-check (every dimension 1..70, so
 // edge tiles of every size), plus fixed shapes larger than the blocking (K > KC = 256, M > MC = 128,
-// N > NC = 2048). The tolerance is the classical dot-product error bound (Higham, "Accuracy and
+// N > NC = 2048), and products with M <= 8 rows that take the unpacked path. The tolerance is the classical dot-product error bound (Higham, "Accuracy and
 // Stability of Numerical Algorithms", eq. 3.5): each result is within gamma_K * sum_k |a_ik b_kj|
 // of the exact value, so two f32 results are within twice that of each other.
 import { describe, expect, it } from "vitest";
@@ -88,7 +88,9 @@ describe("gemm", () => {
         for (const tB of [0, 1]) {
           checkCase(e, { ...base, tA, tB, M: 131, N: 37, K: 600, beta: 0 }); // three K slabs, M edge
           checkCase(e, { ...base, tA, tB, M: 259, N: 19, K: 257, beta: 1 }); // K = 257: two slabs of ~128
-          checkCase(e, { ...base, tA, tB, M: 6, N: 2100, K: 13, beta: 0.5 }); // two N blocks
+          checkCase(e, { ...base, tA, tB, M: 6, N: 2100, K: 13, beta: 0.5 }); // two N blocks (tA = 0: unpacked path)
+          checkCase(e, { ...base, tA, tB, M: 7, N: 45, K: 601, beta: 1 }); // unpacked path (tA = 0), long K
+          checkCase(e, { ...base, tA, tB, M: 9, N: 45, K: 99, beta: 0 }); // just above the unpacked path
         }
       }
     }
