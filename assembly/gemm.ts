@@ -1,11 +1,150 @@
-// GEMM: C = alpha * op(A) * op(B) + beta * C, row-major, f32, with leading-dimension strides.
-// PLACEHOLDER: the naive twin only; the SIMD kernel replaces `gemm` (see the engine issue).
+// GEMM: C = alpha * op(A) * op(B) + beta * C, row-major f32 with leading-dimension strides (BLAS
+// sgemm semantics on row-major storage). Every matrix product of the engine goes through `gemm`.
+//
+// Design (GotoBLAS/BLIS blocking, Goto & van de Geijn 2008): for each KC-deep slab of K, op(B) is
+// packed into KC x 8 panels (gemm_pack.ts) and, for each MC-row block, op(A) into KC x MR panels;
+// a register-blocked micro-kernel then computes MR x 8 tiles of C from one A panel and one B panel.
+// The tile is 4x8 in both builds (f32x4.relaxed_madd, a true FMA, in the relaxed build; mul+add in
+// the plain one). V8 (Node 20, TurboFan) hoists all loads of a k step ahead of the arithmetic, so a
+// step keeps MR broadcasts + 2 B vectors + 2*MR accumulators live: 14 registers for 4x8, 17 for 5x8,
+// 20 for 6x8, and V8 gives WASM 15 on x64. 5x8 and 6x8 spill accumulators on every k step and ran
+// at half the speed on this machine. Edge tiles go through a scratch tile and only their valid part
+// is written back. Not threaded: one call, one core.
+// Reference: `gemm_naive` below (the test oracle); error: a sum of K products in another order
+// (and fused in the relaxed build), so results differ from the naive twin by a few ulps times K.
+
+import { mem_alloc } from "./memory";
+import { gemm_pack_a, gemm_pack_b } from "./gemm_pack";
+import { gemm_small_nn, gemm_small_nt, madd, put_row } from "./gemm_small";
+
+const MR: i32 = 4; // rows of the micro-tile
+const NR: i32 = 8; // columns of the micro-tile (two f32x4)
+const KC: i32 = 256; // depth of a packed slab: an 8-column B panel is 8 KiB, it stays in L1
+const MC: i32 = 128; // rows of A per packed block (a multiple of MR): 128 KiB, in L2
+const NC: i32 = 2048; // columns of B per packed block: 2 MiB
+// Up to this many rows (transA = 0) the unpacked kernels of gemm_small.ts are faster: packing all of
+// B costs as much as a product with few rows (measured: M = 1 was 3x, M = 8 1.1x faster unpacked;
+// M = 16 was 1.1x slower).
+const SMALL_M: i32 = 8;
+
+// Scratch owned by gemm for the life of the module (taken before the host can take a mark).
+const packA: usize = mem_alloc(<usize>(MC * KC) << 2);
+const packB: usize = mem_alloc(<usize>(KC * NC) << 2);
+const tile: usize = mem_alloc(<usize>(MR * NR) << 2);
 
 /**
- * C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C[M,N].
+ * C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C[M,N]   (M, N, K: GEMM dimensions).
  * op(A) = A, stored [M, lda >= K] (transA = 0), or A^T with A stored [K, lda >= M] (transA = 1).
  * op(B) = B, stored [K, ldb >= N] (transB = 0), or B^T with B stored [N, ldb >= K] (transB = 1).
  * C is stored [M, ldc >= N]. beta = 0 overwrites C (even NaN in C), beta = 1 accumulates.
+ * No alignment is required. C must not overlap A or B.
+ */
+export function gemm(
+  transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32,
+  A: usize, lda: i32, B: usize, ldb: i32, beta: f32, C: usize, ldc: i32,
+): void {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    gemm_scale(M, N, beta, C, ldc);
+    return;
+  }
+  if (transA == 0 && M <= SMALL_M) {
+    if (transB) gemm_small_nt(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else gemm_small_nn(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // Split K into slabs of near-equal depth (K = 260 gives 130 + 130, not 256 + 4).
+  const slabs = (K + KC - 1) / KC;
+  const kstep = (K + slabs - 1) / slabs;
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = min(NC, N - jc);
+    for (let pc = 0; pc < K; pc += kstep) {
+      const kc = min(kstep, K - pc);
+      const bsrc = transB ? B + ((<usize>jc * ldb + pc) << 2) : B + ((<usize>pc * ldb + jc) << 2);
+      gemm_pack_b(packB, bsrc, transB, kc, nc, ldb);
+      // The first slab applies the caller's beta; later slabs add onto it.
+      const betaSlab: f32 = pc == 0 ? beta : 1;
+      for (let ic = 0; ic < M; ic += MC) {
+        const mc = min(MC, M - ic);
+        const asrc = transA ? A + ((<usize>pc * lda + ic) << 2) : A + ((<usize>ic * lda + pc) << 2);
+        gemm_pack_a(packA, asrc, transA, mc, kc, lda, MR);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = min(NR, nc - jr);
+          const bp = packB + ((<usize>jr * kc) << 2);
+          for (let ir = 0; ir < mc; ir += MR) {
+            const mr = min(MR, mc - ir);
+            const c = C + ((<usize>(ic + ir) * ldc + jc + jr) << 2);
+            micro_kernel(kc, packA + ((<usize>ir * kc) << 2), bp, c, ldc, alpha, betaSlab, mr, nr);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** C = beta * C (K = 0); beta = 0 writes zeros. */
+function gemm_scale(M: i32, N: i32, beta: f32, C: usize, ldc: i32): void {
+  for (let i = 0; i < M; i++) {
+    const row = C + ((<usize>i * ldc) << 2);
+    for (let j = 0; j < N; j++) {
+      const p = row + (<usize>j << 2);
+      store<f32>(p, beta == 0 ? 0 : beta * load<f32>(p));
+    }
+  }
+}
+
+/**
+ * One MR x 8 tile: C[0:mr, 0:nr] = alpha * Ap · Bp + beta * C, Ap a packed KC x MR panel, Bp a packed
+ * KC x 8 panel, C with row stride ldc. mr < MR or nr < 8 (edge tiles) go through `tile`.
+ */
+function micro_kernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha: f32, beta: f32, mr: i32, nr: i32): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    ap += <usize>MR << 2;
+    bp += <usize>NR << 2;
+  }
+  const va = f32x4.splat(alpha);
+  if (mr == MR && nr == NR) {
+    const ldcb = <usize>ldc << 2;
+    put_row(c, c00, c01, va, beta);
+    put_row(c + ldcb, c10, c11, va, beta);
+    put_row(c + 2 * ldcb, c20, c21, va, beta);
+    put_row(c + 3 * ldcb, c30, c31, va, beta);
+    return;
+  }
+  // Edge tile: alpha * acc into the scratch tile, then only the valid mr x nr part into C.
+  put_row(tile, c00, c01, va, 0);
+  put_row(tile + 32, c10, c11, va, 0);
+  put_row(tile + 64, c20, c21, va, 0);
+  put_row(tile + 96, c30, c31, va, 0);
+  for (let r = 0; r < mr; r++) {
+    const row = c + ((<usize>r * ldc) << 2);
+    const t = tile + (<usize>r << 5);
+    for (let j = 0; j < nr; j++) {
+      const p = row + (<usize>j << 2);
+      const v = load<f32>(t + (<usize>j << 2));
+      store<f32>(p, beta == 0 ? v : v + beta * load<f32>(p));
+    }
+  }
+}
+
+/**
+ * The scalar twin of `gemm` (same arguments, same semantics): the reference in tests.
+ * Accumulates each dot product in K order in f32.
  */
 export function gemm_naive(
   transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32,
@@ -23,11 +162,4 @@ export function gemm_naive(
       store<f32>(c, beta == 0 ? alpha * acc : alpha * acc + beta * load<f32>(c));
     }
   }
-}
-
-export function gemm(
-  transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32,
-  A: usize, lda: i32, B: usize, ldb: i32, beta: f32, C: usize, ldc: i32,
-): void {
-  gemm_naive(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

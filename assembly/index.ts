@@ -13,3 +13,12 @@
 
 export * from "./memory";
 export * from "./gemm";
+export * from "./elementwise";
+export * from "./activation";
+export * from "./gelu";
+export * from "./softmax";
+export * from "./norm";
+export * from "./rmsnorm";
+export * from "./dropout";
+export * from "./embedding";
+export * from "./linear";

@@ -1,0 +1,99 @@
+// Dropout with a counter-based random mask: a forward/backward pair, SIMD with a scalar tail, each
+// with a scalar `_naive` twin that produces the same bits.
+//
+// The keep decision for element i depends only on (seed, i), never on call order or SIMD width:
+//   z = splitmix64_finalizer((seed * 2^32 + i) * 0x9E3779B97F4A7C15)   (Steele, Lea & Flood 2014)
+//   u = top 24 bits of z, uniform on [0, 2^24); keep iff u >= round(p * 2^24).
+// (seed, i) -> z is a bijection on 64 bits, so two seeds give two disjoint stretches of one stream.
+// The caller derives a seed per (step, layer, call); the index restarts at 0 in every call.
+// What it is not: adaptive dropout's schedule (the host picks p). Reference: the binomial and
+// independence checks in test/dropout.test.ts (a torch fixture cannot match a different RNG).
+// Shapes: out, mask, inp, dinp, dout are [n], contiguous. out may alias inp and dinp may alias dout.
+
+const GOLDEN: u64 = 0x9e3779b97f4a7c15;
+const M1: u64 = 0xbf58476d1ce4e5b9;
+const M2: u64 = 0x94d049bb133111eb;
+
+// @ts-ignore: decorator
+@inline
+function keep_bits(seed: u32, i: u32): u32 {
+  let z = ((<u64>seed << 32) | <u64>i) * GOLDEN;
+  z = (z ^ (z >> 30)) * M1;
+  z = (z ^ (z >> 27)) * M2;
+  z ^= z >> 31;
+  return <u32>(z >> 40); // the top 24 bits
+}
+
+// @ts-ignore: decorator
+@inline
+function mix2(z: v128): v128 {
+  z = i64x2.mul(z, i64x2.splat(GOLDEN));
+  z = i64x2.mul(v128.xor(z, i64x2.shr_u(z, 30)), i64x2.splat(M1));
+  z = i64x2.mul(v128.xor(z, i64x2.shr_u(z, 27)), i64x2.splat(M2));
+  return v128.xor(z, i64x2.shr_u(z, 31));
+}
+
+// @ts-ignore: decorator
+@inline
+function threshold(p: f32): u32 {
+  if (!(p > 0)) return 0; // p <= 0 (or NaN): keep everything
+  if (p >= 1) return 16777216; // every u < 2^24: drop everything
+  return <u32>Math.round(<f64>p * 16777216.0);
+}
+
+/**
+ * mask[i] = keep ? 1/(1-p) : 0; out[i] = inp[i] * mask[i]. The mask is saved for the backward.
+ * p = 0 keeps everything (mask 1, out = inp); p >= 1 drops everything (mask 0).
+ */
+export function dropout_forward(out: usize, mask: usize, inp: usize, n: i32, p: f32, seed: u32): void {
+  const thr = threshold(p);
+  const scale: f32 = p >= 1 ? 0 : 1 / (1 - p);
+  const sv = f32x4.splat(scale);
+  const tv = i32x4.splat(thr);
+  const hi = i64x2.splat(<i64>seed << 32);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const z01 = mix2(v128.or(hi, i64x2(<i64>i, <i64>(i + 1))));
+    const z23 = mix2(v128.or(hi, i64x2(<i64>(i + 2), <i64>(i + 3))));
+    // The high 32-bit halves of the four 64-bit results, then their top 24 bits.
+    const top = i32x4.shr_u(i8x16.shuffle(z01, z23, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31), 8);
+    const m = v128.and(sv, i32x4.ge_u(top, tv));
+    const o = <usize>i << 2;
+    v128.store(mask + o, m);
+    v128.store(out + o, f32x4.mul(v128.load(inp + o), m));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const m: f32 = keep_bits(seed, i) >= thr ? scale : 0;
+    store<f32>(mask + o, m);
+    store<f32>(out + o, load<f32>(inp + o) * m);
+  }
+}
+
+export function dropout_forward_naive(out: usize, mask: usize, inp: usize, n: i32, p: f32, seed: u32): void {
+  const thr = threshold(p);
+  const scale: f32 = p >= 1 ? 0 : 1 / (1 - p);
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const m: f32 = keep_bits(seed, i) >= thr ? scale : 0;
+    store<f32>(mask + o, m);
+    store<f32>(out + o, load<f32>(inp + o) * m);
+  }
+}
+
+/** Inverts `out = inp * mask`: dinp[i] += dout[i] * mask[i]. */
+export function dropout_backward(dinp: usize, dout: usize, mask: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dinp + o, f32x4.add(v128.load(dinp + o), f32x4.mul(v128.load(dout + o), v128.load(mask + o))));
+  }
+  dropout_backward_naive(dinp + (<usize>i << 2), dout + (<usize>i << 2), mask + (<usize>i << 2), n - i);
+}
+
+export function dropout_backward_naive(dinp: usize, dout: usize, mask: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(dinp + o, load<f32>(dinp + o) + load<f32>(dout + o) * load<f32>(mask + o));
+  }
+}

@@ -1,0 +1,99 @@
+// GELU, a forward/backward pair over n contiguous floats, SIMD with a scalar tail, with `_naive` twins.
+//
+// approximate = 0: the exact form x * Phi(x), Phi the standard normal CDF (torch's default,
+//   nn.functional.gelu(x)); Phi comes from an erfc approximation (simd_math.ts normal_cdf4):
+//   relative error <= 4e-7 for x >= 0 and 4.3e-7 + 1.6e-7 x^2 for x < 0 (measured; 4e-6 at x = -5).
+// approximate = 1: the tanh form 0.5 * x * (1 + tanh(k0 * (x + k1 * x^3))), torch's
+//   gelu(x, approximate='tanh'), computed as x * sigmoid(2u) (the same value: 1 + tanh(u) = 2 sigmoid(2u))
+//   which avoids the cancellation of 1 + tanh(u) for negative x.
+// What it is not: the other activations (activation.ts). Reference: torch.nn.functional.gelu in
+// test/fixtures/elementwise.json; gradients checked against float64 finite differences.
+// The backward takes the forward's input (the derivative needs Phi(x) and the pdf at x).
+// out may alias inp and dinp may alias dout.
+
+import { exp4, madd4, normal_cdf, normal_cdf4, sigmoid4, splat } from "./simd_math";
+
+const K0: f32 = 0.7978845608028654; // sqrt(2/pi)
+const K1: f32 = 0.044715;
+const INV_SQRT_2PI: f32 = 0.3989422804014327;
+
+// @ts-ignore: decorator
+@inline
+function sigmoid_s(x: f32): f32 {
+  if (x >= 0) return 1.0 / (1.0 + Mathf.exp(-x));
+  const e = Mathf.exp(x);
+  return e / (1.0 + e);
+}
+
+/** out[i] = gelu(inp[i]), exact (approximate = 0) or tanh form (approximate = 1). */
+export function gelu_forward(out: usize, inp: usize, n: i32, approximate: i32): void {
+  let i = 0;
+  if (approximate) {
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      const x = v128.load(inp + o);
+      // 2u = 2*K0 * (x + K1 x^3)
+      const u2 = f32x4.mul(f32x4.mul(x, splat(2 * K0)), madd4(f32x4.mul(x, x), splat(K1), splat(1)));
+      v128.store(out + o, f32x4.mul(x, sigmoid4(u2)));
+    }
+  } else {
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      const x = v128.load(inp + o);
+      v128.store(out + o, f32x4.mul(x, normal_cdf4(x)));
+    }
+  }
+  gelu_forward_naive(out + (<usize>i << 2), inp + (<usize>i << 2), n - i, approximate);
+}
+
+export function gelu_forward_naive(out: usize, inp: usize, n: i32, approximate: i32): void {
+  for (let i = 0; i < n; i++) {
+    const x = load<f32>(inp + (<usize>i << 2));
+    const y = approximate ? x * sigmoid_s(2 * K0 * x * (1 + K1 * x * x)) : x * normal_cdf(x);
+    store<f32>(out + (<usize>i << 2), y);
+  }
+}
+
+/**
+ * Inverts `out = x * Phi(x)`: dinp[i] += dout[i] * (Phi(x) + x * pdf(x)), pdf(x) = exp(-x^2/2)/sqrt(2 pi);
+ * or, for approximate = 1, inverts `out = x * s`, s = sigmoid(2u), u = K0 (x + K1 x^3):
+ * dinp[i] += dout[i] * (s + x * s * (1 - s) * 2 K0 (1 + 3 K1 x^2)).
+ */
+export function gelu_backward(dinp: usize, dout: usize, inp: usize, n: i32, approximate: i32): void {
+  let i = 0;
+  if (approximate) {
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      const x = v128.load(inp + o);
+      const xx = f32x4.mul(x, x);
+      const s = sigmoid4(f32x4.mul(f32x4.mul(x, splat(2 * K0)), madd4(xx, splat(K1), splat(1))));
+      const du2 = madd4(xx, splat(2 * K0 * 3 * K1), splat(2 * K0)); // d(2u)/dx
+      const g = madd4(f32x4.mul(f32x4.mul(x, s), f32x4.sub(splat(1), s)), du2, s);
+      v128.store(dinp + o, madd4(v128.load(dout + o), g, v128.load(dinp + o)));
+    }
+  } else {
+    for (; i + 4 <= n; i += 4) {
+      const o = <usize>i << 2;
+      const x = v128.load(inp + o);
+      const pdf = f32x4.mul(exp4(f32x4.mul(f32x4.mul(x, x), splat(-0.5))), splat(INV_SQRT_2PI));
+      const g = madd4(x, pdf, normal_cdf4(x));
+      v128.store(dinp + o, madd4(v128.load(dout + o), g, v128.load(dinp + o)));
+    }
+  }
+  gelu_backward_naive(dinp + (<usize>i << 2), dout + (<usize>i << 2), inp + (<usize>i << 2), n - i, approximate);
+}
+
+export function gelu_backward_naive(dinp: usize, dout: usize, inp: usize, n: i32, approximate: i32): void {
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const x = load<f32>(inp + o);
+    let g: f32;
+    if (approximate) {
+      const s = sigmoid_s(2 * K0 * x * (1 + K1 * x * x));
+      g = s + x * s * (1 - s) * 2 * K0 * (1 + 3 * K1 * x * x);
+    } else {
+      g = normal_cdf(x) + x * Mathf.exp(-0.5 * x * x) * INV_SQRT_2PI;
+    }
+    store<f32>(dinp + o, load<f32>(dinp + o) + load<f32>(dout + o) * g);
+  }
+}

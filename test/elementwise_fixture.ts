@@ -1,0 +1,36 @@
+// Loads test/fixtures/elementwise.json (written by test/ref/elementwise.py) and checks its header.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export interface FixtureCase {
+  op: string;
+  n?: number;
+  R?: number;
+  C?: number;
+  eps?: number;
+  [field: string]: unknown;
+}
+
+let cached: FixtureCase[] | undefined;
+
+/** The fixture's cases; a field `f` of a case is read as f32 with `f32(c, "f")`. */
+export function elementwiseCases(op?: string): FixtureCase[] {
+  if (!cached) {
+    const path = fileURLToPath(new URL("./fixtures/elementwise.json", import.meta.url));
+    const doc = JSON.parse(readFileSync(path, "utf8"));
+    if (doc.magic !== "todm-fixture" || doc.version !== 1 || doc.generator !== "test/ref/elementwise.py") {
+      throw new Error(`${path}: not a version-1 todm fixture from test/ref/elementwise.py`);
+    }
+    cached = doc.cases as FixtureCase[];
+  }
+  const out = op ? cached.filter((c) => c.op === op) : cached;
+  if (out.length === 0) throw new Error(`fixture has no case for ${op}`);
+  return out;
+}
+
+/** A numeric field of a case as the exact f32 values torch produced. */
+export function f32(c: FixtureCase, field: string): Float32Array {
+  const v = c[field];
+  if (!Array.isArray(v)) throw new Error(`fixture case ${c.op} has no field ${field}`);
+  return Float32Array.from(v as number[]);
+}
