@@ -22,3 +22,4 @@ export * from "./rmsnorm";
 export * from "./dropout";
 export * from "./embedding";
 export * from "./linear";
+export * from "./tape";
