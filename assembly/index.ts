@@ -13,3 +13,6 @@
 
 export * from "./memory";
 export * from "./gemm";
+export * from "./ssm";
+export * from "./ssm_backward";
+export * from "./ssm_gate";

@@ -12,3 +12,5 @@ export { Engine, EngineError, type BuildName, type EngineOptions } from "./engin
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   return loadEngine(opts);
 }
+import "./ssm.js";
+export { mhssmInit, mhssmShapes, mhssmStateSize, mhssmHeadRange, mhssmDirections, type MhssmConfig, type MhssmParams, type MhssmRunOptions } from "./ssm.js";

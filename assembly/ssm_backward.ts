@@ -1,0 +1,240 @@
+// The MH-SSM scan, backward half: the reverse-mode scan and the gradient of the ZOH discretisation.
+//
+// What it is: the exact gradients of ssm_scan_forward and ssm_discretize_forward (ssm.ts holds the
+// design and the forward equations). What it is not: the gating's backward (ssm_gate.ts).
+// Reference: our own derivation, written below; checked in test/ssm.test.ts against float64 central
+// finite differences and against PyTorch autograd of an independent FFT-convolution module.
+//
+// Memory: the forward saves no states. For each (sequence, 4 channels, mode) the backward first
+// re-runs that mode's recurrence over the Tb frames into a small scratch (8 floats per frame), then
+// walks the frames backwards. So the backward costs about two forward scans and B·T·C·N floats of
+// saved states (13 MB for B=8, T=100, C=256, N=16, per direction) are never stored.
+//
+// Notation (complex numbers as (re, im) pairs; for a real loss L and a complex z, the adjoint is
+// ḡ_z = dL/dRe z + i·dL/dIm z). For a holomorphic z = f(w): ḡ_w += ḡ_z·conj(f'(w)); for real w:
+// dL/dw += Re(conj(ḡ_z)·f'(w)). Steps k = 0..Tb-1 in scan order (frame t = reverse ? Tb-1-k : k), g_k = dy.
+//
+// Scan (forward: h_k = dA·h_{k-1} + u_k, y_k += 2·Re(W·h_k), y_k += D·u_k):
+//   λ_k = ḡ_{h_k} = 2·g_k·conj(W) + conj(dA)·λ_{k+1}           (λ_Tb = 0)
+//   du_k  += Re(λ_k) + D·g_k                                     (u enters h_k's real part with weight 1)
+//   ḡ_W   += Σ_k 2·g_k·conj(h_k)                                 (2·Re(W·h) = 2(Wr·hr - Wi·hi))
+//   ḡ_dA  += Σ_k λ_k·conj(h_{k-1})                               (h_{-1} = initial state = 0)
+//   dD    += Σ_k g_k·u_k
+// Discretisation (forward: dt = exp(lo + (hi-lo)·σ(s)), dA = exp(A·dt), dB = (dA - 1)/A, W = C·dB):
+//   ḡ_C   += ḡ_W·conj(dB)
+//   ḡ_dB   = ḡ_W·conj(C)
+//   ḡ_dA' = ḡ_dA + ḡ_dB·conj(1/A)                                (d dB/d dA = 1/A)
+//   dL/ddt = Σ_n Re(conj(ḡ_dA'_n)·A_n·dA_n)                      (d dA/d dt = A·dA)
+//   ds    += dL/ddt · dt·(hi - lo)·σ(s)·(1 - σ(s))
+
+/** Number of valid frames of sequence b (as in ssm.ts). */
+// @ts-ignore: decorator
+@inline
+function ssm_frames(lens: usize, b: i32, T: i32): i32 {
+  if (lens == 0) return T;
+  const n = load<i32>(lens + (<usize>b << 2));
+  return n < 0 ? 0 : n > T ? T : n;
+}
+
+// @ts-ignore: decorator
+@inline
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/** Inverts skip_forward ("y[t] += d·u[t]") for channels [c0, c1): du += d·g, dd += Σ_t g·u (t < Tb). */
+function skip_backward(dub: usize, dd: usize, dyb: usize, ub: usize, d: usize, c0: i32, c1: i32, Tb: i32,
+                       ld_du: i32, ld_dy: i32, ld_u: i32): void {
+  for (let c = c0; c < c1; c++) {
+    const o = <usize>c << 2;
+    const dc = load<f32>(d + o);
+    let acc: f32 = 0;
+    for (let t = 0; t < Tb; t++) {
+      const g = load<f32>(dyb + ((<usize>t * ld_dy) << 2) + o);
+      acc += g * load<f32>(ub + ((<usize>t * ld_u) << 2) + o);
+      const p = dub + ((<usize>t * ld_du) << 2) + o;
+      store<f32>(p, load<f32>(p) + dc * g);
+    }
+    store<f32>(dd + o, load<f32>(dd + o) + acc);
+  }
+}
+
+/**
+ * Reverse-mode scan of mode n of 4 channels (see the header for the equations). The adjoints of dA
+ * and W are added at gda_re, gda_im, gw_re, gw_im (4 channels each). scratch: 8·Tb floats.
+ */
+function scan_quad_backward(duq: usize, dyq: usize, uq: usize, ld_du: i32, ld_dy: i32, ld_u: i32, Tb: i32, reverse: i32,
+                            ar: v128, ai: v128, wr: v128, wi: v128,
+                            gda_re: usize, gda_im: usize, gw_re: usize, gw_im: usize, scratch: usize): void {
+  // Recompute h_k (forward: "h = dA·h + u") and accumulate ḡ_W = Σ 2·g·conj(h).
+  let hr = f32x4.splat(0), hi = f32x4.splat(0);
+  let gwr = f32x4.splat(0), gwi = f32x4.splat(0);
+  for (let k = 0; k < Tb; k++) {
+    const t = reverse ? Tb - 1 - k : k;
+    const u = v128.load(uq + ((<usize>t * ld_u) << 2));
+    const nr = madd(ar, hr, f32x4.sub(u, f32x4.mul(ai, hi)));
+    hi = madd(ar, hi, f32x4.mul(ai, hr));
+    hr = nr;
+    const sp = scratch + (<usize>k << 5);
+    v128.store(sp, hr);
+    v128.store(sp, hi, 16);
+    const g = v128.load(dyq + ((<usize>t * ld_dy) << 2));
+    gwr = madd(g, hr, gwr);
+    gwi = madd(g, hi, gwi);
+  }
+  // λ_k = 2·g·conj(W) + conj(dA)·λ_{k+1}, walking k down.
+  const w2r = f32x4.add(wr, wr), w2i = f32x4.add(wi, wi);
+  let lr = f32x4.splat(0), li = f32x4.splat(0);
+  let gar = f32x4.splat(0), gai = f32x4.splat(0);
+  for (let k = Tb - 1; k >= 0; k--) {
+    const t = reverse ? Tb - 1 - k : k;
+    const g = v128.load(dyq + ((<usize>t * ld_dy) << 2));
+    const nr = madd(ar, lr, madd(ai, li, f32x4.mul(w2r, g))); // Re(conj(dA)·λ) + 2g·Wr
+    li = f32x4.sub(madd(ar, li, f32x4.neg(f32x4.mul(ai, lr))), f32x4.mul(w2i, g)); // Im(conj(dA)·λ) - 2g·Wi
+    lr = nr;
+    const dp = duq + ((<usize>t * ld_du) << 2);
+    v128.store(dp, f32x4.add(v128.load(dp), lr)); // du_k += Re(λ_k)
+    if (k > 0) { // ḡ_dA += λ_k·conj(h_{k-1})
+      const sp = scratch + (<usize>(k - 1) << 5);
+      const pr = v128.load(sp), pi = v128.load(sp, 16);
+      gar = madd(lr, pr, madd(li, pi, gar));
+      gai = madd(li, pr, f32x4.sub(gai, f32x4.mul(lr, pi)));
+    }
+  }
+  const two = f32x4.splat(2);
+  v128.store(gw_re, madd(two, gwr, v128.load(gw_re)));
+  v128.store(gw_im, f32x4.sub(v128.load(gw_im), f32x4.mul(two, gwi)));
+  v128.store(gda_re, f32x4.add(v128.load(gda_re), gar));
+  v128.store(gda_im, f32x4.add(v128.load(gda_im), gai));
+}
+
+/** scan_quad_backward for one channel in scalar f32 (naive twin and C % 4 tail). scratch: 2·Tb floats. */
+function scan_lane_backward(duq: usize, dyq: usize, uq: usize, ld_du: i32, ld_dy: i32, ld_u: i32, Tb: i32, reverse: i32,
+                            ar: f32, ai: f32, wr: f32, wi: f32,
+                            gda_re: usize, gda_im: usize, gw_re: usize, gw_im: usize, scratch: usize): void {
+  let hr: f32 = 0, hi: f32 = 0, gwr: f32 = 0, gwi: f32 = 0;
+  for (let k = 0; k < Tb; k++) {
+    const t = reverse ? Tb - 1 - k : k;
+    const u = load<f32>(uq + ((<usize>t * ld_u) << 2));
+    const nr = ar * hr - ai * hi + u;
+    hi = ar * hi + ai * hr;
+    hr = nr;
+    store<f32>(scratch + (<usize>k << 3), hr);
+    store<f32>(scratch + (<usize>k << 3), hi, 4);
+    const g = load<f32>(dyq + ((<usize>t * ld_dy) << 2));
+    gwr += g * hr;
+    gwi += g * hi;
+  }
+  let lr: f32 = 0, li: f32 = 0, gar: f32 = 0, gai: f32 = 0;
+  for (let k = Tb - 1; k >= 0; k--) {
+    const t = reverse ? Tb - 1 - k : k;
+    const g = load<f32>(dyq + ((<usize>t * ld_dy) << 2));
+    const nr = ar * lr + ai * li + 2 * wr * g;
+    li = ar * li - ai * lr - 2 * wi * g;
+    lr = nr;
+    const dp = duq + ((<usize>t * ld_du) << 2);
+    store<f32>(dp, load<f32>(dp) + lr);
+    if (k > 0) {
+      const pr = load<f32>(scratch + (<usize>(k - 1) << 3)), pi = load<f32>(scratch + (<usize>(k - 1) << 3), 4);
+      gar += lr * pr + li * pi;
+      gai += li * pr - lr * pi;
+    }
+  }
+  store<f32>(gw_re, load<f32>(gw_re) + 2 * gwr);
+  store<f32>(gw_im, load<f32>(gw_im) - 2 * gwi);
+  store<f32>(gda_re, load<f32>(gda_re) + gar);
+  store<f32>(gda_im, load<f32>(gda_im) + gai);
+}
+
+function scan_backward(du: usize, dd: usize, g_da_re: usize, g_da_im: usize, g_w_re: usize, g_w_im: usize,
+                       dy: usize, u: usize, da_re: usize, da_im: usize, w_re: usize, w_im: usize, d: usize,
+                       lens: usize, scratch: usize, B: i32, T: i32, C: i32, N2: i32,
+                       ld_du: i32, ld_dy: i32, ld_u: i32, reverse: i32, simd: bool): void {
+  const C4 = simd ? C & ~3 : 0;
+  for (let b = 0; b < B; b++) {
+    const Tb = ssm_frames(lens, b, T);
+    const dub = du + ((<usize>b * T * ld_du) << 2), dyb = dy + ((<usize>b * T * ld_dy) << 2);
+    const ub = u + ((<usize>b * T * ld_u) << 2);
+    skip_backward(dub, dd, dyb, ub, d, 0, C, Tb, ld_du, ld_dy, ld_u);
+    for (let n = 0; n < N2; n++) {
+      const row = (<usize>n * C) << 2;
+      for (let c = 0; c < C4; c += 4) {
+        const o = row + (<usize>c << 2), q = <usize>c << 2;
+        scan_quad_backward(dub + q, dyb + q, ub + q, ld_du, ld_dy, ld_u, Tb, reverse,
+          v128.load(da_re + o), v128.load(da_im + o), v128.load(w_re + o), v128.load(w_im + o),
+          g_da_re + o, g_da_im + o, g_w_re + o, g_w_im + o, scratch);
+      }
+      for (let c = C4; c < C; c++) {
+        const o = row + (<usize>c << 2), q = <usize>c << 2;
+        scan_lane_backward(dub + q, dyb + q, ub + q, ld_du, ld_dy, ld_u, Tb, reverse,
+          load<f32>(da_re + o), load<f32>(da_im + o), load<f32>(w_re + o), load<f32>(w_im + o),
+          g_da_re + o, g_da_im + o, g_w_re + o, g_w_im + o, scratch);
+      }
+    }
+  }
+}
+
+/**
+ * Reverse-mode scan of ssm_scan_forward (same u, dA, W, d, lens, B, T, C, N2, reverse). Accumulates
+ * du [B, T, C] (row stride ld_du), dd [C], and the adjoints of the discretised tensors, ḡ_dA and ḡ_W
+ * [N2, C] each (re and im), which ssm_discretize_backward turns into ds, dc_re, dc_im.
+ * scratch: 8·T floats (per-call scratch; the recomputed states of one mode of 4 channels).
+ */
+export function ssm_scan_backward(du: usize, dd: usize, g_da_re: usize, g_da_im: usize, g_w_re: usize, g_w_im: usize,
+                                  dy: usize, u: usize, da_re: usize, da_im: usize, w_re: usize, w_im: usize, d: usize,
+                                  lens: usize, scratch: usize, B: i32, T: i32, C: i32, N2: i32,
+                                  ld_du: i32, ld_dy: i32, ld_u: i32, reverse: i32): void {
+  scan_backward(du, dd, g_da_re, g_da_im, g_w_re, g_w_im, dy, u, da_re, da_im, w_re, w_im, d, lens, scratch,
+    B, T, C, N2, ld_du, ld_dy, ld_u, reverse, true);
+}
+
+/** The scalar twin of ssm_scan_backward (same arguments; scratch 8·T floats suffices for both). */
+export function ssm_scan_backward_naive(du: usize, dd: usize, g_da_re: usize, g_da_im: usize, g_w_re: usize, g_w_im: usize,
+                                        dy: usize, u: usize, da_re: usize, da_im: usize, w_re: usize, w_im: usize, d: usize,
+                                        lens: usize, scratch: usize, B: i32, T: i32, C: i32, N2: i32,
+                                        ld_du: i32, ld_dy: i32, ld_u: i32, reverse: i32): void {
+  scan_backward(du, dd, g_da_re, g_da_im, g_w_re, g_w_im, dy, u, da_re, da_im, w_re, w_im, d, lens, scratch,
+    B, T, C, N2, ld_du, ld_dy, ld_u, reverse, false);
+}
+
+/**
+ * Inverts ssm_discretize_forward ("dA = exp(A·dt); W = C·(dA - 1)/A"): given ḡ_dA, ḡ_W [N2, C] from
+ * ssm_scan_backward, accumulates ds [C] and dc_re, dc_im [C, N2] (see the header's derivation).
+ * Same s, c_re, c_im, a_re, a_im, lo, hi, C, N2 as the forward. f64 inside, scalar (C·N2 terms).
+ */
+export function ssm_discretize_backward(
+  ds: usize, dc_re: usize, dc_im: usize, g_da_re: usize, g_da_im: usize, g_w_re: usize, g_w_im: usize,
+  s: usize, c_re: usize, c_im: usize, a_re: usize, a_im: usize, lo: usize, hi: usize, C: i32, N2: i32,
+): void {
+  for (let c = 0; c < C; c++) {
+    const lo_c = <f64>load<f32>(lo + (<usize>c << 2));
+    const hi_c = <f64>load<f32>(hi + (<usize>c << 2));
+    const sig = 1.0 / (1.0 + Math.exp(-<f64>load<f32>(s + (<usize>c << 2))));
+    const dt = Math.exp(lo_c + (hi_c - lo_c) * sig);
+    let gdt = 0.0;
+    for (let n = 0; n < N2; n++) {
+      const ar = <f64>load<f32>(a_re + (<usize>n << 2)), ai = <f64>load<f32>(a_im + (<usize>n << 2));
+      const mag = Math.exp(ar * dt);
+      const er = mag * Math.cos(ai * dt), ei = mag * Math.sin(ai * dt); // "dA = exp(A·dt)"
+      const inv = 1.0 / (ar * ar + ai * ai);
+      const br = ((er - 1) * ar + ei * ai) * inv, bi = (ei * ar - (er - 1) * ai) * inv; // "dB = (dA - 1)/A"
+      const cp = (<usize>c * N2 + n) << 2;
+      const cr = <f64>load<f32>(c_re + cp), ci = <f64>load<f32>(c_im + cp);
+      const o = (<usize>n * C + c) << 2;
+      const gwr = <f64>load<f32>(g_w_re + o), gwi = <f64>load<f32>(g_w_im + o);
+      // ḡ_C += ḡ_W·conj(dB)   ("W = C·dB")
+      store<f32>(dc_re + cp, load<f32>(dc_re + cp) + <f32>(gwr * br + gwi * bi));
+      store<f32>(dc_im + cp, load<f32>(dc_im + cp) + <f32>(gwi * br - gwr * bi));
+      // ḡ_dB = ḡ_W·conj(C); ḡ_dA' = ḡ_dA + ḡ_dB·conj(1/A), conj(1/A) = A/|A|²
+      const gbr = gwr * cr + gwi * ci, gbi = gwi * cr - gwr * ci;
+      const gar = <f64>load<f32>(g_da_re + o) + (gbr * ar - gbi * ai) * inv;
+      const gai = <f64>load<f32>(g_da_im + o) + (gbr * ai + gbi * ar) * inv;
+      // dL/ddt += Re(conj(ḡ_dA')·A·dA)
+      const pr = ar * er - ai * ei, pi = ar * ei + ai * er;
+      gdt += gar * pr + gai * pi;
+    }
+    // "dt = exp(lo + (hi - lo)·σ(s))"
+    store<f32>(ds + (<usize>c << 2), load<f32>(ds + (<usize>c << 2)) + <f32>(gdt * dt * (hi_c - lo_c) * sig * (1 - sig)));
+  }
+}
