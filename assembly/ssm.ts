@@ -22,8 +22,10 @@
 // Padded batches: `lens` (i32 [B], or 0 for all T) gives each sequence's length; the reverse scan
 // starts at its last valid frame, and frames t >= lens[b] get y = 0 from the scan (accumulate = 0)
 // or are left untouched (accumulate = 1).
-// Vectorised over 4 channels per v128 (channels are contiguous in [B, T, C]); the loop over modes n
-// sits outside the loop over t, so each mode's state, dA and W stay in registers for all T steps.
+// Vectorised over 4 channels per v128 (channels are contiguous in [B, T, C]). For each sequence and
+// 4 channels, the column of frames is first gathered into contiguous scratch; then the loop over
+// modes n (two at a time, for two independent dependency chains) sits outside the loop over t, so
+// each mode's state, dA and W stay in registers for all T steps. The C % 4 tail runs scalar.
 // Discretised tensors are laid out n-major, [N2, C] with row stride C, so 4 channels load as one v128.
 // Error: the recurrence accumulates one rounding per step in f32; with |dA| < 1 the error stays
 // bounded (about T·eps·|y| at worst); tests hold it to 1e-4 against float64 for T up to 64.
@@ -94,23 +96,49 @@ function skip_forward(yb: usize, ub: usize, d: usize, c0: i32, c1: i32, Tb: i32,
 }
 
 /**
- * Runs mode n of 4 channels through the Tb valid frames: h = dA·h + u; y += 2·Re(W·h).
- * Frame of step k: t = reverse ? Tb-1-k : k. st (or 0) holds the initial h on entry, the final h on exit
- * (re at st, im at st + st_im). yq, uq point at channel c of frame 0.
+ * Modes n and n+1 of 4 channels over the Tb gathered frames (two independent recurrences per step
+ * hide the latency of each): h = dA·h + u; y += 2·Re(W·h). ucol, ycol: Tb v128 in step order.
+ * st0, st1 (or 0): initial h on entry, final h on exit (re; im at + st_im).
  */
-function scan_quad(yq: usize, uq: usize, ld_y: i32, ld_u: i32, Tb: i32, reverse: i32,
-                   ar: v128, ai: v128, wr: v128, wi: v128, st: usize, st_im: usize): void {
-  let hr = st ? v128.load(st) : f32x4.splat(0);
-  let hi = st ? v128.load(st + st_im) : f32x4.splat(0);
-  const w2r = f32x4.add(wr, wr), w2i_neg = f32x4.neg(f32x4.add(wi, wi));
+function modes_pair(ycol: usize, ucol: usize, Tb: i32, m0: usize, m1: usize, da_re: usize, da_im: usize,
+                    w_re: usize, w_im: usize, st0: usize, st1: usize, st_im: usize): void {
+  const ar0 = v128.load(da_re + m0), ai0 = v128.load(da_im + m0), ar1 = v128.load(da_re + m1), ai1 = v128.load(da_im + m1);
+  const wr0 = f32x4.mul(f32x4.splat(2), v128.load(w_re + m0)), wi0 = f32x4.mul(f32x4.splat(-2), v128.load(w_im + m0));
+  const wr1 = f32x4.mul(f32x4.splat(2), v128.load(w_re + m1)), wi1 = f32x4.mul(f32x4.splat(-2), v128.load(w_im + m1));
+  let hr0 = st0 ? v128.load(st0) : f32x4.splat(0), hi0 = st0 ? v128.load(st0 + st_im) : f32x4.splat(0);
+  let hr1 = st1 ? v128.load(st1) : f32x4.splat(0), hi1 = st1 ? v128.load(st1 + st_im) : f32x4.splat(0);
   for (let k = 0; k < Tb; k++) {
-    const t = reverse ? Tb - 1 - k : k;
-    const u = v128.load(uq + ((<usize>t * ld_u) << 2));
-    const nr = madd(ar, hr, f32x4.sub(u, f32x4.mul(ai, hi))); // Re(dA·h) + u
-    hi = madd(ar, hi, f32x4.mul(ai, hr)); // Im(dA·h)
+    const off = <usize>k << 4;
+    const u = v128.load(ucol + off);
+    const nr0 = madd(ar0, hr0, f32x4.sub(u, f32x4.mul(ai0, hi0))); // Re(dA·h) + u
+    const nr1 = madd(ar1, hr1, f32x4.sub(u, f32x4.mul(ai1, hi1)));
+    hi0 = madd(ar0, hi0, f32x4.mul(ai0, hr0)); // Im(dA·h)
+    hi1 = madd(ar1, hi1, f32x4.mul(ai1, hr1));
+    hr0 = nr0;
+    hr1 = nr1;
+    const y = madd(wr0, hr0, madd(wi0, hi0, v128.load(ycol + off)));
+    v128.store(ycol + off, madd(wr1, hr1, madd(wi1, hi1, y)));
+  }
+  if (st0) {
+    v128.store(st0, hr0);
+    v128.store(st0 + st_im, hi0);
+    v128.store(st1, hr1);
+    v128.store(st1 + st_im, hi1);
+  }
+}
+
+/** One mode of 4 channels over the gathered frames (modes_pair for the last of an odd N2). */
+function mode_single(ycol: usize, ucol: usize, Tb: i32, m: usize, da_re: usize, da_im: usize,
+                     w_re: usize, w_im: usize, st: usize, st_im: usize): void {
+  const ar = v128.load(da_re + m), ai = v128.load(da_im + m);
+  const wr = f32x4.mul(f32x4.splat(2), v128.load(w_re + m)), wi = f32x4.mul(f32x4.splat(-2), v128.load(w_im + m));
+  let hr = st ? v128.load(st) : f32x4.splat(0), hi = st ? v128.load(st + st_im) : f32x4.splat(0);
+  for (let k = 0; k < Tb; k++) {
+    const off = <usize>k << 4;
+    const nr = madd(ar, hr, f32x4.sub(v128.load(ucol + off), f32x4.mul(ai, hi)));
+    hi = madd(ar, hi, f32x4.mul(ai, hr));
     hr = nr;
-    const yp = yq + ((<usize>t * ld_y) << 2);
-    v128.store(yp, madd(w2r, hr, madd(w2i_neg, hi, v128.load(yp))));
+    v128.store(ycol + off, madd(wr, hr, madd(wi, hi, v128.load(ycol + off))));
   }
   if (st) {
     v128.store(st, hr);
@@ -118,7 +146,43 @@ function scan_quad(yq: usize, uq: usize, ld_y: i32, ld_u: i32, Tb: i32, reverse:
   }
 }
 
-/** scan_quad for one channel, in scalar f32 (the naive twin and the tail for C % 4 channels). */
+/**
+ * Channels c..c+3 of one sequence. The frames of the column are gathered into contiguous scratch
+ * first (ucol, ycol: 8·T floats): the modes then sweep L1-resident data instead of T rows whose
+ * power-of-two stride (C = 256: 1 KiB) maps them onto a few cache sets.
+ */
+function scan_quad(yb: usize, ub: usize, sb: usize, c: i32, da_re: usize, da_im: usize, w_re: usize, w_im: usize,
+                   d: usize, Tb: i32, T: i32, C: i32, N2: i32, ld_y: i32, ld_u: i32, reverse: i32, accumulate: i32,
+                   scratch: usize): void {
+  const q = <usize>c << 2, ucol = scratch, ycol = scratch + (<usize>T << 4);
+  const dv = v128.load(d + q);
+  for (let k = 0; k < Tb; k++) { // skip path: "y_t = ... + D·u_t"
+    const t = reverse ? Tb - 1 - k : k;
+    const u = v128.load(ub + ((<usize>t * ld_u) << 2) + q);
+    v128.store(ucol + (<usize>k << 4), u);
+    const y0 = accumulate ? v128.load(yb + ((<usize>t * ld_y) << 2) + q) : f32x4.splat(0);
+    v128.store(ycol + (<usize>k << 4), madd(dv, u, y0));
+  }
+  const st_im = (<usize>N2 * C) << 2;
+  let n = 0;
+  for (; n + 1 < N2; n += 2) {
+    const m0 = ((<usize>n * C) << 2) + q, m1 = m0 + (<usize>C << 2);
+    modes_pair(ycol, ucol, Tb, m0, m1, da_re, da_im, w_re, w_im, sb ? sb + m0 : 0, sb ? sb + m1 : 0, st_im);
+  }
+  if (n < N2) {
+    const m = ((<usize>n * C) << 2) + q;
+    mode_single(ycol, ucol, Tb, m, da_re, da_im, w_re, w_im, sb ? sb + m : 0, st_im);
+  }
+  for (let k = 0; k < Tb; k++) {
+    const t = reverse ? Tb - 1 - k : k;
+    v128.store(yb + ((<usize>t * ld_y) << 2) + q, v128.load(ycol + (<usize>k << 4)));
+  }
+  if (!accumulate) {
+    for (let t = Tb; t < T; t++) v128.store(yb + ((<usize>t * ld_y) << 2) + q, f32x4.splat(0));
+  }
+}
+
+/** One mode of one channel, scalar, strided (the naive twin and the C % 4 tail): as mode_single. */
 function scan_lane(yq: usize, uq: usize, ld_y: i32, ld_u: i32, Tb: i32, reverse: i32,
                    ar: f32, ai: f32, wr: f32, wi: f32, st: usize, st_im: usize): void {
   let hr: f32 = st ? load<f32>(st) : 0;
@@ -140,23 +204,21 @@ function scan_lane(yq: usize, uq: usize, ld_y: i32, ld_u: i32, Tb: i32, reverse:
 
 /** The scan of all channels; simd = 0 is the naive twin (every channel through scan_lane). */
 function scan_forward(y: usize, state: usize, u: usize, da_re: usize, da_im: usize, w_re: usize, w_im: usize,
-                      d: usize, lens: usize, B: i32, T: i32, C: i32, N2: i32, ld_y: i32, ld_u: i32,
+                      d: usize, lens: usize, scratch: usize, B: i32, T: i32, C: i32, N2: i32, ld_y: i32, ld_u: i32,
                       reverse: i32, accumulate: i32, simd: bool): void {
   const C4 = simd ? C & ~3 : 0;
   const st_im = (<usize>N2 * C) << 2; // state [B, 2, N2, C]: re block, then im block
   for (let b = 0; b < B; b++) {
     const Tb = ssm_frames(lens, b, T);
     const yb = y + ((<usize>b * T * ld_y) << 2), ub = u + ((<usize>b * T * ld_u) << 2);
-    skip_forward(yb, ub, d, 0, C, Tb, T, ld_y, ld_u, accumulate);
     const sb = state ? state + <usize>b * 2 * st_im : 0;
+    for (let c = 0; c < C4; c += 4) {
+      scan_quad(yb, ub, sb, c, da_re, da_im, w_re, w_im, d, Tb, T, C, N2, ld_y, ld_u, reverse, accumulate, scratch);
+    }
+    if (C4 == C) continue;
+    skip_forward(yb, ub, d, C4, C, Tb, T, ld_y, ld_u, accumulate);
     for (let n = 0; n < N2; n++) {
       const row = (<usize>n * C) << 2;
-      for (let c = 0; c < C4; c += 4) {
-        const o = row + (<usize>c << 2);
-        scan_quad(yb + (<usize>c << 2), ub + (<usize>c << 2), ld_y, ld_u, Tb, reverse,
-          v128.load(da_re + o), v128.load(da_im + o), v128.load(w_re + o), v128.load(w_im + o),
-          sb ? sb + o : 0, st_im);
-      }
       for (let c = C4; c < C; c++) {
         const o = row + (<usize>c << 2);
         scan_lane(yb + (<usize>c << 2), ub + (<usize>c << 2), ld_y, ld_u, Tb, reverse,
@@ -172,27 +234,28 @@ function scan_forward(y: usize, state: usize, u: usize, da_re: usize, da_im: usi
  * ssm_discretize_forward and the skip d [C]. Row strides ld_y, ld_u >= C (a leading channel slice of
  * wider activations needs no copy). reverse = 1 runs each sequence backwards from frame lens[b]-1;
  * accumulate = 1 adds to y (the second direction of a bidirectional layer). lens: i32 [B] or 0.
- * Saves nothing: the backward recomputes the states (see ssm_backward.ts).
+ * scratch: 8·T floats, 16-byte aligned (per-call). Saves nothing: the backward recomputes the states.
  */
 export function ssm_scan_forward(y: usize, u: usize, da_re: usize, da_im: usize, w_re: usize, w_im: usize,
-                                 d: usize, lens: usize, B: i32, T: i32, C: i32, N2: i32, ld_y: i32, ld_u: i32,
+                                 d: usize, lens: usize, scratch: usize, B: i32, T: i32, C: i32, N2: i32, ld_y: i32, ld_u: i32,
                                  reverse: i32, accumulate: i32): void {
-  scan_forward(y, 0, u, da_re, da_im, w_re, w_im, d, lens, B, T, C, N2, ld_y, ld_u, reverse, accumulate, true);
+  scan_forward(y, 0, u, da_re, da_im, w_re, w_im, d, lens, scratch, B, T, C, N2, ld_y, ld_u, reverse, accumulate, true);
 }
 
-/** The scalar twin of ssm_scan_forward (same arguments, same results up to rounding). */
+/** The scalar twin of ssm_scan_forward (same arguments, scratch unused; same results up to rounding). */
 export function ssm_scan_forward_naive(y: usize, u: usize, da_re: usize, da_im: usize, w_re: usize, w_im: usize,
-                                       d: usize, lens: usize, B: i32, T: i32, C: i32, N2: i32, ld_y: i32, ld_u: i32,
+                                       d: usize, lens: usize, scratch: usize, B: i32, T: i32, C: i32, N2: i32, ld_y: i32, ld_u: i32,
                                        reverse: i32, accumulate: i32): void {
-  scan_forward(y, 0, u, da_re, da_im, w_re, w_im, d, lens, B, T, C, N2, ld_y, ld_u, reverse, accumulate, false);
+  scan_forward(y, 0, u, da_re, da_im, w_re, w_im, d, lens, scratch, B, T, C, N2, ld_y, ld_u, reverse, accumulate, false);
 }
 
 /**
  * Streaming (causal only): advances the carried state by a chunk of T frames and writes y[B, T, C]
  * (overwrites). state [B, 2, N2, C]: h = x/dB per sequence, re block then im block, row stride C;
  * zero it before the first chunk. Chunks of any sizes give the full-sequence forward's y.
+ * scratch: 8·T floats.
  */
 export function ssm_step(y: usize, state: usize, u: usize, da_re: usize, da_im: usize, w_re: usize, w_im: usize,
-                         d: usize, B: i32, T: i32, C: i32, N2: i32, ld_y: i32, ld_u: i32): void {
-  scan_forward(y, state, u, da_re, da_im, w_re, w_im, d, 0, B, T, C, N2, ld_y, ld_u, 0, 0, true);
+                         d: usize, scratch: usize, B: i32, T: i32, C: i32, N2: i32, ld_y: i32, ld_u: i32): void {
+  scan_forward(y, state, u, da_re, da_im, w_re, w_im, d, 0, scratch, B, T, C, N2, ld_y, ld_u, 0, 0, true);
 }

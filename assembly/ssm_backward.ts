@@ -61,55 +61,88 @@ function skip_backward(dub: usize, dd: usize, dyb: usize, ub: usize, d: usize, c
 }
 
 /**
- * Reverse-mode scan of mode n of 4 channels (see the header for the equations). The adjoints of dA
- * and W are added at gda_re, gda_im, gw_re, gw_im (4 channels each). scratch: 8·Tb floats.
+ * Reverse-mode scan of mode m (byte offset of (n, c) in the [N2, C] tensors) of 4 channels over the
+ * gathered columns (ucol, gcol: inputs; ducol: += Re(λ)), in step order. hs: 8·Tb floats. The
+ * adjoints of dA and W are added at g_da_re/im + m, g_w_re/im + m. See the header for the equations.
  */
-function scan_quad_backward(duq: usize, dyq: usize, uq: usize, ld_du: i32, ld_dy: i32, ld_u: i32, Tb: i32, reverse: i32,
-                            ar: v128, ai: v128, wr: v128, wi: v128,
-                            gda_re: usize, gda_im: usize, gw_re: usize, gw_im: usize, scratch: usize): void {
+function mode_backward(ducol: usize, gcol: usize, ucol: usize, hs: usize, Tb: i32, m: usize,
+                       da_re: usize, da_im: usize, w_re: usize, w_im: usize,
+                       g_da_re: usize, g_da_im: usize, g_w_re: usize, g_w_im: usize): void {
+  const ar = v128.load(da_re + m), ai = v128.load(da_im + m);
   // Recompute h_k (forward: "h = dA·h + u") and accumulate ḡ_W = Σ 2·g·conj(h).
   let hr = f32x4.splat(0), hi = f32x4.splat(0);
   let gwr = f32x4.splat(0), gwi = f32x4.splat(0);
   for (let k = 0; k < Tb; k++) {
-    const t = reverse ? Tb - 1 - k : k;
-    const u = v128.load(uq + ((<usize>t * ld_u) << 2));
-    const nr = madd(ar, hr, f32x4.sub(u, f32x4.mul(ai, hi)));
+    const off = <usize>k << 4;
+    const nr = madd(ar, hr, f32x4.sub(v128.load(ucol + off), f32x4.mul(ai, hi)));
     hi = madd(ar, hi, f32x4.mul(ai, hr));
     hr = nr;
-    const sp = scratch + (<usize>k << 5);
-    v128.store(sp, hr);
-    v128.store(sp, hi, 16);
-    const g = v128.load(dyq + ((<usize>t * ld_dy) << 2));
+    v128.store(hs + (off << 1), hr);
+    v128.store(hs + (off << 1), hi, 16);
+    const g = v128.load(gcol + off);
     gwr = madd(g, hr, gwr);
     gwi = madd(g, hi, gwi);
   }
   // λ_k = 2·g·conj(W) + conj(dA)·λ_{k+1}, walking k down.
-  const w2r = f32x4.add(wr, wr), w2i = f32x4.add(wi, wi);
+  const w2r = f32x4.mul(f32x4.splat(2), v128.load(w_re + m)), w2i = f32x4.mul(f32x4.splat(2), v128.load(w_im + m));
   let lr = f32x4.splat(0), li = f32x4.splat(0);
   let gar = f32x4.splat(0), gai = f32x4.splat(0);
+  let pr = Tb > 1 ? v128.load(hs + (<usize>(Tb - 2) << 5)) : f32x4.splat(0); // h_{k-1}
+  let pi = Tb > 1 ? v128.load(hs + (<usize>(Tb - 2) << 5), 16) : f32x4.splat(0);
   for (let k = Tb - 1; k >= 0; k--) {
-    const t = reverse ? Tb - 1 - k : k;
-    const g = v128.load(dyq + ((<usize>t * ld_dy) << 2));
+    const off = <usize>k << 4;
+    const g = v128.load(gcol + off);
     const nr = madd(ar, lr, madd(ai, li, f32x4.mul(w2r, g))); // Re(conj(dA)·λ) + 2g·Wr
-    li = f32x4.sub(madd(ar, li, f32x4.neg(f32x4.mul(ai, lr))), f32x4.mul(w2i, g)); // Im(conj(dA)·λ) - 2g·Wi
+    li = f32x4.sub(f32x4.sub(f32x4.mul(ar, li), f32x4.mul(ai, lr)), f32x4.mul(w2i, g)); // Im(conj(dA)·λ) - 2g·Wi
     lr = nr;
-    const dp = duq + ((<usize>t * ld_du) << 2);
-    v128.store(dp, f32x4.add(v128.load(dp), lr)); // du_k += Re(λ_k)
-    if (k > 0) { // ḡ_dA += λ_k·conj(h_{k-1})
-      const sp = scratch + (<usize>(k - 1) << 5);
-      const pr = v128.load(sp), pi = v128.load(sp, 16);
-      gar = madd(lr, pr, madd(li, pi, gar));
-      gai = madd(li, pr, f32x4.sub(gai, f32x4.mul(lr, pi)));
-    }
+    v128.store(ducol + off, f32x4.add(v128.load(ducol + off), lr)); // du_k += Re(λ_k)
+    // ḡ_dA += λ_k·conj(h_{k-1}) (h_{-1} = 0: the last iteration adds 0)
+    gar = madd(lr, pr, madd(li, pi, gar));
+    gai = madd(li, pr, f32x4.sub(gai, f32x4.mul(lr, pi)));
+    const prev = k >= 2 ? hs + (<usize>(k - 2) << 5) : 0;
+    pr = prev ? v128.load(prev) : f32x4.splat(0);
+    pi = prev ? v128.load(prev, 16) : f32x4.splat(0);
   }
   const two = f32x4.splat(2);
-  v128.store(gw_re, madd(two, gwr, v128.load(gw_re)));
-  v128.store(gw_im, f32x4.sub(v128.load(gw_im), f32x4.mul(two, gwi)));
-  v128.store(gda_re, f32x4.add(v128.load(gda_re), gar));
-  v128.store(gda_im, f32x4.add(v128.load(gda_im), gai));
+  v128.store(g_w_re + m, madd(two, gwr, v128.load(g_w_re + m)));
+  v128.store(g_w_im + m, f32x4.sub(v128.load(g_w_im + m), f32x4.mul(two, gwi)));
+  v128.store(g_da_re + m, f32x4.add(v128.load(g_da_re + m), gar));
+  v128.store(g_da_im + m, f32x4.add(v128.load(g_da_im + m), gai));
 }
 
-/** scan_quad_backward for one channel in scalar f32 (naive twin and C % 4 tail). scratch: 2·Tb floats. */
+/**
+ * Channels c..c+3 of one sequence: gathers the columns of u and dy into contiguous scratch (see
+ * scan_quad in ssm.ts for why), inverts the skip path, runs every mode backwards, scatters du.
+ * scratch: 20·T floats (ucol, gcol, ducol 4·T each, hs 8·T).
+ */
+function scan_quad_backward(dub: usize, dd: usize, dyb: usize, ub: usize, c: i32, d: usize,
+                            da_re: usize, da_im: usize, w_re: usize, w_im: usize,
+                            g_da_re: usize, g_da_im: usize, g_w_re: usize, g_w_im: usize,
+                            Tb: i32, T: i32, C: i32, N2: i32, ld_du: i32, ld_dy: i32, ld_u: i32, reverse: i32, scratch: usize): void {
+  const q = <usize>c << 2, T16 = <usize>T << 4;
+  const ucol = scratch, gcol = scratch + T16, ducol = scratch + 2 * T16, hs = scratch + 3 * T16;
+  const dv = v128.load(d + q);
+  let ddacc = f32x4.splat(0);
+  for (let k = 0; k < Tb; k++) { // inverts "y_t += D·u_t": du = D·g, dD += g·u
+    const t = reverse ? Tb - 1 - k : k;
+    const u = v128.load(ub + ((<usize>t * ld_u) << 2) + q), g = v128.load(dyb + ((<usize>t * ld_dy) << 2) + q);
+    v128.store(ucol + (<usize>k << 4), u);
+    v128.store(gcol + (<usize>k << 4), g);
+    v128.store(ducol + (<usize>k << 4), f32x4.mul(dv, g));
+    ddacc = madd(g, u, ddacc);
+  }
+  v128.store(dd + q, f32x4.add(v128.load(dd + q), ddacc));
+  for (let n = 0; n < N2; n++) {
+    mode_backward(ducol, gcol, ucol, hs, Tb, ((<usize>n * C) << 2) + q, da_re, da_im, w_re, w_im, g_da_re, g_da_im, g_w_re, g_w_im);
+  }
+  for (let k = 0; k < Tb; k++) {
+    const t = reverse ? Tb - 1 - k : k;
+    const p = dub + ((<usize>t * ld_du) << 2) + q;
+    v128.store(p, f32x4.add(v128.load(p), v128.load(ducol + (<usize>k << 4))));
+  }
+}
+
+/** mode_backward for one channel, scalar and strided (naive twin and C % 4 tail). scratch: 2·Tb floats. */
 function scan_lane_backward(duq: usize, dyq: usize, uq: usize, ld_du: i32, ld_dy: i32, ld_u: i32, Tb: i32, reverse: i32,
                             ar: f32, ai: f32, wr: f32, wi: f32,
                             gda_re: usize, gda_im: usize, gw_re: usize, gw_im: usize, scratch: usize): void {
@@ -156,15 +189,14 @@ function scan_backward(du: usize, dd: usize, g_da_re: usize, g_da_im: usize, g_w
     const Tb = ssm_frames(lens, b, T);
     const dub = du + ((<usize>b * T * ld_du) << 2), dyb = dy + ((<usize>b * T * ld_dy) << 2);
     const ub = u + ((<usize>b * T * ld_u) << 2);
-    skip_backward(dub, dd, dyb, ub, d, 0, C, Tb, ld_du, ld_dy, ld_u);
+    for (let c = 0; c < C4; c += 4) {
+      scan_quad_backward(dub, dd, dyb, ub, c, d, da_re, da_im, w_re, w_im, g_da_re, g_da_im, g_w_re, g_w_im,
+        Tb, T, C, N2, ld_du, ld_dy, ld_u, reverse, scratch);
+    }
+    if (C4 == C) continue;
+    skip_backward(dub, dd, dyb, ub, d, C4, C, Tb, ld_du, ld_dy, ld_u);
     for (let n = 0; n < N2; n++) {
       const row = (<usize>n * C) << 2;
-      for (let c = 0; c < C4; c += 4) {
-        const o = row + (<usize>c << 2), q = <usize>c << 2;
-        scan_quad_backward(dub + q, dyb + q, ub + q, ld_du, ld_dy, ld_u, Tb, reverse,
-          v128.load(da_re + o), v128.load(da_im + o), v128.load(w_re + o), v128.load(w_im + o),
-          g_da_re + o, g_da_im + o, g_w_re + o, g_w_im + o, scratch);
-      }
       for (let c = C4; c < C; c++) {
         const o = row + (<usize>c << 2), q = <usize>c << 2;
         scan_lane_backward(dub + q, dyb + q, ub + q, ld_du, ld_dy, ld_u, Tb, reverse,
@@ -179,7 +211,7 @@ function scan_backward(du: usize, dd: usize, g_da_re: usize, g_da_im: usize, g_w
  * Reverse-mode scan of ssm_scan_forward (same u, dA, W, d, lens, B, T, C, N2, reverse). Accumulates
  * du [B, T, C] (row stride ld_du), dd [C], and the adjoints of the discretised tensors, ḡ_dA and ḡ_W
  * [N2, C] each (re and im), which ssm_discretize_backward turns into ds, dc_re, dc_im.
- * scratch: 8·T floats (per-call scratch; the recomputed states of one mode of 4 channels).
+ * scratch: 20·T floats, 16-byte aligned (per-call: gathered columns and recomputed states).
  */
 export function ssm_scan_backward(du: usize, dd: usize, g_da_re: usize, g_da_im: usize, g_w_re: usize, g_w_im: usize,
                                   dy: usize, u: usize, da_re: usize, da_im: usize, w_re: usize, w_im: usize, d: usize,
@@ -189,7 +221,7 @@ export function ssm_scan_backward(du: usize, dd: usize, g_da_re: usize, g_da_im:
     B, T, C, N2, ld_du, ld_dy, ld_u, reverse, true);
 }
 
-/** The scalar twin of ssm_scan_backward (same arguments; scratch 8·T floats suffices for both). */
+/** The scalar twin of ssm_scan_backward (same arguments; it uses 2·T floats of the scratch). */
 export function ssm_scan_backward_naive(du: usize, dd: usize, g_da_re: usize, g_da_im: usize, g_w_re: usize, g_w_im: usize,
                                         dy: usize, u: usize, da_re: usize, da_im: usize, w_re: usize, w_im: usize, d: usize,
                                         lens: usize, scratch: usize, B: i32, T: i32, C: i32, N2: i32,
