@@ -171,6 +171,18 @@ describe("ssm scan forward", () => {
     );
   });
 
+  it("stays accurate over long sequences (T = 2000, slow and fast heads, bidirectional)", async () => {
+    const e = await engine();
+    const cfg: MhssmConfig = { heads: 4, headDim: 5, stateSize: 16, bidirectional: true };
+    const B = 1, T = 2000, C = 20;
+    const params = randomParams(cfg, 21), u = randn(B * T * C, rng(4));
+    const got = e.mhssmForward(cfg, params, u, B, T).y;
+    const ref = layer64(toLayer64(cfg, params), u, B, T).y;
+    // The slowest head (dt ~ 1e-3, |dA| ~ 0.9995) keeps ~2000 frames of memory: the f32 state sums that
+    // many rounded terms. Measured worst 1.0e-6 of the output scale; 1e-5 leaves 10x margin.
+    assertClose("long T", got, ref, 1e-5 * maxAbs(ref));
+  });
+
   it("SIMD and naive twins agree (C = 4k+1..3 tails)", async () => {
     const e = await engine();
     for (const C of [1, 3, 4, 5, 7, 13]) {
