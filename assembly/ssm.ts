@@ -259,3 +259,8 @@ export function ssm_step(y: usize, state: usize, u: usize, da_re: usize, da_im: 
                          d: usize, scratch: usize, B: i32, T: i32, C: i32, N2: i32, ld_y: i32, ld_u: i32): void {
   scan_forward(y, state, u, da_re, da_im, w_re, w_im, d, 0, scratch, B, T, C, N2, ld_y, ld_u, 0, 0, true);
 }
+
+/** Floats of per-call scratch that ssm_scan_forward and ssm_step need for T frames. */
+export function ssm_scan_forward_scratch(T: i32): i32 {
+  return 8 * T;
+}

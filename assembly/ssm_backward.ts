@@ -111,9 +111,75 @@ function mode_backward(ducol: usize, gcol: usize, ucol: usize, hs: usize, Tb: i3
 }
 
 /**
+ * mode_backward for modes m0 and m1 at once: shared loads of u, g and du, and two independent
+ * dependency chains per step. hs: 16·(Tb + 1) floats, [h_{k-1} of m0 (re, im), of m1 (re, im)] at k.
+ */
+function modes_pair_backward(ducol: usize, gcol: usize, ucol: usize, hs: usize, Tb: i32, m0: usize, m1: usize,
+                             da_re: usize, da_im: usize, w_re: usize, w_im: usize,
+                             g_da_re: usize, g_da_im: usize, g_w_re: usize, g_w_im: usize): void {
+  const ar0 = v128.load(da_re + m0), ai0 = v128.load(da_im + m0), ar1 = v128.load(da_re + m1), ai1 = v128.load(da_im + m1);
+  // Recompute h_k (forward: "h = dA·h + u") and accumulate ḡ_W = Σ 2·g·conj(h).
+  let hr0 = f32x4.splat(0), hi0 = f32x4.splat(0), hr1 = f32x4.splat(0), hi1 = f32x4.splat(0);
+  let gwr0 = f32x4.splat(0), gwi0 = f32x4.splat(0), gwr1 = f32x4.splat(0), gwi1 = f32x4.splat(0);
+  v128.store(hs, hr0); // h_{-1} = 0
+  v128.store(hs, hr0, 16);
+  v128.store(hs, hr0, 32);
+  v128.store(hs, hr0, 48);
+  for (let k = 0; k < Tb; k++) {
+    const off = <usize>k << 4, u = v128.load(ucol + off);
+    const nr0 = madd(ar0, hr0, f32x4.sub(u, f32x4.mul(ai0, hi0)));
+    const nr1 = madd(ar1, hr1, f32x4.sub(u, f32x4.mul(ai1, hi1)));
+    hi0 = madd(ar0, hi0, f32x4.mul(ai0, hr0));
+    hi1 = madd(ar1, hi1, f32x4.mul(ai1, hr1));
+    hr0 = nr0;
+    hr1 = nr1;
+    const hp = hs + ((<usize>k + 1) << 6);
+    v128.store(hp, hr0);
+    v128.store(hp, hi0, 16);
+    v128.store(hp, hr1, 32);
+    v128.store(hp, hi1, 48);
+    const g = v128.load(gcol + off);
+    gwr0 = madd(g, hr0, gwr0);
+    gwi0 = madd(g, hi0, gwi0);
+    gwr1 = madd(g, hr1, gwr1);
+    gwi1 = madd(g, hi1, gwi1);
+  }
+  const two = f32x4.splat(2);
+  v128.store(g_w_re + m0, madd(two, gwr0, v128.load(g_w_re + m0)));
+  v128.store(g_w_im + m0, f32x4.sub(v128.load(g_w_im + m0), f32x4.mul(two, gwi0)));
+  v128.store(g_w_re + m1, madd(two, gwr1, v128.load(g_w_re + m1)));
+  v128.store(g_w_im + m1, f32x4.sub(v128.load(g_w_im + m1), f32x4.mul(two, gwi1)));
+  // λ_k = 2·g·conj(W) + conj(dA)·λ_{k+1}, walking k down; du_k += Re(λ_k); ḡ_dA += λ_k·conj(h_{k-1}).
+  const w2r0 = f32x4.mul(two, v128.load(w_re + m0)), w2i0 = f32x4.mul(two, v128.load(w_im + m0));
+  const w2r1 = f32x4.mul(two, v128.load(w_re + m1)), w2i1 = f32x4.mul(two, v128.load(w_im + m1));
+  let lr0 = f32x4.splat(0), li0 = f32x4.splat(0), lr1 = f32x4.splat(0), li1 = f32x4.splat(0);
+  let gar0 = f32x4.splat(0), gai0 = f32x4.splat(0), gar1 = f32x4.splat(0), gai1 = f32x4.splat(0);
+  for (let k = Tb - 1; k >= 0; k--) {
+    const off = <usize>k << 4, g = v128.load(gcol + off);
+    const nr0 = madd(ar0, lr0, madd(ai0, li0, f32x4.mul(w2r0, g)));
+    const nr1 = madd(ar1, lr1, madd(ai1, li1, f32x4.mul(w2r1, g)));
+    li0 = f32x4.sub(f32x4.sub(f32x4.mul(ar0, li0), f32x4.mul(ai0, lr0)), f32x4.mul(w2i0, g));
+    li1 = f32x4.sub(f32x4.sub(f32x4.mul(ar1, li1), f32x4.mul(ai1, lr1)), f32x4.mul(w2i1, g));
+    lr0 = nr0;
+    lr1 = nr1;
+    v128.store(ducol + off, f32x4.add(v128.load(ducol + off), f32x4.add(lr0, lr1)));
+    const hp = hs + (<usize>k << 6); // h_{k-1}
+    const pr0 = v128.load(hp), pi0 = v128.load(hp, 16), pr1 = v128.load(hp, 32), pi1 = v128.load(hp, 48);
+    gar0 = madd(lr0, pr0, madd(li0, pi0, gar0));
+    gai0 = madd(li0, pr0, f32x4.sub(gai0, f32x4.mul(lr0, pi0)));
+    gar1 = madd(lr1, pr1, madd(li1, pi1, gar1));
+    gai1 = madd(li1, pr1, f32x4.sub(gai1, f32x4.mul(lr1, pi1)));
+  }
+  v128.store(g_da_re + m0, f32x4.add(v128.load(g_da_re + m0), gar0));
+  v128.store(g_da_im + m0, f32x4.add(v128.load(g_da_im + m0), gai0));
+  v128.store(g_da_re + m1, f32x4.add(v128.load(g_da_re + m1), gar1));
+  v128.store(g_da_im + m1, f32x4.add(v128.load(g_da_im + m1), gai1));
+}
+
+/**
  * Channels c..c+3 of one sequence: gathers the columns of u and dy into contiguous scratch (see
  * scan_quad in ssm.ts for why), inverts the skip path, runs every mode backwards, scatters du.
- * scratch: 20·T floats (ucol, gcol, ducol 4·T each, hs 8·T).
+ * scratch: 28·T + 16 floats (ucol, gcol, ducol 4·T each, hs 16·(T + 1)).
  */
 function scan_quad_backward(dub: usize, dd: usize, dyb: usize, ub: usize, c: i32, d: usize,
                             da_re: usize, da_im: usize, w_re: usize, w_im: usize,
@@ -132,7 +198,12 @@ function scan_quad_backward(dub: usize, dd: usize, dyb: usize, ub: usize, c: i32
     ddacc = madd(g, u, ddacc);
   }
   v128.store(dd + q, f32x4.add(v128.load(dd + q), ddacc));
-  for (let n = 0; n < N2; n++) {
+  let n = 0;
+  for (; n + 1 < N2; n += 2) {
+    const m0 = ((<usize>n * C) << 2) + q;
+    modes_pair_backward(ducol, gcol, ucol, hs, Tb, m0, m0 + (<usize>C << 2), da_re, da_im, w_re, w_im, g_da_re, g_da_im, g_w_re, g_w_im);
+  }
+  if (n < N2) {
     mode_backward(ducol, gcol, ucol, hs, Tb, ((<usize>n * C) << 2) + q, da_re, da_im, w_re, w_im, g_da_re, g_da_im, g_w_re, g_w_im);
   }
   for (let k = 0; k < Tb; k++) {
@@ -211,7 +282,7 @@ function scan_backward(du: usize, dd: usize, g_da_re: usize, g_da_im: usize, g_w
  * Reverse-mode scan of ssm_scan_forward (same u, dA, W, d, lens, B, T, C, N2, reverse). Accumulates
  * du [B, T, C] (row stride ld_du), dd [C], and the adjoints of the discretised tensors, ḡ_dA and ḡ_W
  * [N2, C] each (re and im), which ssm_discretize_backward turns into ds, dc_re, dc_im.
- * scratch: 20·T floats, 16-byte aligned (per-call: gathered columns and recomputed states).
+ * scratch: 28·T + 16 floats, 16-byte aligned (per-call: gathered columns and recomputed states).
  */
 export function ssm_scan_backward(du: usize, dd: usize, g_da_re: usize, g_da_im: usize, g_w_re: usize, g_w_im: usize,
                                   dy: usize, u: usize, da_re: usize, da_im: usize, w_re: usize, w_im: usize, d: usize,
@@ -269,4 +340,9 @@ export function ssm_discretize_backward(
     // "dt = exp(lo + (hi - lo)·σ(s))"
     store<f32>(ds + (<usize>c << 2), load<f32>(ds + (<usize>c << 2)) + <f32>(gdt * dt * (hi_c - lo_c) * sig * (1 - sig)));
   }
+}
+
+/** Floats of per-call scratch that ssm_scan_backward needs for T frames. */
+export function ssm_scan_backward_scratch(T: i32): i32 {
+  return 28 * T + 16;
 }

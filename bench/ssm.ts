@@ -21,7 +21,7 @@ function timeLayer(e: Engine, bidirectional: boolean): [number, number] {
     const u = e.upload(Float32Array.from({ length: B * T * C }, (_, i) => Math.sin(i * 0.37)));
     const dout = e.upload(Float32Array.from({ length: B * T * C }, (_, i) => Math.cos(i * 0.11)));
     const y = e.alloc(B * T * C), out = e.alloc(B * T * C), dy = e.alloc(B * T * C), du = e.alloc(B * T * C);
-    const scratch = e.alloc(20 * T);
+    const scratch = e.alloc(w.ssm_scan_backward_scratch(T));
     const forward = () => {
       dirs.forEach((q, i) => {
         w.ssm_discretize_forward(q.disc[0], q.disc[1], q.disc[2], q.disc[3], q.s, q.cr, q.ci, k[0], k[1], k[2], k[3], C, N2);

@@ -207,7 +207,7 @@ function uploadLens(e: Engine, lens: ArrayLike<number> | undefined, B: number): 
 
 /** Runs the scans of every direction into a fresh y [B, T, C]; returns its pointer. */
 function scans(e: Engine, cfg: MhssmConfig, L: Layout, dirs: ReturnType<typeof direction>[], u: number, lens: number, B: number, T: number): number {
-  const y = e.alloc(B * T * L.C), scratch = e.alloc(8 * T);
+  const y = e.alloc(B * T * L.C), scratch = e.alloc(e.wasm.ssm_scan_forward_scratch(T));
   dirs.forEach((p, i) => {
     e.wasm.ssm_scan_forward(y, u, p.da_re, p.da_im, p.w_re, p.w_im, p.d, lens, scratch, B, T, L.C, L.N2, L.C, L.ld, i, i);
   });
@@ -242,7 +242,7 @@ Engine.prototype.mhssmBackward = function (this: Engine, cfg, params, u, dout, B
     this.wasm.ssm_gate_backward(dy, this.upload(dout), y, B * T, C, L.P, C, C, C);
     const du = this.alloc(B * T * L.ld);
     this.wasm.mem_zero_f32(du, B * T * L.ld);
-    const scratch = this.alloc(20 * Math.max(T, 1));
+    const scratch = this.alloc(this.wasm.ssm_scan_backward_scratch(T));
     const grads: MhssmParams = {};
     dirs.forEach((p, i) => {
       const g = this.alloc(4 * N2 * C); // adjoints of dA (re, im) and W (re, im), [N2, C] each
@@ -274,7 +274,7 @@ Engine.prototype.mhssmStream = function (this: Engine, cfg, params, state, u, B,
     const p = direction(this, L, params, "fwd");
     const st = this.upload(state), up = this.upload(u);
     const y = this.alloc(B * T * C), out = this.alloc(B * T * C);
-    this.wasm.ssm_step(y, st, up, p.da_re, p.da_im, p.w_re, p.w_im, p.d, this.alloc(8 * T), B, T, C, N2, C, C);
+    this.wasm.ssm_step(y, st, up, p.da_re, p.da_im, p.w_re, p.w_im, p.d, this.alloc(this.wasm.ssm_scan_forward_scratch(T)), B, T, C, N2, C, C);
     this.wasm.ssm_gate_forward(out, y, B * T, C, L.P, C, C);
     state.set(this.read(st, state.length));
     return this.read(out, B * T * C);

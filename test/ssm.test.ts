@@ -155,7 +155,7 @@ describe("ssm scan forward", () => {
                 e.wasm.ssm_discretize_forward(da[0], da[1], da[2], da[3], e.upload(params[`${dir}.s`]),
                   e.upload(params[`${dir}.c_re`]), e.upload(params[`${dir}.c_im`]), k[0], k[1], k[2], k[3], C, N2);
                 const scan = naive ? e.wasm.ssm_scan_forward_naive : e.wasm.ssm_scan_forward;
-                scan(y, up, da[0], da[1], da[2], da[3], e.upload(params[`${dir}.d`]), lp, e.alloc(8 * T), B, T, C, N2, ld, ld, i, i);
+                scan(y, up, da[0], da[1], da[2], da[3], e.upload(params[`${dir}.d`]), lp, e.alloc(e.wasm.ssm_scan_forward_scratch(T)), B, T, C, N2, ld, ld, i, i);
               });
               const all = e.read(y, B * T * ld), out = new Float32Array(B * T * C);
               for (let i = 0; i < B * T; i++) out.set(all.subarray(i * ld, i * ld + C), i * C);
@@ -192,7 +192,7 @@ describe("ssm scan forward", () => {
         const u = e.upload(randn(B * T * C, r));
         const da = [0.9, 0.3, 0.5, -0.4].map((v) => e.upload(randn(N2 * C, r, 0.5).map((x) => x * 0.5 + v * 0.5)));
         const d = e.upload(randn(C, r)), y1 = e.alloc(B * T * C), y2 = e.alloc(B * T * C);
-        e.wasm.ssm_scan_forward(y1, u, da[0], da[1], da[2], da[3], d, 0, e.alloc(8 * T), B, T, C, N2, C, C, 1, 0);
+        e.wasm.ssm_scan_forward(y1, u, da[0], da[1], da[2], da[3], d, 0, e.alloc(e.wasm.ssm_scan_forward_scratch(T)), B, T, C, N2, C, C, 1, 0);
         e.wasm.ssm_scan_forward_naive(y2, u, da[0], da[1], da[2], da[3], d, 0, 0, B, T, C, N2, C, C, 1, 0);
         // Same operations, other association (SIMD groups u - ai·hi first) and possibly FMA: 1e-5.
         assertClose(`simd vs naive C${C}`, e.read(y1, B * T * C), e.read(y2, B * T * C), 1e-5, 1e-5);
@@ -310,7 +310,7 @@ describe("mhssm layer backward", () => {
         const init = randn(B * T * C + C + 4 * N2 * C, r2);
         const du = e.upload(init.subarray(0, B * T * C)), dd = e.upload(init.subarray(B * T * C, B * T * C + C));
         const g = [0, 1, 2, 3].map((j) => e.upload(init.subarray(B * T * C + C + j * N2 * C, B * T * C + C + (j + 1) * N2 * C)));
-        const scratch = e.alloc(20 * T);
+        const scratch = e.alloc(e.wasm.ssm_scan_backward_scratch(T));
         (simd ? e.wasm.ssm_scan_backward : e.wasm.ssm_scan_backward_naive)(du, dd, g[0], g[1], g[2], g[3], dy, u,
           da[0], da[1], da[2], da[3], d, 0, scratch, B, T, C, N2, C, C, C, reverse);
         return [e.read(du, B * T * C), e.read(dd, C), ...g.map((p) => e.read(p, N2 * C))];
