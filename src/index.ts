@@ -13,4 +13,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   return loadEngine(opts);
 }
 import "./ssm.js";
-export { mhssmInit, mhssmShapes, mhssmStateSize, mhssmHeadRange, mhssmDirections, type MhssmConfig, type MhssmParams, type MhssmRunOptions } from "./ssm.js";
+export {
+  mhssmInit, mhssmShapes, mhssmStateSize, mhssmHeadRange, mhssmDirections, mhssmForwardRaw, mhssmBackwardRaw, mhssmStepRaw,
+  type MhssmConfig, type MhssmParams, type MhssmRunOptions, type MhssmPtrs, type MhssmDims,
+} from "./ssm.js";

@@ -163,40 +163,112 @@ export function mhssmStateSize(cfg: MhssmConfig, B: number, heads = cfg.heads): 
   return B * cfg.stateSize * heads * cfg.headDim;
 }
 
-interface Layout {
-  C: number; N2: number; P: number; ld: number;
-  consts: { a_re: number; a_im: number; lo: number; hi: number };
+/** Arena pointers of the layer's tensors, by the names of mhssmShapes (always the full layer's tensors). */
+export type MhssmPtrs = Record<string, number>;
+
+/** Sizes and strides of one call on arena tensors. */
+export interface MhssmDims {
+  B: number;
+  T: number;
+  /** Active heads k (even, <= cfg.heads): the leading k·P channels. Default: all. */
+  heads?: number;
+  /** Row stride of u and du (>= k·P). Default: k·P. */
+  ldIn?: number;
+  /** Row stride of y, out and dout (>= k·P). Default: k·P. */
+  ldOut?: number;
+  /** Arena pointer to the valid frames per sequence (i32 [B]), or 0 for all T. */
+  lens?: number;
 }
 
-function layout(e: Engine, cfg: MhssmConfig, params: MhssmParams, opts: MhssmRunOptions): Layout {
+interface Resolved { C: number; N2: number; P: number; B: number; T: number; ldIn: number; ldOut: number; lens: number }
+
+function resolve(cfg: MhssmConfig, dims: MhssmDims): Resolved {
   check(cfg);
-  const k = opts.heads ?? cfg.heads;
+  const k = dims.heads ?? cfg.heads;
   if (k < 2 || k % 2 || k > cfg.heads) throw new Error(`MH-SSM: active heads must be even, in [2, ${cfg.heads}], got ${k}`);
-  const P = cfg.headDim, C = k * P, N2 = cfg.stateSize / 2;
-  const ld = opts.ld ?? C;
-  if (ld < C) throw new Error(`MH-SSM: row stride ${ld} < active width ${C}`);
+  const P = cfg.headDim, C = k * P;
+  const ldIn = dims.ldIn ?? C, ldOut = dims.ldOut ?? C;
+  if (ldIn < C || ldOut < C) throw new Error(`MH-SSM: row strides ${ldIn}, ${ldOut} must be >= the active width ${C}`);
+  return { C, N2: cfg.stateSize / 2, P, B: dims.B, T: dims.T, ldIn, ldOut, lens: dims.lens ?? 0 };
+}
+
+/** Discretises one direction (leading C channels) into fresh arena tensors dA, W [N2, C]. */
+function discretize(e: Engine, r: Resolved, p: MhssmPtrs, dir: string): [number, number, number, number] {
+  const n = r.N2 * r.C;
+  const da: [number, number, number, number] = [e.alloc(n), e.alloc(n), e.alloc(n), e.alloc(n)];
+  e.wasm.ssm_discretize_forward(da[0], da[1], da[2], da[3], p[`${dir}.s`], p[`${dir}.c_re`], p[`${dir}.c_im`],
+    p.a_re, p.a_im, p.log_dt_min, p.log_dt_max, r.C, r.N2);
+  return da;
+}
+
+/**
+ * The layer's forward on arena tensors: y [B, T, k·P] = Σ_dir SSM_dir(u) (saved for the backward) and
+ * out = gate(y), both with row stride ldOut; u with row stride ldIn. Temporaries are freed on return.
+ */
+export function mhssmForwardRaw(e: Engine, cfg: MhssmConfig, params: MhssmPtrs, out: number, y: number, u: number, dims: MhssmDims): void {
+  const r = resolve(cfg, dims);
+  e.scoped(() => {
+    const scratch = e.alloc(e.wasm.ssm_scan_forward_scratch(r.T));
+    mhssmDirections(cfg).forEach((dir, i) => {
+      const [ar, ai, wr, wi] = discretize(e, r, params, dir);
+      e.wasm.ssm_scan_forward(y, u, ar, ai, wr, wi, params[`${dir}.d`], r.lens, scratch, r.B, r.T, r.C, r.N2, r.ldOut, r.ldIn, i, i);
+    });
+    e.wasm.ssm_gate_forward(out, y, r.B * r.T, r.C, r.P, r.ldOut, r.ldOut);
+  });
+}
+
+/**
+ * The layer's backward on arena tensors: from dout (row stride ldOut) and the saved y, ACCUMULATES du
+ * (row stride ldIn) and the gradients of the trained parameters (grads: pointers by the same names as
+ * params, full-layer tensors; a subnet adds into their leading rows). Temporaries are freed on return.
+ */
+export function mhssmBackwardRaw(e: Engine, cfg: MhssmConfig, params: MhssmPtrs, grads: MhssmPtrs,
+                                 du: number, dout: number, y: number, u: number, dims: MhssmDims): void {
+  const r = resolve(cfg, dims);
+  const { C, N2 } = r;
+  e.scoped(() => {
+    const dy = e.alloc(r.B * r.T * C); // "out = gate(y)" inverted into a compact dy
+    e.wasm.mem_zero_f32(dy, r.B * r.T * C);
+    e.wasm.ssm_gate_backward(dy, dout, y, r.B * r.T, C, r.P, C, r.ldOut, r.ldOut);
+    const scratch = e.alloc(e.wasm.ssm_scan_backward_scratch(r.T));
+    const g = [0, 1, 2, 3].map(() => e.alloc(N2 * C)); // adjoints of dA (re, im) and W (re, im)
+    mhssmDirections(cfg).forEach((dir, i) => {
+      const [ar, ai, wr, wi] = discretize(e, r, params, dir); // recomputed: cheaper than saving
+      for (const p of g) e.wasm.mem_zero_f32(p, N2 * C);
+      e.wasm.ssm_scan_backward(du, grads[`${dir}.d`], g[0], g[1], g[2], g[3], dy, u, ar, ai, wr, wi, params[`${dir}.d`],
+        r.lens, scratch, r.B, r.T, C, N2, r.ldIn, C, r.ldIn, i);
+      e.wasm.ssm_discretize_backward(grads[`${dir}.s`], grads[`${dir}.c_re`], grads[`${dir}.c_im`], g[0], g[1], g[2], g[3],
+        params[`${dir}.s`], params[`${dir}.c_re`], params[`${dir}.c_im`], params.a_re, params.a_im, params.log_dt_min, params.log_dt_max, C, N2);
+    });
+  });
+}
+
+/**
+ * Causal streaming on arena tensors: advances state [B, 2, N/2, k·P] by a chunk u [B, T, k·P] (row
+ * stride ldIn) and writes out (row stride ldOut), using y [B, T, k·P] (ldOut) as its temporary.
+ */
+export function mhssmStepRaw(e: Engine, cfg: MhssmConfig, params: MhssmPtrs, out: number, y: number, state: number, u: number, dims: MhssmDims): void {
+  if (cfg.bidirectional) throw new Error("MH-SSM: streaming needs a causal layer (bidirectional: false)");
+  const r = resolve(cfg, dims);
+  if (r.lens) throw new Error("MH-SSM: streaming takes no lengths (every chunk frame is valid)");
+  e.scoped(() => {
+    const [ar, ai, wr, wi] = discretize(e, r, params, "fwd");
+    e.wasm.ssm_step(y, state, u, ar, ai, wr, wi, params["fwd.d"], e.alloc(e.wasm.ssm_scan_forward_scratch(r.T)),
+      r.B, r.T, r.C, r.N2, r.ldOut, r.ldIn);
+    e.wasm.ssm_gate_forward(out, y, r.B * r.T, r.C, r.P, r.ldOut, r.ldOut);
+  });
+}
+
+// ---- the copying API (tests, tools): uploads, calls the raw functions, returns fresh arrays ----
+
+function uploadParams(e: Engine, cfg: MhssmConfig, params: MhssmParams): MhssmPtrs {
+  const ptrs: MhssmPtrs = {};
   for (const { name, shape } of mhssmShapes(cfg)) {
     const n = shape.reduce((a, b) => a * b, 1);
     if (params[name]?.length !== n) throw new Error(`MH-SSM: parameter ${name} needs ${n} floats, got ${params[name]?.length}`);
+    ptrs[name] = e.upload(params[name]);
   }
-  const consts = {
-    a_re: e.upload(params.a_re), a_im: e.upload(params.a_im),
-    lo: e.upload(params.log_dt_min.subarray(0, C)), hi: e.upload(params.log_dt_max.subarray(0, C)),
-  };
-  return { C, N2, P, ld, consts };
-}
-
-/** Uploads one direction's parameters (leading C channels) and discretises them. */
-function direction(e: Engine, L: Layout, params: MhssmParams, dir: string) {
-  const { C, N2 } = L;
-  const s = e.upload(params[`${dir}.s`].subarray(0, C));
-  const c_re = e.upload(params[`${dir}.c_re`].subarray(0, C * N2));
-  const c_im = e.upload(params[`${dir}.c_im`].subarray(0, C * N2));
-  const d = e.upload(params[`${dir}.d`].subarray(0, C));
-  const da_re = e.alloc(N2 * C), da_im = e.alloc(N2 * C), w_re = e.alloc(N2 * C), w_im = e.alloc(N2 * C);
-  const k = L.consts;
-  e.wasm.ssm_discretize_forward(da_re, da_im, w_re, w_im, s, c_re, c_im, k.a_re, k.a_im, k.lo, k.hi, C, N2);
-  return { s, c_re, c_im, d, da_re, da_im, w_re, w_im };
+  return ptrs;
 }
 
 function uploadLens(e: Engine, lens: ArrayLike<number> | undefined, B: number): number {
@@ -205,78 +277,55 @@ function uploadLens(e: Engine, lens: ArrayLike<number> | undefined, B: number): 
   return e.upload(lens, "i32");
 }
 
-/** Runs the scans of every direction into a fresh y [B, T, C]; returns its pointer. */
-function scans(e: Engine, cfg: MhssmConfig, L: Layout, dirs: ReturnType<typeof direction>[], u: number, lens: number, B: number, T: number): number {
-  const y = e.alloc(B * T * L.C), scratch = e.alloc(e.wasm.ssm_scan_forward_scratch(T));
-  dirs.forEach((p, i) => {
-    e.wasm.ssm_scan_forward(y, u, p.da_re, p.da_im, p.w_re, p.w_im, p.d, lens, scratch, B, T, L.C, L.N2, L.C, L.ld, i, i);
-  });
-  return y;
+function checkLength(what: string, got: number, want: number): void {
+  if (got !== want) throw new Error(`MH-SSM: ${what} needs ${want} floats, got ${got}`);
 }
 
 Engine.prototype.mhssmForward = function (this: Engine, cfg, params, u, B, T, opts = {}) {
   return this.scoped(() => {
-    const L = layout(this, cfg, params, opts);
-    if (u.length !== B * T * L.ld) throw new Error(`MH-SSM: u needs B·T·ld = ${B * T * L.ld} floats, got ${u.length}`);
-    const dirs = mhssmDirections(cfg).map((dir) => direction(this, L, params, dir));
-    const up = this.upload(u), lens = uploadLens(this, opts.lens, B);
-    const y = scans(this, cfg, L, dirs, up, lens, B, T);
-    const out = this.alloc(B * T * L.C);
-    this.wasm.ssm_gate_forward(out, y, B * T, L.C, L.P, L.C, L.C);
-    return { y: this.read(y, B * T * L.C), out: this.read(out, B * T * L.C) };
+    const r = resolve(cfg, { B, T, heads: opts.heads, ldIn: opts.ld });
+    checkLength("u (B·T·ld)", u.length, B * T * r.ldIn);
+    const p = uploadParams(this, cfg, params);
+    const dims: MhssmDims = { B, T, heads: opts.heads, ldIn: r.ldIn, lens: uploadLens(this, opts.lens, B) };
+    const y = this.alloc(B * T * r.C), out = this.alloc(B * T * r.C);
+    mhssmForwardRaw(this, cfg, p, out, y, this.upload(u), dims);
+    return { y: this.read(y, B * T * r.C), out: this.read(out, B * T * r.C) };
   });
 };
 
 Engine.prototype.mhssmBackward = function (this: Engine, cfg, params, u, dout, B, T, opts = {}) {
   return this.scoped(() => {
-    const L = layout(this, cfg, params, opts);
-    const { C, N2 } = L;
-    if (u.length !== B * T * L.ld) throw new Error(`MH-SSM: u needs B·T·ld = ${B * T * L.ld} floats, got ${u.length}`);
-    if (dout.length !== B * T * C) throw new Error(`MH-SSM: dout needs B·T·C = ${B * T * C} floats, got ${dout.length}`);
-    const names = mhssmDirections(cfg);
-    const dirs = names.map((dir) => direction(this, L, params, dir));
-    const up = this.upload(u), lens = uploadLens(this, opts.lens, B);
-    const y = scans(this, cfg, L, dirs, up, lens, B, T);
-    const dy = this.alloc(B * T * C);
-    this.wasm.mem_zero_f32(dy, B * T * C);
-    this.wasm.ssm_gate_backward(dy, this.upload(dout), y, B * T, C, L.P, C, C, C);
-    const du = this.alloc(B * T * L.ld);
-    this.wasm.mem_zero_f32(du, B * T * L.ld);
-    const scratch = this.alloc(this.wasm.ssm_scan_backward_scratch(T));
+    const r = resolve(cfg, { B, T, heads: opts.heads, ldIn: opts.ld });
+    checkLength("u (B·T·ld)", u.length, B * T * r.ldIn);
+    checkLength("dout (B·T·k·P)", dout.length, B * T * r.C);
+    const p = uploadParams(this, cfg, params);
+    const trained = mhssmShapes(cfg).filter((s) => s.trainable);
+    const g: MhssmPtrs = {};
+    for (const { name } of trained) {
+      g[name] = this.alloc(params[name].length);
+      this.wasm.mem_zero_f32(g[name], params[name].length);
+    }
+    const dims: MhssmDims = { B, T, heads: opts.heads, ldIn: r.ldIn, lens: uploadLens(this, opts.lens, B) };
+    const up = this.upload(u), y = this.alloc(B * T * r.C), out = this.alloc(B * T * r.C);
+    mhssmForwardRaw(this, cfg, p, out, y, up, dims);
+    const du = this.alloc(B * T * r.ldIn);
+    this.wasm.mem_zero_f32(du, B * T * r.ldIn);
+    mhssmBackwardRaw(this, cfg, p, g, du, this.upload(dout), y, up, dims);
     const grads: MhssmParams = {};
-    dirs.forEach((p, i) => {
-      const g = this.alloc(4 * N2 * C); // adjoints of dA (re, im) and W (re, im), [N2, C] each
-      const pg = this.alloc(2 * C + 2 * C * N2); // ds, dd, dc_re, dc_im
-      this.wasm.mem_zero_f32(g, 4 * N2 * C);
-      this.wasm.mem_zero_f32(pg, 2 * C + 2 * C * N2);
-      const [gar, gai, gwr, gwi] = [0, 1, 2, 3].map((j) => g + 4 * j * N2 * C);
-      const ds = pg, dd = pg + 4 * C, dcr = pg + 8 * C, dci = pg + 8 * C + 4 * C * N2;
-      this.wasm.ssm_scan_backward(du, dd, gar, gai, gwr, gwi, dy, up, p.da_re, p.da_im, p.w_re, p.w_im, p.d,
-        lens, scratch, B, T, C, N2, L.ld, C, L.ld, i);
-      const k = L.consts;
-      this.wasm.ssm_discretize_backward(ds, dcr, dci, gar, gai, gwr, gwi, p.s, p.c_re, p.c_im, k.a_re, k.a_im, k.lo, k.hi, C, N2);
-      grads[`${names[i]}.s`] = this.read(ds, C);
-      grads[`${names[i]}.d`] = this.read(dd, C);
-      grads[`${names[i]}.c_re`] = this.read(dcr, C * N2);
-      grads[`${names[i]}.c_im`] = this.read(dci, C * N2);
-    });
-    return { du: this.read(du, B * T * L.ld), grads };
+    for (const { name, shape } of trained) grads[name] = this.read(g[name], (shape.length > 1 ? shape[1] : 1) * r.C);
+    return { du: this.read(du, B * T * r.ldIn), grads };
   });
 };
 
 Engine.prototype.mhssmStream = function (this: Engine, cfg, params, state, u, B, T, opts = {}) {
-  if (cfg.bidirectional) throw new Error("MH-SSM: streaming needs a causal layer (bidirectional: false)");
   return this.scoped(() => {
-    const L = layout(this, cfg, params, { heads: opts.heads });
-    const { C, N2 } = L;
-    if (state.length !== B * 2 * N2 * C) throw new Error(`MH-SSM: state needs ${B * 2 * N2 * C} floats, got ${state.length}`);
-    if (u.length !== B * T * C) throw new Error(`MH-SSM: u needs B·T·C = ${B * T * C} floats, got ${u.length}`);
-    const p = direction(this, L, params, "fwd");
-    const st = this.upload(state), up = this.upload(u);
-    const y = this.alloc(B * T * C), out = this.alloc(B * T * C);
-    this.wasm.ssm_step(y, st, up, p.da_re, p.da_im, p.w_re, p.w_im, p.d, this.alloc(this.wasm.ssm_scan_forward_scratch(T)), B, T, C, N2, C, C);
-    this.wasm.ssm_gate_forward(out, y, B * T, C, L.P, C, C);
+    const r = resolve(cfg, { B, T, heads: opts.heads });
+    checkLength("state (mhssmStateSize)", state.length, B * 2 * r.N2 * r.C);
+    checkLength("u (B·T·k·P)", u.length, B * T * r.C);
+    const p = uploadParams(this, cfg, params);
+    const st = this.upload(state), y = this.alloc(B * T * r.C), out = this.alloc(B * T * r.C);
+    mhssmStepRaw(this, cfg, p, out, y, st, this.upload(u), { B, T, heads: opts.heads });
     state.set(this.read(st, state.length));
-    return this.read(out, B * T * C);
+    return this.read(out, B * T * r.C);
   });
 };

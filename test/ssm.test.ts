@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
-import { mhssmInit, mhssmShapes, mhssmStateSize, type MhssmConfig, type MhssmParams } from "../src/index.js";
+import { mhssmBackwardRaw, mhssmForwardRaw, mhssmInit, mhssmShapes, mhssmStateSize, type MhssmConfig, type MhssmParams, type MhssmPtrs } from "../src/index.js";
 import type { Engine } from "../src/index.js";
 
 // ---------- float64 references ----------
@@ -381,6 +381,42 @@ describe("mhssm streaming and subnets", () => {
     }
     assertClose("slice du", duBig, bs.du, 1e-5, 1e-5);
     void N2;
+  });
+});
+
+describe("mhssm raw API (arena tensors)", () => {
+  it("writes strided outputs (ldOut > k·P) and accumulates gradients across calls", async () => {
+    const e = await engine();
+    const cfg: MhssmConfig = { heads: 4, headDim: 3, stateSize: 4, bidirectional: true };
+    const B = 2, T = 7, C = 12, ldOut = 15, r = rng(31);
+    const params = randomParams(cfg, 6), u = randn(B * T * C, r), dout = randn(B * T * C, r);
+    const ref = e.mhssmBackward(cfg, params, u, dout, B, T);
+    const refOut = e.mhssmForward(cfg, params, u, B, T).out;
+    e.scoped(() => {
+      const p: MhssmPtrs = {}, g: MhssmPtrs = {};
+      for (const { name, trainable } of mhssmShapes(cfg)) {
+        p[name] = e.upload(params[name]);
+        if (trainable) g[name] = e.upload(new Float32Array(params[name].length));
+      }
+      const strided = (a: Float32Array) => {
+        const o = new Float32Array(B * T * ldOut).fill(7); // the padding must survive
+        for (let i = 0; i < B * T; i++) o.set(a.subarray(i * C, (i + 1) * C), i * ldOut);
+        return o;
+      };
+      const up = e.upload(u), y = e.alloc(B * T * ldOut), out = e.upload(strided(new Float32Array(B * T * C)));
+      const dims = { B, T, ldOut };
+      mhssmForwardRaw(e, cfg, p, out, y, up, dims);
+      const du = e.upload(new Float32Array(B * T * C)), dp = e.upload(strided(dout));
+      mhssmBackwardRaw(e, cfg, p, g, du, dp, y, up, dims);
+      mhssmBackwardRaw(e, cfg, p, g, du, dp, y, up, dims); // accumulates: twice the gradient
+      // The same kernels on the same values, only the row strides differ: bit-identical.
+      assertClose("raw out (strided)", e.read(out, B * T * ldOut), strided(refOut), 0);
+      // Two calls add (fwd + bwd) + (fwd + bwd) where the reference doubles one sum: f32 rounding, 1e-6.
+      assertClose("raw du (two calls)", e.read(du, B * T * C), ref.du.map((x) => 2 * x), 1e-6, 1e-6);
+      for (const n of trainedNames(cfg)) {
+        assertClose(`raw d${n} (two calls)`, e.read(g[n], params[n].length), ref.grads[n].map((x) => 2 * x), 1e-6, 1e-6);
+      }
+    });
   });
 });
 
