@@ -2,7 +2,7 @@
 // channel-wise by the sigmoid of its partner's:
 //   out[h·P + j] = y[h·P + j] · σ(y[partner(h)·P + j]),  partner(2i) = 2i+1, partner(2i+1) = 2i.
 // What it is not: the scan (ssm.ts) or the output projection (the caller's Linear). Our design: the
-// MH-SSM paper (Fathullah et al. 2023) does not publish its gating equation (docs PAPERS.md).
+// MH-SSM paper (Fathullah et al. 2023) abstract gives no gating equation (shared PAPERS.md).
 // A leading slice of k heads (k even) is the leading k·P channels: pass C = k·P.
 // The SIMD path computes σ with a polynomial exp (Cephes expf's range reduction and degree-6
 // polynomial, about 2 ulp); the naive twin uses Mathf.exp. They agree to about 1e-6 relative.
