@@ -354,6 +354,22 @@ describe("mhssm streaming and subnets", () => {
     }
   });
 
+  it("streams a subnet (the first 2 heads of 4) like its full-sequence forward", async () => {
+    const e = await engine();
+    const cfg: MhssmConfig = { heads: 4, headDim: 5, stateSize: 6, bidirectional: false };
+    const B = 3, T = 11, C = 10, r = rng(77);
+    const params = randomParams(cfg, 12), u = randn(B * T * C, r);
+    const full = e.mhssmForward(cfg, params, u, B, T, { heads: 2 }).out;
+    const state = new Float32Array(mhssmStateSize(cfg, B, 2)), got = new Float32Array(B * T * C);
+    for (const [t0, n] of [[0, 4], [4, 7]]) {
+      const part = new Float32Array(B * n * C);
+      for (let b = 0; b < B; b++) part.set(u.subarray((b * T + t0) * C, (b * T + t0 + n) * C), b * n * C);
+      const out = e.mhssmStream(cfg, params, state, part, B, n, { heads: 2 });
+      for (let b = 0; b < B; b++) got.set(out.subarray(b * n * C, (b + 1) * n * C), (b * T + t0) * C);
+    }
+    assertClose("stream subnet", got, full, 1e-4); // the brief's 1e-4 (same operations: expect ~0)
+  });
+
   it("the first k heads of a bigger layer (strided rows) equal a standalone k-head layer", async () => {
     const e = await engine();
     const big: MhssmConfig = { heads: 6, headDim: 5, stateSize: 6, bidirectional: true };
