@@ -16,3 +16,4 @@ export * from "./gemm";
 export * from "./ssm";
 export * from "./ssm_backward";
 export * from "./ssm_gate";
+export * from "./ssm_discretize";

@@ -12,11 +12,11 @@
 //   The kernels run the equivalent recurrence on h = x/dB, with W = C·dB folded in once per call:
 //     h_t   = dA·h_{t-1} + u_t,   y_t = Σ_n 2·Re(W_n·h_t[n]) + D_c·u_t
 //   which saves one complex multiply per step. The carried streaming state is h, not x.
-//   ssm_discretize_forward computes dA and W per (n, c) from the parameters (once per call: they do
-//   not depend on t); ssm_scan_forward runs the recurrence. Trained parameters: s [C], c_re/c_im
+//   ssm_discretize_forward (ssm_discretize.ts) computes dA and W per (n, c) from the parameters (once
+//   per call: they do not depend on t); ssm_scan_forward runs the recurrence. Trained parameters: s [C], c_re/c_im
 //   [C, N2], d [C]; a leading slice of k heads is the leading k·P rows of each.
-// What it is not: the gating (ssm_gate.ts), the output projection (a plain Linear, done by the
-// caller), the backward (ssm_backward.ts).
+// What it is not: the discretisation (ssm_discretize.ts), the gating (ssm_gate.ts), the output
+// projection (a plain Linear, done by the caller), the backward (ssm_backward.ts).
 // Bidirectional layers call the scan twice with two parameter sets, the second with reverse = 1 and
 // accumulate = 1, so y = SSM_fwd(u) + flip(SSM_bwd(flip(u))): summed, so the width stays C.
 // Padded batches: `lens` (i32 [B], or 0 for all T) gives each sequence's length; the reverse scan
@@ -28,7 +28,7 @@
 // each mode's state, dA and W stay in registers for all T steps. The C % 4 tail runs scalar.
 // Discretised tensors are laid out n-major, [N2, C] with row stride C, so 4 channels load as one v128.
 // Error: the recurrence accumulates one rounding per step in f32; with |dA| < 1 the error stays
-// bounded (about T·eps·|y| at worst); tests hold it to 1e-4 against float64 for T up to 64.
+// bounded; tests hold it to 2e-6 of the output scale against float64 for T <= 40, 1e-5 for T = 2000.
 
 // @ts-ignore: decorator
 @inline
@@ -44,40 +44,6 @@ function ssm_frames(lens: usize, b: i32, T: i32): i32 {
   if (lens == 0) return T;
   const n = load<i32>(lens + (<usize>b << 2));
   return n < 0 ? 0 : n > T ? T : n;
-}
-
-/**
- * Discretises the SSM of C channels: for n < N2, c < C (outputs n-major [N2, C], row stride C):
- *   dt = exp(lo[c] + (hi[c] - lo[c])·sigmoid(s[c])); dA[n,c] = exp(A_n·dt); W[n,c] = C[c,n]·(dA - 1)/A_n.
- * s, lo, hi [C]; c_re, c_im [C, N2] (row stride N2); a_re, a_im [N2]. Computed in f64, stored f32.
- * Scalar on purpose: C·N2 complex exponentials per call, negligible beside the scan.
- */
-export function ssm_discretize_forward(
-  da_re: usize, da_im: usize, w_re: usize, w_im: usize,
-  s: usize, c_re: usize, c_im: usize, a_re: usize, a_im: usize, lo: usize, hi: usize,
-  C: i32, N2: i32,
-): void {
-  for (let c = 0; c < C; c++) {
-    const lo_c = <f64>load<f32>(lo + (<usize>c << 2));
-    const hi_c = <f64>load<f32>(hi + (<usize>c << 2));
-    const sig = 1.0 / (1.0 + Math.exp(-<f64>load<f32>(s + (<usize>c << 2))));
-    const dt = Math.exp(lo_c + (hi_c - lo_c) * sig);
-    for (let n = 0; n < N2; n++) {
-      const ar = <f64>load<f32>(a_re + (<usize>n << 2)), ai = <f64>load<f32>(a_im + (<usize>n << 2));
-      const mag = Math.exp(ar * dt);
-      const er = mag * Math.cos(ai * dt), ei = mag * Math.sin(ai * dt); // dA = exp(A·dt)
-      // dB = (dA - 1)/A = (dA - 1)·conj(A)/|A|²
-      const inv = 1.0 / (ar * ar + ai * ai);
-      const br = ((er - 1) * ar + ei * ai) * inv, bi = (ei * ar - (er - 1) * ai) * inv;
-      const cp = (<usize>c * N2 + n) << 2;
-      const cr = <f64>load<f32>(c_re + cp), ci = <f64>load<f32>(c_im + cp);
-      const o = (<usize>n * C + c) << 2;
-      store<f32>(da_re + o, <f32>er);
-      store<f32>(da_im + o, <f32>ei);
-      store<f32>(w_re + o, <f32>(cr * br - ci * bi));
-      store<f32>(w_im + o, <f32>(cr * bi + ci * br));
-    }
-  }
 }
 
 /**

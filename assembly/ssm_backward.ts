@@ -1,14 +1,16 @@
-// The MH-SSM scan, backward half: the reverse-mode scan and the gradient of the ZOH discretisation.
+// The MH-SSM scan, backward half: the reverse-mode scan.
 //
-// What it is: the exact gradients of ssm_scan_forward and ssm_discretize_forward (ssm.ts holds the
-// design and the forward equations). What it is not: the gating's backward (ssm_gate.ts).
+// What it is: the exact gradient of ssm_scan_forward (ssm.ts holds the design and the forward
+// equations). What it is not: the discretisation's gradient (ssm_discretize.ts), the gating's
+// backward (ssm_gate.ts).
 // Reference: our own derivation, written below; checked in test/ssm.test.ts against float64 central
 // finite differences and against PyTorch autograd of an independent FFT-convolution module.
 //
-// Memory: the forward saves no states. For each (sequence, 4 channels, mode) the backward first
-// re-runs that mode's recurrence over the Tb frames into a small scratch (8 floats per frame), then
-// walks the frames backwards. So the backward costs about two forward scans and B·T·C·N floats of
-// saved states (13 MB for B=8, T=100, C=256, N=16, per direction) are never stored.
+// Memory: the forward saves no states. For each sequence and 4 channels the backward gathers the
+// columns of u and dy into contiguous scratch; for each pair of modes it re-runs the recurrence over
+// the Tb frames into scratch (16 floats per frame), then walks the frames backwards (28·T + 16 floats
+// of per-call scratch in all). So the backward costs about two forward scans, and the B·T·C·N floats
+// of states (13 MB for B=8, T=100, C=256, N=16, per direction) are never stored.
 //
 // Notation (complex numbers as (re, im) pairs; for a real loss L and a complex z, the adjoint is
 // ḡ_z = dL/dRe z + i·dL/dIm z). For a holomorphic z = f(w): ḡ_w += ḡ_z·conj(f'(w)); for real w:
@@ -20,12 +22,7 @@
 //   ḡ_W   += Σ_k 2·g_k·conj(h_k)                                 (2·Re(W·h) = 2(Wr·hr - Wi·hi))
 //   ḡ_dA  += Σ_k λ_k·conj(h_{k-1})                               (h_{-1} = initial state = 0)
 //   dD    += Σ_k g_k·u_k
-// Discretisation (forward: dt = exp(lo + (hi-lo)·σ(s)), dA = exp(A·dt), dB = (dA - 1)/A, W = C·dB):
-//   ḡ_C   += ḡ_W·conj(dB)
-//   ḡ_dB   = ḡ_W·conj(C)
-//   ḡ_dA' = ḡ_dA + ḡ_dB·conj(1/A)                                (d dB/d dA = 1/A)
-//   dL/ddt = Σ_n Re(conj(ḡ_dA'_n)·A_n·dA_n)                      (d dA/d dt = A·dA)
-//   ds    += dL/ddt · dt·(hi - lo)·σ(s)·(1 - σ(s))
+// ḡ_dA and ḡ_W go to ssm_discretize_backward (ssm_discretize.ts), which turns them into ds, dc_re, dc_im.
 
 /** Number of valid frames of sequence b (as in ssm.ts). */
 // @ts-ignore: decorator
@@ -299,47 +296,6 @@ export function ssm_scan_backward_naive(du: usize, dd: usize, g_da_re: usize, g_
                                         ld_du: i32, ld_dy: i32, ld_u: i32, reverse: i32): void {
   scan_backward(du, dd, g_da_re, g_da_im, g_w_re, g_w_im, dy, u, da_re, da_im, w_re, w_im, d, lens, scratch,
     B, T, C, N2, ld_du, ld_dy, ld_u, reverse, false);
-}
-
-/**
- * Inverts ssm_discretize_forward ("dA = exp(A·dt); W = C·(dA - 1)/A"): given ḡ_dA, ḡ_W [N2, C] from
- * ssm_scan_backward, accumulates ds [C] and dc_re, dc_im [C, N2] (see the header's derivation).
- * Same s, c_re, c_im, a_re, a_im, lo, hi, C, N2 as the forward. f64 inside, scalar (C·N2 terms).
- */
-export function ssm_discretize_backward(
-  ds: usize, dc_re: usize, dc_im: usize, g_da_re: usize, g_da_im: usize, g_w_re: usize, g_w_im: usize,
-  s: usize, c_re: usize, c_im: usize, a_re: usize, a_im: usize, lo: usize, hi: usize, C: i32, N2: i32,
-): void {
-  for (let c = 0; c < C; c++) {
-    const lo_c = <f64>load<f32>(lo + (<usize>c << 2));
-    const hi_c = <f64>load<f32>(hi + (<usize>c << 2));
-    const sig = 1.0 / (1.0 + Math.exp(-<f64>load<f32>(s + (<usize>c << 2))));
-    const dt = Math.exp(lo_c + (hi_c - lo_c) * sig);
-    let gdt = 0.0;
-    for (let n = 0; n < N2; n++) {
-      const ar = <f64>load<f32>(a_re + (<usize>n << 2)), ai = <f64>load<f32>(a_im + (<usize>n << 2));
-      const mag = Math.exp(ar * dt);
-      const er = mag * Math.cos(ai * dt), ei = mag * Math.sin(ai * dt); // "dA = exp(A·dt)"
-      const inv = 1.0 / (ar * ar + ai * ai);
-      const br = ((er - 1) * ar + ei * ai) * inv, bi = (ei * ar - (er - 1) * ai) * inv; // "dB = (dA - 1)/A"
-      const cp = (<usize>c * N2 + n) << 2;
-      const cr = <f64>load<f32>(c_re + cp), ci = <f64>load<f32>(c_im + cp);
-      const o = (<usize>n * C + c) << 2;
-      const gwr = <f64>load<f32>(g_w_re + o), gwi = <f64>load<f32>(g_w_im + o);
-      // ḡ_C += ḡ_W·conj(dB)   ("W = C·dB")
-      store<f32>(dc_re + cp, load<f32>(dc_re + cp) + <f32>(gwr * br + gwi * bi));
-      store<f32>(dc_im + cp, load<f32>(dc_im + cp) + <f32>(gwi * br - gwr * bi));
-      // ḡ_dB = ḡ_W·conj(C); ḡ_dA' = ḡ_dA + ḡ_dB·conj(1/A), conj(1/A) = A/|A|²
-      const gbr = gwr * cr + gwi * ci, gbi = gwi * cr - gwr * ci;
-      const gar = <f64>load<f32>(g_da_re + o) + (gbr * ar - gbi * ai) * inv;
-      const gai = <f64>load<f32>(g_da_im + o) + (gbr * ai + gbi * ar) * inv;
-      // dL/ddt += Re(conj(ḡ_dA')·A·dA)
-      const pr = ar * er - ai * ei, pi = ar * ei + ai * er;
-      gdt += gar * pr + gai * pi;
-    }
-    // "dt = exp(lo + (hi - lo)·σ(s))"
-    store<f32>(ds + (<usize>c << 2), load<f32>(ds + (<usize>c << 2)) + <f32>(gdt * dt * (hi_c - lo_c) * sig * (1 - sig)));
-  }
 }
 
 /** Floats of per-call scratch that ssm_scan_backward needs for T frames. */
