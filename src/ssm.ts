@@ -1,10 +1,13 @@
-// The MH-SSM layer on the host: its parameter table, its initialisation, and a JS API (forward,
-// backward, streaming) over the kernels of assembly/ssm.ts, ssm_backward.ts and ssm_gate.ts.
+// The MH-SSM layer on the host: its parameter table, its initialisation, and its forward, backward
+// and streaming step over the kernels of assembly/ssm_discretize.ts, ssm.ts, ssm_backward.ts and
+// ssm_gate.ts.
 //
 // What it is: the layer u [B, T, C] -> gated SSM output [B, T, C], C = H·P (see assembly/ssm.ts for
 // the equations). What it is not: the output projection (the block applies its own Linear to the
-// gated output), the autograd tape, or the training loop. The JS API copies everything in and out of
-// the arena (engine.scoped), so it serves tests, tools and inference, not the training step's hot path.
+// gated output), the autograd tape, or the training loop.
+// Two levels: mhssmForwardRaw / mhssmBackwardRaw / mhssmStepRaw work on arena pointers (what a
+// training step or the tape calls: the forward saves y [B, T, C], the backward recomputes the rest);
+// engine.mhssmForward / mhssmBackward / mhssmStream copy typed arrays in and out (tests, tools).
 //
 //   const cfg = { heads: 4, headDim: 64, stateSize: 16, bidirectional: true };
 //   const params = mhssmInit(cfg, 1);
@@ -16,7 +19,7 @@
 //   <dir>.d [C]        skip, trained
 // and the constants, shared by both directions and never trained:
 //   a_re, a_im [N/2]   S4D-Lin A_n = -0.5 + i·π·n (kept fixed: ScaledAdam's RMS-relative updates and
-//                      its RMS cap of 3 would crush log-parametrised A; see docs NOTES.md)
+//                      its RMS cap of 3 would crush log-parametrised A; shared NOTES.md)
 //   log_dt_min, log_dt_max [C]   each channel's head range, geometric across heads: head 0 gets the
 //                      largest steps (fast decay, local), the last head the smallest (global)
 // Every per-channel tensor is indexed by channel first, so the subnet with k heads (k even) uses the
