@@ -4,40 +4,15 @@
 // What it is not: the scan (ssm.ts) or the output projection (the caller's Linear). Our design: the
 // MH-SSM paper (Fathullah et al. 2023) abstract gives no gating equation (shared PAPERS.md).
 // A leading slice of k heads (k even) is the leading k·P channels: pass C = k·P.
-// The SIMD path computes σ with a polynomial exp (Cephes expf's range reduction and degree-6
-// polynomial, about 2 ulp); the naive twin uses Mathf.exp. They agree to about 1e-6 relative.
+// The SIMD path computes σ with sigmoid_f32x4 (ssm_exp.ts: a polynomial exp, a few ulp); the naive
+// twin uses Mathf.exp. They agree to about 1e-6 relative.
+import { sigmoid_f32x4 } from "./ssm_exp";
 
 // @ts-ignore: decorator
 @inline
 function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(f32x4.mul(a, b), c);
-}
-
-/** exp on 4 lanes: x = k·ln2 + r, |r| <= ln2/2, exp(r) by polynomial, times 2^k via the exponent bits. */
-// @ts-ignore: decorator
-@inline
-function exp4(x: v128): v128 {
-  x = f32x4.max(f32x4.min(x, f32x4.splat(88.0)), f32x4.splat(-87.0)); // keeps 2^k a normal float
-  const k = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504089)));
-  let r = madd(k, f32x4.splat(-0.693359375), x); // ln2 split in two parts (Cody-Waite)
-  r = madd(k, f32x4.splat(2.12194440e-4), r);
-  let p = f32x4.splat(1.9875691500e-4);
-  p = madd(p, r, f32x4.splat(1.3981999507e-3));
-  p = madd(p, r, f32x4.splat(8.3334519073e-3));
-  p = madd(p, r, f32x4.splat(4.1665795894e-2));
-  p = madd(p, r, f32x4.splat(1.6666665459e-1));
-  p = madd(p, r, f32x4.splat(5.0000001201e-1));
-  p = madd(p, f32x4.mul(r, r), f32x4.add(r, f32x4.splat(1)));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(k), i32x4.splat(127)), 23);
-  return f32x4.mul(p, scale);
-}
-
-// @ts-ignore: decorator
-@inline
-function sigmoid4(x: v128): v128 {
-  const one = f32x4.splat(1);
-  return f32x4.div(one, f32x4.add(one, exp4(f32x4.neg(x))));
 }
 
 // @ts-ignore: decorator
@@ -58,8 +33,8 @@ export function ssm_gate_forward(out: usize, y: usize, rows: i32, C: i32, P: i32
       const a0 = <usize>(h * P) << 2, b0 = <usize>((h + 1) * P) << 2;
       for (let j = 0; j < P4; j += 4) {
         const a = v128.load(yr + a0 + (<usize>j << 2)), b = v128.load(yr + b0 + (<usize>j << 2));
-        v128.store(orow + a0 + (<usize>j << 2), f32x4.mul(a, sigmoid4(b)));
-        v128.store(orow + b0 + (<usize>j << 2), f32x4.mul(b, sigmoid4(a)));
+        v128.store(orow + a0 + (<usize>j << 2), f32x4.mul(a, sigmoid_f32x4(b)));
+        v128.store(orow + b0 + (<usize>j << 2), f32x4.mul(b, sigmoid_f32x4(a)));
       }
       for (let j = P4; j < P; j++) {
         const a = load<f32>(yr + a0 + (<usize>j << 2)), b = load<f32>(yr + b0 + (<usize>j << 2));
@@ -103,7 +78,7 @@ export function ssm_gate_backward(dy: usize, dout: usize, y: usize, rows: i32, C
         const ja = a0 + (<usize>j << 2), jb = b0 + (<usize>j << 2);
         const a = v128.load(yr + ja), b = v128.load(yr + jb);
         const ga = v128.load(gr + ja), gb = v128.load(gr + jb);
-        const sa = sigmoid4(a), sb = sigmoid4(b);
+        const sa = sigmoid_f32x4(a), sb = sigmoid_f32x4(b);
         const da = madd(f32x4.mul(gb, b), f32x4.mul(sa, f32x4.sub(one, sa)), f32x4.mul(ga, sb));
         const db = madd(f32x4.mul(ga, a), f32x4.mul(sb, f32x4.sub(one, sb)), f32x4.mul(gb, sa));
         v128.store(dr + ja, f32x4.add(v128.load(dr + ja), da));
