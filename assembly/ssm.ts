@@ -13,8 +13,8 @@
 //     h_t   = dA·h_{t-1} + u_t,   y_t = Σ_n 2·Re(W_n·h_t[n]) + D_c·u_t
 //   which saves one complex multiply per step. The carried streaming state is h, not x.
 //   ssm_discretize_forward (ssm_discretize.ts) computes dA and W per (n, c) from the parameters (once
-//   per call: they do not depend on t); ssm_scan_forward runs the recurrence. Trained parameters: s [C], c_re/c_im
-//   [C, N2], d [C]; a leading slice of k heads is the leading k·P rows of each.
+//   per call: they do not depend on t); ssm_scan_forward runs the recurrence. Trained parameters:
+//   s [C], c_re/c_im [C, N2], d [C]; a leading slice of k heads is the leading k·P rows of each.
 // What it is not: the discretisation (ssm_discretize.ts), the gating (ssm_gate.ts), the output
 // projection (a plain Linear, done by the caller), the backward (ssm_backward.ts).
 // Bidirectional layers call the scan twice with two parameter sets, the second with reverse = 1 and

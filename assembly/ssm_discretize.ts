@@ -19,7 +19,8 @@
 /**
  * Discretises the SSM of C channels: for n < N2, c < C (outputs n-major [N2, C], row stride C):
  *   dt = exp(lo[c] + (hi[c] - lo[c])·sigmoid(s[c])); dA[n,c] = exp(A_n·dt); W[n,c] = C[c,n]·(dA - 1)/A_n.
- * s, lo, hi [C]; c_re, c_im [C, N2] (row stride N2); a_re, a_im [N2]. Computed in f64, stored f32.
+ * s, lo, hi [C]; c_re, c_im [C, N2] (row stride N2); a_re, a_im [N2], A_n != 0 (S4D-Lin: Re A = -0.5).
+ * Computed in f64 (so dA - 1 does not cancel for small dt), stored f32.
  * Scalar on purpose: C·N2 complex exponentials per call, negligible beside the scan.
  */
 export function ssm_discretize_forward(
