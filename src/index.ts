@@ -14,6 +14,6 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
 }
 import "./ssm.js";
 export {
-  mhssmInit, mhssmShapes, mhssmStateSize, mhssmHeadRange, mhssmDirections, mhssmForwardRaw, mhssmBackwardRaw, mhssmStepRaw,
+  mhssmInit, mhssmShapes, mhssmStateSize, mhssmHeadRange, mhssmParamCount, mhssmDirections, mhssmForwardRaw, mhssmBackwardRaw, mhssmStepRaw,
   type MhssmConfig, type MhssmParams, type MhssmRunOptions, type MhssmPtrs, type MhssmDims,
 } from "./ssm.js";

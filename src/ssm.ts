@@ -76,6 +76,12 @@ export function mhssmShapes(cfg: MhssmConfig): ParamShape[] {
   return out;
 }
 
+/** Trained parameters of the subnet that keeps the first `heads` heads (for adaptive dropout, model sizes). */
+export function mhssmParamCount(cfg: MhssmConfig, heads = cfg.heads): number {
+  const C = heads * cfg.headDim;
+  return mhssmDirections(cfg).length * (2 * C + C * cfg.stateSize); // s, d, and c_re + c_im (C·N/2 each)
+}
+
 /** Head h's step range: [dtMin, dtMax] split into H equal pieces in log space, head 0 the largest steps. */
 export function mhssmHeadRange(cfg: MhssmConfig, h: number): [number, number] {
   const lo = Math.log(cfg.dtMin ?? MHSSM_DT_MIN), hi = Math.log(cfg.dtMax ?? MHSSM_DT_MAX);

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
-import { mhssmBackwardRaw, mhssmForwardRaw, mhssmInit, mhssmShapes, mhssmStateSize, type MhssmConfig, type MhssmParams, type MhssmPtrs } from "../src/index.js";
+import { mhssmBackwardRaw, mhssmForwardRaw, mhssmInit, mhssmParamCount, mhssmShapes, mhssmStateSize, type MhssmConfig, type MhssmParams, type MhssmPtrs } from "../src/index.js";
 import type { Engine } from "../src/index.js";
 
 // ---------- float64 references ----------
@@ -397,6 +397,9 @@ describe("mhssm streaming and subnets", () => {
       for (let c = Cs; c < Cb; c++) expect(bb.du[i * Cb + c]).toBe(0); // channels outside the slice untouched
     }
     assertClose("slice du", duBig, bs.du, 1e-5, 1e-5);
+    // The subnet's trained size, counted from the standalone layer's table.
+    const counted = mhssmShapes(small).filter((x) => x.trainable).reduce((a, x) => a + x.shape.reduce((p, q) => p * q, 1), 0);
+    expect(mhssmParamCount(big, 4)).toBe(counted);
     void N2;
   });
 });
