@@ -23,3 +23,7 @@ export * from "./dropout";
 export * from "./embedding";
 export * from "./linear";
 export * from "./tape";
+export * from "./ssm";
+export * from "./ssm_backward";
+export * from "./ssm_gate";
+export * from "./ssm_discretize";

@@ -12,3 +12,8 @@ export { Engine, EngineError, type BuildName, type EngineOptions } from "./engin
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   return loadEngine(opts);
 }
+import "./ssm.js";
+export {
+  mhssmInit, mhssmShapes, mhssmStateSize, mhssmHeadRange, mhssmParamCount, mhssmDirections, mhssmForwardRaw, mhssmBackwardRaw, mhssmStepRaw,
+  type MhssmConfig, type MhssmParams, type MhssmRunOptions, type MhssmPtrs, type MhssmDims,
+} from "./ssm.js";
