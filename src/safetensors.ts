@@ -80,14 +80,15 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<bytes>"): Safete
   }
   const base = 8 + n;
   const dataLength = bytes.length - base;
-  const metadata: Record<string, string> = {};
+  let metadata: Record<string, string> = {};
   const tensors = new Map<string, NamedTensor>();
   for (const [name, value] of Object.entries(header)) {
     if (name === "__metadata__") {
-      for (const [k, v] of Object.entries((value ?? {}) as Record<string, unknown>)) {
+      const entries = Object.entries((value ?? {}) as Record<string, unknown>);
+      for (const [k, v] of entries) {
         if (typeof v !== "string") throw new ModelFileError(source, `metadata "${k}" is not a string`);
-        metadata[k] = v;
       }
+      metadata = Object.fromEntries(entries) as Record<string, string>; // own keys, even "__proto__"
       continue;
     }
     const info = value as { dtype?: string; shape?: number[]; data_offsets?: number[] };
