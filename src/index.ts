@@ -12,3 +12,10 @@ export { Engine, EngineError, type BuildName, type EngineOptions } from "./engin
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   return loadEngine(opts);
 }
+import "./optim.js";
+export {
+  eden, ScaledAdamRegion, AdamWRegion, ClippingHistory, packTensors, tensorTable, scaledAdamSlotFloats,
+  SCALED_ADAM_DEFAULTS, ADAMW_DEFAULTS,
+  type EdenOptions, type ScaledAdamOptions, type AdamWOptions, type ScaledAdamOptimizer, type TensorOptimizer,
+  type TensorSlot, type ScaledAdamState,
+} from "./optim.js";

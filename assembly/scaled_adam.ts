@@ -1,0 +1,306 @@
+// ScaledAdam over a flat parameter region: the optimizer of the training loop, two kernels per step.
+//
+// This is icefall's ScaledAdam (egs/librispeech/ASR/zipformer/optim.py at commit 36e0420c, the
+// refactored version of December 2024), written from its semantics: Adam steps (beta2 only, bias
+// corrected) multiplied by each tensor's RMS, momentum on the resulting delta (no beta1 bias
+// correction), a learned log-scale per tensor updated every P = size_update_period steps, scalars at
+// scalar_lr_scale and clamped to +-scalar_max. Clipping is split: scaled_adam_grad_norm gives the
+// host the RMS-scaled gradient norm, the host keeps the history and its median (src/optim.ts), and
+// passes the clipping factor back as `grad_scale`. It is not AdamW (see adamw.ts) and it does not
+// log. The reference is test/fixtures/scaled_adam.json (test/ref/optim.py runs icefall's code).
+// Known error: f32 sums in another order than torch's, and FMA in the relaxed build: about 1e-7
+// relative per step.
+//
+// Layout, owned by the host (src/optim.ts):
+//   table          i32 [n_tensors, 2]: {offset in floats into every region, numel}. numel == 1 is a
+//                  scalar parameter (icefall's `p.numel() == p.shape[0]` on its stacked tensors).
+//   params, grads, exp_avg, exp_avg_sq   f32 regions with one layout (the table's offsets).
+//                  exp_avg holds the momentum of the update, icefall's state "delta".
+//   tensor_state   f32 [n_tensors, 4 + P], one slot per tensor:
+//                  [0] param_rms  [1] scale_exp_avg_sq  [2] sum of grad^2 (written by grad_norm)
+//                  [3] the last scale step (for inspection)  [4 .. 4+P) scale_grads, a ring over steps.
+// The host zeroes exp_avg, exp_avg_sq and tensor_state once; step 0 initialises param_rms.
+
+// @ts-ignore: decorator
+@inline
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_madd(a, b, c);
+  } else {
+    return f32x4.add(f32x4.mul(a, b), c);
+  }
+}
+
+const SLOT_HEADER: i32 = 4;
+const BLOCK: i32 = 256; // f32 lanes are folded into an f64 total every BLOCK elements
+
+// @ts-ignore: decorator
+@inline
+function at(base: usize, i: i32): usize {
+  return base + (<usize>i << 2);
+}
+
+/** Sum of x[i]*y[i] over n floats, f32 within blocks of BLOCK, f64 across blocks. */
+function dot_f32(x: usize, y: usize, n: i32): f64 {
+  let total: f64 = 0;
+  let i = 0;
+  while (i + 4 <= n) {
+    const end = min(n, i + BLOCK) & ~3;
+    let acc = f32x4.splat(0);
+    for (; i < end; i += 4) acc = madd(v128.load(at(x, i)), v128.load(at(y, i)), acc);
+    total += <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1);
+    total += <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
+  }
+  for (; i < n; i++) total += <f64>(load<f32>(at(x, i)) * load<f32>(at(y, i)));
+  return total;
+}
+
+function dot_f32_naive(x: usize, y: usize, n: i32): f64 {
+  let total: f64 = 0;
+  for (let i = 0; i < n; i++) total += <f64>load<f32>(at(x, i)) * <f64>load<f32>(at(y, i));
+  return total;
+}
+
+// The two results of pre_pass_sums (globals: no managed objects cross a call).
+let sum_pp: f64 = 0;
+let sum_pg: f64 = 0;
+
+/** sum(p^2) and sum(p * g) in one pass over p and g, into sum_pp and sum_pg. */
+function pre_pass_sums(p: usize, g: usize, n: i32, naive: bool): void {
+  if (naive) {
+    sum_pp = dot_f32_naive(p, p, n);
+    sum_pg = dot_f32_naive(p, g, n);
+    return;
+  }
+  let pp: f64 = 0, pg: f64 = 0;
+  let i = 0;
+  while (i + 4 <= n) {
+    const end = min(n, i + BLOCK) & ~3;
+    let app = f32x4.splat(0), apg = f32x4.splat(0);
+    for (; i < end; i += 4) {
+      const pi = v128.load(at(p, i));
+      app = madd(pi, pi, app);
+      apg = madd(pi, v128.load(at(g, i)), apg);
+    }
+    pp += <f64>f32x4.extract_lane(app, 0) + <f64>f32x4.extract_lane(app, 1);
+    pp += <f64>f32x4.extract_lane(app, 2) + <f64>f32x4.extract_lane(app, 3);
+    pg += <f64>f32x4.extract_lane(apg, 0) + <f64>f32x4.extract_lane(apg, 1);
+    pg += <f64>f32x4.extract_lane(apg, 2) + <f64>f32x4.extract_lane(apg, 3);
+  }
+  sum_pp = pp + dot_f32_naive(at(p, i), at(p, i), n - i);
+  sum_pg = pg + dot_f32_naive(at(p, i), at(g, i), n - i);
+}
+
+/**
+ * Clipping, phase 1: the gradient norm icefall compares with its threshold,
+ * sqrt(sum over tensors of sum(g^2) * w), w = param_rms^2 (the value before this step) for tensors,
+ * scalar_lr_scale^2 for scalars. Writes each tensor's sum(g^2) to its slot [2]. Reads grads only.
+ */
+export function scaled_adam_grad_norm(
+  tensor_state: usize, grads: usize, table: usize,
+  scalar_lr_scale: f64, size_update_period: i32, n_tensors: i32,
+): f64 {
+  return grad_norm(tensor_state, grads, table, scalar_lr_scale, size_update_period, n_tensors, false);
+}
+
+/** The scalar twin of scaled_adam_grad_norm (f64 sums). */
+export function scaled_adam_grad_norm_naive(
+  tensor_state: usize, grads: usize, table: usize,
+  scalar_lr_scale: f64, size_update_period: i32, n_tensors: i32,
+): f64 {
+  return grad_norm(tensor_state, grads, table, scalar_lr_scale, size_update_period, n_tensors, true);
+}
+
+// @ts-ignore: decorator
+@inline
+function grad_norm(
+  tensor_state: usize, grads: usize, table: usize,
+  scalar_lr_scale: f64, P: i32, n_tensors: i32, naive: bool,
+): f64 {
+  let tot: f64 = 0;
+  for (let t = 0; t < n_tensors; t++) {
+    const off = load<i32>(table + (<usize>t << 3));
+    const n = load<i32>(table + (<usize>t << 3) + 4);
+    const slot = at(tensor_state, t * (SLOT_HEADER + P));
+    const g = at(grads, off);
+    const sumsq = naive ? dot_f32_naive(g, g, n) : dot_f32(g, g, n);
+    store<f32>(slot + 8, <f32>sumsq);
+    const w: f64 = n == 1 ? scalar_lr_scale : <f64>load<f32>(slot);
+    tot += sumsq * w * w;
+  }
+  return Math.sqrt(tot);
+}
+
+/**
+ * Phase 2: one ScaledAdam step over every tensor of the table, in place on params, exp_avg,
+ * exp_avg_sq and tensor_state. `grad_scale` is the clipping factor (1 for none; the host zeroes the
+ * grads itself when it is 0). `step` counts from 0. Per element of a non-scalar tensor, with
+ * g = grad * grad_scale, r = max(param_rms, param_min_rms), bc2 = 1 - beta2^(step+1):
+ *   exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g^2
+ *   delta      = -lr * g / (sqrt(exp_avg_sq / (bc2 < 0.99 ? bc2 : 1)) + eps) * r + s * p
+ *   exp_avg    = beta1 * exp_avg + (1 - beta1) * delta;   p += exp_avg
+ * where s is the tensor's scale step (nonzero only when step % P == P - 1 and step > 0). On those
+ * steps, and on step 0, param_rms is first recomputed from p (a pre-pass over p and g).
+ * Scalars use lr * scalar_lr_scale, r = 1, s = 0, and are clamped to [-scalar_max, scalar_max].
+ */
+export function scaled_adam_update(
+  params: usize, exp_avg: usize, exp_avg_sq: usize, tensor_state: usize, grads: usize, table: usize,
+  lr: f64, beta1: f64, beta2: f64, eps: f64, scalar_lr_scale: f64,
+  param_min_rms: f64, param_max_rms: f64, scalar_max: f64, grad_scale: f32,
+  step: i32, size_update_period: i32, n_tensors: i32,
+): void {
+  update(params, exp_avg, exp_avg_sq, tensor_state, grads, table, lr, beta1, beta2, eps, scalar_lr_scale,
+    param_min_rms, param_max_rms, scalar_max, grad_scale, step, size_update_period, n_tensors, false);
+}
+
+/** The scalar twin of scaled_adam_update (no SIMD, f64 sums). */
+export function scaled_adam_update_naive(
+  params: usize, exp_avg: usize, exp_avg_sq: usize, tensor_state: usize, grads: usize, table: usize,
+  lr: f64, beta1: f64, beta2: f64, eps: f64, scalar_lr_scale: f64,
+  param_min_rms: f64, param_max_rms: f64, scalar_max: f64, grad_scale: f32,
+  step: i32, size_update_period: i32, n_tensors: i32,
+): void {
+  update(params, exp_avg, exp_avg_sq, tensor_state, grads, table, lr, beta1, beta2, eps, scalar_lr_scale,
+    param_min_rms, param_max_rms, scalar_max, grad_scale, step, size_update_period, n_tensors, true);
+}
+
+// @ts-ignore: decorator
+@inline
+function update(
+  params: usize, exp_avg: usize, exp_avg_sq: usize, tensor_state: usize, grads: usize, table: usize,
+  lr: f64, beta1: f64, beta2: f64, eps: f64, scalar_lr_scale: f64,
+  param_min_rms: f64, param_max_rms: f64, scalar_max: f64, grad_scale: f32,
+  step: i32, P: i32, n_tensors: i32, naive: bool,
+): void {
+  const phase = step % P;
+  const size_step_now = phase == P - 1;
+  const bc2 = 1.0 - Math.pow(beta2, <f64>(step + 1));
+  const inv_bc2: f32 = bc2 < 0.99 ? <f32>(1.0 / bc2) : 1; // icefall skips the division from bc2 >= 0.99
+  for (let t = 0; t < n_tensors; t++) {
+    const off = load<i32>(table + (<usize>t << 3));
+    const n = load<i32>(table + (<usize>t << 3) + 4);
+    const p = at(params, off), g = at(grads, off), m = at(exp_avg, off), v = at(exp_avg_sq, off);
+    if (n == 1) {
+      update_scalar(p, m, v, g, lr * scalar_lr_scale, beta1, beta2, eps, inv_bc2, scalar_max, grad_scale);
+      continue;
+    }
+    const slot = at(tensor_state, t * (SLOT_HEADER + P));
+    const ring = slot + (<usize>(SLOT_HEADER + phase) << 2);
+    const pre_pass = step == 0 || size_step_now;
+    if (pre_pass) {
+      // icefall: param_rms is set from p at step 0 and recomputed (before the update) every P steps.
+      pre_pass_sums(p, g, n, naive);
+      store<f32>(slot, Mathf.sqrt(<f32>(sum_pp / <f64>n)));
+      store<f32>(ring, <f32>sum_pg * grad_scale);
+    }
+    let scale_step: f32 = 0;
+    if (size_step_now && step > 0) {
+      scale_step = size_step(slot, lr * scalar_lr_scale, beta2, eps, param_min_rms, param_max_rms, step, P);
+      store<f32>(slot + 12, scale_step);
+    }
+    const rms = max(load<f32>(slot), <f32>param_min_rms);
+    const pg = naive
+      ? update_tensor_naive(p, m, v, g, <f32>-lr, rms, scale_step, beta1, beta2, eps, inv_bc2, grad_scale, n)
+      : update_tensor(p, m, v, g, <f32>-lr, rms, scale_step, beta1, beta2, eps, inv_bc2, grad_scale, n);
+    if (!pre_pass) store<f32>(ring, <f32>pg);
+  }
+}
+
+/**
+ * The change of log-scale for one tensor, from the ring of sum(p * g) over the last P steps:
+ *   scale_exp_avg_sq = beta2^P * scale_exp_avg_sq + (1 - beta2^P) * mean(ring^2)
+ *   s = -size_lr * sqrt(1 - beta2^(P*k)) * sum(ring) / (sqrt(scale_exp_avg_sq) + eps),  k = (step+1)/P
+ * then 0 when param_rms < param_min_rms, clamped to [-0.1, 0.1], and at most
+ * (param_max_rms - param_rms) / param_rms so that the RMS never exceeds param_max_rms.
+ */
+function size_step(
+  slot: usize, size_lr: f64, beta2: f64, eps: f64, param_min_rms: f64, param_max_rms: f64, step: i32, P: i32,
+): f32 {
+  const beta2_corr = Math.pow(beta2, <f64>P);
+  let sum: f32 = 0, sumsq: f32 = 0;
+  for (let i = 0; i < P; i++) {
+    const x = load<f32>(slot + (<usize>(SLOT_HEADER + i) << 2));
+    sum += x;
+    sumsq += x * x;
+  }
+  const avg = load<f32>(slot + 4) * <f32>beta2_corr + <f32>(1.0 - beta2_corr) * (sumsq / <f32>P);
+  store<f32>(slot + 4, avg);
+  const bias_correction2 = 1.0 - Math.pow(beta2_corr, <f64>((step + 1) / P));
+  const denom = Mathf.sqrt(avg) + <f32>eps;
+  let s = <f32>(-size_lr * Math.sqrt(bias_correction2)) * sum / denom;
+  const rms = load<f32>(slot);
+  if (rms < <f32>param_min_rms) s = 0;
+  s = min(max(s, -0.1), 0.1);
+  return min(s, (<f32>param_max_rms - rms) / rms);
+}
+
+// @ts-ignore: decorator
+@inline
+function update_scalar(
+  p: usize, m: usize, v: usize, g: usize, lr: f64, beta1: f64, beta2: f64, eps: f64,
+  inv_bc2: f32, scalar_max: f64, grad_scale: f32,
+): void {
+  const gi = load<f32>(g) * grad_scale;
+  const vi = load<f32>(v) * <f32>beta2 + <f32>(1.0 - beta2) * gi * gi;
+  store<f32>(v, vi);
+  const delta = <f32>-lr * gi / (Mathf.sqrt(vi * inv_bc2) + <f32>eps);
+  const mi = load<f32>(m) * <f32>beta1 + <f32>(1.0 - beta1) * delta;
+  store<f32>(m, mi);
+  const lim = <f32>scalar_max;
+  store<f32>(p, min(max(load<f32>(p) + mi, -lim), lim));
+}
+
+/** The per-element loop of scaled_adam_update for one tensor (SIMD, scalar tail); returns sum(p * g). */
+function update_tensor(
+  p: usize, m: usize, v: usize, g: usize, neg_lr: f32, rms: f32, scale_step: f32,
+  beta1: f64, beta2: f64, eps: f64, inv_bc2: f32, grad_scale: f32, n: i32,
+): f64 {
+  const b1 = f32x4.splat(<f32>beta1), omb1 = f32x4.splat(<f32>(1.0 - beta1));
+  const b2 = f32x4.splat(<f32>beta2), omb2 = f32x4.splat(<f32>(1.0 - beta2));
+  const veps = f32x4.splat(<f32>eps), vinv = f32x4.splat(inv_bc2), vlr = f32x4.splat(neg_lr);
+  const vrms = f32x4.splat(rms), vs = f32x4.splat(scale_step), vgs = f32x4.splat(grad_scale);
+  let total: f64 = 0;
+  let i = 0;
+  while (i + 4 <= n) {
+    const end = min(n, i + BLOCK) & ~3;
+    let pg = f32x4.splat(0);
+    for (; i < end; i += 4) {
+      const gi = f32x4.mul(v128.load(at(g, i)), vgs);
+      const pi = v128.load(at(p, i));
+      pg = madd(pi, gi, pg);
+      const vi = madd(f32x4.mul(omb2, gi), gi, f32x4.mul(v128.load(at(v, i)), b2));
+      v128.store(at(v, i), vi);
+      const denom = f32x4.add(f32x4.sqrt(f32x4.mul(vi, vinv)), veps);
+      const delta = madd(pi, vs, f32x4.mul(f32x4.div(f32x4.mul(vlr, gi), denom), vrms));
+      const mi = madd(omb1, delta, f32x4.mul(v128.load(at(m, i)), b1));
+      v128.store(at(m, i), mi);
+      v128.store(at(p, i), f32x4.add(pi, mi));
+    }
+    total += <f64>f32x4.extract_lane(pg, 0) + <f64>f32x4.extract_lane(pg, 1);
+    total += <f64>f32x4.extract_lane(pg, 2) + <f64>f32x4.extract_lane(pg, 3);
+  }
+  const tail = update_tensor_naive(at(p, i), at(m, i), at(v, i), at(g, i), neg_lr, rms, scale_step,
+    beta1, beta2, eps, inv_bc2, grad_scale, n - i);
+  return total + tail;
+}
+
+/** The scalar twin of update_tensor (also its tail). */
+function update_tensor_naive(
+  p: usize, m: usize, v: usize, g: usize, neg_lr: f32, rms: f32, scale_step: f32,
+  beta1: f64, beta2: f64, eps: f64, inv_bc2: f32, grad_scale: f32, n: i32,
+): f64 {
+  const b1 = <f32>beta1, omb1 = <f32>(1.0 - beta1), b2 = <f32>beta2, omb2 = <f32>(1.0 - beta2);
+  let total: f64 = 0;
+  for (let i = 0; i < n; i++) {
+    const gi = load<f32>(at(g, i)) * grad_scale;
+    const pi = load<f32>(at(p, i));
+    total += <f64>pi * <f64>gi;
+    const vi = load<f32>(at(v, i)) * b2 + omb2 * gi * gi;
+    store<f32>(at(v, i), vi);
+    const delta = neg_lr * gi / (Mathf.sqrt(vi * inv_bc2) + <f32>eps) * rms + pi * scale_step;
+    const mi = load<f32>(at(m, i)) * b1 + omb1 * delta;
+    store<f32>(at(m, i), mi);
+    store<f32>(at(p, i), pi + mi);
+  }
+  return total;
+}
