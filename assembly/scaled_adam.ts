@@ -20,46 +20,9 @@
 //                  [0] param_rms  [1] scale_exp_avg_sq  [2] sum of grad^2 (written by grad_norm)
 //                  [3] the last scale step (for inspection)  [4 .. 4+P) scale_grads, a ring over steps.
 // The host zeroes exp_avg, exp_avg_sq and tensor_state once; step 0 initialises param_rms.
+// The learned-scale step and the dot products are in scaled_adam_scale.ts.
 
-// @ts-ignore: decorator
-@inline
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    return f32x4.relaxed_madd(a, b, c);
-  } else {
-    return f32x4.add(f32x4.mul(a, b), c);
-  }
-}
-
-const SLOT_HEADER: i32 = 4;
-const BLOCK: i32 = 256; // f32 lanes are folded into an f64 total every BLOCK elements
-
-// @ts-ignore: decorator
-@inline
-function at(base: usize, i: i32): usize {
-  return base + (<usize>i << 2);
-}
-
-/** Sum of x[i]*y[i] over n floats, f32 within blocks of BLOCK, f64 across blocks. */
-function dot_f32(x: usize, y: usize, n: i32): f64 {
-  let total: f64 = 0;
-  let i = 0;
-  while (i + 4 <= n) {
-    const end = min(n, i + BLOCK) & ~3;
-    let acc = f32x4.splat(0);
-    for (; i < end; i += 4) acc = madd(v128.load(at(x, i)), v128.load(at(y, i)), acc);
-    total += <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1);
-    total += <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
-  }
-  for (; i < n; i++) total += <f64>(load<f32>(at(x, i)) * load<f32>(at(y, i)));
-  return total;
-}
-
-function dot_f32_naive(x: usize, y: usize, n: i32): f64 {
-  let total: f64 = 0;
-  for (let i = 0; i < n; i++) total += <f64>load<f32>(at(x, i)) * <f64>load<f32>(at(y, i));
-  return total;
-}
+import { BLOCK, SLOT_HEADER, at, dot_f32, dot_f32_naive, madd, size_step } from "./scaled_adam_scale";
 
 // The two results of pre_pass_sums (globals: no managed objects cross a call).
 let sum_pp: f64 = 0;
@@ -204,34 +167,6 @@ function update(
       : update_tensor(p, m, v, g, <f32>-lr, rms, scale_step, beta1, beta2, eps, inv_bc2, grad_scale, n);
     if (!pre_pass) store<f32>(ring, <f32>pg);
   }
-}
-
-/**
- * The change of log-scale for one tensor, from the ring of sum(p * g) over the last P steps:
- *   scale_exp_avg_sq = beta2^P * scale_exp_avg_sq + (1 - beta2^P) * mean(ring^2)
- *   s = -size_lr * sqrt(1 - beta2^(P*k)) * sum(ring) / (sqrt(scale_exp_avg_sq) + eps),  k = (step+1)/P
- * then 0 when param_rms < param_min_rms, clamped to [-0.1, 0.1], and at most
- * (param_max_rms - param_rms) / param_rms so that the RMS never exceeds param_max_rms.
- */
-function size_step(
-  slot: usize, size_lr: f64, beta2: f64, eps: f64, param_min_rms: f64, param_max_rms: f64, step: i32, P: i32,
-): f32 {
-  const beta2_corr = Math.pow(beta2, <f64>P);
-  let sum: f32 = 0, sumsq: f32 = 0;
-  for (let i = 0; i < P; i++) {
-    const x = load<f32>(slot + (<usize>(SLOT_HEADER + i) << 2));
-    sum += x;
-    sumsq += x * x;
-  }
-  const avg = load<f32>(slot + 4) * <f32>beta2_corr + <f32>(1.0 - beta2_corr) * (sumsq / <f32>P);
-  store<f32>(slot + 4, avg);
-  const bias_correction2 = 1.0 - Math.pow(beta2_corr, <f64>((step + 1) / P));
-  const denom = Mathf.sqrt(avg) + <f32>eps;
-  let s = <f32>(-size_lr * Math.sqrt(bias_correction2)) * sum / denom;
-  const rms = load<f32>(slot);
-  if (rms < <f32>param_min_rms) s = 0;
-  s = min(max(s, -0.1), 0.1);
-  return min(s, (<f32>param_max_rms - rms) / rms);
 }
 
 // @ts-ignore: decorator
