@@ -28,14 +28,24 @@ export function at(base: usize, i: i32): usize {
   return base + (<usize>i << 2);
 }
 
-/** Sum of x[i] * y[i] over n floats: f32 lanes within blocks of BLOCK, f64 across blocks. */
+/**
+ * Sum of x[i] * y[i] over n floats: f32 lanes within blocks of BLOCK, f64 across blocks. Four
+ * accumulators, so the loop is not bound by the latency of one chain of adds.
+ */
 export function dot_f32(x: usize, y: usize, n: i32): f64 {
   let total: f64 = 0;
   let i = 0;
   while (i + 4 <= n) {
     const end = min(n, i + BLOCK) & ~3;
-    let acc = f32x4.splat(0);
-    for (; i < end; i += 4) acc = madd(v128.load(at(x, i)), v128.load(at(y, i)), acc);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (; i + 16 <= end; i += 16) {
+      a0 = madd(v128.load(at(x, i)), v128.load(at(y, i)), a0);
+      a1 = madd(v128.load(at(x, i + 4)), v128.load(at(y, i + 4)), a1);
+      a2 = madd(v128.load(at(x, i + 8)), v128.load(at(y, i + 8)), a2);
+      a3 = madd(v128.load(at(x, i + 12)), v128.load(at(y, i + 12)), a3);
+    }
+    for (; i < end; i += 4) a0 = madd(v128.load(at(x, i)), v128.load(at(y, i)), a0);
+    const acc = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
     total += <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1);
     total += <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
   }
