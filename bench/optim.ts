@@ -12,7 +12,7 @@
 
 import { existsSync } from "node:fs";
 import { ScaledAdamRegion, AdamWRegion, packTensors, type Engine } from "../dist/index.js";
-import { timeMs, type BenchContext, type BenchRecord } from "./lib.js";
+import { median, timeMs, type BenchContext, type BenchRecord } from "./lib.js";
 
 const MATRICES = 38, ROWS = 256, COLS = 1024, SCALARS = 4;
 const ICEFALL = process.env.ICEFALL_OPTIM ?? "/work/ref-src/icefall_optim.py";
@@ -39,24 +39,29 @@ function fill(e: Engine, ptr: number, n: number, scale: number, seed: number): v
   }
 }
 
-function measure(e: Engine): { scaledAdam: number; adamw: number; copy: number; n: number } {
+/** Median GB/s of ScaledAdam (per step, over 4-step runs), AdamW and the copy, interleaved rep by rep. */
+function measure(e: Engine, reps = 7): { scaledAdam: number; adamw: number; copy: number; n: number } {
   return e.scoped(() => {
     const { tensors, total: n } = packTensors(shapes());
-    const params = e.alloc(n, "bench params"), grads = e.alloc(n, "bench grads");
+    const params = e.alloc(n, "bench params"), grads = e.alloc(n, "bench grads"), dst = e.alloc(n, "bench copy");
     fill(e, params, n, 0.2, 1);
     fill(e, grads, n, 0.02, 2);
-    const stepBytes = 28 * n;
-
     const sa = new ScaledAdamRegion(e, { params, grads, tensors }, { lr: 0.03, clippingScale: 2.0 });
-    const msFour = timeMs(() => { for (let k = 0; k < 4; k++) sa.step(); }, 7, 1);
-    const scaledAdam = (4 * stepBytes) / (msFour * 1e6);
-
     const aw = new AdamWRegion(e, { params, grads, n }, { lr: 1e-3, weightDecay: 0.01 });
-    const adamw = stepBytes / (timeMs(() => aw.step(), 7, 2) * 1e6);
-
-    const dst = e.alloc(n, "bench copy");
-    const copy = (8 * n) / (timeMs(() => e.wasm.mem_copy_f32(dst, grads, n), 9, 2) * 1e6);
-    return { scaledAdam, adamw, copy, n };
+    const ms = { scaledAdam: [] as number[], adamw: [] as number[], copy: [] as number[] };
+    // Interleaved, so that a change of load on a shared machine hits all three alike; the first
+    // round (rep -1) is a warm-up.
+    for (let rep = -1; rep < reps; rep++) {
+      const c = timeMs(() => e.wasm.mem_copy_f32(dst, grads, n), 1, 0);
+      const s = timeMs(() => { for (let k = 0; k < 4; k++) sa.step(); }, 1, 0) / 4;
+      const a = timeMs(() => aw.step(), 1, 0);
+      if (rep < 0) continue;
+      ms.copy.push(c);
+      ms.scaledAdam.push(s);
+      ms.adamw.push(a);
+    }
+    const gbs = (bytes: number, t: number[]) => bytes / (median(t) * 1e6);
+    return { scaledAdam: gbs(28 * n, ms.scaledAdam), adamw: gbs(28 * n, ms.adamw), copy: gbs(8 * n, ms.copy), n };
   });
 }
 
