@@ -8,8 +8,9 @@
 // host the RMS-scaled gradient norm, the host keeps the history and its median (src/optim.ts), and
 // passes the clipping factor back as `grad_scale`. It is not AdamW (see adamw.ts) and it does not
 // log. The reference is test/fixtures/scaled_adam.json (test/ref/optim.py runs icefall's code).
-// Known error: f32 sums in another order than torch's, and FMA in the relaxed build: about 1e-7
-// relative per step.
+// Known error: f32 sums in another order than torch's, FMA in the relaxed build, and the clipping
+// factor and RMS folded into the per-step constants: last-bit differences per step, within 2e-7 of
+// each tensor's scale after 24 steps on the fixture.
 //
 // Layout, owned by the host (src/optim.ts):
 //   table          i32 [n_tensors, 2]: {offset in floats into every region, numel}. numel == 1 is a
