@@ -224,7 +224,8 @@ export interface ScaledAdamState {
  *   ...backward writes grads...; opt.setLr(eden(...)); opt.step(); engine.reset(mark);
  *
  * `params` and `grads` are byte pointers of two f32 regions with one layout; `tensors` lists each
- * tensor's {offset (floats), numel} in them (gaps are allowed and left alone; numel 1 is a scalar).
+ * tensor's {offset (floats), numel} in them (gaps are allowed and left alone; numel 1 is a scalar),
+ * so a parameter table with padded offsets can be passed as it is.
  * The constructor allocates exp_avg and exp_avg_sq (each as large as the highest offset + numel),
  * the per-tensor state and the table in the arena, permanently, so create it before taking the mark
  * that is reset after each step. `step()` reads grads (zeroing them only when clipping gives a
