@@ -27,3 +27,5 @@ export * from "./ssm";
 export * from "./ssm_backward";
 export * from "./ssm_gate";
 export * from "./ssm_discretize";
+export * from "./scaled_adam";
+export * from "./adamw";

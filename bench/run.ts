@@ -10,6 +10,7 @@ import { commitId, machineName, runPython, type BenchContext, type BenchRecord }
 const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<BenchRecord[]> }>> = {
   gemm: () => import("./gemm.js"),
   ssm: () => import("./ssm.js"),
+  optim: () => import("./optim.js"),
 };
 
 const RESULTS = "bench/results.json";

@@ -17,3 +17,10 @@ export {
   mhssmInit, mhssmShapes, mhssmStateSize, mhssmHeadRange, mhssmParamCount, mhssmDirections, mhssmForwardRaw, mhssmBackwardRaw, mhssmStepRaw,
   type MhssmConfig, type MhssmParams, type MhssmRunOptions, type MhssmPtrs, type MhssmDims,
 } from "./ssm.js";
+import "./optim.js";
+export {
+  eden, ScaledAdamRegion, AdamWRegion, ClippingHistory, packTensors, tensorTable, scaledAdamSlotFloats,
+  SCALED_ADAM_DEFAULTS, ADAMW_DEFAULTS,
+  type EdenOptions, type ScaledAdamOptions, type AdamWOptions, type ScaledAdamOptimizer, type TensorOptimizer,
+  type TensorSlot, type ScaledAdamState,
+} from "./optim.js";
