@@ -28,92 +28,13 @@ import { softmax_forward, softmax_backward, log_softmax_forward, log_softmax_bac
 import { dropout_forward, dropout_backward } from "./dropout";
 import { embedding_forward, embedding_backward } from "./embedding";
 
-// ---- tensors -------------------------------------------------------------------------------------
+import {
+  data, grad, numel, needs, tensor_new, push, seti, setf, geti, getu, getf, check, record, tape_length,
+} from "./tape_core";
+import { model_backward } from "./tape_model";
 
-const HDR: usize = 16;
-
-// @ts-ignore: decorator
-@inline function data(t: usize): usize { return load<u32>(t); }
-// @ts-ignore: decorator
-@inline function grad(t: usize): usize { return t == 0 ? 0 : <usize>load<u32>(t, 4); }
-// @ts-ignore: decorator
-@inline function numel(t: usize): i32 { return load<i32>(t, 8); }
-
-/** A new activation of `n` floats in the arena; with_grad != 0 also gives it a zeroed gradient. */
-export function tensor_new(n: i32, with_grad: i32): usize {
-  const t = mem_alloc(HDR);
-  const d = mem_alloc(<usize>n << 2);
-  let g: usize = 0;
-  if (with_grad) {
-    g = mem_alloc(<usize>n << 2);
-    memory.fill(g, 0, <usize>n << 2);
-  }
-  if (t == 0 || d == 0 || (with_grad && g == 0)) return 0; // out of memory: the host reports it
-  store<u32>(t, <u32>d);
-  store<u32>(t, <u32>g, 4);
-  store<i32>(t, n, 8);
-  store<i32>(t, 0, 12);
-  return t;
-}
-
-/** A header over existing memory: parameters (data in the parameter region, grad in the gradient region). */
-export function tensor_wrap(d: usize, g: usize, n: i32): usize {
-  const t = mem_alloc(HDR);
-  if (t == 0) return 0;
-  store<u32>(t, <u32>d);
-  store<u32>(t, <u32>g, 4);
-  store<i32>(t, n, 8);
-  store<i32>(t, 0, 12);
-  return t;
-}
-
-export function tensor_data(t: usize): usize { return data(t); }
-export function tensor_grad(t: usize): usize { return grad(t); }
-export function tensor_numel(t: usize): i32 { return numel(t); }
-
-/** The output of an op needs a gradient when any input has one. */
-// @ts-ignore: decorator
-@inline function needs(a: usize, b: usize = 0, c: usize = 0): i32 {
-  return <i32>(grad(a) != 0 || grad(b) != 0 || grad(c) != 0);
-}
-
-// ---- the tape ------------------------------------------------------------------------------------
-
-const SLOTS: i32 = 16; // one record: op id + 15 operands (tensors, ints, floats as bits)
-let recs: usize = 0;
-let count: i32 = 0;
-let cap: i32 = 0;
-
-/** Starts an empty tape able to hold `capacity` records, in the arena (after the host's step mark). */
-export function tape_begin(capacity: i32): void {
-  recs = mem_alloc(<usize>capacity * SLOTS * 4);
-  cap = recs == 0 ? 0 : capacity;
-  count = 0;
-}
-
-export function tape_length(): i32 { return count; }
-
-function push(op: i32): usize {
-  if (count >= cap) abort("tape full: raise the capacity given to tape_begin");
-  const r = recs + (<usize>count * SLOTS << 2);
-  store<i32>(r, op);
-  count++;
-  return r;
-}
-// @ts-ignore: decorator
-@inline function seti(r: usize, k: i32, v: i32): void { store<i32>(r + (<usize>k << 2), v); }
-// @ts-ignore: decorator
-@inline function setf(r: usize, k: i32, v: f32): void { store<f32>(r + (<usize>k << 2), v); }
-// @ts-ignore: decorator
-@inline function geti(r: usize, k: i32): i32 { return load<i32>(r + (<usize>k << 2)); }
-// @ts-ignore: decorator
-@inline function getu(r: usize, k: i32): usize { return <usize>load<u32>(r + (<usize>k << 2)); }
-// @ts-ignore: decorator
-@inline function getf(r: usize, k: i32): f32 { return load<f32>(r + (<usize>k << 2)); }
-
-function check(t: usize, n: i32, what: string): void {
-  if (t != 0 && numel(t) < n) abort(what);
-}
+export { tensor_new, tensor_wrap, tensor_data, tensor_grad, tensor_numel, tape_begin, tape_length } from "./tape_core";
+export * from "./tape_model";
 
 const OP_LINEAR = 1, OP_ADD = 2, OP_MUL = 3, OP_SCALE = 4, OP_RELU = 5, OP_SILU = 6, OP_SIGMOID = 7,
   OP_TANH = 8, OP_GELU = 9, OP_LAYERNORM = 10, OP_RMSNORM = 11, OP_SOFTMAX = 12, OP_LOG_SOFTMAX = 13,
@@ -125,8 +46,8 @@ export function tape_backward(loss: usize): void {
     if (grad(loss) == 0) abort("tape_backward: the loss has no gradient (no input requires one)");
     for (let i = 0; i < numel(loss); i++) store<f32>(grad(loss) + (<usize>i << 2), 1.0);
   }
-  for (let k = count - 1; k >= 0; k--) {
-    const r = recs + (<usize>k * SLOTS << 2);
+  for (let k = tape_length() - 1; k >= 0; k--) {
+    const r = record(k);
     const op = geti(r, 0);
     const out = getu(r, 1);
     if (grad(out) == 0) continue; // nothing flows back through this op
@@ -211,7 +132,7 @@ export function tape_backward(loss: usize): void {
         break;
       }
       default:
-        abort("tape_backward: unknown op in the tape (corrupt tape?)");
+        if (!model_backward(op, r)) abort("tape_backward: unknown op in the tape (corrupt tape?)");
     }
   }
 }

@@ -113,4 +113,18 @@ export class Tape {
     return this.ok(this.engine.wasm.t_embedding(table, idsPtr, rows, C, ldt), "embedding");
   }
   sum(a: T, n: number): T { return this.ok(this.engine.wasm.t_sum(a, n), "sum"); }
+
+  /**
+   * The MH-SSM layer on the leading `C` channels (heads·P): `dirs` holds the tensors s, c_re, c_im, d of
+   * each direction (one for causal, two for bidirectional); `consts` the data pointers of a_re, a_im,
+   * log_dt_min, log_dt_max. `lensPtr` (i32 [B]) or 0.
+   */
+  mhssm(u: T, dirs: { s: T; cRe: T; cIm: T; d: T }[], consts: [number, number, number, number],
+        B: number, T_: number, C: number, stateSize: number, P: number, lensPtr = 0): T {
+    const pb = this.ints([
+      ...[0, 1].flatMap((i) => (dirs[i] ? [dirs[i].s, dirs[i].cRe, dirs[i].cIm, dirs[i].d] : [0, 0, 0, 0])),
+      ...consts,
+    ]);
+    return this.ok(this.engine.wasm.t_mhssm(u, pb, B, T_, C, stateSize / 2, P, lensPtr, dirs.length > 1 ? 1 : 0), "mhssm");
+  }
 }

@@ -1,0 +1,98 @@
+// The model's composite ops on the tape: each runs a family of kernels forward, records itself,
+// and inverts them in `model_backward`. Primitive ops live in tape.ts; this file holds the ops whose
+// kernels take many operands (the MH-SSM layer, convolutions, the LSTM, the joiner, the RNN-T loss).
+//
+// Operands that do not fit a record's 15 slots travel in a small i32 block in the arena (`pb`),
+// written by the host and kept until the step ends.
+
+import { mem_alloc } from "./memory";
+import { data, grad, needs, tensor_new, push, seti, geti, getu, check } from "./tape_core";
+import { ssm_discretize_forward, ssm_discretize_backward } from "./ssm_discretize";
+import { ssm_scan_forward, ssm_scan_forward_scratch } from "./ssm";
+import { ssm_scan_backward, ssm_scan_backward_scratch } from "./ssm_backward";
+import { ssm_gate_forward, ssm_gate_backward } from "./ssm_gate";
+
+export const OP_MHSSM = 32;
+
+/** A zeroed arena buffer standing in for a gradient nobody needs (kernels that always write one). */
+function sink(ptr: usize, n: i32): usize {
+  if (ptr != 0) return ptr;
+  const p = mem_alloc(<usize>n << 2);
+  memory.fill(p, 0, <usize>n << 2);
+  return p;
+}
+
+// @ts-ignore: decorator
+@inline function pbi(pb: usize, k: i32): usize { return <usize>load<u32>(pb + (<usize>k << 2)); }
+
+function ssm_discretize_into(pb: usize, dir: i32, C: i32, N2: i32): usize {
+  const n = <usize>N2 * C;
+  const da = mem_alloc(n << 4); // dA re, dA im, W re, W im: four [N2, C] blocks
+  const base = dir * 4;
+  ssm_discretize_forward(da, da + (n << 2), da + (n << 3), da + n * 12,
+    data(pbi(pb, base)), data(pbi(pb, base + 1)), data(pbi(pb, base + 2)),
+    pbi(pb, 8), pbi(pb, 9), pbi(pb, 10), pbi(pb, 11), C, N2);
+  return da;
+}
+
+/**
+ * The MH-SSM layer (assembly/ssm*.ts): out[B,T,C] = gate(Σ_dir SSM_dir(u)), on the leading C = k·P
+ * channels of the full layer's parameters. `pb` holds 12 u32: per direction (fwd, bwd) the tensor
+ * handles of s, c_re, c_im, d, then the data pointers of the constants a_re, a_im, log_dt_min,
+ * log_dt_max. `lens` (i32 [B]) or 0: frames per utterance, for the reverse direction.
+ */
+export function t_mhssm(u: usize, pb: usize, B: i32, T: i32, C: i32, N2: i32, P: i32, lens: usize, bidir: i32): usize {
+  const dirs = bidir ? 2 : 1;
+  const n = B * T * C;
+  const out = tensor_new(n, needs(u, pbi(pb, 0), pbi(pb, 1)) | needs(pbi(pb, 2), pbi(pb, 3)));
+  const y = mem_alloc(<usize>n << 2); // saved: the SSM output before gating
+  const scratch = mem_alloc(<usize>ssm_scan_forward_scratch(T) << 2);
+  for (let dir = 0; dir < dirs; dir++) {
+    const n2c = <usize>N2 * C;
+    const da = ssm_discretize_into(pb, dir, C, N2);
+    ssm_scan_forward(y, data(u), da, da + (n2c << 2), da + (n2c << 3), da + n2c * 12, data(pbi(pb, dir * 4 + 3)),
+      lens, scratch, B, T, C, N2, C, C, dir, dir);
+  }
+  ssm_gate_forward(data(out), y, B * T, C, P, C, C);
+  const r = push(OP_MHSSM);
+  seti(r, 1, <i32>out); seti(r, 2, <i32>u); seti(r, 3, <i32>pb); seti(r, 4, <i32>y);
+  seti(r, 5, B); seti(r, 6, T); seti(r, 7, C); seti(r, 8, N2); seti(r, 9, P); seti(r, 10, <i32>lens); seti(r, 11, dirs);
+  return out;
+}
+
+function mhssm_backward(r: usize): void {
+  const out = getu(r, 1), u = getu(r, 2), pb = getu(r, 3), y = getu(r, 4);
+  const B = geti(r, 5), T = geti(r, 6), C = geti(r, 7), N2 = geti(r, 8), P = geti(r, 9);
+  const lens = getu(r, 10), dirs = geti(r, 11);
+  const n = B * T * C;
+  check(u, n, "mhssm backward: input size changed since forward");
+  // out = gate(y)  ->  dy
+  const dy = mem_alloc(<usize>n << 2);
+  memory.fill(dy, 0, <usize>n << 2);
+  ssm_gate_backward(dy, grad(out), y, B * T, C, P, C, C, C);
+  const scratch = mem_alloc(<usize>ssm_scan_backward_scratch(T) << 2);
+  const n2c = <usize>N2 * C;
+  const g = mem_alloc(n2c << 4); // adjoints of dA (re, im) and W (re, im)
+  const du = sink(grad(u), n);
+  for (let dir = 0; dir < dirs; dir++) {
+    const base = dir * 4;
+    const s = pbi(pb, base), cre = pbi(pb, base + 1), cim = pbi(pb, base + 2), d = pbi(pb, base + 3);
+    // y += SSM_dir(u)  ->  du, dd, and the adjoints of the discretised dA and W
+    const da = ssm_discretize_into(pb, dir, C, N2); // recomputed: cheaper than saving
+    memory.fill(g, 0, n2c << 4);
+    ssm_scan_backward(du, sink(grad(d), C), g, g + (n2c << 2), g + (n2c << 3), g + n2c * 12, dy, data(u),
+      da, da + (n2c << 2), da + (n2c << 3), da + n2c * 12, data(d), lens, scratch, B, T, C, N2, C, C, C, dir);
+    // dA, W = discretize(s, c)  ->  ds, dc_re, dc_im
+    ssm_discretize_backward(sink(grad(s), C), sink(grad(cre), <i32>n2c), sink(grad(cim), <i32>n2c),
+      g, g + (n2c << 2), g + (n2c << 3), g + n2c * 12,
+      data(s), data(cre), data(cim), pbi(pb, 8), pbi(pb, 9), pbi(pb, 10), pbi(pb, 11), C, N2);
+  }
+}
+
+/** Dispatches a model op's backward; false when `op` is not one of this file's. */
+export function model_backward(op: i32, r: usize): bool {
+  switch (op) {
+    case OP_MHSSM: mhssm_backward(r); return true;
+    default: return false;
+  }
+}
