@@ -25,6 +25,7 @@ describe("model config", () => {
         const s = { layers, ffDim, heads };
         let n = 0;
         for (const p of paramTable(DEFAULT_MODEL)) {
+          if (p.trainable === false) continue;
           const blockKept = p.block === undefined || p.block < layers;
           if (!blockKept) continue;
           n += p.shape.reduce((acc, dim, i) => acc * (p.slice?.[i] === "ff" ? ffDim : p.slice?.[i] === "ssm" ? (DEFAULT_MODEL.dModel / 4) * heads : dim), 1);

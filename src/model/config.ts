@@ -52,7 +52,9 @@ export interface ParamSpec {
   /** Encoder block index, for depth slicing (tensors of blocks >= layers are dropped). */
   block?: number;
   /** Initialisation family, for the host's initialiser. */
-  init: "linear" | "bias" | "norm_weight" | "norm_bias" | "embedding" | "conv" | "ssm_dt" | "ssm_c" | "ssm_d" | "lstm" | "zero";
+  init: "linear" | "bias" | "norm_weight" | "norm_bias" | "embedding" | "conv" | "ssm_s" | "ssm_c" | "ssm_d" | "ssm_const" | "lstm" | "zero";
+  /** False for constants stored with the model but never trained (the SSM's fixed A and dt ranges). */
+  trainable?: boolean;
 }
 
 /** Frequency bins after two 3x3 stride-2 convolutions without padding in frequency. */
@@ -106,11 +108,15 @@ export function paramTable(c: ModelConfig): ParamSpec[] {
     t.push({ name: `${p}ssm.in.weight`, shape: [d, d], slice: ["ssm", null], init: "linear", block: l });
     t.push({ name: `${p}ssm.in.bias`, shape: [d], slice: ["ssm"], init: "bias", block: l });
     for (const dir of dirs) {
-      t.push({ name: `${p}ssm.${dir}.log_dt`, shape: [d], slice: ["ssm"], init: "ssm_dt", block: l });
+      t.push({ name: `${p}ssm.${dir}.s`, shape: [d], slice: ["ssm"], init: "ssm_s", block: l });
       t.push({ name: `${p}ssm.${dir}.c_re`, shape: [d, half], slice: ["ssm", null], init: "ssm_c", block: l });
       t.push({ name: `${p}ssm.${dir}.c_im`, shape: [d, half], slice: ["ssm", null], init: "ssm_c", block: l });
       t.push({ name: `${p}ssm.${dir}.d`, shape: [d], slice: ["ssm"], init: "ssm_d", block: l });
     }
+    t.push({ name: `${p}ssm.a_re`, shape: [half], init: "ssm_const", trainable: false, block: l });
+    t.push({ name: `${p}ssm.a_im`, shape: [half], init: "ssm_const", trainable: false, block: l });
+    t.push({ name: `${p}ssm.log_dt_min`, shape: [d], slice: ["ssm"], init: "ssm_const", trainable: false, block: l });
+    t.push({ name: `${p}ssm.log_dt_max`, shape: [d], slice: ["ssm"], init: "ssm_const", trainable: false, block: l });
     t.push({ name: `${p}ssm.out.weight`, shape: [d, d], slice: [null, "ssm"], init: "linear", block: l });
     t.push({ name: `${p}ssm.out.bias`, shape: [d], init: "bias", block: l });
     if (c.convKernel) {
@@ -167,10 +173,11 @@ export function subnetShape(p: ParamSpec, c: ModelConfig, s: SubnetSpec): number
   return p.shape.map((dim, i) => (p.slice?.[i] === "ff" ? s.ffDim : p.slice?.[i] === "ssm" ? ssmWidth : dim));
 }
 
-/** Number of parameters of a subnet (the Supernet when s is its own spec). */
+/** Number of trained parameters of a subnet (the Supernet when s is its own spec). */
 export function countParams(c: ModelConfig, s: SubnetSpec = supernetSpec(c)): number {
   let n = 0;
   for (const p of paramTable(c)) {
+    if (p.trainable === false) continue;
     const sh = subnetShape(p, c, s);
     if (sh) n += sh.reduce((a, b) => a * b, 1);
   }
