@@ -36,9 +36,14 @@ export function splat(x: f32): v128 {
 // @ts-ignore: decorator
 @inline
 export function exp4(x: v128): v128 {
-  // Clamping keeps n inside i32 and the exponent fields below valid; NaN passes through min/max.
-  const xc = f32x4.max(f32x4.min(x, splat(89.0)), splat(-104.0));
-  const n = f32x4.nearest(f32x4.mul(xc, splat(1.44269504089)));
+  // Clamping keeps n and the exponent fields below in range. pmin/pmax are single instructions
+  // (minps/maxps) and, with x as their first operand, pass NaN through.
+  const xc = f32x4.pmax(f32x4.pmin(x, splat(89.0)), splat(-104.0));
+  // n = round(x/ln2) by the 1.5*2^23 trick: adding it rounds to an integer (ties to even) and leaves
+  // n in the low mantissa bits, so one add replaces nearest + trunc_sat.
+  const t = madd4(xc, splat(1.44269504089), splat(12582912.0));
+  const n = f32x4.sub(t, splat(12582912.0));
+  const ni = i32x4.sub(t, i32x4.splat(0x4b400000)); // n as i32, in [-150, 129]
   // ln2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits, so n*LN2_HI is exact for |n| < 2^15.
   let r = madd4(n, splat(-0.693359375), xc);
   r = madd4(n, splat(2.12194440e-4), r);
@@ -49,7 +54,6 @@ export function exp4(x: v128): v128 {
   p = madd4(p, r, splat(4.999999345e-1));
   p = madd4(p, f32x4.mul(r, r), r);
   p = f32x4.add(p, splat(1.0));
-  const ni = i32x4.trunc_sat_f32x4_s(n); // n in [-150, 129]
   const n1 = i32x4.shr_s(ni, 1);
   const n2 = i32x4.sub(ni, n1);
   const bias = i32x4.splat(127);

@@ -12,11 +12,12 @@ const k = (e: Engine, name: string): Kernel => (e.wasm as unknown as Record<stri
 /** The keep decision as documented in dropout.ts, in BigInt (independent of the WASM code). */
 function keepRef(seed: number, i: number, p: number): boolean {
   const M = (1n << 64n) - 1n;
-  let z = (((BigInt(seed >>> 0) << 32n) | BigInt(i)) * 0x9e3779b97f4a7c15n) & M;
+  let z = (((BigInt(seed >>> 0) << 32n) | BigInt(i >> 1)) * 0x9e3779b97f4a7c15n) & M;
   z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
   z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
   z ^= z >> 31n;
-  const u = Number(z >> 40n);
+  const word = i % 2 === 0 ? z >> 32n : z & 0xffffffffn;
+  const u = Number(word >> 8n);
   const thr = p <= 0 ? 0 : p >= 1 ? 2 ** 24 : Math.round(Math.fround(p) * 2 ** 24);
   return u >= thr;
 }
