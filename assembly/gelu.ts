@@ -17,6 +17,16 @@ const K0: f32 = 0.7978845608028654; // sqrt(2/pi)
 const K1: f32 = 0.044715;
 const INV_SQRT_2PI: f32 = 0.3989422804014327;
 
+// Beyond |x| = 100 both derivatives are exactly 0 or 1 in f32; the backwards clamp x there so that
+// x^2 and x * (1 - s) * u' cannot overflow into inf * 0 = NaN (at |x| > 1.8e19 without the clamp).
+const X_SAT: f32 = 100;
+
+// @ts-ignore: decorator
+@inline
+function clamp4(x: v128): v128 {
+  return f32x4.pmax(f32x4.pmin(x, f32x4.splat(X_SAT)), f32x4.splat(-X_SAT)); // NaN passes through
+}
+
 // @ts-ignore: decorator
 @inline
 function sigmoid_s(x: f32): f32 {
@@ -64,7 +74,7 @@ export function gelu_backward(dinp: usize, dout: usize, inp: usize, n: i32, appr
   if (approximate) {
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i << 2;
-      const x = v128.load(inp + o);
+      const x = clamp4(v128.load(inp + o));
       const xx = f32x4.mul(x, x);
       const s = sigmoid4(f32x4.mul(f32x4.mul(x, splat(2 * K0)), madd4(xx, splat(K1), splat(1))));
       const du2 = madd4(xx, splat(2 * K0 * 3 * K1), splat(2 * K0)); // d(2u)/dx
@@ -74,7 +84,7 @@ export function gelu_backward(dinp: usize, dout: usize, inp: usize, n: i32, appr
   } else {
     for (; i + 4 <= n; i += 4) {
       const o = <usize>i << 2;
-      const x = v128.load(inp + o);
+      const x = clamp4(v128.load(inp + o));
       const pdf = f32x4.mul(exp4(f32x4.mul(f32x4.mul(x, x), splat(-0.5))), splat(INV_SQRT_2PI));
       const g = madd4(x, pdf, normal_cdf4(x));
       v128.store(dinp + o, madd4(v128.load(dout + o), g, v128.load(dinp + o)));
@@ -86,7 +96,7 @@ export function gelu_backward(dinp: usize, dout: usize, inp: usize, n: i32, appr
 export function gelu_backward_naive(dinp: usize, dout: usize, inp: usize, n: i32, approximate: i32): void {
   for (let i = 0; i < n; i++) {
     const o = <usize>i << 2;
-    const x = load<f32>(inp + o);
+    const x = Mathf.min(Mathf.max(load<f32>(inp + o), -X_SAT), X_SAT);
     let g: f32;
     if (approximate) {
       const s = sigmoid_s(2 * K0 * x * (1 + K1 * x * x));
