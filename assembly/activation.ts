@@ -12,7 +12,8 @@
 //   tanh    out  (t' = 1 - t^2)
 //   silu    inp  (needs sigmoid(x) again: one exp, cheaper to recompute than to store)
 //   exp     out  (exp' = exp)
-// Shapes: out, inp, dinp, dout are [n], contiguous. out may alias inp and dinp may alias dout.
+// Shapes: out, inp, dinp, dout are [n], contiguous. out may alias inp (in place) when the backward
+// takes out, or when no backward follows.
 
 import { exp4, kv, madd4, ONE, sigmoid4, splat, tanh4 } from "./simd_math";
 

@@ -9,7 +9,7 @@
 // The caller derives a seed per (step, layer, call); the index restarts at 0 in every call.
 // What it is not: adaptive dropout's schedule (the host picks p). Reference: the binomial and
 // independence checks in test/dropout.test.ts (a torch fixture cannot match a different RNG).
-// Shapes: out, mask, inp, dinp, dout are [n], contiguous. out may alias inp and dinp may alias dout.
+// Shapes: out, mask, inp, dinp, dout are [n], contiguous. out may alias inp (the backward needs only mask).
 
 const GOLDEN: u64 = 0x9e3779b97f4a7c15;
 const M1: u64 = 0xbf58476d1ce4e5b9;

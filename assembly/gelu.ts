@@ -10,7 +10,7 @@
 // What it is not: the other activations (activation.ts). Reference: torch.nn.functional.gelu in
 // test/fixtures/elementwise.json; gradients checked against float64 finite differences.
 // The backward takes the forward's input (the derivative needs Phi(x) and the pdf at x).
-// out may alias inp and dinp may alias dout.
+// out may alias inp only when no backward follows.
 
 import {
   exp4, GELU_2K0, GELU_6K0K1, GELU_K1, INV_SQRT_2PI, kv, madd4, NEG_HALF, NEG_X_SAT, normal_cdf, normal_cdf4, ONE,
