@@ -12,9 +12,10 @@
 //   tanh    out  (t' = 1 - t^2)
 //   silu    inp  (needs sigmoid(x) again: one exp, cheaper to recompute than to store)
 //   exp     out  (exp' = exp)
-// Shapes: out, inp, dinp, dout are [n], contiguous. out may alias inp and dinp may alias dout.
+// Shapes: out, inp, dinp, dout are [n], contiguous. out may alias inp (in place) when the backward
+// takes out, or when no backward follows.
 
-import { exp4, madd4, sigmoid4, splat, tanh4 } from "./simd_math";
+import { exp4, kv, madd4, ONE, sigmoid4, splat, tanh4 } from "./simd_math";
 
 // @ts-ignore: decorator
 @inline
@@ -83,7 +84,7 @@ export function sigmoid_backward(dinp: usize, dout: usize, out: usize, n: i32): 
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     const y = v128.load(out + o);
-    const g = f32x4.mul(y, f32x4.sub(splat(1), y));
+    const g = f32x4.mul(y, f32x4.sub(kv(ONE), y));
     v128.store(dinp + o, madd4(v128.load(dout + o), g, v128.load(dinp + o)));
   }
   for (; i < n; i++) sigmoid_backward_naive(dinp + (<usize>i << 2), dout + (<usize>i << 2), out + (<usize>i << 2), 1);
@@ -119,7 +120,7 @@ export function tanh_backward(dinp: usize, dout: usize, out: usize, n: i32): voi
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     const y = v128.load(out + o);
-    const g = f32x4.sub(splat(1), f32x4.mul(y, y));
+    const g = f32x4.sub(kv(ONE), f32x4.mul(y, y));
     v128.store(dinp + o, madd4(v128.load(dout + o), g, v128.load(dinp + o)));
   }
   for (; i < n; i++) tanh_backward_naive(dinp + (<usize>i << 2), dout + (<usize>i << 2), out + (<usize>i << 2), 1);
@@ -160,7 +161,7 @@ export function silu_backward(dinp: usize, dout: usize, inp: usize, n: i32): voi
     const o = <usize>i << 2;
     const x = v128.load(inp + o);
     const s = sigmoid4(x);
-    const g = f32x4.mul(s, madd4(x, f32x4.sub(splat(1), s), splat(1)));
+    const g = f32x4.mul(s, madd4(x, f32x4.sub(kv(ONE), s), kv(ONE)));
     v128.store(dinp + o, madd4(v128.load(dout + o), g, v128.load(dinp + o)));
   }
   for (; i < n; i++) silu_backward_naive(dinp + (<usize>i << 2), dout + (<usize>i << 2), inp + (<usize>i << 2), 1);

@@ -2,13 +2,14 @@
 // with a scalar `_naive` twin that produces the same bits.
 //
 // The keep decision for element i depends only on (seed, i), never on call order or SIMD width:
-//   z = splitmix64_finalizer((seed * 2^32 + i) * 0x9E3779B97F4A7C15)   (Steele, Lea & Flood 2014)
-//   u = top 24 bits of z, uniform on [0, 2^24); keep iff u >= round(p * 2^24).
-// (seed, i) -> z is a bijection on 64 bits, so two seeds give two disjoint stretches of one stream.
+//   z = splitmix64_finalizer((seed * 2^32 + floor(i/2)) * 0x9E3779B97F4A7C15)   (Steele, Lea & Flood 2014)
+//   w = the high 32 bits of z for even i, the low 32 bits for odd i (one hash serves two elements);
+//   u = w >> 8, uniform on [0, 2^24); keep iff u >= round(p * 2^24).
+// (seed, counter) -> z is a bijection on 64 bits, so two seeds give two disjoint stretches of one stream.
 // The caller derives a seed per (step, layer, call); the index restarts at 0 in every call.
 // What it is not: adaptive dropout's schedule (the host picks p). Reference: the binomial and
 // independence checks in test/dropout.test.ts (a torch fixture cannot match a different RNG).
-// Shapes: out, mask, inp, dinp, dout are [n], contiguous. out may alias inp and dinp may alias dout.
+// Shapes: out, mask, inp, dinp, dout are [n], contiguous. out may alias inp (the backward needs only mask).
 
 const GOLDEN: u64 = 0x9e3779b97f4a7c15;
 const M1: u64 = 0xbf58476d1ce4e5b9;
@@ -17,11 +18,12 @@ const M2: u64 = 0x94d049bb133111eb;
 // @ts-ignore: decorator
 @inline
 function keep_bits(seed: u32, i: u32): u32 {
-  let z = ((<u64>seed << 32) | <u64>i) * GOLDEN;
+  let z = ((<u64>seed << 32) | <u64>(i >> 1)) * GOLDEN;
   z = (z ^ (z >> 30)) * M1;
   z = (z ^ (z >> 27)) * M2;
   z ^= z >> 31;
-  return <u32>(z >> 40); // the top 24 bits
+  const w = i & 1 ? <u32>z : <u32>(z >> 32);
+  return w >> 8; // 24 bits
 }
 
 // @ts-ignore: decorator
@@ -53,11 +55,11 @@ export function dropout_forward(out: usize, mask: usize, inp: usize, n: i32, p: 
   const hi = i64x2.splat(<i64>seed << 32);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
-    const z01 = mix2(v128.or(hi, i64x2(<i64>i, <i64>(i + 1))));
-    const z23 = mix2(v128.or(hi, i64x2(<i64>(i + 2), <i64>(i + 3))));
-    // The high 32-bit halves of the four 64-bit results, then their top 24 bits.
-    const top = i32x4.shr_u(i8x16.shuffle(z01, z23, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31), 8);
-    const m = v128.and(sv, i32x4.ge_u(top, tv));
+    // Counters i/2 and i/2 + 1 (i is even here) serve elements i, i+1 and i+2, i+3.
+    const z = mix2(v128.or(hi, i64x2(<i64>(i >> 1), <i64>((i >> 1) + 1))));
+    // Words [hi(z0), lo(z0), hi(z1), lo(z1)] for elements i..i+3, then 24 bits of each.
+    const u = i32x4.shr_u(i8x16.shuffle(z, z, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11), 8);
+    const m = v128.and(sv, i32x4.ge_u(u, tv));
     const o = <usize>i << 2;
     v128.store(mask + o, m);
     v128.store(out + o, f32x4.mul(v128.load(inp + o), m));

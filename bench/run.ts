@@ -11,6 +11,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   gemm: () => import("./gemm.js"),
   ssm: () => import("./ssm.js"),
   optim: () => import("./optim.js"),
+  elementwise: () => import("./elementwise.js"),
 };
 
 const RESULTS = "bench/results.json";

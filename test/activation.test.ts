@@ -206,3 +206,21 @@ describe("activations against PyTorch 1.13 (test/fixtures/elementwise.json)", ()
     });
   }
 });
+
+describe("activations: extreme inputs", () => {
+  it("gelu backward is exactly 0 / 1 far out and never NaN for finite x (both forms, both builds)", async () => {
+    for (const e of await bothBuilds()) {
+      const x = [-3e38, -1e20, -1e6, -150, 150, 1e6, 1e20, 3e38];
+      for (const approximate of [0, 1]) {
+        for (const fn of ["gelu_backward", "gelu_backward_naive"]) {
+          const got = e.scoped(() => {
+            const dinp = e.upload(new Float32Array(8));
+            k(e, fn)(dinp, e.upload(new Float32Array(8).fill(1)), e.upload(x), 8, approximate);
+            return e.read(dinp, 8);
+          });
+          expect(Array.from(got), `${fn}(approximate=${approximate}, ${e.build})`).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+        }
+      }
+    }
+  });
+});

@@ -26,6 +26,11 @@ def flat(t):
     return [float(str(v)) for v in t.detach().reshape(-1).numpy().astype("float32")]
 
 
+def f64(t):
+    # 10 significant digits: far below the tests' float64 tolerances (rtol 2e-5, atol 1e-14).
+    return [float("%.10g" % v) for v in t.detach().reshape(-1).tolist()]
+
+
 def pointwise(name, fn, x):
     x = leaf(x)
     y = fn(x)
@@ -37,7 +42,7 @@ def pointwise(name, fn, x):
     y64 = fn(x64)
     y64.backward(dout.double())
     return {"op": name, "n": x.numel(), "x": flat(x), "dout": flat(dout), "y": flat(y), "dx": flat(x.grad),
-            "y64": [float(v) for v in y64.detach().tolist()], "dx64": [float(v) for v in x64.grad.tolist()]}
+            "y64": f64(y64), "dx64": f64(x64.grad)}
 
 
 def main():
@@ -85,7 +90,7 @@ def main():
         cases.append(case)
 
     # Softmaxes: moderate rows, and rows of logits up to +-80 (exp(80) overflows a naive f32 softmax).
-    for R, C, scale in [(4, 17, 3.0), (3, 9, 80.0), (2, 130, 40.0)]:
+    for R, C, scale in [(4, 17, 3.0), (3, 9, 80.0), (2, 37, 40.0)]:
         x = torch.randn(R, C)
         x = x / x.abs().max() * scale
         for name, fn in [("softmax", torch.softmax), ("log_softmax", torch.log_softmax)]:
