@@ -1,0 +1,110 @@
+// The MH-SSM encoder's Stateformer block on the tape (what the subsampling front end feeds).
+//
+// A block is pre-norm and macaron (Conformer layout, attention replaced by the MH-SSM layer):
+//   x = x + 1/2 · FF1(LN(x))
+//   x = x + Out(MHSSM(In(LN(x))))           In: d -> k·P, Out: k·P -> d (the subnet's k heads)
+//   x = x + Conv(LN(x))                     optional: pointwise 2d, GLU, depthwise K, SiLU, pointwise
+//   x = x + 1/2 · FF2(LN(x))
+//   y = LN(x)
+// with FF(z) = W2 · drop_hidden(SiLU(W1 z + b1)) + b2, then drop_out. The dropout points are named
+// (`ffHidden`, `ffOut`, `ssmOut`, `convOut`) so that adaptive dropout can drive them per subnet.
+// Subnet slicing: W1 keeps its leading ffDim rows, W2 its leading ffDim columns (row stride ffDim of
+// the Supernet), In its leading k·P rows, Out its leading k·P columns; nothing is copied.
+
+import type { Engine } from "../engine.js";
+import type { Tape, T } from "../tape.js";
+import type { ModelConfig, SubnetSpec } from "./config.js";
+import type { ModelParams } from "./params.js";
+
+export interface DropoutRates {
+  ffHidden: number;
+  ffOut: number;
+  ssmOut: number;
+  convOut: number;
+}
+
+export const NO_DROPOUT: DropoutRates = { ffHidden: 0, ffOut: 0, ssmOut: 0, convOut: 0 };
+
+/** Tensor headers over the parameter and gradient regions, made once (they outlive every step). */
+export class ParamHandles {
+  private readonly handles = new Map<string, number>();
+  private readonly blocks = new Map<string, number>();
+
+  constructor(readonly engine: Engine, readonly params: ModelParams) {
+    for (const e of params.entries) {
+      const p = params.get(e.name);
+      this.handles.set(e.name, engine.wasm.tensor_wrap(p.ptr, p.gptr, p.numel));
+    }
+  }
+
+  h(name: string): T {
+    const t = this.handles.get(name);
+    if (t === undefined) throw new Error(`no parameter named ${name}`);
+    return t;
+  }
+
+  /** The MH-SSM operand block of layer l (made once): tensor handles, then constant pointers. */
+  ssmBlock(l: number, causal: boolean): number {
+    const key = `${l}`;
+    let pb = this.blocks.get(key);
+    if (pb === undefined) {
+      const p = `encoder.blocks.${l}.ssm.`;
+      const dir = (d: string) => [`${p}${d}.s`, `${p}${d}.c_re`, `${p}${d}.c_im`, `${p}${d}.d`].map((n) => this.h(n));
+      const vals = [...dir("fwd"), ...(causal ? [0, 0, 0, 0] : dir("bwd")),
+        ...["a_re", "a_im", "log_dt_min", "log_dt_max"].map((n) => this.params.get(`${p}${n}`).ptr)];
+      pb = this.engine.upload(vals, "i32");
+      this.blocks.set(key, pb);
+    }
+    return pb;
+  }
+}
+
+/** Stateless step-local dropout seeds: a hash of (step seed, call index). */
+export class DropoutSeeds {
+  private k = 0;
+  constructor(private readonly base: number) {}
+  next(): number {
+    this.k++;
+    let h = Math.imul(this.base ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(this.k, 0xc2b2ae35);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x7feb352d);
+    h ^= h >>> 15;
+    return h >>> 0;
+  }
+}
+
+function feedForward(tape: Tape, H: ParamHandles, prefix: string, x: T, rows: number, d: number, ff: number, ldFF: number,
+                     drop: DropoutRates, seeds: DropoutSeeds): T {
+  const n = tape.layernorm(x, H.h(`${prefix}.norm.weight`), H.h(`${prefix}.norm.bias`), rows, d);
+  let h = tape.silu(tape.linear(n, H.h(`${prefix}.w1.weight`), H.h(`${prefix}.w1.bias`), rows, d, ff, d), rows * ff);
+  h = tape.dropout(h, rows * ff, drop.ffHidden, seeds.next());
+  const o = tape.linear(h, H.h(`${prefix}.w2.weight`), H.h(`${prefix}.w2.bias`), rows, ff, d, ldFF);
+  return tape.dropout(o, rows * d, drop.ffOut, seeds.next());
+}
+
+/** One Stateformer block of a subnet: x [B·T, d] -> [B·T, d]. `lensPtr`: i32 [B] frames per utterance. */
+export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub: SubnetSpec, l: number, x: T,
+                             B: number, T_: number, lensPtr: number, drop: DropoutRates, seeds: DropoutSeeds): T {
+  const p = `encoder.blocks.${l}.`;
+  const d = cfg.dModel, rows = B * T_, n = rows * d;
+  const P = d / cfg.heads, C = sub.heads * P;
+  // x = x + 1/2 · FF1(LN(x))
+  x = tape.add(x, tape.scale(feedForward(tape, H, `${p}ff1`, x, rows, d, sub.ffDim, cfg.ffDim, drop, seeds), 0.5, n), n);
+  // x = x + Out(MHSSM(In(LN(x))))
+  {
+    const z = tape.layernorm(x, H.h(`${p}ssm.norm.weight`), H.h(`${p}ssm.norm.bias`), rows, d);
+    const u = tape.linear(z, H.h(`${p}ssm.in.weight`), H.h(`${p}ssm.in.bias`), rows, d, C, d);
+    const dirs = (cfg.causal ? ["fwd"] : ["fwd", "bwd"]).map((dir) => dir);
+    void dirs;
+    const pb = H.ssmBlock(l, cfg.causal);
+    const s = tape.engine.wasm.t_mhssm(u, pb, B, T_, C, cfg.stateSize / 2, P, lensPtr, cfg.causal ? 0 : 1);
+    if (s === 0) throw new Error("out of WASM memory in mhssm: reduce the batch size (max frames per batch)");
+    let o = tape.linear(s, H.h(`${p}ssm.out.weight`), H.h(`${p}ssm.out.bias`), rows, C, d, d);
+    o = tape.dropout(o, n, drop.ssmOut, seeds.next());
+    x = tape.add(x, o, n);
+  }
+  if (cfg.convKernel) throw new Error("the convolution module is not wired yet (convKernel must be 0)");
+  // x = x + 1/2 · FF2(LN(x))
+  x = tape.add(x, tape.scale(feedForward(tape, H, `${p}ff2`, x, rows, d, sub.ffDim, cfg.ffDim, drop, seeds), 0.5, n), n);
+  return tape.layernorm(x, H.h(`${p}norm.weight`), H.h(`${p}norm.bias`), rows, d);
+}
