@@ -13,3 +13,6 @@
 
 export * from "./memory";
 export * from "./gemm";
+export * from "./conv1d";
+export * from "./conv2d";
+export * from "./tensor_ops";
