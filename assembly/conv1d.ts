@@ -49,7 +49,7 @@ function load_taps(weight: usize, c0: i32, nc: i32, K: i32): void {
 
 /**
  * out[b, t, c] = bias[c] + sum_k weight[c, k] * inp[b, t + k - P, c], zero outside [0, T),
- * P = K-1 (causal != 0) or (K-1)/2 (K odd).
+ * P = K-1 (causal != 0) or (K-1)/2 (symmetric; K should be odd: for even K the extra pad frame goes right).
  * out, inp: [B, T, C]; weight: [C, K]; bias: [C] or 0 (none). K <= DWCONV1D_MAX_K.
  */
 export function dwconv1d_forward(

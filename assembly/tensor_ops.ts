@@ -1,5 +1,5 @@
 // Data movement and reductions: column slices and concatenation, transposes and the subsampling
-// permute, sums. Each forward overwrites its output; each backward accumulates (+=) into gradients.
+// permute, sums and the mean over time. Each forward overwrites its output; each backward accumulates (+=) into gradients.
 //
 // These are linear maps, so each backward is the forward's adjoint; tests check the identity
 // <forward(x), y> == <x, backward(y)> and a plain JS reference (test/tensor_ops.test.ts). Not here:
@@ -9,6 +9,16 @@
 @inline
 function f(p: usize, i: i32): usize {
   return p + (<usize>i << 2);
+}
+
+// @ts-ignore: decorator
+@inline
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_madd(a, b, c);
+  } else {
+    return f32x4.add(f32x4.mul(a, b), c);
+  }
 }
 
 /** dst[0..n) += src[0..n), SIMD with a scalar tail. */
@@ -219,4 +229,41 @@ export function sum_backward(dinp: usize, dout: usize, n: i32): void {
 export function sum_backward_naive(dinp: usize, dout: usize, n: i32): void {
   const g = load<f32>(dout);
   for (let i = 0; i < n; i++) store<f32>(f(dinp, i), load<f32>(f(dinp, i)) + g);
+}
+
+/** out[b, c] = (1/T) sum_t inp[b, t, c]: mean over time. out: [B, C]; inp: [B, T, C]. */
+export function mean_time_forward(out: usize, inp: usize, B: i32, T: i32, C: i32): void {
+  const s = f32x4.splat(<f32>1 / <f32>T);
+  for (let b = 0; b < B; b++) {
+    const o = f(out, b * C);
+    sum_rows_forward(o, f(inp, b * T * C), T, C);
+    let i = 0;
+    for (; i + 4 <= C; i += 4) v128.store(f(o, i), f32x4.mul(v128.load(f(o, i)), s));
+    for (; i < C; i++) store<f32>(f(o, i), load<f32>(f(o, i)) * (<f32>1 / <f32>T));
+  }
+}
+
+/** Forward: out[b, c] = (1/T) sum_t inp[b, t, c], so dinp[b, t, c] += dout[b, c] / T. */
+export function mean_time_backward(dinp: usize, dout: usize, B: i32, T: i32, C: i32): void {
+  const inv: f32 = <f32>1 / <f32>T, s = f32x4.splat(inv);
+  for (let b = 0; b < B; b++) {
+    const g = f(dout, b * C);
+    for (let t = 0; t < T; t++) {
+      const d = f(dinp, (b * T + t) * C);
+      let i = 0;
+      for (; i + 4 <= C; i += 4) v128.store(f(d, i), madd(v128.load(f(g, i)), s, v128.load(f(d, i))));
+      for (; i < C; i++) store<f32>(f(d, i), load<f32>(f(d, i)) + load<f32>(f(g, i)) * inv);
+    }
+  }
+}
+
+/** Scalar twin of mean_time_backward. */
+export function mean_time_backward_naive(dinp: usize, dout: usize, B: i32, T: i32, C: i32): void {
+  const inv: f32 = <f32>1 / <f32>T;
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++)
+      for (let i = 0; i < C; i++) {
+        const d = f(dinp, (b * T + t) * C + i);
+        store<f32>(d, load<f32>(d) + load<f32>(f(dout, b * C + i)) * inv);
+      }
 }

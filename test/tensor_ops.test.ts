@@ -21,6 +21,8 @@ interface LinearOp {
   reference: (x: Float32Array) => ArrayLike<number>; // plain JS forward, float64 where it sums
   /** Tolerance of forward vs reference and of the adjoint identity: 0 for pure data movement. */
   atol: number;
+  /** Tolerance of backward vs its naive twin: 0 (same operations in the same order) unless stated. */
+  twinAtol?: number;
 }
 
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -56,8 +58,8 @@ function checkLinearOp(e: Engine, op: LinearOp, seed: number): void {
   const acc = runKernel(e, op.backward(e), g0, y);
   assertClose(`${tag} backward accumulates`, acc, Float64Array.from(g0, (v, i) => v + bty[i]), 1e-7, 2e-7);
   if (op.backwardNaive) {
-    // The twin does the same additions in the same order: the results are identical.
-    assertClose(`${tag} backward vs naive`, acc, runKernel(e, op.backwardNaive(e), g0, y), 0, 0);
+    // The twin does the same additions in the same order: identical results, unless op.twinAtol says why not.
+    assertClose(`${tag} backward vs naive`, acc, runKernel(e, op.backwardNaive(e), g0, y), op.twinAtol ?? 0, 0);
   }
 }
 
@@ -193,6 +195,31 @@ describe("tensor_ops", () => {
             backward: (e) => (d, g) => e.wasm.sum_backward(d, g, n),
             backwardNaive: (e) => (d, g) => e.wasm.sum_backward_naive(d, g, n),
             reference: (x) => [x.reduce((s, v) => s + v, 0)],
+          }, seed);
+        }),
+        { numRuns: 100 },
+      );
+    }
+  });
+
+  it("mean_time: forward averages over T (vs float64); backward spreads dout/T, is its adjoint", async () => {
+    for (const e of await bothBuilds()) {
+      fc.assert(
+        fc.property(small(3), small(17), small(21), fc.integer(), (B, T, C, seed) => {
+          checkLinearOp(e, {
+            // f32 sum of <= 17 values in [-1, 1], then a scale by the rounded 1/T: 4e-6 abs.
+            name: `mean_time B=${B} T=${T} C=${C}`, inLen: B * T * C, outLen: B * C, atol: 4e-6,
+            // The relaxed build fuses g*(1/T) + d (one rounding instead of two): 1 ulp of values <= 2, 2.5e-7.
+            twinAtol: 2.5e-7,
+            forward: (e) => (o, i) => e.wasm.mean_time_forward(o, i, B, T, C),
+            backward: (e) => (d, g) => e.wasm.mean_time_backward(d, g, B, T, C),
+            backwardNaive: (e) => (d, g) => e.wasm.mean_time_backward_naive(d, g, B, T, C),
+            reference: (x) => Array.from({ length: B * C }, (_, k) => {
+              const b = Math.floor(k / C), c = k % C;
+              let s = 0;
+              for (let t = 0; t < T; t++) s += x[(b * T + t) * C + c];
+              return s / T;
+            }),
           }, seed);
         }),
         { numRuns: 100 },
