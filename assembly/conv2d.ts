@@ -65,6 +65,26 @@ function gather_row(dst: usize, src: usize, n: i32, SF: i32, avail: i32): void {
   for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>(i * SF) << 2)));
 }
 
+/** dst[i*SF] += src[i] for i < n; `avail` floats are writable at dst (SIMD stays inside). */
+// @ts-ignore: decorator
+@inline
+function scatter_add_row(dst: usize, src: usize, n: i32, SF: i32, avail: i32): void {
+  let i = 0;
+  if (SF == 2) {
+    // src[i..i+3] spread over the even lanes of dst[2i..2i+7]; the odd lanes get + 0.
+    const z = f32x4.splat(0);
+    for (; 2 * i + 8 <= avail && i + 4 <= n; i += 4) {
+      const p = dst + (<usize>(2 * i) << 2), s = v128.load(src + (<usize>i << 2));
+      v128.store(p, f32x4.add(v128.load(p), v128.shuffle<f32>(s, z, 0, 4, 1, 4)));
+      v128.store(p, f32x4.add(v128.load(p, 16), v128.shuffle<f32>(s, z, 2, 4, 3, 4)), 16);
+    }
+  }
+  for (; i < n; i++) {
+    const d = dst + (<usize>(i * SF) << 2);
+    store<f32>(d, load<f32>(d) + load<f32>(src + (<usize>i << 2)));
+  }
+}
+
 /**
  * Inverse of im2col's gather, accumulated: x[ci, t, fo*SF + kf] += COL[(ci*KT + kt)*KF + kf, to*F' + fo].
  */
@@ -90,10 +110,7 @@ function col2im_add(x: usize, col: usize, Cin: i32, T: i32, F: i32, KT: i32, KF:
                 store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
               }
             } else {
-              for (let i = 0; i < Fo; i++) {
-                const d = dst + (<usize>(i * SF) << 2);
-                store<f32>(d, load<f32>(d) + load<f32>(src + (<usize>i << 2)));
-              }
+              scatter_add_row(dst, src, Fo, SF, F - kf);
             }
           }
           src += rowBytes;
