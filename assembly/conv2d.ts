@@ -123,20 +123,22 @@ function col2im_add(x: usize, col: usize, Cin: i32, T: i32, F: i32, KT: i32, KF:
 /**
  * out[b, co, to, fo] = bias[co] + sum_{ci,kt,kf} weight[co, ci, kt, kf] * x[b, ci, to*ST + kt - padT_left, fo*SF + kf]
  * (x zero outside [0, T) in time).
- * out: [B, Cout, T', F']; inp: [B, Cin, T, F]; weight: [Cout, Cin, KT, KF]; bias: [Cout] or 0 (none);
- * col: scratch of conv2d_scratch_size(...) floats, overwritten.
+ * out: [B, Cout, T', F']; inp: [B, Cin, T, F]; weight: [Cout, Cin, KT, KF] with rows of ldw >= Cin*KT*KF
+ * floats (ldw = 0 means Cin*KT*KF; a larger ldw reads the leading Cin channels of a wider Supernet weight);
+ * bias: [Cout] or 0 (none); col: scratch of conv2d_scratch_size(...) floats, overwritten.
  */
 export function conv2d_forward(
   out: usize, inp: usize, weight: usize, bias: usize, col: usize,
   B: i32, Cin: i32, T: i32, F: i32, Cout: i32, KT: i32, KF: i32, ST: i32, SF: i32, padT_left: i32, padT_right: i32,
+  ldw: i32,
 ): void {
   const To = (T + padT_left + padT_right - KT) / ST + 1, Fo = (F - KF) / SF + 1;
-  const P = To * Fo, CKK = Cin * KT * KF;
+  const P = To * Fo, CKK = Cin * KT * KF, LDW = ldw > 0 ? ldw : CKK;
   for (let b = 0; b < B; b++) {
     const x = inp + ((<usize>b * Cin * T * F) << 2);
     const y = out + ((<usize>b * Cout * P) << 2);
     im2col(col, x, Cin, T, F, KT, KF, ST, SF, padT_left, To, Fo);
-    gemm(0, 0, Cout, P, CKK, 1, weight, CKK, col, P, 0, y, P);
+    gemm(0, 0, Cout, P, CKK, 1, weight, LDW, col, P, 0, y, P);
     if (bias) {
       for (let co = 0; co < Cout; co++) {
         const row = y + ((<usize>co * P) << 2);
@@ -152,14 +154,16 @@ export function conv2d_forward(
 
 /**
  * Gradients of conv2d_forward, accumulated (+=). Any of dinp, dweight, dbias may be 0 (not needed:
- * the first conv of the front end needs no dinp). Shapes as conv2d_forward; col is overwritten.
+ * the first conv of the front end needs no dinp). Shapes as conv2d_forward; dweight has weight's layout
+ * (rows of ldw floats, the padding columns untouched); col is overwritten.
  */
 export function conv2d_backward(
   dinp: usize, dweight: usize, dbias: usize, dout: usize, inp: usize, weight: usize, col: usize,
   B: i32, Cin: i32, T: i32, F: i32, Cout: i32, KT: i32, KF: i32, ST: i32, SF: i32, padT_left: i32, padT_right: i32,
+  ldw: i32,
 ): void {
   const To = (T + padT_left + padT_right - KT) / ST + 1, Fo = (F - KF) / SF + 1;
-  const P = To * Fo, CKK = Cin * KT * KF;
+  const P = To * Fo, CKK = Cin * KT * KF, LDW = ldw > 0 ? ldw : CKK;
   for (let b = 0; b < B; b++) {
     const x = inp + ((<usize>b * Cin * T * F) << 2);
     const g = dout + ((<usize>b * Cout * P) << 2);
@@ -179,11 +183,11 @@ export function conv2d_backward(
     if (dweight) {
       // Forward: out = weight[Cout, CKK] * COL[CKK, P], so dweight += dout[Cout, P] * COL^T.
       im2col(col, x, Cin, T, F, KT, KF, ST, SF, padT_left, To, Fo);
-      gemm(0, 1, Cout, CKK, P, 1, g, P, col, P, 1, dweight, CKK);
+      gemm(0, 1, Cout, CKK, P, 1, g, P, col, P, 1, dweight, LDW);
     }
     if (dinp) {
       // Forward: out = weight * COL, so dCOL = weight^T[CKK, Cout] * dout[Cout, P], then COL's gather is inverted.
-      gemm(1, 0, CKK, P, Cout, 1, weight, CKK, g, P, 0, col, P);
+      gemm(1, 0, CKK, P, Cout, 1, weight, LDW, g, P, 0, col, P);
       col2im_add(dinp + ((<usize>b * Cin * T * F) << 2), col, Cin, T, F, KT, KF, ST, SF, padT_left, To, Fo);
     }
   }
@@ -193,8 +197,10 @@ export function conv2d_backward(
 export function conv2d_forward_naive(
   out: usize, inp: usize, weight: usize, bias: usize,
   B: i32, Cin: i32, T: i32, F: i32, Cout: i32, KT: i32, KF: i32, ST: i32, SF: i32, padT_left: i32, padT_right: i32,
+  ldw: i32,
 ): void {
   const To = (T + padT_left + padT_right - KT) / ST + 1, Fo = (F - KF) / SF + 1;
+  const LDW = ldw > 0 ? ldw : Cin * KT * KF;
   for (let b = 0; b < B; b++) {
     for (let co = 0; co < Cout; co++) {
       for (let to = 0; to < To; to++) {
@@ -206,7 +212,7 @@ export function conv2d_forward_naive(
               if (t < 0 || t >= T) continue;
               for (let kf = 0; kf < KF; kf++) {
                 const xv = load<f32>(inp + ((<usize>((b * Cin + ci) * T + t) * F + fo * SF + kf) << 2));
-                a += load<f32>(weight + ((<usize>((co * Cin + ci) * KT + kt) * KF + kf) << 2)) * xv;
+                a += load<f32>(weight + ((<usize>co * LDW + (ci * KT + kt) * KF + kf) << 2)) * xv;
               }
             }
           }
@@ -221,8 +227,10 @@ export function conv2d_forward_naive(
 export function conv2d_backward_naive(
   dinp: usize, dweight: usize, dbias: usize, dout: usize, inp: usize, weight: usize,
   B: i32, Cin: i32, T: i32, F: i32, Cout: i32, KT: i32, KF: i32, ST: i32, SF: i32, padT_left: i32, padT_right: i32,
+  ldw: i32,
 ): void {
   const To = (T + padT_left + padT_right - KT) / ST + 1, Fo = (F - KF) / SF + 1;
+  const LDW = ldw > 0 ? ldw : Cin * KT * KF;
   for (let b = 0; b < B; b++) {
     for (let co = 0; co < Cout; co++) {
       for (let to = 0; to < To; to++) {
@@ -235,7 +243,7 @@ export function conv2d_backward_naive(
               if (t < 0 || t >= T) continue;
               for (let kf = 0; kf < KF; kf++) {
                 const xi = (<usize>((b * Cin + ci) * T + t) * F + fo * SF + kf) << 2;
-                const wi = (<usize>((co * Cin + ci) * KT + kt) * KF + kf) << 2;
+                const wi = (<usize>co * LDW + (ci * KT + kt) * KF + kf) << 2;
                 if (dinp) store<f32>(dinp + xi, load<f32>(dinp + xi) + load<f32>(weight + wi) * g);
                 if (dweight) store<f32>(dweight + wi, load<f32>(dweight + wi) + load<f32>(inp + xi) * g);
               }

@@ -18,7 +18,7 @@ function times(e: Engine): Record<string, number> {
     const dy2 = fill(B * C * T2 * F2, 1), dy1 = e.alloc(B * C * T1 * F1);
     const dw1 = e.alloc(C * 9), db1 = e.alloc(C), dw2 = e.alloc(C * C * 9), db2 = e.alloc(C);
     const col = e.alloc(Math.max(conv2dScratchFloats(c1), conv2dScratchFloats(c2)));
-    const a = (d: Conv2dDims) => [d.B, d.Cin, d.T, d.F, d.Cout, d.KT, d.KF, d.ST, d.SF, d.padTLeft, d.padTRight] as const;
+    const a = (d: Conv2dDims) => [d.B, d.Cin, d.T, d.F, d.Cout, d.KT, d.KF, d.ST, d.SF, d.padTLeft, d.padTRight, 0] as const; // ldw 0: dense weights
     const conv1F = () => e.wasm.conv2d_forward(y1, x, w1, b1, col, ...a(c1));
     const conv2F = () => e.wasm.conv2d_forward(y2, y1, w2, b2, col, ...a(c2));
     const conv2B = () => e.wasm.conv2d_backward(dy1, dw2, db2, dy2, y1, w2, col, ...a(c2));

@@ -59,13 +59,36 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 
 interface Grads { dinp: Float32Array; dweight: Float32Array; dbias: Float32Array }
 
-function runConv2d(e: Engine, d: Conv2dDims, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, naive = false): Float32Array {
+/** Dense weight rows [Cout, CKK] spread to rows of ldw floats, the padding filled with `pad`. */
+function strided(w: ArrayLike<number>, rows: number, ldw: number, pad: number): Float32Array {
+  const cols = w.length / rows;
+  const out = new Float32Array(rows * ldw).fill(pad);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) out[r * ldw + j] = w[r * cols + j];
+  return out;
+}
+
+/** Rows of ldw floats back to dense [rows, cols]; the padding columns must still hold `pad`. */
+function dense(ws: Float32Array, rows: number, cols: number, ldw: number, pad: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < ldw; j++) {
+      if (j < cols) out[r * cols + j] = ws[r * ldw + j];
+      else if (!Object.is(ws[r * ldw + j], pad)) throw new Error(`weight padding changed at row ${r}, column ${j}`);
+    }
+  }
+  return out;
+}
+
+/** Forward; the weight is stored with rows of `padW` extra NaN floats (ldw = CKK + padW; 0 passes ldw = 0). */
+function runConv2d(e: Engine, d: Conv2dDims, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, naive = false, padW = 0): Float32Array {
   return e.scoped(() => {
     const [To, Fo] = conv2dOutShape(d);
     const n = d.B * d.Cout * To * Fo;
     const out = e.upload(new Float32Array(n).fill(NaN)); // the forward must overwrite every element
-    const xp = e.upload(x), wp = e.upload(w), bp = b ? e.upload(b) : 0;
-    const args = [d.B, d.Cin, d.T, d.F, d.Cout, d.KT, d.KF, d.ST, d.SF, d.padTLeft, d.padTRight] as const;
+    const ldw = padW ? w.length / d.Cout + padW : 0;
+    // NaN padding: a kernel that reads past the leading CKK columns of a row poisons the output.
+    const xp = e.upload(x), wp = e.upload(padW ? strided(w, d.Cout, ldw, NaN) : w), bp = b ? e.upload(b) : 0;
+    const args = [d.B, d.Cin, d.T, d.F, d.Cout, d.KT, d.KF, d.ST, d.SF, d.padTLeft, d.padTRight, ldw] as const;
     if (naive) e.wasm.conv2d_forward_naive(out, xp, wp, bp, ...args);
     else e.wasm.conv2d_forward(out, xp, wp, bp, e.alloc(conv2dScratchFloats(d)), ...args);
     return e.read(out, n);
@@ -74,15 +97,23 @@ function runConv2d(e: Engine, d: Conv2dDims, x: ArrayLike<number>, w: ArrayLike<
 
 /** Backward with gradients pre-filled with `g0` (accumulation is part of the contract). */
 function runConv2dBackward(e: Engine, d: Conv2dDims, x: ArrayLike<number>, w: ArrayLike<number>, dout: ArrayLike<number>,
-  g0: Grads, want: { dinp: boolean; dweight: boolean; dbias: boolean }, naive = false): Grads {
+  g0: Grads, want: { dinp: boolean; dweight: boolean; dbias: boolean }, naive = false, padW = 0): Grads {
   return e.scoped(() => {
-    const dinp = e.upload(g0.dinp), dweight = e.upload(g0.dweight), dbias = e.upload(g0.dbias);
-    const xp = e.upload(x), wp = e.upload(w), gp = e.upload(dout);
-    const args = [d.B, d.Cin, d.T, d.F, d.Cout, d.KT, d.KF, d.ST, d.SF, d.padTLeft, d.padTRight] as const;
+    const CKK = w.length / d.Cout, ldw = padW ? CKK + padW : 0;
+    // Weight padding NaN (must not be read); dweight padding -7 (must not be written).
+    const dinp = e.upload(g0.dinp), dweight = e.upload(padW ? strided(g0.dweight, d.Cout, ldw, -7) : g0.dweight);
+    const dbias = e.upload(g0.dbias);
+    const xp = e.upload(x), wp = e.upload(padW ? strided(w, d.Cout, ldw, NaN) : w), gp = e.upload(dout);
+    const args = [d.B, d.Cin, d.T, d.F, d.Cout, d.KT, d.KF, d.ST, d.SF, d.padTLeft, d.padTRight, ldw] as const;
     const di = want.dinp ? dinp : 0, dw = want.dweight ? dweight : 0, db = want.dbias ? dbias : 0;
     if (naive) e.wasm.conv2d_backward_naive(di, dw, db, gp, xp, wp, ...args);
     else e.wasm.conv2d_backward(di, dw, db, gp, xp, wp, e.alloc(conv2dScratchFloats(d)), ...args);
-    return { dinp: e.read(dinp, g0.dinp.length), dweight: e.read(dweight, g0.dweight.length), dbias: e.read(dbias, g0.dbias.length) };
+    const dwRead = e.read(dweight, padW ? d.Cout * ldw : g0.dweight.length);
+    return {
+      dinp: e.read(dinp, g0.dinp.length),
+      dweight: padW ? dense(dwRead, d.Cout, CKK, ldw, -7) : dwRead,
+      dbias: e.read(dbias, g0.dbias.length),
+    };
   });
 }
 
@@ -149,18 +180,19 @@ describe("conv2d", () => {
     padTLeft: fc.integer({ min: 0, max: 2 }), padTRight: fc.integer({ min: 0, max: 1 }),
   });
 
-  it("forward matches a float64 reference; every gradient matches float64 central finite differences", async () => {
+  it("forward matches a float64 reference; every gradient matches float64 central finite differences (strided weights too)", async () => {
     const e = await engine();
     fc.assert(
-      fc.property(dims, fc.boolean(), fc.integer(), (d, withBias, seed) => {
+      fc.property(dims, fc.boolean(), fc.integer({ min: 0, max: 3 }), fc.integer(), (d, withBias, padW, seed) => {
         const r = rng(seed);
         const [To, Fo] = conv2dOutShape(d);
         const x = randn(d.B * d.Cin * d.T * d.F, r), w = randn(d.Cout * d.Cin * d.KT * d.KF, r), b = withBias ? randn(d.Cout, r) : null;
         const dout = randn(d.B * d.Cout * To * Fo, r);
         // Sums of <= 36 products of values in [-1, 1] in f32: 1e-5 abs.
-        assertClose("conv2d forward", runConv2d(e, d, x, w, b), conv2dRef(x, w, b, d), 1e-5, 1e-5);
+        // The kernel reads the weight as rows of ldw = CKK + padW floats (padW = 0: dense); the reference is dense.
+        assertClose("conv2d forward", runConv2d(e, d, x, w, b, false, padW), conv2dRef(x, w, b, d), 1e-5, 1e-5);
         const zero = { dinp: new Float32Array(x.length), dweight: new Float32Array(w.length), dbias: new Float32Array(d.Cout) };
-        const g = runConv2dBackward(e, d, x, w, dout, zero, ALL);
+        const g = runConv2dBackward(e, d, x, w, dout, zero, ALL, false, padW);
         // L = <conv2d(x, w, b), dout> in float64; L is linear in each argument, so central differences are exact
         // up to float64 rounding (h = 1e-3 keeps that rounding ~1e-12).
         const x64 = Float64Array.from(x), w64 = Float64Array.from(w), b64 = Float64Array.from(b ?? new Float32Array(d.Cout));
@@ -179,20 +211,21 @@ describe("conv2d", () => {
     );
   });
 
-  it("im2col + gemm matches the direct naive twin on awkward shapes, each gradient alone, both builds", async () => {
+  it("im2col + gemm matches the direct naive twin on awkward shapes, strided weights, each gradient alone, both builds", async () => {
     for (const e of await bothBuilds()) {
       fc.assert(
-        fc.property(dims, fc.integer({ min: 0, max: 7 }), fc.integer(), (d, mask, seed) => {
+        fc.property(dims, fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 5 }), fc.integer(), (d, mask, padW, seed) => {
           const r = rng(seed);
           const [To, Fo] = conv2dOutShape(d);
           const x = randn(d.B * d.Cin * d.T * d.F, r), w = randn(d.Cout * d.Cin * d.KT * d.KF, r), b = randn(d.Cout, r);
           const dout = randn(d.B * d.Cout * To * Fo, r);
           // Same sums in another order (gemm's, FMA in the relaxed build): 1e-5 abs + 1e-5 rel.
-          assertClose(`${e.build} forward`, runConv2d(e, d, x, w, b), runConv2d(e, d, x, w, b, true), 1e-5, 1e-5);
+          // Both sides read the weight as rows of ldw = CKK + padW floats (padW = 0: ldw passed as 0, dense).
+          assertClose(`${e.build} forward`, runConv2d(e, d, x, w, b, false, padW), runConv2d(e, d, x, w, b, true, padW), 1e-5, 1e-5);
           const g0 = { dinp: randn(x.length, r), dweight: randn(w.length, r), dbias: randn(d.Cout, r) };
           const want = { dinp: !!(mask & 1), dweight: !!(mask & 2), dbias: !!(mask & 4) };
-          const g = runConv2dBackward(e, d, x, w, dout, g0, want);
-          const n = runConv2dBackward(e, d, x, w, dout, g0, want, true);
+          const g = runConv2dBackward(e, d, x, w, dout, g0, want, false, padW);
+          const n = runConv2dBackward(e, d, x, w, dout, g0, want, true, padW);
           assertClose(`${e.build} dinp`, g.dinp, n.dinp, 1e-5, 1e-5);
           assertClose(`${e.build} dweight`, g.dweight, n.dweight, 2e-5, 1e-5);
           assertClose(`${e.build} dbias`, g.dbias, n.dbias, 2e-5, 1e-5);
