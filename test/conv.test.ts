@@ -249,6 +249,49 @@ describe("conv2d", () => {
   });
 });
 
+// ---------- the front end: conv, ReLU, conv, permute ----------
+
+describe("conv2d subsampling front end", () => {
+  it("conv(1->C) + ReLU + conv(C->C) + permute_bctf_to_btcf matches PyTorch, forward and weight gradients", async () => {
+    for (const e of await bothBuilds()) {
+      for (const c of fixture.subsampling) {
+        const tag = `${e.build} ${c.name}`;
+        const d1: Conv2dDims = { B: c.B, Cin: 1, T: c.T, F: c.F, Cout: c.C, KT: 3, KF: 3, ST: 2, SF: 2, padTLeft: 2, padTRight: 0 };
+        const [T1, F1] = conv2dOutShape(d1);
+        const d2: Conv2dDims = { ...d1, Cin: c.C, T: T1, F: F1 };
+        const [T2, F2] = conv2dOutShape(d2);
+        expect([T2, F2]).toEqual([c.To, c.Fo]);
+        const a = (d: Conv2dDims) => [d.B, d.Cin, d.T, d.F, d.Cout, d.KT, d.KF, d.ST, d.SF, d.padTLeft, d.padTRight, 0] as const;
+        const n1 = c.B * c.C * T1 * F1, n2 = c.B * c.C * T2 * F2;
+        e.scoped(() => {
+          const x = e.upload(c.inp), w1 = e.upload(c.w1), b1 = e.upload(c.b1), w2 = e.upload(c.w2), b2 = e.upload(c.b2);
+          const col = e.alloc(Math.max(conv2dScratchFloats(d1), conv2dScratchFloats(d2)));
+          const y1 = e.alloc(n1), y2 = e.alloc(n2), y = e.alloc(n2);
+          e.wasm.conv2d_forward(y1, x, w1, b1, col, ...a(d1));
+          const pre1 = e.read(y1, n1);
+          e.write(y1, pre1.map((v) => Math.max(v, 0))); // the ReLU is not this file's kernel: done here in JS
+          e.wasm.conv2d_forward(y2, y1, w2, b2, col, ...a(d2));
+          e.wasm.permute_bctf_to_btcf_forward(y, y2, c.B, c.C, T2, F2);
+          // Two chained sums of <= 27 products of O(1) values in f32 vs float64: 2e-5 abs + 1e-5 rel.
+          assertClose(`${tag} out`, e.read(y, n2), c.out, 2e-5, 1e-5);
+          const dy = e.upload(c.dout), dy2 = e.upload(new Float32Array(n2)), dy1 = e.upload(new Float32Array(n1));
+          const dw1 = e.upload(new Float32Array(c.w1.length)), db1 = e.upload(new Float32Array(c.C));
+          const dw2 = e.upload(new Float32Array(c.w2.length)), db2 = e.upload(new Float32Array(c.C));
+          e.wasm.permute_bctf_to_btcf_backward(dy2, dy, c.B, c.C, T2, F2);
+          e.wasm.conv2d_backward(dy1, dw2, db2, dy2, y1, w2, col, ...a(d2));
+          e.write(dy1, e.read(dy1, n1).map((g, i) => (pre1[i] > 0 ? g : 0))); // ReLU backward, in JS
+          e.wasm.conv2d_backward(0, dw1, db1, dy1, x, w1, col, ...a(d1)); // no gradient for the log-mel
+          // Weight gradients sum B*T'*F' <= 80 products through two layers: 5e-5 abs + 1e-5 rel.
+          assertClose(`${tag} dw2`, e.read(dw2, c.w2.length), c.dw2, 5e-5, 1e-5);
+          assertClose(`${tag} db2`, e.read(db2, c.C), c.db2, 5e-5, 1e-5);
+          assertClose(`${tag} dw1`, e.read(dw1, c.w1.length), c.dw1, 5e-5, 1e-5);
+          assertClose(`${tag} db1`, e.read(db1, c.C), c.db1, 5e-5, 1e-5);
+        });
+      }
+    }
+  });
+});
+
 // ---------- dwconv1d ----------
 
 describe("dwconv1d", () => {

@@ -51,6 +51,24 @@ def dwconv1d_case(name, B, T, C, K, causal, bias=True):
                 dinp=flat(x.grad), dweight=flat(w.grad), dbias=flat(b.grad) if bias else None)
 
 
+def subsampling_case(name, B, T, Fr, C):
+    """conv(1->C, 3x3, s2, causal), ReLU, conv(C->C, 3x3, s2, causal), then [B, C, T', F'] -> [B, T', C*F']
+    (icefall's Conv2dSubsampling order: x.transpose(1, 2).reshape(B, T', C*F'))."""
+    x = f32(B, 1, T, Fr)
+    w1 = (f32(C, 1, 3, 3) * 0.5).requires_grad_()
+    b1 = f32(C).requires_grad_()
+    w2 = (f32(C, C, 3, 3) * 0.3).requires_grad_()
+    b2 = f32(C).requires_grad_()
+    y1 = F.relu(F.conv2d(F.pad(x, (0, 0, 2, 0)), w1, b1, stride=2))
+    y2 = F.conv2d(F.pad(y1, (0, 0, 2, 0)), w2, b2, stride=2)
+    y = y2.transpose(1, 2).reshape(B, y2.shape[2], C * y2.shape[3])
+    g = f32(*y.shape)
+    y.backward(g)
+    return dict(name=name, B=B, T=T, F=Fr, C=C, To=y2.shape[2], Fo=y2.shape[3], inp=flat(x),
+                w1=flat(w1), b1=flat(b1), w2=flat(w2), b2=flat(b2), dout=flat(g), out=flat(y),
+                dw1=flat(w1.grad), db1=flat(b1.grad), dw2=flat(w2.grad), db2=flat(b2.grad))
+
+
 fixture = {
     "magic": "todm-fixture",
     "version": 1,
@@ -63,6 +81,7 @@ fixture = {
         conv2d_case("front conv2, no padding, no bias", 1, 3, 8, 9, 5, 3, 3, 2, 2, 0, 0, bias=False),
         conv2d_case("stride 1, 2x4 kernel", 1, 2, 6, 9, 3, 2, 4, 1, 1, 1, 0),
     ],
+    "subsampling": [subsampling_case("front end, causal", 2, 17, 15, 3)],
     "dwconv1d": [
         dwconv1d_case("K=3 symmetric", 2, 9, 6, 3, False),
         dwconv1d_case("K=5 causal, C=19 (SIMD block + tails)", 1, 7, 19, 5, True),
