@@ -29,3 +29,6 @@ export * from "./ssm_gate";
 export * from "./ssm_discretize";
 export * from "./scaled_adam";
 export * from "./adamw";
+export * from "./conv1d";
+export * from "./conv2d";
+export * from "./tensor_ops";

@@ -12,6 +12,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   ssm: () => import("./ssm.js"),
   optim: () => import("./optim.js"),
   elementwise: () => import("./elementwise.js"),
+  conv: () => import("./conv.js"),
 };
 
 const RESULTS = "bench/results.json";

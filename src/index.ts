@@ -24,3 +24,4 @@ export {
   type EdenOptions, type ScaledAdamOptions, type AdamWOptions, type ScaledAdamOptimizer, type TensorOptimizer,
   type TensorSlot, type ScaledAdamState,
 } from "./optim.js";
+export * from "./conv.js";
