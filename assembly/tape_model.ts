@@ -11,8 +11,13 @@ import { ssm_discretize_forward, ssm_discretize_backward } from "./ssm_discretiz
 import { ssm_scan_forward, ssm_scan_forward_scratch } from "./ssm";
 import { ssm_scan_backward, ssm_scan_backward_scratch } from "./ssm_backward";
 import { ssm_gate_forward, ssm_gate_backward } from "./ssm_gate";
+import { conv2d_forward, conv2d_backward, conv2d_scratch_size } from "./conv2d";
+import { dwconv1d_forward, dwconv1d_backward } from "./conv1d";
+import {
+  permute_bctf_to_btcf_forward, permute_bctf_to_btcf_backward, slice_cols_forward, slice_cols_backward,
+} from "./tensor_ops";
 
-export const OP_MHSSM = 32;
+export const OP_MHSSM = 32, OP_CONV2D = 33, OP_PERMUTE_BCTF = 34, OP_DWCONV1D = 35, OP_SLICE_COLS = 36;
 
 /** A zeroed arena buffer standing in for a gradient nobody needs (kernels that always write one). */
 function sink(ptr: usize, n: i32): usize {
@@ -89,10 +94,84 @@ function mhssm_backward(r: usize): void {
   }
 }
 
+/**
+ * 2-D convolution, NCHW: x [B, Cin, T, F] -> [B, Cout, To, Fo], kernel KT x KF, stride ST x SF, padding
+ * only in time (padT_left, padT_right; causal is padT_left = KT-1). w [Cout, Cin·KT·KF] with row stride
+ * ldw (0 = dense) so a subnet can use leading input channels. b may be 0.
+ */
+export function t_conv2d(x: usize, w: usize, b: usize, B: i32, Cin: i32, T: i32, F: i32, Cout: i32,
+                         KT: i32, KF: i32, ST: i32, SF: i32, padL: i32, padR: i32, ldw: i32): usize {
+  const To = (T + padL + padR - KT) / ST + 1, Fo = (F - KF) / SF + 1;
+  const out = tensor_new(B * Cout * To * Fo, needs(x, w, b));
+  const col = mem_alloc(<usize>conv2d_scratch_size(Cin, T, F, KT, KF, ST, SF, padL, padR) << 2);
+  conv2d_forward(data(out), data(x), data(w), b ? data(b) : 0, col, B, Cin, T, F, Cout, KT, KF, ST, SF, padL, padR, ldw);
+  const r = push(OP_CONV2D);
+  seti(r, 1, <i32>out); seti(r, 2, <i32>x); seti(r, 3, <i32>w); seti(r, 4, <i32>b); seti(r, 5, <i32>col);
+  seti(r, 6, B); seti(r, 7, Cin); seti(r, 8, T); seti(r, 9, F); seti(r, 10, Cout);
+  // KT, KF, ST, SF, pads and ldw packed in bytes/halves: each is small (kernels, strides <= 255; ldw < 65536)
+  seti(r, 11, KT | (KF << 8) | (ST << 16) | (SF << 24)); seti(r, 12, padL | (padR << 16)); seti(r, 13, ldw);
+  return out;
+}
+
+function conv2d_back(r: usize): void {
+  const out = getu(r, 1), x = getu(r, 2), w = getu(r, 3), b = getu(r, 4), col = getu(r, 5);
+  const B = geti(r, 6), Cin = geti(r, 7), T = geti(r, 8), F = geti(r, 9), Cout = geti(r, 10);
+  const k = geti(r, 11), pads = geti(r, 12), ldw = geti(r, 13);
+  const KT = k & 255, KF = (k >> 8) & 255, ST = (k >> 16) & 255, SF = (k >> 24) & 255, padL = pads & 0xffff, padR = pads >> 16;
+  check(x, B * Cin * T * F, "conv2d backward: input size changed since forward");
+  conv2d_backward(grad(x), grad(w), b ? grad(b) : 0, grad(out), data(x), data(w), col,
+    B, Cin, T, F, Cout, KT, KF, ST, SF, padL, padR, ldw);
+}
+
+/** [B, C, T, F] -> [B, T, C·F] (the subsampling output, as icefall orders it). */
+export function t_permute_bctf(x: usize, B: i32, C: i32, T: i32, F: i32): usize {
+  const out = tensor_new(B * C * T * F, needs(x));
+  permute_bctf_to_btcf_forward(data(out), data(x), B, C, T, F);
+  const r = push(OP_PERMUTE_BCTF);
+  seti(r, 1, <i32>out); seti(r, 2, <i32>x); seti(r, 3, B); seti(r, 4, C); seti(r, 5, T); seti(r, 6, F);
+  return out;
+}
+
+/** Depthwise convolution over time on [B, T, C]: w [C, K], b [C] or 0; causal: left padding K-1. */
+export function t_dwconv1d(x: usize, w: usize, b: usize, B: i32, T: i32, C: i32, K: i32, causal: i32): usize {
+  const out = tensor_new(B * T * C, needs(x, w, b));
+  dwconv1d_forward(data(out), data(x), data(w), b ? data(b) : 0, B, T, C, K, causal);
+  const r = push(OP_DWCONV1D);
+  seti(r, 1, <i32>out); seti(r, 2, <i32>x); seti(r, 3, <i32>w); seti(r, 4, <i32>b);
+  seti(r, 5, B); seti(r, 6, T); seti(r, 7, C); seti(r, 8, K); seti(r, 9, causal);
+  return out;
+}
+
+/** Columns [c0, c1) of x [R, C]: a compact [R, c1-c0]. */
+export function t_slice_cols(x: usize, R: i32, C: i32, c0: i32, c1: i32): usize {
+  const out = tensor_new(R * (c1 - c0), needs(x));
+  slice_cols_forward(data(out), data(x), R, C, c0, c1);
+  const r = push(OP_SLICE_COLS);
+  seti(r, 1, <i32>out); seti(r, 2, <i32>x); seti(r, 3, R); seti(r, 4, C); seti(r, 5, c0); seti(r, 6, c1);
+  return out;
+}
+
 /** Dispatches a model op's backward; false when `op` is not one of this file's. */
 export function model_backward(op: i32, r: usize): bool {
   switch (op) {
     case OP_MHSSM: mhssm_backward(r); return true;
+    case OP_CONV2D: conv2d_back(r); return true;
+    case OP_PERMUTE_BCTF: {
+      const x = getu(r, 2);
+      if (grad(x)) permute_bctf_to_btcf_backward(grad(x), grad(getu(r, 1)), geti(r, 3), geti(r, 4), geti(r, 5), geti(r, 6));
+      return true;
+    }
+    case OP_DWCONV1D: {
+      const x = getu(r, 2), w = getu(r, 3), b = getu(r, 4);
+      dwconv1d_backward(grad(x), grad(w), b ? grad(b) : 0, grad(getu(r, 1)), data(x), data(w),
+        geti(r, 5), geti(r, 6), geti(r, 7), geti(r, 8), geti(r, 9));
+      return true;
+    }
+    case OP_SLICE_COLS: {
+      const x = getu(r, 2);
+      if (grad(x)) slice_cols_backward(grad(x), grad(getu(r, 1)), geti(r, 3), geti(r, 4), geti(r, 5), geti(r, 6));
+      return true;
+    }
     default: return false;
   }
 }
