@@ -13,3 +13,5 @@
 
 export * from "./memory";
 export * from "./gemm";
+export * from "./fft";
+export * from "./fbank";

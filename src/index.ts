@@ -12,3 +12,6 @@ export { Engine, EngineError, type BuildName, type EngineOptions } from "./engin
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   return loadEngine(opts);
 }
+
+import "./features.js";
+export { FbankStream, specAugment, specAugmentMasks, type FbankOptions, type Features, type Mask, type SpecAugmentOptions } from "./features.js";
