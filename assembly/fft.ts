@@ -10,9 +10,13 @@
 //   W = exp(-2 pi i / n), m = n/2, and X[m-k] = conj(E[k] - W^k O[k]).
 // Error: f32 rounding grows like log2(n) ulps of the signal's L2 norm.
 //
-// Twiddles are one table computed at module start: for each half-span h (a power of two below
-// FFT_MAX), entries [h, 2h) hold exp(-i pi j / h), j < h. Every stage of every size reads its
-// twiddles contiguously from it, so SIMD loads need no gather.
+// Twiddles are tables computed at module start: for each half-span h (a power of two below
+// FFT_MAX), entries [h, 2h) of TW hold exp(-i pi j / h), j < h, and entries [h, 2h) of TW3 hold
+// exp(-3 i pi j / (2h)) (the third twiddle of a radix-4 butterfly). Every stage of every size reads
+// its twiddles contiguously, so SIMD loads need no gather.
+// The SIMD transform runs radix-4 stages (a radix-2 stage first when log2 n is odd); its scalar
+// twin runs radix-2 stages. Both are decimation in frequency with bit-reversed output; a radix-4
+// butterfly writes its outputs in bit-reversed order, so both end with the same permutation.
 
 import { mem_alloc } from "./memory";
 
@@ -22,6 +26,8 @@ export const FFT_MAX: i32 = 4096;
 const HALF: f32 = 0.5;
 const TW_RE: usize = mem_alloc(<usize>FFT_MAX << 2);
 const TW_IM: usize = mem_alloc(<usize>FFT_MAX << 2);
+const TW3_RE: usize = mem_alloc(<usize>FFT_MAX << 2);
+const TW3_IM: usize = mem_alloc(<usize>FFT_MAX << 2);
 const BITREV: usize = mem_alloc(<usize>FFT_MAX << 2); // bit-reversal permutation of the last size used
 let bitrev_n: i32 = 0;
 
@@ -31,6 +37,8 @@ function init_twiddles(): void {
       const a = -Math.PI * <f64>j / <f64>h; // float64 angle, rounded once to f32
       store<f32>(TW_RE + ((<usize>(h + j)) << 2), <f32>Math.cos(a));
       store<f32>(TW_IM + ((<usize>(h + j)) << 2), <f32>Math.sin(a));
+      store<f32>(TW3_RE + ((<usize>(h + j)) << 2), <f32>Math.cos(1.5 * a));
+      store<f32>(TW3_IM + ((<usize>(h + j)) << 2), <f32>Math.sin(1.5 * a));
     }
   }
 }
@@ -90,29 +98,78 @@ function last_two_stages(re: usize, im: usize, n: i32): void {
   }
 }
 
-/**
- * In-place complex FFT: (re, im)[n] <- DFT of (re, im)[n], natural order, unscaled.
- * re, im: n floats each, contiguous; n a power of two <= FFT_MAX. SIMD for half-spans >= 4.
- */
-export function fft_forward(re: usize, im: usize, n: i32): void {
-  for (let h = n >> 1; h >= 4; h >>= 1) {
-    const wr0 = TW_RE + (<usize>h << 2), wi0 = TW_IM + (<usize>h << 2);
-    for (let s = 0; s < n; s += h << 1) {
-      const ar0 = re + (<usize>s << 2), ai0 = im + (<usize>s << 2);
-      const br0 = ar0 + (<usize>h << 2), bi0 = ai0 + (<usize>h << 2);
-      for (let j = 0; j < h; j += 4) {
-        const o = <usize>j << 2;
-        const ar = v128.load(ar0 + o), ai = v128.load(ai0 + o);
-        const br = v128.load(br0 + o), bi = v128.load(bi0 + o);
-        const wr = v128.load(wr0 + o), wi = v128.load(wi0 + o);
-        v128.store(ar0 + o, f32x4.add(ar, br));
-        v128.store(ai0 + o, f32x4.add(ai, bi));
-        const dr = f32x4.sub(ar, br), di = f32x4.sub(ai, bi);
-        v128.store(br0 + o, f32x4.sub(f32x4.mul(dr, wr), f32x4.mul(di, wi)));
-        v128.store(bi0 + o, f32x4.add(f32x4.mul(dr, wi), f32x4.mul(di, wr)));
-      }
+/** One radix-2 DIF stage of half-span h >= 4 (SIMD): x[j] + x[j+h], (x[j] - x[j+h]) * exp(-i pi j / h). */
+function radix2_stage(re: usize, im: usize, n: i32, h: i32): void {
+  const wr0 = TW_RE + (<usize>h << 2), wi0 = TW_IM + (<usize>h << 2);
+  for (let s = 0; s < n; s += h << 1) {
+    const ar0 = re + (<usize>s << 2), ai0 = im + (<usize>s << 2);
+    const br0 = ar0 + (<usize>h << 2), bi0 = ai0 + (<usize>h << 2);
+    for (let j = 0; j < h; j += 4) {
+      const o = <usize>j << 2;
+      const ar = v128.load(ar0 + o), ai = v128.load(ai0 + o);
+      const br = v128.load(br0 + o), bi = v128.load(bi0 + o);
+      const wr = v128.load(wr0 + o), wi = v128.load(wi0 + o);
+      v128.store(ar0 + o, f32x4.add(ar, br));
+      v128.store(ai0 + o, f32x4.add(ai, bi));
+      const dr = f32x4.sub(ar, br), di = f32x4.sub(ai, bi);
+      v128.store(br0 + o, f32x4.sub(f32x4.mul(dr, wr), f32x4.mul(di, wi)));
+      v128.store(bi0 + o, f32x4.add(f32x4.mul(dr, wi), f32x4.mul(di, wr)));
     }
   }
+}
+
+/**
+ * One radix-4 DIF stage of quarter-span q >= 4 (SIMD), the two radix-2 stages of half-spans 2q and q
+ * fused. With W = exp(-2 pi i / 4q), t0 = a0 + a2, t1 = a0 - a2, t2 = a1 + a3, t3 = -i (a1 - a3):
+ *   x[j] = t0 + t2, x[j+q] = (t0 - t2) W^2j, x[j+2q] = (t1 + t3) W^j, x[j+3q] = (t1 - t3) W^3j.
+ */
+function radix4_stage(re: usize, im: usize, n: i32, q: i32): void {
+  const w1r = TW_RE + (<usize>(2 * q) << 2), w1i = TW_IM + (<usize>(2 * q) << 2);
+  const w2r = TW_RE + (<usize>q << 2), w2i = TW_IM + (<usize>q << 2);
+  const w3r = TW3_RE + (<usize>q << 2), w3i = TW3_IM + (<usize>q << 2);
+  const qb = <usize>q << 2;
+  for (let s = 0; s < n; s += q << 2) {
+    const r0 = re + (<usize>s << 2), i0 = im + (<usize>s << 2);
+    for (let j = 0; j < q; j += 4) {
+      const o = <usize>j << 2;
+      const a0r = v128.load(r0 + o), a0i = v128.load(i0 + o);
+      const a1r = v128.load(r0 + o + qb), a1i = v128.load(i0 + o + qb);
+      const a2r = v128.load(r0 + o + 2 * qb), a2i = v128.load(i0 + o + 2 * qb);
+      const a3r = v128.load(r0 + o + 3 * qb), a3i = v128.load(i0 + o + 3 * qb);
+      const t0r = f32x4.add(a0r, a2r), t0i = f32x4.add(a0i, a2i);
+      const t1r = f32x4.sub(a0r, a2r), t1i = f32x4.sub(a0i, a2i);
+      const t2r = f32x4.add(a1r, a3r), t2i = f32x4.add(a1i, a3i);
+      const t3r = f32x4.sub(a1i, a3i), t3i = f32x4.sub(a3r, a1r);
+      v128.store(r0 + o, f32x4.add(t0r, t2r));
+      v128.store(i0 + o, f32x4.add(t0i, t2i));
+      let xr = f32x4.sub(t0r, t2r), xi = f32x4.sub(t0i, t2i);
+      let wr = v128.load(w2r + o), wi = v128.load(w2i + o);
+      v128.store(r0 + o + qb, f32x4.sub(f32x4.mul(xr, wr), f32x4.mul(xi, wi)));
+      v128.store(i0 + o + qb, f32x4.add(f32x4.mul(xr, wi), f32x4.mul(xi, wr)));
+      xr = f32x4.add(t1r, t3r); xi = f32x4.add(t1i, t3i);
+      wr = v128.load(w1r + o); wi = v128.load(w1i + o);
+      v128.store(r0 + o + 2 * qb, f32x4.sub(f32x4.mul(xr, wr), f32x4.mul(xi, wi)));
+      v128.store(i0 + o + 2 * qb, f32x4.add(f32x4.mul(xr, wi), f32x4.mul(xi, wr)));
+      xr = f32x4.sub(t1r, t3r); xi = f32x4.sub(t1i, t3i);
+      wr = v128.load(w3r + o); wi = v128.load(w3i + o);
+      v128.store(r0 + o + 3 * qb, f32x4.sub(f32x4.mul(xr, wr), f32x4.mul(xi, wi)));
+      v128.store(i0 + o + 3 * qb, f32x4.add(f32x4.mul(xr, wi), f32x4.mul(xi, wr)));
+    }
+  }
+}
+
+/**
+ * In-place complex FFT: (re, im)[n] <- DFT of (re, im)[n], natural order, unscaled.
+ * re, im: n floats each, contiguous; n a power of two <= FFT_MAX. SIMD radix-4 stages down to
+ * quarter-span 4 (one radix-2 stage first when log2 n is odd), then a scalar radix-4 on groups of 4.
+ */
+export function fft_forward(re: usize, im: usize, n: i32): void {
+  let block = n; // the size of the sub-transforms still to do
+  if (n >= 8 && (ctz(n) & 1)) {
+    radix2_stage(re, im, n, n >> 1);
+    block = n >> 1;
+  }
+  for (let q = block >> 2; q >= 4; q >>= 2) radix4_stage(re, im, n, q);
   if (n >= 4) last_two_stages(re, im, n);
   else if (n == 2) butterfly_1(re, im);
   unscramble(re, im, n);
