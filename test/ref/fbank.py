@@ -9,7 +9,7 @@ computed from exactly those float32 samples. Arrays are base64 of float32 little
 fixture small and exact. Signals: chirps, white noise, silence around a chirp, a very quiet signal, a DC
 offset, a full-scale square wave, the frame-boundary lengths 400, 401, 559, 560 at 16 kHz, and a real
 spoken digit from the Free Spoken Digit Dataset (CC BY-SA 4.0; 8 kHz, also resampled to 16 kHz),
-at 8, 16, 22.05, 44.1 and 48 kHz. Lengths under one frame are not here: torchaudio asserts on them
+at 8, 11.025, 16, 22.05, 24, 32, 44.1 and 48 kHz. Lengths under one frame are not here: torchaudio asserts on them
 (the test checks that todm returns 0 frames, as Kaldi's snip_edges does).
 """
 import base64
@@ -66,6 +66,9 @@ def cases():
     yield "chirp 22.05k", 22050, chirp(3000, 22050, 100, 11000, 0.6)
     yield "noise 44.1k", 44100, noise(2000, 0.4) + sine(2000, 44100, 3000, 0.2)
     yield "noise 48k", 48000, noise(2000, 0.4) + sine(2000, 48000, 7000, 0.2)
+    yield "noise 11.025k", 11025, noise(1500, 0.4) + sine(1500, 11025, 2000, 0.2)
+    yield "chirp 24k", 24000, chirp(2000, 24000, 200, 11800, 0.5)
+    yield "noise 32k", 32000, noise(1600, 0.4) + sine(1600, 32000, 5000, 0.2)
 
 
 def main():
