@@ -49,7 +49,7 @@ export function fft_forward(re: usize, im: usize, n: i32): void {
   unscramble(re, im, n);
 }
 
-/** Scalar twin of fft_forward: the same radix-2 DIF, one butterfly at a time, every stage. */
+/** Scalar twin of fft_forward: radix-2 DIF, one butterfly at a time, then the bit-reversal swaps. */
 export function fft_forward_naive(re: usize, im: usize, n: i32): void {
   for (let h = n >> 1; h >= 1; h >>= 1) {
     for (let s = 0; s < n; s += h << 1) {
