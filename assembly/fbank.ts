@@ -7,13 +7,13 @@
 //   triangular filters equally spaced on the mel scale 1127 ln(1 + f/700) from 20 Hz to Nyquist
 //   (the Nyquist bin gets weight 0); log(max(energy, float epsilon)).
 // Not supported (nor needed): dither, energy column, VTLN, snip_edges = false, other windows.
-// Samples are taken as given (torchaudio callers who feed [-1, 1] audio, as we do, get the same
-// numbers; Kaldi's own tools see int16 scale, which only shifts every log energy by 2 ln 32768).
+// Samples are taken as given: [-1, 1] audio gives what torchaudio gives for the same tensor. Kaldi's
+// own tools read int16 scale, which adds 2 ln 32768 = 20.79 to every log energy above the floor.
 //
 // Frames depend only on their own samples, so a stream cut anywhere gives the same frames (the host
 // keeps the tail, see src/features.ts). Tables (window, sparse mel weights) live in buffers taken at
 // module start and are recomputed when the sample rate or bin count changes. Depends only on
-// memory.ts and fft.ts, so the inference build can include it.
+// memory.ts and fft.ts (fft_core.ts), so the inference build can include it.
 
 import { mem_alloc } from "./memory";
 import { FFT_MAX, rfft_power, rfft_power_naive } from "./fft";
