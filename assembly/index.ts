@@ -32,3 +32,5 @@ export * from "./adamw";
 export * from "./conv1d";
 export * from "./conv2d";
 export * from "./tensor_ops";
+export * from "./fft";
+export * from "./fbank";

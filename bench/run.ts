@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   optim: () => import("./optim.js"),
   elementwise: () => import("./elementwise.js"),
   conv: () => import("./conv.js"),
+  fbank: () => import("./fbank.js"),
 };
 
 const RESULTS = "bench/results.json";

@@ -25,3 +25,6 @@ export {
   type TensorSlot, type ScaledAdamState,
 } from "./optim.js";
 export * from "./conv.js";
+
+import "./features.js";
+export { FbankStream, specAugment, specAugmentMasks, type FbankOptions, type Features, type Mask, type SpecAugmentOptions } from "./features.js";

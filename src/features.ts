@@ -1,0 +1,194 @@
+// Speech features on the host side: Kaldi fbank (one WASM call per utterance or per chunk), its
+// streaming wrapper, and SpecAugment.
+//
+//   const { data, frames, bins } = engine.fbank(samples, 16000);      // data: frames x 80, fresh copy
+//   const stream = engine.fbankStream(16000);
+//   for (const chunk of chunks) use(stream.accept(chunk));            // only the newly completed frames
+//   stream.flush();                                                   // nothing more (snip_edges); resets
+//   const masked = specAugment(data, frames, bins, { seed: 7 });
+//
+// Not here: the kernels (assembly/fbank.ts, assembly/fft.ts), feature normalisation, time warping.
+// The reference for fbank is torchaudio.compliance.kaldi.fbank(wave, num_mel_bins=80, dither=0.0,
+// sample_frequency=rate) on the same [-1, 1] samples (test/ref/fbank.py); for SpecAugment, Park et al.
+// 2019 and lhotse's SpecAugment (masks of uniform width 0..max at uniform positions, value = the
+// utterance mean).
+
+import { Engine, EngineError } from "./engine.js";
+
+/** A feature matrix: `data` is frames x bins, row-major. */
+export interface Features {
+  data: Float32Array;
+  frames: number;
+  bins: number;
+}
+
+export interface FbankOptions {
+  /** Number of mel bins (Default: 80). */
+  numMelBins?: number;
+}
+
+declare module "./engine.js" {
+  interface Engine {
+    /** Kaldi log-mel fbank of a whole utterance (samples in [-1, 1]). Frames: 1 + (n - 25 ms) / 10 ms, or 0. */
+    fbank(samples: Float32Array | ArrayLike<number>, sampleRate: number, opts?: FbankOptions): Features;
+    /** A stream giving the same frames as `fbank` over the concatenation of everything accepted. */
+    fbankStream(sampleRate: number, opts?: FbankOptions): FbankStream;
+  }
+}
+
+const DEFAULT_BINS = 80;
+
+/** Checks (rate, bins) with the kernel's own setup and returns the frame geometry. */
+function geometry(engine: Engine, sampleRate: number, bins: number): { length: number; shift: number } {
+  if (!Number.isInteger(bins)) throw new EngineError(`fbank: numMelBins must be an integer, got ${bins}`);
+  const err = engine.wasm.fbank_setup(sampleRate, bins);
+  if (err === -1) throw new EngineError(`fbank: unsupported sample rate ${sampleRate} Hz (supported: 100 to 163840 Hz)`);
+  if (err === -2) throw new EngineError(`fbank: numMelBins ${bins} outside [4, ${engine.wasm.FBANK_MAX_BINS.value}]`);
+  return { length: engine.wasm.fbank_frame_length(sampleRate), shift: engine.wasm.fbank_frame_shift(sampleRate) };
+}
+
+/** Runs the kernel over `parts` laid end to end in the arena: one call, however many frames. */
+function fbankOf(engine: Engine, parts: ArrayLike<number>[], sampleRate: number, bins: number): Features {
+  const n = parts.reduce((s, p) => s + p.length, 0);
+  const frames = engine.wasm.fbank_num_frames(n, sampleRate);
+  if (frames === 0) return { data: new Float32Array(0), frames: 0, bins };
+  return engine.scoped(() => {
+    const input = engine.alloc(n, "fbank samples");
+    const out = engine.alloc(frames * bins, "fbank features");
+    const f32 = engine.f32; // after both allocations: they may grow the memory
+    let at = input >> 2;
+    for (const p of parts) {
+      f32.set(p, at);
+      at += p.length;
+    }
+    const got = engine.wasm.fbank_forward(out, input, n, sampleRate, bins);
+    if (got !== frames) throw new EngineError(`fbank: kernel returned ${got}, expected ${frames} frames`);
+    return { data: engine.read(out, frames * bins), frames, bins };
+  });
+}
+
+Engine.prototype.fbank = function (this: Engine, samples, sampleRate, opts = {}) {
+  const bins = opts.numMelBins ?? DEFAULT_BINS;
+  geometry(this, sampleRate, bins);
+  return fbankOf(this, [samples], sampleRate, bins);
+};
+
+Engine.prototype.fbankStream = function (this: Engine, sampleRate, opts = {}) {
+  return new FbankStream(this, sampleRate, opts.numMelBins ?? DEFAULT_BINS);
+};
+
+/**
+ * Streaming fbank. `accept(chunk)` returns the frames that the samples so far complete (each frame
+ * exactly once, in order); concatenated, the outputs equal `engine.fbank` over the whole signal,
+ * bit for bit, for any chunking. It keeps the samples after the last completed frame's shift
+ * (fewer than one frame length). `flush()` returns no frames: with snip_edges Kaldi drops a partial
+ * last frame; it discards the kept samples so that the stream can start a new utterance.
+ */
+export class FbankStream {
+  readonly sampleRate: number;
+  readonly bins: number;
+  private readonly engine: Engine;
+  private readonly shift: number;
+  private pending: Float32Array = new Float32Array(0);
+
+  constructor(engine: Engine, sampleRate: number, bins = DEFAULT_BINS) {
+    this.engine = engine;
+    this.sampleRate = sampleRate;
+    this.bins = bins;
+    this.shift = geometry(engine, sampleRate, bins).shift;
+  }
+
+  /** Samples held back, waiting for the rest of their frame. */
+  get pendingSamples(): number {
+    return this.pending.length;
+  }
+
+  accept(samples: Float32Array | ArrayLike<number>): Features {
+    const chunk = samples instanceof Float32Array ? samples : Float32Array.from(samples);
+    const feats = fbankOf(this.engine, [this.pending, chunk], this.sampleRate, this.bins);
+    const consumed = feats.frames * this.shift; // the next frame starts here
+    if (consumed >= this.pending.length) {
+      this.pending = chunk.slice(consumed - this.pending.length);
+    } else {
+      const next = new Float32Array(this.pending.length - consumed + chunk.length);
+      next.set(this.pending.subarray(consumed));
+      next.set(chunk, this.pending.length - consumed);
+      this.pending = next;
+    }
+    return feats;
+  }
+
+  flush(): Features {
+    this.pending = new Float32Array(0);
+    return { data: new Float32Array(0), frames: 0, bins: this.bins };
+  }
+}
+
+export interface SpecAugmentOptions {
+  /** Number of frequency masks (Default: 2). */
+  freqMasks?: number;
+  /** Largest frequency mask, in bins; each width is uniform in [0, freqMaskWidth] (Default: 15). */
+  freqMaskWidth?: number;
+  /** Number of time masks (Default: 2). */
+  timeMasks?: number;
+  /** Largest time mask as a fraction of the frames; width uniform in [0, floor(fraction * frames)] (Default: 0.05). */
+  timeMaskFraction?: number;
+  /**
+   * What masked entries become (Default: "mean", the mean of the whole input matrix, as lhotse/icefall
+   * do on unnormalised log-mel features, where 0 would be a loud, not a neutral, value).
+   */
+  maskValue?: "mean" | number;
+  /** Seed of the mask positions; the same seed gives the same masks (Default: 0). */
+  seed?: number;
+}
+
+/** A mask: `width` consecutive rows (time) or columns (freq) from `start`. */
+export interface Mask {
+  start: number;
+  width: number;
+}
+
+/** mulberry32: a small seeded generator, uniform in [0, 1). */
+function seededUniform(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The masks specAugment applies for these options: frequency masks first, then time masks. */
+export function specAugmentMasks(frames: number, bins: number, opts: SpecAugmentOptions = {}): { freq: Mask[]; time: Mask[] } {
+  const { freqMasks = 2, freqMaskWidth = 15, timeMasks = 2, timeMaskFraction = 0.05, seed = 0 } = opts;
+  const u = seededUniform(seed);
+  const draw = (size: number, maxWidth: number): Mask => {
+    const width = Math.min(size, Math.floor(u() * (Math.max(0, Math.floor(maxWidth)) + 1)));
+    return { start: Math.floor(u() * (size - width + 1)), width };
+  };
+  const freq = Array.from({ length: freqMasks }, () => draw(bins, freqMaskWidth));
+  const time = Array.from({ length: timeMasks }, () => draw(frames, timeMaskFraction * frames));
+  return { freq, time };
+}
+
+/** SpecAugment without time warping: a masked copy of features (frames x bins); the input is unchanged. */
+export function specAugment(features: Float32Array, frames: number, bins: number, opts: SpecAugmentOptions = {}): Float32Array {
+  if (features.length !== frames * bins) {
+    throw new Error(`specAugment: ${features.length} values is not ${frames} frames x ${bins} bins`);
+  }
+  let value = opts.maskValue ?? "mean";
+  if (value === "mean") {
+    let sum = 0;
+    for (let i = 0; i < features.length; i++) sum += features[i];
+    value = features.length ? sum / features.length : 0;
+  }
+  const out = features.slice();
+  const { freq, time } = specAugmentMasks(frames, bins, opts);
+  for (const m of freq) {
+    for (let t = 0; t < frames; t++) out.fill(value, t * bins + m.start, t * bins + m.start + m.width);
+  }
+  for (const m of time) out.fill(value, m.start * bins, (m.start + m.width) * bins);
+  return out;
+}
