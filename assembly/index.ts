@@ -13,3 +13,4 @@
 
 export * from "./memory";
 export * from "./gemm";
+export * from "./rnnt";

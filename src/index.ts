@@ -12,3 +12,5 @@ export { Engine, EngineError, type BuildName, type EngineOptions } from "./engin
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   return loadEngine(opts);
 }
+import "./rnnt.js";
+export { checkRnntInputs, type RnntLossOptions, type RnntLossResult } from "./rnnt.js";
