@@ -14,3 +14,6 @@
 export * from "./memory";
 export * from "./gemm";
 export * from "./rnnt";
+export * from "./lstm";
+export * from "./embedding";
+export * from "./pred_layernorm";

@@ -14,3 +14,4 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
 }
 import "./rnnt.js";
 export { checkRnntInputs, type RnntLossOptions, type RnntLossResult } from "./rnnt.js";
+export * from "./predictor.js";
