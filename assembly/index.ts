@@ -17,3 +17,4 @@ export * from "./rnnt";
 export * from "./lstm";
 export * from "./embedding";
 export * from "./pred_layernorm";
+export * from "./joiner";

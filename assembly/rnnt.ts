@@ -12,37 +12,13 @@
 // lattices of [B,T,U] floats: lnorm, lp_blank, lp_label, alpha, beta (all saved by the forward).
 // Here U = labels + 1 (the legend's U); targets are [B, U-1] int32, padded.
 //
-// Known error: f32 throughout. exp uses a Cephes-style polynomial (rel. error ~2e-7, flushes results
-// below 2^-126 to 0); the lattice uses Mathf log1p/exp via log_add_exp.
+// Known error: f32 throughout. The vectorised exp (assembly/simd_exp.ts, Cephes-style) has relative
+// error ~2e-7 and flushes results below 2^-126 to 0; the lattice uses Mathf log1p/exp (log_add_exp).
 
 import { log_add_exp } from "./math";
+import { exp4 as rnnt_exp4 } from "./simd_exp";
 
 const NEG_INF: f32 = -Infinity;
-
-// @ts-ignore: decorator
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
-
-/** exp on 4 lanes: 2^n * p(r), x = n ln2 + r, |r| <= ln2/2; x < -87.33 (incl. -inf) gives 0, x > 88 clamps. */
-// @ts-ignore: decorator
-@inline function rnnt_exp4(x: v128): v128 {
-  const under = f32x4.lt(x, f32x4.splat(-87.33654));
-  x = f32x4.max(f32x4.min(x, f32x4.splat(88.0)), f32x4.splat(-87.33654));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
-  let r = madd(n, f32x4.splat(-0.693359375), x); // ln2 split in two (Cephes C1, C2) for an exact r
-  r = madd(n, f32x4.splat(2.12194440e-4), r);
-  let p = f32x4.splat(1.9875691500e-4);
-  p = madd(p, r, f32x4.splat(1.3981999507e-3));
-  p = madd(p, r, f32x4.splat(8.3334519073e-3));
-  p = madd(p, r, f32x4.splat(4.1665795894e-2));
-  p = madd(p, r, f32x4.splat(1.6666665459e-1));
-  p = madd(p, r, f32x4.splat(5.0000001201e-1));
-  p = madd(p, f32x4.mul(r, r), f32x4.add(r, f32x4.splat(1.0)));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return v128.andnot(f32x4.mul(p, scale), under);
-}
 
 /** out[i] = exp(x[i]) for i < n with the loss's vectorised exp (exported for its accuracy test). */
 export function rnnt_exp_array(out: usize, x: usize, n: i32): void {

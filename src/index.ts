@@ -15,3 +15,4 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
 import "./rnnt.js";
 export { checkRnntInputs, type RnntLossOptions, type RnntLossResult } from "./rnnt.js";
 export * from "./predictor.js";
+export * from "./joiner.js";
