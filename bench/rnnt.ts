@@ -49,6 +49,38 @@ function lossRecords(ctx: BenchContext): BenchRecord[] {
   return out;
 }
 
+/** Joiner forward+backward on a (B, T, U+1) lattice, Denc = Dpred = J = V = 256 (one training step's share). */
+function joinerRecords(ctx: BenchContext): BenchRecord[] {
+  const [D, J] = [256, 256];
+  const U1 = U + 1;
+  const peer = ctx.python("bench/peers/rnnt.py", ["joiner", `${B}`, `${T}`, `${U}`, `${D}`, `${D}`, `${J}`, `${V}`, `${REPS}`]) as { ms: number } | null;
+  const out: BenchRecord[] = [];
+  const r = rng(2);
+  for (const e of ctx.engines) {
+    const ms = e.scoped(() => {
+      const up = (n: number, s = 1) => e.upload(randn(n, r).map((x) => x * s));
+      const enc = up(B * T * D), pred = up(B * U1 * D), wEnc = up(J * D, 0.06), bEnc = up(J), wPred = up(J * D, 0.06), bPred = up(J);
+      const wOut = up(V * J, 0.06), bOut = up(V), G = up(B * T * U1 * V);
+      const logits = e.alloc(B * T * U1 * V), h = e.alloc(B * T * U1 * J);
+      const fs = e.alloc(e.wasm.joiner_forward_scratch(B, T, U1, J)), bs = e.alloc(e.wasm.joiner_backward_scratch(B, T, U1, J));
+      const grads = [B * T * D, B * U1 * D, J * D, J, J * D, J, V * J, V].map((n) => e.alloc(n));
+      const total = [B * T * D, B * U1 * D, J * D, J, J * D, J, V * J, V];
+      return timeMs(() => {
+        grads.forEach((g, i) => e.wasm.mem_zero_f32(g, total[i]));
+        e.wasm.joiner_forward(logits, h, enc, pred, wEnc, bEnc, wPred, bPred, wOut, bOut, fs, B, T, U1, D, D, J, V, D, D, J);
+        e.wasm.joiner_backward(grads[0], grads[1], grads[2], grads[3], grads[4], grads[5], grads[6], grads[7], h, G, enc, pred, wEnc, wPred, wOut, bs, B, T, U1, D, D, J, V, D, D, J);
+      }, REPS);
+    });
+    out.push({
+      bench: "rnnt", case: `joiner fwd+bwd B=${B} T=${T} U+1=${U1} Denc=Dpred=J=V=${J}`, metric: "ms", higherIsBetter: false, todm: ms,
+      build: e.build, peers: { torch: peer?.ms ?? null }, machine: ctx.machine, commit: ctx.commit,
+      note: "joiner: torch Linear/tanh/Linear forward + backward(G), 1 thread, OpenBLAS",
+    });
+    ctx.log(`  ${e.build}: joiner ${ms.toFixed(1)} ms, torch ${peer?.ms.toFixed(1) ?? "n/a"} ms`);
+  }
+  return out;
+}
+
 export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
-  return lossRecords(ctx);
+  return [...lossRecords(ctx), ...joinerRecords(ctx)];
 }
