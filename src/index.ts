@@ -16,3 +16,4 @@ import "./rnnt.js";
 export { checkRnntInputs, type RnntLossOptions, type RnntLossResult } from "./rnnt.js";
 export * from "./predictor.js";
 export * from "./joiner.js";
+export * from "./decode.js";
