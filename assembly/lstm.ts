@@ -8,12 +8,13 @@
 // step is lstm_forward with T = 1 and (h0, c0) = the carried state. Stacked layers are composed by the
 // host (src/predictor.ts). What it is not: bidirectional, projected (proj_size) or peephole LSTMs.
 // Reference: torch.nn.LSTM (test/ref/lstm.py writes the fixture); float64 finite differences in tests.
-// The gate nonlinearities are scalar (B·T·4H values, small beside the GEMMs); their naive twin is the
-// same code, so lstm_forward_naive differs only by calling gemm_naive.
+// The gate nonlinearities are SIMD over H (exp4/tanh4 from simd_exp.ts) with a scalar tail; the
+// naive twins use the scalar loop (Mathf) throughout and gemm_naive.
 //
 // Sequences are batch-major: x [B, T, ldx >= In], h_out and c_out [B, T, H], gates [B, T, 4H].
 
 import { gemm, gemm_naive } from "./gemm";
+import { exp4, tanh4 } from "./simd_exp";
 
 // @ts-ignore: decorator
 @inline function at(p: usize, i: i32): f32 {
@@ -28,6 +29,21 @@ import { gemm, gemm_naive } from "./gemm";
 // @ts-ignore: decorator
 @inline function sigmoid(x: f32): f32 {
   return x >= 0 ? 1 / (1 + Mathf.exp(-x)) : Mathf.exp(x) / (1 + Mathf.exp(x));
+}
+
+// @ts-ignore: decorator
+@inline function sigmoid4(x: v128): v128 {
+  return f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), exp4(f32x4.neg(x))));
+}
+
+// @ts-ignore: decorator
+@inline function ld4(p: usize, i: i32): v128 {
+  return v128.load(p + (<usize>i << 2));
+}
+
+// @ts-ignore: decorator
+@inline function st4(p: usize, i: i32, x: v128): void {
+  v128.store(p + (<usize>i << 2), x);
 }
 
 // @ts-ignore: decorator
@@ -53,7 +69,18 @@ function forward_impl(
       const g0 = (b * T + t) * G;
       const o0 = (b * T + t) * H;
       const cp = t == 0 ? c0 + ((<usize>b * H) << 2) : c_out + ((<usize>(o0 - H)) << 2);
-      for (let j = 0; j < H; j++) {
+      let j = 0;
+      if (!naive) {
+        for (; j + 4 <= H; j += 4) {
+          const i = sigmoid4(ld4(gates, g0 + j)), f = sigmoid4(ld4(gates, g0 + H + j));
+          const g = tanh4(ld4(gates, g0 + 2 * H + j)), o = sigmoid4(ld4(gates, g0 + 3 * H + j));
+          const c = f32x4.add(f32x4.mul(f, ld4(cp, j)), f32x4.mul(i, g));
+          st4(gates, g0 + j, i); st4(gates, g0 + H + j, f); st4(gates, g0 + 2 * H + j, g); st4(gates, g0 + 3 * H + j, o);
+          st4(c_out, o0 + j, c);
+          st4(h_out, o0 + j, f32x4.mul(o, tanh4(c)));
+        }
+      }
+      for (; j < H; j++) {
         const i = sigmoid(at(gates, g0 + j));
         const f = sigmoid(at(gates, g0 + H + j));
         const g = Mathf.tanh(at(gates, g0 + 2 * H + j));
@@ -101,7 +128,23 @@ function backward_impl(
       const g0 = (b * T + t) * G;
       const o0 = (b * T + t) * H;
       const cp = t == 0 ? c0 + ((<usize>b * H) << 2) : c_out + ((<usize>(o0 - H)) << 2);
-      for (let j = 0; j < H; j++) {
+      // Inverts `h' = o * tanh(c')` and `c' = f * c + i * g` (SIMD, then the scalar tail).
+      let j = 0;
+      if (!naive) {
+        const one = f32x4.splat(1.0);
+        for (; j + 4 <= H; j += 4) {
+          const i = ld4(gates, g0 + j), f = ld4(gates, g0 + H + j), g = ld4(gates, g0 + 2 * H + j), o = ld4(gates, g0 + 3 * H + j);
+          const tc = tanh4(ld4(c_out, o0 + j));
+          const dht = f32x4.add(ld4(dh, o0 + j), ld4(dh_next, b * H + j));
+          const dc = f32x4.add(ld4(dc_next, b * H + j), f32x4.mul(f32x4.mul(dht, o), f32x4.sub(one, f32x4.mul(tc, tc))));
+          st4(dgates, g0 + j, f32x4.mul(f32x4.mul(dc, g), f32x4.mul(i, f32x4.sub(one, i))));
+          st4(dgates, g0 + H + j, f32x4.mul(f32x4.mul(dc, ld4(cp, j)), f32x4.mul(f, f32x4.sub(one, f))));
+          st4(dgates, g0 + 2 * H + j, f32x4.mul(f32x4.mul(dc, i), f32x4.sub(one, f32x4.mul(g, g))));
+          st4(dgates, g0 + 3 * H + j, f32x4.mul(f32x4.mul(dht, tc), f32x4.mul(o, f32x4.sub(one, o))));
+          st4(dc_next, b * H + j, f32x4.mul(dc, f));
+        }
+      }
+      for (; j < H; j++) {
         const i = at(gates, g0 + j), f = at(gates, g0 + H + j), g = at(gates, g0 + 2 * H + j), o = at(gates, g0 + 3 * H + j);
         const tc = Mathf.tanh(at(c_out, o0 + j));
         const dht = at(dh, o0 + j) + at(dh_next, b * H + j);
