@@ -163,6 +163,71 @@ describe("rnnt loss", () => {
     }
   });
 
+  it("-inf logits (masked classes and arcs): losses match brute force, gradients finite and zero where masked", async () => {
+    const e = await engine();
+    let finite = 0;
+    fc.assert(
+      fc.property(tinyBatch(4, 3, 5), fc.integer(), ({ shape, blank, tl, ul, targets, logits }, seed) => {
+        const r = rng(seed);
+        const z = logits.map((v, i) => (i % shape[3] !== blank && r() < 0.3 ? -Infinity : v)); // the blank stays finite
+        const { losses, grad } = e.rnntLoss(z, shape, targets, tl, ul, { blank });
+        const ref = bruteLosses(z, shape, targets, tl, ul, blank);
+        ref.forEach((l, b) => {
+          if (!Number.isFinite(l)) { expect(losses[b]).toBe(Infinity); return; } // no alignment survives
+          finite++;
+          // As the unmasked brute-force check: 1e-5 relative plus 1e-5 absolute.
+          expect(Math.abs(losses[b] - l)).toBeLessThanOrEqual(1e-5 + 1e-5 * Math.abs(l));
+          const per = z.length / shape[0];
+          for (let i = b * per; i < (b + 1) * per; i++) {
+            expect(Number.isFinite(grad[i])).toBe(true);
+            if (z[i] === -Infinity) expect(grad[i]).toBe(0); // softmax weight 0 and never a used arc
+          }
+        });
+      }),
+      { numRuns: 150 },
+    );
+    expect(finite).toBeGreaterThan(50); // the property did exercise finite cases
+  });
+
+  it("long T (300 frames, 40 labels): losses match a float64 lattice, SIMD matches naive", async () => {
+    const e = await engine();
+    const r = rng(11);
+    const shape: Shape = [2, 300, 41, 9];
+    const tl = Int32Array.of(300, 257), ul = Int32Array.of(40, 33);
+    const targets = Int32Array.from({ length: 80 }, () => 1 + Math.floor(r() * 8));
+    const logits = randn(2 * 300 * 41 * 9, r, 5);
+    const { losses } = e.rnntLoss(logits, shape, targets, tl, ul);
+    // float64 α recursion (the brute-force sum has C(339, 40) terms): the reference for long lattices.
+    const ref = [0, 1].map((b) => {
+      const lp = (t: number, u: number, k: number) => {
+        const o = ((b * 300 + t) * 41 + u) * 9;
+        const m = Math.max(...logits.subarray(o, o + 9));
+        return logits[o + k] - m - Math.log(logits.subarray(o, o + 9).reduce((s, v) => s + Math.exp(v - m), 0));
+      };
+      const lae = (a: number, c: number) => (a === -Infinity ? c : c === -Infinity ? a : Math.max(a, c) + Math.log1p(Math.exp(-Math.abs(a - c))));
+      const alpha: number[][] = [];
+      for (let t = 0; t < tl[b]; t++) {
+        alpha.push([]);
+        for (let u = 0; u <= ul[b]; u++) {
+          if (t === 0 && u === 0) { alpha[t].push(0); continue; }
+          const stay = t > 0 ? alpha[t - 1][u] + lp(t - 1, u, 0) : -Infinity;
+          const emit = u > 0 ? alpha[t][u - 1] + lp(t, u - 1, targets[b * 40 + u - 1]) : -Infinity;
+          alpha[t].push(lae(stay, emit));
+        }
+      }
+      return -(alpha[tl[b] - 1][ul[b]] + lp(tl[b] - 1, ul[b], 0));
+    });
+    // Losses ~1000 accumulated over ~340 f32 log-add steps (each ~1 ulp of the running value): 1e-5 relative.
+    assertClose("long-T losses", losses, ref, 0, 1e-5);
+    const ones = new Float32Array(2).fill(1), zero = new Float32Array(logits.length);
+    const fast = runKernels(e, logits, shape, targets, tl, ul, 0, false, zero, ones);
+    const slow = runKernels(e, logits, shape, targets, tl, ul, 0, true, zero, ones);
+    assertClose("long-T losses simd vs naive", fast.losses, slow.losses, 0, 1e-6); // exp4 vs Mathf.exp in lnorm
+    // Not 1e-5: α, β and log P reach ~1000 here, where one f32 ulp is 6e-5, so the occupancy
+    // exp(α + β - log P) of either build carries a relative error up to ~1e-4 (f32 lattices, as torchaudio's).
+    assertClose("long-T grad simd vs naive", fast.grad, slow.grad, 2e-4);
+  });
+
   it("gradient sums to zero over V at every node and is exactly zero at padding", async () => {
     const e = await engine();
     const r = rng(7);
