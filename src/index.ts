@@ -13,7 +13,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   return loadEngine(opts);
 }
 import "./rnnt.js";
-export { checkRnntInputs, type RnntLossOptions, type RnntLossResult } from "./rnnt.js";
+export { checkRnntInputs, rnntLossInPlace, type RnntArenaInputs, type RnntLossOptions, type RnntLossResult } from "./rnnt.js";
 export * from "./predictor.js";
 export * from "./joiner.js";
 export * from "./decode.js";

@@ -81,3 +81,27 @@ Engine.prototype.rnntLoss = function (
     return { losses: this.read(losses, B), grad: this.read(z, logits.length) };
   });
 };
+
+/** Arena pointers for rnntLossInPlace. */
+export interface RnntArenaInputs {
+  logits: number; // [B, T, U+1, V] f32; overwritten with the gradient
+  targets: number; // [B, U] i32
+  logitLengths: number; // [B] i32
+  targetLengths: number; // [B] i32
+  dlosses: number; // [B] f32: the weight of each utterance's loss (1 for a sum, 1/B for a mean)
+}
+
+/**
+ * The training path: runs the loss on arena tensors and writes dlosses[b] * dL_b/dlogits OVER the
+ * logits (no second [B,T,U+1,V] buffer). Returns the pointer of the losses [B], allocated in the arena
+ * with the five [B,T,U+1] lattices (free them with the caller's mark). Inputs are not validated here:
+ * lengths and targets must satisfy the rules checkRnntInputs enforces; blank must be in 0..V-1.
+ */
+export function rnntLossInPlace(e: Engine, p: RnntArenaInputs, shape: readonly [number, number, number, number], blank = 0): number {
+  const [B, T, U1, V] = shape;
+  const losses = e.alloc(B, "losses");
+  const lat = [0, 1, 2, 3, 4].map(() => e.alloc(B * T * U1, "RNN-T lattice"));
+  e.wasm.rnnt_loss_forward(losses, lat[0], lat[1], lat[2], lat[3], lat[4], p.logits, p.targets, p.logitLengths, p.targetLengths, B, T, U1, V, blank);
+  e.wasm.rnnt_loss_backward_inplace(p.logits, losses, lat[0], lat[1], lat[2], lat[3], lat[4], p.dlosses, p.targets, p.logitLengths, p.targetLengths, B, T, U1, V, blank);
+  return losses;
+}

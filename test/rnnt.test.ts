@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import type { Engine } from "../src/index.js";
+import { rnntLossInPlace, type Engine } from "../src/index.js";
 import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
 
 type Shape = [number, number, number, number];
@@ -244,6 +244,24 @@ describe("rnnt loss", () => {
       // here (|z| = 30; 1 ulp of 256 is 3e-5): 1e-4, the gradient tolerance.
       else expect(Math.abs(row.reduce((s, g) => s + g, 0))).toBeLessThan(1e-4);
     }
+  });
+
+  it("rnntLossInPlace (training path) writes dlosses[b] * grad over the logits", async () => {
+    const e = await engine();
+    const r = rng(21);
+    const shape: Shape = [3, 5, 4, 7];
+    const logits = randn(3 * 5 * 4 * 7, r, 3), targets = Int32Array.from({ length: 9 }, () => 1 + Math.floor(r() * 6));
+    const tl = Int32Array.of(5, 2, 4), ul = Int32Array.of(3, 1, 0), dl = Float32Array.of(0.5, -2, 1 / 3);
+    const api = e.rnntLoss(logits, shape, targets, tl, ul);
+    const got = e.scoped(() => {
+      const z = e.upload(logits);
+      const losses = rnntLossInPlace(e, { logits: z, targets: e.upload(targets, "i32"), logitLengths: e.upload(tl, "i32"), targetLengths: e.upload(ul, "i32"), dlosses: e.upload(dl) }, shape);
+      return { losses: e.read(losses, 3), grad: e.read(z, logits.length) };
+    });
+    expect(got.losses).toEqual(api.losses); // the same kernels on the same values
+    const per = logits.length / 3;
+    // One f32 multiply of the same gradient: 1e-7 absolute (|grad| <= 2 after scaling).
+    assertClose("scaled in-place grad", got.grad, api.grad.map((g, i) => g * dl[Math.floor(i / per)]), 1e-7, 1e-6);
   });
 
   it("blank = -1 means the last class", async () => {
