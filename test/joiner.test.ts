@@ -1,7 +1,8 @@
 // Joiner (assembly/joiner.ts) against a float64 reference, float64 finite differences and its naive twin.
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import type { Engine } from "../src/index.js";
+import { joinerBackward, joinerForward, joinerParams, paramOffsets, type Engine, type JoinerConfig } from "../src/index.js";
 import { assertClose, engine, finiteDiff, randn, rng } from "./helpers.js";
 
 interface Dims { B: number; T: number; U: number; Denc: number; Dpred: number; J: number; V: number; pad: number }
@@ -57,7 +58,33 @@ const dimsArb = (max: number) => fc.record({
   Dpred: fc.integer({ min: 1, max }), J: fc.integer({ min: 1, max }), V: fc.integer({ min: 1, max }), pad: fc.integer({ min: 0, max: 2 }),
 });
 
+const fixture = JSON.parse(readFileSync(new URL("./fixtures/joiner.json", import.meta.url), "utf8"));
+
 describe("joiner", () => {
+  it("matches a torch joiner (Linear, Linear, add, tanh, Linear): logits and all gradients", async () => {
+    expect([fixture.magic, fixture.version, fixture.generator]).toEqual(["todm-fixture", 1, "test/ref/joiner.py"]);
+    const e = await engine();
+    for (const c of fixture.cases) {
+      const cfg: JoinerConfig = { encDim: c.Denc, predDim: c.Dpred, joinDim: c.J, vocab: c.V };
+      const specs = joinerParams(cfg);
+      expect(specs.map((s) => s.name)).toEqual(Object.keys(c.params));
+      const { total } = paramOffsets(specs);
+      const got = e.scoped(() => {
+        const params = e.upload(specs.flatMap((s) => c.params[s.name] as number[])), dparams = e.upload(new Float32Array(total));
+        const enc = e.upload(c.enc), pred = e.upload(c.pred);
+        const denc = e.upload(new Float32Array(c.enc.length)), dpred = e.upload(new Float32Array(c.pred.length));
+        const saved = joinerForward(e, cfg, params, enc, pred, c.B, c.T, c.U1);
+        joinerBackward(e, cfg, params, dparams, saved, e.upload(c.G), denc, dpred);
+        return { logits: e.read(saved.logits, c.logits.length), grad: e.read(dparams, total), denc: e.read(denc, c.enc.length), dpred: e.read(dpred, c.pred.length) };
+      });
+      // f32 on both sides, sums of <= 16 products of O(1) values; gradients sum over <= 30 lattice nodes: 2e-5.
+      assertClose("joiner logits", got.logits, c.logits, 2e-5, 1e-5);
+      assertClose("joiner param grads", got.grad, specs.flatMap((s) => c.grads[s.name] as number[]), 2e-5, 1e-5);
+      assertClose("joiner denc", got.denc, c.denc, 2e-5, 1e-5);
+      assertClose("joiner dpred", got.dpred, c.dpred, 2e-5, 1e-5);
+    }
+  });
+
   it("forward and backward equal a float64 joiner and its finite differences (strided weights)", async () => {
     const e = await engine();
     fc.assert(
