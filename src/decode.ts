@@ -14,7 +14,7 @@
 
 import type { Engine } from "./engine.js";
 import { joinerPointers, type JoinerConfig } from "./joiner.js";
-import { paramOffsets, predictorParams, predictorStep, type PredictorConfig } from "./predictor.js";
+import { namedShapeOffsets, predictorParams, predictorStep, type PredictorConfig } from "./predictor.js";
 
 /** What a search needs from a transducer, batched over hypotheses. S is one hypothesis' predictor state. */
 export interface SearchModel<S> {
@@ -147,7 +147,7 @@ export function engineSearchModel(
   const H = pred.cfg.hidden, L = pred.cfg.layers;
   if (predDim !== H) throw new Error(`engineSearchModel: joiner predDim ${predDim} != predictor hidden ${H}`);
   if (pred.cfg.vocab !== V) throw new Error(`engineSearchModel: predictor vocab ${pred.cfg.vocab} != joiner vocab ${V}`);
-  paramOffsets(predictorParams(pred.cfg)); // validates the table
+  namedShapeOffsets(predictorParams(pred.cfg)); // validates the table
   const w = joinerPointers(join.cfg, join.params);
   // Projected encoder frames, once: eProj [B*T, J] = enc W_enc^T + b_enc.
   const eProj = e.alloc(B * T * J, "decoding encoder projection");

@@ -7,7 +7,7 @@
 // Reference: icefall zipformer joiner.py.
 
 import type { Engine } from "./engine.js";
-import { paramOffsets, type ParamSpec } from "./predictor.js";
+import { namedShapeOffsets, type NamedShape } from "./predictor.js";
 
 export interface JoinerConfig {
   encDim: number; // Denc
@@ -16,7 +16,7 @@ export interface JoinerConfig {
   vocab: number; // V, including the blank
 }
 
-export function joinerParams(cfg: JoinerConfig): ParamSpec[] {
+export function joinerParams(cfg: JoinerConfig): NamedShape[] {
   const { encDim, predDim, joinDim: J, vocab: V } = cfg;
   return [
     { name: "enc.weight", shape: [J, encDim] }, { name: "enc.bias", shape: [J] },
@@ -27,7 +27,7 @@ export function joinerParams(cfg: JoinerConfig): ParamSpec[] {
 
 /** Byte pointers of each joiner parameter inside a flat region at `base`. */
 export function joinerPointers(cfg: JoinerConfig, base: number): Record<string, number> {
-  const { offsets } = paramOffsets(joinerParams(cfg));
+  const { offsets } = namedShapeOffsets(joinerParams(cfg));
   return Object.fromEntries(Object.entries(offsets).map(([k, o]) => [k, base + 4 * o]));
 }
 

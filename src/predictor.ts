@@ -18,15 +18,15 @@ export interface PredictorConfig {
   layerNorm: boolean;
 }
 
-export interface ParamSpec {
+export interface NamedShape {
   name: string;
   shape: number[];
 }
 
 /** The parameter table, in storage order (torch names: embedding, lstm{l}.w_ih/w_hh/b_ih/b_hh, ln.gamma/beta). */
-export function predictorParams(cfg: PredictorConfig): ParamSpec[] {
+export function predictorParams(cfg: PredictorConfig): NamedShape[] {
   const { vocab: V, embedDim: E, hidden: H } = cfg;
-  const out: ParamSpec[] = [{ name: "embedding", shape: [V, E] }];
+  const out: NamedShape[] = [{ name: "embedding", shape: [V, E] }];
   for (let l = 0; l < cfg.layers; l++) {
     const In = l === 0 ? E : H;
     out.push({ name: `lstm${l}.w_ih`, shape: [4 * H, In] }, { name: `lstm${l}.w_hh`, shape: [4 * H, H] });
@@ -37,7 +37,7 @@ export function predictorParams(cfg: PredictorConfig): ParamSpec[] {
 }
 
 /** Offsets (in floats) of each parameter in the flat region, and its total size. */
-export function paramOffsets(specs: ParamSpec[]): { offsets: Record<string, number>; total: number } {
+export function namedShapeOffsets(specs: NamedShape[]): { offsets: Record<string, number>; total: number } {
   const offsets: Record<string, number> = {};
   let total = 0;
   for (const s of specs) {
@@ -70,7 +70,7 @@ export function predictorForward(
   state?: { h: number[]; c: number[] },
 ): PredictorSaved {
   const { embedDim: E, hidden: H } = cfg;
-  const { offsets } = paramOffsets(predictorParams(cfg));
+  const { offsets } = namedShapeOffsets(predictorParams(cfg));
   const p = (name: string) => params + 4 * offsets[name];
   const n = B * U1;
   const emb = e.alloc(n * E, "predictor embedding");
@@ -107,7 +107,7 @@ export function predictorForward(
  */
 export function predictorBackward(e: Engine, cfg: PredictorConfig, params: number, dparams: number, saved: PredictorSaved, dout: number): void {
   const { embedDim: E, hidden: H } = cfg;
-  const { offsets } = paramOffsets(predictorParams(cfg));
+  const { offsets } = namedShapeOffsets(predictorParams(cfg));
   const p = (name: string) => params + 4 * offsets[name];
   const dp = (name: string) => dparams + 4 * offsets[name];
   const { B, U1 } = saved;

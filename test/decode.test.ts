@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import {
-  engineSearchModel, greedySearch, joinerForward, joinerParams, logSoftmaxRows, modifiedBeamSearch, paramOffsets,
+  engineSearchModel, greedySearch, joinerForward, joinerParams, logSoftmaxRows, modifiedBeamSearch, namedShapeOffsets,
   predictorForward, predictorParams, type JoinerConfig, type PredictorConfig, type SearchModel,
 } from "../src/index.js";
 import { assertClose, engine, randn, rng } from "./helpers.js";
@@ -150,7 +150,7 @@ describe("decoding", () => {
     const pcfg: PredictorConfig = { vocab: V, embedDim: 4, hidden: 6, layers: 2, layerNorm: true };
     const jcfg: JoinerConfig = { encDim: 3, predDim: 6, joinDim: 7, vocab: V };
     const r = rng(5);
-    const pflat = randn(paramOffsets(predictorParams(pcfg)).total, r, 0.8), jflat = randn(paramOffsets(joinerParams(jcfg)).total, r, 1.5);
+    const pflat = randn(namedShapeOffsets(predictorParams(pcfg)).total, r, 0.8), jflat = randn(namedShapeOffsets(joinerParams(jcfg)).total, r, 1.5);
     const encv = randn(B * T * 3, r, 2);
     e.scoped(() => {
       const pp = e.upload(pflat), jp = e.upload(jflat), enc = e.upload(encv);

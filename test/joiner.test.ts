@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import { joinerBackward, joinerForward, joinerParams, paramOffsets, type Engine, type JoinerConfig } from "../src/index.js";
+import { joinerBackward, joinerForward, joinerParams, namedShapeOffsets, type Engine, type JoinerConfig } from "../src/index.js";
 import { assertClose, engine, finiteDiff, randn, rng } from "./helpers.js";
 
 interface Dims { B: number; T: number; U: number; Denc: number; Dpred: number; J: number; V: number; pad: number }
@@ -68,7 +68,7 @@ describe("joiner", () => {
       const cfg: JoinerConfig = { encDim: c.Denc, predDim: c.Dpred, joinDim: c.J, vocab: c.V };
       const specs = joinerParams(cfg);
       expect(specs.map((s) => s.name)).toEqual(Object.keys(c.params));
-      const { total } = paramOffsets(specs);
+      const { total } = namedShapeOffsets(specs);
       const got = e.scoped(() => {
         const params = e.upload(specs.flatMap((s) => c.params[s.name] as number[])), dparams = e.upload(new Float32Array(total));
         const enc = e.upload(c.enc), pred = e.upload(c.pred);

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import type { Engine } from "../src/index.js";
-import { paramOffsets, predictorBackward, predictorForward, predictorParams, predictorStep, predictorZeroState, type PredictorConfig } from "../src/index.js";
+import { namedShapeOffsets, predictorBackward, predictorForward, predictorParams, predictorStep, predictorZeroState, type PredictorConfig } from "../src/index.js";
 import { assertClose, engine, finiteDiff, randn, rng } from "./helpers.js";
 
 const fixture = JSON.parse(readFileSync(new URL("./fixtures/lstm.json", import.meta.url), "utf8"));
@@ -51,7 +51,7 @@ function lstmRef(x: ArrayLike<number>, wih: ArrayLike<number>, whh: ArrayLike<nu
 
 /** float64 reference of the whole predictor from a flat parameter vector (layout of predictorParams). */
 function predictorRef(cfg: PredictorConfig, flat: Float64Array, ids: number[], B: number, U1: number): Float64Array {
-  const { offsets } = paramOffsets(predictorParams(cfg));
+  const { offsets } = namedShapeOffsets(predictorParams(cfg));
   const { embedDim: E, hidden: H } = cfg;
   const P = (name: string, n: number) => flat.subarray(offsets[name], offsets[name] + n);
   let x: Float64Array = new Float64Array(B * U1 * E);
@@ -77,7 +77,7 @@ function predictorRef(cfg: PredictorConfig, flat: Float64Array, ids: number[], B
 /** Uploads the flat predictor parameters, runs forward + backward with loss sum(out * G). */
 function runPredictor(e: Engine, cfg: PredictorConfig, flat: ArrayLike<number>, ids: ArrayLike<number>, B: number, U1: number, G: ArrayLike<number>) {
   return e.scoped(() => {
-    const { total } = paramOffsets(predictorParams(cfg));
+    const { total } = namedShapeOffsets(predictorParams(cfg));
     const params = e.upload(flat), dparams = e.upload(new Float32Array(total));
     const idp = e.upload(ids, "i32");
     const saved = predictorForward(e, cfg, params, idp, B, U1);
@@ -154,10 +154,10 @@ describe("lstm", () => {
     const e = await engine();
     for (const [layers, layerNorm, seed] of [[2, true, 1], [1, true, 2], [2, false, 3]] as const) {
       const cfg: PredictorConfig = { vocab: 5, embedDim: 3, hidden: 4, layers, layerNorm };
-      const { total } = paramOffsets(predictorParams(cfg));
+      const { total } = namedShapeOffsets(predictorParams(cfg));
       const r = rng(seed);
       const flat = randn(total, r, 0.8);
-      const { offsets } = paramOffsets(predictorParams(cfg));
+      const { offsets } = namedShapeOffsets(predictorParams(cfg));
       if (layerNorm) for (let j = 0; j < 4; j++) flat[offsets["ln.gamma"] + j] += 1;
       const B = 2, U1 = 3, ids = [0, 3, 1, 0, 4, 4];
       const G = randn(B * U1 * 4, r);
@@ -191,7 +191,7 @@ describe("lstm", () => {
   it("stepping one label at a time with carried state equals the full-sequence forward", async () => {
     const e = await engine();
     const cfg: PredictorConfig = { vocab: 7, embedDim: 5, hidden: 6, layers: 2, layerNorm: true };
-    const { total } = paramOffsets(predictorParams(cfg));
+    const { total } = namedShapeOffsets(predictorParams(cfg));
     const flat = randn(total, rng(9), 0.7);
     const B = 3, U1 = 4, ids = Int32Array.from([0, 1, 2, 3, 0, 6, 6, 5, 0, 2, 4, 1]);
     e.scoped(() => {
