@@ -34,3 +34,8 @@ export * from "./conv2d";
 export * from "./tensor_ops";
 export * from "./fft";
 export * from "./fbank";
+export * from "./rnnt";
+export * from "./lstm";
+export * from "./embedding";
+export * from "./pred_layernorm";
+export * from "./joiner";

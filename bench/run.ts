@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   elementwise: () => import("./elementwise.js"),
   conv: () => import("./conv.js"),
   fbank: () => import("./fbank.js"),
+  rnnt: () => import("./rnnt.js"),
 };
 
 const RESULTS = "bench/results.json";

@@ -28,3 +28,8 @@ export * from "./conv.js";
 
 import "./features.js";
 export { FbankStream, specAugment, specAugmentMasks, type FbankOptions, type Features, type Mask, type SpecAugmentOptions } from "./features.js";
+import "./rnnt.js";
+export { checkRnntInputs, rnntLossInPlace, type RnntArenaInputs, type RnntLossOptions, type RnntLossResult } from "./rnnt.js";
+export * from "./predictor.js";
+export * from "./joiner.js";
+export * from "./decode.js";

@@ -1,0 +1,222 @@
+// RNN-T decoding over encoder output, batched: greedy search and modified beam search.
+//
+// What it is: host-side searches written against a small model interface (`SearchModel`), so the same
+// code runs the engine's predictor + joiner (`engineSearchModel`) or a stub given as tables (tests).
+// Each search step makes one batched call for all live hypotheses of all utterances.
+//   - greedySearch: per frame, emit argmax labels until blank or `maxSymPerFrame` symbols (default 1,
+//     icefall's greedy_search_batch); reaching the cap moves to the next frame without a blank.
+//   - modifiedBeamSearch: icefall beam_search.py `modified_beam_search`: one symbol at most per frame;
+//     per utterance keep the `beam` (default 4) best (hypothesis, token) candidates by total log-prob,
+//     merge hypotheses with equal label sequences by log-add; the result is the most probable one
+//     (no length normalisation).
+// What it is not: LM fusion, fast_beam_search (k2), or streaming with carried state across chunks.
+// Reference: icefall egs/librispeech/ASR/zipformer/beam_search.py (read, not copied).
+
+import type { Engine } from "./engine.js";
+import { joinerPointers, type JoinerConfig } from "./joiner.js";
+import { namedShapeOffsets, predictorParams, predictorStep, type PredictorConfig } from "./predictor.js";
+
+/** What a search needs from a transducer, batched over hypotheses. S is one hypothesis' predictor state. */
+export interface SearchModel<S> {
+  vocab: number;
+  blank: number;
+  /** The state of an empty hypothesis (the predictor fed its start symbol), for utterance b. */
+  initial(b: number): S;
+  /** Feeds labels[i] to states[i]; returns new states (the inputs stay valid). */
+  advance(states: S[], labels: number[]): S[];
+  /** Log-probabilities [n, V] over the vocabulary for (utterance, frame, state) triples. */
+  logProbs(utts: number[], frames: number[], states: S[]): Float32Array;
+}
+
+export interface Hypothesis {
+  tokens: number[];
+  /** Log-probability: of the chosen path (greedy), or of the merged hypothesis (beam). */
+  logProb: number;
+}
+
+function argmax(a: Float32Array, off: number, n: number): number {
+  let best = 0;
+  for (let k = 1; k < n; k++) if (a[off + k] > a[off + best]) best = k;
+  return best;
+}
+
+/** Greedy search for utterances with `lengths[b]` frames each. */
+export function greedySearch<S>(model: SearchModel<S>, lengths: ArrayLike<number>, opts: { maxSymPerFrame?: number } = {}): Hypothesis[] {
+  const maxSym = opts.maxSymPerFrame ?? 1;
+  if (!(maxSym >= 1)) throw new Error(`greedySearch: maxSymPerFrame must be >= 1, got ${maxSym}`);
+  const B = lengths.length, V = model.vocab;
+  const hyps: Hypothesis[] = Array.from({ length: B }, () => ({ tokens: [], logProb: 0 }));
+  const states = Array.from({ length: B }, (_, b) => model.initial(b));
+  const T = Math.max(0, ...Array.from(lengths));
+  for (let t = 0; t < T; t++) {
+    let live = Array.from({ length: B }, (_, b) => b).filter((b) => t < lengths[b]);
+    for (let sym = 0; sym < maxSym && live.length > 0; sym++) {
+      const lp = model.logProbs(live, live.map(() => t), live.map((b) => states[b]));
+      const emit: number[] = [], labels: number[] = [];
+      live.forEach((b, i) => {
+        const k = argmax(lp, i * V, V);
+        hyps[b].logProb += lp[i * V + k];
+        if (k !== model.blank) {
+          hyps[b].tokens.push(k);
+          emit.push(b);
+          labels.push(k);
+        }
+      });
+      if (emit.length) model.advance(emit.map((b) => states[b]), labels).forEach((s, i) => (states[emit[i]] = s));
+      live = emit;
+    }
+  }
+  return hyps;
+}
+
+interface BeamHyp<S> {
+  tokens: number[];
+  logProb: number;
+  state: S;
+}
+
+const logAddExp = (a: number, b: number) => {
+  const m = Math.max(a, b);
+  return m === -Infinity ? m : m + Math.log(Math.exp(a - m) + Math.exp(b - m));
+};
+
+/** Modified beam search (one symbol per frame at most), `beam` hypotheses per utterance (default 4). */
+export function modifiedBeamSearch<S>(model: SearchModel<S>, lengths: ArrayLike<number>, opts: { beam?: number } = {}): Hypothesis[] {
+  const beam = opts.beam ?? 4;
+  if (!(beam >= 1)) throw new Error(`modifiedBeamSearch: beam must be >= 1, got ${beam}`);
+  const B = lengths.length, V = model.vocab;
+  let beams: BeamHyp<S>[][] = Array.from({ length: B }, (_, b) => [{ tokens: [], logProb: 0, state: model.initial(b) }]);
+  const T = Math.max(0, ...Array.from(lengths));
+  for (let t = 0; t < T; t++) {
+    const live = Array.from({ length: B }, (_, b) => b).filter((b) => t < lengths[b]);
+    const flat = live.flatMap((b) => beams[b].map((h) => ({ b, h })));
+    const lp = model.logProbs(flat.map((x) => x.b), flat.map(() => t), flat.map((x) => x.h.state));
+    const toAdvance: { hyp: BeamHyp<S>; from: S; label: number }[] = [];
+    let row = 0;
+    for (const b of live) {
+      // All (hypothesis, token) candidates of this utterance; keep the `beam` best.
+      const cands: { i: number; k: number; score: number }[] = [];
+      beams[b].forEach((h, i) => {
+        for (let k = 0; k < V; k++) cands.push({ i, k, score: h.logProb + lp[(row + i) * V + k] });
+      });
+      cands.sort((x, y) => y.score - x.score || x.i - y.i || x.k - y.k);
+      const next = new Map<string, BeamHyp<S>>();
+      for (const c of cands.slice(0, beam)) {
+        const h = beams[b][c.i];
+        const tokens = c.k === model.blank ? h.tokens : [...h.tokens, c.k];
+        const key = tokens.join(",");
+        const old = next.get(key);
+        if (old) {
+          old.logProb = logAddExp(old.logProb, c.score);
+        } else {
+          const hyp: BeamHyp<S> = { tokens, logProb: c.score, state: h.state };
+          if (c.k !== model.blank) toAdvance.push({ hyp, from: h.state, label: c.k });
+          next.set(key, hyp);
+        }
+      }
+      row += beams[b].length;
+      beams[b] = [...next.values()];
+    }
+    if (toAdvance.length) {
+      model.advance(toAdvance.map((x) => x.from), toAdvance.map((x) => x.label)).forEach((s, i) => (toAdvance[i].hyp.state = s));
+    }
+  }
+  return beams.map((hs) => {
+    const best = hs.reduce((a, h) => (h.logProb > a.logProb ? h : a));
+    return { tokens: best.tokens, logProb: best.logProb };
+  });
+}
+
+/** A hypothesis' predictor state for the engine model: per layer h and c, and the projected output [J]. */
+export interface EngineSearchState {
+  h: Float32Array[];
+  c: Float32Array[];
+  proj: Float32Array;
+}
+
+/**
+ * The engine's predictor + joiner as a SearchModel over encoder output enc [B, T, Denc] (arena
+ * pointer). Allocates the projected encoder frames in the arena: call inside `e.scoped`. Each call
+ * of the model copies its inputs in and results out within its own scope.
+ */
+export function engineSearchModel(
+  e: Engine, pred: { cfg: PredictorConfig; params: number }, join: { cfg: JoinerConfig; params: number },
+  enc: number, B: number, T: number, blank = 0,
+): SearchModel<EngineSearchState> {
+  const { encDim, predDim, joinDim: J, vocab: V } = join.cfg;
+  const H = pred.cfg.hidden, L = pred.cfg.layers;
+  if (predDim !== H) throw new Error(`engineSearchModel: joiner predDim ${predDim} != predictor hidden ${H}`);
+  if (pred.cfg.vocab !== V) throw new Error(`engineSearchModel: predictor vocab ${pred.cfg.vocab} != joiner vocab ${V}`);
+  namedShapeOffsets(predictorParams(pred.cfg)); // validates the table
+  const w = joinerPointers(join.cfg, join.params);
+  // Projected encoder frames, once: eProj [B*T, J] = enc W_enc^T + b_enc.
+  const eProj = e.alloc(B * T * J, "decoding encoder projection");
+  for (let r = 0; r < B * T; r++) e.wasm.mem_copy_f32(eProj + 4 * r * J, w["enc.bias"], J);
+  e.wasm.gemm(0, 1, B * T, J, encDim, 1, enc, encDim, w["enc.weight"], encDim, 1, eProj, J);
+
+  /** Runs the predictor one step for n states and labels; returns the new states. */
+  const step = (states: EngineSearchState[], labels: number[]): EngineSearchState[] =>
+    e.scoped(() => {
+      const n = states.length;
+      const st = {
+        h: Array.from({ length: L }, (_, l) => e.upload(concat(states.map((s) => s.h[l])))),
+        c: Array.from({ length: L }, (_, l) => e.upload(concat(states.map((s) => s.c[l])))),
+      };
+      const r = predictorStep(e, pred.cfg, pred.params, e.upload(labels, "i32"), n, st);
+      // Project the predictor output once per state: proj = out W_pred^T + b_pred.
+      const proj = e.alloc(n * J);
+      for (let i = 0; i < n; i++) e.wasm.mem_copy_f32(proj + 4 * i * J, w["pred.bias"], J);
+      e.wasm.gemm(0, 1, n, J, H, 1, r.out, H, w["pred.weight"], predDim, 1, proj, J);
+      const hs = r.state.h.map((p) => e.read(p, n * H)), cs = r.state.c.map((p) => e.read(p, n * H));
+      const ps = e.read(proj, n * J);
+      return Array.from({ length: n }, (_, i) => ({
+        h: hs.map((a) => a.slice(i * H, (i + 1) * H)),
+        c: cs.map((a) => a.slice(i * H, (i + 1) * H)),
+        proj: ps.slice(i * J, (i + 1) * J),
+      }));
+    });
+
+  const zero: EngineSearchState = { h: Array.from({ length: L }, () => new Float32Array(H)), c: Array.from({ length: L }, () => new Float32Array(H)), proj: new Float32Array(J) };
+  const start = step([zero], [blank])[0]; // the predictor fed the blank as start symbol (as in training)
+
+  return {
+    vocab: V,
+    blank,
+    initial: () => start,
+    advance: step,
+    logProbs(utts, frames, states) {
+      return e.scoped(() => {
+        const n = states.length;
+        const logits = e.alloc(n * V);
+        e.wasm.joiner_pairs_forward(
+          logits, eProj, e.upload(concat(states.map((s) => s.proj))), e.upload(utts.map((b, i) => b * T + frames[i]), "i32"),
+          w["out.weight"], w["out.bias"], e.alloc(n * J), n, J, V, J,
+        );
+        return logSoftmaxRows(e.read(logits, n * V), V);
+      });
+    },
+  };
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** In-place log-softmax of each V-wide row (float64 accumulation). */
+export function logSoftmaxRows(a: Float32Array, V: number): Float32Array {
+  for (let o = 0; o < a.length; o += V) {
+    let m = -Infinity;
+    for (let k = 0; k < V; k++) m = Math.max(m, a[o + k]);
+    let s = 0;
+    for (let k = 0; k < V; k++) s += Math.exp(a[o + k] - m);
+    const ln = m + Math.log(s);
+    for (let k = 0; k < V; k++) a[o + k] -= ln;
+  }
+  return a;
+}
