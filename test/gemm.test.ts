@@ -22,15 +22,20 @@ function checkCase(e: Engine, c: Case): void {
   const lda = (tA ? M : K) + c.padA, ldb = (tB ? K : N) + c.padB, ldc = N + c.padC;
   const r = rng(c.seed);
   const a = randn((tA ? K : M) * lda, r), b = randn((tB ? N : K) * ldb, r);
-  // beta = 0 must overwrite C without reading it: fill C with NaN then. Padding is NaN either way,
-  // and must stay bit-identical.
+  // beta = 0 must overwrite C without reading it: fill C with NaN then. Padding columns, and one
+  // guard row above and below C, are NaN and must stay NaN (nothing outside M x N is written).
   const c0 = beta === 0 ? new Float32Array(M * ldc).fill(NaN) : randn(M * ldc, r);
   for (let i = 0; i < M; i++) c0.fill(NaN, i * ldc + N, (i + 1) * ldc);
+  const guarded = new Float32Array((M + 2) * ldc).fill(NaN);
+  guarded.set(c0, ldc);
   e.scoped(() => {
-    const A = e.upload(a), B = e.upload(b), C1 = e.upload(c0), C2 = e.upload(c0);
+    const A = e.upload(a), B = e.upload(b), G1 = e.upload(guarded), C2 = e.upload(c0);
+    const C1 = G1 + 4 * ldc;
     e.wasm.gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
     e.wasm.gemm_naive(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
     const got = e.read(C1, M * ldc), ref = e.read(C2, M * ldc);
+    const guards = [...e.read(G1, ldc), ...e.read(C1 + 4 * M * ldc, ldc)];
+    expect(guards.every(Number.isNaN), "gemm wrote outside C").toBe(true);
     expect(Array.from(e.read(A, a.length)), "gemm must not write A").toEqual(Array.from(a));
     expect(Array.from(e.read(B, b.length)), "gemm must not write B").toEqual(Array.from(b));
     const at = (i: number, k: number) => (tA ? a[k * lda + i] : a[i * lda + k]);
