@@ -100,7 +100,8 @@ function gemm_scale(M: i32, N: i32, beta: f32, C: usize, ldc: i32): void {
 function micro_kernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha: f32, beta: f32, mr: i32, nr: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  for (let k = 0; k < kc; k++) {
+  const bend = bp + ((<usize>kc * NR) << 2);
+  while (bp < bend) {
     const b0 = v128.load(bp), b1 = v128.load(bp, 16);
     let a = v128.load32_splat(ap);
     c00 = madd(a, b0, c00);
