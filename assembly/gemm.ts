@@ -21,7 +21,7 @@ const MR: i32 = 4; // rows of the micro-tile
 const NR: i32 = 8; // columns of the micro-tile (two f32x4)
 const KC: i32 = 256; // depth of a packed slab: an 8-column B panel is 8 KiB, it stays in L1
 const MC: i32 = 128; // rows of A per packed block (a multiple of MR): 128 KiB, in L2
-const NC: i32 = 2048; // columns of B per packed block: 2 MiB
+const NC: i32 = 1024; // columns of B per packed block: 1 MiB (512 and 2048 measured the same)
 // Up to this many rows (transA = 0) the unpacked kernels of gemm_small.ts are faster: packing all of
 // B costs as much as a product with few rows (measured: M = 1 was 3x, M = 8 1.1x faster unpacked;
 // M = 16 was 1.1x slower).
