@@ -2,8 +2,8 @@
 // multiply-adds, so its rounding differs). Shapes are drawn by fast-check (every dimension 1..70, so
 // edge tiles of every size), plus fixed shapes larger than the blocking (K > KC = 256, M > MC = 128,
 // N > NC = 1024), and products with M <= 8 rows that take the unpacked path. The tolerance is the
-// classical dot-product error bound (Higham, "Accuracy and Stability of Numerical Algorithms",
-// eq. 3.5): each result is within gamma_K * sum_k |a_ik b_kj| of the exact value, so two f32
+// classical dot-product error bound (Higham, "Accuracy and Stability of Numerical Algorithms", 2nd
+// ed., sec. 3.1): each result is within gamma_K * sum_k |a_ik b_kj| of the exact value, so two f32
 // results are within twice that of each other.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
