@@ -21,7 +21,7 @@ const MR: i32 = 4; // rows of the micro-tile
 const NR: i32 = 8; // columns of the micro-tile (two f32x4)
 const KC: i32 = 256; // depth of a packed slab: an 8-column B panel is 8 KiB, it stays in L1
 const MC: i32 = 128; // rows of A per packed block (a multiple of MR): 128 KiB, in L2
-const NC: i32 = 2048; // columns of B per packed block: 2 MiB
+const NC: i32 = 1024; // columns of B per packed block: 1 MiB (512 and 2048 measured the same)
 // Up to this many rows (transA = 0) the unpacked kernels of gemm_small.ts are faster: packing all of
 // B costs as much as a product with few rows (measured: M = 1 was 3x, M = 8 1.1x faster unpacked;
 // M = 16 was 1.1x slower).
@@ -100,7 +100,8 @@ function gemm_scale(M: i32, N: i32, beta: f32, C: usize, ldc: i32): void {
 function micro_kernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha: f32, beta: f32, mr: i32, nr: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  for (let k = 0; k < kc; k++) {
+  const bend = bp + ((<usize>kc * NR) << 2);
+  while (bp < bend) {
     const b0 = v128.load(bp), b1 = v128.load(bp, 16);
     let a = v128.load32_splat(ap);
     c00 = madd(a, b0, c00);

@@ -20,7 +20,16 @@ export function gemm_pack_a(dst: usize, src: usize, transA: i32, mc: i32, kc: i3
   for (let i0 = 0; i0 < mc; i0 += mr) {
     const rows = min(mr, mc - i0);
     const panel = dst + ((<usize>i0 * kc) << 2);
-    if (transA) {
+    if (transA && mr == 4 && rows == 4) {
+      // op(A) column k is contiguous in memory: one vector per k.
+      let s = src + (<usize>i0 << 2);
+      let d = panel;
+      for (let k = 0; k < kc; k++) {
+        v128.store(d, v128.load(s));
+        s += rowBytes;
+        d += 16;
+      }
+    } else if (transA) {
       // op(A) column k is contiguous in memory: copy `rows` floats per k.
       let s = src + (<usize>i0 << 2);
       let d = panel;

@@ -4,29 +4,28 @@
 //   Node), forced to completion with dataSync() (one copy of C, which is part of its cost);
 // - "torch": torch.mm, PyTorch 1.13 + OpenBLAS, one thread (bench/peers/gemm.py).
 // todm runs gemm(0, 0, ...) on arena buffers. Every figure is the median of 15 timed runs after 3
-// warm-ups; the todm builds and the peers alternate per shape so that a busy machine hurts all alike.
+// warm-ups. Within one shape the todm builds and tfjs-wasm take turns run by run, so that a busy
+// machine hurts them alike; torch runs in its own process (same shapes, same statistic).
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
-import { timeMs, type BenchContext, type BenchRecord } from "./lib.js";
+import { median, type BenchContext, type BenchRecord } from "./lib.js";
 
 const SHAPES: [number, number, number][] = [[400, 256, 1024], [400, 1024, 256], [256, 256, 256]];
 const REPS = 15, WARMUP = 3;
 
 const gflops = (M: number, K: number, N: number, ms: number) => (2 * M * N * K) / (ms * 1e6);
 
-async function tfjsGflops(M: number, K: number, N: number): Promise<number> {
-  const a = tf.randomNormal([M, K]), b = tf.randomNormal([K, N]);
-  try {
-    const ms = timeMs(() => {
-      const c = tf.matMul(a, b);
-      c.dataSync();
-      c.dispose();
-    }, REPS, WARMUP);
-    return gflops(M, K, N, ms);
-  } finally {
-    a.dispose();
-    b.dispose();
+/** Median ms of each function, timing them in turn (f0, f1, ..., f0, f1, ...). */
+function interleaved(fns: (() => void)[]): number[] {
+  const times: number[][] = fns.map(() => []);
+  for (let rep = 0; rep < WARMUP + REPS; rep++) {
+    fns.forEach((fn, i) => {
+      const t0 = process.hrtime.bigint();
+      fn();
+      if (rep >= WARMUP) times[i].push(Number(process.hrtime.bigint() - t0) / 1e6);
+    });
   }
+  return times.map(median);
 }
 
 export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
@@ -41,14 +40,29 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   const torch = ctx.python("bench/peers/gemm.py", names) as Record<string, number> | null;
   const out: BenchRecord[] = [];
   for (const [i, [M, K, N]] of SHAPES.entries()) {
-    const tfjs = tfjsReady ? await tfjsGflops(M, K, N) : null;
-    for (const e of ctx.engines) {
-      const todm = e.scoped(() => {
-        const a = e.upload(Float32Array.from({ length: M * K }, () => Math.random() - 0.5));
-        const b = e.upload(Float32Array.from({ length: K * N }, () => Math.random() - 0.5));
-        const c = e.alloc(M * N);
-        return gflops(M, K, N, timeMs(() => e.wasm.gemm(0, 0, M, N, K, 1, a, K, b, N, 0, c, N), REPS, WARMUP));
+    const r = Math.random;
+    const ta = tfjsReady ? tf.randomNormal([M, K]) : null, tb = tfjsReady ? tf.randomNormal([K, N]) : null;
+    const marks = ctx.engines.map((e) => e.mark());
+    const fns = ctx.engines.map((e) => {
+      const a = e.upload(Float32Array.from({ length: M * K }, () => r() - 0.5));
+      const b = e.upload(Float32Array.from({ length: K * N }, () => r() - 0.5));
+      const c = e.alloc(M * N);
+      return () => e.wasm.gemm(0, 0, M, N, K, 1, a, K, b, N, 0, c, N);
+    });
+    if (ta && tb) {
+      fns.push(() => {
+        const c = tf.matMul(ta, tb);
+        c.dataSync();
+        c.dispose();
       });
+    }
+    const ms = interleaved(fns);
+    ctx.engines.forEach((e, j) => e.reset(marks[j]));
+    ta?.dispose();
+    tb?.dispose();
+    const tfjs = ta ? gflops(M, K, N, ms[ctx.engines.length]) : null;
+    ctx.engines.forEach((e, j) => {
+      const todm = gflops(M, K, N, ms[j]);
       const peers = { "tfjs-wasm": tfjs, torch: torch?.[names[i]] ?? null };
       ctx.log(`  ${names[i]} ${e.build}: todm ${todm.toFixed(1)}, tfjs-wasm ${tfjs?.toFixed(1) ?? "n/a"}, torch ${peers.torch?.toFixed(1) ?? "n/a"} GFLOP/s`);
       out.push({
@@ -56,7 +70,7 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
         machine: ctx.machine, commit: ctx.commit,
         note: "one thread; median of 15 runs; tfjs-wasm includes dataSync() of C; torch = torch.mm with OpenBLAS",
       });
-    }
+    });
   }
   return out;
 }

@@ -1,9 +1,10 @@
 // GEMM (assembly/gemm.ts) against its scalar twin gemm_naive, in both builds (the relaxed one fuses
 // multiply-adds, so its rounding differs). Shapes are drawn by fast-check (every dimension 1..70, so
 // edge tiles of every size), plus fixed shapes larger than the blocking (K > KC = 256, M > MC = 128,
-// N > NC = 2048), and products with M <= 8 rows that take the unpacked path. The tolerance is the classical dot-product error bound (Higham, "Accuracy and
-// Stability of Numerical Algorithms", eq. 3.5): each result is within gamma_K * sum_k |a_ik b_kj|
-// of the exact value, so two f32 results are within twice that of each other.
+// N > NC = 1024), and products with M <= 8 rows that take the unpacked path. The tolerance is the
+// classical dot-product error bound (Higham, "Accuracy and Stability of Numerical Algorithms", 2nd
+// ed., sec. 3.1): each result is within gamma_K * sum_k |a_ik b_kj| of the exact value, so two f32
+// results are within twice that of each other.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { bothBuilds, randn, rng } from "./helpers.js";
@@ -22,15 +23,20 @@ function checkCase(e: Engine, c: Case): void {
   const lda = (tA ? M : K) + c.padA, ldb = (tB ? K : N) + c.padB, ldc = N + c.padC;
   const r = rng(c.seed);
   const a = randn((tA ? K : M) * lda, r), b = randn((tB ? N : K) * ldb, r);
-  // beta = 0 must overwrite C without reading it: fill C with NaN then. Padding is NaN either way,
-  // and must stay bit-identical.
+  // beta = 0 must overwrite C without reading it: fill C with NaN then. Padding columns, and one
+  // guard row above and below C, are NaN and must stay NaN (nothing outside M x N is written).
   const c0 = beta === 0 ? new Float32Array(M * ldc).fill(NaN) : randn(M * ldc, r);
   for (let i = 0; i < M; i++) c0.fill(NaN, i * ldc + N, (i + 1) * ldc);
+  const guarded = new Float32Array((M + 2) * ldc).fill(NaN);
+  guarded.set(c0, ldc);
   e.scoped(() => {
-    const A = e.upload(a), B = e.upload(b), C1 = e.upload(c0), C2 = e.upload(c0);
+    const A = e.upload(a), B = e.upload(b), G1 = e.upload(guarded), C2 = e.upload(c0);
+    const C1 = G1 + 4 * ldc;
     e.wasm.gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc);
     e.wasm.gemm_naive(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
     const got = e.read(C1, M * ldc), ref = e.read(C2, M * ldc);
+    const guards = [...e.read(G1, ldc), ...e.read(C1 + 4 * M * ldc, ldc)];
+    expect(guards.every(Number.isNaN), "gemm wrote outside C").toBe(true);
     expect(Array.from(e.read(A, a.length)), "gemm must not write A").toEqual(Array.from(a));
     expect(Array.from(e.read(B, b.length)), "gemm must not write B").toEqual(Array.from(b));
     const at = (i: number, k: number) => (tA ? a[k * lda + i] : a[i * lda + k]);
@@ -81,14 +87,15 @@ describe("gemm", () => {
     }
   });
 
-  it("matches gemm_naive on shapes larger than the blocking (K > 256, M > 128, N > 2048)", async () => {
+  it("matches gemm_naive on shapes larger than the blocking (K > 256, M > 128, N > 1024)", async () => {
     const base = { padA: 3, padB: 1, padC: 2, alpha: 1, seed: 7 };
     for (const e of await bothBuilds()) {
       for (const tA of [0, 1]) {
         for (const tB of [0, 1]) {
           checkCase(e, { ...base, tA, tB, M: 131, N: 37, K: 600, beta: 0 }); // three K slabs, M edge
           checkCase(e, { ...base, tA, tB, M: 259, N: 19, K: 257, beta: 1 }); // K = 257: two slabs of ~128
-          checkCase(e, { ...base, tA, tB, M: 6, N: 2100, K: 13, beta: 0.5 }); // two N blocks (tA = 0: unpacked path)
+          checkCase(e, { ...base, tA, tB, M: 6, N: 2100, K: 13, beta: 0.5 }); // tA = 0: unpacked path
+          checkCase(e, { ...base, tA, tB, M: 21, N: 2100, K: 13, beta: 0.5 }); // three N blocks
           checkCase(e, { ...base, tA, tB, M: 7, N: 45, K: 601, beta: 1 }); // unpacked path (tA = 0), long K
           checkCase(e, { ...base, tA, tB, M: 9, N: 45, K: 99, beta: 0 }); // just above the unpacked path
         }
