@@ -25,6 +25,21 @@ program
     process.exitCode = ok ? 0 : 1;
   });
 
+program
+  .command("prepare")
+  .description("make a clean NeMo-style manifest from a LibriSpeech split (librispeech DIR) or check one (manifest FILE)")
+  .argument("<format>", "librispeech | manifest")
+  .argument("<path>", "the split directory, or the manifest to check")
+  .requiredOption("--out <file>", "the manifest to write (JSONL, paths relative to it)")
+  .option("--strict", "stop at the first bad item instead of skipping and counting it", false)
+  .option("--no-verify", "read audio headers only instead of decoding every file")
+  .action(async (format: string, path: string, opts: { out: string; strict: boolean; verify: boolean }) => {
+    const { prepareLibriSpeech, prepareManifest } = await import("./commands/prepare.js");
+    if (format === "librispeech") await prepareLibriSpeech(path, opts);
+    else if (format === "manifest") await prepareManifest(path, opts);
+    else throw new Error(`prepare: unknown format "${format}" (librispeech or manifest)`);
+  });
+
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`todm: ${e.message}`);
   process.exit(1);

@@ -4,7 +4,7 @@
 
 import { readFile } from "node:fs/promises";
 import { DataError } from "../data/errors.js";
-import { readFlac } from "./flac.js";
+import { readFlac, readStreamInfo } from "./flac.js";
 import { resample } from "./resample.js";
 import { readWav, type DecodedAudio } from "./wav.js";
 
@@ -35,4 +35,28 @@ export async function readAudioFile(path: string): Promise<DecodedAudio> {
 export async function readAudioAt(path: string, rate = 16000): Promise<Float32Array> {
   const a = await readAudioFile(path);
   return a.sampleRate === rate ? a.samples : resample(a.samples, a.sampleRate, rate);
+}
+
+/**
+ * Duration and rate of a file. With `verify` the file is decoded in full (so a corrupt or truncated
+ * file is caught); without it only the header is read (STREAMINFO or the WAV chunks).
+ */
+export async function probeAudio(path: string, verify = true): Promise<{ duration: number; sampleRate: number }> {
+  if (verify) {
+    const a = await readAudioFile(path);
+    return { duration: a.samples.length / a.sampleRate, sampleRate: a.sampleRate };
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch {
+    throw new DataError("missing-audio", path, undefined, "audio file not found");
+  }
+  if (bytes.length >= 4 && String.fromCharCode(...bytes.subarray(0, 4)) === "fLaC") {
+    const info = readStreamInfo(bytes, path);
+    if (info.totalSamples === 0) throw new DataError("bad-header", path, undefined, "FLAC STREAMINFO does not give the length; use verification");
+    return { duration: info.totalSamples / info.sampleRate, sampleRate: info.sampleRate };
+  }
+  const a = await decodeAudio(bytes, path);
+  return { duration: a.samples.length / a.sampleRate, sampleRate: a.sampleRate };
 }
