@@ -40,6 +40,20 @@ program
     else throw new Error(`prepare: unknown format "${format}" (librispeech or manifest)`);
   });
 
+program
+  .command("synth")
+  .description("speak sentences with espeak-ng into a 16 kHz corpus with train/valid/test manifests (needs apt-get install espeak-ng)")
+  .requiredOption("--out <dir>", "output folder: audio/<split>/*.wav, <split>.jsonl, synth.json")
+  .option("--text <file>", "sentences, one a line (default: the shipped CC0 list data/text/sentences.txt)")
+  .option("--utterances <n>", "utterances in all splits (default: one per sentence)")
+  .option("--seed <s>", "seed for voices, variants, speed, pitch, noise", "1")
+  .option("--noise", "add light white noise (15-30 dB SNR)", false)
+  .option("--jobs <n>", "espeak-ng processes in parallel", "2")
+  .action(async (opts: { out: string; text?: string; utterances?: string; seed?: string; noise?: boolean; jobs?: string }) => {
+    const { runSynth } = await import("./commands/synth.js");
+    await runSynth(opts);
+  });
+
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`todm: ${e.message}`);
   process.exit(1);

@@ -91,15 +91,16 @@ export function resample(x: Float32Array, from: number, to: number, opts: Resamp
   const n = x.length;
   const outLen = Math.ceil((p.next * n) / p.orig);
   const y = new Float32Array(outLen);
-  for (let j = 0; j < outLen; j++) {
-    const b = Math.floor(j / p.next), i = j - b * p.next;
-    const h = p.taps[i];
-    const start = b * p.orig + p.first[i];
-    // Only the taps that fall inside the signal; the rest multiply the zero padding.
-    const k0 = Math.max(0, -start), k1 = Math.min(h.length, n - start);
-    let acc = 0;
-    for (let k = k0; k < k1; k++) acc += x[start + k] * h[k];
-    y[j] = acc;
+  for (let b = 0, j = 0; j < outLen; b++) {
+    for (let i = 0; i < p.next && j < outLen; i++, j++) {
+      const h = p.taps[i];
+      const start = b * p.orig + p.first[i];
+      // Only the taps that fall inside the signal; the rest multiply the zero padding.
+      const k0 = start < 0 ? -start : 0, k1 = Math.min(h.length, n - start);
+      let acc = 0;
+      for (let k = k0; k < k1; k++) acc += x[start + k] * h[k];
+      y[j] = acc;
+    }
   }
   return y;
 }

@@ -80,10 +80,12 @@ export function readWav(bytes: Uint8Array, file: string): DecodedAudio {
   if (fmt.blockAlign !== bytesPer * channels) {
     throw new DataError("bad-header", file, undefined, `block align ${fmt.blockAlign} does not match ${channels} channel(s) of ${bits} bits`);
   }
-  // 0xFFFFFFFF (and other overlong sizes) come from writers that stream and never seek back: a file
-  // whose data chunk is shorter than declared by less than one frame is tolerated, anything more is not.
+  // Writers that stream to a pipe cannot seek back to fill in the sizes and put a placeholder
+  // instead (espeak-ng --stdout writes 0x7ffff000, others 0xffffffff): such a data chunk runs to the
+  // end of the file. Any other data size beyond the end of the file means the file was truncated.
   const available = bytes.length - dataAt;
-  if (dataLen > available && dataLen !== 0xffffffff) {
+  const streamed = dataLen >= 0x7fff0000 && view.getUint32(4, true) >= 0x7fff0000;
+  if (dataLen > available && !streamed) {
     throw new DataError("truncated", file, undefined, `truncated: the header declares ${dataLen} bytes of samples, the file holds ${available}`);
   }
   const usable = Math.min(dataLen, available);

@@ -23,12 +23,24 @@ export class DataError extends Error {
   readonly kind: DataErrorKind;
   readonly file: string;
   readonly line: number | undefined;
+  /** The message without the file and line. */
+  readonly detail: string;
   constructor(kind: DataErrorKind, file: string, line: number | undefined, detail: string) {
     super(`${file}${line === undefined ? "" : `:${line}`}: ${detail}`);
     this.name = "DataError";
     this.kind = kind;
     this.file = file;
     this.line = line;
+    this.detail = detail;
+  }
+
+  /** A plain object that survives postMessage; `DataError.from` rebuilds the error. */
+  toPlain(): { kind: DataErrorKind; file: string; line?: number; detail: string } {
+    return { kind: this.kind, file: this.file, line: this.line, detail: this.detail };
+  }
+
+  static from(p: { kind: DataErrorKind; file: string; line?: number; detail: string }): DataError {
+    return new DataError(p.kind, p.file, p.line, p.detail);
   }
 }
 
