@@ -9,6 +9,7 @@ import { commitId, machineName, runPython, type BenchContext, type BenchRecord }
 
 const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<BenchRecord[]> }>> = {
   gemm: () => import("./gemm.js"),
+  loader: () => import("./loader.js"),
 };
 
 const RESULTS = "bench/results.json";

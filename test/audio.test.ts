@@ -65,6 +65,14 @@ describe("WAV", () => {
     assertClose("flac vs wav", flac.samples, wav.samples, 0); // FLAC is lossless: bit-exact
   });
 
+  it("decodes a good FLAC correctly right after a corrupt and a truncated one (no state left behind)", async () => {
+    const good = readFileSync(`${FIX}/tone-16k-mono.flac`);
+    await expect(readFlac(corrupt(good), "bad.flac")).rejects.toThrow(DataError);
+    await expect(readFlac(good.subarray(0, 1500), "cut.flac")).rejects.toThrow(DataError);
+    const wav = readWav(readFileSync(`${FIX}/tone-16k-mono.wav`), "tone.wav");
+    assertClose("flac after errors", (await readFlac(good, "tone.flac")).samples, wav.samples, 0); // lossless
+  });
+
   it("reads 24-bit stereo (WAV from Python, FLAC from Debian flac) identically, mixed down", async () => {
     const wav = readWav(readFileSync(`${FIX}/tone-8k-stereo.wav`), "tone.wav");
     expect([wav.sampleRate, wav.channels, wav.bitsPerSample, wav.samples.length]).toEqual([8000, 2, 24, 1001]);

@@ -82,8 +82,8 @@ const hasEspeak = spawnSync("espeak-ng", ["--version"]).status === 0;
 describe.skipIf(!hasEspeak)("synthesize with espeak-ng", () => {
   it("writes 16 kHz mono WAVs whose durations match the manifests, and a tokenizable corpus", async () => {
     const out = mkdtempSync(join(tmpdir(), "todm-synth-"));
-    const r = await synthesize({ out, utterances: 40, seed: 5, log: () => {}, progress: false });
-    expect(r.counts.train + r.counts.valid + r.counts.test).toBe(40);
+    const r = await synthesize({ out, utterances: 16, seed: 5, log: () => {}, progress: false });
+    expect(r.counts.train + r.counts.valid + r.counts.test).toBe(16);
     const tok = trainChar(sentences.map((s) => s.text));
     for (const s of SPLITS) {
       for (const e of readManifest(r.manifests[s])) {

@@ -51,10 +51,13 @@ export function readFlac(bytes: Uint8Array, file: string): Promise<DecodedAudio>
       decoder = new FLACDecoder();
       await decoder.ready;
     }
+    // decodeFile resets the decoder itself when it returns (a second reset doubled the cost); after
+    // a throw we reset, so that a bad file leaves nothing behind for the next one.
     try {
       return await decoder.decodeFile(bytes);
-    } finally {
+    } catch (e) {
       await decoder.reset();
+      throw e;
     }
   });
   queue = job.catch(() => undefined);

@@ -46,7 +46,7 @@ export async function createStandInFbank(config: { bins?: number } = {}): Promis
 
 export function standInFbank(bins = 80): FeatureFn {
   const cache = new Map<number, { win: Float64Array; mel: { lo: number; w: Float64Array }[] }>();
-  const N = 512;
+  const N = FFT_N;
   const re = new Float64Array(N), im = new Float64Array(N);
   return (samples, sr) => {
     const len = Math.round(0.025 * sr), shift = Math.round(0.01 * sr);
@@ -93,31 +93,44 @@ export function standInFbank(bins = 80): FeatureFn {
   };
 }
 
-/** In-place iterative radix-2 FFT (length a power of two). */
+/** In-place iterative radix-2 FFT of length 512, with precomputed bit reversal and twiddles. */
+const FFT_N = 512;
+const BITREV = new Uint16Array(FFT_N);
+const TW_RE = new Float64Array(FFT_N / 2), TW_IM = new Float64Array(FFT_N / 2);
+for (let i = 0, j = 0; i < FFT_N; i++) {
+  BITREV[i] = j;
+  let bit = FFT_N >> 1;
+  for (; j & bit; bit >>= 1) j ^= bit;
+  j ^= bit;
+}
+for (let k = 0; k < FFT_N / 2; k++) {
+  TW_RE[k] = Math.cos((-2 * Math.PI * k) / FFT_N);
+  TW_IM[k] = Math.sin((-2 * Math.PI * k) / FFT_N);
+}
+
 function fft(re: Float64Array, im: Float64Array): void {
-  const n = re.length;
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
+  const n = FFT_N;
+  for (let i = 0; i < n; i++) {
+    const j = BITREV[i];
     if (i < j) {
-      [re[i], re[j]] = [re[j], re[i]];
-      [im[i], im[j]] = [im[j], im[i]];
+      const tr = re[i], ti = im[i];
+      re[i] = re[j];
+      im[i] = im[j];
+      re[j] = tr;
+      im[j] = ti;
     }
   }
   for (let size = 2; size <= n; size <<= 1) {
-    const ang = (-2 * Math.PI) / size;
-    const wr = Math.cos(ang), wi = Math.sin(ang);
+    const half = size >> 1, step = n / size;
     for (let s = 0; s < n; s += size) {
-      let cr = 1, ci = 0;
-      for (let k = 0; k < size / 2; k++) {
-        const a = s + k, b = a + size / 2;
+      for (let k = 0; k < half; k++) {
+        const a = s + k, b = a + half;
+        const cr = TW_RE[k * step], ci = TW_IM[k * step];
         const tr = re[b] * cr - im[b] * ci, ti = re[b] * ci + im[b] * cr;
         re[b] = re[a] - tr;
         im[b] = im[a] - ti;
         re[a] += tr;
         im[a] += ti;
-        [cr, ci] = [cr * wr - ci * wi, cr * wi + ci * wr];
       }
     }
   }
