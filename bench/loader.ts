@@ -17,7 +17,7 @@ import { readAudioFile } from "../dist/audio/read.js";
 import { resample } from "../dist/audio/resample.js";
 import { writeWav } from "../dist/audio/wav.js";
 import { makeBatches } from "../dist/data/batching.js";
-import { standInFbank, type FeatureFn } from "../dist/data/features.js";
+import { ENGINE_FBANK, STANDIN_FBANK, standInFbank, type FeatureFn } from "../dist/data/features.js";
 import { BatchLoader } from "../dist/data/loader.js";
 import { readManifest } from "../dist/data/manifest.js";
 import { median, type BenchContext, type BenchRecord } from "./lib.js";
@@ -121,6 +121,41 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
       const base = { bench: "loader", higherIsBetter: true, build: e.build, machine: ctx.machine, commit: ctx.commit, note: `${note}; cache case: features read back from the on-disk cache` };
       ctx.log(`  feature cache hits: ${(set.files.length / (ms / 1000)).toFixed(0)} utt/s, ${(set.seconds / (ms / 1000)).toFixed(0)}x realtime`);
       out.push({ ...base, case: `${set.name.split(":")[0]}: feature cache hit`, metric: "x realtime", todm: set.seconds / (ms / 1000), peers: {} });
+    }
+    // Steady state beside a trainer: one worker thread feeds a consumer that busy-waits as long as a
+    // trainer at the PyTorch calibration's rate (54 s of audio per second, NOTES.md) would compute.
+    if (sets.length) {
+      const set = sets[0];
+      const trainerRate = 54;
+      const spec = typeof engineFbank === "function" ? ENGINE_FBANK : STANDIN_FBANK;
+      const utts = set.files.map((audio) => ({ audio, tokens: Int32Array.of(1) }));
+      const frames = await Promise.all(set.files.map(async (f) => {
+        const a = await readAudioFile(f);
+        return Math.floor((a.samples.length / a.sampleRate) * 100);
+      }));
+      const plan = makeBatches(frames, { maxFrames: 6000, seed: 1 }).batches; // ~60 s of audio a batch
+      const loader = new BatchLoader({ utterances: utts, features: spec, workers: 1, prefetch: 4 });
+      // Steady state starts once the first batch has been consumed (the pipeline is full by then).
+      let k = 0, waitBefore = 0, t0 = performance.now();
+      for await (const b of loader.run(plan)) {
+        let audio = 0;
+        for (let i = 0; i < b.B; i++) audio += b.featLens[i] / 100;
+        const until = performance.now() + (audio / trainerRate) * 1000;
+        while (performance.now() < until) { /* the trainer's step */ }
+        if (k === 0) {
+          t0 = performance.now();
+          waitBefore = loader.stats.waitMs;
+        }
+        k++;
+      }
+      const frac = k > 2 ? (loader.stats.waitMs - waitBefore) / (performance.now() - t0) : NaN;
+      await loader.close();
+      ctx.log(`  worker loader beside a simulated trainer at ${trainerRate} s/s: ${k} batches, consumer waited ${(100 * frac).toFixed(1)}% of the time after the first batch`);
+      out.push({
+        bench: "loader", case: `${set.name.split(":")[0]}: 1 worker beside a trainer at ${trainerRate} s audio/s`, metric: "% of step time waiting",
+        higherIsBetter: false, todm: 100 * frac, build: e.build, peers: {}, machine: ctx.machine, commit: ctx.commit,
+        note: `${note}; steady state: waiting measured from the second batch on`,
+      });
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
