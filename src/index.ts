@@ -29,3 +29,4 @@ export { BatchLoader, type LoaderOptions, type LoaderStats } from "./data/loader
 export { ENGINE_FBANK, STANDIN_FBANK, standInFbank, type FeatureFn, type FeatureSpec, type Features } from "./data/features.js";
 export { DEFAULT_TEXT, ensureDefaultCorpus, planSynthesis, synthesize, type SynthOptions, type SynthResult } from "./data/synth.js";
 export { Progress } from "./progress.js";
+export { loadTrainingData, type TrainingData, type TrainingDataOptions } from "./data/dataset.js";

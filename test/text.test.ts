@@ -250,3 +250,45 @@ describe("Corpus", () => {
     expect(() => Corpus.load([m], { strict: true }).tokenize(tok)).toThrow(`${m}:2: text has character 'U'`);
   });
 });
+
+describe("loadTrainingData", () => {
+  it("loads, trains the tokenizer on train texts, and skips valid texts it cannot encode", async () => {
+    const { loadTrainingData } = await import("../src/data/dataset.js");
+    const d = tmp();
+    writeFileSync(join(d, "a.wav"), tone(0.1));
+    const line = (text: string, duration = 1) => JSON.stringify({ audio_filepath: "a.wav", duration, text });
+    writeFileSync(join(d, "train.jsonl"), [line("the cat sat"), line("a hat"), line("too long", 25), `{"oops"`].join("\n"));
+    writeFileSync(join(d, "valid.jsonl"), [line("the hat"), line("zebra")].join("\n"));
+    const data = await loadTrainingData({ train: [join(d, "train.jsonl")], valid: [join(d, "valid.jsonl")], tokenizer: { type: "char" } });
+    expect(data.train.texts()).toEqual(["THE CAT SAT", "A HAT"]);
+    expect(data.valid.texts()).toEqual(["THE HAT"]);
+    expect(data.tokenizer.symbols).toEqual([BLANK, " ", "A", "C", "E", "H", "S", "T"]);
+    expect(data.ledger.errors.map((e) => `${e.kind} ${e.line}`)).toEqual(["bad-json 4", "unencodable-text 2"]);
+    expect(data.summary).toContain("longer than 20 s, left out: 1");
+  });
+
+  it("uses a cached default corpus without synthesising again", async () => {
+    const { loadTrainingData } = await import("../src/data/dataset.js");
+    const d = tmp();
+    writeFileSync(join(d, "a.wav"), tone(0.1));
+    for (const s of ["train", "valid", "test"]) writeFileSync(join(d, `${s}.jsonl`), JSON.stringify({ audio_filepath: "a.wav", duration: 0.1, text: `${s} words` }) + "\n");
+    writeFileSync(join(d, "synth.json"), JSON.stringify({ format: "todm-synth", version: 1 }));
+    const data = await loadTrainingData({ defaultCorpusDir: d, tokenizer: { type: "bpe", vocabSize: 20 } });
+    expect(data.train.texts()).toEqual(["TRAIN WORDS"]);
+    expect(data.valid.utterances.length).toBe(0); // "VALID" has a V and an L the training text lacks
+    expect(data.ledger.errors[0].message).toBe(`${join(d, "valid.jsonl")}:1: text has character 'V' (U+0056) that the tokenizer cannot encode`);
+  });
+});
+
+describe("Progress", () => {
+  it("prints log lines with counts and an ETA when not on a TTY", async () => {
+    const { Progress } = await import("../src/progress.js");
+    const lines: string[] = [];
+    const stream = { write: (s: string) => lines.push(s), isTTY: false } as unknown as NodeJS.WriteStream;
+    const p = new Progress("synth", 4, { stream, logEvery: 0 });
+    for (let i = 0; i < 4; i++) p.tick();
+    p.finish();
+    expect(lines.length).toBe(4);
+    expect(lines[3]).toMatch(/^synth 4\/4 \(100%\) elapsed \d+s eta 0s\n$/);
+  });
+});
