@@ -20,6 +20,7 @@ import { makeBatches } from "../dist/data/batching.js";
 import { ENGINE_FBANK, STANDIN_FBANK, standInFbank, type FeatureFn } from "../dist/data/features.js";
 import { BatchLoader } from "../dist/data/loader.js";
 import { readManifest } from "../dist/data/manifest.js";
+import { findEspeak, synthesize } from "../dist/data/synth.js";
 import { median, type BenchContext, type BenchRecord } from "./lib.js";
 
 const SHARED = "/work/shared/data";
@@ -38,6 +39,14 @@ async function totalSeconds(files: string[]): Promise<number> {
     s += a.samples.length / a.sampleRate;
   }
   return s;
+}
+
+function findEspeakOrNull(): string | null {
+  try {
+    return findEspeak().bin;
+  } catch {
+    return null;
+  }
 }
 
 async function fileSets(work: string, log: (s: string) => void): Promise<FileSet[]> {
@@ -60,6 +69,12 @@ async function fileSets(work: string, log: (s: string) => void): Promise<FileSet
       sets.push({ name: "FLAC 22.05 kHz: decode + resample + fbank", files: out, seconds: await totalSeconds(out) });
     } else log("  no `flac` CLI: the 22.05 kHz FLAC case is left out");
   } else log(`  ${kath} missing: FLAC cases left out`);
+  if (findEspeakOrNull()) {
+    // The default training data: espeak-ng speech at 16 kHz in WAV (100 utterances of the default plan).
+    const r = await synthesize({ out: join(work, "synth"), utterances: 100, seed: 1, log: () => {}, progress: false });
+    const files = readManifest(r.manifests.train).map((e) => e.audio);
+    sets.push({ name: "WAV 16 kHz (synthetic default corpus): decode + fbank", files, seconds: await totalSeconds(files) });
+  } else log("  no espeak-ng: the synthetic-corpus case is left out");
   const fsdd = join(SHARED, "fsdd", "recordings");
   if (existsSync(fsdd)) {
     const files = readdirSync(fsdd).filter((f) => f.endsWith(".wav")).sort().slice(0, 300).map((f) => join(fsdd, f));

@@ -25,6 +25,7 @@ export interface FeatureEnv {
   featureKey: string;
   sampleRate: number;
   cacheDir?: string;
+  /** audioSeconds counts decoded audio exactly, and cache hits as frames * 10 ms (their audio is not read). */
   stats: { cacheHits: number; cacheMisses: number; audioSeconds: number };
 }
 

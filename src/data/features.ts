@@ -25,8 +25,10 @@ export interface FeatureSpec {
 
 /** The engine's fbank, in a fresh engine (one per worker thread). */
 export async function createEngineFbank(config: { build?: "simd" | "relaxed-simd" } = {}): Promise<FeatureFn> {
-  const { loadEngine, Engine } = await import("../engine.js");
-  const engine = await loadEngine({ build: config.build });
+  // Through the package index, so that every module that adds methods to Engine (fbank's included)
+  // is loaded in this thread too.
+  const { createEngine, Engine } = await import("../index.js");
+  const engine = await createEngine({ build: config.build });
   const fbank = (Engine.prototype as unknown as { fbank?: (s: Float32Array, r: number) => Features }).fbank;
   if (typeof fbank !== "function") {
     throw new Error("engine.fbank is not available in this build (the fbank module is not merged); use the stand-in features");

@@ -64,6 +64,8 @@ export class BatchLoader {
   private readonly pending = new Map<number, Pending>();
   private readonly workerStats = new Map<Worker, FeatureEnv["stats"]>();
   private localEnv?: FeatureEnv;
+  /** In process with a FeatureSpec: the feature function being built. */
+  private localEnvPromise?: Promise<void>;
   private seq = 0;
   private fatal?: Error;
 
@@ -115,8 +117,6 @@ export class BatchLoader {
       this.workers.push(w);
     }
   }
-
-  private localEnvPromise?: Promise<void>;
 
   private fail(e: Error): void {
     this.fatal ??= e;
