@@ -3,7 +3,7 @@
 // (our readers plus the same feature function), in process and through worker threads; the cache
 // for hits, invalidation and atomic writes; and every bad-audio case for skip-and-count.
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -207,7 +207,7 @@ describe("BatchLoader in process", () => {
   });
 });
 
-describe("BatchLoader with worker threads (compiled dist/)", () => {
+describe("compiled dist/: the loader's worker threads and the prepare command line", () => {
   // Worker threads run plain Node, which cannot load TypeScript: build dist/ first (tsc, a few seconds).
   // Everything in these tests comes from dist/, so that DataError is one class (src/ and dist/ each have one).
   let dist: {
@@ -250,4 +250,28 @@ describe("BatchLoader with worker threads (compiled dist/)", () => {
       await loader.close();
     }
   });
+
+  const cli = (args: string[]) => spawnSync(process.execPath, ["dist/cli.js", ...args], { encoding: "utf8", env: { ...process.env, CI: "true" } });
+
+  it("prints utterances, hours and the skipped files; --strict exits 1 naming the file", () => {
+    const d = mkdtempSync(join(tmpdir(), "todm-cli-"));
+    const ch = join(d, "split", "7", "70");
+    mkdirSync(ch, { recursive: true });
+    writeFileSync(join(ch, "7-70-0000.wav"), writeWav([new Float32Array(8000).fill(0.1)], 16000));
+    writeFileSync(join(ch, "7-70-0001.wav"), new Uint8Array(0));
+    writeFileSync(join(ch, "7-70.trans.txt"), "7-70-0000 HELLO THERE\n7-70-0001 EMPTY ONE\n");
+    const out = join(d, "m.jsonl");
+    const ok = cli(["prepare", "librispeech", join(d, "split"), "--out", out]);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain(`wrote ${out}: 1 utterances, 0.00 hours`);
+    expect(ok.stdout).toContain("skipped: 1 (empty 1)");
+    expect(ok.stdout).toContain(`${join(ch, "7-70-0001.wav")}: empty audio file (0 bytes)`);
+    expect(readFileSync(out, "utf8")).toBe(`{"audio_filepath":"split/7/70/7-70-0000.wav","duration":0.5,"text":"HELLO THERE","id":"7-70-0000"}\n`);
+    const strict = cli(["prepare", "librispeech", join(d, "split"), "--out", out, "--strict"]);
+    expect(strict.status).toBe(1);
+    expect(strict.stderr).toContain(`todm: ${join(ch, "7-70-0001.wav")}: empty audio file`);
+    const unknown = cli(["prepare", "kaldi", d, "--out", out]);
+    expect(unknown.stderr).toContain('unknown format "kaldi"');
+  });
 });
+
