@@ -15,6 +15,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   conv: () => import("./conv.js"),
   fbank: () => import("./fbank.js"),
   rnnt: () => import("./rnnt.js"),
+  loader: () => import("./loader.js"),
 };
 
 const RESULTS = "bench/results.json";

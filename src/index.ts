@@ -33,3 +33,21 @@ export { checkRnntInputs, rnntLossInPlace, type RnntArenaInputs, type RnntLossOp
 export * from "./predictor.js";
 export * from "./joiner.js";
 export * from "./decode.js";
+
+// The data side: audio, text, corpora, tokenizers, batching, the loader, the synthetic corpus.
+export { decodeAudio, probeAudio, readAudioAt, readAudioFile } from "./audio/read.js";
+export { readWav, writeWav, type DecodedAudio, type WavEncoding } from "./audio/wav.js";
+export { readFlac, readStreamInfo } from "./audio/flac.js";
+export { resample, RESAMPLE_DEFAULTS, type ResampleOptions } from "./audio/resample.js";
+export { DataError, SkipLedger, type DataErrorKind } from "./data/errors.js";
+export { normalizeText } from "./data/normalize.js";
+export { readManifest, writeManifest, type ManifestEntry } from "./data/manifest.js";
+export { scanLibriSpeech } from "./data/librispeech.js";
+export { Corpus, type Utterance, type CorpusOptions } from "./data/corpus.js";
+export { BLANK, BpeTokenizer, CharTokenizer, tokenizerFromJSON, trainBpe, trainChar, TokenizerError, type Tokenizer, type TokenizerJSON } from "./data/tokenizer.js";
+export { collate, framesFor, makeBatches, type Batch, type BatchingOptions, type BatchPlan } from "./data/batching.js";
+export { BatchLoader, type LoaderOptions, type LoaderStats } from "./data/loader.js";
+export { ENGINE_FBANK, STANDIN_FBANK, standInFbank, type FeatureFn, type FeatureSpec, type Features } from "./data/features.js";
+export { DEFAULT_TEXT, ensureDefaultCorpus, planSynthesis, synthesize, type SynthOptions, type SynthResult } from "./data/synth.js";
+export { Progress } from "./progress.js";
+export { loadTrainingData, type TrainingData, type TrainingDataOptions } from "./data/dataset.js";
