@@ -47,7 +47,7 @@ export { Corpus, type Utterance, type CorpusOptions } from "./data/corpus.js";
 export { BLANK, BpeTokenizer, CharTokenizer, tokenizerFromJSON, trainBpe, trainChar, TokenizerError, type Tokenizer, type TokenizerJSON } from "./data/tokenizer.js";
 export { collate, framesFor, makeBatches, type Batch, type BatchingOptions, type BatchPlan } from "./data/batching.js";
 export { BatchLoader, type LoaderOptions, type LoaderStats } from "./data/loader.js";
-export { ENGINE_FBANK, STANDIN_FBANK, standInFbank, type FeatureFn, type FeatureSpec, type Features } from "./data/features.js";
+export { ENGINE_FBANK, STANDIN_FBANK, standInFbank, type FeatureFn, type FeatureSpec } from "./data/features.js";
 export { DEFAULT_TEXT, ensureDefaultCorpus, planSynthesis, synthesize, type SynthOptions, type SynthResult } from "./data/synth.js";
 export { Progress } from "./progress.js";
 export { loadTrainingData, type TrainingData, type TrainingDataOptions } from "./data/dataset.js";

@@ -8,11 +8,9 @@
 // plain-JS log-mel filterbank for tests and for benchmarks on branches without engine.fbank. The
 // stand-in is NOT Kaldi-compatible (no dither, Hann window, no DC removal): do not train on it.
 
-export interface Features {
-  data: Float32Array;
-  frames: number;
-  bins: number;
-}
+import type { Features } from "../features.js";
+
+export type { Features };
 export type FeatureFn = (samples: Float32Array, sampleRate: number) => Features;
 
 export interface FeatureSpec {
