@@ -78,6 +78,8 @@ export function validateConfig(c: ModelConfig, source = "config"): void {
   if (c.featDim < 7) bad(`featDim must be at least 7`);
   if (c.vocabSize < 2) bad(`vocabSize must be at least 2 (blank and one symbol)`);
   if (c.layers < 1) bad(`layers must be at least 1`);
+  if (c.predictorDim % 16) bad(`predictorDim must be a multiple of 16, got ${c.predictorDim}`);
+  if (c.joinerDim % 16) bad(`joinerDim must be a multiple of 16, got ${c.joinerDim}`);
 }
 
 /** The full (Supernet) parameter table, in region order. */
@@ -133,8 +135,9 @@ export function paramTable(c: ModelConfig): ParamSpec[] {
     t.push({ name: `${p}norm.weight`, shape: [d], init: "norm_weight", block: l });
     t.push({ name: `${p}norm.bias`, shape: [d], init: "norm_bias", block: l });
   }
-  t.push({ name: "encoder.out.weight", shape: [c.joinerDim, d], init: "linear" });
-  t.push({ name: "encoder.out.bias", shape: [c.joinerDim], init: "bias" });
+  // The predictor and the joiner, each a contiguous block in the layouts of src/predictor.ts and
+  // src/joiner.ts (no alignment padding inside: validateConfig requires widths divisible by 16).
+  // joiner.enc is the encoder's output projection (icefall's joiner.encoder_proj).
   t.push({ name: "predictor.embedding.weight", shape: [c.vocabSize, P], init: "embedding" });
   for (let l = 0; l < c.predictorLayers; l++) {
     t.push({ name: `predictor.lstm.${l}.w_ih`, shape: [4 * P, P], init: "lstm" });
@@ -142,10 +145,15 @@ export function paramTable(c: ModelConfig): ParamSpec[] {
     t.push({ name: `predictor.lstm.${l}.b_ih`, shape: [4 * P], init: "lstm" });
     t.push({ name: `predictor.lstm.${l}.b_hh`, shape: [4 * P], init: "lstm" });
   }
+  t.push({ name: "joiner.enc.weight", shape: [c.joinerDim, d], init: "linear" });
+  t.push({ name: "joiner.enc.bias", shape: [c.joinerDim], init: "bias" });
   t.push({ name: "joiner.pred.weight", shape: [c.joinerDim, P], init: "linear" });
   t.push({ name: "joiner.pred.bias", shape: [c.joinerDim], init: "bias" });
   t.push({ name: "joiner.out.weight", shape: [c.vocabSize, c.joinerDim], init: "linear" });
   t.push({ name: "joiner.out.bias", shape: [c.vocabSize], init: "zero" });
+  // Global feature normalisation (mean and inverse std per bin), measured on training data.
+  t.push({ name: "frontend.feat_mean", shape: [c.featDim], init: "zero", trainable: false });
+  t.push({ name: "frontend.feat_istd", shape: [c.featDim], init: "norm_weight", trainable: false });
   return t;
 }
 

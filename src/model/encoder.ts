@@ -35,6 +35,8 @@ export class ParamHandles {
       const p = params.get(e.name);
       this.handles.set(e.name, engine.wasm.tensor_wrap(p.ptr, p.gptr, p.numel));
     }
+    // made now, before any step's mark, so that they outlive every step
+    for (let l = 0; l < params.cfg.layers; l++) this.ssmBlock(l, params.cfg.causal);
   }
 
   h(name: string): T {
@@ -43,11 +45,12 @@ export class ParamHandles {
     return t;
   }
 
-  /** The MH-SSM operand block of layer l (made once): tensor handles, then constant pointers. */
+  /** The MH-SSM operand block of layer l (made in the constructor): tensor handles, then constant pointers. */
   ssmBlock(l: number, causal: boolean): number {
     const key = `${l}`;
     let pb = this.blocks.get(key);
     if (pb === undefined) {
+      if (this.blocks.size >= this.params.cfg.layers) throw new Error(`no encoder block ${l}`);
       const p = `encoder.blocks.${l}.ssm.`;
       const dir = (d: string) => [`${p}${d}.s`, `${p}${d}.c_re`, `${p}${d}.c_im`, `${p}${d}.d`].map((n) => this.h(n));
       const vals = [...dir("fwd"), ...(causal ? [0, 0, 0, 0] : dir("bwd")),
@@ -94,8 +97,6 @@ export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub:
   {
     const z = tape.layernorm(x, H.h(`${p}ssm.norm.weight`), H.h(`${p}ssm.norm.bias`), rows, d);
     const u = tape.linear(z, H.h(`${p}ssm.in.weight`), H.h(`${p}ssm.in.bias`), rows, d, C, d);
-    const dirs = (cfg.causal ? ["fwd"] : ["fwd", "bwd"]).map((dir) => dir);
-    void dirs;
     const pb = H.ssmBlock(l, cfg.causal);
     const s = tape.engine.wasm.t_mhssm(u, pb, B, T_, C, cfg.stateSize / 2, P, lensPtr, cfg.causal ? 0 : 1);
     if (s === 0) throw new Error("out of WASM memory in mhssm: reduce the batch size (max frames per batch)");

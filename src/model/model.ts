@@ -1,0 +1,159 @@
+// The whole transducer on the engine: features -> convolutional subsampling -> Stateformer blocks
+// (the tape) -> joiner with the LSTM predictor -> RNN-T loss, for any subnet of the Supernet.
+//
+// The encoder runs on the autograd tape. The transducer half has a fixed structure and large
+// activations, so it is driven directly by its kernels' forward/backward pairs (src/predictor.ts,
+// src/joiner.ts, src/rnnt.ts); its gradient with respect to the encoder output lands in the tape's
+// gradient of that tensor, and one `tape_backward` call finishes the encoder.
+//
+//   const model = new Model(engine, cfg);  model.params.init(seed);
+//   const r = model.trainStep(batch, subnet, { dropout, seed });   // accumulates gradients
+//   const hyps = model.decode(batch, subnet);                       // greedy search
+
+import type { Engine } from "../engine.js";
+import { Tape, type T } from "../tape.js";
+import type { Batch } from "../data/batching.js";
+import { greedySearch, modifiedBeamSearch, type Hypothesis } from "../decode.js";
+import { joinerBackward, joinerForward, type JoinerConfig } from "../joiner.js";
+import { predictorBackward, predictorForward, type PredictorConfig } from "../predictor.js";
+import { rnntLossInPlace } from "../rnnt.js";
+import { engineSearchModel } from "../decode.js";
+import { subsampledBins, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
+import { blockForward, DropoutSeeds, NO_DROPOUT, ParamHandles, type DropoutRates } from "./encoder.js";
+import { ModelParams } from "./params.js";
+
+/** Frames after the two stride-2 convolutions (causal: left padding 2 in time; else none). */
+export function subsampledLength(T: number, causal: boolean): number {
+  const once = (t: number) => (causal ? Math.floor((t - 1) / 2) + 1 : Math.floor((t - 3) / 2) + 1);
+  return Math.max(0, once(Math.max(0, once(T))));
+}
+
+export interface StepOptions {
+  dropout?: DropoutRates;
+  /** Seeds the step's dropout masks. */
+  seed?: number;
+  /** Weight of each utterance's loss in the gradient (default 1/B: the batch mean). */
+  lossScale?: number;
+}
+
+export interface StepResult {
+  /** Sum over the batch of per-utterance losses (nats). */
+  lossSum: number;
+  losses: Float32Array;
+  /** Encoder frames after subsampling, summed over the batch. */
+  frames: number;
+}
+
+export class Model {
+  readonly params: ModelParams;
+  readonly handles: ParamHandles;
+  readonly tape: Tape;
+
+  constructor(readonly engine: Engine, readonly cfg: ModelConfig) {
+    validateConfig(cfg);
+    this.params = new ModelParams(engine, cfg);
+    this.handles = new ParamHandles(engine, this.params);
+    this.tape = new Tape(engine, 1 << 16);
+  }
+
+  predictorConfig(): PredictorConfig {
+    return { vocab: this.cfg.vocabSize, embedDim: this.cfg.predictorDim, hidden: this.cfg.predictorDim, layers: this.cfg.predictorLayers as 1 | 2, layerNorm: false };
+  }
+
+  joinerConfig(): JoinerConfig {
+    return { encDim: this.cfg.dModel, predDim: this.cfg.predictorDim, joinDim: this.cfg.joinerDim, vocab: this.cfg.vocabSize };
+  }
+
+  /** Uploads normalised features [B, T, F] and runs subsampling and the blocks on the tape. */
+  private encode(batch: Batch, sub: SubnetSpec, drop: DropoutRates, seeds: DropoutSeeds, train: boolean) {
+    const { engine: e, cfg, tape } = this;
+    const H = this.handles;
+    const { B, T, F } = batch;
+    if (F !== cfg.featDim) throw new Error(`the batch has ${F} feature bins, the model expects ${cfg.featDim}`);
+    if (sub.layers > cfg.layers || sub.ffDim > cfg.ffDim || sub.heads > cfg.heads) {
+      throw new Error(`subnet L${sub.layers}-ff${sub.ffDim}-h${sub.heads} exceeds the Supernet L${cfg.layers}-ff${cfg.ffDim}-h${cfg.heads}`);
+    }
+    // normalise on the host into a scratch copy: (x - mean) * istd per bin
+    const mean = this.params.read("frontend.feat_mean"), istd = this.params.read("frontend.feat_istd");
+    const x = tape.input(batch.feats, false);
+    const xd = e.wasm.tensor_data(x) >> 2;
+    const f32 = e.f32;
+    for (let r = 0; r < B * T; r++) for (let k = 0; k < F; k++) f32[xd + r * F + k] = (f32[xd + r * F + k] - mean[k]) * istd[k];
+    void train;
+    const cs = cfg.subsampleChannels, causal = cfg.causal;
+    const pad = causal ? 2 : 0;
+    const T1 = causal ? Math.floor((T - 1) / 2) + 1 : Math.floor((T - 3) / 2) + 1;
+    const F1 = Math.floor((F - 3) / 2) + 1;
+    const T2 = subsampledLength(T, causal), F2 = subsampledBins(F);
+    if (T2 < 1) throw new Error(`a batch of ${T} frames is too short for subsampling by 4`);
+    const w = (n: string) => H.h(n);
+    let h: T = e.wasm.t_conv2d(x, w("encoder.subsample.conv1.weight"), w("encoder.subsample.conv1.bias"), B, 1, T, F, cs, 3, 3, 2, 2, pad, 0, 0);
+    h = tape.relu(h, B * cs * T1 * F1);
+    h = e.wasm.t_conv2d(h, w("encoder.subsample.conv2.weight"), w("encoder.subsample.conv2.bias"), B, cs, T1, F1, cs, 3, 3, 2, 2, pad, 0, 0);
+    h = tape.relu(h, B * cs * T2 * F2);
+    h = e.wasm.t_permute_bctf(h, B, cs, T2, F2);
+    h = tape.linear(h, w("encoder.subsample.out.weight"), w("encoder.subsample.out.bias"), B * T2, cs * F2, cfg.dModel);
+    const lens2 = Int32Array.from(batch.featLens, (t) => Math.min(T2, subsampledLength(t, causal)));
+    const lensPtr = tape.ints(lens2);
+    for (let l = 0; l < sub.layers; l++) h = blockForward(tape, H, cfg, sub, l, h, B, T2, lensPtr, drop, seeds);
+    return { enc: h, T2, lens2 };
+  }
+
+  /**
+   * Forward and backward of one batch through a subnet: gradients ACCUMULATE into the gradient
+   * region (zero it with params.zeroGrad() before a step). Frees its activations on return.
+   */
+  trainStep(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg), opts: StepOptions = {}): StepResult {
+    const { engine: e, tape } = this;
+    const { B, U } = batch;
+    tape.begin();
+    try {
+      const seeds = new DropoutSeeds(opts.seed ?? 0);
+      const { enc, T2, lens2 } = this.encode(batch, sub, opts.dropout ?? NO_DROPOUT, seeds, true);
+      const U1 = U + 1;
+      // predictor input: blank (id 0) then the labels
+      const ids = new Int32Array(B * U1);
+      for (let b = 0; b < B; b++) for (let u = 0; u < U; u++) ids[b * U1 + u + 1] = batch.tokens[b * U + u];
+      const pcfg = this.predictorConfig(), jcfg = this.joinerConfig();
+      const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
+      const psaved = predictorForward(e, pcfg, pBase.ptr, e.upload(ids, "i32"), B, U1);
+      const jsaved = joinerForward(e, jcfg, jBase.ptr, e.wasm.tensor_data(enc), psaved.out, B, T2, U1);
+      const scale = opts.lossScale ?? 1 / B;
+      const losses = rnntLossInPlace(e, {
+        logits: jsaved.logits,
+        targets: e.upload(batch.tokens.length ? batch.tokens : [0], "i32"),
+        logitLengths: e.upload(lens2, "i32"),
+        targetLengths: e.upload(batch.tokenLens, "i32"),
+        dlosses: e.upload(new Float32Array(B).fill(scale)),
+      }, [B, T2, U1, this.cfg.vocabSize], 0);
+      const lossValues = e.read(losses, B);
+      const dpred = e.alloc(B * U1 * pcfg.hidden);
+      e.wasm.mem_zero_f32(dpred, B * U1 * pcfg.hidden);
+      joinerBackward(e, jcfg, jBase.ptr, jBase.gptr, jsaved, jsaved.logits, e.wasm.tensor_grad(enc), dpred);
+      predictorBackward(e, pcfg, pBase.ptr, pBase.gptr, psaved, dpred);
+      tape.backward(0); // the encoder output's gradient is already in place
+      let lossSum = 0;
+      for (const l of lossValues) lossSum += l;
+      return { lossSum, losses: lossValues, frames: lens2.reduce((a, b) => a + b, 0) };
+    } finally {
+      tape.end();
+    }
+  }
+
+  /** Greedy (or beam) transcripts of a batch through a subnet, as token ids. No gradients. */
+  decode(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg), opts: { beam?: number; maxSymPerFrame?: number } = {}): Hypothesis[] {
+    const { engine: e, tape } = this;
+    tape.begin();
+    try {
+      const { enc, T2, lens2 } = this.encode(batch, sub, NO_DROPOUT, new DropoutSeeds(0), false);
+      const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
+      const sm = engineSearchModel(e, { cfg: this.predictorConfig(), params: pBase.ptr }, { cfg: this.joinerConfig(), params: jBase.ptr },
+        e.wasm.tensor_data(enc), batch.B, T2, 0);
+      return opts.beam && opts.beam > 1
+        ? modifiedBeamSearch(sm, lens2, { beam: opts.beam })
+        : greedySearch(sm, lens2, { maxSymPerFrame: opts.maxSymPerFrame ?? 1 });
+    } finally {
+      tape.end();
+    }
+  }
+}
