@@ -1,0 +1,78 @@
+// Model files: safetensors with the tensors of a Supernet or of one exported subnet, and string
+// metadata `todm.format_version`, `todm.config` (JSON ModelConfig) and `todm.tokenizer` (JSON),
+// plus optional `todm.subnet` (the SubnetSpec an export was cut as) and `todm.info` (JSON: how it was
+// trained). docs/model-format.md specifies it. Writes are atomic.
+//
+//   saveModel("model.safetensors", model, tokenizer);
+//   const { model, tokenizer } = loadModel(engine, "model.safetensors");
+
+import type { Engine } from "../engine.js";
+import { decodeSafetensors, encodeSafetensors, ModelFileError, readSafetensors, writeFileAtomic, type NamedTensor, type SafetensorsFile } from "../safetensors.js";
+import { tokenizerFromJSON, type Tokenizer } from "../data/tokenizer.js";
+import { paramTable, validateConfig, type ModelConfig } from "./config.js";
+import { Model } from "./model.js";
+
+export const FORMAT_VERSION = "1";
+
+/** The model's tensors (values, full Supernet shapes) and metadata, as safetensors bytes. */
+export function encodeModel(model: Model, tokenizer: Tokenizer, extra: Record<string, string> = {}): Uint8Array {
+  const tensors: NamedTensor[] = model.params.entries.map((e) => ({
+    name: e.name, dtype: "F32", shape: e.shape, data: model.params.read(e.name),
+  }));
+  return encodeSafetensors(tensors, {
+    "todm.format_version": FORMAT_VERSION,
+    "todm.config": JSON.stringify(model.cfg),
+    "todm.tokenizer": JSON.stringify(tokenizer.toJSON()),
+    ...extra,
+  });
+}
+
+export function saveModel(path: string, model: Model, tokenizer: Tokenizer, extra: Record<string, string> = {}): void {
+  writeFileAtomic(path, encodeModel(model, tokenizer, extra));
+}
+
+/** Checks the metadata and returns the config and tokenizer; errors name `source`. */
+export function parseModelMetadata(file: SafetensorsFile, source: string): { cfg: ModelConfig; tokenizer: Tokenizer } {
+  const m = file.metadata;
+  const hint = "a todm model has todm.format_version, todm.config and todm.tokenizer metadata";
+  if (m["todm.format_version"] === undefined) throw new ModelFileError(source, "not a todm model: no todm.format_version metadata", hint);
+  if (m["todm.format_version"] !== FORMAT_VERSION) {
+    throw new ModelFileError(source, `unsupported todm.format_version ${m["todm.format_version"]} (this todm reads ${FORMAT_VERSION})`);
+  }
+  let cfg: ModelConfig, tokJson: unknown;
+  try {
+    cfg = JSON.parse(m["todm.config"] ?? "");
+    tokJson = JSON.parse(m["todm.tokenizer"] ?? "");
+  } catch {
+    throw new ModelFileError(source, "todm.config or todm.tokenizer metadata is missing or not JSON", hint);
+  }
+  validateConfig(cfg, source);
+  const tokenizer = tokenizerFromJSON(tokJson as Parameters<typeof tokenizerFromJSON>[0]);
+  if (tokenizer.size !== cfg.vocabSize) {
+    throw new ModelFileError(source, `the tokenizer has ${tokenizer.size} symbols but the model's vocabulary is ${cfg.vocabSize}`);
+  }
+  return { cfg, tokenizer };
+}
+
+/** Loads a model file into a new Model in `engine`; refuses truncated, foreign or inconsistent files. */
+export function loadModelFromFile(engine: Engine, file: SafetensorsFile, source: string): { model: Model; tokenizer: Tokenizer; metadata: Record<string, string> } {
+  const { cfg, tokenizer } = parseModelMetadata(file, source);
+  const model = new Model(engine, cfg);
+  for (const p of paramTable(cfg)) {
+    const t = file.tensors.get(p.name);
+    if (!t) throw new ModelFileError(source, `tensor ${p.name} is missing`);
+    if (t.dtype !== "F32" || t.shape.join("x") !== p.shape.join("x")) {
+      throw new ModelFileError(source, `tensor ${p.name} is ${t.dtype} [${t.shape}], expected F32 [${p.shape}]`);
+    }
+    model.params.write(p.name, t.data as Float32Array);
+  }
+  return { model, tokenizer, metadata: file.metadata };
+}
+
+export function loadModel(engine: Engine, path: string) {
+  return loadModelFromFile(engine, readSafetensors(path), path);
+}
+
+export function loadModelBytes(engine: Engine, bytes: Uint8Array, source = "<model bytes>") {
+  return loadModelFromFile(engine, decodeSafetensors(bytes, source), source);
+}
