@@ -337,6 +337,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     await validLoader?.close();
   }
   pos.elapsedSec = (Date.now() - t0) / 1000;
+  for (const line of data.ledger.report()) log(line); // bad input met while loading batches, if any
   const ckpt = checkpoint();
   log(`\nstopped (${stoppedBy}) at step ${pos.step}; checkpoint ${ckpt}`);
   if (stoppedBy === "signal") return { steps: pos.step, finalLoss: lastLoss, bestWer: pos.bestWer, modelPath: ckpt, stoppedBy };
