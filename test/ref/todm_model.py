@@ -153,16 +153,17 @@ def rnnt_loss(logits, targets, logit_lengths, target_lengths):
 
 
 def ssm_direction(u, s, c_re, c_im, d, lo, hi, a):
-    """One causal S4D direction on u [T, C] through its convolution kernel K_l = 2 Re(sum_n C_n dB_n dA_n^l) (FFT)."""
-    T = u.shape[0]
+    """One causal S4D direction on u [B, T, C] through its convolution kernel K_l = 2 Re(sum_n C_n dB_n dA_n^l)
+    (FFT over 2T, so the circular convolution is a linear one)."""
+    T = u.shape[1]
     dt = torch.exp(lo + (hi - lo) * torch.sigmoid(s))
     dtA = a[None, :] * dt[:, None]
     dB = (torch.exp(dtA) - 1) / a[None, :]
     Cc = torch.complex(c_re, c_im) * dB
     vander = torch.exp(dtA[:, :, None] * torch.arange(T, dtype=u.dtype))
     k = 2 * torch.einsum("cn,cnl->cl", Cc, vander).real
-    y = torch.fft.irfft(torch.fft.rfft(u.T, n=2 * T) * torch.fft.rfft(k, n=2 * T), n=2 * T)[:, :T]
-    return y.T + d * u
+    y = torch.fft.irfft(torch.fft.rfft(u.transpose(1, 2), n=2 * T) * torch.fft.rfft(k, n=2 * T), n=2 * T)[..., :T]
+    return y.transpose(1, 2) + d * u
 
 
 class TodmModel(torch.nn.Module):
@@ -225,15 +226,16 @@ class TodmModel(torch.nn.Module):
         lo, hi = g("ssm.log_dt_min")[:C], g("ssm.log_dt_max")[:C]
         par = lambda dr: [g(f"ssm.{dr}.s")[:C], g(f"ssm.{dr}.c_re")[:C], g(f"ssm.{dr}.c_im")[:C], g(f"ssm.{dr}.d")[:C]]
         B, T = x.shape[:2]
-        rows = []
-        for b in range(B):
-            n = int(lens[b])
-            ub = u[b, :n]
-            y = ssm_direction(ub, *par("fwd"), lo, hi, a)
-            if not c["causal"]:
-                y = y + ssm_direction(ub.flip(0), *par("bwd"), lo, hi, a).flip(0)
-            rows.append(torch.cat([y, torch.zeros(T - n, C, dtype=x.dtype)], 0))
-        y = torch.stack(rows)
+        # Whole padded batch at once: a causal convolution's valid frames never see the padding after
+        # them, and frames at or past an utterance's length are zeroed. The backward direction runs on
+        # each utterance reversed within its length (index t -> len-1-t, an involution on valid frames).
+        t = torch.arange(T)[None, :]
+        valid = t < lens[:, None].long()
+        y = ssm_direction(u, *par("fwd"), lo, hi, a)
+        if not c["causal"]:
+            rev = torch.where(valid, lens[:, None].long() - 1 - t, t)[:, :, None].expand(B, T, C)
+            y = y + torch.gather(ssm_direction(torch.gather(u, 1, rev), *par("bwd"), lo, hi, a), 1, rev)
+        y = y * valid[:, :, None].to(y.dtype)
         # pairwise gating of heads (2i, 2i+1): [ya * sigmoid(yg), yg * sigmoid(ya)]
         pairs = y.reshape(B, T, C // (2 * P), 2, P)
         ya, yg = pairs[:, :, :, 0], pairs[:, :, :, 1]
