@@ -1,7 +1,7 @@
-// The whole model against its PyTorch mirror (test/ref/todm_model.py): a tiny todm model file written
-// by test/ref/model_steps.py is loaded with loadModel; its forward (per-utterance losses, encoder
-// output, for the Supernet and a subnet) and its gradients (per-tensor norms) are checked against the
-// mirror run in float64, then 10 steps of trainStep + ScaledAdamRegion.step() are checked against 10
+// The whole model against its PyTorch mirror (test/ref/todm_model.py): tiny todm model files written
+// by test/ref/model_steps.py (a causal one and a bidirectional one) are loaded with loadModel; their
+// forward (per-utterance losses, encoder output, for the Supernet and a subnet) and gradients (per-tensor
+// norms) are checked against the mirror run in float64; then, on the causal model, 10 steps of trainStep + ScaledAdamRegion.step() are checked against 10
 // steps of the mirror with icefall's ScaledAdam in float32 (llm.c's `expected_losses`).
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -11,7 +11,8 @@ import { DropoutSeeds, NO_DROPOUT, type DropoutRates } from "../src/model/encode
 import { loadModel } from "../src/model/io.js";
 import type { Model } from "../src/model/model.js";
 import { ScaledAdamRegion } from "../src/optim.js";
-import { assertClose, bothBuilds, engine } from "./helpers.js";
+import type { Engine } from "../src/engine.js";
+import { assertClose, bothBuilds } from "./helpers.js";
 
 const MODEL = "test/fixtures/model_init.safetensors";
 
@@ -23,13 +24,20 @@ interface ForwardRecord {
   enc: number[];
 }
 
+interface Forward64 {
+  supernet: ForwardRecord;
+  subnet: ForwardRecord;
+  grad_norms: Record<string, number>;
+}
+
 interface Fixture {
   magic: string;
   version: number;
   generator: string;
   optimizer: { lr: number; clipping_scale: number };
   batch: { B: number; T: number; F: number; U: number; feats: number[]; featLens: number[]; tokens: number[]; tokenLens: number[] };
-  forward64: { supernet: ForwardRecord; subnet: ForwardRecord; grad_norms: Record<string, number> };
+  forward64: Forward64;
+  bidirectional: { model_file: string; forward64: Forward64 };
   steps: number;
   losses32: number[];
   losses64fwd: number[];
@@ -69,6 +77,42 @@ function validRows(x: ArrayLike<number>, lens: ArrayLike<number>, T2: number, d:
   return out;
 }
 
+/** Loads a model file and checks its forward and gradients against the mirror's float64 run. */
+function checkForward(e: Engine, file: string, ref: Forward64): void {
+  const { model: m, tokenizer } = loadModel(e, file);
+  expect(tokenizer.type).toBe("char");
+  expect(tokenizer.size).toBe(m.cfg.vocabSize);
+  const batch = fixtureBatch();
+  for (const fwd of [ref.supernet, ref.subnet]) {
+    const { enc, T2, lens2 } = encoderOutput(m, batch, fwd.subnet);
+    expect(T2).toBe(fwd.enc_frames);
+    expect(Array.from(lens2)).toEqual(fwd.enc_lens);
+    // The encoder ends in a LayerNorm (values O(1)); f32 through subsampling and 1-2 blocks against
+    // float64, with the SSM as a recurrence against the mirror's FFT convolution: seen 8.7e-7 at worst
+    // (both builds); 1e-5 absolute is ~10x that.
+    const d = m.cfg.dModel;
+    assertClose(`encoder output ${JSON.stringify(fwd.subnet)}`, validRows(enc, lens2, T2, d), validRows(fwd.enc, fwd.enc_lens, T2, d), 1e-5);
+    m.params.zeroGrad();
+    const r = m.trainStep(batch, fwd.subnet);
+    // Losses ~30 nats, a log-space sum over a lattice of ~150 nodes of log-softmax over V = 10, in f32
+    // against float64: seen 1.5e-7 relative at worst (both models, both builds); 1e-6 relative is ~7x that.
+    assertClose(`losses ${JSON.stringify(fwd.subnet)}`, r.losses, fwd.losses, 0, 1e-6);
+  }
+  // gradients of the batch-mean loss, per tensor: the L2 norm of each (f32 vs float64 autograd).
+  m.params.zeroGrad();
+  m.trainStep(batch);
+  const names = Object.keys(ref.grad_norms);
+  expect(names.length).toBe(m.params.trainable().length);
+  const got = names.map((n) => {
+    const p = m.params.get(n);
+    return Math.hypot(...e.read(p.gptr, p.numel));
+  });
+  // Each norm sums up to 4096 squared f32 gradients, themselves sums over the lattice and the frames,
+  // against float64 autograd: seen 3.5e-6 relative at worst (both models, both builds); 3e-5 is ~9x that (1e-7
+  // absolute for a near-zero norm, none in this model).
+  assertClose("gradient norms", got, names.map((n) => ref.grad_norms[n]), 1e-7, 3e-5);
+}
+
 describe("model vs its PyTorch mirror", () => {
   it("fixture header", () => {
     expect(fx.magic).toBe("todm-fixture");
@@ -76,46 +120,21 @@ describe("model vs its PyTorch mirror", () => {
     expect(fx.generator).toBe("test/ref/model_steps.py");
   });
 
-  it("forward: encoder output and per-utterance losses, Supernet and subnet; gradient norms per tensor", async () => {
-    const e = await engine();
-    const base = e.mark();
-    try {
-      const { model: m, tokenizer } = loadModel(e, MODEL);
-      expect(tokenizer.type).toBe("char");
-      expect(tokenizer.size).toBe(m.cfg.vocabSize);
-      const batch = fixtureBatch();
-      for (const ref of [fx.forward64.supernet, fx.forward64.subnet]) {
-        const { enc, T2, lens2 } = encoderOutput(m, batch, ref.subnet);
-        expect(T2).toBe(ref.enc_frames);
-        expect(Array.from(lens2)).toEqual(ref.enc_lens);
-        // The encoder ends in a LayerNorm (values O(1)); f32 through subsampling and 1-2 blocks against
-        // float64, with the SSM as a recurrence against the mirror's FFT convolution: seen 8.7e-7 at worst
-        // (both builds); 1e-5 absolute is ~10x that.
-        const d = m.cfg.dModel;
-        assertClose(`encoder output ${JSON.stringify(ref.subnet)}`, validRows(enc, lens2, T2, d), validRows(ref.enc, ref.enc_lens, T2, d), 1e-5);
-        m.params.zeroGrad();
-        const r = m.trainStep(batch, ref.subnet);
-        // Losses ~30 nats, a log-space sum over a lattice of ~150 nodes of log-softmax over V = 10, in f32
-        // against float64: seen 1.0e-7 relative at worst; 1e-6 relative is ~10x that.
-        assertClose(`losses ${JSON.stringify(ref.subnet)}`, r.losses, ref.losses, 0, 1e-6);
+  for (const [what, file, ref] of [
+    ["causal, 2 layers", MODEL, fx.forward64],
+    ["bidirectional, 4 heads, 2-layer predictor", fx.bidirectional.model_file, fx.bidirectional.forward64],
+  ] as const) {
+    it(`forward (${what}): encoder output and per-utterance losses, Supernet and subnet; gradient norms per tensor (both builds)`, async () => {
+      for (const e of await bothBuilds()) {
+        const base = e.mark();
+        try {
+          checkForward(e, file, ref);
+        } finally {
+          e.reset(base);
+        }
       }
-      // gradients of the batch-mean loss, per tensor: the L2 norm of each (f32 vs float64 autograd).
-      m.params.zeroGrad();
-      m.trainStep(batch);
-      const names = Object.keys(fx.forward64.grad_norms);
-      expect(names.length).toBe(m.params.trainable().length);
-      const got = names.map((n) => {
-        const p = m.params.get(n);
-        return Math.hypot(...e.read(p.gptr, p.numel));
-      });
-      // Each norm sums up to 4096 squared f32 gradients, themselves sums over the lattice and the frames,
-      // against float64 autograd: seen 2.7e-6 relative at worst; 3e-5 relative is ~10x that (1e-7
-      // absolute for a near-zero norm, none in this model).
-      assertClose("gradient norms", got, names.map((n) => fx.forward64.grad_norms[n]), 1e-7, 3e-5);
-    } finally {
-      e.reset(base);
-    }
-  });
+    });
+  }
 
   it(`${fx.steps} ScaledAdam steps: the losses follow the mirror's (both builds)`, async () => {
     for (const e of await bothBuilds()) {

@@ -1,5 +1,6 @@
 """Writes test/fixtures/model_init.safetensors and test/fixtures/model_steps.json: a tiny todm model, a
-fixed batch, the PyTorch mirror's forward outputs, and the losses of 10 ScaledAdam steps on that batch.
+fixed batch, the PyTorch mirror's forward outputs, and the losses of 10 ScaledAdam steps on that batch;
+and test/fixtures/model_bidir.safetensors, a smaller bidirectional model checked on the forward only.
 
 What it is: the ground truth for test/model_mirror.test.ts (llm.c's `expected_losses`). The initial
 weights are drawn here (seeded, torch's generator), in the families of src/model/params.ts but with
@@ -34,6 +35,7 @@ from todm_model import TodmModel, param_table, read_safetensors, write_safetenso
 
 GENERATOR = "test/ref/model_steps.py"
 MODEL_FILE = "test/fixtures/model_init.safetensors"
+BIDIR_FILE = "test/fixtures/model_bidir.safetensors"
 JSON_FILE = "test/fixtures/model_steps.json"
 STEPS = 10
 LR = 0.045
@@ -43,6 +45,13 @@ CONFIG = {  # key order of src/model/config.ts ModelConfig
     "convKernel": 0, "causal": True, "predictorDim": 32, "predictorLayers": 1, "joinerDim": 32, "vocabSize": 10,
 }
 SUBNET = {"layers": 1, "ffDim": 24, "heads": 2}
+# a second, smaller model: a bidirectional encoder (the reverse SSM within each utterance's length),
+# 4 heads and a 2-layer predictor; forward and gradients only
+BIDIR_CONFIG = {
+    "featDim": 16, "subsampleChannels": 3, "dModel": 16, "layers": 1, "ffDim": 24, "heads": 4, "stateSize": 4,
+    "convKernel": 0, "causal": False, "predictorDim": 16, "predictorLayers": 2, "joinerDim": 16, "vocabSize": 10,
+}
+BIDIR_SUBNET = {"layers": 1, "ffDim": 7, "heads": 2}
 SYMBOLS = ["<blank>", " ", "A", "B", "C", "D", "E", "F", "G", "H"]
 FEAT_LENS = [60, 47]
 TOKENS = [[2, 3, 1, 4, 5, 9, 1, 6], [7, 8, 1, 2, 3]]
@@ -110,6 +119,18 @@ def flat(t):
     return [float(repr(np.float32(x))) for x in t.detach().double().numpy().astype(np.float32).reshape(-1)]
 
 
+def write_model(path, config, weights):
+    meta = {
+        "todm.format_version": "1",
+        "todm.config": json.dumps(config, separators=(",", ":")),
+        "todm.tokenizer": json.dumps({"type": "char", "version": 1, "symbols": SYMBOLS}, separators=(",", ":")),
+        "todm.info": json.dumps({"generator": GENERATOR}),
+    }
+    write_safetensors(path, weights, meta)
+    tensors, _ = read_safetensors(path)
+    assert all(np.array_equal(tensors[k], v) for k, v in weights.items())
+
+
 def forward_record(model, batch, sub):
     out = model(*batch, sub=sub)
     return out, {"subnet": sub or model.supernet(), "losses": [float(x) for x in out["losses"].detach()],
@@ -149,22 +170,20 @@ def main():
     icefall = load_icefall(sys.argv[1])
     gen = torch.Generator().manual_seed(20240913)
     weights = initial_weights(CONFIG, gen)
-    meta = {
-        "todm.format_version": "1",
-        "todm.config": json.dumps(CONFIG, separators=(",", ":")),
-        "todm.tokenizer": json.dumps({"type": "char", "version": 1, "symbols": SYMBOLS}, separators=(",", ":")),
-        "todm.info": json.dumps({"generator": GENERATOR}),
-    }
-    write_safetensors(MODEL_FILE, weights, meta)
-    tensors, _ = read_safetensors(MODEL_FILE)
-    assert all(np.array_equal(tensors[k], v) for k, v in weights.items())
+    write_model(MODEL_FILE, CONFIG, weights)
     batch = make_batch(CONFIG, gen)
+    write_model(BIDIR_FILE, BIDIR_CONFIG, initial_weights(BIDIR_CONFIG, gen))
 
     m64 = TodmModel.from_file(MODEL_FILE, torch.float64)
     out, supernet = forward_record(m64, batch, None)
     out["losses"].mean().backward()
     grad_norms = {n: float(m64.p(n).grad.norm()) for n in m64.trainable_names}
     _, subnet = forward_record(m64, batch, SUBNET)
+    b64 = TodmModel.from_file(BIDIR_FILE, torch.float64)
+    bout, bidir = forward_record(b64, batch, None)
+    bout["losses"].mean().backward()
+    bidir_grad_norms = {n: float(b64.p(n).grad.norm()) for n in b64.trainable_names}
+    _, bidir_subnet = forward_record(b64, batch, BIDIR_SUBNET)
     # torchaudio (f32) and our f64 lattice recursion must agree: the two loss paths check each other
     m32 = TodmModel.from_file(MODEL_FILE, torch.float32)
     l32 = m32(*batch)["losses"].detach().double()
@@ -181,6 +200,8 @@ def main():
                   "feats": flat(feats), "featLens": FEAT_LENS, "tokens": [int(x) for x in tokens.reshape(-1)],
                   "tokenLens": [int(x) for x in token_lens]},
         "forward64": {"supernet": supernet, "subnet": subnet, "grad_norms": grad_norms},
+        "bidirectional": {"model_file": BIDIR_FILE, "config": BIDIR_CONFIG,
+                          "forward64": {"supernet": bidir, "subnet": bidir_subnet, "grad_norms": bidir_grad_norms}},
         "forward32_losses": [float(x) for x in l32],
         "steps": STEPS, "losses32": steps32, "losses64fwd": steps64,
     }
