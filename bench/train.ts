@@ -8,7 +8,8 @@
 // zero_grad, forward, mean loss, backward and icefall's ScaledAdam step (torch.optim.Adam if
 // icefall's optim.py is missing; ICEFALL_OPTIM overrides its path).
 // Records: "ms" per step (lower is better) and "x realtime" (seconds of audio per second of step).
-// The peer also reports its per-stage forward times, logged here for profiling.
+// Both sides also log a per-stage profile (not recorded): todm's time inside WASM exports grouped by
+// stage over one extra step, the peer's per-stage forward, whole backward and optimizer times.
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,6 +48,55 @@ function syntheticBatch(F: number, V: number): Batch {
   return { ids: Array.from({ length: B }, (_, i) => i), B, T: FRAMES, F, U, feats, featLens: new Int32Array(B).fill(FRAMES), tokens, tokenLens };
 }
 
+/** The stage an engine export belongs to, for the per-stage profile. */
+function stageOf(name: string): string {
+  if (name === "t_conv2d") return "subsampling convs fwd";
+  if (name === "tape_backward") return "encoder bwd (whole tape)";
+  if (/^(t_|tape_|tensor_)/.test(name)) return "encoder fwd (blocks, linear, ...)";
+  if (/^(embedding_|lstm_)/.test(name)) return "predictor fwd+bwd";
+  if (name.startsWith("joiner_")) return "joiner fwd+bwd";
+  if (name.startsWith("rnnt_")) return "loss fwd+bwd";
+  if (name.startsWith("scaled_adam_")) return "optimizer";
+  return "other exports (mem_*, ...)";
+}
+
+/**
+ * One step with every engine export wrapped in a timer: milliseconds per stage (time inside WASM
+ * calls, grouped by export name; "host JS" is the rest of the step). Profiling only: the exports
+ * object is swapped for the duration of the call and restored.
+ */
+function profileStep(e: Engine, step: () => void): Record<string, number> {
+  const real = e.wasm as unknown as Record<string, unknown>;
+  const stages: Record<string, number> = {};
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, v] of Object.entries(real)) {
+    if (typeof v !== "function") {
+      wrapped[name] = v;
+      continue;
+    }
+    const fn = v as (...a: number[]) => number, stage = stageOf(name);
+    wrapped[name] = (...a: number[]) => {
+      const t0 = process.hrtime.bigint();
+      try {
+        return fn(...a);
+      } finally {
+        stages[stage] = (stages[stage] ?? 0) + Number(process.hrtime.bigint() - t0) / 1e6;
+      }
+    };
+  }
+  const holder = e as unknown as { wasm: unknown };
+  holder.wasm = wrapped;
+  const t0 = process.hrtime.bigint();
+  try {
+    step();
+  } finally {
+    holder.wasm = real;
+  }
+  const total = Number(process.hrtime.bigint() - t0) / 1e6;
+  stages["host JS"] = total - Object.values(stages).reduce((a, b) => a + b, 0);
+  return stages;
+}
+
 function charTokenizer(V: number): CharTokenizer {
   return new CharTokenizer(["<blank>", ...Array.from({ length: V - 1 }, (_, i) => String.fromCodePoint(0x100 + i))]);
 }
@@ -78,14 +128,17 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
         }
         const opt = new ScaledAdamRegion(e, { params: m.params.paramPtr, grads: m.params.gradPtr, tensors: m.params.trainable() }, { lr: 0.045, clippingScale: 2 });
         let first = NaN;
-        const ms = timeMs(() => {
+        const step = () => {
           m.params.zeroGrad();
           const r = m.trainStep(batch);
           if (Number.isNaN(first)) first = r.lossSum / B;
           opt.step();
-        }, REPS, 2);
+        };
+        const ms = timeMs(step, REPS, 2);
         todm.push({ e, ms, first });
         ctx.log(`  ${e.build}: ${ms.toFixed(0)} ms per step (${(audioSec / (ms / 1000)).toFixed(1)} x realtime), first loss ${first.toFixed(4)}`);
+        const prof = profileStep(e, step);
+        ctx.log(`  ${e.build} stages (ms, one profiled step): ${Object.entries(prof).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}`);
       } finally {
         e.reset(base);
       }
