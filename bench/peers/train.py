@@ -1,7 +1,11 @@
 """Peer timing for bench/train.ts: one full training step of the PyTorch mirror of a todm model, one thread.
 
 Usage: /usr/bin/python3 bench/peers/train.py MODEL.safetensors BATCH.safetensors REPS [ICEFALL_OPTIM_PY]
-Prints one JSON line {"ms": median milliseconds per step, "stages": {...}, "losses": [...], ...}.
+         prints one JSON line {"ms": median milliseconds per step, "stages": {...}, "losses": [...], ...};
+       /usr/bin/python3 bench/peers/train.py MODEL.safetensors BATCH.safetensors serve [ICEFALL_OPTIM_PY]
+         prints {"ready": ...} after setup, then answers each stdin line "step" with {"ms": one step},
+         "stages" with {"stages": {...}} (one staged step), "quit" by exiting: bench/train.ts uses this
+         to alternate torch and todm steps, so that both see the same load on a shared machine.
 
 MODEL is a todm model file (bench/train.ts writes the engine's initial weights); BATCH a safetensors
 file with feats F32 [B, T, F], feat_lens I32 [B], tokens I32 [B, U], token_lens I32 [B]. The model is
@@ -9,8 +13,8 @@ test/ref/todm_model.py in float32; a step is zero_grad, forward (subsampling, bl
 joiner, torchaudio rnnt_loss), mean over the batch, backward, and icefall's ScaledAdam step
 (clipping_scale 2.0) when its optim.py is given, else torch.optim.Adam as a stand-in (the JSON says
 which). torch.set_num_threads(1); bench/lib.ts runPython sets OPENBLAS_NUM_THREADS=1.
-The stage times are a separate, synchronous pass that times the forward of each stage, the whole
-backward and the optimizer (torch has no per-stage backward timer without hooks).
+The stage times come from separate steps that time the forward of each stage, the whole backward and
+the optimizer (torch has no per-stage backward timer without hooks).
 """
 import json
 import logging
@@ -34,7 +38,7 @@ def median(xs):
 
 
 def main():
-    model_path, batch_path, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    model_path, batch_path, reps = sys.argv[1], sys.argv[2], sys.argv[3]
     icefall_path = sys.argv[4] if len(sys.argv) > 4 and os.path.exists(sys.argv[4]) else None
     logging.disable(logging.WARNING)
     model = TodmModel.from_file(model_path)
@@ -58,37 +62,48 @@ def main():
         opt.step()
         losses.append(float(loss))
 
+    def staged():
+        """One step timed by stage: forward of each stage, the whole backward, the optimizer (ms)."""
+        opt.zero_grad()
+        t = [time.perf_counter()]
+        enc, lens = model.encode(feats, feat_lens)
+        t.append(time.perf_counter())
+        pred = model.predict(tokens)
+        t.append(time.perf_counter())
+        logits = model.join(enc, pred)
+        t.append(time.perf_counter())
+        loss = rnnt_loss(logits, tokens, lens, token_lens).mean()
+        t.append(time.perf_counter())
+        loss.backward()
+        t.append(time.perf_counter())
+        opt.step()
+        t.append(time.perf_counter())
+        names = ["encoder_fwd", "predictor_fwd", "joiner_fwd", "loss_fwd", "backward", "optimizer"]
+        return {k: (b - a) * 1e3 for k, a, b in zip(names, t, t[1:])}
+
+    def timed():
+        t0 = time.perf_counter()
+        step()
+        return (time.perf_counter() - t0) * 1e3
+
+    info = {"optimizer": opt_name, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    if reps == "serve":
+        print(json.dumps({"ready": True, **info}), flush=True)
+        for line in sys.stdin:
+            cmd = line.strip()
+            if cmd == "step":
+                print(json.dumps({"ms": timed(), "loss": losses[-1]}), flush=True)
+            elif cmd == "stages":
+                print(json.dumps({"stages": staged()}), flush=True)
+            else:
+                break
+        return
     for _ in range(2):
         step()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        step()
-        ts.append((time.perf_counter() - t0) * 1e3)
-
-    # stages, timed one after another in one extra pass per repetition
-    stages = {k: [] for k in ["encoder_fwd", "predictor_fwd", "joiner_fwd", "loss_fwd", "backward", "optimizer"]}
-    for _ in range(reps):
-        opt.zero_grad()
-        t0 = time.perf_counter()
-        enc, lens = model.encode(feats, feat_lens)
-        t1 = time.perf_counter()
-        pred = model.predict(tokens)
-        t2 = time.perf_counter()
-        logits = model.join(enc, pred)
-        t3 = time.perf_counter()
-        loss = rnnt_loss(logits, tokens, lens, token_lens).mean()
-        t4 = time.perf_counter()
-        loss.backward()
-        t5 = time.perf_counter()
-        opt.step()
-        t6 = time.perf_counter()
-        for k, a, b in zip(stages, [t0, t1, t2, t3, t4, t5], [t1, t2, t3, t4, t5, t6]):
-            stages[k].append((b - a) * 1e3)
-    print(json.dumps({
-        "ms": median(ts), "stages": {k: median(v) for k, v in stages.items()}, "losses": losses[:3],
-        "optimizer": opt_name, "torch": torch.__version__, "threads": torch.get_num_threads(),
-    }))
+    ts = [timed() for _ in range(int(reps))]
+    stage_runs = [staged() for _ in range(int(reps))]
+    stages = {k: median([r[k] for r in stage_runs]) for k in stage_runs[0]}
+    print(json.dumps({"ms": median(ts), "stages": stages, "losses": losses[:3], **info}))
 
 
 if __name__ == "__main__":
