@@ -79,7 +79,8 @@ function validRows(x: ArrayLike<number>, lens: ArrayLike<number>, T2: number, d:
 
 /** Loads a model file and checks its forward and gradients against the mirror's float64 run. */
 function checkForward(e: Engine, file: string, ref: Forward64): void {
-  const { model: m, tokenizer } = loadModel(e, file);
+  const { model: m, tokenizer, metadata } = loadModel(e, file);
+  expect(JSON.parse(metadata["todm.info"])).toEqual({ magic: "todm-fixture", version: 1, generator: "test/ref/model_steps.py" });
   expect(tokenizer.type).toBe("char");
   expect(tokenizer.size).toBe(m.cfg.vocabSize);
   const batch = fixtureBatch();

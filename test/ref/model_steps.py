@@ -124,7 +124,7 @@ def write_model(path, config, weights):
         "todm.format_version": "1",
         "todm.config": json.dumps(config, separators=(",", ":")),
         "todm.tokenizer": json.dumps({"type": "char", "version": 1, "symbols": SYMBOLS}, separators=(",", ":")),
-        "todm.info": json.dumps({"generator": GENERATOR}),
+        "todm.info": json.dumps({"magic": "todm-fixture", "version": 1, "generator": GENERATOR}),
     }
     write_safetensors(path, weights, meta)
     tensors, _ = read_safetensors(path)
