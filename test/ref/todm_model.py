@@ -22,7 +22,6 @@ What it is not: a trainer, a decoder or a loader of foreign checkpoints. Not imp
     out["losses"].mean().backward()
 """
 import json
-import math
 import struct
 
 import numpy as np
