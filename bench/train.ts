@@ -12,7 +12,7 @@
 // sides start from the same weights: their first losses are logged, and a mismatch is flagged.
 // Records: "ms" per step (lower is better) and "x realtime" (seconds of audio per second of step).
 // Both sides also log a per-stage profile (not recorded): todm's time inside WASM exports grouped by
-// stage over one extra step, the peer's per-stage forward, whole backward and optimizer times.
+// stage (median of 3 extra steps), the peer's per-stage forward, whole backward and optimizer times.
 
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -223,8 +223,8 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
       const ms = median(s.times);
       ctx.log(`  ${s.e.build}: ${ms.toFixed(0)} ms per step (${(audioSec / (ms / 1000)).toFixed(1)} x realtime), first loss ${s.losses[0].toFixed(4)}` +
         (peerMs ? `; todm/torch speed ${(peerMs / ms).toFixed(2)}x` : ""));
-      const prof = profileStep(s.e, s.step);
-      ctx.log(`  ${s.e.build} stages (ms, one profiled step): ${Object.entries(prof).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")}`);
+      const profs = [0, 1, 2].map(() => profileStep(s.e, s.step));
+      ctx.log(`  ${s.e.build} stages (ms, median of 3 profiled steps): ${Object.keys(profs[0]).map((k) => `${k} ${median(profs.map((p) => p[k] ?? 0)).toFixed(1)}`).join(", ")}`);
       const base = { bench: "train", case: caseName, build: s.e.build, machine: ctx.machine, commit: ctx.commit, note };
       out.push({ ...base, metric: "ms", higherIsBetter: false, todm: ms, peers: { torch: peerMs } });
       out.push({ ...base, metric: "x realtime", higherIsBetter: true, todm: audioSec / (ms / 1000), peers: { torch: peerMs ? audioSec / (peerMs / 1000) : null } });
