@@ -17,6 +17,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   fbank: () => import("./fbank.js"),
   rnnt: () => import("./rnnt.js"),
   loader: () => import("./loader.js"),
+  train: () => import("./train.js"),
 };
 
 const RESULTS = "bench/results.json";
