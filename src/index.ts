@@ -51,3 +51,7 @@ export { ENGINE_FBANK, STANDIN_FBANK, standInFbank, type FeatureFn, type Feature
 export { DEFAULT_TEXT, ensureDefaultCorpus, planSynthesis, synthesize, type SynthOptions, type SynthResult } from "./data/synth.js";
 export { Progress } from "./progress.js";
 export { loadTrainingData, type TrainingData, type TrainingDataOptions } from "./data/dataset.js";
+export {
+  alignWords, alignTexts, scoringWords, corpusScore, scoreUtterances, bootstrapInterval, werPercent,
+  type AlignOp, type AlignStep, type WordAlignment, type EditCounts, type UtteranceScore, type CorpusScore, type BootstrapOptions,
+} from "./wer.js";
