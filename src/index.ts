@@ -55,3 +55,8 @@ export {
   alignWords, alignTexts, scoringWords, corpusScore, scoreUtterances, bootstrapInterval, werPercent,
   type AlignOp, type AlignStep, type WordAlignment, type EditCounts, type UtteranceScore, type CorpusScore, type BootstrapOptions,
 } from "./wer.js";
+export {
+  evaluate, evaluateSearches, decodeFeatures, transcribeSamples, resolveSubnet, SAMPLE_RATE, SECONDS_PER_ENCODER_FRAME,
+  type EvalUtterance, type EvalOptions, type EvalResult, type SearchSpec, type UtteranceResult, type TimedToken, type Transcript, type TranscribeOptions,
+} from "./eval.js";
+export { resolveModelPath, openModel } from "./model/path.js";
