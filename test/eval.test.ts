@@ -94,6 +94,12 @@ describe("evaluate and transcribe (library)", () => {
       expect(r.rtf).toBeGreaterThan(0);
       expect(r.search).toBe(beam === 1 ? "greedy" : "beam 4");
     }
+    // A file shorter than one 25 ms frame decodes to nothing: its words are deletions.
+    const tiny = join(dir, "tiny.wav");
+    writeFileSync(tiny, writeWav([new Float32Array(100)], RATE));
+    const withTiny = await evaluate(model, tok, [{ audio: tiny, text: "A B", duration: 0.01 }, utts[0]]);
+    expect(withTiny.perUtterance.map((u) => u.hyp)).toEqual(["", TEXT]);
+    expect([withTiny.del, withTiny.words, withTiny.wer]).toEqual([2, 4, 50]);
     const alone = await evaluate(model, tok, [utts[0]]);
     expect([alone.wer, alone.ci[0], alone.ci[1]]).toEqual([0, 0, 0]);
   });
@@ -129,8 +135,16 @@ describe("commands", () => {
 
   it("todm transcribe prints <path>\\t<text>, and JSON lines with rising token times (node dist/cli.js)", () => {
     expect(existsSync("dist/cli.js"), "build first: npm run build").toBe(true);
-    const plain = execFileSync("node", ["dist/cli.js", "transcribe", "--model", runDir, wav], { encoding: "utf8" });
-    expect(plain).toBe(`${wav}\t${TEXT}\n`);
+    // The same tones written at 22.05 kHz in stereo: read, mixed down, resampled to 16 kHz.
+    const r22 = 22050, seg22 = Math.round(0.2 * r22);
+    const x22 = Float32Array.from({ length: TEXT.length * seg22 }, (_, i) => {
+      const c = TEXT[Math.floor(i / seg22)], j = i % seg22;
+      return TONE[c] ? 0.3 * Math.sin((2 * Math.PI * TONE[c] * j) / r22) : 0.001 * Math.sin(j);
+    });
+    const wav22 = join(dir, "utt-22k-stereo.wav");
+    writeFileSync(wav22, writeWav([x22, x22], r22));
+    const plain = execFileSync("node", ["dist/cli.js", "transcribe", "--model", runDir, wav, wav22], { encoding: "utf8" });
+    expect(plain).toBe(`${wav}\t${TEXT}\n${wav22}\t${TEXT}\n`);
     const long = join(dir, "long.wav");
     writeFileSync(long, writeWav([Float32Array.from({ length: 2 * samples.length }, (_, i) => samples[i % samples.length])], RATE));
     const json = execFileSync("node", ["dist/cli.js", "transcribe", "--model", join(runDir, "model.safetensors"), "--json", "--window", "1", wav, long], { encoding: "utf8" });
