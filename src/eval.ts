@@ -14,6 +14,7 @@
 // decoding with carried state, LM rescoring.
 
 import { readAudioAt } from "./audio/read.js";
+import { readAudioWindows } from "./audio/windows.js";
 import { collate, framesFor, type Batch } from "./data/batching.js";
 import { SkipLedger } from "./data/errors.js";
 import { normalizeText } from "./data/normalize.js";
@@ -250,6 +251,35 @@ export interface TranscribeOptions {
   windowSeconds?: number;
 }
 
+/** Decodes windows one by one and joins their texts; token times offset by each window's start. */
+class WindowedTranscript {
+  private readonly texts: string[] = [];
+  private readonly tokens: TimedToken[] = [];
+  private samples = 0;
+  private windows = 0;
+  private readonly sub: SubnetSpec;
+
+  constructor(private readonly model: Model, private readonly tokenizer: Tokenizer, private readonly beam: number, sub?: SubnetSpec) {
+    this.sub = sub ?? supernetSpec(model.cfg);
+  }
+
+  add(window: Float32Array): void {
+    const start = this.samples / SAMPLE_RATE;
+    this.samples += window.length;
+    this.windows++;
+    const f = featuresOf(this.model, window);
+    if (f.frames === 0) return; // a tail shorter than one 25 ms frame
+    const [h] = decodeFeatures(this.model, [f], this.sub, this.beam);
+    const text = this.tokenizer.decode(h.tokens).trim();
+    if (text) this.texts.push(text);
+    h.tokens.forEach((id, i) => this.tokens.push({ id, symbol: this.tokenizer.symbols[id], time: start + h.frames[i] * SECONDS_PER_ENCODER_FRAME }));
+  }
+
+  result(): Transcript {
+    return { text: this.texts.join(" ").replace(/ {2,}/g, " "), tokens: this.tokens, duration: this.samples / SAMPLE_RATE, windows: this.windows };
+  }
+}
+
 /**
  * Transcribes 16 kHz samples: cut into consecutive windows of at most `windowSeconds`, each
  * featurised and decoded alone (a word cut by a window edge may be misrecognised), texts joined by a
@@ -258,17 +288,18 @@ export interface TranscribeOptions {
 export function transcribeSamples(model: Model, tokenizer: Tokenizer, samples: Float32Array, opts: TranscribeOptions = {}): Transcript {
   const win = Math.round((opts.windowSeconds ?? 30) * SAMPLE_RATE);
   if (!(win > 0)) throw new Error(`transcribe: windowSeconds must be positive, got ${opts.windowSeconds}`);
-  const sub = opts.subnet ?? supernetSpec(model.cfg);
-  const texts: string[] = [], tokens: TimedToken[] = [];
-  let windows = 0;
-  for (let start = 0; start < samples.length; start += win) {
-    windows++;
-    const f = featuresOf(model, samples.subarray(start, Math.min(samples.length, start + win)));
-    if (f.frames === 0) continue; // a tail shorter than one 25 ms frame
-    const [h] = decodeFeatures(model, [f], sub, opts.beam ?? 1);
-    const text = tokenizer.decode(h.tokens).trim();
-    if (text) texts.push(text);
-    h.tokens.forEach((id, i) => tokens.push({ id, symbol: tokenizer.symbols[id], time: start / SAMPLE_RATE + h.frames[i] * SECONDS_PER_ENCODER_FRAME }));
-  }
-  return { text: texts.join(" ").replace(/ {2,}/g, " "), tokens, duration: samples.length / SAMPLE_RATE, windows };
+  const t = new WindowedTranscript(model, tokenizer, opts.beam ?? 1, opts.subnet);
+  for (let start = 0; start < samples.length; start += win) t.add(samples.subarray(start, Math.min(samples.length, start + win)));
+  return t.result();
+}
+
+/**
+ * Transcribes an audio file of any supported format and rate, read window by window
+ * (readAudioWindows), so that memory stays bounded by the window whatever the file's length. Same
+ * windows and result as transcribeSamples over the whole file at 16 kHz.
+ */
+export async function transcribeFile(model: Model, tokenizer: Tokenizer, path: string, opts: TranscribeOptions = {}): Promise<Transcript> {
+  const t = new WindowedTranscript(model, tokenizer, opts.beam ?? 1, opts.subnet);
+  for await (const w of readAudioWindows(path, { rate: SAMPLE_RATE, windowSeconds: opts.windowSeconds ?? 30 })) t.add(w);
+  return t.result();
 }

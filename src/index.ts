@@ -60,3 +60,5 @@ export {
   type EvalUtterance, type EvalOptions, type EvalResult, type SearchSpec, type UtteranceResult, type TimedToken, type Transcript, type TranscribeOptions,
 } from "./eval.js";
 export { resolveModelPath, openModel } from "./model/path.js";
+export { transcribeFile } from "./eval.js";
+export { readAudioWindows, type AudioWindowOptions } from "./audio/windows.js";

@@ -15,6 +15,9 @@ import { collate } from "../src/data/batching.js";
 import { trainChar, type CharTokenizer } from "../src/data/tokenizer.js";
 import { evaluate, transcribeSamples } from "../src/eval.js";
 import { writeWav } from "../src/audio/wav.js";
+import { readAudioAt } from "../src/audio/read.js";
+import { readAudioWindows } from "../src/audio/windows.js";
+import { DataError } from "../src/data/errors.js";
 import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
 import { decodeSafetensors, encodeSafetensors } from "../src/safetensors.js";
 import { encodeModel, loadModel, saveModel } from "../src/model/io.js";
@@ -243,5 +246,65 @@ describe("commands", () => {
     other.params.init(4);
     writeFileSync(join(dir, "other.safetensors"), encodeModel(other, tok));
     expect(() => averageCheckpointFiles([join(ck, "step-00000010.safetensors"), join(dir, "other.safetensors")])).toThrow(/todm.config differs/);
+  });
+});
+
+describe("readAudioWindows", () => {
+  const collect = async (path: string, windowSeconds: number, readBytes?: number) => {
+    const out: Float32Array[] = [];
+    for await (const w of readAudioWindows(path, { windowSeconds, readBytes })) out.push(w);
+    return out;
+  };
+  const concat = (ws: Float32Array[]) => {
+    const all = new Float32Array(ws.reduce((s, w) => s + w.length, 0));
+    let o = 0;
+    for (const w of ws) { all.set(w, o); o += w.length; }
+    return all;
+  };
+  const kindOf = async (p: Promise<unknown>) => p.then(() => "ok", (err) => (err instanceof DataError ? err.kind : `not a DataError: ${err}`));
+
+  it("16 kHz WAV and FLAC: the windows, laid end to end, are readAudioAt's samples bit for bit", async () => {
+    const long = join(dir, "long-24bit.wav");
+    const r = (i: number) => Math.sin(i * 0.013) * 0.5 + Math.sin(i * 0.37) * 0.2;
+    writeFileSync(long, writeWav([Float32Array.from({ length: 52_345 }, (_, i) => r(i)), Float32Array.from({ length: 52_345 }, (_, i) => -r(i))], RATE, { bits: 24 }));
+    for (const [file, readBytes] of [[long, undefined], ["test/fixtures/tone-16k-mono.wav", undefined], ["test/fixtures/tone-16k-mono.flac", 700]] as const) {
+      const whole = await readAudioAt(file, RATE);
+      const ws = await collect(file, 0.1, readBytes);
+      expect(ws.slice(0, -1).every((w) => w.length === 1600), file).toBe(true);
+      expect(ws.at(-1)!.length).toBeLessThanOrEqual(1600);
+      expect(concat(ws), file).toEqual(whole); // same decoder arithmetic on the same bytes: exact
+    }
+  });
+
+  it("other rates: one window equals readAudioAt exactly; short windows differ only near their edges", async () => {
+    for (const file of ["test/fixtures/tone-8k-stereo.wav", "test/fixtures/tone-8k-stereo.flac"]) {
+      const whole = await readAudioAt(file, RATE);
+      expect(concat(await collect(file, 100, 512)), file).toEqual(whole);
+      const ws = await collect(file, 0.05, 512); // 400 samples at 8 kHz -> 800 at 16 kHz
+      expect(concat(ws).length).toBe(whole.length);
+      // Away from a window edge the sinc filter sees the same samples: only f32 summation order could
+      // differ, and it does not (same taps, same order), so 1e-6 is a loose bound.
+      const all = concat(ws);
+      for (let i = 0; i < all.length; i++) {
+        const edge = Math.min(i % 800, 800 - (i % 800));
+        if (edge > 200 && i < all.length - 200) expect(Math.abs(all[i] - whole[i]), `${file}[${i}]`).toBeLessThan(1e-6);
+      }
+    }
+  });
+
+  it("bad files fail with the same DataError kind as readAudioAt", async () => {
+    const wavBytes = readFileSync("test/fixtures/tone-16k-mono.wav"), flacBytes = readFileSync("test/fixtures/tone-16k-mono.flac");
+    const cases: [string, Uint8Array][] = [
+      ["cut.wav", wavBytes.subarray(0, 2000)], ["cut.flac", flacBytes.subarray(0, 1500)], ["head-only.wav", wavBytes.subarray(0, 30)],
+      ["garbage.bin", new TextEncoder().encode("hello world, not audio")], ["empty.wav", new Uint8Array(0)],
+    ];
+    for (const [name, bytes] of cases) {
+      const p = join(dir, name);
+      writeFileSync(p, bytes);
+      const want = await kindOf(readAudioAt(p, RATE));
+      expect(want, name).not.toBe("ok");
+      expect(await kindOf(collect(p, 0.1, 256)), name).toBe(want);
+    }
+    expect(await kindOf(collect(join(dir, "absent.wav"), 1))).toBe("missing-audio");
   });
 });

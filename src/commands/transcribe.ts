@@ -4,15 +4,14 @@
 //   todm transcribe --model runs/exp1 a.flac b.wav
 //   todm transcribe --model model.safetensors --json --beam 4 long.wav
 //
-// Audio of any supported format and rate (WAV, FLAC; resampled to 16 kHz). Long files are decoded in
-// windows of at most --window seconds (Default: 30) so that the arena stays bounded; the decoded
-// samples of the whole file are held in memory (4 bytes per sample: 230 MB per hour). A file that
-// cannot be read is reported on stderr and the others go on; the exit code is then 1.
+// Audio of any supported format and rate (WAV, FLAC; resampled to 16 kHz). Long files are read and
+// decoded in windows of at most --window seconds (Default: 30), one at a time, so memory stays bounded
+// whatever the file's length (src/audio/windows.ts). A file that cannot be read is reported on stderr
+// and the others go on; the exit code is then 1.
 
-import { readAudioAt } from "../audio/read.js";
 import { DataError } from "../data/errors.js";
 import type { Engine } from "../engine.js";
-import { resolveSubnet, SAMPLE_RATE, transcribeSamples, type TimedToken } from "../eval.js";
+import { resolveSubnet, transcribeFile, type TimedToken, type Transcript } from "../eval.js";
 import { openModel } from "../model/path.js";
 
 export interface TranscribeCommandOptions {
@@ -45,16 +44,15 @@ export async function runTranscribe(engine: Engine, files: string[], opts: Trans
   if (!(Number.isInteger(beam) && beam >= 1)) throw new Error(`--beam must be an integer >= 1, got ${opts.beam}`);
   let failed = 0;
   for (const path of files) {
-    let samples: Float32Array;
+    let t: Transcript;
     try {
-      samples = await readAudioAt(path, SAMPLE_RATE);
+      t = await transcribeFile(model, tokenizer, path, { subnet, beam, windowSeconds: opts.window ?? 30 });
     } catch (e) {
       if (!(e instanceof DataError)) throw e;
       err(`todm transcribe: ${e.message}`);
       failed++;
       continue;
     }
-    const t = transcribeSamples(model, tokenizer, samples, { subnet, beam, windowSeconds: opts.window ?? 30 });
     if (opts.json) {
       const line: TranscribeLine = { path, text: t.text, duration: t.duration, tokens: t.tokens.map((k) => ({ ...k, time: Math.round(k.time * 1000) / 1000 })) };
       out(JSON.stringify(line));
