@@ -9,7 +9,8 @@
 // step keeps MR broadcasts + 2 B vectors + 2*MR accumulators live: 14 registers for 4x8, 17 for 5x8,
 // 20 for 6x8, and V8 gives WASM 15 on x64. 5x8 and 6x8 spill accumulators on every k step and ran
 // at half the speed on this machine. Edge tiles go through a scratch tile and only their valid part
-// is written back. Not threaded: one call, one core.
+// is written back. In the plain SIMD build packed A is further splatted (see A_SPLAT). Products with
+// at most SMALL_M rows skip packing (gemm_small.ts). Not threaded: one call, one core.
 // Reference: `gemm_naive` below (the test oracle); error: a sum of K products in another order
 // (and fused in the relaxed build), so results differ from the naive twin by a few ulps times K.
 
@@ -20,7 +21,13 @@ import { gemm_small_nn, gemm_small_nt, madd, put_row } from "./gemm_small";
 const MR: i32 = 4; // rows of the micro-tile
 const NR: i32 = 8; // columns of the micro-tile (two f32x4)
 const KC: i32 = 256; // depth of a packed slab: an 8-column B panel is 8 KiB, it stays in L1
-const MC: i32 = 128; // rows of A per packed block (a multiple of MR): 128 KiB, in L2
+// In the plain SIMD build packed A holds every value splatted to four lanes, so the micro-kernel
+// loads it with v128.load instead of v128.load32_splat: measured 3-6% faster there with MC = 64
+// (the broadcasts compete with the separate mul and add for the FP pipes), no gain with FMA.
+const A_SPLAT: bool = !ASC_FEATURE_RELAXED_SIMD;
+// Rows of A per packed block (a multiple of MR), kept in L2: 128 rows = 128 KiB packed (relaxed
+// build); 64 rows = 64 KiB packed + 256 KiB splatted (plain SIMD build).
+const MC: i32 = A_SPLAT ? 64 : 128;
 const NC: i32 = 1024; // columns of B per packed block: 1 MiB (512 and 2048 measured the same)
 // Up to this many rows (transA = 0) the unpacked kernels of gemm_small.ts are faster: packing all of
 // B costs as much as a product with few rows (measured: M = 1 was 3x, M = 8 1.1x faster unpacked;
@@ -29,6 +36,7 @@ const SMALL_M: i32 = 8;
 
 // Scratch owned by gemm for the life of the module (taken before the host can take a mark).
 const packA: usize = mem_alloc(<usize>(MC * KC) << 2);
+const packA4: usize = A_SPLAT ? mem_alloc(<usize>(MC * KC) << 4) : 0;
 const packB: usize = mem_alloc(<usize>(KC * NC) << 2);
 const tile: usize = mem_alloc(<usize>(MR * NR) << 2);
 
@@ -68,18 +76,26 @@ export function gemm(
         const mc = min(MC, M - ic);
         const asrc = transA ? A + ((<usize>pc * lda + ic) << 2) : A + ((<usize>ic * lda + pc) << 2);
         gemm_pack_a(packA, asrc, transA, mc, kc, lda, MR);
+        if (A_SPLAT) splat4(packA4, packA, ((mc + MR - 1) / MR) * MR * kc);
+        const pa = A_SPLAT ? packA4 : packA;
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
           const bp = packB + ((<usize>jr * kc) << 2);
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
             const c = C + ((<usize>(ic + ir) * ldc + jc + jr) << 2);
-            micro_kernel(kc, packA + ((<usize>ir * kc) << 2), bp, c, ldc, alpha, betaSlab, mr, nr);
+            const ap = A_SPLAT ? pa + ((<usize>ir * kc) << 4) : pa + ((<usize>ir * kc) << 2);
+            micro_kernel(kc, ap, bp, c, ldc, alpha, betaSlab, mr, nr);
           }
         }
       }
     }
   }
+}
+
+/** dst[4i .. 4i+3] = src[i] for i < n: each packed A value splatted to a vector. */
+function splat4(dst: usize, src: usize, n: i32): void {
+  for (let i = 0; i < n; i++) v128.store(dst + (<usize>i << 4), v128.load32_splat(src + (<usize>i << 2)));
 }
 
 /** C = beta * C (K = 0); beta = 0 writes zeros. */
@@ -103,19 +119,19 @@ function micro_kernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha: 
   const bend = bp + ((<usize>kc * NR) << 2);
   while (bp < bend) {
     const b0 = v128.load(bp), b1 = v128.load(bp, 16);
-    let a = v128.load32_splat(ap);
+    let a = A_SPLAT ? v128.load(ap) : v128.load32_splat(ap);
     c00 = madd(a, b0, c00);
     c01 = madd(a, b1, c01);
-    a = v128.load32_splat(ap, 4);
+    a = A_SPLAT ? v128.load(ap, 16) : v128.load32_splat(ap, 4);
     c10 = madd(a, b0, c10);
     c11 = madd(a, b1, c11);
-    a = v128.load32_splat(ap, 8);
+    a = A_SPLAT ? v128.load(ap, 32) : v128.load32_splat(ap, 8);
     c20 = madd(a, b0, c20);
     c21 = madd(a, b1, c21);
-    a = v128.load32_splat(ap, 12);
+    a = A_SPLAT ? v128.load(ap, 48) : v128.load32_splat(ap, 12);
     c30 = madd(a, b0, c30);
     c31 = madd(a, b1, c31);
-    ap += <usize>MR << 2;
+    ap += A_SPLAT ? 64 : 16;
     bp += <usize>NR << 2;
   }
   const va = f32x4.splat(alpha);

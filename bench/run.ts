@@ -9,6 +9,7 @@ import { commitId, machineName, runPython, type BenchContext, type BenchRecord }
 
 const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<BenchRecord[]> }>> = {
   gemm: () => import("./gemm.js"),
+  block: () => import("./block.js"),
   ssm: () => import("./ssm.js"),
   optim: () => import("./optim.js"),
   elementwise: () => import("./elementwise.js"),

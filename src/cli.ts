@@ -7,6 +7,7 @@
 import { Command } from "commander";
 import { createEngine } from "./index.js";
 import { runSelfcheck } from "./selfcheck.js";
+import { describeDefaults } from "./train/config.js";
 
 const program = new Command();
 program
@@ -52,6 +53,27 @@ program
   .action(async (opts: { out: string; text?: string; utterances?: string; seed?: string; noise?: boolean; jobs?: string }) => {
     const { runSynth } = await import("./commands/synth.js");
     await runSynth(opts);
+  });
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+program
+  .command("train")
+  .description("train an MH-SSM RNN-T model (with no data options: the built-in synthetic corpus, built on first use)")
+  .option("--config <file>", "JSON config; any subset of the options listed below")
+  .option("--out <dir>", "run directory: log.jsonl, checkpoints/, model.safetensors, curves.svg", "runs/default")
+  .option("--resume <dir>", "continue the run in <dir> from its newest checkpoint")
+  .option("--init-from <model>", "start from a model file's weights (fine-tuning; same architecture and tokenizer)")
+  .option("--threads <n>", "compute threads (only 1 for now)", "1")
+  .option("--train <manifest>", "training manifest (JSONL; repeatable)", collect, [])
+  .option("--valid <manifest>", "validation manifest (JSONL; repeatable)", collect, [])
+  .option("--minutes <m>", "wall-clock budget of the training loop (train.maxMinutes)")
+  .option("--steps <n>", "stop after n optimizer steps (train.maxSteps)")
+  .option("--seed <s>", "seed for initialisation, batch order, dropout and SpecAugment (train.seed)")
+  .option("--set <key=value>", "override any option below, e.g. --set model.layers=4 (repeatable)", collect, [])
+  .addHelpText("after", () => `\nOptions of the config file and --set, with their defaults:\n${describeDefaults().join("\n")}\n`)
+  .action(async (opts) => {
+    const { runTrain } = await import("./commands/train.js");
+    await runTrain(opts);
   });
 
 program

@@ -62,3 +62,14 @@ export {
 export { resolveModelPath, openModel } from "./model/path.js";
 export { transcribeFile } from "./eval.js";
 export { readAudioWindows, type AudioWindowOptions } from "./audio/windows.js";
+
+// The model, the tape, model files and training.
+export { Tape, type T as TensorHandle } from "./tape.js";
+export * from "./model/config.js";
+export { ModelParams, seededRandom, type ParamRef } from "./model/params.js";
+export { blockForward, DropoutSeeds, NO_DROPOUT, ParamHandles, type DropoutRates } from "./model/encoder.js";
+export { Model, subsampledLength, type StepOptions, type StepResult } from "./model/model.js";
+export { encodeModel, saveModel, loadModel, loadModelBytes, parseModelMetadata, FORMAT_VERSION } from "./model/io.js";
+export { decodeSafetensors, encodeSafetensors, readSafetensors, writeFileAtomic, ModelFileError } from "./safetensors.js";
+export { DEFAULT_TRAIN, loadTrainConfig, type TrainConfig } from "./train/config.js";
+export { train, type TrainOptions, type TrainResult } from "./train/trainer.js";

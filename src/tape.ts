@@ -113,6 +113,14 @@ export class Tape {
     return this.ok(this.engine.wasm.t_embedding(table, idsPtr, rows, C, ldt), "embedding");
   }
   sum(a: T, n: number): T { return this.ok(this.engine.wasm.t_sum(a, n), "sum"); }
+  /** Columns [c0, c1) of a [rows, C] tensor. */
+  sliceCols(a: T, rows: number, C: number, c0: number, c1: number): T {
+    return this.ok(this.engine.wasm.t_slice_cols(a, rows, C, c0, c1), "slice_cols");
+  }
+  /** Depthwise convolution over time of x [B, T, C] with w [C, K] and b [C] (or 0). */
+  dwconv1d(x: T, w: T, b: T | 0, B: number, T_: number, C: number, K: number, causal: boolean): T {
+    return this.ok(this.engine.wasm.t_dwconv1d(x, w, b, B, T_, C, K, causal ? 1 : 0), "dwconv1d");
+  }
 
   /**
    * The MH-SSM layer on the leading `C` channels (heads·P): `dirs` holds the tensors s, c_re, c_im, d of

@@ -19,7 +19,7 @@ import { readAudioAt } from "../src/audio/read.js";
 import { readAudioWindows } from "../src/audio/windows.js";
 import { DataError } from "../src/data/errors.js";
 import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
-import { decodeSafetensors, encodeSafetensors } from "../src/safetensors.js";
+import { loadCheckpoint, saveCheckpoint } from "../src/train/checkpoint.js";
 import { encodeModel, loadModel, saveModel } from "../src/model/io.js";
 import { Model } from "../src/model/model.js";
 import { resolveModelPath } from "../src/model/path.js";
@@ -215,7 +215,7 @@ describe("commands", () => {
     await expect(runEval(e, { model: runDir, data: join(dir, "libri"), subnet: "L3-ff12-h2", progress: false, log: () => {} })).rejects.toThrow(/not inside this model/);
   });
 
-  it("average: the last N checkpoints' model tensors, mean in float64; optimizer tensors and other files ignored", () => {
+  it("average: the last N checkpoints' model tensors (as todm train writes them), mean in float64; optimizer tensors and other files ignored", () => {
     const ck = join(dir, "avgrun", "checkpoints");
     mkdirSync(ck, { recursive: true });
     const models = [1, 2, 3].map((seed) => {
@@ -223,10 +223,10 @@ describe("commands", () => {
       m.params.init(seed);
       return m;
     });
+    // Written by todm train's own checkpoint writer, with optimizer tensors and the run position.
     models.forEach((m, k) => {
-      const st = decodeSafetensors(encodeModel(m, tok));
-      const tensors = [...st.tensors.values(), { name: "optim.step", dtype: "I32" as const, shape: [1], data: Int32Array.of(10 * (k + 1)) }];
-      writeFileSync(join(ck, `step-${String(10 * (k + 1)).padStart(8, "0")}.safetensors`), encodeSafetensors(tensors, { ...st.metadata, "todm.step": String(10 * (k + 1)) }));
+      const pos = { step: 10 * (k + 1), epoch: 0, batchInEpoch: k, elapsedSec: k, bestWer: null, bestStep: null };
+      saveCheckpoint(join(dir, "avgrun"), m, tok, { tensors: { exp_avg: new Float32Array(7).fill(k) }, json: { lr: 0.1 } }, pos, { seed: 1 }, 10);
     });
     writeFileSync(join(ck, "step-99.safetensors"), "not a checkpoint name"); // not 8 digits: ignored
     const out = join(dir, "avg.safetensors");
@@ -238,8 +238,10 @@ describe("commands", () => {
       // The same float64 sum and one rounding: exact.
       expect(Array.from(avg.model.params.read(p.name)), p.name).toEqual(Array.from(a, (v, i) => Math.fround((v + b[i]) / 2)));
     }
-    expect(avg.metadata["todm.step"]).toBe("30");
-    expect(JSON.parse(avg.metadata["todm.averaged"]).n).toBe(2);
+    expect(JSON.parse(avg.metadata["todm.averaged"])).toEqual({ n: 2, checkpoints: ["step-00000020.safetensors", "step-00000030.safetensors"], steps: [20, 30] });
+    expect(avg.metadata["todm.train_config"]).toBe(JSON.stringify({ seed: 1 })); // kept from the newest checkpoint
+    expect(avg.metadata["todm.checkpoint"]).toBeUndefined(); // a model file, not a checkpoint
+    expect(() => loadCheckpoint(e, out)).toThrow(/not a checkpoint/);
     expect(() => runAverage({ run: join(dir, "avgrun"), last: 4, out, log: () => {} })).toThrow(/has 3 checkpoints/);
     // checkpoints of two different models are refused
     const other = new Model(e, { ...TINY, ffDim: 16 });

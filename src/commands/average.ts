@@ -7,29 +7,18 @@
 // numbers. Only the tensors of the model's parameter table are averaged (constants included: they are
 // equal in every checkpoint); anything else in a checkpoint (optimizer state `optim.*`, counters) is
 // ignored. Every checkpoint must hold the same todm.config. The output carries the newest
-// checkpoint's metadata plus `todm.averaged` (JSON: the files and N), and is written atomically. The
+// checkpoint's metadata except `todm.checkpoint` (run position and optimizer state: the output is a
+// model file, not a checkpoint), plus `todm.averaged` (JSON: N, the files, their steps), and is
+// written atomically (src/train/checkpoint.ts writes the checkpoints). The
 // mean is taken in float64 and rounded once to float32. Not icefall's --use-averaged-model (the
 // running average kept during training).
 
-import { readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import { encodeSafetensors, ModelFileError, readSafetensors, writeFileAtomic, type NamedTensor } from "../safetensors.js";
 import { paramTable } from "../model/config.js";
 import { parseModelMetadata } from "../model/io.js";
-
-export const CHECKPOINT_NAME = /^step-(\d{8})\.safetensors$/;
-
-/** The checkpoint files of a run, oldest first. */
-export function listCheckpoints(runDir: string): string[] {
-  const dir = join(runDir, "checkpoints");
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    throw new Error(`${dir}: no checkpoints directory (is ${runDir} a todm run directory?)`);
-  }
-  return names.filter((n) => CHECKPOINT_NAME.test(n)).sort().map((n) => join(dir, n)); // 8 digits: text order is step order
-}
+import { listCheckpoints } from "../train/checkpoint.js";
 
 /** Averages the model tensors of `files`; returns the safetensors bytes of the averaged model. */
 export function averageCheckpointFiles(files: string[]): Uint8Array {
@@ -38,6 +27,7 @@ export function averageCheckpointFiles(files: string[]): Uint8Array {
   let sums: Float64Array[] = [];
   let table: ReturnType<typeof paramTable> = [];
   let metadata: Record<string, string> = {};
+  const steps: (number | null)[] = [];
   for (const file of files) {
     const st = readSafetensors(file);
     const { cfg } = parseModelMetadata(st, file);
@@ -59,12 +49,23 @@ export function averageCheckpointFiles(files: string[]): Uint8Array {
       for (let i = 0; i < s.length; i++) s[i] += d[i];
     });
     metadata = st.metadata; // the newest checkpoint's (files are oldest first)
+    let step: number | null = null;
+    try {
+      step = JSON.parse(st.metadata["todm.checkpoint"] ?? "null")?.step ?? null;
+    } catch {
+      /* not a checkpoint of todm train: no step */
+    }
+    steps.push(step);
   }
   const tensors: NamedTensor[] = table.map((p, k) => ({
     name: p.name, dtype: "F32", shape: p.shape, data: Float32Array.from(sums[k], (v) => v / files.length),
   }));
-  const names = files.map((f) => basename(f));
-  return encodeSafetensors(tensors, { ...metadata, "todm.averaged": JSON.stringify({ n: files.length, checkpoints: names }) });
+  // A model file, not a checkpoint: without todm.checkpoint (the run position and optimizer state), so
+  // that `train --resume` can never take it for one.
+  const modelMetadata = { ...metadata };
+  delete modelMetadata["todm.checkpoint"];
+  const averaged = { n: files.length, checkpoints: files.map((f) => basename(f)), steps };
+  return encodeSafetensors(tensors, { ...modelMetadata, "todm.averaged": JSON.stringify(averaged) });
 }
 
 export interface AverageOptions {
@@ -78,7 +79,8 @@ export interface AverageOptions {
 export function runAverage(opts: AverageOptions): string[] {
   const log = opts.log ?? ((l: string) => console.log(l));
   if (!(Number.isInteger(opts.last) && opts.last >= 1)) throw new Error(`--last must be an integer >= 1, got ${opts.last}`);
-  const all = listCheckpoints(opts.run);
+  if (!existsSync(join(opts.run, "checkpoints"))) throw new Error(`${join(opts.run, "checkpoints")}: no such directory (is ${opts.run} a todm run directory?)`);
+  const all = listCheckpoints(opts.run); // oldest first
   if (all.length < opts.last) {
     throw new Error(`--last ${opts.last}: ${join(opts.run, "checkpoints")} has ${all.length} checkpoint${all.length === 1 ? "" : "s"} (step-<8 digits>.safetensors)`);
   }

@@ -162,16 +162,24 @@ export interface ParamEntry extends ParamSpec {
   numel: number;
 }
 
-/** Lays the table out in one region: offsets 16-float (64-byte) aligned so SIMD loads stay aligned. */
-export function layoutParams(table: ParamSpec[]): { entries: ParamEntry[]; total: number } {
+/**
+ * Lays the table out in one region: offsets 16-float (64-byte) aligned so SIMD loads stay aligned.
+ * Trained tensors come first and constants last, so an optimizer can step one leading span
+ * (`trainableFloats`) and never touch a constant (AdamW's weight decay would).
+ */
+export function layoutParams(table: ParamSpec[]): { entries: ParamEntry[]; total: number; trainableFloats: number } {
   let off = 0;
-  const entries = table.map((p) => {
+  let trainableFloats = 0;
+  const ordered = [...table.filter((p) => p.trainable !== false), ...table.filter((p) => p.trainable === false)];
+  const entries = ordered.map((p) => {
+    if (p.trainable === false && trainableFloats === 0) trainableFloats = off;
     const numel = p.shape.reduce((a, b) => a * b, 1);
     const e = { ...p, offset: off, numel };
     off += Math.ceil(numel / 16) * 16;
     return e;
   });
-  return { entries, total: off };
+  if (trainableFloats === 0) trainableFloats = off;
+  return { entries, total: off, trainableFloats };
 }
 
 /** A subnet's shape of a Supernet tensor (leading slices), or null if its block is dropped. */

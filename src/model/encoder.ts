@@ -6,7 +6,8 @@
 //   x = x + Conv(LN(x))                     optional: pointwise 2d, GLU, depthwise K, SiLU, pointwise
 //   x = x + 1/2 · FF2(LN(x))
 //   y = LN(x)
-// with FF(z) = W2 · drop_hidden(SiLU(W1 z + b1)) + b2, then drop_out. The dropout points are named
+// with FF(z) = W2 · drop_hidden(SiLU(W1 z + b1)) + b2, then drop_out; the convolution module is
+// Conv(z) = PW2 · SiLU(DW_K(mask ⊙ GLU(PW1 z))), mask zeroing the frames past each utterance's end. The dropout points are named
 // (`ffHidden`, `ffOut`, `ssmOut`, `convOut`) so that adaptive dropout can drive them per subnet.
 // Subnet slicing: W1 keeps its leading ffDim rows, W2 its leading ffDim columns (row stride ffDim of
 // the Supernet), In its leading k·P rows, Out its leading k·P columns; nothing is copied.
@@ -87,7 +88,7 @@ function feedForward(tape: Tape, H: ParamHandles, prefix: string, x: T, rows: nu
 
 /** One Stateformer block of a subnet: x [B·T, d] -> [B·T, d]. `lensPtr`: i32 [B] frames per utterance. */
 export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub: SubnetSpec, l: number, x: T,
-                             B: number, T_: number, lensPtr: number, drop: DropoutRates, seeds: DropoutSeeds): T {
+                             B: number, T_: number, lensPtr: number, drop: DropoutRates, seeds: DropoutSeeds, mask: T | 0 = 0): T {
   const p = `encoder.blocks.${l}.`;
   const d = cfg.dModel, rows = B * T_, n = rows * d;
   const P = d / cfg.heads, C = sub.heads * P;
@@ -104,7 +105,18 @@ export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub:
     o = tape.dropout(o, n, drop.ssmOut, seeds.next());
     x = tape.add(x, o, n);
   }
-  if (cfg.convKernel) throw new Error("the convolution module is not wired yet (convKernel must be 0)");
+  if (cfg.convKernel) {
+    // x = x + Conv(LN(x)): pointwise d -> 2d, GLU, padded frames zeroed (`mask`, so that no frame past an
+    // utterance's end leaks into it), depthwise K over time, SiLU, pointwise d -> d
+    const z = tape.layernorm(x, H.h(`${p}conv.norm.weight`), H.h(`${p}conv.norm.bias`), rows, d);
+    const a = tape.linear(z, H.h(`${p}conv.pw1.weight`), H.h(`${p}conv.pw1.bias`), rows, d, 2 * d);
+    let g = tape.mul(tape.sliceCols(a, rows, 2 * d, 0, d), tape.sigmoid(tape.sliceCols(a, rows, 2 * d, d, 2 * d), n), n);
+    if (mask) g = tape.mul(g, mask, n);
+    const c = tape.dwconv1d(g, H.h(`${p}conv.dw.weight`), H.h(`${p}conv.dw.bias`), B, T_, d, cfg.convKernel, cfg.causal);
+    let o = tape.linear(tape.silu(c, n), H.h(`${p}conv.pw2.weight`), H.h(`${p}conv.pw2.bias`), rows, d, d);
+    o = tape.dropout(o, n, drop.convOut, seeds.next());
+    x = tape.add(x, o, n);
+  }
   // x = x + 1/2 · FF2(LN(x))
   x = tape.add(x, tape.scale(feedForward(tape, H, `${p}ff2`, x, rows, d, sub.ffDim, cfg.ffDim, drop, seeds), 0.5, n), n);
   return tape.layernorm(x, H.h(`${p}norm.weight`), H.h(`${p}norm.bias`), rows, d);

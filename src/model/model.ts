@@ -95,8 +95,19 @@ export class Model {
     h = tape.linear(h, w("encoder.subsample.out.weight"), w("encoder.subsample.out.bias"), B * T2, cs * F2, cfg.dModel);
     const lens2 = Int32Array.from(batch.featLens, (t) => Math.min(T2, subsampledLength(t, causal)));
     const lensPtr = tape.ints(lens2);
-    for (let l = 0; l < sub.layers; l++) h = blockForward(tape, H, cfg, sub, l, h, B, T2, lensPtr, drop, seeds);
+    const mask = cfg.convKernel ? this.frameMask(lens2, T2) : 0;
+    for (let l = 0; l < sub.layers; l++) h = blockForward(tape, H, cfg, sub, l, h, B, T2, lensPtr, drop, seeds, mask);
     return { enc: h, T2, lens2 };
+  }
+
+  /** A [B·T, d] tensor of ones on valid frames and zeros past each utterance's length. */
+  private frameMask(lens: Int32Array, T_: number): T {
+    const d = this.cfg.dModel, B = lens.length;
+    const m = this.engine.wasm.tensor_new(B * T_ * d, 0);
+    if (m === 0) throw new Error("out of WASM memory for the frame mask: lower batch.maxFrames");
+    const base = this.engine.wasm.tensor_data(m) >> 2, f32 = this.engine.f32;
+    for (let b = 0; b < B; b++) f32.fill(1, base + b * T_ * d, base + (b * T_ + lens[b]) * d).fill(0, base + (b * T_ + lens[b]) * d, base + (b + 1) * T_ * d);
+    return m;
   }
 
   /**

@@ -28,14 +28,16 @@ export function seededRandom(seed: number): { uniform(): number; normal(): numbe
 export class ModelParams {
   readonly entries: ParamEntry[];
   readonly total: number; // floats in each region
+  readonly trainableFloats: number; // trained tensors occupy [0, trainableFloats); constants follow
   readonly paramPtr: number;
   readonly gradPtr: number;
   private readonly byName = new Map<string, ParamRef>();
 
   constructor(readonly engine: Engine, readonly cfg: ModelConfig) {
-    const { entries, total } = layoutParams(paramTable(cfg));
+    const { entries, total, trainableFloats } = layoutParams(paramTable(cfg));
     this.entries = entries;
     this.total = total;
+    this.trainableFloats = trainableFloats;
     this.paramPtr = engine.alloc(total, "parameters");
     this.gradPtr = engine.alloc(total, "gradients");
     engine.wasm.mem_zero_f32(this.paramPtr, total);

@@ -1,4 +1,4 @@
-"""Writes test/fixtures/stateformer.json: one Stateformer block (src/model/encoder.ts) in PyTorch, float64,
+"""Writes test/fixtures/stateformer.json: one Stateformer block (with and without the convolution module) (src/model/encoder.ts) in PyTorch, float64,
 its output and autograd gradients, for the Supernet and for a subnet that uses leading slices.
 
 Usage (Debian's torch): /usr/bin/python3 test/ref/stateformer.py
@@ -67,6 +67,16 @@ def block(p, x, lens, cfg, sub):
     ya, yg = pairs[:, :, :, 0], pairs[:, :, :, 1]
     o = torch.stack([ya * torch.sigmoid(yg), yg * torch.sigmoid(ya)], 3).reshape(B, T, C)
     x = x + o @ g("ssm.out.weight")[:, :C].T + g("ssm.out.bias")
+    K = cfg.get("convKernel", 0)
+    if K:
+        z = F.layer_norm(x, (d,), g("conv.norm.weight"), g("conv.norm.bias"), 1e-5)
+        a = z @ g("conv.pw1.weight").T + g("conv.pw1.bias")
+        h = F.glu(a, dim=-1)
+        mask = (torch.arange(T)[None, :] < torch.tensor(lens)[:, None]).to(f64)[:, :, None]
+        h = (h * mask).transpose(1, 2)  # [B, d, T]
+        h = F.pad(h, (K - 1, 0) if cfg["causal"] else ((K - 1) // 2, (K - 1) // 2))
+        h = F.conv1d(h, g("conv.dw.weight")[:, None, :], g("conv.dw.bias"), groups=d).transpose(1, 2)
+        x = x + F.silu(h) @ g("conv.pw2.weight").T + g("conv.pw2.bias")
     x = x + 0.5 * feed_forward("ff2", x)
     return F.layer_norm(x, (d,), g("norm.weight"), g("norm.bias"), 1e-5)
 
@@ -99,6 +109,16 @@ def make_params(cfg):
     p["ssm.log_dt_max"] = torch.tensor([ranges[c // P][1] for c in range(d)], dtype=torch.float32).to(f64)
     p["ssm.out.weight"] = r(d, d, scale=d ** -0.5)
     p["ssm.out.bias"] = r(d, scale=0.1)
+    if cfg.get("convKernel", 0):
+        K = cfg["convKernel"]
+        p["conv.norm.weight"] = 1 + r(d, scale=0.1)
+        p["conv.norm.bias"] = r(d, scale=0.1)
+        p["conv.pw1.weight"] = r(2 * d, d, scale=d ** -0.5)
+        p["conv.pw1.bias"] = r(2 * d, scale=0.1)
+        p["conv.dw.weight"] = r(d, K, scale=K ** -0.5)
+        p["conv.dw.bias"] = r(d, scale=0.1)
+        p["conv.pw2.weight"] = r(d, d, scale=d ** -0.5)
+        p["conv.pw2.bias"] = r(d, scale=0.1)
     p["norm.weight"] = 1 + r(d, scale=0.1)
     p["norm.bias"] = r(d, scale=0.1)
     return {"encoder.blocks.0." + k: v for k, v in p.items()}
@@ -109,8 +129,8 @@ def flat(t):
 
 
 cases = []
-for causal in [True, False]:
-    cfg = dict(dModel=8, ffDim=12, heads=4, stateSize=4, causal=causal)
+for causal, conv in [(True, 0), (False, 0), (True, 3), (False, 5)]:
+    cfg = dict(dModel=8, ffDim=12, heads=4, stateSize=4, causal=causal, convKernel=conv)
     params = make_params(cfg)
     B, T, lens = 2, 11, [11, 7]
     x0 = torch.randn(B, T, cfg["dModel"], dtype=torch.float32).to(f64)
@@ -123,7 +143,7 @@ for causal in [True, False]:
         y = block(params, x, lens, cfg, sub)
         (y * dout).sum().backward()
         cases.append(dict(
-            name=f"{'causal' if causal else 'bidirectional'} L1-ff{sub['ffDim']}-h{sub['heads']}",
+            name=f"{'causal' if causal else 'bidirectional'}{f' conv{conv}' if conv else ''} L1-ff{sub['ffDim']}-h{sub['heads']}",
             config=cfg, subnet=sub, B=B, T=T, lens=lens, x=flat(x0), dout=flat(dout), y=flat(y), dx=flat(x.grad),
             params={k: flat(v) for k, v in params.items()},
             grads={k: flat(v.grad if v.grad is not None else torch.zeros_like(v)) for k, v in params.items()},

@@ -1,0 +1,48 @@
+// `todm train`: resolves the configuration (defaults, --config FILE, --set overrides, data options),
+// prints it, and runs the training loop (src/train/trainer.ts).
+//
+//   node dist/cli.js train                                  # default model, built-in synthetic corpus
+//   node dist/cli.js train --out runs/k --train k.jsonl --valid kv.jsonl --set train.maxMinutes=30
+//   node dist/cli.js train --resume runs/k                  # continue a stopped or killed run
+
+import { createEngine } from "../index.js";
+import { DEFAULT_TRAIN, loadTrainConfig } from "../train/config.js";
+import { train } from "../train/trainer.js";
+
+export interface TrainCliOptions {
+  config?: string;
+  out?: string;
+  resume?: string;
+  initFrom?: string;
+  threads?: string;
+  train?: string[];
+  valid?: string[];
+  set?: string[];
+  minutes?: string;
+  steps?: string;
+  seed?: string;
+}
+
+export async function runTrain(o: TrainCliOptions): Promise<void> {
+  const overrides = [...(o.set ?? [])];
+  if (o.train?.length) overrides.push(`data.train=${JSON.stringify(o.train)}`);
+  if (o.valid?.length) overrides.push(`data.valid=${JSON.stringify(o.valid)}`);
+  if (o.minutes !== undefined) overrides.push(`train.maxMinutes=${Number(o.minutes)}`);
+  if (o.steps !== undefined) overrides.push(`train.maxSteps=${Number(o.steps)}`);
+  if (o.seed !== undefined) overrides.push(`train.seed=${Number(o.seed)}`);
+  const cfg = loadTrainConfig(o.config, overrides);
+  if (o.threads !== undefined && Number(o.threads) !== 1) {
+    throw new Error(`--threads ${o.threads}: data-parallel training on several threads is not implemented yet; use --threads 1`);
+  }
+  const out = o.resume ?? o.out ?? "runs/default";
+  console.log(`todm train: run directory ${out}${o.resume ? " (resume)" : ""}`);
+  console.log("resolved config:");
+  console.log(JSON.stringify(cfg, null, 2));
+  const engine = await createEngine();
+  console.log(`engine build: ${engine.build}`);
+  const r = await train(engine, cfg, { out, resume: Boolean(o.resume), initFrom: o.initFrom });
+  console.log(`done: ${r.steps} steps, stopped by ${r.stoppedBy}; model ${r.modelPath}`);
+  if (r.stoppedBy === "signal") process.exitCode = 130;
+}
+
+export const TRAIN_DEFAULTS_HELP = DEFAULT_TRAIN;

@@ -1,0 +1,393 @@
+// The training loop of `todm train`: data, model, ScaledAdam + Eden (or AdamW), validation WER,
+// checkpoints, resume, and a clean stop on SIGINT or when the time budget runs out.
+//
+// A run directory holds:
+//   config.json          the resolved configuration
+//   log.jsonl            one line per step ({"type":"step",...}) and per validation ({"type":"valid",...})
+//   checkpoints/         step-<8 digits>.safetensors (model + optimizer + position), the newest K kept
+//   best.safetensors     the model with the best validation WER so far
+//   model.safetensors    the final model
+//   curves.svg           loss and validation WER over steps
+// Determinism: the batch order, dropout masks and SpecAugment masks are functions of (seed, epoch,
+// step), so a run resumed from a checkpoint reproduces the losses of an uninterrupted run.
+
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Engine } from "../engine.js";
+import { EngineError } from "../engine.js";
+import { eden, ScaledAdamRegion, AdamWRegion, type ScaledAdamState } from "../optim.js";
+import { specAugment } from "../features.js";
+import { loadTrainingData, type TrainingData } from "../data/dataset.js";
+import { makeBatches, framesFor, type Batch } from "../data/batching.js";
+import { BatchLoader } from "../data/loader.js";
+import { ENGINE_FBANK } from "../data/features.js";
+import type { Utterance } from "../data/corpus.js";
+import type { Tokenizer } from "../data/tokenizer.js";
+import { normalizeText } from "../data/normalize.js";
+import { Model } from "../model/model.js";
+import { countParams, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
+import { loadModel, saveModel } from "../model/io.js";
+import { writeFileAtomic } from "../safetensors.js";
+import { linePlot } from "../plot.js";
+import { listCheckpoints, loadCheckpoint, saveCheckpoint, type OptimizerSnapshot, type RunPosition } from "./checkpoint.js";
+import type { TrainConfig } from "./config.js";
+
+export interface TrainOptions {
+  out: string;
+  resume?: boolean; // continue from the newest checkpoint in `out`
+  initFrom?: string; // start from a model file's weights (fine-tuning)
+  log?: (line: string) => void;
+  /** Status line updates (progress); default: redraw on stderr when it is a TTY, else periodic log lines. */
+  status?: (line: string) => void;
+}
+
+export interface TrainResult {
+  steps: number;
+  finalLoss: number;
+  bestWer: number | null;
+  modelPath: string;
+  stoppedBy: "budget" | "steps" | "epochs" | "signal";
+}
+
+/** Word errors and reference words of one utterance (Levenshtein over words). */
+export function wordErrors(ref: string, hyp: string): { errors: number; words: number } {
+  const r = ref.split(" ").filter(Boolean), h = hyp.split(" ").filter(Boolean);
+  let prev = Array.from({ length: h.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= r.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= h.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r[i - 1] === h[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return { errors: prev[h.length], words: r.length };
+}
+
+function hashSeed(...xs: number[]): number {
+  let h = 0x811c9dc5;
+  for (const x of xs) {
+    h = Math.imul(h ^ (x >>> 0), 0x01000193);
+    h ^= h >>> 13;
+  }
+  return h >>> 0;
+}
+
+class OptimizerBox {
+  readonly scaled?: ScaledAdamRegion;
+  readonly adamw?: AdamWRegion;
+  constructor(readonly engine: Engine, model: Model, readonly cfg: TrainConfig["optim"]) {
+    const p = model.params;
+    if (cfg.name === "adamw") {
+      this.adamw = new AdamWRegion(engine, { params: p.paramPtr, grads: p.gradPtr, n: p.trainableFloats }, { lr: cfg.adamwLr, weightDecay: cfg.weightDecay });
+    } else {
+      this.scaled = new ScaledAdamRegion(engine, { params: p.paramPtr, grads: p.gradPtr, tensors: p.trainable() }, { lr: cfg.baseLr, clippingScale: cfg.clippingScale });
+    }
+  }
+  lrAt(step: number, epoch: number): number {
+    const c = this.cfg;
+    const sched = eden(step, epoch, { baseLr: 1, lrBatches: c.lrBatches, lrEpochs: c.lrEpochs, warmupBatches: c.warmupBatches, warmupStart: c.warmupStart });
+    return sched * (this.adamw ? c.adamwLr : c.baseLr);
+  }
+  step(lr: number): void {
+    if (this.adamw) {
+      this.adamw.setLr(lr);
+      this.adamw.step();
+    } else {
+      this.scaled!.setLr(lr);
+      this.scaled!.step();
+    }
+  }
+  snapshot(): OptimizerSnapshot {
+    if (this.adamw) {
+      const a = this.adamw, n = a.region.n;
+      return { tensors: { exp_avg: this.engine.read(a.expAvg, n), exp_avg_sq: this.engine.read(a.expAvgSq, n) }, json: { name: "adamw", step: a.stepCount, lr: a.lr } };
+    }
+    const s = this.scaled!.saveState();
+    const tensors: Record<string, Float32Array> = { exp_avg: s.expAvg, exp_avg_sq: s.expAvgSq, tensor_state: s.tensorState };
+    if (s.clippingNorms) tensors.clipping_norms = s.clippingNorms;
+    return { tensors, json: { name: "scaled_adam", step: s.step, lr: s.lr, clippingThreshold: s.clippingThreshold } };
+  }
+  restore(snap: OptimizerSnapshot): void {
+    const j = snap.json as { name: string; step: number; lr: number; clippingThreshold?: number | null };
+    const want = this.adamw ? "adamw" : "scaled_adam";
+    if (j.name !== want) throw new Error(`the checkpoint's optimizer is ${j.name}, the config asks for ${want}`);
+    if (this.adamw) {
+      this.engine.write(this.adamw.expAvg, snap.tensors.exp_avg);
+      this.engine.write(this.adamw.expAvgSq, snap.tensors.exp_avg_sq);
+      this.adamw.stepCount = j.step;
+      this.adamw.lr = j.lr;
+      return;
+    }
+    const st: ScaledAdamState = {
+      step: j.step, lr: j.lr, expAvg: snap.tensors.exp_avg, expAvgSq: snap.tensors.exp_avg_sq, tensorState: snap.tensors.tensor_state,
+      clippingNorms: snap.tensors.clipping_norms ?? null, clippingThreshold: j.clippingThreshold ?? null,
+    };
+    this.scaled!.loadState(st);
+  }
+}
+
+/** Per-bin mean and inverse standard deviation of the features of the first batches. */
+async function featureStats(loader: BatchLoader, plan: number[][], bins: number): Promise<{ mean: Float32Array; istd: Float32Array }> {
+  const sum = new Float64Array(bins), sq = new Float64Array(bins);
+  let n = 0;
+  for await (const b of loader.run(plan)) {
+    for (let u = 0; u < b.B; u++) {
+      for (let t = 0; t < b.featLens[u]; t++) {
+        const o = (u * b.T + t) * b.F;
+        for (let k = 0; k < bins; k++) {
+          const v = b.feats[o + k];
+          sum[k] += v;
+          sq[k] += v * v;
+        }
+        n++;
+      }
+    }
+  }
+  const mean = new Float32Array(bins), istd = new Float32Array(bins);
+  for (let k = 0; k < bins; k++) {
+    const m = n ? sum[k] / n : 0;
+    mean[k] = m;
+    istd[k] = 1 / Math.sqrt(Math.max(1e-8, (n ? sq[k] / n : 1) - m * m));
+  }
+  return { mean, istd };
+}
+
+export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const runDir = opts.out;
+  mkdirSync(runDir, { recursive: true });
+  const logPath = join(runDir, "log.jsonl");
+  const writeLog = (rec: Record<string, unknown>) => appendFileSync(logPath, JSON.stringify(rec) + "\n");
+
+  // ---- resume or start --------------------------------------------------------------------------
+  let model: Model, tokenizer: Tokenizer | undefined, pos: RunPosition;
+  let optSnap: OptimizerSnapshot | undefined;
+  const checkpoints = opts.resume ? listCheckpoints(runDir) : [];
+  if (opts.resume && checkpoints.length === 0) {
+    throw new Error(`${runDir}: nothing to resume (no checkpoints/step-*.safetensors); start a new run with --out`);
+  }
+  let loaded: ReturnType<typeof loadCheckpoint> | undefined;
+  if (checkpoints.length) {
+    const path = checkpoints[checkpoints.length - 1];
+    loaded = loadCheckpoint(engine, path);
+    const saved = loaded.trainConfig as TrainConfig | null;
+    if (saved) cfg = { ...saved, train: { ...saved.train, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps } };
+    tokenizer = loaded.tokenizer;
+    log(`resuming from ${path} (step ${loaded.position.step}, epoch ${loaded.position.epoch})`);
+  }
+
+  // ---- data -------------------------------------------------------------------------------------
+  const data: TrainingData = await loadTrainingData({
+    train: cfg.data.train.length ? cfg.data.train : undefined,
+    valid: cfg.data.valid.length ? cfg.data.valid : undefined,
+    tokenizer: tokenizer ?? { type: cfg.data.tokenizer, vocabSize: cfg.data.vocabSize },
+    strict: cfg.data.strict,
+    maxDuration: cfg.data.maxDuration,
+    defaultCorpusDir: join(cfg.data.cacheDir, "synth-default"),
+    log,
+  });
+  for (const line of data.summary) log(line);
+  tokenizer = data.tokenizer;
+  const trainUtts = data.train.utterances;
+  if (trainUtts.length === 0) throw new Error("no training utterances left after skipping bad input");
+  const modelCfg: ModelConfig = { ...cfg.model, vocabSize: tokenizer.size };
+
+  if (loaded) {
+    model = loaded.model;
+    pos = loaded.position;
+    optSnap = loaded.optimizer;
+    // steps logged after the checkpoint were lost with the process: drop them, they will be redone
+    if (existsSync(logPath)) {
+      const keep = readRunLog(runDir).filter((r) => typeof r.step !== "number" || (r.step as number) <= pos.step);
+      writeFileAtomic(logPath, keep.map((r) => JSON.stringify(r) + "\n").join(""));
+    }
+  } else {
+    if (existsSync(logPath)) throw new Error(`${runDir} already holds a run (log.jsonl): use --resume ${runDir}, or another --out`);
+    if (opts.initFrom) {
+      const init = loadModel(engine, opts.initFrom);
+      if (JSON.stringify({ ...init.model.cfg, vocabSize: 0 }) !== JSON.stringify({ ...modelCfg, vocabSize: 0 }) || init.tokenizer.size !== tokenizer.size) {
+        throw new Error(`--init-from ${opts.initFrom}: its config or tokenizer differs from this run's (fine-tuning needs the same architecture and tokenizer)`);
+      }
+      model = init.model;
+      tokenizer = init.tokenizer;
+      log(`initialised from ${opts.initFrom}`);
+    } else {
+      model = new Model(engine, modelCfg);
+      model.params.init(cfg.train.seed);
+    }
+    pos = { step: 0, epoch: 0, batchInEpoch: 0, elapsedSec: 0, bestWer: null, bestStep: null };
+  }
+  writeFileAtomic(join(runDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
+  const opt = new OptimizerBox(engine, model, cfg.optim);
+  if (optSnap) opt.restore(optSnap);
+  const sub = supernetSpec(model.cfg);
+  log(`model ${subnetName(sub)}: ${(countParams(model.cfg) / 1e6).toFixed(2)} M parameters, ${model.cfg.causal ? "causal (streaming)" : "bidirectional"}`);
+
+  // ---- loaders ----------------------------------------------------------------------------------
+  const cacheDir = join(cfg.data.cacheDir, "features");
+  const loader = new BatchLoader({ utterances: trainUtts, features: ENGINE_FBANK, workers: cfg.train.loaderWorkers, cacheDir, ledger: data.ledger });
+  const frames = trainUtts.map((u) => framesFor(u.duration));
+  const planFor = (epoch: number) => makeBatches(frames, { maxFrames: cfg.batch.maxFrames, buckets: cfg.batch.buckets, seed: cfg.train.seed }, epoch);
+  if (!loaded && !opts.initFrom) {
+    const stats = await featureStats(loader, planFor(0).batches.slice(0, 20), modelCfg.featDim);
+    model.params.write("frontend.feat_mean", stats.mean);
+    model.params.write("frontend.feat_istd", stats.istd);
+  }
+  const validAll = data.valid.utterances;
+  const validUtts: Utterance[] = cfg.train.validUtterances > 0 ? validAll.slice(0, cfg.train.validUtterances) : validAll;
+  const validLoader = validUtts.length ? new BatchLoader({ utterances: validUtts, features: ENGINE_FBANK, workers: 0, cacheDir, ledger: data.ledger }) : undefined;
+  const validPlan = makeBatches(validUtts.map((u) => framesFor(u.duration)), { maxFrames: cfg.batch.maxFrames, buckets: 10, seed: 0 }, 0).batches;
+
+  const validate = async (): Promise<number | null> => {
+    if (!validLoader) return null;
+    let errors = 0, words = 0;
+    for await (const b of validLoader.run(validPlan)) {
+      const hyps = model.decode(b, sub);
+      hyps.forEach((h, i) => {
+        const we = wordErrors(normalizeText(validUtts[b.ids[i]].text), normalizeText(tokenizer!.decode(h.tokens)));
+        errors += we.errors;
+        words += we.words;
+      });
+    }
+    return words ? (100 * errors) / words : null;
+  };
+
+  // ---- the loop ---------------------------------------------------------------------------------
+  let stopSignal = false;
+  const onSigint = () => {
+    if (stopSignal) process.exit(130);
+    stopSignal = true;
+    log("\nSIGINT: finishing this step, writing a checkpoint, then stopping (Ctrl-C again to quit at once)");
+  };
+  process.on("SIGINT", onSigint);
+  const t0 = Date.now() - pos.elapsedSec * 1000;
+  const budgetMs = cfg.train.maxMinutes > 0 ? cfg.train.maxMinutes * 60_000 : Infinity;
+  const status = opts.status ?? makeStatus();
+  const checkpoint = () => saveCheckpoint(runDir, model, tokenizer!, opt.snapshot(), { ...pos, elapsedSec: (Date.now() - t0) / 1000 }, cfg, cfg.train.keepCheckpoints);
+  let stoppedBy: TrainResult["stoppedBy"] = "epochs";
+  let lastLoss = NaN, emaLoss = NaN, audioSec = 0;
+  const tRate = Date.now();
+  const augment = (b: Batch, step: number) => {
+    if (!cfg.train.specAugment) return;
+    for (let u = 0; u < b.B; u++) {
+      const n = b.featLens[u] * b.F, off = u * b.T * b.F;
+      const masked = specAugment(b.feats.subarray(off, off + n), b.featLens[u], b.F, { seed: hashSeed(cfg.train.seed, step, u) });
+      b.feats.set(masked, off);
+    }
+  };
+  const drop = { ffHidden: cfg.train.dropout, ffOut: cfg.train.dropout, ssmOut: cfg.train.dropout, convOut: cfg.train.dropout };
+  try {
+    outer: for (; pos.epoch < cfg.train.epochs; pos.epoch++, pos.batchInEpoch = 0) {
+      const plan = planFor(pos.epoch).batches;
+      const todo = plan.slice(pos.batchInEpoch);
+      for await (const batch of loader.run(todo)) {
+        if (Date.now() - t0 >= budgetMs) { stoppedBy = "budget"; break outer; }
+        if (cfg.train.maxSteps > 0 && pos.step >= cfg.train.maxSteps) { stoppedBy = "steps"; break outer; }
+        augment(batch, pos.step);
+        model.params.zeroGrad();
+        const tStep = Date.now();
+        let r;
+        try {
+          r = model.trainStep(batch, sub, { dropout: drop, seed: hashSeed(cfg.train.seed, pos.step) });
+        } catch (e) {
+          if (e instanceof EngineError && /out of WASM memory/.test(e.message)) {
+            throw new Error(`${e.message}\n  (the batch had ${batch.B} utterances x ${batch.T} frames: lower batch.maxFrames, now ${cfg.batch.maxFrames})`);
+          }
+          throw e;
+        }
+        const gsum = engine.scoped(() => {
+          const out = engine.alloc(1);
+          engine.wasm.sum_forward(out, model.params.gradPtr, model.params.trainableFloats);
+          return engine.read(out, 1)[0];
+        });
+        pos.batchInEpoch++;
+        if (!Number.isFinite(r.lossSum) || !Number.isFinite(gsum)) {
+          writeLog({ type: "skip", step: pos.step, epoch: pos.epoch, reason: !Number.isFinite(r.lossSum) ? "non-finite loss" : "non-finite gradient" });
+          log(`step ${pos.step}: non-finite ${!Number.isFinite(r.lossSum) ? "loss" : "gradient"}, batch skipped`);
+          continue;
+        }
+        const lr = opt.lrAt(pos.step, pos.epoch);
+        opt.step(lr);
+        pos.step++;
+        const sec = batch.featLens.reduce((a, b) => a + b, 0) / 100;
+        audioSec += sec;
+        lastLoss = r.lossSum / batch.B;
+        emaLoss = Number.isNaN(emaLoss) ? lastLoss : 0.95 * emaLoss + 0.05 * lastLoss;
+        const stepMs = Date.now() - tStep;
+        writeLog({ type: "step", step: pos.step, epoch: pos.epoch, loss: lastLoss, lossPerFrame: r.lossSum / r.frames, lr, utterances: batch.B, audioSec: sec, stepMs, elapsedSec: (Date.now() - t0) / 1000 });
+        const el = Date.now() - t0;
+        const rate = audioSec / Math.max(1e-3, (Date.now() - tRate) / 1000);
+        const eta = Number.isFinite(budgetMs) ? `${Math.max(0, Math.round((budgetMs - el) / 1000))}s left` : "";
+        status(`step ${pos.step} epoch ${pos.epoch} loss ${emaLoss.toFixed(3)} lr ${lr.toExponential(2)} ${rate.toFixed(0)} s audio/s ${Math.round(el / 1000)}s ${eta}`);
+        if (cfg.train.validEvery > 0 && pos.step % cfg.train.validEvery === 0) {
+          const wer = await validate();
+          writeLog({ type: "valid", step: pos.step, epoch: pos.epoch, wer, elapsedSec: (Date.now() - t0) / 1000 });
+          log(`\nstep ${pos.step}: validation WER ${wer === null ? "n/a" : wer.toFixed(2) + "%"}`);
+          if (wer !== null && (pos.bestWer === null || wer < pos.bestWer)) {
+            pos.bestWer = wer;
+            pos.bestStep = pos.step;
+            saveModel(join(runDir, "best.safetensors"), model, tokenizer, { "todm.info": JSON.stringify({ step: pos.step, validWer: wer }) });
+          }
+        }
+        if (cfg.train.checkpointEvery > 0 && pos.step % cfg.train.checkpointEvery === 0) checkpoint();
+        if (stopSignal) { stoppedBy = "signal"; break outer; }
+      }
+    }
+  } finally {
+    process.off("SIGINT", onSigint);
+    await loader.close();
+    await validLoader?.close();
+  }
+  pos.elapsedSec = (Date.now() - t0) / 1000;
+  const ckpt = checkpoint();
+  log(`\nstopped (${stoppedBy}) at step ${pos.step}; checkpoint ${ckpt}`);
+  if (stoppedBy === "signal") return { steps: pos.step, finalLoss: lastLoss, bestWer: pos.bestWer, modelPath: ckpt, stoppedBy };
+  const wer = await validate();
+  if (wer !== null) {
+    writeLog({ type: "valid", step: pos.step, epoch: pos.epoch, wer, elapsedSec: pos.elapsedSec });
+    log(`final validation WER ${wer.toFixed(2)}% (best ${pos.bestWer === null ? wer.toFixed(2) : Math.min(wer, pos.bestWer).toFixed(2)}%)`);
+  }
+  const modelPath = join(runDir, "model.safetensors");
+  saveModel(modelPath, model, tokenizer, { "todm.info": JSON.stringify({ step: pos.step, validWer: wer, trainSeconds: pos.elapsedSec }) });
+  writePlot(runDir);
+  log(`wrote ${modelPath} and ${join(runDir, "curves.svg")}`);
+  return { steps: pos.step, finalLoss: lastLoss, bestWer: pos.bestWer, modelPath, stoppedBy };
+}
+
+/** curves.svg from log.jsonl: training loss (smoothed) and validation WER against steps. */
+export function writePlot(runDir: string): void {
+  const lines = readFileSync(join(runDir, "log.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const steps = lines.filter((r) => r.type === "step");
+  const valid = lines.filter((r) => r.type === "valid" && r.wer !== null);
+  const smooth: [number, number][] = [];
+  let ema = NaN;
+  for (const r of steps) {
+    ema = Number.isNaN(ema) ? r.loss : 0.95 * ema + 0.05 * r.loss;
+    smooth.push([r.step, ema]);
+  }
+  writeFileAtomic(join(runDir, "curves.svg"), linePlot(
+    [
+      { name: "training loss per utterance (smoothed)", points: smooth },
+      { name: "validation WER %", points: valid.map((r) => [r.step, r.wer]), axis: "right", dots: true },
+    ],
+    { title: "todm training", xLabel: "step", yLabel: "loss (nats per utterance)", yLabelRight: "WER %" },
+  ));
+}
+
+function makeStatus(): (line: string) => void {
+  const tty = Boolean(process.stderr.isTTY) && process.env.CI !== "true";
+  let last = 0;
+  return (line: string) => {
+    const now = Date.now();
+    if (tty) {
+      if (now - last < 200) return;
+      process.stderr.write(`\r${line}\x1b[K`);
+    } else {
+      if (now - last < 30_000) return;
+      process.stderr.write(`${line}\n`);
+    }
+    last = now;
+  };
+}
+
+export function readRunLog(runDir: string): Record<string, unknown>[] {
+  return readFileSync(join(runDir, "log.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
