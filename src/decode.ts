@@ -5,11 +5,11 @@
 // Each search step makes one batched call for all live hypotheses of all utterances.
 //   - greedySearch: per frame, emit argmax labels until blank or `maxSymPerFrame` symbols (default 1,
 //     icefall's greedy_search_batch); reaching the cap moves to the next frame without a blank.
-//   Both record the encoder frame at which each token was emitted (`Hypothesis.frames`).
 //   - modifiedBeamSearch: icefall beam_search.py `modified_beam_search`: one symbol at most per frame;
 //     per utterance keep the `beam` (default 4) best (hypothesis, token) candidates by total log-prob,
 //     merge hypotheses with equal label sequences by log-add; the result is the most probable one
 //     (no length normalisation).
+//   Both record the encoder frame at which each token was emitted (`Hypothesis.frames`).
 // What it is not: LM fusion, fast_beam_search (k2), or streaming with carried state across chunks.
 // Reference: icefall egs/librispeech/ASR/zipformer/beam_search.py (read, not copied).
 
