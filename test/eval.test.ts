@@ -18,6 +18,7 @@ import { writeWav } from "../src/audio/wav.js";
 import { readAudioAt } from "../src/audio/read.js";
 import { readAudioWindows } from "../src/audio/windows.js";
 import { DataError } from "../src/data/errors.js";
+import { normalizeText } from "../src/data/normalize.js";
 import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
 import { loadCheckpoint, saveCheckpoint } from "../src/train/checkpoint.js";
 import { encodeModel, loadModel, saveModel } from "../src/model/io.js";
@@ -213,6 +214,12 @@ describe("commands", () => {
     expect(rep.results.map((x) => [x.search, x.wer, x.words])).toEqual([["greedy", 0, 2]]);
     expect(rep.subnet).toBe("L2-ff12-h2");
     await expect(runEval(e, { model: runDir, data: join(dir, "libri"), subnet: "L3-ff12-h2", progress: false, log: () => {} })).rejects.toThrow(/not inside this model/);
+    // A smaller subnet: the hypothesis is Model.decode's on that subnet, called directly on the features.
+    const small = await runEval(e, { model: runDir, data: join(dir, "libri"), beam: 1, subnet: "L1-ff6-h2", progress: false, log: () => {} });
+    const f = e.fbank(samples, RATE, { numMelBins: TINY.featDim });
+    const direct = model.decode(collate([{ id: 0, feats: f.data, frames: f.frames, bins: f.bins, tokens: new Int32Array(0) }]), { layers: 1, ffDim: 6, heads: 2 });
+    expect(small.subnet).toBe("L1-ff6-h2");
+    expect(small.hypotheses[0].hyps[0].hyp).toBe(normalizeText(tok.decode(direct[0].tokens)));
   });
 
   it("average: the last N checkpoints' model tensors (as todm train writes them), mean in float64; optimizer tensors and other files ignored", () => {
