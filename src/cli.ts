@@ -76,6 +76,56 @@ program
     await runTrain(opts);
   });
 
+program
+  .command("transcribe")
+  .description("print <path>\\t<text> for each audio file (WAV or FLAC, any rate); --json adds token emission times")
+  .argument("<audio...>", "audio files")
+  .requiredOption("--model <path>", "a model file, or a run directory (its model.safetensors)")
+  .option("--json", "one JSON object per file: path, text, duration, tokens [{id, symbol, time}] (seconds = encoder frame x 0.04)", false)
+  .option("--beam <n>", "modified beam search with n hypotheses; 1 = greedy search", "1")
+  .option("--subnet <name>", "decode with a subnet of a Supernet, e.g. L4-ff384-h2 (default: the whole model)")
+  .option("--window <seconds>", "long files are decoded in consecutive windows of at most this many seconds, so memory stays bounded (a word cut at a window edge may be misrecognised)", "30")
+  .option("--build <name>", "force a build: simd or relaxed-simd (default: the best the runtime supports)")
+  .action(async (files: string[], opts: { model: string; json: boolean; beam: string; subnet?: string; window: string; build?: "simd" | "relaxed-simd" }) => {
+    const { runTranscribe } = await import("./commands/transcribe.js");
+    const engine = await createEngine({ build: opts.build });
+    const failed = await runTranscribe(engine, files, { model: opts.model, json: opts.json, beam: Number(opts.beam), subnet: opts.subnet, window: Number(opts.window) });
+    if (failed) process.exitCode = 1;
+  });
+
+program
+  .command("eval")
+  .description("WER (with bootstrap 95% intervals) of greedy and modified beam search on a manifest or a LibriSpeech split, and the one-thread real-time factor")
+  .requiredOption("--model <path>", "a model file, or a run directory (its model.safetensors)")
+  .requiredOption("--data <path>", "a NeMo manifest (JSONL) or a LibriSpeech split directory")
+  .option("--report <file>", "also write a JSON report (atomically): every printed number, per-utterance hypotheses, skipped items")
+  .option("--beam <n>", "beam of the modified beam search; 1 = greedy search only", "4")
+  .option("--subnet <name>", "evaluate a subnet of a Supernet, e.g. L4-ff384-h2 (default: the whole model)")
+  .option("--limit <n>", "only the first n utterances (default: all)")
+  .option("--batch-frames <n>", "padded feature frames per batch, B x T_max", "30000")
+  .option("--seed <s>", "seed of the bootstrap resampling (1000 draws)", "0")
+  .option("--strict", "stop at the first bad item instead of skipping and counting it", false)
+  .option("--build <name>", "force a build: simd or relaxed-simd (default: the best the runtime supports)")
+  .action(async (opts: { model: string; data: string; report?: string; beam: string; subnet?: string; limit?: string; batchFrames: string; seed: string; strict: boolean; build?: "simd" | "relaxed-simd" }) => {
+    const { runEval } = await import("./commands/eval.js");
+    const engine = await createEngine({ build: opts.build });
+    await runEval(engine, {
+      model: opts.model, data: opts.data, report: opts.report, beam: Number(opts.beam), subnet: opts.subnet,
+      limit: opts.limit === undefined ? undefined : Number(opts.limit), batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
+    });
+  });
+
+program
+  .command("average")
+  .description("average the model tensors of a run's last N checkpoints (RUN_DIR/checkpoints/step-<8 digits>.safetensors) into a model file (icefall's --avg)")
+  .requiredOption("--run <dir>", "the run directory")
+  .requiredOption("--last <n>", "how many of the newest checkpoints to average")
+  .requiredOption("--out <file>", "the model file to write (atomically)")
+  .action(async (opts: { run: string; last: string; out: string }) => {
+    const { runAverage } = await import("./commands/average.js");
+    runAverage({ run: opts.run, last: Number(opts.last), out: opts.out });
+  });
+
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`todm: ${e.message}`);
   process.exit(1);

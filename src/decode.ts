@@ -9,6 +9,7 @@
 //     per utterance keep the `beam` (default 4) best (hypothesis, token) candidates by total log-prob,
 //     merge hypotheses with equal label sequences by log-add; the result is the most probable one
 //     (no length normalisation).
+//   Both record the encoder frame at which each token was emitted (`Hypothesis.frames`).
 // What it is not: LM fusion, fast_beam_search (k2), or streaming with carried state across chunks.
 // Reference: icefall egs/librispeech/ASR/zipformer/beam_search.py (read, not copied).
 
@@ -30,6 +31,11 @@ export interface SearchModel<S> {
 
 export interface Hypothesis {
   tokens: number[];
+  /**
+   * Encoder frame at which each token was emitted (same length as tokens, non-decreasing). For a beam
+   * hypothesis merged from several alignments, the frames of the best-scoring one at each merge.
+   */
+  frames: number[];
   /** Log-probability: of the chosen path (greedy), or of the merged hypothesis (beam). */
   logProb: number;
 }
@@ -45,7 +51,7 @@ export function greedySearch<S>(model: SearchModel<S>, lengths: ArrayLike<number
   const maxSym = opts.maxSymPerFrame ?? 1;
   if (!(maxSym >= 1)) throw new Error(`greedySearch: maxSymPerFrame must be >= 1, got ${maxSym}`);
   const B = lengths.length, V = model.vocab;
-  const hyps: Hypothesis[] = Array.from({ length: B }, () => ({ tokens: [], logProb: 0 }));
+  const hyps: Hypothesis[] = Array.from({ length: B }, () => ({ tokens: [], frames: [], logProb: 0 }));
   const states = Array.from({ length: B }, (_, b) => model.initial(b));
   const T = Math.max(0, ...Array.from(lengths));
   for (let t = 0; t < T; t++) {
@@ -58,6 +64,7 @@ export function greedySearch<S>(model: SearchModel<S>, lengths: ArrayLike<number
         hyps[b].logProb += lp[i * V + k];
         if (k !== model.blank) {
           hyps[b].tokens.push(k);
+          hyps[b].frames.push(t);
           emit.push(b);
           labels.push(k);
         }
@@ -71,6 +78,7 @@ export function greedySearch<S>(model: SearchModel<S>, lengths: ArrayLike<number
 
 interface BeamHyp<S> {
   tokens: number[];
+  frames: number[];
   logProb: number;
   state: S;
 }
@@ -85,7 +93,7 @@ export function modifiedBeamSearch<S>(model: SearchModel<S>, lengths: ArrayLike<
   const beam = opts.beam ?? 4;
   if (!(beam >= 1)) throw new Error(`modifiedBeamSearch: beam must be >= 1, got ${beam}`);
   const B = lengths.length, V = model.vocab;
-  let beams: BeamHyp<S>[][] = Array.from({ length: B }, (_, b) => [{ tokens: [], logProb: 0, state: model.initial(b) }]);
+  let beams: BeamHyp<S>[][] = Array.from({ length: B }, (_, b) => [{ tokens: [], frames: [], logProb: 0, state: model.initial(b) }]);
   const T = Math.max(0, ...Array.from(lengths));
   for (let t = 0; t < T; t++) {
     const live = Array.from({ length: B }, (_, b) => b).filter((b) => t < lengths[b]);
@@ -104,12 +112,13 @@ export function modifiedBeamSearch<S>(model: SearchModel<S>, lengths: ArrayLike<
       for (const c of cands.slice(0, beam)) {
         const h = beams[b][c.i];
         const tokens = c.k === model.blank ? h.tokens : [...h.tokens, c.k];
+        const frames = c.k === model.blank ? h.frames : [...h.frames, t];
         const key = tokens.join(",");
         const old = next.get(key);
         if (old) {
-          old.logProb = logAddExp(old.logProb, c.score);
+          old.logProb = logAddExp(old.logProb, c.score); // candidates come best first: `old` keeps its frames
         } else {
-          const hyp: BeamHyp<S> = { tokens, logProb: c.score, state: h.state };
+          const hyp: BeamHyp<S> = { tokens, frames, logProb: c.score, state: h.state };
           if (c.k !== model.blank) toAdvance.push({ hyp, from: h.state, label: c.k });
           next.set(key, hyp);
         }
@@ -123,7 +132,7 @@ export function modifiedBeamSearch<S>(model: SearchModel<S>, lengths: ArrayLike<
   }
   return beams.map((hs) => {
     const best = hs.reduce((a, h) => (h.logProb > a.logProb ? h : a));
-    return { tokens: best.tokens, logProb: best.logProb };
+    return { tokens: best.tokens, frames: best.frames, logProb: best.logProb };
   });
 }
 

@@ -51,6 +51,17 @@ export { ENGINE_FBANK, STANDIN_FBANK, standInFbank, type FeatureFn, type Feature
 export { DEFAULT_TEXT, ensureDefaultCorpus, planSynthesis, synthesize, type SynthOptions, type SynthResult } from "./data/synth.js";
 export { Progress } from "./progress.js";
 export { loadTrainingData, type TrainingData, type TrainingDataOptions } from "./data/dataset.js";
+export {
+  alignWords, alignTexts, scoringWords, corpusScore, scoreUtterances, bootstrapInterval, werPercent,
+  type AlignOp, type AlignStep, type WordAlignment, type EditCounts, type UtteranceScore, type CorpusScore, type BootstrapOptions,
+} from "./wer.js";
+export {
+  evaluate, evaluateSearches, decodeFeatures, transcribeSamples, resolveSubnet, SAMPLE_RATE, SECONDS_PER_ENCODER_FRAME,
+  type EvalUtterance, type EvalOptions, type EvalResult, type SearchSpec, type UtteranceResult, type TimedToken, type Transcript, type TranscribeOptions,
+} from "./eval.js";
+export { resolveModelPath, openModel } from "./model/path.js";
+export { transcribeFile } from "./eval.js";
+export { readAudioWindows, type AudioWindowOptions } from "./audio/windows.js";
 
 // The model, the tape, model files and training.
 export { Tape, type T as TensorHandle } from "./tape.js";

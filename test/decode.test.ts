@@ -144,6 +144,41 @@ describe("decoding", () => {
     );
   });
 
+  it("emission frames: greedy's equal the brute-force argmax path's; beam's rise strictly (one symbol per frame)", () => {
+    fc.assert(
+      fc.property(batchArb, fc.integer({ min: 1, max: 3 }), ({ V, blankPick, seed, peak, lengths }, maxSym) => {
+        const m = tableModel(V, blankPick % V, seed, peak);
+        const got = greedySearch(m, lengths, { maxSymPerFrame: maxSym });
+        lengths.forEach((T, b) => {
+          // Follow the argmax at every step through the greedy topology, noting the frame of each symbol.
+          const tokens: number[] = [], frames: number[] = [];
+          for (let t = 0; t < T; t++) {
+            for (let s = 0; s < maxSym; s++) {
+              const row = m.lp(b, t, tokens);
+              const k = row.indexOf(Math.max(...row));
+              if (k === m.blank) break;
+              tokens.push(k);
+              frames.push(t);
+            }
+          }
+          expect(got[b].tokens).toEqual(tokens);
+          expect(got[b].frames).toEqual(frames);
+        });
+        const beam = modifiedBeamSearch(m, lengths, { beam: 3 });
+        beam.forEach((h, b) => {
+          expect(h.frames.length).toBe(h.tokens.length);
+          h.frames.forEach((f, i) => {
+            expect(f).toBeLessThan(lengths[b]);
+            if (i > 0) expect(f).toBeGreaterThan(h.frames[i - 1]);
+          });
+        });
+        const beam1 = modifiedBeamSearch(m, lengths, { beam: 1 }), greedy1 = greedySearch(m, lengths);
+        beam1.forEach((h, b) => expect(h.frames).toEqual(greedy1[b].frames));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it("the engine model (predictor step + joiner pairs) equals full-sequence predictor and joiner forwards", async () => {
     const e = await engine();
     const V = 5, blank = 0, B = 2, T = 4;

@@ -1,0 +1,64 @@
+// `todm transcribe --model FILE_OR_RUN_DIR audio...`: one line per file, `<path>\t<text>`, or with
+// --json one JSON object per file with each token's emission time.
+//
+//   todm transcribe --model runs/exp1 a.flac b.wav
+//   todm transcribe --model model.safetensors --json --beam 4 long.wav
+//
+// Audio of any supported format and rate (WAV, FLAC; resampled to 16 kHz). Long files are read and
+// decoded in windows of at most --window seconds (Default: 30), one at a time, so memory stays bounded
+// whatever the file's length (src/audio/windows.ts). A file that cannot be read is reported on stderr
+// and the others go on; the exit code is then 1.
+
+import { DataError } from "../data/errors.js";
+import type { Engine } from "../engine.js";
+import { resolveSubnet, transcribeFile, type TimedToken, type Transcript } from "../eval.js";
+import { openModel } from "../model/path.js";
+
+export interface TranscribeCommandOptions {
+  model: string;
+  json?: boolean;
+  beam?: number;
+  subnet?: string;
+  /** Window length in seconds (Default: 30). */
+  window?: number;
+  /** Where lines go (Default: stdout). */
+  out?: (line: string) => void;
+  /** Where per-file errors go (Default: stderr). */
+  err?: (line: string) => void;
+}
+
+export interface TranscribeLine {
+  path: string;
+  text: string;
+  duration: number;
+  tokens: TimedToken[];
+}
+
+/** Transcribes the files; returns how many failed. Throws only for model problems. */
+export async function runTranscribe(engine: Engine, files: string[], opts: TranscribeCommandOptions): Promise<number> {
+  const out = opts.out ?? ((l: string) => process.stdout.write(l + "\n"));
+  const err = opts.err ?? ((l: string) => process.stderr.write(l + "\n"));
+  const { model, tokenizer } = openModel(engine, opts.model);
+  const subnet = resolveSubnet(model.cfg, opts.subnet);
+  const beam = opts.beam ?? 1;
+  if (!(Number.isInteger(beam) && beam >= 1)) throw new Error(`--beam must be an integer >= 1, got ${opts.beam}`);
+  let failed = 0;
+  for (const path of files) {
+    let t: Transcript;
+    try {
+      t = await transcribeFile(model, tokenizer, path, { subnet, beam, windowSeconds: opts.window ?? 30 });
+    } catch (e) {
+      if (!(e instanceof DataError)) throw e;
+      err(`todm transcribe: ${e.message}`);
+      failed++;
+      continue;
+    }
+    if (opts.json) {
+      const line: TranscribeLine = { path, text: t.text, duration: t.duration, tokens: t.tokens.map((k) => ({ ...k, time: Math.round(k.time * 1000) / 1000 })) };
+      out(JSON.stringify(line));
+    } else {
+      out(`${path}\t${t.text}`);
+    }
+  }
+  return failed;
+}

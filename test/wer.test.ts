@@ -1,0 +1,131 @@
+// WER (src/wer.ts): the alignment against brute-force enumeration of every edit script on tiny word
+// sequences, hand-counted examples, and the bootstrap interval against the delta-method normal
+// approximation of a ratio estimator's standard error.
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { alignTexts, alignWords, bootstrapInterval, corpusScore, scoreUtterances, type UtteranceScore } from "../src/wer.js";
+import { rng } from "./helpers.js";
+
+/** Every edit script turning ref into hyp: the set of (sub, ins, del) triples of least total cost. */
+function bruteForce(ref: string[], hyp: string[]): { cost: number; triples: Set<string> } {
+  let best = Infinity;
+  const triples = new Set<string>();
+  const walk = (i: number, j: number, s: number, ins: number, del: number): void => {
+    if (s + ins + del > best) return;
+    if (i === ref.length && j === hyp.length) {
+      const c = s + ins + del;
+      if (c < best) {
+        best = c;
+        triples.clear();
+      }
+      triples.add(`${s},${ins},${del}`);
+      return;
+    }
+    if (i < ref.length && j < hyp.length) walk(i + 1, j + 1, s + (ref[i] === hyp[j] ? 0 : 1), ins, del);
+    if (i < ref.length) walk(i + 1, j, s, ins, del + 1);
+    if (j < hyp.length) walk(i, j + 1, s, ins + 1, del);
+  };
+  walk(0, 0, 0, 0, 0);
+  return { cost: best, triples };
+}
+
+const words = fc.array(fc.constantFrom("a", "b", "c"), { maxLength: 5 });
+
+describe("word alignment", () => {
+  it("has the least cost of all edit scripts, a valid alignment, and one of the optimal S/I/D splits (brute force)", () => {
+    fc.assert(
+      fc.property(words, words, (ref, hyp) => {
+        const a = alignWords(ref, hyp);
+        const bf = bruteForce(ref, hyp);
+        expect(a.errors).toBe(bf.cost);
+        expect(bf.triples.has(`${a.sub},${a.ins},${a.del}`)).toBe(true);
+        // The alignment spells out both sequences and agrees with its counts.
+        expect(a.alignment.filter((s) => s.op !== "ins").map((s) => s.ref)).toEqual(ref);
+        expect(a.alignment.filter((s) => s.op !== "del").map((s) => s.hyp)).toEqual(hyp);
+        for (const s of a.alignment) {
+          if (s.op === "ok") expect(s.ref).toBe(s.hyp);
+          if (s.op === "sub") expect(s.ref).not.toBe(s.hyp);
+        }
+        expect(a.alignment.filter((s) => s.op === "sub").length).toBe(a.sub);
+        expect(a.alignment.filter((s) => s.op === "ins").length).toBe(a.ins);
+        expect(a.alignment.filter((s) => s.op === "del").length).toBe(a.del);
+        expect(a.words).toBe(ref.length);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it("counts hand-checked examples, after normalising both sides", () => {
+    const a = alignTexts("The cat sat on the mat.", "the cat sit on mat");
+    expect([a.sub, a.ins, a.del, a.words]).toEqual([1, 0, 1, 6]);
+    expect(a.alignment.map((s) => s.op)).toEqual(["ok", "ok", "sub", "ok", "del", "ok"]);
+    expect(alignTexts("Don't stop, U.S.A!", "DON'T STOP USA").errors).toBe(0);
+    const ins = alignTexts("hello", "oh hello there");
+    expect([ins.sub, ins.ins, ins.del]).toEqual([0, 2, 0]);
+    expect(alignTexts("", "").errors).toBe(0);
+    expect(alignTexts("", "word").ins).toBe(1);
+    expect(alignTexts("two words", "").del).toBe(2);
+    // Ties: two substitutions rather than a deletion and an insertion (the documented preference).
+    const tie = alignWords(["a", "b"], ["b", "c"]);
+    expect([tie.sub, tie.ins, tie.del]).toEqual([2, 0, 0]);
+  });
+
+  it("corpus WER is total errors over total reference words, not a mean of utterance WERs", () => {
+    const s = scoreUtterances([
+      { ref: "one two three four", hyp: "one two three four" },
+      { ref: "five", hyp: "six seven" },
+    ]);
+    expect([s.sub, s.ins, s.del, s.words, s.errors, s.utterances]).toEqual([1, 1, 0, 5, 2, 2]);
+    expect(s.wer).toBeCloseTo(40, 12); // 2 / 5, exact up to float rounding
+  });
+});
+
+/** n utterances of 3..17 words, each word wrong with probability p. */
+function fakeScores(n: number, p: number, seed: number): UtteranceScore[] {
+  const r = rng(seed);
+  return Array.from({ length: n }, () => {
+    const words = 3 + Math.floor(r() * 15);
+    let sub = 0;
+    for (let k = 0; k < words; k++) if (r() < p) sub++;
+    const ins = r() < p ? 1 : 0;
+    return { sub, ins, del: 0, words, errors: sub + ins };
+  });
+}
+
+describe("bootstrap interval", () => {
+  it("contains the point estimate, is seeded, and shrinks with more data", () => {
+    const small = fakeScores(40, 0.15, 1), large = fakeScores(1000, 0.15, 2);
+    for (const [data, seed] of [[small, 0], [small, 7], [large, 3]] as const) {
+      const wer = corpusScore(data).wer;
+      const [lo, hi] = bootstrapInterval(data, { seed });
+      expect(lo).toBeLessThan(wer);
+      expect(hi).toBeGreaterThan(wer);
+    }
+    expect(bootstrapInterval(small, { seed: 5 })).toEqual(bootstrapInterval(small, { seed: 5 }));
+    expect(bootstrapInterval(small, { seed: 5 })).not.toEqual(bootstrapInterval(small, { seed: 6 }));
+    const width = (d: UtteranceScore[]) => {
+      const [lo, hi] = bootstrapInterval(d, { seed: 1 });
+      return hi - lo;
+    };
+    // Width goes as 1/sqrt(n): 25x the data, about a fifth of the width; half is a safe bound.
+    expect(width(large)).toBeLessThan(0.5 * width(small));
+    expect(bootstrapInterval([], {})).toEqual([0, 0]);
+  });
+
+  it("matches the delta-method normal interval of a ratio estimator on a large corpus", () => {
+    const data = fakeScores(2000, 0.2, 9);
+    const n = data.length;
+    const E = data.reduce((s, u) => s + u.errors, 0), W = data.reduce((s, u) => s + u.words, 0);
+    const R = E / W, wbar = W / n;
+    // Var(R) ~ Var(e_i - R w_i) / (n wbar^2) (first-order Taylor expansion of sum(e) / sum(w)).
+    let v = 0;
+    for (const u of data) v += (u.errors - R * u.words) ** 2;
+    v /= n - 1;
+    const half = 100 * 1.96 * Math.sqrt(v / (n * wbar * wbar));
+    const [lo, hi] = bootstrapInterval(data, { seed: 4 });
+    // 1000 draws estimate a 2.5% quantile with a few percent of relative noise, and the normal
+    // approximation is itself first-order: 15% of the half-width.
+    expect(Math.abs((hi - lo) / 2 - half)).toBeLessThan(0.15 * half);
+    expect(Math.abs((hi + lo) / 2 - 100 * R)).toBeLessThan(0.15 * half);
+  });
+});
