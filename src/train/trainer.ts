@@ -23,7 +23,7 @@ import { BatchLoader } from "../data/loader.js";
 import { ENGINE_FBANK } from "../data/features.js";
 import type { Utterance } from "../data/corpus.js";
 import type { Tokenizer } from "../data/tokenizer.js";
-import { normalizeText } from "../data/normalize.js";
+import { alignTexts } from "../wer.js";
 import { Model } from "../model/model.js";
 import { countParams, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
 import { loadModel, saveModel } from "../model/io.js";
@@ -47,18 +47,6 @@ export interface TrainResult {
   bestWer: number | null;
   modelPath: string;
   stoppedBy: "budget" | "steps" | "epochs" | "signal";
-}
-
-/** Word errors and reference words of one utterance (Levenshtein over words). */
-export function wordErrors(ref: string, hyp: string): { errors: number; words: number } {
-  const r = ref.split(" ").filter(Boolean), h = hyp.split(" ").filter(Boolean);
-  let prev = Array.from({ length: h.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= r.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= h.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r[i - 1] === h[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return { errors: prev[h.length], words: r.length };
 }
 
 function hashSeed(...xs: number[]): number {
@@ -189,6 +177,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   const trainUtts = data.train.utterances;
   if (trainUtts.length === 0) throw new Error("no training utterances left after skipping bad input");
   const modelCfg: ModelConfig = { ...cfg.model, vocabSize: tokenizer.size };
+  if (modelCfg.featDim !== 80) throw new Error(`model.featDim is ${modelCfg.featDim}: the training loader computes 80-bin fbank features, so it must be 80`);
 
   if (loaded) {
     model = loaded.model;
@@ -242,7 +231,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     for await (const b of validLoader.run(validPlan)) {
       const hyps = model.decode(b, sub);
       hyps.forEach((h, i) => {
-        const we = wordErrors(normalizeText(validUtts[b.ids[i]].text), normalizeText(tokenizer!.decode(h.tokens)));
+        const we = alignTexts(validUtts[b.ids[i]].text, tokenizer!.decode(h.tokens));
         errors += we.errors;
         words += we.words;
       });
