@@ -91,6 +91,63 @@ describe("todm train", () => {
     expect(stepLosses(run)).toEqual(stepLosses(join(dir, "ref")));
   });
 
+  it("SIGINT finishes the step, writes a checkpoint and exits 130; the run resumes from it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "todm-int-"));
+    const corpus = makeCorpus(dir);
+    const run = join(dir, "r");
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn("node", [CLI, ...args(corpus, run, join(dir, "cache"), 400)], { env: { ...process.env, CI: "true" }, stdio: "ignore" });
+      const poll = setInterval(() => {
+        try {
+          if (stepLosses(run).length >= 3) {
+            child.kill("SIGINT");
+            clearInterval(poll);
+          }
+        } catch { /* not started */ }
+      }, 20);
+      child.on("exit", (c) => { clearInterval(poll); resolve(c); });
+    });
+    expect(code).toBe(130);
+    const n = stepLosses(run).length;
+    expect(n).toBeGreaterThanOrEqual(3);
+    expect(n).toBeLessThan(400);
+    expect(existsSync(join(run, "checkpoints", `step-${String(n).padStart(8, "0")}.safetensors`))).toBe(true);
+    execFileSync("node", [CLI, "train", "--resume", run, "--steps", String(n + 2)], { env: { ...process.env, CI: "true" } });
+    expect(stepLosses(run).length).toBe(n + 2);
+  });
+
+  it("skips a batch whose loss is not finite, logs it, and goes on", () => {
+    const dir = mkdtempSync(join(tmpdir(), "todm-nan-"));
+    const corpus = makeCorpus(dir);
+    // one training utterance whose float samples are NaN: its features, and its batch's loss, are NaN
+    const bad = new Float32Array(8000).fill(NaN);
+    writeFileSync(join(dir, "audio", "train0.wav"), writeWav([bad], 16000, { bits: 32, float: true }));
+    const lines = readFileSync(corpus.train, "utf8").split("\n");
+    lines[0] = JSON.stringify({ audio_filepath: "audio/train0.wav", duration: 0.5, text: "ONE" });
+    writeFileSync(corpus.train, lines.join("\n"));
+    const run = join(dir, "r");
+    const out = execFileSync("node", [CLI, ...args(corpus, run, join(dir, "cache"), 8)], { encoding: "utf8", env: { ...process.env, CI: "true" } });
+    const log = readFileSync(join(run, "log.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const skips = log.filter((r) => r.type === "skip");
+    expect(skips.length).toBeGreaterThanOrEqual(1);
+    expect(skips[0].reason).toMatch(/non-finite/);
+    expect(out).toMatch(/non-finite (loss|gradient), batch skipped/);
+    expect(stepLosses(run).length).toBe(8); // the run still takes its 8 steps
+    expect(stepLosses(run).every(([, l]) => Number.isFinite(l))).toBe(true);
+  });
+
+  it("a model too large for memory fails with a message naming the knob", () => {
+    const dir = mkdtempSync(join(tmpdir(), "todm-oom-"));
+    const corpus = makeCorpus(dir);
+    let msg = "";
+    try {
+      execFileSync("node", [CLI, ...args(corpus, join(dir, "r"), join(dir, "cache"), 2), "--set", "model.ffDim=4000000"], { encoding: "utf8", stdio: "pipe" });
+    } catch (e) {
+      msg = String((e as { stderr: string }).stderr);
+    }
+    expect(msg).toMatch(/out of WASM memory allocating \w+.*(batch size|model size)/);
+  });
+
   it("refuses a bad config with a message naming the option", () => {
     const dir = mkdtempSync(join(tmpdir(), "todm-cfg-"));
     writeFileSync(join(dir, "c.json"), JSON.stringify({ model: { layerz: 3 } }));

@@ -120,6 +120,9 @@ async function featureStats(loader: BatchLoader, plan: number[][], bins: number)
     for (let u = 0; u < b.B; u++) {
       for (let t = 0; t < b.featLens[u]; t++) {
         const o = (u * b.T + t) * b.F;
+        let finite = true;
+        for (let k = 0; k < bins; k++) finite &&= Number.isFinite(b.feats[o + k]);
+        if (!finite) continue; // a corrupt utterance must not poison the normalisation
         for (let k = 0; k < bins; k++) {
           const v = b.feats[o + k];
           sum[k] += v;
@@ -252,7 +255,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   const status = opts.status ?? makeStatus();
   const checkpoint = () => saveCheckpoint(runDir, model, tokenizer!, opt.snapshot(), { ...pos, elapsedSec: (Date.now() - t0) / 1000 }, cfg, cfg.train.keepCheckpoints);
   let stoppedBy: TrainResult["stoppedBy"] = "epochs";
-  let lastLoss = NaN, emaLoss = NaN, audioSec = 0;
+  let lastLoss = NaN, emaLoss = NaN, audioSec = 0, skippedInARow = 0;
   const tRate = Date.now();
   const augment = (b: Batch, step: number) => {
     if (!cfg.train.specAugment) return;
@@ -289,10 +292,12 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
         });
         pos.batchInEpoch++;
         if (!Number.isFinite(r.lossSum) || !Number.isFinite(gsum)) {
+          if (++skippedInARow >= 50) throw new Error(`50 batches in a row had a non-finite loss or gradient: the data or the learning rate is broken (see ${logPath})`);
           writeLog({ type: "skip", step: pos.step, epoch: pos.epoch, reason: !Number.isFinite(r.lossSum) ? "non-finite loss" : "non-finite gradient" });
           log(`step ${pos.step}: non-finite ${!Number.isFinite(r.lossSum) ? "loss" : "gradient"}, batch skipped`);
           continue;
         }
+        skippedInARow = 0;
         const lr = opt.lrAt(pos.step, pos.epoch);
         opt.step(lr);
         pos.step++;
