@@ -54,20 +54,9 @@ function fixtureBatch(): Batch {
   };
 }
 
-/**
- * The encoder output [B, T', d] of a subnet. Model.encode is private (model.ts is not this test's to
- * widen); it is reached through a cast, inside a tape step as trainStep does.
- */
+/** The encoder output [B, T', d] of a subnet, through the model's public encodeOutput. */
 function encoderOutput(m: Model, batch: Batch, sub: SubnetSpec): { enc: Float32Array; T2: number; lens2: Int32Array } {
-  type Encode = (b: Batch, s: SubnetSpec, d: DropoutRates, seeds: DropoutSeeds, train: boolean) => { enc: number; T2: number; lens2: Int32Array };
-  const encode = (m as unknown as { encode: Encode }).encode.bind(m);
-  m.tape.begin();
-  try {
-    const { enc, T2, lens2 } = encode(batch, sub, NO_DROPOUT, new DropoutSeeds(0), false);
-    return { enc: m.engine.read(m.engine.wasm.tensor_data(enc), batch.B * T2 * m.cfg.dModel), T2, lens2 };
-  } finally {
-    m.tape.end();
-  }
+  return m.encodeOutput(batch, sub);
 }
 
 /** Rows of [B, T', d] at valid frames only (padding frames are computed but never used). */

@@ -74,11 +74,11 @@ export class Model {
       throw new Error(`subnet L${sub.layers}-ff${sub.ffDim}-h${sub.heads} exceeds the Supernet L${cfg.layers}-ff${cfg.ffDim}-h${cfg.heads}`);
     }
     // normalise on the host into a scratch copy: (x - mean) * istd per bin
-    const mean = this.params.read("frontend.feat_mean"), istd = this.params.read("frontend.feat_istd");
     const x = tape.input(batch.feats, false);
     const xd = e.wasm.tensor_data(x) >> 2;
     const f32 = e.f32;
-    for (let r = 0; r < B * T; r++) for (let k = 0; k < F; k++) f32[xd + r * F + k] = (f32[xd + r * F + k] - mean[k]) * istd[k];
+    const mean = this.params.get("frontend.feat_mean").ptr >> 2, istd = this.params.get("frontend.feat_istd").ptr >> 2;
+    for (let r = 0; r < B * T; r++) for (let k = 0; k < F; k++) f32[xd + r * F + k] = (f32[xd + r * F + k] - f32[mean + k]) * f32[istd + k];
     void train;
     const cs = cfg.subsampleChannels, causal = cfg.causal;
     const pad = causal ? 2 : 0;
@@ -93,20 +93,23 @@ export class Model {
     h = tape.relu(h, B * cs * T2 * F2);
     h = e.wasm.t_permute_bctf(h, B, cs, T2, F2);
     h = tape.linear(h, w("encoder.subsample.out.weight"), w("encoder.subsample.out.bias"), B * T2, cs * F2, cfg.dModel);
-    const lens2 = Int32Array.from(batch.featLens, (t) => Math.min(T2, subsampledLength(t, causal)));
-    const lensPtr = tape.ints(lens2);
-    const mask = cfg.convKernel ? this.frameMask(lens2, T2) : 0;
+    const lensPtr = e.alloc(B, "lengths"); // i32 [B], in the arena until the step's reset
+    for (let b = 0; b < B; b++) e.i32[(lensPtr >> 2) + b] = Math.min(T2, subsampledLength(batch.featLens[b], causal));
+    const mask = cfg.convKernel ? this.frameMask(lensPtr, B, T2) : 0;
     for (let l = 0; l < sub.layers; l++) h = blockForward(tape, H, cfg, sub, l, h, B, T2, lensPtr, drop, seeds, mask);
-    return { enc: h, T2, lens2 };
+    return { enc: h, T2, lensPtr };
   }
 
   /** A [B·T, d] tensor of ones on valid frames and zeros past each utterance's length. */
-  private frameMask(lens: Int32Array, T_: number): T {
-    const d = this.cfg.dModel, B = lens.length;
+  private frameMask(lensPtr: number, B: number, T_: number): T {
+    const d = this.cfg.dModel;
     const m = this.engine.wasm.tensor_new(B * T_ * d, 0);
     if (m === 0) throw new Error("out of WASM memory for the frame mask: lower batch.maxFrames");
-    const base = this.engine.wasm.tensor_data(m) >> 2, f32 = this.engine.f32;
-    for (let b = 0; b < B; b++) f32.fill(1, base + b * T_ * d, base + (b * T_ + lens[b]) * d).fill(0, base + (b * T_ + lens[b]) * d, base + (b + 1) * T_ * d);
+    const base = this.engine.wasm.tensor_data(m) >> 2, f32 = this.engine.f32, i32 = this.engine.i32; // views taken after the allocation
+    for (let b = 0; b < B; b++) {
+      const len = i32[(lensPtr >> 2) + b];
+      f32.fill(1, base + b * T_ * d, base + (b * T_ + len) * d).fill(0, base + (b * T_ + len) * d, base + (b + 1) * T_ * d);
+    }
     return m;
   }
 
@@ -120,32 +123,52 @@ export class Model {
     tape.begin();
     try {
       const seeds = new DropoutSeeds(opts.seed ?? 0);
-      const { enc, T2, lens2 } = this.encode(batch, sub, opts.dropout ?? NO_DROPOUT, seeds, true);
+      const { enc, T2, lensPtr } = this.encode(batch, sub, opts.dropout ?? NO_DROPOUT, seeds, true);
       const U1 = U + 1;
-      // predictor input: blank (id 0) then the labels
-      const ids = new Int32Array(B * U1);
-      for (let b = 0; b < B; b++) for (let u = 0; u < U; u++) ids[b * U1 + u + 1] = batch.tokens[b * U + u];
+      // predictor input: blank (id 0) then the labels, written straight into the arena
+      const idsPtr = e.alloc(B * U1, "predictor ids");
+      const i32 = e.i32, ids = idsPtr >> 2;
+      for (let b = 0; b < B; b++) {
+        i32[ids + b * U1] = 0;
+        for (let u = 0; u < U; u++) i32[ids + b * U1 + u + 1] = batch.tokens[b * U + u];
+      }
+      const dlosses = e.alloc(B, "loss weights");
+      e.f32.fill(opts.lossScale ?? 1 / B, dlosses >> 2, (dlosses >> 2) + B);
       const pcfg = this.predictorConfig(), jcfg = this.joinerConfig();
       const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
-      const psaved = predictorForward(e, pcfg, pBase.ptr, e.upload(ids, "i32"), B, U1);
+      const psaved = predictorForward(e, pcfg, pBase.ptr, idsPtr, B, U1);
       const jsaved = joinerForward(e, jcfg, jBase.ptr, e.wasm.tensor_data(enc), psaved.out, B, T2, U1);
-      const scale = opts.lossScale ?? 1 / B;
       const losses = rnntLossInPlace(e, {
         logits: jsaved.logits,
         targets: e.upload(batch.tokens.length ? batch.tokens : [0], "i32"),
-        logitLengths: e.upload(lens2, "i32"),
+        logitLengths: lensPtr,
         targetLengths: e.upload(batch.tokenLens, "i32"),
-        dlosses: e.upload(new Float32Array(B).fill(scale)),
+        dlosses,
       }, [B, T2, U1, this.cfg.vocabSize], 0);
-      const lossValues = e.read(losses, B);
+      const lossValues = e.read(losses, B); // the step's result: one small copy
       const dpred = e.alloc(B * U1 * pcfg.hidden);
       e.wasm.mem_zero_f32(dpred, B * U1 * pcfg.hidden);
       joinerBackward(e, jcfg, jBase.ptr, jBase.gptr, jsaved, jsaved.logits, e.wasm.tensor_grad(enc), dpred);
       predictorBackward(e, pcfg, pBase.ptr, pBase.gptr, psaved, dpred);
       tape.backward(0); // the encoder output's gradient is already in place
-      let lossSum = 0;
-      for (const l of lossValues) lossSum += l;
-      return { lossSum, losses: lossValues, frames: lens2.reduce((a, b) => a + b, 0) };
+      let lossSum = 0, frames = 0;
+      for (let b = 0; b < B; b++) {
+        lossSum += lossValues[b];
+        frames += e.i32[(lensPtr >> 2) + b];
+      }
+      return { lossSum, losses: lossValues, frames };
+    } finally {
+      tape.end();
+    }
+  }
+
+  /** The encoder output [B, T', d] of a subnet (no dropout), its length T' and the valid frames per utterance, as copies. */
+  encodeOutput(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg)): { enc: Float32Array; T2: number; lens2: Int32Array } {
+    const { engine: e, tape } = this;
+    tape.begin();
+    try {
+      const { enc, T2, lensPtr } = this.encode(batch, sub, NO_DROPOUT, new DropoutSeeds(0), false);
+      return { enc: e.read(e.wasm.tensor_data(enc), batch.B * T2 * this.cfg.dModel), T2, lens2: e.readI32(lensPtr, batch.B) };
     } finally {
       tape.end();
     }
@@ -156,7 +179,8 @@ export class Model {
     const { engine: e, tape } = this;
     tape.begin();
     try {
-      const { enc, T2, lens2 } = this.encode(batch, sub, NO_DROPOUT, new DropoutSeeds(0), false);
+      const { enc, T2, lensPtr } = this.encode(batch, sub, NO_DROPOUT, new DropoutSeeds(0), false);
+      const lens2 = e.readI32(lensPtr, batch.B);
       const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
       const sm = engineSearchModel(e, { cfg: this.predictorConfig(), params: pBase.ptr }, { cfg: this.joinerConfig(), params: jBase.ptr },
         e.wasm.tensor_data(enc), batch.B, T2, 0);
