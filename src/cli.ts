@@ -102,7 +102,7 @@ program
   .option("--beam <n>", "beam of the modified beam search; 1 = greedy search only", "4")
   .option("--subnet <name>", "evaluate a subnet of a Supernet, e.g. L4-ff384-h2 (default: the whole model)")
   .option("--limit <n>", "only the first n utterances (default: all)")
-  .option("--batch-frames <n>", "padded feature frames per batch, B x T_max", "30000")
+  .option("--batch-frames <n>", "padded feature frames per batch, B x T_max (lower it if memory runs out)", "8000")
   .option("--seed <s>", "seed of the bootstrap resampling (1000 draws)", "0")
   .option("--strict", "stop at the first bad item instead of skipping and counting it", false)
   .option("--build <name>", "force a build: simd or relaxed-simd (default: the best the runtime supports)")

@@ -52,7 +52,7 @@ export interface SearchSpec {
 export interface EvalOptions {
   /** The subnet to decode with (Default: the whole model). */
   subnet?: SubnetSpec;
-  /** Padded feature frames per batch, B * T_max (Default: 30000, 300 s of audio). */
+  /** Padded feature frames per batch, B * T_max (Default: 8000, 80 s of audio: the forward of the default model needs about 80 MB per 1000 frames). */
   batchFrames?: number;
   /** Where bad audio goes (Default: a fresh non-strict ledger). */
   ledger?: SkipLedger;
@@ -156,7 +156,7 @@ export async function evaluateSearches(
   model: Model, tokenizer: Tokenizer, utterances: readonly EvalUtterance[], searches: readonly SearchSpec[], opts: EvalOptions = {},
 ): Promise<EvalResult[]> {
   const sub = opts.subnet ?? supernetSpec(model.cfg);
-  const batchFrames = opts.batchFrames ?? 30000;
+  const batchFrames = opts.batchFrames ?? 8000;
   if (!(batchFrames > 0)) throw new Error(`evaluate: batchFrames must be positive, got ${batchFrames}`);
   for (const s of searches) if (!(Number.isInteger(s.beam) && s.beam >= 1)) throw new Error(`evaluate: beam must be an integer >= 1, got ${s.beam}`);
   const ledger = opts.ledger ?? new SkipLedger();

@@ -9,7 +9,7 @@
 // | --beam N           | 4       | beam of the modified beam search; 1 = greedy only                 |
 // | --subnet NAME      | whole   | decode with a subnet of a Supernet, e.g. L4-ff384-h2              |
 // | --limit N          | all     | the first N utterances of the data                                |
-// | --batch-frames N   | 30000   | padded feature frames per batch (B x T_max)                       |
+// | --batch-frames N   | 8000    | padded feature frames per batch (B x T_max)                       |
 // | --seed S           | 0       | seed of the bootstrap resampling                                  |
 // | --report FILE      | none    | JSON report (written atomically): every number printed, per search |
 // | --strict           | off     | stop at the first bad item instead of skipping and counting it    |
