@@ -16,6 +16,8 @@ export interface ModelConfig {
   stateSize: number; // N, the SSM state size per channel (even: N/2 complex pairs)
   convKernel: number; // depthwise convolution module kernel width; 0 = no convolution module
   causal: boolean; // streaming encoder: causal subsampling, forward-only SSM, causal depthwise conv
+  ssmDtMin?: number; // smallest SSM step of the slowest head at initialisation (default 1e-3, S4D's)
+  ssmDtMax?: number; // largest SSM step of the fastest head at initialisation (default 1e-1, S4D's)
   predictorDim: number; // LSTM predictor width (and its embedding)
   predictorLayers: number; // 1 or 2
   joinerDim: number;
@@ -38,6 +40,8 @@ export const DEFAULT_MODEL: ModelConfig = {
   stateSize: 16,
   convKernel: 0,
   causal: true,
+  ssmDtMin: 1e-3,
+  ssmDtMax: 1e-1,
   predictorDim: 256,
   predictorLayers: 1,
   joinerDim: 256,
@@ -68,8 +72,11 @@ export function validateConfig(c: ModelConfig, source = "config"): void {
     throw new Error(`${source}: ${what}`);
   };
   for (const [k, v] of Object.entries(c)) {
-    if (typeof v === "number" && (!Number.isInteger(v) || v < 0)) bad(`${k} must be a non-negative integer, got ${v}`);
+    if (k === "ssmDtMin" || k === "ssmDtMax") {
+      if (!(typeof v === "number" && v > 0)) bad(`${k} must be a positive number, got ${v}`);
+    } else if (typeof v === "number" && (!Number.isInteger(v) || v < 0)) bad(`${k} must be a non-negative integer, got ${v}`);
   }
+  if ((c.ssmDtMin ?? 1e-3) >= (c.ssmDtMax ?? 1e-1)) bad(`ssmDtMin must be below ssmDtMax`);
   if (c.heads < 2 || c.heads % 2) bad(`heads must be even and >= 2 (heads are gated in pairs), got ${c.heads}`);
   if (c.dModel % c.heads) bad(`dModel (${c.dModel}) must be divisible by heads (${c.heads})`);
   if (c.stateSize < 2 || c.stateSize % 2) bad(`stateSize must be even (complex conjugate pairs), got ${c.stateSize}`);
@@ -150,7 +157,7 @@ export function paramTable(c: ModelConfig): ParamSpec[] {
   t.push({ name: "joiner.pred.weight", shape: [c.joinerDim, P], init: "linear" });
   t.push({ name: "joiner.pred.bias", shape: [c.joinerDim], init: "bias" });
   t.push({ name: "joiner.out.weight", shape: [c.vocabSize, c.joinerDim], init: "linear" });
-  t.push({ name: "joiner.out.bias", shape: [c.vocabSize], init: "zero" });
+  t.push({ name: "joiner.out.bias", shape: [c.vocabSize], init: "bias" });
   // Global feature normalisation (mean and inverse std per bin), measured on training data.
   t.push({ name: "frontend.feat_mean", shape: [c.featDim], init: "zero", trainable: false });
   t.push({ name: "frontend.feat_istd", shape: [c.featDim], init: "norm_weight", trainable: false });

@@ -82,9 +82,15 @@ export class ModelParams {
     this.engine.write(p.ptr, values);
   }
 
+  /** The fan-in of the layer a bias belongs to (its weight's elements per output). */
+  private fanInOfBias(name: string): number {
+    const w = this.entries.find((e) => e.name === name.replace(/bias$/, "weight"));
+    return w ? w.shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+  }
+
   /**
-   * Seeded initialisation: linear and convolution weights U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's
-   * default), biases 0, norms 1 and 0, embeddings N(0, 1), LSTM U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's),
+   * Seeded initialisation: linear and convolution weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+   * (PyTorch's default), norm weights 1 and biases U(±0.05), embeddings N(0, 1), LSTM U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's),
    * the SSM as in src/ssm.ts (mhssmInit): s spread over each head's dt range, C complex normal, D N(0,1),
    * A fixed at S4D-Lin and per-head dt ranges split geometrically over [dtMin, dtMax].
    */
@@ -92,7 +98,7 @@ export class ModelParams {
     const rnd = seededRandom(seed);
     const c = this.cfg;
     const P = c.dModel / c.heads, N2 = c.stateSize / 2;
-    const ssmCfg = { heads: c.heads, headDim: P, stateSize: c.stateSize, bidirectional: !c.causal, dtMin: MHSSM_DT_MIN, dtMax: MHSSM_DT_MAX };
+    const ssmCfg = { heads: c.heads, headDim: P, stateSize: c.stateSize, bidirectional: !c.causal, dtMin: c.ssmDtMin ?? MHSSM_DT_MIN, dtMax: c.ssmDtMax ?? MHSSM_DT_MAX };
     for (const e of this.entries) {
       const v = new Float32Array(e.numel);
       const leaf = e.name.slice(e.name.lastIndexOf(".") + 1);
@@ -111,6 +117,17 @@ export class ModelParams {
         }
         case "embedding":
           for (let i = 0; i < v.length; i++) v[i] = rnd.normal();
+          break;
+        case "bias": {
+          // PyTorch's default, U(±1/sqrt(fan_in)) with the fan-in of the layer, never 0: ScaledAdam's steps
+          // are relative to a tensor's RMS, so a zero tensor would stay frozen (icefall's ScaledLinear
+          // initialises its biases uniformly for the same reason).
+          const b = 1 / Math.sqrt(this.fanInOfBias(e.name));
+          for (let i = 0; i < v.length; i++) v[i] = (rnd.uniform() * 2 - 1) * b;
+          break;
+        }
+        case "norm_bias":
+          for (let i = 0; i < v.length; i++) v[i] = (rnd.uniform() * 2 - 1) * 0.05; // small but not 0 (see "bias")
           break;
         case "norm_weight":
           v.fill(1);
@@ -132,7 +149,7 @@ export class ModelParams {
           else if (leaf === "a_im") for (let n = 0; n < N2; n++) v[n] = Math.PI * n;
           else for (let ch = 0; ch < v.length; ch++) v[ch] = mhssmHeadRange(ssmCfg, Math.floor(ch / P))[leaf === "log_dt_min" ? 0 : 1];
           break;
-        default: // bias, norm_bias, zero
+        default: // zero: the feature mean (set from data)
           break;
       }
       this.engine.write(this.paramPtr + 4 * e.offset, v);

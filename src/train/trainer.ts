@@ -322,6 +322,8 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
           }
         }
         if (cfg.train.checkpointEvery > 0 && pos.step % cfg.train.checkpointEvery === 0) checkpoint();
+        // Prefetched batches resolve without waiting on I/O, so give signal handlers their turn now.
+        await new Promise<void>((r) => setImmediate(r));
         if (stopSignal) { stoppedBy = "signal"; break outer; }
       }
     }
