@@ -30,10 +30,12 @@ export async function runTrain(o: TrainCliOptions): Promise<void> {
   if (o.minutes !== undefined) overrides.push(`train.maxMinutes=${Number(o.minutes)}`);
   if (o.steps !== undefined) overrides.push(`train.maxSteps=${Number(o.steps)}`);
   if (o.seed !== undefined) overrides.push(`train.seed=${Number(o.seed)}`);
-  const cfg = loadTrainConfig(o.config, overrides);
-  if (o.threads !== undefined && Number(o.threads) !== 1) {
-    throw new Error(`--threads ${o.threads}: data-parallel training on several threads is not implemented yet; use --threads 1`);
+  if (o.threads !== undefined) {
+    const n = Number(o.threads);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--threads ${o.threads}: expected a whole number >= 1`);
+    overrides.push(`train.threads=${n}`);
   }
+  const cfg = loadTrainConfig(o.config, overrides);
   const out = o.resume ?? o.out ?? "runs/default";
   console.log(`todm train: run directory ${out}${o.resume ? " (resume)" : ""}`);
   console.log("resolved config:");
