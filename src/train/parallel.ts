@@ -97,6 +97,15 @@ export function sharedLayout(threads: number, gradFloats: number): SharedLayout 
   return { sab: new SharedArrayBuffer(bytes), threads, gradFloats };
 }
 
+/** Milliseconds of one step on replica 0, by phase (what the all-reduce costs, and the wait on the others). */
+export interface StepTimings {
+  compute: number; // forward and backward of its shard
+  publish: number; // copying its gradient into its slot (and the checksum, when due)
+  wait: number; // at the barrier, waiting for the slowest replica
+  reduce: number; // summing the slots into its gradient region
+  optimizer: number;
+}
+
 export interface ReduceOutcome {
   lossSum: number;
   frames: number;
@@ -111,6 +120,9 @@ export class Replica {
   private readonly stats: Float64Array;
   readonly losses: Float32Array;
   private readonly slots: Float32Array[][]; // [bank][rank]
+  readonly timings: StepTimings = { compute: 0, publish: 0, wait: 0, reduce: 0, optimizer: 0 };
+  /** Where another replica's gradient is copied to be added (trainable floats, taken from the arena for good). */
+  private readonly scratch: number;
 
   constructor(readonly engine: Engine, readonly model: Model, readonly optimizer: OptimizerBox, readonly rank: number, layout: SharedLayout) {
     const { sab, threads: N, gradFloats: n } = layout;
@@ -122,6 +134,7 @@ export class Replica {
     this.losses = new Float32Array(sab, off, N * MAX_SHARD_UTTERANCES);
     off += N * MAX_SHARD_UTTERANCES * 4;
     this.slots = [0, 1].map((bank) => Array.from({ length: N }, (_, r) => new Float32Array(sab, off + (bank * N + r) * n * 4, n)));
+    this.scratch = engine.alloc(n, "all-reduce scratch");
   }
 
   get threads(): number {
@@ -153,6 +166,16 @@ export class Replica {
   /** Zeroes the gradients, runs this replica's shard (if any), and writes its losses and frames. */
   compute(shard: Batch | null, index: Int32Array, sub: SubnetSpec, o: { seed: number; dropout?: DropoutRates; lossScale: number }): void {
     const { model } = this;
+    const t0 = performance.now();
+    try {
+      this.computeShard(shard, index, sub, o);
+    } finally {
+      this.timings.compute = performance.now() - t0;
+    }
+  }
+
+  private computeShard(shard: Batch | null, index: Int32Array, sub: SubnetSpec, o: { seed: number; dropout?: DropoutRates; lossScale: number }): void {
+    const { model } = this;
     model.params.zeroGrad();
     const s = this.stats, at = this.rank * STATS;
     if (!shard) {
@@ -172,10 +195,18 @@ export class Replica {
   reduceAndStep(gen: number, lr: number, check: boolean): ReduceOutcome {
     const { engine: e, model, rank } = this;
     const N = this.threads, n = model.params.trainableFloats, bank = this.slots[gen & 1];
-    const g0 = model.params.gradPtr >> 2;
+    const g0 = model.params.gradPtr >> 2, tm = this.timings;
+    let t = performance.now();
+    const lap = () => {
+      const now = performance.now(), d = now - t;
+      t = now;
+      return d;
+    };
     bank[rank].set(e.f32.subarray(g0, g0 + n));
     if (check) this.stats[rank * STATS + 3] = paramChecksum(e, model.params.paramPtr, model.params.total);
+    tm.publish = lap();
     this.barrier(gen);
+    tm.wait = lap();
     if (check && rank === 0) {
       const sums = Array.from({ length: N }, (_, r) => this.stats[r * STATS + 3]);
       if (sums.some((c) => c !== sums[0])) {
@@ -183,15 +214,17 @@ export class Replica {
         throw new Error(`data-parallel replicas diverged before step ${gen}: parameter checksums ${sums.map((c) => c.toString(16)).join(", ")}`);
       }
     }
-    const g = e.f32;
+    // grad = ((slot 0 + slot 1) + slot 2) + ... in f32, the same operations on every replica. With two,
+    // own + other is that sum already (IEEE addition commutes bit for bit): one copy, one SIMD add.
+    const gp = model.params.gradPtr, sc = this.scratch;
     if (N === 2) {
-      const a = bank[0], b = bank[1];
-      for (let i = 0; i < n; i++) g[g0 + i] = a[i] + b[i];
+      e.f32.set(bank[1 - rank], sc >> 2);
+      e.wasm.add_forward(gp, gp, sc, n);
     } else {
-      for (let i = 0; i < n; i++) {
-        let acc = bank[0][i];
-        for (let r = 1; r < N; r++) acc = Math.fround(acc + bank[r][i]);
-        g[g0 + i] = acc;
+      e.f32.set(bank[0], g0);
+      for (let r = 1; r < N; r++) {
+        e.f32.set(bank[r], sc >> 2);
+        e.wasm.add_forward(gp, gp, sc, n);
       }
     }
     let lossSum = 0, frames = 0;
@@ -205,7 +238,9 @@ export class Replica {
       return e.read(out, 1)[0];
     });
     const applied = Number.isFinite(lossSum) && Number.isFinite(gradSum);
+    tm.reduce = lap();
     if (applied) this.optimizer.step(lr);
+    tm.optimizer = lap();
     return { lossSum, frames, gradSum, applied };
   }
 
@@ -306,6 +341,11 @@ export class ParallelTrainer {
 
   get threads(): number {
     return this.peers.length + 1;
+  }
+
+  /** Replica 0's phase times of the last step (ms). */
+  get timings(): StepTimings {
+    return { ...this.replica.timings };
   }
 
   /** The next message from a worker; a fatal one becomes an Error. */
