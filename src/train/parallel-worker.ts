@@ -25,8 +25,6 @@ try {
   post({ type: "fatal", message: (e as Error).stack ?? String(e) });
 }
 
-process.on("exit", () => replica?.fail());
-
 port.on("message", (m: ToWorker) => {
   if (!replica) return;
   const { engine, model, optimizer } = replica;

@@ -43,7 +43,8 @@ export interface Shard {
 /**
  * Splits a batch into n shards by utterance, balancing feature frames: longest first, each to the
  * shard with the fewest frames so far (ties to the lower rank). Rows keep their batch order inside a
- * shard; T and U shrink to the shard's longest utterance. A shard may be empty when B < n.
+ * shard; T and U shrink to the shard's longest utterance (T to no less than min(batch T, 7)). A shard
+ * may be empty when B < n.
  */
 export function shardBatch(batch: Batch, n: number): Shard[] {
   const order = Array.from({ length: batch.B }, (_, i) => i).sort((a, b) => batch.featLens[b] - batch.featLens[a] || a - b);
@@ -60,7 +61,9 @@ export function shardBatch(batch: Batch, n: number): Shard[] {
     m.sort((a, b) => a - b);
     const index = Int32Array.from(m);
     if (m.length === 0) return { batch: null, index };
-    const T = Math.max(1, ...m.map((i) => batch.featLens[i])), U = Math.max(0, ...m.map((i) => batch.tokenLens[i]));
+    // at least 7 frames (or the batch's T), what subsampling by 4 needs: a shard of short utterances
+    // runs wherever the whole batch would
+    const T = Math.max(Math.min(batch.T, 7), ...m.map((i) => batch.featLens[i])), U = Math.max(0, ...m.map((i) => batch.tokenLens[i]));
     const B = m.length, feats = new Float32Array(B * T * F), tokens = new Int32Array(B * U);
     m.forEach((i, r) => {
       feats.set(batch.feats.subarray(i * batch.T * F, i * batch.T * F + Math.min(T, batch.T) * F), r * T * F);
@@ -151,13 +154,22 @@ export class Replica {
     return Atomics.load(this.ctrl, FAILED) !== 0;
   }
 
-  /** Waits until all N replicas have arrived for the gen-th time (gen counts from 1). */
+  /**
+   * Waits until all N replicas have arrived for the gen-th time (gen counts from 1). Throws when the
+   * group has failed, or when the others are later than max(5 min, 20 x this replica's compute): a
+   * thread that died without a word (it cannot be seen from here: this thread's event loop is blocked).
+   */
   private barrier(gen: number): void {
     const target = this.threads * gen;
+    const limit = Math.max(300_000, 20 * this.timings.compute), t0 = performance.now();
     let v = Atomics.add(this.ctrl, ARRIVALS, 1) + 1;
     if (v >= target) Atomics.notify(this.ctrl, ARRIVALS);
     while (v < target) {
       if (this.failed) throw new Error(`replica ${this.rank}: another replica failed during step ${gen}`);
+      if (performance.now() - t0 > limit) {
+        this.fail();
+        throw new Error(`replica ${this.rank}: the other replicas did not reach step ${gen}'s all-reduce within ${(limit / 1000).toFixed(0)} s`);
+      }
       Atomics.wait(this.ctrl, ARRIVALS, v, 250);
       v = Atomics.load(this.ctrl, ARRIVALS);
     }
@@ -297,6 +309,8 @@ interface Peer {
   fatal?: string;
 }
 
+const DEAD = "the worker thread exited";
+
 export class ParallelTrainer {
   private gen = 0;
   private closed = false;
@@ -323,10 +337,14 @@ export class ParallelTrainer {
           }
           peer.queue.shift()?.(m);
         });
-        worker.on("error", (e) => {
-          peer.fatal = e.stack ?? String(e);
+        const die = (why: string) => {
+          peer.fatal ??= why;
           replica.fail();
           peer.queue.splice(0).forEach((f) => f({ type: "fatal", message: peer.fatal! }));
+        };
+        worker.on("error", (e) => die(e.stack ?? String(e)));
+        worker.on("exit", () => {
+          if (!par.closed) die(DEAD);
         });
         peers.push(peer);
       }
@@ -384,6 +402,8 @@ export class ParallelTrainer {
    */
   async step(batch: Batch, sub: SubnetSpec, o: ParallelStepOptions): Promise<ParallelStepResult> {
     if (this.closed) throw new Error("ParallelTrainer: step() after close()");
+    const dead = this.peers.find((p) => p.fatal);
+    if (dead || this.replica.failed) throw new Error(`data-parallel worker failed: ${dead?.fatal ?? "an earlier step failed"}`);
     const gen = ++this.gen;
     const check = this.checkEvery > 0 && gen % this.checkEvery === 0;
     const shards = shardBatch(batch, this.threads);
