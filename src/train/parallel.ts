@@ -17,7 +17,10 @@
 // identical; a parameter checksum compared every `checkEvery` steps proves it (it throws otherwise).
 // Slots alternate between two banks by step parity, so that a fast replica never overwrites a slot that
 // a slow one is still reading. Messages carry the shards (buffers transferred, no copy) and the rare
-// requests (sync, parameters); the per-step exchange never waits on an event loop.
+// requests (sync, parameters); the all-reduce itself never waits on an event loop. (Round trips
+// measured by bench/train_threads.ts: about 20 us by postMessage, 10 us by Atomics; a step is ~1 s.)
+// Memory: the shared buffer holds 2·N slots of the trainable floats (52 MB for N = 2 and the default
+// model), and each replica takes one more such region from its arena, for good, to add a slot.
 //
 // Versus one thread on the same batch: the same loss terms and dropout masks, but the gradient is
 // summed in another order (per shard, then across shards) and GEMMs see other row counts, so losses
