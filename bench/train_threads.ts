@@ -135,7 +135,7 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
         ]));
       }
       const par = await ParallelTrainer.create(two.m, two.opt, { threads: 2, optim: DEFAULT_TRAIN.optim, checkEvery: 0 });
-      const t1: number[] = [], t2: number[] = [], phases: StepTimings[] = [];
+      const t1: number[] = [], t2: number[] = [], phases: StepTimings[] = [], workerCompute: number[] = [];
       const l1: number[] = [], l2: number[] = [];
       try {
         for (let rep = -WARMUP; rep < REPS; rep++) {
@@ -149,7 +149,9 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
           l2.push(r.lossSum / B);
           if (rep >= 0) {
             t2.push(Number(process.hrtime.bigint() - t0) / 1e6);
-            phases.push(par.timings);
+            const tm = par.timings;
+            phases.push(tm);
+            workerCompute.push(tm.computeByReplica[1]);
           }
         }
       } finally {
@@ -157,7 +159,8 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
       }
       const ms1 = median(t1), ms2 = median(t2), speedup = ms1 / ms2;
       const worst = Math.max(...l1.map((l, i) => Math.abs(l - l2[i]) / Math.abs(l)));
-      const ph = Object.keys(phases[0]).map((k) => `${k} ${median(phases.map((p) => p[k as keyof StepTimings])).toFixed(1)}`).join(", ");
+      const ph = (["compute", "publish", "wait", "reduce", "optimizer"] as const).map((k) => `${k} ${median(phases.map((p) => p[k])).toFixed(1)}`).join(", ") +
+        `; the worker's compute ${median(workerCompute).toFixed(1)}`;
       ctx.log(`  ${build}: 1 thread ${ms1.toFixed(0)} ms, 2 threads ${ms2.toFixed(0)} ms per step: ${speedup.toFixed(2)}x (goal 1.6x); ` +
         `largest loss difference ${worst.toExponential(1)} relative over ${l1.length} steps; load average ${loadavg()[0].toFixed(2)}`);
       ctx.log(`  ${build} 2-thread step on replica 0 (ms, medians): ${ph}`);

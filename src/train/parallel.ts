@@ -88,7 +88,7 @@ export function paramChecksum(engine: Engine, ptr: number, n: number): number {
 // ---- the shared buffer: control words, per-rank results, two banks of gradient slots -------------
 const CTRL_INTS = 16; // [0] barrier arrivals, [1] failure flag
 const ARRIVALS = 0, FAILED = 1;
-const STATS = 4; // per rank: lossSum, frames, utterances, checksum (f64)
+const STATS = 5; // per rank: lossSum, frames, utterances, checksum, compute ms (f64)
 /** Utterances per shard whose losses travel back through the buffer. */
 export const MAX_SHARD_UTTERANCES = 4096;
 
@@ -219,6 +219,7 @@ export class Replica {
     };
     bank[rank].set(e.f32.subarray(g0, g0 + n));
     if (check) this.stats[rank * STATS + 3] = paramChecksum(e, model.params.paramPtr, model.params.total);
+    this.stats[rank * STATS + 4] = tm.compute;
     tm.publish = lap();
     this.barrier(gen);
     tm.wait = lap();
@@ -257,6 +258,11 @@ export class Replica {
     if (applied) this.optimizer.step(lr);
     tm.optimizer = lap();
     return { lossSum, frames, gradSum, applied };
+  }
+
+  /** Each replica's forward and backward time (ms) in the last step. */
+  computeTimes(): number[] {
+    return Array.from({ length: this.threads }, (_, r) => this.stats[r * STATS + 4]);
   }
 
   /** Utterances and losses that replica r published for the current step. */
@@ -364,9 +370,9 @@ export class ParallelTrainer {
     return this.peers.length + 1;
   }
 
-  /** Replica 0's phase times of the last step (ms). */
-  get timings(): StepTimings {
-    return { ...this.replica.timings };
+  /** Replica 0's phase times of the last step (ms), and every replica's compute time. */
+  get timings(): StepTimings & { computeByReplica: number[] } {
+    return { ...this.replica.timings, computeByReplica: this.replica.computeTimes() };
   }
 
   /** The next message from a worker; a fatal one becomes an Error. */
