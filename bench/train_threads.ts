@@ -9,7 +9,8 @@
 // WARMUP rounds, so that both see the same load; each figure is a median. Records: "ms" per step for
 // each thread count and "x speedup" (1-thread ms over 2-thread ms); the goal is 1.6x on 2 cores.
 // The log also gives replica 0's phase times of the 2-thread step (compute, publish, wait, reduce,
-// optimizer): what the all-reduce costs and how unequal the shards are.
+// optimizer): what the all-reduce costs and how unequal the shards are; and, before and after, what two
+// threads of plain JS get from the machine at that moment (another process on a core caps any speedup).
 
 import { spawnSync } from "node:child_process";
 import { Worker } from "node:worker_threads";
@@ -106,7 +107,35 @@ export async function pingPong(): Promise<{ message: number; atomics: number }> 
   return { message: median(msg), atomics: median(atom) };
 }
 
+/**
+ * What two threads can get from the machine right now: the same plain-JS busy loop on this thread
+ * alone, then on this thread and a worker at once; solo time over the slower concurrent time, times 2
+ * (2.0 on two idle cores, about 1.0 when another process holds a core). Median of 3.
+ */
+export async function twoThreadCeiling(): Promise<number> {
+  const loop = `let x = 0; const t0 = performance.now(); for (let i = 0; i < 1e8; i++) x += Math.sqrt(i); const ms = performance.now() - t0;`;
+  const busy = new Function(`${loop} return ms + (x < 0 ? 1 : 0);`) as () => number;
+  const src = `const { parentPort } = require("node:worker_threads"); parentPort.on("message", () => { ${loop} parentPort.postMessage(ms + (x < 0 ? 1 : 0)); });`;
+  const w = new Worker(src, { eval: true });
+  const ratios: number[] = [];
+  try {
+    busy();
+    for (let rep = 0; rep < 3; rep++) {
+      const solo = busy();
+      const other = new Promise<number>((resolve) => w.once("message", resolve));
+      w.postMessage("go");
+      const mine = busy();
+      ratios.push((2 * solo) / Math.max(mine, await other));
+    }
+  } finally {
+    await w.terminate();
+  }
+  return median(ratios);
+}
+
 export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
+  const ceiling = await twoThreadCeiling();
+  ctx.log(`  two threads of plain JS get ${ceiling.toFixed(2)}x one thread on this machine right now (2.0 = two idle cores); load average ${loadavg()[0].toFixed(2)}`);
   const pp = await pingPong();
   ctx.log(`  round trip main <-> worker: postMessage ${pp.message.toFixed(1)} us, Atomics.wait/notify ${pp.atomics.toFixed(1)} us (median of 5 x 2000)`);
   const cfg = DEFAULT_MODEL;
@@ -161,7 +190,8 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
       const worst = Math.max(...l1.map((l, i) => Math.abs(l - l2[i]) / Math.abs(l)));
       const ph = (["compute", "publish", "wait", "reduce", "optimizer"] as const).map((k) => `${k} ${median(phases.map((p) => p[k])).toFixed(1)}`).join(", ") +
         `; the worker's compute ${median(workerCompute).toFixed(1)}`;
-      ctx.log(`  ${build}: 1 thread ${ms1.toFixed(0)} ms, 2 threads ${ms2.toFixed(0)} ms per step: ${speedup.toFixed(2)}x (goal 1.6x); ` +
+      const after = await twoThreadCeiling();
+      ctx.log(`  ${build}: 1 thread ${ms1.toFixed(0)} ms, 2 threads ${ms2.toFixed(0)} ms per step: ${speedup.toFixed(2)}x (goal 1.6x; plain JS ceiling now ${after.toFixed(2)}x); ` +
         `largest loss difference ${worst.toExponential(1)} relative over ${l1.length} steps; load average ${loadavg()[0].toFixed(2)}`);
       ctx.log(`  ${build} 2-thread step on replica 0 (ms, medians): ${ph}`);
       rows.push({ build, ms1, ms2, speedup });
@@ -171,7 +201,7 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
     const caseName = `DEFAULT_MODEL B=${B} x ${FRAMES} frames, U<=${batch.U}, V=${cfg.vocabSize}`;
     const note = `train-threads: full training step on ${audioSec} s of audio, features precomputed; todm 2 threads = replica 0 on the main thread + ` +
       `1 worker, SharedArrayBuffer all-reduce; peer: the PyTorch mirror (bench/peers/train.py) with torch.set_num_threads(1 or 2), OPENBLAS_NUM_THREADS=1. ` +
-      `Goal: 2 threads >= 1.6x one thread`;
+      `Goal: 2 threads >= 1.6x one thread. Plain-JS two-thread ceiling at the start of this run: ${ceiling.toFixed(2)}x (2.0 = two idle cores)`;
     return rows.flatMap((r): BenchRecord[] => {
       const base = { bench: "train-threads", case: caseName, build: r.build, machine: ctx.machine, commit: ctx.commit, note };
       return [
