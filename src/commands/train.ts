@@ -4,6 +4,7 @@
 //   node dist/cli.js train                                  # default model, built-in synthetic corpus
 //   node dist/cli.js train --out runs/k --train k.jsonl --valid kv.jsonl --set train.maxMinutes=30
 //   node dist/cli.js train --resume runs/k                  # continue a stopped or killed run
+//   node dist/cli.js train --threads 2                      # data-parallel on 2 threads (src/train/parallel.ts)
 
 import { createEngine } from "../index.js";
 import { DEFAULT_TRAIN, loadTrainConfig } from "../train/config.js";

@@ -10,6 +10,8 @@
 //   curves.svg           loss and validation WER over steps
 // Determinism: the batch order, dropout masks and SpecAugment masks are functions of (seed, epoch,
 // step), so a run resumed from a checkpoint reproduces the losses of an uninterrupted run.
+// With train.threads > 1 each step runs data-parallel (parallel.ts); dropout and SpecAugment masks are
+// drawn per utterance of the whole batch, so the losses are those of one thread up to float rounding.
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
