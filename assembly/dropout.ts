@@ -99,3 +99,30 @@ export function dropout_backward_naive(dinp: usize, dout: usize, mask: usize, n:
     store<f32>(dinp + o, load<f32>(dinp + o) + load<f32>(dout + o) * load<f32>(mask + o));
   }
 }
+
+/**
+ * The keep-mask alone: mask[i] = keep(seed, i) ? 1/(1-p) : 0, the same bits as dropout_forward's mask.
+ * The host applies it per utterance (seed per utterance, index restarting at each utterance's first
+ * element), so that a mask does not depend on which other utterances share the batch: data-parallel
+ * shards then see the masks of the whole batch (src/model/encoder.ts, src/train/parallel.ts).
+ */
+export function dropout_mask(mask: usize, n: i32, p: f32, seed: u32): void {
+  const thr = threshold(p);
+  const scale: f32 = p >= 1 ? 0 : 1 / (1 - p);
+  const sv = f32x4.splat(scale);
+  const tv = i32x4.splat(thr);
+  const hi = i64x2.splat(<i64>seed << 32);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const z = mix2(v128.or(hi, i64x2(<i64>(i >> 1), <i64>((i >> 1) + 1))));
+    const u = i32x4.shr_u(i8x16.shuffle(z, z, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11), 8);
+    v128.store(mask + (<usize>i << 2), v128.and(sv, i32x4.ge_u(u, tv)));
+  }
+  for (; i < n; i++) store<f32>(mask + (<usize>i << 2), keep_bits(seed, i) >= thr ? scale : 0);
+}
+
+export function dropout_mask_naive(mask: usize, n: i32, p: f32, seed: u32): void {
+  const thr = threshold(p);
+  const scale: f32 = p >= 1 ? 0 : 1 / (1 - p);
+  for (let i = 0; i < n; i++) store<f32>(mask + (<usize>i << 2), keep_bits(seed, i) >= thr ? scale : 0);
+}

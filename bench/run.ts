@@ -18,6 +18,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   rnnt: () => import("./rnnt.js"),
   loader: () => import("./loader.js"),
   train: () => import("./train.js"),
+  "train-threads": () => import("./train_threads.js"),
 };
 
 const RESULTS = "bench/results.json";

@@ -73,3 +73,5 @@ export { encodeModel, saveModel, loadModel, loadModelBytes, parseModelMetadata, 
 export { decodeSafetensors, encodeSafetensors, readSafetensors, writeFileAtomic, ModelFileError } from "./safetensors.js";
 export { DEFAULT_TRAIN, loadTrainConfig, type TrainConfig } from "./train/config.js";
 export { train, type TrainOptions, type TrainResult } from "./train/trainer.js";
+export { OptimizerBox } from "./train/optimizer.js";
+export { ParallelTrainer, shardBatch, type ParallelOptions, type ParallelStepOptions, type ParallelStepResult, type Shard } from "./train/parallel.js";

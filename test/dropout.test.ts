@@ -127,3 +127,23 @@ describe("dropout", () => {
     }
   });
 });
+
+describe("dropout_mask (the per-utterance masks of data-parallel training)", () => {
+  it("equals dropout_forward's mask and its naive twin bit for bit (both builds, awkward lengths)", async () => {
+    for (const e of await bothBuilds()) {
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 70 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer(), (n, p, seed) => {
+          const masks = ["dropout_mask", "dropout_mask_naive"].map((name) => e.scoped(() => {
+            const m = e.alloc(n);
+            k(e, name)(m, n, p, seed);
+            return Array.from(e.read(m, n));
+          }));
+          const ref = Array.from(forward(e, new Float32Array(n).fill(1), p, seed, true).mask);
+          expect(masks[0]).toEqual(ref);
+          expect(masks[1]).toEqual(ref);
+        }),
+        { numRuns: 100 },
+      );
+    }
+  });
+});

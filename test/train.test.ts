@@ -160,3 +160,23 @@ describe("todm train", () => {
     expect(msg).toMatch(/c\.json: unknown option "model\.layerz"/);
   });
 });
+
+describe("todm train --threads 2", () => {
+  it("gives the losses of one thread (to float rounding) and resumes from its own checkpoint", () => {
+    const dir = mkdtempSync(join(tmpdir(), "todm-threads-"));
+    const corpus = makeCorpus(dir);
+    const cache = join(dir, "cache");
+    const env = { ...process.env, CI: "true" };
+    // dropout on (the default 0.1), so the masks of the two shards must be those of the whole batch
+    execFileSync("node", [CLI, ...args(corpus, join(dir, "one"), cache, 6)], { env });
+    const two = join(dir, "two");
+    const out = execFileSync("node", [CLI, ...args(corpus, two, cache, 4), "--threads", "2"], { encoding: "utf8", env });
+    expect(out).toMatch(/data-parallel training on 2 threads/);
+    execFileSync("node", [CLI, "train", "--resume", two, "--steps", "6", "--threads", "2"], { env });
+    const a = stepLosses(join(dir, "one")), b = stepLosses(two);
+    expect(b.map((s) => s[0])).toEqual(a.map((s) => s[0]));
+    // f32 losses of a few nats; the gradient is summed in another order (per shard, then across the
+    // two shards), which ScaledAdam carries into the weights at ~1e-7 relative per step
+    b.forEach(([, l], i) => expect(Math.abs(l - a[i][1]), `step ${a[i][0]}: ${l} vs ${a[i][1]}`).toBeLessThanOrEqual(1e-5 * Math.abs(a[i][1])));
+  });
+});

@@ -12,7 +12,7 @@ file with feats F32 [B, T, F], feat_lens I32 [B], tokens I32 [B, U], token_lens 
 test/ref/todm_model.py in float32; a step is zero_grad, forward (subsampling, blocks, predictor,
 joiner, torchaudio rnnt_loss), mean over the batch, backward, and icefall's ScaledAdam step
 (clipping_scale 2.0) when its optim.py is given, else torch.optim.Adam as a stand-in (the JSON says
-which). torch.set_num_threads(1); bench/lib.ts runPython sets OPENBLAS_NUM_THREADS=1.
+which). torch.set_num_threads(1) (TODM_PEER_THREADS=N asks for N: bench/train_threads.ts); bench/lib.ts runPython sets OPENBLAS_NUM_THREADS=1.
 The stage times come from separate steps that time the forward of each stage, the whole backward and
 the optimizer (torch has no per-stage backward timer without hooks).
 """
@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "test", "ref"))
 from todm_model import TodmModel, read_safetensors, rnnt_loss  # noqa: E402
 
-torch.set_num_threads(1)
+torch.set_num_threads(int(os.environ.get("TODM_PEER_THREADS", "1")))  # bench/train_threads.ts asks for 2
 
 
 def median(xs):

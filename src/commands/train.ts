@@ -4,6 +4,7 @@
 //   node dist/cli.js train                                  # default model, built-in synthetic corpus
 //   node dist/cli.js train --out runs/k --train k.jsonl --valid kv.jsonl --set train.maxMinutes=30
 //   node dist/cli.js train --resume runs/k                  # continue a stopped or killed run
+//   node dist/cli.js train --threads 2                      # data-parallel on 2 threads (src/train/parallel.ts)
 
 import { createEngine } from "../index.js";
 import { DEFAULT_TRAIN, loadTrainConfig } from "../train/config.js";
@@ -30,10 +31,12 @@ export async function runTrain(o: TrainCliOptions): Promise<void> {
   if (o.minutes !== undefined) overrides.push(`train.maxMinutes=${Number(o.minutes)}`);
   if (o.steps !== undefined) overrides.push(`train.maxSteps=${Number(o.steps)}`);
   if (o.seed !== undefined) overrides.push(`train.seed=${Number(o.seed)}`);
-  const cfg = loadTrainConfig(o.config, overrides);
-  if (o.threads !== undefined && Number(o.threads) !== 1) {
-    throw new Error(`--threads ${o.threads}: data-parallel training on several threads is not implemented yet; use --threads 1`);
+  if (o.threads !== undefined) {
+    const n = Number(o.threads);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--threads ${o.threads}: expected a whole number >= 1`);
+    overrides.push(`train.threads=${n}`);
   }
+  const cfg = loadTrainConfig(o.config, overrides);
   const out = o.resume ?? o.out ?? "runs/default";
   console.log(`todm train: run directory ${out}${o.resume ? " (resume)" : ""}`);
   console.log("resolved config:");

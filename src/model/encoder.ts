@@ -63,10 +63,15 @@ export class ParamHandles {
   }
 }
 
-/** Stateless step-local dropout seeds: a hash of (step seed, call index). */
+/**
+ * Stateless step-local dropout seeds: a hash of (step seed, call index), and per utterance a hash of
+ * that with the utterance's index in the whole batch (`utterances[b]`, default b). A mask then depends
+ * on (step, call, utterance, frame, channel) only, never on which other utterances share the batch or
+ * on the padded length: the shards of a data-parallel step draw the masks of the whole batch.
+ */
 export class DropoutSeeds {
   private k = 0;
-  constructor(private readonly base: number) {}
+  constructor(private readonly base: number, private readonly utterances?: ArrayLike<number>) {}
   next(): number {
     this.k++;
     let h = Math.imul(this.base ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(this.k, 0xc2b2ae35);
@@ -75,15 +80,41 @@ export class DropoutSeeds {
     h ^= h >>> 15;
     return h >>> 0;
   }
+  /** The seed of utterance b of this batch within call seed `s`. */
+  utterance(s: number, b: number): number {
+    const u = this.utterances ? this.utterances[b] : b;
+    let h = Math.imul(s ^ 0x27d4eb2f, 0x165667b1) ^ Math.imul(u + 1, 0x9e3779b1);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x85ebca77);
+    h ^= h >>> 13;
+    return h >>> 0;
+  }
 }
 
-function feedForward(tape: Tape, H: ParamHandles, prefix: string, x: T, rows: number, d: number, ff: number, ldFF: number,
+/**
+ * Inverted dropout of x [B·T, width] with one mask stretch per utterance: element (b, t, c) keeps
+ * iff keep(seed_b, t·width + c) (assembly/dropout.ts, `dropout_mask`), then y = x ⊙ mask on the tape.
+ * p = 0 records nothing and returns x (a seed is still drawn, so later calls keep their seeds).
+ */
+function dropout(tape: Tape, x: T, B: number, T_: number, width: number, p: number, seeds: DropoutSeeds): T {
+  const s = seeds.next();
+  if (!(p > 0)) return x;
+  const w = tape.engine.wasm, n = B * T_ * width, per = T_ * width;
+  const m = w.tensor_new(n, 0);
+  if (m === 0) throw new Error("out of WASM memory for a dropout mask: reduce the batch size (max frames per batch)");
+  const base = w.tensor_data(m);
+  for (let b = 0; b < B; b++) w.dropout_mask(base + 4 * b * per, per, p, seeds.utterance(s, b));
+  return tape.mul(x, m, n);
+}
+
+function feedForward(tape: Tape, H: ParamHandles, prefix: string, x: T, B: number, T_: number, d: number, ff: number, ldFF: number,
                      drop: DropoutRates, seeds: DropoutSeeds): T {
+  const rows = B * T_;
   const n = tape.layernorm(x, H.h(`${prefix}.norm.weight`), H.h(`${prefix}.norm.bias`), rows, d);
   let h = tape.silu(tape.linear(n, H.h(`${prefix}.w1.weight`), H.h(`${prefix}.w1.bias`), rows, d, ff, d), rows * ff);
-  h = tape.dropout(h, rows * ff, drop.ffHidden, seeds.next());
+  h = dropout(tape, h, B, T_, ff, drop.ffHidden, seeds);
   const o = tape.linear(h, H.h(`${prefix}.w2.weight`), H.h(`${prefix}.w2.bias`), rows, ff, d, ldFF);
-  return tape.dropout(o, rows * d, drop.ffOut, seeds.next());
+  return dropout(tape, o, B, T_, d, drop.ffOut, seeds);
 }
 
 /** One Stateformer block of a subnet: x [B·T, d] -> [B·T, d]. `lensPtr`: i32 [B] frames per utterance. */
@@ -93,7 +124,7 @@ export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub:
   const d = cfg.dModel, rows = B * T_, n = rows * d;
   const P = d / cfg.heads, C = sub.heads * P;
   // x = x + 1/2 · FF1(LN(x))
-  x = tape.add(x, tape.scale(feedForward(tape, H, `${p}ff1`, x, rows, d, sub.ffDim, cfg.ffDim, drop, seeds), 0.5, n), n);
+  x = tape.add(x, tape.scale(feedForward(tape, H, `${p}ff1`, x, B, T_, d, sub.ffDim, cfg.ffDim, drop, seeds), 0.5, n), n);
   // x = x + Out(MHSSM(In(LN(x))))
   {
     const z = tape.layernorm(x, H.h(`${p}ssm.norm.weight`), H.h(`${p}ssm.norm.bias`), rows, d);
@@ -102,7 +133,7 @@ export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub:
     const s = tape.engine.wasm.t_mhssm(u, pb, B, T_, C, cfg.stateSize / 2, P, lensPtr, cfg.causal ? 0 : 1);
     if (s === 0) throw new Error("out of WASM memory in mhssm: reduce the batch size (max frames per batch)");
     let o = tape.linear(s, H.h(`${p}ssm.out.weight`), H.h(`${p}ssm.out.bias`), rows, C, d, d);
-    o = tape.dropout(o, n, drop.ssmOut, seeds.next());
+    o = dropout(tape, o, B, T_, d, drop.ssmOut, seeds);
     x = tape.add(x, o, n);
   }
   if (cfg.convKernel) {
@@ -114,10 +145,10 @@ export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub:
     if (mask) g = tape.mul(g, mask, n);
     const c = tape.dwconv1d(g, H.h(`${p}conv.dw.weight`), H.h(`${p}conv.dw.bias`), B, T_, d, cfg.convKernel, cfg.causal);
     let o = tape.linear(tape.silu(c, n), H.h(`${p}conv.pw2.weight`), H.h(`${p}conv.pw2.bias`), rows, d, d);
-    o = tape.dropout(o, n, drop.convOut, seeds.next());
+    o = dropout(tape, o, B, T_, d, drop.convOut, seeds);
     x = tape.add(x, o, n);
   }
   // x = x + 1/2 · FF2(LN(x))
-  x = tape.add(x, tape.scale(feedForward(tape, H, `${p}ff2`, x, rows, d, sub.ffDim, cfg.ffDim, drop, seeds), 0.5, n), n);
+  x = tape.add(x, tape.scale(feedForward(tape, H, `${p}ff2`, x, B, T_, d, sub.ffDim, cfg.ffDim, drop, seeds), 0.5, n), n);
   return tape.layernorm(x, H.h(`${p}norm.weight`), H.h(`${p}norm.bias`), rows, d);
 }

@@ -34,6 +34,11 @@ export interface StepOptions {
   seed?: number;
   /** Weight of each utterance's loss in the gradient (default 1/B: the batch mean). */
   lossScale?: number;
+  /**
+   * Each utterance's index in the whole batch when this batch is a shard of it (data-parallel
+   * training, src/train/parallel.ts); default 0..B-1. Dropout masks are drawn per (seed, index).
+   */
+  utterances?: ArrayLike<number>;
 }
 
 export interface StepResult {
@@ -122,7 +127,7 @@ export class Model {
     const { B, U } = batch;
     tape.begin();
     try {
-      const seeds = new DropoutSeeds(opts.seed ?? 0);
+      const seeds = new DropoutSeeds(opts.seed ?? 0, opts.utterances);
       const { enc, T2, lensPtr } = this.encode(batch, sub, opts.dropout ?? NO_DROPOUT, seeds, true);
       const U1 = U + 1;
       // predictor input: blank (id 0) then the labels, written straight into the arena

@@ -44,6 +44,7 @@ export interface TrainConfig {
     checkpointEvery: number; // steps between checkpoints
     keepCheckpoints: number;
     loaderWorkers: number;
+    threads: number; // data-parallel training threads (src/train/parallel.ts); 1 = the calling thread only
   };
 }
 
@@ -57,7 +58,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   batch: { maxFrames: 12000, buckets: 30 },
   train: {
     seed: 1, maxMinutes: 25, maxSteps: 0, epochs: 100, dropout: 0.1, specAugment: true,
-    validEvery: 200, validUtterances: 200, checkpointEvery: 100, keepCheckpoints: 5, loaderWorkers: 1,
+    validEvery: 200, validUtterances: 200, checkpointEvery: 100, keepCheckpoints: 5, loaderWorkers: 1, threads: 1,
   },
 };
 

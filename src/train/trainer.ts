@@ -10,12 +10,13 @@
 //   curves.svg           loss and validation WER over steps
 // Determinism: the batch order, dropout masks and SpecAugment masks are functions of (seed, epoch,
 // step), so a run resumed from a checkpoint reproduces the losses of an uninterrupted run.
+// With train.threads > 1 each step runs data-parallel (parallel.ts); dropout and SpecAugment masks are
+// drawn per utterance of the whole batch, so the losses are those of one thread up to float rounding.
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Engine } from "../engine.js";
 import { EngineError } from "../engine.js";
-import { eden, ScaledAdamRegion, AdamWRegion, type ScaledAdamState } from "../optim.js";
 import { specAugment } from "../features.js";
 import { loadTrainingData, type TrainingData } from "../data/dataset.js";
 import { makeBatches, framesFor, type Batch } from "../data/batching.js";
@@ -31,6 +32,8 @@ import { writeFileAtomic } from "../safetensors.js";
 import { linePlot } from "../plot.js";
 import { listCheckpoints, loadCheckpoint, saveCheckpoint, type OptimizerSnapshot, type RunPosition } from "./checkpoint.js";
 import type { TrainConfig } from "./config.js";
+import { OptimizerBox } from "./optimizer.js";
+import { ParallelTrainer } from "./parallel.js";
 
 export interface TrainOptions {
   out: string;
@@ -56,60 +59,6 @@ function hashSeed(...xs: number[]): number {
     h ^= h >>> 13;
   }
   return h >>> 0;
-}
-
-class OptimizerBox {
-  readonly scaled?: ScaledAdamRegion;
-  readonly adamw?: AdamWRegion;
-  constructor(readonly engine: Engine, model: Model, readonly cfg: TrainConfig["optim"]) {
-    const p = model.params;
-    if (cfg.name === "adamw") {
-      this.adamw = new AdamWRegion(engine, { params: p.paramPtr, grads: p.gradPtr, n: p.trainableFloats }, { lr: cfg.adamwLr, weightDecay: cfg.weightDecay });
-    } else {
-      this.scaled = new ScaledAdamRegion(engine, { params: p.paramPtr, grads: p.gradPtr, tensors: p.trainable() }, { lr: cfg.baseLr, clippingScale: cfg.clippingScale });
-    }
-  }
-  lrAt(step: number, epoch: number): number {
-    const c = this.cfg;
-    const sched = eden(step, epoch, { baseLr: 1, lrBatches: c.lrBatches, lrEpochs: c.lrEpochs, warmupBatches: c.warmupBatches, warmupStart: c.warmupStart });
-    return sched * (this.adamw ? c.adamwLr : c.baseLr);
-  }
-  step(lr: number): void {
-    if (this.adamw) {
-      this.adamw.setLr(lr);
-      this.adamw.step();
-    } else {
-      this.scaled!.setLr(lr);
-      this.scaled!.step();
-    }
-  }
-  snapshot(): OptimizerSnapshot {
-    if (this.adamw) {
-      const a = this.adamw, n = a.region.n;
-      return { tensors: { exp_avg: this.engine.read(a.expAvg, n), exp_avg_sq: this.engine.read(a.expAvgSq, n) }, json: { name: "adamw", step: a.stepCount, lr: a.lr } };
-    }
-    const s = this.scaled!.saveState();
-    const tensors: Record<string, Float32Array> = { exp_avg: s.expAvg, exp_avg_sq: s.expAvgSq, tensor_state: s.tensorState };
-    if (s.clippingNorms) tensors.clipping_norms = s.clippingNorms;
-    return { tensors, json: { name: "scaled_adam", step: s.step, lr: s.lr, clippingThreshold: s.clippingThreshold } };
-  }
-  restore(snap: OptimizerSnapshot): void {
-    const j = snap.json as { name: string; step: number; lr: number; clippingThreshold?: number | null };
-    const want = this.adamw ? "adamw" : "scaled_adam";
-    if (j.name !== want) throw new Error(`the checkpoint's optimizer is ${j.name}, the config asks for ${want}`);
-    if (this.adamw) {
-      this.engine.write(this.adamw.expAvg, snap.tensors.exp_avg);
-      this.engine.write(this.adamw.expAvgSq, snap.tensors.exp_avg_sq);
-      this.adamw.stepCount = j.step;
-      this.adamw.lr = j.lr;
-      return;
-    }
-    const st: ScaledAdamState = {
-      step: j.step, lr: j.lr, expAvg: snap.tensors.exp_avg, expAvgSq: snap.tensors.exp_avg_sq, tensorState: snap.tensors.tensor_state,
-      clippingNorms: snap.tensors.clipping_norms ?? null, clippingThreshold: j.clippingThreshold ?? null,
-    };
-    this.scaled!.loadState(st);
-  }
 }
 
 /** Per-bin mean and inverse standard deviation of the features of the first batches. */
@@ -160,7 +109,8 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     const path = checkpoints[checkpoints.length - 1];
     loaded = loadCheckpoint(engine, path);
     const saved = loaded.trainConfig as TrainConfig | null;
-    if (saved) cfg = { ...saved, train: { ...saved.train, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps } };
+    // the budget and the thread count belong to this invocation, not to the run
+    if (saved) cfg = { ...saved, train: { ...saved.train, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps, threads: cfg.train.threads } };
     tokenizer = loaded.tokenizer;
     log(`resuming from ${path} (step ${loaded.position.step}, epoch ${loaded.position.epoch})`);
   }
@@ -266,7 +216,13 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     }
   };
   const drop = { ffHidden: cfg.train.dropout, ffOut: cfg.train.dropout, ssmOut: cfg.train.dropout, convOut: cfg.train.dropout };
+  const threads = cfg.train.threads ?? 1;
+  let par: ParallelTrainer | undefined;
   try {
+    if (threads > 1) {
+      par = await ParallelTrainer.create(model, opt, { threads, optim: cfg.optim });
+      log(`data-parallel training on ${threads} threads (replicas synced from this thread's model)`);
+    }
     outer: for (; pos.epoch < cfg.train.epochs; pos.epoch++, pos.batchInEpoch = 0) {
       const plan = planFor(pos.epoch).batches;
       const todo = plan.slice(pos.batchInEpoch);
@@ -274,22 +230,30 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
         if (Date.now() - t0 >= budgetMs) { stoppedBy = "budget"; break outer; }
         if (cfg.train.maxSteps > 0 && pos.step >= cfg.train.maxSteps) { stoppedBy = "steps"; break outer; }
         augment(batch, pos.step);
-        model.params.zeroGrad();
         const tStep = Date.now();
-        let r;
+        const lr = opt.lrAt(pos.step, pos.epoch);
+        let r, gsum: number;
         try {
-          r = model.trainStep(batch, sub, { dropout: drop, seed: hashSeed(cfg.train.seed, pos.step) });
+          if (par) {
+            // every replica steps its optimizer (or skips the step) inside: same decision as below
+            const pr = await par.step(batch, sub, { dropout: drop, seed: hashSeed(cfg.train.seed, pos.step), lr });
+            r = pr;
+            gsum = pr.gradSum;
+          } else {
+            model.params.zeroGrad();
+            r = model.trainStep(batch, sub, { dropout: drop, seed: hashSeed(cfg.train.seed, pos.step) });
+            gsum = engine.scoped(() => {
+              const out = engine.alloc(1);
+              engine.wasm.sum_forward(out, model.params.gradPtr, model.params.trainableFloats);
+              return engine.read(out, 1)[0];
+            });
+          }
         } catch (e) {
           if (e instanceof EngineError && /out of WASM memory/.test(e.message)) {
             throw new Error(`${e.message}\n  (the batch had ${batch.B} utterances x ${batch.T} frames: lower batch.maxFrames, now ${cfg.batch.maxFrames})`);
           }
           throw e;
         }
-        const gsum = engine.scoped(() => {
-          const out = engine.alloc(1);
-          engine.wasm.sum_forward(out, model.params.gradPtr, model.params.trainableFloats);
-          return engine.read(out, 1)[0];
-        });
         pos.batchInEpoch++;
         if (!Number.isFinite(r.lossSum) || !Number.isFinite(gsum)) {
           if (++skippedInARow >= 50) throw new Error(`50 batches in a row had a non-finite loss or gradient: the data or the learning rate is broken (see ${logPath})`);
@@ -298,8 +262,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
           continue;
         }
         skippedInARow = 0;
-        const lr = opt.lrAt(pos.step, pos.epoch);
-        opt.step(lr);
+        if (!par) opt.step(lr);
         pos.step++;
         const sec = batch.featLens.reduce((a, b) => a + b, 0) / 100;
         audioSec += sec;
@@ -329,6 +292,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     }
   } finally {
     process.off("SIGINT", onSigint);
+    await par?.close();
     await loader.close();
     await validLoader?.close();
   }

@@ -1,0 +1,220 @@
+// Data-parallel training (src/train/parallel.ts): shards partition a batch exactly; one model's
+// gradient over a batch equals the sum of its gradients over the shards (dropout masks drawn per
+// utterance of the whole batch); and 2 threads against 1 thread on the same batches of a tiny model:
+// per-step losses, parameters after the steps, replicas identical bit for bit, and a resync of
+// replica 0's optimizer state into a fresh group.
+// Worker threads run plain Node and load dist/: everything here comes from dist/ (tsc first).
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Batch } from "../src/data/batching.js";
+import type { Engine } from "../src/engine.js";
+import type { ModelConfig } from "../src/model/config.js";
+import type { Model as ModelT } from "../src/model/model.js";
+import type { OptimizerBox as OptimizerBoxT } from "../src/train/optimizer.js";
+import type * as ParallelModule from "../src/train/parallel.js";
+import { assertClose, rng } from "./helpers.js";
+
+let dist: {
+  createEngine: (o?: { build?: "simd" | "relaxed-simd" }) => Promise<Engine>;
+  Model: typeof ModelT;
+  OptimizerBox: typeof OptimizerBoxT;
+  par: typeof ParallelModule;
+  DEFAULT_MODEL: ModelConfig;
+  optim: import("../src/train/config.js").TrainConfig["optim"];
+};
+
+beforeAll(async () => {
+  execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
+  const at = (p: string) => import(join(process.cwd(), "dist", p));
+  const [index, model, optimizer, par, config, tconfig] = await Promise.all(
+    ["index.js", "model/model.js", "train/optimizer.js", "train/parallel.js", "model/config.js", "train/config.js"].map(at));
+  dist = { createEngine: index.createEngine, Model: model.Model, OptimizerBox: optimizer.OptimizerBox, par, DEFAULT_MODEL: config.DEFAULT_MODEL, optim: tconfig.DEFAULT_TRAIN.optim };
+}, 120_000);
+
+const tiny = (): ModelConfig => ({
+  ...dist.DEFAULT_MODEL, featDim: 16, subsampleChannels: 2, dModel: 8, layers: 2, ffDim: 12, heads: 2, stateSize: 4,
+  predictorDim: 16, joinerDim: 16, vocabSize: 5, causal: false, convKernel: 3,
+});
+const DROP = { ffHidden: 0.1, ffOut: 0.1, ssmOut: 0.1, convOut: 0.1 };
+
+/** A padded batch of utterances of the given frame and token counts (padding is zeros). */
+function makeBatch(seed: number, featLens: number[], tokenLens: number[], F = 16, V = 5): Batch {
+  const r = rng(seed);
+  const B = featLens.length, T = Math.max(...featLens), U = Math.max(...tokenLens);
+  const feats = new Float32Array(B * T * F), tokens = new Int32Array(B * U);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < featLens[b] * F; i++) feats[b * T * F + i] = r() * 4 - 2;
+    for (let u = 0; u < tokenLens[b]; u++) tokens[b * U + u] = 1 + Math.floor(r() * (V - 1));
+  }
+  return { ids: featLens.map((_, i) => 100 + i), B, T, F, U, feats, featLens: Int32Array.from(featLens), tokens, tokenLens: Int32Array.from(tokenLens) };
+}
+
+const BATCHES = () => [
+  makeBatch(1, [23, 17, 30, 9, 26], [3, 2, 4, 1, 3]),
+  makeBatch(2, [31, 13, 19], [4, 2, 3]),
+  makeBatch(3, [11, 29, 21, 15, 25, 7, 18], [1, 4, 2, 2, 3, 1, 2]),
+  makeBatch(4, [27, 22], [3, 3]),
+  makeBatch(5, [14, 33, 20, 16], [2, 4, 3, 2]),
+];
+
+describe("shardBatch", () => {
+  it("partitions the utterances, copies each row exactly, and balances frames", () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 6 })), { minLength: 1, maxLength: 13 }),
+      fc.integer({ min: 1, max: 5 }), fc.integer(), (utts, n, seed) => {
+        const b = makeBatch(seed, utts.map((u) => u[0]), utts.map((u) => u[1]), 3);
+        const shards = dist.par.shardBatch(b, n);
+        expect(shards.length).toBe(n);
+        expect(shards.flatMap((s) => Array.from(s.index)).sort((x, y) => x - y)).toEqual(utts.map((_, i) => i));
+        const loads = shards.map((s) => s.batch ? s.batch.featLens.reduce((x, y) => x + y, 0) : 0);
+        // greedy longest-first: the spread of the loads never exceeds the longest utterance
+        expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(Math.max(...utts.map((u) => u[0])));
+        for (const s of shards) {
+          if (!s.batch) { expect(s.index.length).toBe(0); continue; }
+          const sb = s.batch;
+          s.index.forEach((i, r) => {
+            expect(sb.ids[r]).toBe(b.ids[i]);
+            expect(sb.featLens[r]).toBe(b.featLens[i]);
+            expect(sb.tokenLens[r]).toBe(b.tokenLens[i]);
+            expect(Array.from(sb.feats.subarray(r * sb.T * 3, r * sb.T * 3 + b.featLens[i] * 3))).toEqual(Array.from(b.feats.subarray(i * b.T * 3, i * b.T * 3 + b.featLens[i] * 3)));
+            expect(Array.from(sb.tokens.subarray(r * sb.U, r * sb.U + b.tokenLens[i]))).toEqual(Array.from(b.tokens.subarray(i * b.U, i * b.U + b.tokenLens[i])));
+          });
+          expect(sb.T).toBe(Math.max(Math.min(b.T, 7), ...sb.featLens));
+        }
+      }), { numRuns: 200 });
+  });
+});
+
+describe("data-parallel training", () => {
+  it("one model: the gradient of a batch equals the sum over its shards, dropout included", async () => {
+    const e = await dist.createEngine();
+    const base = e.mark();
+    try {
+      const m = new dist.Model(e, tiny());
+      m.params.init(7);
+      const b = BATCHES()[2], sub = { layers: 2, ffDim: 12, heads: 2 };
+      const n = m.params.trainableFloats;
+      m.params.zeroGrad();
+      const whole = m.trainStep(b, sub, { dropout: DROP, seed: 99 });
+      const gWhole = e.read(m.params.gradPtr, n);
+      m.params.zeroGrad(); // the shards accumulate into one region
+      const losses = new Float32Array(b.B);
+      for (const s of dist.par.shardBatch(b, 3)) {
+        const r = m.trainStep(s.batch!, sub, { dropout: DROP, seed: 99, lossScale: 1 / b.B, utterances: s.index });
+        s.index.forEach((i, k) => (losses[i] = r.losses[k]));
+      }
+      // the same utterances, masks and weights; only rounding differs (other GEMM row counts and
+      // padded lengths, gradient summed per shard): f32 over sums of a few hundred terms
+      assertClose("per-utterance losses", losses, whole.losses, 1e-5, 1e-5);
+      assertClose("gradient", e.read(m.params.gradPtr, n), gWhole, 1e-6, 1e-4);
+      // and the masks matter: another seed moves the losses (so the check above could fail)
+      m.params.zeroGrad();
+      const other = m.trainStep(b, sub, { dropout: DROP, seed: 100 });
+      expect(Math.abs(other.lossSum - whole.lossSum)).toBeGreaterThan(1e-3);
+    } finally {
+      e.reset(base);
+    }
+  });
+
+  it("2 threads equal 1 thread over 5 steps; the replicas stay identical bit for bit; a resync carries the optimizer", async () => {
+    const sub = { layers: 2, ffDim: 12, heads: 2 };
+    const lr = (s: number) => 0.03 * (1 + s / 10);
+    const make = async () => {
+      const e = await dist.createEngine();
+      const m = new dist.Model(e, tiny());
+      m.params.init(5);
+      return { e, m, opt: new dist.OptimizerBox(e, m, dist.optim) };
+    };
+    const batches = [...BATCHES(), makeBatch(6, [19, 24, 12], [2, 3, 1]), makeBatch(7, [28], [3])];
+    // one thread: the trainer's own step
+    const one = await make();
+    const oneLosses: number[] = [];
+    for (let s = 0; s < batches.length; s++) {
+      one.m.params.zeroGrad();
+      oneLosses.push(one.m.trainStep(batches[s], sub, { dropout: DROP, seed: 1000 + s }).lossSum);
+      one.opt.step(lr(s));
+    }
+    const oneParams = one.e.read(one.m.params.paramPtr, one.m.params.total);
+    // two threads: 5 steps, then a fresh group synced from replica 0 (parameters and optimizer state)
+    const two = await make();
+    const twoLosses: number[] = [];
+    let par = await dist.par.ParallelTrainer.create(two.m, two.opt, { threads: 2, optim: dist.optim, checkEvery: 1 });
+    try {
+      for (let s = 0; s < batches.length; s++) {
+        if (s === 5) {
+          await par.close();
+          par = await dist.par.ParallelTrainer.create(two.m, two.opt, { threads: 2, optim: dist.optim, checkEvery: 1 });
+        }
+        const r = await par.step(batches[s], sub, { dropout: DROP, seed: 1000 + s, lr: lr(s) });
+        expect(r.applied).toBe(true);
+        expect(r.losses.length).toBe(batches[s].B);
+        twoLosses.push(r.lossSum);
+        // replicas bit for bit: the same summed gradient and the same optimizer step on each
+        const [p0, p1] = [await par.replicaParams(0), await par.replicaParams(1)];
+        expect(Buffer.compare(Buffer.from(p0.buffer), Buffer.from(p1.buffer)), `replicas after step ${s}`).toBe(0);
+      }
+    } finally {
+      await par.close();
+    }
+    // loss ~10 nats per utterance, f32; the gradient sums in another order, which ScaledAdam's
+    // normalised updates carry into the weights at ~1e-7 relative per step: 1e-5 relative is ample
+    assertClose("per-step losses", twoLosses, oneLosses, 0, 1e-5);
+    // parameters of size ~0.1..1 after 7 updates of ~lr·rms each: 1e-5 absolute
+    assertClose("parameters after the steps", two.e.read(two.m.params.paramPtr, two.m.params.total), oneParams, 1e-5, 1e-5);
+    // the steps did move the weights (so the comparison above could fail)
+    const init = await make();
+    const moved = init.e.read(init.m.params.paramPtr, init.m.params.total).reduce((acc, v, i) => Math.max(acc, Math.abs(v - oneParams[i])), 0);
+    expect(moved).toBeGreaterThan(1e-2);
+  });
+
+  it("3 threads (the ordered sum of 3 slots, an empty shard for a batch of 2) equal 1 thread; replicas identical", async () => {
+    const sub = { layers: 2, ffDim: 12, heads: 2 };
+    const make = async () => {
+      const e = await dist.createEngine();
+      const m = new dist.Model(e, tiny());
+      m.params.init(8);
+      return { e, m, opt: new dist.OptimizerBox(e, m, dist.optim) };
+    };
+    const batches = [BATCHES()[0], BATCHES()[3], BATCHES()[2]]; // 5, 2 (one shard empty), 7 utterances
+    const one = await make(), three = await make();
+    const par = await dist.par.ParallelTrainer.create(three.m, three.opt, { threads: 3, optim: dist.optim, checkEvery: 1 });
+    try {
+      for (let s = 0; s < batches.length; s++) {
+        one.m.params.zeroGrad();
+        const ref = one.m.trainStep(batches[s], sub, { dropout: DROP, seed: 7 + s });
+        one.opt.step(0.04);
+        const r = await par.step(batches[s], sub, { dropout: DROP, seed: 7 + s, lr: 0.04 });
+        // per-utterance losses in the batch's order; f32 loss of a few nats, other summation order
+        assertClose(`losses at step ${s}`, r.losses, ref.losses, 0, 1e-5);
+        const ps = await Promise.all([0, 1, 2].map((i) => par.replicaParams(i)));
+        for (const p of ps.slice(1)) expect(Buffer.compare(Buffer.from(p.buffer), Buffer.from(ps[0].buffer)), `replicas after step ${s}`).toBe(0);
+      }
+      // three updates of ~lr·rms each, summed in another order: 1e-5 absolute
+      assertClose("parameters", await par.replicaParams(0), one.e.read(one.m.params.paramPtr, one.m.params.total), 1e-5, 1e-5);
+    } finally {
+      await par.close();
+    }
+  });
+
+  it("a worker's failure reaches the caller as an error, also a worker gone without a word", async () => {
+    const e = await dist.createEngine();
+    const m = new dist.Model(e, tiny());
+    m.params.init(5);
+    const par = await dist.par.ParallelTrainer.create(m, new dist.OptimizerBox(e, m, dist.optim), { threads: 2, optim: dist.optim });
+    try {
+      // 16 feature bins in the model, 12 in the batch: every replica's trainStep throws; the worker's
+      // shard fails too, and the caller must not wait forever at the barrier
+      await expect(par.step(makeBatch(1, [20, 20], [2, 2], 12), { layers: 2, ffDim: 12, heads: 2 }, { seed: 1, lr: 0.01 })).rejects.toThrow(/feature bins/);
+    } finally {
+      await par.close();
+    }
+    const par2 = await dist.par.ParallelTrainer.create(m, new dist.OptimizerBox(e, m, dist.optim), { threads: 2, optim: dist.optim });
+    try {
+      await (par2 as unknown as { peers: { worker: { terminate(): Promise<number> } }[] }).peers[0].worker.terminate();
+      await expect(par2.step(makeBatch(1, [20, 20], [2, 2]), { layers: 2, ffDim: 12, heads: 2 }, { seed: 1, lr: 0.01 })).rejects.toThrow(/worker thread exited/);
+    } finally {
+      await par2.close();
+    }
+  });
+});
