@@ -14,6 +14,7 @@
 // utterance mean).
 
 import { Engine, EngineError } from "./engine.js";
+import { mulberry32 as seededUniform } from "./random.js";
 
 /** A feature matrix: `data` is frames x bins, row-major. */
 export interface Features {
@@ -148,17 +149,6 @@ export interface Mask {
   width: number;
 }
 
-/** mulberry32: a small seeded generator, uniform in [0, 1). */
-function seededUniform(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The masks specAugment applies for these options: frequency masks first, then time masks. */
 export function specAugmentMasks(frames: number, bins: number, opts: SpecAugmentOptions = {}): { freq: Mask[]; time: Mask[] } {

@@ -27,6 +27,7 @@
 // activations whose rows have stride `ld` (the full width) without copying.
 
 import { Engine } from "./engine.js";
+import { seededRandom } from "./random.js";
 
 export interface MhssmConfig {
   heads: number; // H, even (heads are gated in pairs)
@@ -89,18 +90,8 @@ export function mhssmHeadRange(cfg: MhssmConfig, h: number): [number, number] {
   return [hi - (h + 1) * step, hi - h * step];
 }
 
-/** A seeded normal generator (mulberry32 + Box-Muller), so that init does not depend on Math.random. */
-function normals(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
+/** Seeded normals (src/random.ts), so that init does not depend on Math.random. */
+const normals = (seed: number) => seededRandom(seed).normal;
 
 /**
  * Initial parameters and constants (S4D-style): s spreads sigmoid(s) evenly over [0.05, 0.95] within

@@ -21,6 +21,7 @@ import { readWav, writeWav } from "../audio/wav.js";
 import { writeAtomic, writeManifest } from "./manifest.js";
 import { normalizeText } from "./normalize.js";
 import { Progress } from "../progress.js";
+import { mulberry32 } from "../random.js";
 
 export type Split = "train" | "valid" | "test";
 export const SPLITS: Split[] = ["train", "valid", "test"];
@@ -47,17 +48,8 @@ export const DEFAULT_TEXT = fileURLToPath(new URL("../../data/text/sentences.txt
 export const SYNTH_RATE = 16000;
 export const DEFAULT_SEED = 1;
 
-/** mulberry32: a small seeded generator, so a seed gives the same corpus on every machine. */
-export function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seed gives the same corpus on every machine (src/random.ts). */
+export const seeded = mulberry32;
 
 function shuffle<T>(xs: T[], r: () => number): T[] {
   for (let i = xs.length - 1; i > 0; i--) {

@@ -6,24 +6,14 @@
 import type { Engine } from "../engine.js";
 import { mhssmHeadRange, MHSSM_DT_MAX, MHSSM_DT_MIN } from "../ssm.js";
 import { layoutParams, paramTable, type ModelConfig, type ParamEntry } from "./config.js";
+import { seededRandom } from "../random.js";
 
 export interface ParamRef extends ParamEntry {
   ptr: number; // byte pointer to the values
   gptr: number; // byte pointer to the gradient (0 for constants)
 }
 
-/** A seeded generator: mulberry32 uniforms and Box-Muller normals. */
-export function seededRandom(seed: number): { uniform(): number; normal(): number } {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
-  return { uniform, normal: () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform()) };
-}
+export { seededRandom };
 
 export class ModelParams {
   readonly entries: ParamEntry[];
