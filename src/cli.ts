@@ -63,7 +63,7 @@ program
   .option("--out <dir>", "run directory: log.jsonl, checkpoints/, model.safetensors, curves.svg", "runs/default")
   .option("--resume <dir>", "continue the run in <dir> from its newest checkpoint")
   .option("--init-from <model>", "start from a model file's weights (fine-tuning; same architecture and tokenizer)")
-  .option("--threads <n>", "data-parallel compute threads, each with a replica of the model (train.threads, default 1)")
+  .option("--threads <n>", "data-parallel compute threads, each with a replica of the model (train.threads, default 2)")
   .option("--train <manifest>", "training manifest (JSONL; repeatable)", collect, [])
   .option("--valid <manifest>", "validation manifest (JSONL; repeatable)", collect, [])
   .option("--minutes <m>", "wall-clock budget of the training loop (train.maxMinutes)")
