@@ -7,6 +7,8 @@
 import { execSync, spawnSync } from "node:child_process";
 import { cpus, totalmem } from "node:os";
 import type { Engine } from "../dist/index.js";
+import type { Batch } from "../dist/data/batching.js";
+import { mulberry32 } from "../dist/random.js";
 
 export interface BenchRecord {
   bench: string; // e.g. "gemm"
@@ -89,4 +91,15 @@ export function runPython(script: string, args: string[], log: (s: string) => vo
   }
   const lines = r.stdout.trim().split("\n");
   return JSON.parse(lines[lines.length - 1]);
+}
+
+/** A seeded synthetic training batch: B utterances of `frames` feature frames, 20-25 tokens each from V. */
+export function syntheticTrainBatch(B: number, frames: number, F: number, V: number): Batch {
+  const r = mulberry32(3);
+  const tokenLens = Int32Array.from({ length: B }, (_, b) => 20 + (b % 6));
+  const U = Math.max(...tokenLens);
+  const tokens = new Int32Array(B * U);
+  for (let b = 0; b < B; b++) for (let u = 0; u < tokenLens[b]; u++) tokens[b * U + u] = 1 + Math.floor(r() * (V - 1));
+  const feats = Float32Array.from({ length: B * frames * F }, () => r() * 4 - 2);
+  return { ids: Array.from({ length: B }, (_, i) => i), B, T: frames, F, U, feats, featLens: new Int32Array(B).fill(frames), tokens, tokenLens };
 }

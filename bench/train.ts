@@ -27,31 +27,11 @@ import { CharTokenizer } from "../dist/data/tokenizer.js";
 import { ScaledAdamRegion } from "../dist/optim.js";
 import { encodeSafetensors } from "../dist/safetensors.js";
 import type { Batch } from "../dist/data/batching.js";
-import { median, type BenchContext, type BenchRecord } from "./lib.js";
+import { median, syntheticTrainBatch, type BenchContext, type BenchRecord } from "./lib.js";
 
 const B = 8, FRAMES = 500, REPS = 7, WARMUP = 2;
 const ICEFALL = process.env.ICEFALL_OPTIM ?? "/work/ref-src/icefall_optim.py";
 
-/** Seeded uniform values in [0, 1) (bench data only; mulberry32 as in test/helpers.ts). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function syntheticBatch(F: number, V: number): Batch {
-  const r = rng(3);
-  const tokenLens = Int32Array.from({ length: B }, (_, b) => 20 + (b % 6));
-  const U = Math.max(...tokenLens);
-  const tokens = new Int32Array(B * U);
-  for (let b = 0; b < B; b++) for (let u = 0; u < tokenLens[b]; u++) tokens[b * U + u] = 1 + Math.floor(r() * (V - 1));
-  const feats = Float32Array.from({ length: B * FRAMES * F }, () => r() * 4 - 2);
-  return { ids: Array.from({ length: B }, (_, i) => i), B, T: FRAMES, F, U, feats, featLens: new Int32Array(B).fill(FRAMES), tokens, tokenLens };
-}
 
 /** The stage an engine export belongs to, for the per-stage profile. */
 function stageOf(name: string): string {
@@ -164,7 +144,7 @@ class Peer {
 
 export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   const cfg = DEFAULT_MODEL;
-  const batch = syntheticBatch(cfg.featDim, cfg.vocabSize);
+  const batch = syntheticTrainBatch(B, FRAMES, cfg.featDim, cfg.vocabSize);
   const audioSec = batch.featLens.reduce((a, b) => a + b, 0) / 100; // 10 ms frame shift
   const dir = mkdtempSync(join(tmpdir(), "todm-bench-train-"));
   const modelFile = join(dir, "model.safetensors"), batchFile = join(dir, "batch.safetensors");

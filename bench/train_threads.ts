@@ -27,31 +27,11 @@ import { OptimizerBox } from "../dist/train/optimizer.js";
 import { ParallelTrainer, type StepTimings } from "../dist/train/parallel.js";
 import { encodeSafetensors } from "../dist/safetensors.js";
 import type { Batch } from "../dist/data/batching.js";
-import { median, type BenchContext, type BenchRecord } from "./lib.js";
+import { median, syntheticTrainBatch, type BenchContext, type BenchRecord } from "./lib.js";
 
 const B = 8, FRAMES = 500, REPS = 7, WARMUP = 2, LR = 0.045;
 const ICEFALL = process.env.ICEFALL_OPTIM ?? "/work/ref-src/icefall_optim.py";
 
-/** Seeded uniform values in [0, 1) (bench data only; mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function syntheticBatch(F: number, V: number): Batch {
-  const r = rng(3);
-  const tokenLens = Int32Array.from({ length: B }, (_, b) => 20 + (b % 6));
-  const U = Math.max(...tokenLens);
-  const tokens = new Int32Array(B * U);
-  for (let b = 0; b < B; b++) for (let u = 0; u < tokenLens[b]; u++) tokens[b * U + u] = 1 + Math.floor(r() * (V - 1));
-  const feats = Float32Array.from({ length: B * FRAMES * F }, () => r() * 4 - 2);
-  return { ids: Array.from({ length: B }, (_, i) => i), B, T: FRAMES, F, U, feats, featLens: new Int32Array(B).fill(FRAMES), tokens, tokenLens };
-}
 
 /** The PyTorch mirror's median step time (ms) on `threads` intra-op threads; null when unavailable. */
 function torchStepMs(modelFile: string, batchFile: string, threads: number, log: (s: string) => void): number | null {
@@ -139,7 +119,7 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   const pp = await pingPong();
   ctx.log(`  round trip main <-> worker: postMessage ${pp.message.toFixed(1)} us, Atomics.wait/notify ${pp.atomics.toFixed(1)} us (median of 5 x 2000)`);
   const cfg = DEFAULT_MODEL;
-  const batch = syntheticBatch(cfg.featDim, cfg.vocabSize);
+  const batch = syntheticTrainBatch(B, FRAMES, cfg.featDim, cfg.vocabSize);
   const audioSec = batch.featLens.reduce((a, b) => a + b, 0) / 100;
   const dir = mkdtempSync(join(tmpdir(), "todm-bench-threads-"));
   const rows: { build: string; ms1: number; ms2: number; speedup: number }[] = [];
