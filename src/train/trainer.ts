@@ -27,6 +27,7 @@ import type { Tokenizer } from "../data/tokenizer.js";
 import { alignTexts } from "../wer.js";
 import { Model } from "../model/model.js";
 import { countParams, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
+import { DEFAULT_SPACE } from "../model/supernet.js";
 import { loadModel, saveModel } from "../model/io.js";
 import { writeFileAtomic } from "../safetensors.js";
 import { linePlot } from "../plot.js";
@@ -110,7 +111,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     loaded = loadCheckpoint(engine, path);
     const saved = loaded.trainConfig as TrainConfig | null;
     // the budget and the thread count belong to this invocation, not to the run
-    if (saved) cfg = { ...saved, train: { ...saved.train, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps, threads: cfg.train.threads } };
+    if (saved) cfg = { ...saved, supernet: saved.supernet ?? structuredClone(DEFAULT_SPACE), train: { ...saved.train, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps, threads: cfg.train.threads } };
     tokenizer = loaded.tokenizer;
     log(`resuming from ${path} (step ${loaded.position.step}, epoch ${loaded.position.epoch})`);
   }
