@@ -7,7 +7,7 @@
 //
 //   const subs = listSubnets(model, space);           // largest first, by parameters
 //   const picked = sampleSandwich(subs, 2, rng);       // [largest, smallest, 2 distinct random others]
-//   const p = subnetDropout(space.dropout, params, paramsMax);
+//   const p = subnetDropout(space.dropout, pMax, params, paramsMax);
 
 import { countParams, macsPerSecond, subnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "./config.js";
 
@@ -27,10 +27,10 @@ export interface SupernetSpace {
     alphaPos: number;
     clip: number; // w^alpha is clipped at this value (except alpha = 1, the unclipped KL limit)
   };
+  /** The dropout rule; p_max is train.dropout. */
   dropout: {
-    /** "adaptive": p = pMax·(params/paramsMax)^gamma; "fixed": pMax for every subnet; "largest": pMax on the largest only (AlphaNet). */
+    /** "adaptive": p = p_max·(params/params_max)^gamma; "fixed": p_max for every subnet; "largest": p_max on the largest only (AlphaNet). */
     rule: "adaptive" | "fixed" | "largest";
-    pMax: number;
     gamma: number;
   };
   /** Subnets validated during training (names); [] = the largest, the smallest and two between. */
@@ -44,7 +44,7 @@ export const DEFAULT_SPACE: SupernetSpace = {
   heads: [2, 4],
   random: 2,
   kd: { method: "alpha", lambda: 0.5, alphaNeg: -1, alphaPos: 1, clip: 5 },
-  dropout: { rule: "adaptive", pMax: 0.1, gamma: 1 },
+  dropout: { rule: "adaptive", gamma: 1 },
   validate: [],
 };
 
@@ -77,7 +77,6 @@ export function validateSpace(m: ModelConfig, s: SupernetSpace, source = "config
   if (!(s.kd.lambda >= 0 && s.kd.lambda <= 1)) bad(`kd.lambda must be in [0, 1], got ${s.kd.lambda}`);
   if (!(s.kd.clip > 0)) bad(`kd.clip must be positive, got ${s.kd.clip}`);
   if (!["adaptive", "fixed", "largest"].includes(s.dropout.rule)) bad(`dropout.rule must be "adaptive", "fixed" or "largest", got ${JSON.stringify(s.dropout.rule)}`);
-  if (!(s.dropout.pMax >= 0 && s.dropout.pMax < 1)) bad(`dropout.pMax must be in [0, 1), got ${s.dropout.pMax}`);
   if (!(s.dropout.gamma >= 0)) bad(`dropout.gamma must be non-negative, got ${s.dropout.gamma}`);
   const names = new Set(listSubnets(m, s).map((x) => x.name));
   for (const n of s.validate) if (!names.has(n)) bad(`validate: "${n}" is not a subnet of this space (see \`todm subnets\`)`);
@@ -108,15 +107,22 @@ export function sampleSandwich(subnets: SubnetInfo[], random: number, uniform: (
 }
 
 /** The dropout probability of a sampled subnet under the configured rule. */
-export function subnetDropout(rule: SupernetSpace["dropout"], params: number, paramsMax: number): number {
+export function subnetDropout(rule: SupernetSpace["dropout"], pMax: number, params: number, paramsMax: number): number {
   switch (rule.rule) {
     case "fixed":
-      return rule.pMax;
+      return pMax;
     case "largest":
-      return params >= paramsMax ? rule.pMax : 0;
+      return params >= paramsMax ? pMax : 0;
     case "adaptive":
-      return rule.pMax * Math.pow(params / paramsMax, rule.gamma);
+      return pMax * Math.pow(params / paramsMax, rule.gamma);
   }
+}
+
+/** The distillation settings of a step, or null without distillation ("kl": alpha- = alpha+ = 1, plain KL). */
+export function kdOptions(s: SupernetSpace): { lambda: number; alphaNeg: number; alphaPos: number; clip: number } | null {
+  if (!s.enabled || s.kd.method === "none" || !(s.kd.lambda > 0)) return null;
+  const kl = s.kd.method === "kl";
+  return { lambda: s.kd.lambda, alphaNeg: kl ? 1 : s.kd.alphaNeg, alphaPos: kl ? 1 : s.kd.alphaPos, clip: s.kd.clip };
 }
 
 /** The subnets validated during training: the configured list, or the largest, the smallest and two between. */

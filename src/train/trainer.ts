@@ -27,7 +27,10 @@ import type { Tokenizer } from "../data/tokenizer.js";
 import { alignTexts } from "../wer.js";
 import { Model } from "../model/model.js";
 import { countParams, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
-import { DEFAULT_SPACE } from "../model/supernet.js";
+import { DEFAULT_SPACE, kdOptions, listSubnets, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../model/supernet.js";
+import { mulberry32 } from "../random.js";
+import type { SandwichPlan } from "../model/model.js";
+import type { DropoutRates } from "../model/encoder.js";
 import { loadModel, saveModel } from "../model/io.js";
 import { writeFileAtomic } from "../safetensors.js";
 import { linePlot } from "../plot.js";
@@ -163,6 +166,24 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   if (optSnap) opt.restore(optSnap);
   const sub = supernetSpec(model.cfg);
   log(`model ${subnetName(sub)}: ${(countParams(model.cfg) / 1e6).toFixed(2)} M parameters, ${model.cfg.causal ? "causal (streaming)" : "bidirectional"}`);
+  const space = cfg.supernet;
+  if (space.enabled) validateSpace(model.cfg, space, "supernet config");
+  const subnets = listSubnets(model.cfg, space);
+  const paramsMax = subnets[0].params;
+  const validSubs = validationSubnets(subnets, space.validate);
+  const kd = kdOptions(space);
+  if (space.enabled) {
+    log(`Supernet: ${subnets.length} subnets, ${subnets[0].name} (${(subnets[0].params / 1e6).toFixed(2)} M) to ${subnets[subnets.length - 1].name} (${(subnets[subnets.length - 1].params / 1e6).toFixed(2)} M); ` +
+      `each step the largest, the smallest and ${space.random} random; KD ${kd ? `${space.kd.method} (lambda ${kd.lambda}, alpha ${kd.alphaNeg}/${kd.alphaPos}, clip ${kd.clip})` : "off"}; ` +
+      `dropout ${space.dropout.rule} (p_max ${cfg.train.dropout}${space.dropout.rule === "adaptive" ? `, gamma ${space.dropout.gamma}` : ""}); validating ${validSubs.map((v) => v.name).join(", ")}`);
+  }
+  const rates = (p: number): DropoutRates => ({ ffHidden: p, ffOut: p, ssmOut: p, convOut: p });
+  /** The step's subnets (seeded by the run's seed and the step alone, so a resumed run draws the same) and their dropout. */
+  const planAt = (step: number): SandwichPlan => {
+    if (!space.enabled) return { members: [{ spec: sub, dropout: rates(cfg.train.dropout) }], kd: null };
+    const picked = sampleSandwich(subnets, space.random, mulberry32(hashSeed(cfg.train.seed, step, 0x5a4d)));
+    return { members: picked.map((s) => ({ spec: s.spec, dropout: rates(subnetDropout(space.dropout, cfg.train.dropout, s.params, paramsMax)) })), kd };
+  };
 
   // ---- loaders ----------------------------------------------------------------------------------
   const cacheDir = join(cfg.data.cacheDir, "features");
@@ -179,18 +200,23 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   const validLoader = validUtts.length ? new BatchLoader({ utterances: validUtts, features: ENGINE_FBANK, workers: 0, cacheDir, ledger: data.ledger }) : undefined;
   const validPlan = makeBatches(validUtts.map((u) => framesFor(u.duration)), { maxFrames: cfg.batch.maxFrames, buckets: 10, seed: 0 }, 0).batches;
 
-  const validate = async (): Promise<number | null> => {
+  /** Greedy validation WER of each validated subnet (the largest first), or null without validation data. */
+  const validate = async (): Promise<Map<string, number> | null> => {
     if (!validLoader) return null;
-    let errors = 0, words = 0;
+    const subs = space.enabled ? validSubs : [subnets[0]];
+    const errors = new Array<number>(subs.length).fill(0);
+    let words = 0;
     for await (const b of validLoader.run(validPlan)) {
-      const hyps = model.decode(b, sub);
-      hyps.forEach((h, i) => {
-        const we = alignTexts(validUtts[b.ids[i]].text, tokenizer!.decode(h.tokens));
-        errors += we.errors;
-        words += we.words;
+      subs.forEach((s, k) => {
+        const hyps = model.decode(b, s.spec);
+        hyps.forEach((h, i) => {
+          const we = alignTexts(validUtts[b.ids[i]].text, tokenizer!.decode(h.tokens));
+          errors[k] += we.errors;
+          if (k === 0) words += we.words;
+        });
       });
     }
-    return words ? (100 * errors) / words : null;
+    return words ? new Map(subs.map((s, k) => [s.name, (100 * errors[k]) / words])) : null;
   };
 
   // ---- the loop ---------------------------------------------------------------------------------
@@ -216,7 +242,6 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
       b.feats.set(masked, off);
     }
   };
-  const drop = { ffHidden: cfg.train.dropout, ffOut: cfg.train.dropout, ssmOut: cfg.train.dropout, convOut: cfg.train.dropout };
   const threads = cfg.train.threads ?? 1;
   let par: ParallelTrainer | undefined;
   try {
@@ -233,16 +258,17 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
         augment(batch, pos.step);
         const tStep = Date.now();
         const lr = opt.lrAt(pos.step, pos.epoch);
-        let r, gsum: number;
+        const plan = planAt(pos.step);
+        let r: { lossSum: number; frames: number; members: { lossSum: number; kdSum: number }[] }, gsum: number;
         try {
           if (par) {
             // every replica steps its optimizer (or skips the step) inside: same decision as below
-            const pr = await par.step(batch, sub, { dropout: drop, seed: hashSeed(cfg.train.seed, pos.step), lr });
+            const pr = await par.step(batch, plan, { seed: hashSeed(cfg.train.seed, pos.step), lr });
             r = pr;
             gsum = pr.gradSum;
           } else {
             model.params.zeroGrad();
-            r = model.trainStep(batch, sub, { dropout: drop, seed: hashSeed(cfg.train.seed, pos.step) });
+            r = model.sandwichStep(batch, plan, { seed: hashSeed(cfg.train.seed, pos.step) });
             gsum = engine.scoped(() => {
               const out = engine.alloc(1);
               engine.wasm.sum_forward(out, model.params.gradPtr, model.params.trainableFloats);
@@ -270,15 +296,21 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
         lastLoss = r.lossSum / batch.B;
         emaLoss = Number.isNaN(emaLoss) ? lastLoss : 0.95 * emaLoss + 0.05 * lastLoss;
         const stepMs = Date.now() - tStep;
-        writeLog({ type: "step", step: pos.step, epoch: pos.epoch, loss: lastLoss, lossPerFrame: r.lossSum / r.frames, lr, utterances: batch.B, audioSec: sec, stepMs, elapsedSec: (Date.now() - t0) / 1000 });
+        const sandwich = space.enabled
+          ? { subnets: plan.members.map((m) => subnetName(m.spec)), dropout: plan.members.map((m) => +m.dropout.ffHidden.toFixed(4)),
+              losses: r.members.map((m) => +(m.lossSum / batch.B).toFixed(4)), kd: r.members.map((m) => +(m.kdSum / batch.B).toFixed(5)) }
+          : {};
+        writeLog({ type: "step", step: pos.step, epoch: pos.epoch, loss: lastLoss, lossPerFrame: r.lossSum / r.frames, lr, utterances: batch.B, audioSec: sec, stepMs, elapsedSec: (Date.now() - t0) / 1000, ...sandwich });
         const el = Date.now() - t0;
         const rate = audioSec / Math.max(1e-3, (Date.now() - tRate) / 1000);
         const eta = Number.isFinite(budgetMs) ? `${Math.max(0, Math.round((budgetMs - el) / 1000))}s left` : "";
         status(`step ${pos.step} epoch ${pos.epoch} loss ${emaLoss.toFixed(3)} lr ${lr.toExponential(2)} ${rate.toFixed(0)} s audio/s ${Math.round(el / 1000)}s ${eta}`);
         if (cfg.train.validEvery > 0 && pos.step % cfg.train.validEvery === 0) {
-          const wer = await validate();
-          writeLog({ type: "valid", step: pos.step, epoch: pos.epoch, wer, elapsedSec: (Date.now() - t0) / 1000 });
-          log(`\nstep ${pos.step}: validation WER ${wer === null ? "n/a" : wer.toFixed(2) + "%"}`);
+          const wers = await validate();
+          const wer = wers ? wers.get(subnets[0].name)! : null;
+          writeLog({ type: "valid", step: pos.step, epoch: pos.epoch, wer, ...(space.enabled && wers ? { subnets: Object.fromEntries(wers) } : {}), elapsedSec: (Date.now() - t0) / 1000 });
+          log(`\nstep ${pos.step}: validation WER ${wer === null ? "n/a" : wer.toFixed(2) + "%"}` +
+            (space.enabled && wers ? ` (${[...wers].map(([n, w]) => `${n} ${w.toFixed(2)}%`).join(", ")})` : ""));
           if (wer !== null && (pos.bestWer === null || wer < pos.bestWer)) {
             pos.bestWer = wer;
             pos.bestStep = pos.step;
@@ -302,10 +334,12 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   const ckpt = checkpoint();
   log(`\nstopped (${stoppedBy}) at step ${pos.step}; checkpoint ${ckpt}`);
   if (stoppedBy === "signal") return { steps: pos.step, finalLoss: lastLoss, bestWer: pos.bestWer, modelPath: ckpt, stoppedBy };
-  const wer = await validate();
-  if (wer !== null) {
-    writeLog({ type: "valid", step: pos.step, epoch: pos.epoch, wer, elapsedSec: pos.elapsedSec });
-    log(`final validation WER ${wer.toFixed(2)}% (best ${pos.bestWer === null ? wer.toFixed(2) : Math.min(wer, pos.bestWer).toFixed(2)}%)`);
+  const wers = await validate();
+  const wer = wers ? wers.get(subnets[0].name)! : null;
+  if (wers && wer !== null) {
+    writeLog({ type: "valid", step: pos.step, epoch: pos.epoch, wer, ...(space.enabled ? { subnets: Object.fromEntries(wers) } : {}), elapsedSec: pos.elapsedSec });
+    log(`final validation WER ${wer.toFixed(2)}% (best ${pos.bestWer === null ? wer.toFixed(2) : Math.min(wer, pos.bestWer).toFixed(2)}%)` +
+      (space.enabled ? `; subnets: ${[...wers].map(([n, w]) => `${n} ${w.toFixed(2)}%`).join(", ")}` : ""));
   }
   const modelPath = join(runDir, "model.safetensors");
   saveModel(modelPath, model, tokenizer, { "todm.info": JSON.stringify({ step: pos.step, validWer: wer, trainSeconds: pos.elapsedSec }) });
@@ -328,7 +362,12 @@ export function writePlot(runDir: string): void {
   writeFileAtomic(join(runDir, "curves.svg"), linePlot(
     [
       { name: "training loss per utterance (smoothed)", points: smooth },
-      { name: "validation WER %", points: valid.map((r) => [r.step, r.wer]), axis: "right", dots: true },
+      ...(valid.some((r) => r.subnets)
+        ? [...new Set(valid.flatMap((r) => Object.keys(r.subnets ?? {})))].map((name) => ({
+            name: `validation WER % ${name}`, points: valid.filter((r) => r.subnets?.[name] !== undefined).map((r) => [r.step, r.subnets[name]] as [number, number]),
+            axis: "right" as const, dots: true,
+          }))
+        : [{ name: "validation WER %", points: valid.map((r) => [r.step, r.wer] as [number, number]), axis: "right" as const, dots: true }]),
     ],
     { title: "todm training", xLabel: "step", yLabel: "loss (nats per utterance)", yLabelRight: "WER %" },
   ));
