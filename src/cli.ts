@@ -34,7 +34,10 @@ program
   .requiredOption("--out <file>", "the manifest to write (JSONL, paths relative to it)")
   .option("--strict", "stop at the first bad item instead of skipping and counting it", false)
   .option("--no-verify", "read audio headers only instead of decoding every file")
-  .action(async (format: string, path: string, opts: { out: string; strict: boolean; verify: boolean }) => {
+  .option("--holdout <fraction>", "also split by sentence: this fraction to OUT.test.jsonl, the rest to OUT.train.jsonl (e.g. 0.1)")
+  .option("--valid <fraction>", "with --holdout: this fraction of the non-test sentences to OUT.valid.jsonl", "0")
+  .action(async (format: string, path: string, o: { out: string; strict: boolean; verify: boolean; holdout?: string; valid: string }) => {
+    const opts = { ...o, holdout: o.holdout === undefined ? undefined : Number(o.holdout), valid: Number(o.valid) };
     const { prepareLibriSpeech, prepareManifest } = await import("./commands/prepare.js");
     if (format === "librispeech") await prepareLibriSpeech(path, opts);
     else if (format === "manifest") await prepareManifest(path, opts);

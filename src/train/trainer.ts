@@ -119,6 +119,10 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     log(`resuming from ${path} (step ${loaded.position.step}, epoch ${loaded.position.epoch})`);
   }
 
+  // fine-tuning reads the data with the initial model's tokenizer
+  const init = !loaded && opts.initFrom ? loadModel(engine, opts.initFrom) : undefined;
+  if (init) tokenizer = init.tokenizer;
+
   // ---- data -------------------------------------------------------------------------------------
   const data: TrainingData = await loadTrainingData({
     train: cfg.data.train.length ? cfg.data.train : undefined,
@@ -147,10 +151,9 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     }
   } else {
     if (existsSync(logPath)) throw new Error(`${runDir} already holds a run (log.jsonl): use --resume ${runDir}, or another --out`);
-    if (opts.initFrom) {
-      const init = loadModel(engine, opts.initFrom);
+    if (init) {
       if (JSON.stringify({ ...init.model.cfg, vocabSize: 0 }) !== JSON.stringify({ ...modelCfg, vocabSize: 0 }) || init.tokenizer.size !== tokenizer.size) {
-        throw new Error(`--init-from ${opts.initFrom}: its config or tokenizer differs from this run's (fine-tuning needs the same architecture and tokenizer)`);
+        throw new Error(`--init-from ${opts.initFrom}: its model config differs from this run's (fine-tuning needs the same architecture)`);
       }
       model = init.model;
       tokenizer = init.tokenizer;
