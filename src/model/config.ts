@@ -13,7 +13,7 @@ export interface ModelConfig {
   layers: number; // encoder blocks
   ffDim: number; // feed-forward hidden width
   heads: number; // MH-SSM heads (even); each owns headDim channels
-  headDim?: number; // channels per MH-SSM head (default dModel / heads; an exported subnet with fewer heads keeps its Supernet's)
+  headDim?: number; // channels per MH-SSM head; 0 or absent = dModel / heads (an exported subnet with fewer heads keeps its Supernet's)
   stateSize: number; // N, the SSM state size per channel (even: N/2 complex pairs)
   convKernel: number; // depthwise convolution module kernel width; 0 = no convolution module
   causal: boolean; // streaming encoder: causal subsampling, forward-only SSM, causal depthwise conv
@@ -38,6 +38,7 @@ export const DEFAULT_MODEL: ModelConfig = {
   layers: 6,
   ffDim: 576,
   heads: 4,
+  headDim: 0,
   stateSize: 16,
   convKernel: 0,
   causal: true,
@@ -64,7 +65,13 @@ export interface ParamSpec {
 
 /** Channels per MH-SSM head. */
 export function headDimOf(c: ModelConfig): number {
-  return c.headDim ?? c.dModel / c.heads;
+  return c.headDim || c.dModel / c.heads;
+}
+
+/** True when two configs describe the same tensors and math (headDim resolved, vocabulary size ignored). */
+export function sameArchitecture(a: ModelConfig, b: ModelConfig): boolean {
+  const norm = (c: ModelConfig) => JSON.stringify(Object.entries({ ...c, headDim: headDimOf(c), vocabSize: 0, ssmDtMin: c.ssmDtMin ?? 1e-3, ssmDtMax: c.ssmDtMax ?? 1e-1 }).sort(([x], [y]) => (x < y ? -1 : 1)));
+  return norm(a) === norm(b);
 }
 
 /** Width of the MH-SSM layer (all heads): the rows of ssm.in, the columns of ssm.out. */
@@ -83,15 +90,13 @@ export function validateConfig(c: ModelConfig, source = "config"): void {
     throw new Error(`${source}: ${what}`);
   };
   for (const [k, v] of Object.entries(c)) {
-    if (k === "headDim") continue;
     if (k === "ssmDtMin" || k === "ssmDtMax") {
       if (!(typeof v === "number" && v > 0)) bad(`${k} must be a positive number, got ${v}`);
     } else if (typeof v === "number" && (!Number.isInteger(v) || v < 0)) bad(`${k} must be a non-negative integer, got ${v}`);
   }
   if ((c.ssmDtMin ?? 1e-3) >= (c.ssmDtMax ?? 1e-1)) bad(`ssmDtMin must be below ssmDtMax`);
   if (c.heads < 2 || c.heads % 2) bad(`heads must be even and >= 2 (heads are gated in pairs), got ${c.heads}`);
-  if (c.headDim === undefined && c.dModel % c.heads) bad(`dModel (${c.dModel}) must be divisible by heads (${c.heads})`);
-  if (c.headDim !== undefined && (!Number.isInteger(c.headDim) || c.headDim < 1)) bad(`headDim must be a positive integer, got ${c.headDim}`);
+  if (!c.headDim && c.dModel % c.heads) bad(`dModel (${c.dModel}) must be divisible by heads (${c.heads}), or set headDim`);
   if (c.stateSize < 2 || c.stateSize % 2) bad(`stateSize must be even (complex conjugate pairs), got ${c.stateSize}`);
   if (c.convKernel && c.convKernel % 2 === 0) bad(`convKernel must be odd, got ${c.convKernel}`);
   if (c.predictorLayers < 1 || c.predictorLayers > 2) bad(`predictorLayers must be 1 or 2`);

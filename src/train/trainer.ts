@@ -26,7 +26,7 @@ import type { Utterance } from "../data/corpus.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { alignTexts } from "../wer.js";
 import { Model } from "../model/model.js";
-import { countParams, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
+import { countParams, sameArchitecture, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, kdOptions, listSubnets, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../model/supernet.js";
 import { mulberry32 } from "../random.js";
 import type { SandwichPlan } from "../model/model.js";
@@ -152,7 +152,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   } else {
     if (existsSync(logPath)) throw new Error(`${runDir} already holds a run (log.jsonl): use --resume ${runDir}, or another --out`);
     if (init) {
-      if (JSON.stringify({ ...init.model.cfg, vocabSize: 0 }) !== JSON.stringify({ ...modelCfg, vocabSize: 0 }) || init.tokenizer.size !== tokenizer.size) {
+      if (!sameArchitecture(init.model.cfg, modelCfg) || init.tokenizer.size !== tokenizer.size) {
         throw new Error(`--init-from ${opts.initFrom}: its model config differs from this run's (fine-tuning needs the same architecture)`);
       }
       model = init.model;
