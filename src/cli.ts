@@ -119,6 +119,32 @@ program
   });
 
 program
+  .command("repro")
+  .description("the TODM experiment at our scale: a Supernet, its subnets trained alone (twins), the ablations, every model scored; writes a report (resumable: run it again to continue)")
+  .option("--out <dir>", "experiment directory (runs, eval reports, logs, REPORT.md)", "runs/repro")
+  .option("--train <manifest>", "training manifest (repeatable; default: the built-in synthetic corpus)", collect, [])
+  .option("--valid <manifest>", "validation manifest (repeatable)", collect, [])
+  .option("--test <manifest>", "test manifest scored at the end (default: data-cache/synth-default/test.jsonl)")
+  .option("--steps <n>", "optimizer updates of every run (the Supernet's steps = each twin's updates)", "400")
+  .option("--seeds <n>", "seeds of the Supernet and of each twin", "2")
+  .option("--twins <n>", "subnets reported and trained alone (spread from the largest to the smallest)", "6")
+  .option("--no-ablations", "skip the ablations (fixed dropout, no KD, plain KL, AdamW)")
+  .option("--threads <n>", "training threads of every run", "2")
+  .option("--set <key=value>", "a train option for every run (repeatable), e.g. --set model.dModel=96", collect, [])
+  .option("--tiny", "a tiny model and space (the CI smoke test)", false)
+  .option("--results <file>", "also write the report into this Markdown file between repro markers (e.g. RESULTS.md)")
+  .option("--title <text>", "the report's heading (and its marker in --results)")
+  .action(async (o: { out: string; train: string[]; valid: string[]; test?: string; steps: string; seeds: string; twins: string; ablations: boolean; threads: string; set: string[]; tiny: boolean; results?: string; title?: string }) => {
+    const { runRepro } = await import("./commands/repro.js");
+    const num = (k: string, v: string, min: number) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min) throw new Error(`repro: --${k} must be an integer >= ${min}, got ${v}`);
+      return n;
+    };
+    await runRepro({ ...o, steps: num("steps", o.steps, 1), seeds: num("seeds", o.seeds, 1), twins: num("twins", o.twins, 2), threads: num("threads", o.threads, 1) });
+  });
+
+program
   .command("average")
   .description("average the model tensors of a run's last N checkpoints (RUN_DIR/checkpoints/step-<8 digits>.safetensors) into a model file (icefall's --avg)")
   .requiredOption("--run <dir>", "the run directory")
