@@ -16,7 +16,7 @@
 
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_MODEL, headDimOf, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, listSubnets, type SubnetInfo } from "../model/supernet.js";
@@ -51,7 +51,8 @@ export const TINY_SETTINGS = [
   "supernet.layers=[1,2]", "supernet.ffDims=[8,16,32]", "supernet.heads=[2,4]",
 ];
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "cli.js");
+// dist/commands/repro.js -> dist/cli.js; under vitest this file runs from src/ and the CLI is the built one
+const CLI = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../../dist/cli.js" : "../cli.js", import.meta.url));
 
 interface Job {
   id: string;

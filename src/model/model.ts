@@ -64,7 +64,7 @@ export interface SandwichPlan {
 }
 
 /** Where a step's distillation stands: the teacher writes its log-probabilities, a student reads them. */
-type KdRole = { teacherOut: number } | { teacher: number; opts: KdOptions };
+export type KdRole = { teacherOut: number } | { teacher: number; opts: KdOptions };
 
 export interface StepResult {
   /** Sum over the batch of per-utterance losses (nats). */
@@ -185,7 +185,8 @@ export class Model {
         const kdLosses = e.alloc(B, "distillation losses"), kdScales = e.alloc(B, "distillation weights");
         e.f32.fill(lambda * scale, kdScales >> 2, (kdScales >> 2) + B);
         const o = kd.opts;
-        (e.wasm as unknown as { kd_alpha_forward_backward: (...a: number[]) => void }).kd_alpha_forward_backward(kdLosses, kdGrad, jsaved.logits, kd.teacher, lensPtr, tokenLens, kdScales, B, T2, U1, V, o.alphaNeg, o.alphaPos, o.clip);
+        const scratch = e.alloc(e.wasm.kd_alpha_scratch(V), "distillation scratch");
+        e.wasm.kd_alpha_forward_backward(kdLosses, kdGrad, jsaved.logits, kd.teacher, lensPtr, tokenLens, kdScales, scratch, B, T2, U1, V, o.alphaNeg, o.alphaPos, o.clip);
         for (const v of e.read(kdLosses, B)) kdSum += v;
       }
       const losses = rnntLossInPlace(e, {
