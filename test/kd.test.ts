@@ -370,6 +370,26 @@ describe("kd_alpha: lattice, accumulation, scales", () => {
     assertClose("self-distillation grad", r.grad, new Float32Array(r.grad.length), 1e-7);
   });
 
+  it("the training path: teacher logits turned into log-probs in place by log_softmax_forward", async () => {
+    for (const e of await bothBuilds()) {
+      const dims = { B: 2, T: 3, U1: 3, V: 29 };
+      const n = 2 * 3 * 3 * 29;
+      const tLogits = randn(n, rng(4), 3);
+      const p = { ...randomProblem(8, dims, 1, 1, [-1, 1], 5), teacher: logSoftmaxRows(tLogits, 29) };
+      const ref = runKernel(e, p, false);
+      const got = e.scoped(() => {
+        const t = e.upload(tLogits);
+        e.wasm.log_softmax_forward(t, t, n / 29, 29); // out aliases inp
+        const lp = e.read(t, n);
+        return runKernel(e, { ...p, teacher: lp }, false);
+      });
+      // Teacher log-probs from the f32 kernel vs float64 rounded: ~2 ulp of |log p| <= 12, then as the
+      // fixture test (1e-5 relative).
+      assertClose("losses", got.losses, ref.losses, 1e-6, 2e-5);
+      assertClose("grad", got.grad, ref.grad, 1e-6, 2e-5);
+    }
+  });
+
   it("kdAlpha rejects teacher logits that are not log-probs, and bad lengths", async () => {
     const e = await engine();
     const dims = { B: 1, T: 2, U1: 2, V: 5 };
