@@ -8,7 +8,7 @@ import type { Batch } from "../src/data/batching.js";
 import { DEFAULT_MODEL, countParams, paramTable, subnetShape, supernetSpec, type ModelConfig } from "../src/model/config.js";
 import { Model, subsampledLength } from "../src/model/model.js";
 import { NO_DROPOUT } from "../src/model/encoder.js";
-import { DEFAULT_SPACE, listSubnets, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../src/model/supernet.js";
+import { DEFAULT_SPACE, listSubnets, resolveChoices, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../src/model/supernet.js";
 import { mulberry32 } from "../src/random.js";
 import { engine, rng } from "./helpers.js";
 
@@ -30,7 +30,9 @@ describe("search space", () => {
   it("counts each subnet's parameters as a standalone model of its size would have them", () => {
     const space = { ...DEFAULT_SPACE, enabled: true };
     const subs = listSubnets(DEFAULT_MODEL, space);
-    expect(subs.length).toBe(space.layers.length * space.ffDims.length * space.heads.length);
+    // the automatic choices of the default model ([] in the config)
+    expect(resolveChoices(DEFAULT_MODEL, space)).toEqual({ layers: [2, 4, 6], ffDims: [144, 288, 576], heads: [2, 4] });
+    expect(subs.length).toBe(3 * 3 * 2);
     for (const s of subs) {
       // the standalone model: its own (smaller) config, heads keeping the Supernet's head width
       const own: ModelConfig = { ...DEFAULT_MODEL, layers: s.spec.layers, ffDim: s.spec.ffDim, heads: s.spec.heads, headDim: DEFAULT_MODEL.dModel / DEFAULT_MODEL.heads };

@@ -14,9 +14,9 @@ import { countParams, macsPerSecond, subnetName, supernetSpec, type ModelConfig,
 export interface SupernetSpace {
   /** false: train the single model (the largest) alone, as `todm train` did before the Supernet. */
   enabled: boolean;
-  layers: number[]; // encoder depth choices, each in 1..model.layers
-  ffDims: number[]; // FFN hidden width choices, each in 1..model.ffDim
-  heads: number[]; // MH-SSM head choices, even, each in 2..model.heads
+  layers: number[]; // encoder depth choices, each in 1..model.layers; [] = L/3, 2L/3 and L
+  ffDims: number[]; // FFN hidden width choices, each in 1..model.ffDim; [] = F/4, F/2 and F
+  heads: number[]; // MH-SSM head choices, even, each in 2..model.heads; [] = every even number up to H
   /** Random subnets per step, besides the largest and the smallest (the sandwich rule). */
   random: number;
   kd: {
@@ -39,9 +39,9 @@ export interface SupernetSpace {
 
 export const DEFAULT_SPACE: SupernetSpace = {
   enabled: false,
-  layers: [2, 4, 6],
-  ffDims: [144, 288, 576],
-  heads: [2, 4],
+  layers: [],
+  ffDims: [],
+  heads: [],
   random: 2,
   kd: { method: "alpha", lambda: 0.5, alphaNeg: -1, alphaPos: 1, clip: 5 },
   dropout: { rule: "adaptive", gamma: 1 },
@@ -55,13 +55,24 @@ export interface SubnetInfo {
   macs: number; // multiply-accumulates per second of audio
 }
 
-export function validateSpace(m: ModelConfig, s: SupernetSpace, source = "config"): void {
+/** The space's choices with the automatic ones ([] in the config) filled in from the model. */
+export function resolveChoices(m: ModelConfig, s: Pick<SupernetSpace, "layers" | "ffDims" | "heads">): { layers: number[]; ffDims: number[]; heads: number[] } {
+  const uniq = (a: number[]) => [...new Set(a.filter((x) => x >= 1))].sort((x, y) => x - y);
+  return {
+    layers: s.layers.length ? s.layers : uniq([Math.round(m.layers / 3), Math.round((2 * m.layers) / 3), m.layers]),
+    ffDims: s.ffDims.length ? s.ffDims : uniq([Math.round(m.ffDim / 4), Math.round(m.ffDim / 2), m.ffDim]),
+    heads: s.heads.length ? s.heads : Array.from({ length: Math.floor(m.heads / 2) }, (_, i) => 2 * (i + 1)),
+  };
+}
+
+export function validateSpace(m: ModelConfig, space: SupernetSpace, source = "config"): void {
   const bad = (what: string) => {
     throw new Error(`${source}: supernet.${what}`);
   };
+  const s = { ...space, ...resolveChoices(m, space) };
   const check = (key: "layers" | "ffDims" | "heads", max: number, extra?: (v: number) => string | null) => {
     const v = s[key];
-    if (!Array.isArray(v) || v.length === 0) bad(`${key} must be a non-empty array of integers`);
+    if (!Array.isArray(v) || v.length === 0) bad(`${key} must be an array of integers ([] = automatic)`);
     for (const x of v) {
       if (!Number.isInteger(x) || x < 1 || x > max) bad(`${key}: ${x} is not an integer in 1..${max} (the model's own value)`);
       const e = extra?.(x);
@@ -86,8 +97,9 @@ export function validateSpace(m: ModelConfig, s: SupernetSpace, source = "config
 export function listSubnets(m: ModelConfig, s: Pick<SupernetSpace, "enabled" | "layers" | "ffDims" | "heads">): SubnetInfo[] {
   const specs: SubnetSpec[] = s.enabled ? [] : [supernetSpec(m)];
   if (s.enabled) {
+    const c = resolveChoices(m, s);
     const uniq = (a: number[]) => [...new Set(a)];
-    for (const layers of uniq(s.layers)) for (const ffDim of uniq(s.ffDims)) for (const heads of uniq(s.heads)) specs.push({ layers, ffDim, heads });
+    for (const layers of uniq(c.layers)) for (const ffDim of uniq(c.ffDims)) for (const heads of uniq(c.heads)) specs.push({ layers, ffDim, heads });
   }
   return specs
     .map((spec) => ({ name: subnetName(spec), spec, params: countParams(m, spec), macs: macsPerSecond(m, spec) }))
