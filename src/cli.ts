@@ -126,6 +126,38 @@ program
     runAverage({ run: opts.run, last: Number(opts.last), out: opts.out });
   });
 
+program
+  .command("subnets")
+  .description("list the subnets of a Supernet, largest first, with parameters and MACs per second of audio (a run: also its last validation WERs)")
+  .option("--config <file>", "a train config JSON, as todm train --config (default: the default train config)")
+  .option("--run <dir>", "a run directory: its model file's config and config.json's supernet section")
+  .option("--names", "print the names alone, one a line, largest first", false)
+  .action(async (opts: { config?: string; run?: string; names: boolean }) => {
+    const { runSubnets } = await import("./commands/subnets.js");
+    runSubnets(opts);
+  });
+
+program
+  .command("export")
+  .description("write one subnet of a Supernet run as a standalone model file (its sliced weights, config and tokenizer)")
+  .requiredOption("--run <dir>", "the run directory")
+  .requiredOption("--out <file>", "the model file to write (atomically)")
+  .option("--subnet <name>", "export this subnet, e.g. L4-ff288-h2 (see todm subnets --run)")
+  .option("--max-params <n>", "the most accurate subnet (by the run's validation WER) with at most n parameters; suffixes k, M (1.5M)")
+  .option("--max-rtf <r>", "the most accurate subnet whose one-thread real-time factor, measured now on this machine, is at most r")
+  .option("--model-file <file>", "the run's model to cut from: a file in the run directory (best.safetensors) or a path", "model.safetensors")
+  .option("--int8", "store 2-D weight matrices as per-row symmetric int8 (todm.quant = int8)", false)
+  .option("--rtf-seconds <s>", "seconds of synthetic audio each --max-rtf candidate decodes", "10")
+  .option("--build <name>", "force a build for --max-rtf: simd or relaxed-simd (default: the best the runtime supports)")
+  .action(async (opts: { run: string; out: string; subnet?: string; maxParams?: string; maxRtf?: string; modelFile: string; int8: boolean; rtfSeconds: string; build?: "simd" | "relaxed-simd" }) => {
+    const { runExport } = await import("./commands/export.js");
+    const engine = opts.maxRtf !== undefined ? await createEngine({ build: opts.build }) : undefined;
+    runExport(engine, {
+      run: opts.run, out: opts.out, subnet: opts.subnet, maxParams: opts.maxParams, maxRtf: opts.maxRtf === undefined ? undefined : Number(opts.maxRtf),
+      modelFile: opts.modelFile, int8: opts.int8, rtfSeconds: Number(opts.rtfSeconds),
+    });
+  });
+
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`todm: ${e.message}`);
   process.exit(1);

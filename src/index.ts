@@ -75,3 +75,6 @@ export { DEFAULT_TRAIN, loadTrainConfig, type TrainConfig } from "./train/config
 export { train, type TrainOptions, type TrainResult } from "./train/trainer.js";
 export { OptimizerBox } from "./train/optimizer.js";
 export { ParallelTrainer, shardBatch, type ParallelOptions, type ParallelStepOptions, type ParallelStepResult, type Shard } from "./train/parallel.js";
+export { QUANT_INT8, isQuantizable, quantizeRowsInt8, dequantizeRowsInt8 } from "./model/quant.js";
+export { subnetConfig, subnetTensors, encodeSubnetModel, leadingSlice, type ExportOptions } from "./model/export.js";
+export { modelTensorsF32 } from "./model/io.js";
