@@ -39,3 +39,4 @@ export * from "./lstm";
 export * from "./embedding";
 export * from "./pred_layernorm";
 export * from "./joiner";
+export * from "./gemm_i8";

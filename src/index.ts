@@ -78,3 +78,4 @@ export { ParallelTrainer, shardBatch, type ParallelOptions, type ParallelStepOpt
 export { QUANT_INT8, isQuantizable, quantizeRowsInt8, dequantizeRowsInt8 } from "./model/quant.js";
 export { subnetConfig, subnetTensors, encodeSubnetModel, leadingSlice, type ExportOptions } from "./model/export.js";
 export { modelTensorsF32 } from "./model/io.js";
+import "./gemm_i8.js";

@@ -7,6 +7,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runExport } from "../src/commands/export.js";
 import type { Batch } from "../src/data/batching.js";
@@ -20,7 +21,8 @@ import { dequantizeRowsInt8, isQuantizable, quantizeRowsInt8 } from "../src/mode
 import { listSubnets, type SupernetSpace } from "../src/model/supernet.js";
 import { readSafetensors } from "../src/safetensors.js";
 import { DEFAULT_TRAIN } from "../src/train/config.js";
-import { engine, rng } from "./helpers.js";
+import "../src/gemm_i8.js";
+import { bothBuilds, engine, rng } from "./helpers.js";
 
 // A tiny Supernet: 3 blocks, ffDim 12, 4 heads of 2 channels (dModel 8).
 const TINY: ModelConfig = {
@@ -250,5 +252,103 @@ describe("export: choosing the subnet", () => {
     const empty = join(dir, "empty-run");
     mkdirSync(join(empty, "checkpoints"), { recursive: true });
     expect(() => runExport(undefined, { run: empty, out, subnet: "L1-ff5-h2", log: () => {} })).toThrow(/model\.safetensors: no such model file \(make one with todm average/);
+  });
+});
+
+describe("gemm_i8 (assembly/gemm_i8.ts)", () => {
+  /** Runs a kernel on strided operands (ldx = K + padX, ldw = K + padW, ldy = N + padY); returns y [M, N] and x's scales. */
+  function run(e: Engine, kind: "forward" | "naive" | "dequant", x: Float32Array, q: Int8Array, scale: Float32Array, bias: Float32Array | null,
+               M: number, N: number, K: number, pad: [number, number, number]) {
+    return e.scoped(() => {
+      const [ldx, ldw, ldy] = [K + pad[0], K + pad[1], N + pad[2]];
+      const xs = new Float32Array(M * ldx).fill(NaN), ws = new Int8Array(N * ldw).fill(99), ys = new Float32Array(M * ldy).fill(-7);
+      for (let i = 0; i < M; i++) xs.set(x.subarray(i * K, (i + 1) * K), i * ldx);
+      for (let j = 0; j < N; j++) ws.set(q.subarray(j * K, (j + 1) * K), j * ldw);
+      const px = e.upload(xs), pw = e.uploadI8(ws), ps = e.upload(scale), pb = bias ? e.upload(bias) : 0, py = e.upload(ys);
+      const xq = e.alloc(Math.ceil((M * K) / 4)), xscale = e.alloc(M);
+      if (kind === "dequant") e.wasm.gemm_i8_dequant_forward(py, e.alloc(N * K), px, pw, ps, pb, M, N, K, ldx, ldw, ldy);
+      else (kind === "forward" ? e.wasm.gemm_i8_forward : e.wasm.gemm_i8_naive)(py, xq, xscale, px, pw, ps, pb, M, N, K, ldx, ldw, ldy);
+      const yAll = e.read(py, M * ldy);
+      const y = new Float32Array(M * N);
+      for (let i = 0; i < M; i++) {
+        y.set(yAll.subarray(i * ldy, i * ldy + N), i * N);
+        for (let j = N; j < ldy; j++) expect(yAll[i * ldy + j]).toBe(-7); // nothing written past N
+      }
+      return { y, sx: kind === "dequant" ? null : e.read(xscale, M) };
+    });
+  }
+
+  /**
+   * Each x is off by at most half a step (m/127)/2 after quantisation (m = max|x_row|), so a sum by at most
+   * (m/254)·Σ|w'|; plus f32 rounding of both products (K terms: 1e-6 relative to Σ|w'x| + 1). The dequant
+   * reference itself is f32 gemm of the exact dequantised weights, checked against a float64 sum.
+   */
+  function withinQuantBound(got: Float32Array, ref: Float32Array, x: Float32Array, wd: Float32Array, bias: Float32Array | null, M: number, N: number, K: number) {
+    for (let i = 0; i < M; i++) {
+      let m = 0;
+      for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(x[i * K + k]));
+      for (let j = 0; j < N; j++) {
+        let absW = 0, mag = 0, exact = bias ? bias[j] : 0;
+        for (let k = 0; k < K; k++) {
+          absW += Math.abs(wd[j * K + k]);
+          mag += Math.abs(wd[j * K + k] * x[i * K + k]);
+          exact += wd[j * K + k] * x[i * K + k];
+        }
+        const bound = (m / 254) * absW * (1 + 1e-6) + 1e-6 * (mag + 1) * K;
+        expect(Math.abs(got[i * N + j] - ref[i * N + j])).toBeLessThanOrEqual(bound);
+        expect(Math.abs(ref[i * N + j] - exact)).toBeLessThanOrEqual(1e-6 * (mag + 1) * K);
+      }
+    }
+  }
+
+  const shapes = fc.record({
+    M: fc.integer({ min: 1, max: 13 }), N: fc.integer({ min: 1, max: 13 }), K: fc.integer({ min: 1, max: 41 }),
+    pad: fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 2 })),
+    bias: fc.boolean(), seed: fc.integer({ min: 0, max: 1 << 30 }),
+  });
+
+  function operands(M: number, N: number, K: number, seed: number, withBias: boolean) {
+    const r = rng(seed);
+    const x = Float32Array.from({ length: M * K }, () => (r() * 2 - 1) * (r() < 0.05 ? 30 : 1));
+    if (M > 2) x.fill(0, K, 2 * K); // a zero row: scale 0
+    const w = Float32Array.from({ length: N * K }, () => r() * 2 - 1);
+    const { q, scale } = quantizeRowsInt8(w, N, K);
+    const bias = withBias ? Float32Array.from({ length: N }, () => r() - 0.5) : null;
+    return { x, q, scale, bias };
+  }
+
+  it("equals its naive twin bit for bit (awkward shapes, strided x, W and y; both builds)", async () => {
+    for (const e2 of await bothBuilds()) {
+      fc.assert(fc.property(shapes, ({ M, N, K, pad, bias, seed }) => {
+        const o = operands(M, N, K, seed, bias);
+        const a = run(e2, "forward", o.x, o.q, o.scale, o.bias, M, N, K, pad);
+        const b = run(e2, "naive", o.x, o.q, o.scale, o.bias, M, N, K, pad);
+        // Same quantisation (round to nearest even of the same f32 products) and exact int32 sums: identical.
+        expect(a.y).toEqual(b.y);
+        expect(a.sx).toEqual(b.sx);
+      }), { numRuns: 60, seed: 42 });
+    }
+  });
+
+  it("matches f32 gemm with the dequantised weights within the activation quantisation bound", async () => {
+    const e2 = await engine();
+    fc.assert(fc.property(shapes, ({ M, N, K, pad, bias, seed }) => {
+      const o = operands(M, N, K, seed, bias);
+      const wd = dequantizeRowsInt8(o.q, o.scale, N, K);
+      const ref = run(e2, "dequant", o.x, o.q, o.scale, o.bias, M, N, K, pad).y;
+      const got = run(e2, "forward", o.x, o.q, o.scale, o.bias, M, N, K, pad).y;
+      withinQuantBound(got, ref, o.x, wd, o.bias, M, N, K);
+    }), { numRuns: 60, seed: 7 });
+  });
+
+  it("engine.gemmI8 (both methods) agrees with the kernels on a layer of the default model's size", async () => {
+    const e2 = await engine();
+    const M = 37, N = 144, K = 576;
+    const o = operands(M, N, K, 5, true);
+    const a = e2.gemmI8(o.x, M, K, o.q, o.scale, o.bias, N);
+    expect(a).toEqual(run(e2, "naive", o.x, o.q, o.scale, o.bias, M, N, K, [0, 0, 0]).y);
+    const d = e2.gemmI8(o.x, M, K, o.q, o.scale, o.bias, N, "dequant");
+    withinQuantBound(a, d, o.x, dequantizeRowsInt8(o.q, o.scale, N, K), o.bias, M, N, K);
+    expect(() => e2.gemmI8(o.x, M, K + 1, o.q, o.scale, o.bias, N)).toThrow(/gemmI8: x has/);
   });
 });
