@@ -95,23 +95,43 @@ program
 
 program
   .command("eval")
-  .description("WER (with bootstrap 95% intervals) of greedy and modified beam search on a manifest or a LibriSpeech split, and the one-thread real-time factor")
-  .requiredOption("--model <path>", "a model file, or a run directory (its model.safetensors)")
+  .description("WER (with bootstrap 95% intervals) of greedy and modified beam search on a manifest or a LibriSpeech split, and the one-thread real-time factor; with --run, every subnet of a Supernet run as a table and a plot")
+  .option("--model <path>", "a model file, or a run directory (its model.safetensors)")
+  .option("--run <dir>", "evaluate the subnets of this Supernet run instead: a Markdown table (--table) and an SVG of WER against parameters (--plot)")
   .requiredOption("--data <path>", "a NeMo manifest (JSONL) or a LibriSpeech split directory")
-  .option("--report <file>", "also write a JSON report (atomically): every printed number, per-utterance hypotheses, skipped items")
-  .option("--beam <n>", "beam of the modified beam search; 1 = greedy search only", "4")
-  .option("--subnet <name>", "evaluate a subnet of a Supernet, e.g. L4-ff384-h2 (default: the whole model)")
+  .option("--report <file>", "also write a JSON report (atomically): every printed number, per-utterance hypotheses, skipped items (--model only)")
+  .option("--beam <n>", "beam of the modified beam search; 1 = greedy search only (default: 4 with --model, 1 with --run)")
+  .option("--subnet <name>", "evaluate a subnet of a Supernet, e.g. L4-ff384-h2 (default: the whole model; --model only)")
+  .option("--subnets <names>", "with --run: comma-separated subnets to evaluate (default: all of the run's, see todm subnets --run)")
+  .option("--model-file <file>", "with --run: the run's model to evaluate, a file in the run directory (best.safetensors) or a path", "model.safetensors")
+  .option("--table <file>", "with --run: the Markdown table to write (default: RUN_DIR/subnets.md)")
+  .option("--plot <file>", "with --run: the SVG plot to write (default: RUN_DIR/subnets.svg)")
   .option("--limit <n>", "only the first n utterances (default: all)")
   .option("--batch-frames <n>", "padded feature frames per batch, B x T_max (lower it if memory runs out)", "8000")
   .option("--seed <s>", "seed of the bootstrap resampling (1000 draws)", "0")
   .option("--strict", "stop at the first bad item instead of skipping and counting it", false)
   .option("--build <name>", "force a build: simd or relaxed-simd (default: the best the runtime supports)")
-  .action(async (opts: { model: string; data: string; report?: string; beam: string; subnet?: string; limit?: string; batchFrames: string; seed: string; strict: boolean; build?: "simd" | "relaxed-simd" }) => {
-    const { runEval } = await import("./commands/eval.js");
+  .action(async (opts: {
+    model?: string; run?: string; data: string; report?: string; beam?: string; subnet?: string; subnets?: string; modelFile: string; table?: string; plot?: string;
+    limit?: string; batchFrames: string; seed: string; strict: boolean; build?: "simd" | "relaxed-simd";
+  }) => {
+    if ((opts.model === undefined) === (opts.run === undefined)) throw new Error("eval: give --model FILE_OR_RUN_DIR or --run RUN_DIR (not both)");
+    const limit = opts.limit === undefined ? undefined : Number(opts.limit);
     const engine = await createEngine({ build: opts.build });
+    if (opts.run !== undefined) {
+      if (opts.subnet !== undefined || opts.report !== undefined) throw new Error("eval --run: use --subnets a,b,c (and --table, --plot) instead of --subnet and --report");
+      const { runEvalSubnets } = await import("./commands/eval_subnets.js");
+      await runEvalSubnets(engine, {
+        run: opts.run, data: opts.data, subnets: opts.subnets, beam: opts.beam === undefined ? 1 : Number(opts.beam), modelFile: opts.modelFile,
+        table: opts.table, plot: opts.plot, limit, batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
+      });
+      return;
+    }
+    if (opts.subnets !== undefined || opts.table !== undefined || opts.plot !== undefined) throw new Error("eval: --subnets, --table and --plot go with --run");
+    const { runEval } = await import("./commands/eval.js");
     await runEval(engine, {
-      model: opts.model, data: opts.data, report: opts.report, beam: Number(opts.beam), subnet: opts.subnet,
-      limit: opts.limit === undefined ? undefined : Number(opts.limit), batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
+      model: opts.model!, data: opts.data, report: opts.report, beam: opts.beam === undefined ? 4 : Number(opts.beam), subnet: opts.subnet,
+      limit, batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
     });
   });
 
