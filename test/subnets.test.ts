@@ -184,6 +184,9 @@ describe("the command line (node dist/cli.js)", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/exported L2-ff12-h2 .* int8/); // under 4.4k: L2-ff12-h2 (4303 params, 85.25) beats L1-ff3-h2 (97); the others have no WER
     expect(readSafetensors(out).metadata["todm.quant"]).toBe("int8");
+    const tr = cli(["transcribe", "--model", out, join(dir, "u0.wav")]); // transcribe loads the int8 subnet like any model
+    expect(tr.status, tr.stderr).toBe(0);
+    expect(tr.stdout.startsWith(join(dir, "u0.wav") + "\t")).toBe(true);
     const t = cli(["eval", "--run", run, "--data", manifest, "--subnets", "L1-ff3-h2", "--table", join(dir, "t.md"), "--plot", join(dir, "t.svg")]);
     expect(t.status, t.stderr).toBe(0);
     expect(readFileSync(join(dir, "t.md"), "utf8")).toContain("| L1-ff3-h2 |");
