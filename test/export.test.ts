@@ -76,35 +76,37 @@ describe("export: the exported subnet computes what the Supernet computes for it
     { layers: 3, ffDim: 12, heads: 4 }, // the Supernet itself
   ];
   for (const variant of [{ causal: true, convKernel: 0 }, { causal: false, convKernel: 3 }]) {
-    it(`encoder output and greedy/beam hypotheses (${variant.causal ? "causal" : "bidirectional with convolution module"})`, () => {
+    it(`encoder output and greedy/beam hypotheses (${variant.causal ? "causal" : "bidirectional with convolution module"}; both builds)`, async () => {
       const cfg = { ...TINY, ...variant };
       const run = makeRun(`equal-${variant.causal}`, cfg, SPACE, [], 5);
       const file = readSafetensors(join(run, "model.safetensors"));
-      const mark = e.mark();
-      try {
-        const { model: sup } = loadModel(e, join(run, "model.safetensors"));
-        const b = batch(9, cfg.featDim);
-        for (const s of subs) {
-          const out = join(run, `${subnetName(s)}.safetensors`);
-          writeFileSync(out, encodeSubnetModel(file, "test", s));
-          const { model: sub, tokenizer, metadata } = loadModel(e, out);
-          expect(sub.cfg).toEqual(subnetConfig(cfg, s));
-          expect(tokenizer.symbols).toEqual(tok.symbols);
-          expect(JSON.parse(metadata["todm.subnet"])).toMatchObject({ name: subnetName(s), ...s, supernet: "L3-ff12-h4" });
-          // Independent count: the trained floats actually stored equal countParams of the subnet in the Supernet.
-          const stored = readSafetensors(out);
-          const trained = paramTable(sub.cfg).filter((p) => p.trainable !== false).reduce((n, p) => n + stored.tensors.get(p.name)!.data.length, 0);
-          expect(trained).toBe(countParams(cfg, s));
-          const ref = sup.encodeOutput(b, s), got = sub.encodeOutput(b);
-          expect(got.T2).toBe(ref.T2);
-          expect(Array.from(got.lens2)).toEqual(Array.from(ref.lens2));
-          // Exactly equal: every GEMM has the same K (only ld strides differ), the packed kernels sum each
-          // dot product in the same order whatever the stride, and the SSM scan runs per channel.
-          expect(got.enc).toEqual(ref.enc);
-          for (const beam of [1, 3]) expect(sub.decode(b, undefined, { beam })).toEqual(sup.decode(b, s, { beam }));
+      for (const e of await bothBuilds()) { // shadows the file's engine: each build in turn
+        const mark = e.mark();
+        try {
+          const { model: sup } = loadModel(e, join(run, "model.safetensors"));
+          const b = batch(9, cfg.featDim);
+          for (const s of subs) {
+            const out = join(run, `${subnetName(s)}.safetensors`);
+            writeFileSync(out, encodeSubnetModel(file, "test", s));
+            const { model: sub, tokenizer, metadata } = loadModel(e, out);
+            expect(sub.cfg).toEqual(subnetConfig(cfg, s));
+            expect(tokenizer.symbols).toEqual(tok.symbols);
+            expect(JSON.parse(metadata["todm.subnet"])).toMatchObject({ name: subnetName(s), ...s, supernet: "L3-ff12-h4" });
+            // Independent count: the trained floats actually stored equal countParams of the subnet in the Supernet.
+            const stored = readSafetensors(out);
+            const trained = paramTable(sub.cfg).filter((p) => p.trainable !== false).reduce((n, p) => n + stored.tensors.get(p.name)!.data.length, 0);
+            expect(trained).toBe(countParams(cfg, s));
+            const ref = sup.encodeOutput(b, s), got = sub.encodeOutput(b);
+            expect(got.T2).toBe(ref.T2);
+            expect(Array.from(got.lens2)).toEqual(Array.from(ref.lens2));
+            // Exactly equal: every GEMM has the same K (only ld strides differ), the packed kernels sum each
+            // dot product in the same order whatever the stride, and the SSM scan runs per channel.
+            expect(got.enc).toEqual(ref.enc);
+            for (const beam of [1, 3]) expect(sub.decode(b, undefined, { beam })).toEqual(sup.decode(b, s, { beam }));
+          }
+        } finally {
+          e.reset(mark);
         }
-      } finally {
-        e.reset(mark);
       }
     });
   }
