@@ -142,8 +142,9 @@ export async function runEvalSubnets(engine: Engine, opts: EvalSubnetsOptions): 
       `engine ${engine.build}, one thread; 95% CI: bootstrap over utterances (seed ${opts.seed ?? 0}); RTF = (features + decoding) seconds / audio seconds (greedy)`,
   ];
   for (const l of header.slice(2)) log(l);
-  // one untimed utterance first, so that the first subnet's RTF does not pay for compiling the kernels
-  if (utterances.length) await evaluateSearches(model, tokenizer, utterances.slice(0, 1), [{ beam: 1 }], { subnet: chosen[0].spec, ledger: new SkipLedger() });
+  // a few untimed utterances first, so that the first subnet's RTF does not pay for compiling the kernels
+  // and growing the memory
+  if (utterances.length) await evaluateSearches(model, tokenizer, utterances.slice(0, 8), [{ beam: 1 }], { subnet: chosen[0].spec, batchFrames: opts.batchFrames, ledger: new SkipLedger() });
   const bar = opts.progress ?? true ? new Progress("subnets", chosen.length) : undefined;
   const searches = beam > 1 ? [{ beam: 1 }, { beam }] : [{ beam: 1 }];
   const rows: SubnetRow[] = [];
