@@ -110,6 +110,9 @@ describe("todm subnets", () => {
     runSubnets({ names: true, log: (l) => single.push(l) }); // DEFAULT_TRAIN: supernet.enabled false
     expect(single).toEqual([`L${DEFAULT_MODEL.layers}-ff${DEFAULT_MODEL.ffDim}-h${DEFAULT_MODEL.heads}`]);
     expect(() => runSubnets({ config: cfgFile, run, log: () => {} })).toThrow(/--config or --run, not both/);
+    const odd = join(dir, "odd.json");
+    writeFileSync(odd, JSON.stringify({ supernet: { enabled: true, heads: [3, 4] } }));
+    expect(() => runSubnets({ config: odd, log: () => {} })).toThrow(/odd\.json: supernet\.heads: 3 heads: heads must be even/);
     expect(() => runSubnets({ run: join(dir, "nope"), log: () => {} })).toThrow(/--run .*nope: no such directory/);
     expect(() => runSubnets({ config: join(dir, "nope.json"), log: () => {} })).toThrow(/nope\.json: no such file/);
   });

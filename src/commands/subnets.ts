@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
 import { parseModelMetadata } from "../model/io.js";
-import { listSubnets, type SubnetInfo, type SupernetSpace } from "../model/supernet.js";
+import { listSubnets, validateSpace, type SubnetInfo, type SupernetSpace } from "../model/supernet.js";
 import { readSafetensors } from "../safetensors.js";
 import { loadTrainConfig } from "../train/config.js";
 
@@ -25,8 +25,9 @@ export interface RunSpace {
   modelSource: string;
 }
 
-/** Subnets of a model under a space, keeping only those inside the model (largest first). */
-function subnetsOf(model: ModelConfig, space: SupernetSpace): SubnetInfo[] {
+/** Subnets of a model under a space (checked; `source` names the config in errors), largest first. */
+function subnetsOf(model: ModelConfig, space: SupernetSpace, source: string): SubnetInfo[] {
+  if (space.enabled) validateSpace(model, space, source);
   const inside = (s: SubnetInfo) => s.spec.layers <= model.layers && s.spec.ffDim <= model.ffDim && s.spec.heads <= model.heads;
   const all = listSubnets(model, space).filter(inside);
   return all.length ? all : listSubnets(model, { ...space, enabled: false });
@@ -47,7 +48,7 @@ export function readRunSpace(runDir: string, modelFile?: string): RunSpace {
     model = parseModelMetadata(readSafetensors(file), file).cfg;
     modelSource = file;
   }
-  return { model, space: train.supernet, subnets: subnetsOf(model, train.supernet), modelSource };
+  return { model, space: train.supernet, subnets: subnetsOf(model, train.supernet, cfgPath), modelSource };
 }
 
 /** The validation WERs of the last `valid` line of RUN_DIR/log.jsonl that has any, by subnet name. */
@@ -101,7 +102,7 @@ export function runSubnets(opts: SubnetsCommandOptions): SubnetInfo[] {
     ({ step, wers } = lastValidationWers(opts.run, r.model));
   } else {
     const train = loadTrainConfig(opts.config, []);
-    subnets = subnetsOf(train.model, train.supernet);
+    subnets = subnetsOf(train.model, train.supernet, opts.config ?? "the default train config");
     source = opts.config ? `config ${opts.config}` : "the default train config";
   }
   if (opts.names) {
