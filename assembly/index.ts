@@ -40,3 +40,4 @@ export * from "./embedding";
 export * from "./pred_layernorm";
 export * from "./joiner";
 export * from "./kd";
+export * from "./gemm_i8";

@@ -20,6 +20,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   train: () => import("./train.js"),
   "train-threads": () => import("./train_threads.js"),
   kd: () => import("./kd.js"),
+  "gemm-i8": () => import("./gemm_i8.js"),
 };
 
 const RESULTS = "bench/results.json";
