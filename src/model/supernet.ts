@@ -35,6 +35,8 @@ export interface SupernetSpace {
   };
   /** Subnets validated during training (names); [] = the largest, the smallest and two between. */
   validate: string[];
+  /** Subnets scored on the test split and exported to RUN_DIR/subnets/ when training ends; [] = the validated ones. */
+  export: string[];
 }
 
 export const DEFAULT_SPACE: SupernetSpace = {
@@ -46,6 +48,7 @@ export const DEFAULT_SPACE: SupernetSpace = {
   kd: { method: "alpha", lambda: 0.5, alphaNeg: -1, alphaPos: 1, clip: 5 },
   dropout: { rule: "adaptive", gamma: 1 },
   validate: [],
+  export: [],
 };
 
 export interface SubnetInfo {
@@ -91,6 +94,7 @@ export function validateSpace(m: ModelConfig, space: SupernetSpace, source = "co
   if (!(s.dropout.gamma >= 0)) bad(`dropout.gamma must be non-negative, got ${s.dropout.gamma}`);
   const names = new Set(listSubnets(m, s).map((x) => x.name));
   for (const n of s.validate) if (!names.has(n)) bad(`validate: "${n}" is not a subnet of this space (see \`todm subnets\`)`);
+  for (const n of s.export ?? []) if (!names.has(n)) bad(`export: "${n}" is not a subnet of this space (see \`todm subnets\`)`);
 }
 
 /** Every subnet of the space, largest first by parameters (ties: deeper, then wider, first). */

@@ -27,7 +27,7 @@ import type { Tokenizer } from "../data/tokenizer.js";
 import { alignTexts } from "../wer.js";
 import { Model } from "../model/model.js";
 import { countParams, sameArchitecture, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
-import { DEFAULT_SPACE, kdOptions, listSubnets, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../model/supernet.js";
+import { DEFAULT_SPACE, type SubnetInfo, kdOptions, listSubnets, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../model/supernet.js";
 import { mulberry32 } from "../random.js";
 import type { SandwichPlan } from "../model/model.js";
 import type { DropoutRates } from "../model/encoder.js";
@@ -38,6 +38,8 @@ import { listCheckpoints, loadCheckpoint, saveCheckpoint, type OptimizerSnapshot
 import type { TrainConfig } from "./config.js";
 import { OptimizerBox } from "./optimizer.js";
 import { ParallelTrainer } from "./parallel.js";
+import { runEvalSubnets } from "../commands/eval_subnets.js";
+import { runExport } from "../commands/export.js";
 
 export interface TrainOptions {
   out: string;
@@ -348,7 +350,26 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   saveModel(modelPath, model, tokenizer, { "todm.info": JSON.stringify({ step: pos.step, validWer: wer, trainSeconds: pos.elapsedSec }) });
   writePlot(runDir);
   log(`wrote ${modelPath} and ${join(runDir, "curves.svg")}`);
+  if (space.enabled) await finishSupernet(engine, runDir, cfg, subnets, validSubs, log);
   return { steps: pos.step, finalLoss: lastLoss, bestWer: pos.bestWer, modelPath, stoppedBy };
+}
+
+/**
+ * The end of a Supernet run: the chosen subnets (supernet.export, default the validated ones) scored on the
+ * test split (the built-in corpus's, else the first validation manifest) into RUN_DIR/subnets.md and
+ * subnets.svg, and each exported as a standalone model to RUN_DIR/subnets/<name>.safetensors.
+ */
+async function finishSupernet(engine: Engine, runDir: string, cfg: TrainConfig, all: SubnetInfo[], validated: SubnetInfo[], log: (l: string) => void): Promise<void> {
+  const names = cfg.supernet.export?.length ? cfg.supernet.export : validated.map((s) => s.name);
+  const test = cfg.data.train.length ? cfg.data.valid[0] : join(cfg.data.cacheDir, "synth-default", "test.jsonl");
+  if (test && existsSync(test)) {
+    log(`\nscoring ${names.length} of the ${all.length} subnets on ${test}`);
+    await runEvalSubnets(engine, { run: runDir, data: test, subnets: names.join(","), beam: 1, log, progress: Boolean(process.stderr.isTTY) && process.env.CI !== "true" });
+  } else {
+    log("no test data to score the subnets on (give --valid): RUN_DIR/subnets.md not written");
+  }
+  mkdirSync(join(runDir, "subnets"), { recursive: true });
+  for (const n of names) runExport(engine, { run: runDir, subnet: n, out: join(runDir, "subnets", `${n}.safetensors`), log });
 }
 
 /** curves.svg from log.jsonl: training loss (smoothed) and validation WER against steps. */
