@@ -2,7 +2,8 @@
 // Model.encodeOutput, greedy and beam tokens equal to Model.decode, streams equal to the whole
 // utterance for random chunkings (fast-check), non-causal models refused for streaming, the module's
 // imports, its size, its module graph free of node: imports, and clear errors for bad model bytes.
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -16,6 +17,9 @@ import { Model } from "../src/model/model.js";
 import { encodeSafetensors, decodeSafetensors, type NamedTensor } from "../src/safetensors.js";
 import { Recognizer } from "../src/infer/index.js";
 import { inferWasm, inferWasmPath, loadRecognizer } from "../src/infer/node.js";
+import { readAudioAt } from "../src/audio/read.js";
+import { writeWav } from "../src/audio/wav.js";
+import { runTranscribeStream } from "../src/commands/transcribe-stream.js";
 import { assertClose, engine, rng } from "./helpers.js";
 
 const TEXTS = ["hello world", "the quick brown fox", "jumps over the lazy dog"];
@@ -201,6 +205,39 @@ describe("streaming", () => {
       expect(() => rec.stream({ sampleRate: 16000 })).toThrow(/cannot stream: its encoder is non-causal/);
       const causal = await recognizer(e, modelBytes(e, SMALL, 2).bytes);
       expect(() => causal.stream({ sampleRate: 48000 })).toThrow(/16000 Hz/);
+    } finally {
+      e.reset(mark);
+    }
+  });
+});
+
+describe("todm transcribe --stream", () => {
+  it("prints partials as they change and the final line equals transcribe(); refuses a non-causal model", async () => {
+    const e = await engine();
+    const mark = e.mark();
+    try {
+      const dir = mkdtempSync(join(tmpdir(), "todm-infer-"));
+      const bytes = modelBytes(e, SMALL, 3).bytes;
+      writeFileSync(join(dir, "m.safetensors"), bytes);
+      writeFileSync(join(dir, "nc.safetensors"), modelBytes(e, { ...SMALL, causal: false }, 3).bytes);
+      const wav = join(dir, "a.wav");
+      writeFileSync(wav, writeWav([audio(11, 1.5)], 16000, { bits: 32, float: true }));
+      const lines: string[] = [], errs: string[] = [];
+      const failed = await runTranscribeStream([wav], { model: join(dir, "m.safetensors"), chunkMs: 100, out: (l) => lines.push(l), err: (t) => errs.push(t), tty: false, build: e.build });
+      expect(failed).toBe(0);
+      const rec = await recognizer(e, bytes);
+      const whole = await rec.transcribe(await readAudioAt(wav, 16000), 16000);
+      expect(lines).toEqual([`${wav}\t${whole}`]);
+      expect(whole.length).toBeGreaterThan(0);
+      // one partial line per change, each different from the one before, the last one the final text
+      const partials = errs.map((l) => l.trimEnd().split("\t"));
+      expect(partials.length).toBeGreaterThan(1);
+      partials.forEach((p, i) => {
+        expect(p[0]).toBe("partial");
+        if (i) expect(p[2]).not.toBe(partials[i - 1][2]);
+      });
+      expect(partials.at(-1)![2] ?? "").toBe(whole);
+      await expect(runTranscribeStream([wav], { model: join(dir, "nc.safetensors"), out: () => {}, err: () => {} })).rejects.toThrow(/cannot stream: the model is non-causal/);
     } finally {
       e.reset(mark);
     }
