@@ -19,6 +19,8 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   loader: () => import("./loader.js"),
   train: () => import("./train.js"),
   "train-threads": () => import("./train_threads.js"),
+  infer: () => import("./infer.js"),
+  "infer-size": () => import("./infer_size.js"),
 };
 
 const RESULTS = "bench/results.json";
