@@ -323,6 +323,34 @@ describe("model bytes", () => {
     }
   });
 
+  it("the file's todm.subnet picks the subnet; empty and too-short audio give an empty transcript", async () => {
+    const e = await engine();
+    const mark = e.mark();
+    try {
+      const { model, bytes } = modelBytes(e, SMALL, 4);
+      const sub = { layers: 1, ffDim: 9, heads: 2 };
+      const tagged = encodeModel(model, tokenizer, { "todm.subnet": "L1-ff9-h2" });
+      const rec = await recognizer(e, tagged);
+      expect(rec.subnet).toEqual(sub);
+      const x = audio(9, 0.6);
+      expect(rec.encoderOutput(x).data).toEqual(model.encodeOutput(batchOf(e, x), sub).enc); // bitwise, as above
+      const whole = await recognizer(e, bytes);
+      expect(whole.subnetName).toBe("L2-ff24-h4");
+      expect(await whole.transcribe(new Float32Array(0), 16000)).toBe("");
+      // one fbank frame: with causal padding, already one encoder frame (subsampledLength(1) = 1), as in training
+      const short = x.subarray(0, 500);
+      expect(whole.recognize(short, 16000).tokens).toEqual(model.decode(batchOf(e, short))[0].tokens);
+      expect(await whole.transcribe(x.subarray(0, 399), 16000)).toBe(""); // less than one 25 ms frame
+      const s = whole.stream({ sampleRate: 16000 });
+      s.accept([]);
+      expect(s.partial()).toBe("");
+      expect(s.finish()).toBe("");
+      expect(() => s.accept(x)).toThrow(/after finish/);
+    } finally {
+      e.reset(mark);
+    }
+  });
+
   it("transcribe resamples other rates; memory is reported", async () => {
     const e = await engine();
     const mark = e.mark();
