@@ -197,8 +197,9 @@ describe("streaming", () => {
       const whole = recs.map((r) => r.recognize(x, 16000));
       expect(whole[0].tokens.length).toBeGreaterThan(0);
       await fc.assert(
-        fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 6000 }), { minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 1 }), async (sizes, which) => {
-          const s = recs[which].stream({ sampleRate: 16000 });
+        fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 6000 }), { minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 1 }),
+          fc.constantFrom(0, 40, 160, 500), async (sizes, which, batchMs) => {
+          const s = recs[which].stream({ sampleRate: 16000, batchMs });
           let at = 0, k = 0;
           const partials: string[] = [];
           while (at < x.length) {
@@ -212,7 +213,7 @@ describe("streaming", () => {
           expect(fin.frames).toEqual(whole[which].frames);
           if (which === 0) for (let i = 1; i < partials.length; i++) expect(partials[i].startsWith(partials[i - 1])).toBe(true); // greedy partials only grow
         }),
-        { numRuns: 12, seed: 42 },
+        { numRuns: 16, seed: 42 },
       );
     } finally {
       e.reset(mark);
