@@ -316,6 +316,8 @@ describe("model bytes", () => {
       const meta = { ...file.metadata, "todm.quant": "int8" };
       const a = await recognizer(e, encodeSafetensors(q8, meta)), b = await recognizer(e, encodeSafetensors(deq, file.metadata));
       const x = audio(3, 0.8);
+      await expect(recognizer(e, encodeSafetensors(q8, file.metadata))).rejects.toThrow(/dtype I8.*todm.quant = "int8"/);
+      await expect(recognizer(e, encodeSafetensors(q8, { ...meta, "todm.quant": "int4" }))).rejects.toThrow(/unsupported todm.quant "int4"/);
       // exact: both runs multiply by the same f32 values q·scale
       expect(a.encoderOutput(x).data).toEqual(b.encoderOutput(x).data);
       expect(a.recognize(x, 16000).tokens).toEqual(b.recognize(x, 16000).tokens);
@@ -333,6 +335,8 @@ describe("model bytes", () => {
       const tagged = encodeModel(model, tokenizer, { "todm.subnet": "L1-ff9-h2" });
       const rec = await recognizer(e, tagged);
       expect(rec.subnet).toEqual(sub);
+      const json = encodeModel(model, tokenizer, { "todm.subnet": JSON.stringify({ name: "L1-ff9-h2", ...sub, supernet: "L2-ff24-h4" }) }); // as todm export writes it
+      expect((await recognizer(e, json)).subnet).toEqual(sub);
       const x = audio(9, 0.6);
       expect(rec.encoderOutput(x).data).toEqual(model.encodeOutput(batchOf(e, x), sub).enc); // bitwise, as above
       const whole = await recognizer(e, bytes);
