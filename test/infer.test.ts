@@ -20,7 +20,7 @@ import { inferWasm, inferWasmPath, loadRecognizer } from "../src/infer/node.js";
 import { readAudioAt } from "../src/audio/read.js";
 import { writeWav } from "../src/audio/wav.js";
 import { runTranscribeStream } from "../src/commands/transcribe-stream.js";
-import { assertClose, engine, rng } from "./helpers.js";
+import { assertClose, bothBuilds, engine, rng } from "./helpers.js";
 
 const TEXTS = ["hello world", "the quick brown fox", "jumps over the lazy dog"];
 const tokenizer = trainChar(TEXTS);
@@ -121,24 +121,26 @@ describe("inference build (wasm/todm-infer-*.wasm)", () => {
 });
 
 describe("Recognizer against the training engine", () => {
-  it("encoder output equals Model.encodeOutput (Supernet and a subnet, several utterances)", async () => {
-    const e = await engine();
-    const mark = e.mark();
-    try {
-      const { model, bytes } = modelBytes(e, SMALL, 1);
-      for (const sub of [{ layers: 2, ffDim: 24, heads: 4 }, { layers: 1, ffDim: 7, heads: 2 }]) {
-        const rec = await recognizer(e, bytes, { subnet: sub });
-        for (const [seed, sec] of [[1, 0.5], [2, 1.13], [3, 0.27]]) {
-          const x = audio(seed, sec);
-          const ref = model.encodeOutput(batchOf(e, x), sub);
-          const got = rec.encoderOutput(x);
-          expect(got.frames).toBe(ref.lens2[0]);
-          // Bitwise: the same kernels in the same order over the same rows (one utterance, one chunk) on the same build.
-          expect(got.data, `encoder L${sub.layers}-ff${sub.ffDim}-h${sub.heads} seed ${seed}`).toEqual(ref.enc);
+  it("encoder output equals Model.encodeOutput (both builds; Supernet and a subnet, several utterances)", async () => {
+    for (const e of await bothBuilds()) {
+      const mark = e.mark();
+      try {
+        const { model, bytes } = modelBytes(e, SMALL, 1);
+        for (const sub of [{ layers: 2, ffDim: 24, heads: 4 }, { layers: 1, ffDim: 7, heads: 2 }]) {
+          const rec = await recognizer(e, bytes, { subnet: sub });
+          expect(rec.build).toBe(e.build);
+          for (const [seed, sec] of [[1, 0.5], [2, 1.13], [3, 0.27]]) {
+            const x = audio(seed, sec);
+            const ref = model.encodeOutput(batchOf(e, x), sub);
+            const got = rec.encoderOutput(x);
+            expect(got.frames).toBe(ref.lens2[0]);
+            // Bitwise: the same kernels in the same order over the same rows (one utterance, one chunk) on the same build.
+            expect(got.data, `${e.build} encoder L${sub.layers}-ff${sub.ffDim}-h${sub.heads} seed ${seed}`).toEqual(ref.enc);
+          }
         }
+      } finally {
+        e.reset(mark);
       }
-    } finally {
-      e.reset(mark);
     }
   });
 
