@@ -21,6 +21,8 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   "train-threads": () => import("./train_threads.js"),
   kd: () => import("./kd.js"),
   "gemm-i8": () => import("./gemm_i8.js"),
+  infer: () => import("./infer.js"),
+  "infer-size": () => import("./infer_size.js"),
 };
 
 const RESULTS = "bench/results.json";
