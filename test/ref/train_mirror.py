@@ -314,8 +314,10 @@ def word_errors(ref, hyp):
 
 # ---- the run -------------------------------------------------------------------------------------------
 
-def save_model(path, model, meta, info):
-    tensors = {name: model.p(name).detach().float().numpy() for name, _, _ in param_table(model.cfg)}
+def save_model(path, model, meta, info, order):
+    """A todm model file: the tensors in `order` (INIT's, i.e. our writer's), INIT's metadata, `info`."""
+    assert sorted(order) == sorted(n for n, _, _ in param_table(model.cfg)), "INIT's tensors are not the model's"
+    tensors = {name: model.p(name).detach().float().numpy() for name in order}
     write_safetensors(path + ".tmp", tensors, {**meta, "todm.info": json.dumps(info)})
     os.replace(path + ".tmp", path)
 
@@ -362,6 +364,7 @@ def main(a):
     frames = [frames_for(u["duration"]) for u in train_utts]
     vplan = make_batches([frames_for(u["duration"]) for u in valid_utts], a.max_frames, 10, 0, 0) if valid_utts else []
     base_meta = {k: meta[k] for k in ("todm.format_version", "todm.config", "todm.tokenizer")}
+    order = list(tensors)  # INIT's tensor order (our writer's), kept in the files written
     decode = lambda ids: "".join(symbols[i] for i in ids if i != 0)
 
     def validate():
@@ -440,7 +443,7 @@ def main(a):
                 if wer is not None and (best is None or wer < best):
                     best = wer
                     save_model(os.path.join(a.out, "best.safetensors"), model, base_meta,
-                               {"step": step, "validWer": wer, "generator": "test/ref/train_mirror.py"})
+                               {"step": step, "validWer": wer, "generator": "test/ref/train_mirror.py"}, order)
         else:
             epoch += 1
     train_sec = elapsed()
@@ -454,7 +457,7 @@ def main(a):
         print(f"final validation WER {wer:.2f}%")
     path = os.path.join(a.out, "model.safetensors")
     save_model(path, model, base_meta, {"step": step, "validWer": wer, "trainSeconds": train_sec,
-                                        "generator": "test/ref/train_mirror.py", "init": os.path.abspath(a.init)})
+                                        "generator": "test/ref/train_mirror.py", "init": os.path.abspath(a.init)}, order)
     summary = {"type": "summary", "steps": step, "epochs": epoch, "stoppedBy": stopped, "trainSeconds": train_sec,
                "loopSeconds": loop_sec, "audioSeconds": audio_total, "threads": a.threads, "blasThreads": a.blas_threads,
                "finalValidWer": wer, "bestValidWer": best}
