@@ -66,6 +66,7 @@ program
   .option("--out <dir>", "run directory: log.jsonl, checkpoints/, model.safetensors, curves.svg", "runs/default")
   .option("--resume <dir>", "continue the run in <dir> from its newest checkpoint")
   .option("--init-from <model>", "start from a model file's weights (fine-tuning; same architecture and tokenizer)")
+  .option("--init-only", "write the initial model (seeded weights, feature statistics, tokenizer) to <out>/init.safetensors and stop", false)
   .option("--threads <n>", "data-parallel compute threads, each with a replica of the model (train.threads, default 2)")
   .option("--train <manifest>", "training manifest (JSONL; repeatable)", collect, [])
   .option("--valid <manifest>", "validation manifest (JSONL; repeatable)", collect, [])

@@ -114,6 +114,25 @@ describe("todm train", () => {
     expect(stepLosses(run).every(([, l]) => Number.isFinite(l))).toBe(true);
   });
 
+  it("--init-only writes the exact state a run starts from: --init-from it reproduces the run's losses", () => {
+    // what test/ref/train_mirror.py loads as its initial weights, feature statistics and tokenizer
+    const dir = mkdtempSync(join(tmpdir(), "todm-init-"));
+    const corpus = makeCorpus(dir);
+    const cache = join(dir, "cache");
+    const env = { ...process.env, CI: "true" };
+    const initRun = join(dir, "init");
+    const out = execFileSync("node", [CLI, ...args(corpus, initRun, cache, 3), "--init-only"], { encoding: "utf8", env });
+    expect(out).toMatch(/wrote the initial model .*init\.safetensors/);
+    expect(existsSync(join(initRun, "init.safetensors"))).toBe(true);
+    expect(existsSync(join(initRun, "log.jsonl"))).toBe(false); // no step was taken
+    execFileSync("node", [CLI, ...args(corpus, join(dir, "plain"), cache, 3)], { env });
+    const from = execFileSync("node", [CLI, ...args(corpus, join(dir, "from"), cache, 3), "--init-from", join(initRun, "init.safetensors")], { encoding: "utf8", env });
+    expect(from).toMatch(/initialised from .*init\.safetensors/); // the weights did come from the file
+    const a = stepLosses(join(dir, "plain")), b = stepLosses(join(dir, "from"));
+    expect(a.length).toBe(3);
+    expect(b).toEqual(a); // bit-identical: same weights and feature statistics, same seed and data
+  });
+
   it("a model too large for memory fails with a message naming the knob", () => {
     const dir = mkdtempSync(join(tmpdir(), "todm-oom-"));
     const corpus = makeCorpus(dir);

@@ -45,6 +45,8 @@ export interface TrainOptions {
   out: string;
   resume?: boolean; // continue from the newest checkpoint in `out`
   initFrom?: string; // start from a model file's weights (fine-tuning)
+  /** Write the step-0 model (seeded weights, feature statistics, tokenizer) to OUT/init.safetensors and stop. */
+  initOnly?: boolean;
   log?: (line: string) => void;
   /** Status line updates (progress); default: redraw on stderr when it is a TTY, else periodic log lines. */
   status?: (line: string) => void;
@@ -55,7 +57,7 @@ export interface TrainResult {
   finalLoss: number;
   bestWer: number | null;
   modelPath: string;
-  stoppedBy: "budget" | "steps" | "epochs" | "signal";
+  stoppedBy: "budget" | "steps" | "epochs" | "signal" | "init-only";
 }
 
 function hashSeed(...xs: number[]): number {
@@ -199,6 +201,15 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     const stats = await featureStats(loader, planFor(0).batches.slice(0, 20), modelCfg.featDim);
     model.params.write("frontend.feat_mean", stats.mean);
     model.params.write("frontend.feat_istd", stats.istd);
+  }
+  if (opts.initOnly) {
+    // The exact state a run starts its first step from: what the PyTorch mirror (test/ref/train_mirror.py) loads.
+    if (loaded) throw new Error("--init-only writes a new run's initial model; it cannot be combined with --resume");
+    await loader.close();
+    const initPath = join(runDir, "init.safetensors");
+    saveModel(initPath, model, tokenizer, { "todm.info": JSON.stringify({ step: 0, seed: cfg.train.seed, initFrom: opts.initFrom ?? null }) });
+    log(`wrote the initial model ${initPath} (no training: --init-only)`);
+    return { steps: 0, finalLoss: NaN, bestWer: null, modelPath: initPath, stoppedBy: "init-only" };
   }
   const validAll = data.valid.utterances;
   const validUtts: Utterance[] = cfg.train.validUtterances > 0 ? validAll.slice(0, cfg.train.validUtterances) : validAll;
