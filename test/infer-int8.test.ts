@@ -1,6 +1,7 @@
 // int8 model files in todm/infer: the encoder's linear layers on int8 weights (gemm_i8_forward)
 // against the same file dequantised to a float32 file (each I8 tensor replaced by q · scale on the
-// host, src/model/quant.ts), which the f32 path runs exactly. Also: int8 files of a subnet load, and
+// host, src/model/quant.ts), which the f32 path runs exactly. Also: int8 files of a subnet load (and a
+// subnet picked from an int8 Supernet file), streams equal the whole utterance bit for bit, and
 // the int8 path really runs (its output is not the f32 one bit for bit), and holds fewer weight bytes.
 // The kernel itself (gemm_i8_forward against gemm_i8_naive and its error bound) is tested through the
 // training build (test/export.test.ts), which compiles the same assembly/gemm_i8.ts.
@@ -69,10 +70,13 @@ describe("todm/infer on int8 model files", () => {
       const mark = e.mark();
       try {
         let agree = 0, total = 0, worst = 0, worstRms = 0;
-        for (const [seed, sub] of [[1, supernetSpec(SMALL)], [2, { layers: 1, ffDim: 7, heads: 2 }]] as const) {
-          const { int8, deq } = int8AndDequantised(floatBytes(e, SMALL, seed), sub);
-          const r8 = await loadRecognizer(int8, { build: e.build }), rf = await loadRecognizer(deq, { build: e.build });
-          expect(r8.subnet).toEqual(sub); // the exported file's own subnet
+        // an exported Supernet, an exported subnet (its own shapes), and a subnet picked at load from the int8
+        // Supernet file (leading slices: ldw > K for w2 and ssm.out, fewer rows for w1 and ssm.in)
+        const small = { layers: 1, ffDim: 7, heads: 2 };
+        for (const [seed, exported, picked] of [[1, supernetSpec(SMALL), undefined], [2, small, undefined], [3, supernetSpec(SMALL), small]] as const) {
+          const { int8, deq } = int8AndDequantised(floatBytes(e, SMALL, seed), exported);
+          const r8 = await loadRecognizer(int8, { build: e.build, subnet: picked }), rf = await loadRecognizer(deq, { build: e.build, subnet: picked });
+          expect(r8.subnet).toEqual(picked ?? exported); // the exported file's own subnet, or the one asked for
           // less weight memory: the encoder's linear weights are 1 byte (+ a 4-byte scale per row) instead of 4
           expect(r8.weightBytes).toBeLessThan(rf.weightBytes);
           for (const [s, sec] of [[1, 0.5], [2, 1.13], [3, 0.27]]) {
@@ -97,6 +101,9 @@ describe("todm/infer on int8 model files", () => {
             expect(rms, `${e.build} seed ${seed} audio ${s}: rms`).toBeLessThan(0.02);
             // the int8 GEMM ran: activation rounding makes the output differ from the f32 path
             expect(maxErr).toBeGreaterThan(0);
+            // streaming: activations are quantised per row and the int8 sums are exact, so any chunking gives
+            // the whole utterance's output bit for bit (here 0.1 s chunks)
+            expect(r8.encoderOutput(x, 1600).data).toEqual(a.data);
             const t8 = r8.recognize(x, 16000).tokens, tf = rf.recognize(x, 16000).tokens;
             total++;
             if (JSON.stringify(t8) === JSON.stringify(tf)) agree++;
