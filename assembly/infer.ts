@@ -30,3 +30,5 @@ export { embedding_forward } from "./embedding";
 export { lstm_forward } from "./lstm";
 export { pred_layernorm_forward } from "./pred_layernorm";
 export { joiner_pairs_forward } from "./joiner";
+// int8 model files: the encoder's linear layers on int8 weights (src/infer/encoder.ts)
+export { gemm_i8_forward } from "./gemm_i8";

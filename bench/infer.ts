@@ -6,6 +6,9 @@
 // (src/model/config.ts) with seeded random weights (the speed does not depend on training, only the
 // number of emitted tokens does: the log says how many each side emitted, and whether they agree).
 // Subnets: the whole model and L2-ff192-h2 (plus TODM_INFER_SUBNETS=L4-ff384-h2,... when given).
+// int8: every float model is also run as its `todm export --int8` file (src/model/export.ts, the whole
+// model; the subnets picked at load), in the same run: case names end in ", int8"; their torch peer is
+// the float32 model's (the peer does not run int8), and the log gives the int8/f32 RTF ratio.
 // Audio: 10 s of synthetic voiced sound at 16 kHz (a moving pitch with harmonics and noise).
 // Records (each the median of 5 runs after 1 warm-up):
 //   RTF          transcribe(10 s) time / 10 s (greedy); target <= 0.05 for the default model
@@ -25,6 +28,7 @@ import { encodeModel } from "../dist/model/io.js";
 import { Model } from "../dist/model/model.js";
 import { CharTokenizer } from "../dist/data/tokenizer.js";
 import { decodeSafetensors } from "../dist/safetensors.js";
+import { encodeSubnetModel } from "../dist/model/export.js";
 import { Recognizer } from "../dist/infer/index.js";
 import { inferWasm } from "../dist/infer/node.js";
 import { median, timeMs, timeMsAsync, type BenchContext, type BenchRecord } from "./lib.js";
@@ -59,7 +63,7 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   try {
     const audioFile = join(dir, "audio.f32");
     writeFileSync(audioFile, new Uint8Array(audio.buffer));
-    const models: { name: string; path: string; bytes: Uint8Array }[] = [];
+    const models: { name: string; path: string; bytes: Uint8Array; int8?: boolean }[] = [];
     const given = (process.env.TODM_INFER_MODELS ?? "").split(",").filter(Boolean);
     if (given.length) for (const p of given) models.push({ name: p, path: p, bytes: new Uint8Array(readFileSync(p)) });
     else {
@@ -69,18 +73,31 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
       writeFileSync(path, bytes);
       models.push({ name: "default model (random weights)", path, bytes });
     }
+    for (const m of [...models]) {
+      const file = decodeSafetensors(m.bytes, m.path);
+      if (file.metadata["todm.quant"]) continue;
+      const cfg = JSON.parse(file.metadata["todm.config"]) as ModelConfig;
+      const bytes = encodeSubnetModel(file, m.path, supernetSpec(cfg), { int8: true });
+      models.push({ name: `${m.name}, int8`, path: m.path, bytes, int8: true }); // path: the float file, for the peer
+    }
     const builds = ctx.engines.map((e) => e.build);
+    const peers = new Map<string, { rtf: number; cold_ms: number; rss_mb: number; tokens: number[] } | null>();
+    const rtfs = new Map<string, number>(); // float model's RTF per subnet and build, for the int8 ratio
     for (const model of models) {
       const cfg = JSON.parse(decodeSafetensors(model.bytes, model.path).metadata["todm.config"]) as ModelConfig;
       const subs: SubnetSpec[] = [supernetSpec(cfg), { layers: Math.min(2, cfg.layers), ffDim: Math.min(192, cfg.ffDim), heads: 2 }];
       for (const s of (process.env.TODM_INFER_SUBNETS ?? "").split(",").filter(Boolean)) subs.push(parseSubnetName(s));
       for (const sub of subs) {
         const sn = subnetName(sub);
-        const peer = ctx.python("bench/peers/infer.py", [model.path, audioFile, String(REPS), JSON.stringify(sub)]) as
-          { rtf: number; cold_ms: number; rss_mb: number; tokens: number[] } | null;
+        const peerKey = `${model.path} ${sn}`;
+        if (!peers.has(peerKey)) {
+          peers.set(peerKey, ctx.python("bench/peers/infer.py", [model.path, audioFile, String(REPS), JSON.stringify(sub)]) as
+            { rtf: number; cold_ms: number; rss_mb: number; tokens: number[] } | null);
+        }
+        const peer = peers.get(peerKey)!;
         const record = (c: string, metric: string, todm: number, build: string, torch: number | null, note: string): BenchRecord => ({
           bench: "infer", case: `${model.name}, ${sn}: ${c}`, metric, higherIsBetter: false, todm, build, peers: { torch },
-          machine: ctx.machine, commit: ctx.commit, note,
+          machine: ctx.machine, commit: ctx.commit, note: model.int8 ? `${note}; int8 model (encoder linear layers int8): torch runs the float32 file` : note,
         });
         for (const build of builds) {
           const wasm = inferWasm(build);
@@ -89,7 +106,7 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
           const result = rec.recognize(audio, RATE);
           const agree = peer ? JSON.stringify(peer.tokens) === JSON.stringify(result.tokens) : null;
           ctx.log(`  ${model.name} ${sn} ${build}: ${result.tokens.length} tokens` +
-            (peer ? `, torch ${peer.tokens.length} tokens (${agree ? "the same" : "DIFFERENT"})` : ""));
+            (peer ? `, torch ${peer.tokens.length} tokens (${agree ? "the same" : "DIFFERENT"}${model.int8 ? "; torch runs the float32 file" : ""})` : ""));
           const rtfMs = await timeMsAsync(async () => void (await rec.transcribe(audio, RATE)), REPS, 1);
           const streamMs = timeMs(() => {
             const s = rec.stream({ sampleRate: RATE });
@@ -108,8 +125,11 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
           }
           const cold = median(colds);
           const memMB = rec.memoryBytes / 2 ** 20;
+          const rtf = rtfMs / 1e3 / SECONDS, rtfKey = `${model.path} ${sn} ${build}`;
+          if (!model.int8) rtfs.set(rtfKey, rtf);
+          else if (rtfs.has(rtfKey)) ctx.log(`    int8 / float32 RTF ${(rtf / rtfs.get(rtfKey)!).toFixed(3)} (same run)`);
           ctx.log(`    RTF ${(rtfMs / 1e3 / SECONDS).toFixed(4)} (torch ${peer?.rtf.toFixed(4) ?? "n/a"}), stream ${(streamMs / SECONDS).toFixed(1)} ms per s, ` +
-            `cold ${cold.toFixed(1)} ms (torch ${peer?.cold_ms.toFixed(0) ?? "n/a"}), memory ${memMB.toFixed(1)} MB`);
+            `cold ${cold.toFixed(1)} ms (torch ${peer?.cold_ms.toFixed(0) ?? "n/a"}), memory ${memMB.toFixed(1)} MB, weights ${(rec.weightBytes / 2 ** 20).toFixed(2)} MB`);
           out.push(
             record(`${SECONDS} s, transcribe (greedy)`, "RTF", rtfMs / 1e3 / SECONDS, build, peer?.rtf ?? null,
               "RTF: compute time / audio time, one thread, greedy search (target <= 0.05 for the default model); torch: bench/peers/infer.py"),

@@ -291,7 +291,7 @@ describe("model bytes", () => {
     }
   });
 
-  it("int8 tensors (I8 + per-row F32 scale) are dequantised at load", async () => {
+  it("int8 tensors (I8 + per-row F32 scale) load: the encoder on int8 weights, close to the dequantised file", async () => {
     const e = await engine();
     const mark = e.mark();
     try {
@@ -320,8 +320,11 @@ describe("model bytes", () => {
       const x = audio(3, 0.8);
       await expect(recognizer(e, encodeSafetensors(q8, file.metadata))).rejects.toThrow(/dtype I8.*todm.quant = "int8"/);
       await expect(recognizer(e, encodeSafetensors(q8, { ...meta, "todm.quant": "int4" }))).rejects.toThrow(/unsupported todm.quant "int4"/);
-      // exact: both runs multiply by the same f32 values q·scale
-      expect(a.encoderOutput(x).data).toEqual(b.encoderOutput(x).data);
+      // The encoder's linear layers run on the int8 weights (gemm_i8_forward, activations rounded to 8 bits per
+      // row: test/infer-int8.test.ts states the bound), the rest on the same f32 values q·scale: close, not equal.
+      const ea = a.encoderOutput(x).data, eb = b.encoderOutput(x).data;
+      assertClose("int8 encoder output vs dequantised", ea, eb, 0.08); // see test/infer-int8.test.ts: measured max 0.018
+      expect(ea).not.toEqual(eb);
       expect(a.recognize(x, 16000).tokens).toEqual(b.recognize(x, 16000).tokens);
     } finally {
       e.reset(mark);

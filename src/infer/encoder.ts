@@ -13,6 +13,8 @@
 // of the chunk's frames (a few dozen kernel calls per chunk, never one per frame).
 // A non-causal model (bidirectional SSM, centred convolution) is encoded in one call over the whole
 // utterance (`whole = true`); streaming it is refused by the caller.
+// int8 model files: every linear layer whose weight the loader kept int8 (model.ts ENCODER_INT8) runs
+// through gemm_i8_forward (activations quantised per row on the fly); the rest is f32 as above.
 
 import type { LoadedModel } from "./model.js";
 import type { InferHost } from "./wasm.js";
@@ -20,8 +22,10 @@ import { headDimOf, subsampledBins, type ModelConfig } from "../model/config.js"
 
 const LN_EPS = 1e-5; // src/tape.ts layernorm's default, as in training
 
-/** Channels per MH-SSM head (config.ts headDimOf: an exported subnet keeps its Supernet's head width). */
-export const headDim = headDimOf;
+/** Channels per MH-SSM head (config.ts headDimOf: the config's headDim, 0 or absent = dModel / heads). */
+export function headDim(cfg: ModelConfig): number {
+  return headDimOf(cfg);
+}
 
 /** What a stream carries between chunks (all host-side copies). */
 export class EncoderState {
@@ -102,10 +106,21 @@ export function encodeChunk(host: InferHost, m: LoadedModel, st: EncoderState, f
   const perm = host.alloc(cs * n2 * F2, "subsampling output");
   w.permute_bctf_to_btcf_forward(perm, c2, 1, cs, n2, F2);
   let h = host.alloc(n2 * d, "encoder activations");
-  w.linear_forward(h, perm, m.ptr("encoder.subsample.out.weight"), m.ptr("encoder.subsample.out.bias"), n2, cs * F2, d, cs * F2);
+  linear(host, m, h, perm, "encoder.subsample.out", n2, cs * F2, d, cs * F2);
   for (let l = 0; l < sub.layers; l++) h = block(host, m, st, l, h, n2);
   st.frames += n2;
   return { enc: h, frames: n2 };
+}
+
+/**
+ * out[M, N] = x[M, K] · W[:N, :K]^T + b[:N] for the layer `name` (`<name>.weight` stored [rows, ldw],
+ * `<name>.bias`): linear_forward on f32 weights, gemm_i8_forward on int8 ones (scratch from the arena).
+ */
+function linear(host: InferHost, m: LoadedModel, out: number, x: number, name: string, M: number, K: number, N: number, ldw: number): void {
+  const q = m.i8.get(`${name}.weight`), bias = m.ptr(`${name}.bias`);
+  if (!q) return host.wasm.linear_forward(out, x, m.ptr(`${name}.weight`), bias, M, K, N, ldw);
+  const xq = host.alloc(Math.ceil((M * K) / 4), "int8 activations"), xscale = host.alloc(M, "int8 activation scales");
+  host.wasm.gemm_i8_forward(out, xq, xscale, x, q.w, q.scale, bias, M, N, K, K, ldw, N);
 }
 
 /** LayerNorm of x [rows, d] with the named weight and bias, into a new buffer. */
@@ -120,10 +135,10 @@ function feedForward(host: InferHost, m: LoadedModel, prefix: string, x: number,
   const { cfg, sub } = m, w = host.wasm, d = cfg.dModel, ff = sub.ffDim, n = rows * d;
   const z = layernorm(host, m, `${prefix}.norm`, x, rows, d);
   const h = host.alloc(rows * ff);
-  w.linear_forward(h, z, m.ptr(`${prefix}.w1.weight`), m.ptr(`${prefix}.w1.bias`), rows, d, ff, d);
+  linear(host, m, h, z, `${prefix}.w1`, rows, d, ff, d);
   w.silu_forward(h, h, rows * ff);
   const o = host.alloc(n);
-  w.linear_forward(o, h, m.ptr(`${prefix}.w2.weight`), m.ptr(`${prefix}.w2.bias`), rows, ff, d, cfg.ffDim);
+  linear(host, m, o, h, `${prefix}.w2`, rows, ff, d, cfg.ffDim);
   w.scale_forward(o, o, 0.5, n);
   const y = host.alloc(n);
   w.add_forward(y, x, o, n);
@@ -140,7 +155,7 @@ function block(host: InferHost, m: LoadedModel, st: EncoderState, l: number, x: 
     // x = x + Out(MHSSM(In(LN(x))))
     const z = layernorm(host, m, `${p}ssm.norm`, x, rows, d);
     const u = host.alloc(rows * C);
-    w.linear_forward(u, z, m.ptr(`${p}ssm.in.weight`), m.ptr(`${p}ssm.in.bias`), rows, d, C, d);
+    linear(host, m, u, z, `${p}ssm.in`, rows, d, C, d);
     const y = host.alloc(rows * C), scratch = host.alloc(w.ssm_scan_forward_scratch(rows));
     const f = m.ssm[l].fwd;
     if (cfg.causal) {
@@ -155,7 +170,7 @@ function block(host: InferHost, m: LoadedModel, st: EncoderState, l: number, x: 
     const g = host.alloc(rows * C);
     w.ssm_gate_forward(g, y, rows, C, P, C, C);
     const o = host.alloc(n);
-    w.linear_forward(o, g, m.ptr(`${p}ssm.out.weight`), m.ptr(`${p}ssm.out.bias`), rows, C, d, cfg.heads * P);
+    linear(host, m, o, g, `${p}ssm.out`, rows, C, d, cfg.heads * P);
     const x2 = host.alloc(n);
     w.add_forward(x2, x, o, n);
     x = x2;
@@ -165,7 +180,7 @@ function block(host: InferHost, m: LoadedModel, st: EncoderState, l: number, x: 
     const K = cfg.convKernel, ctx = cfg.causal ? K - 1 : 0;
     const z = layernorm(host, m, `${p}conv.norm`, x, rows, d);
     const a = host.alloc(rows * 2 * d);
-    w.linear_forward(a, z, m.ptr(`${p}conv.pw1.weight`), m.ptr(`${p}conv.pw1.bias`), rows, d, 2 * d, d);
+    linear(host, m, a, z, `${p}conv.pw1`, rows, d, 2 * d, d);
     const lin = host.alloc(n), gate = host.alloc(n);
     w.slice_cols_forward(lin, a, rows, 2 * d, 0, d);
     w.slice_cols_forward(gate, a, rows, 2 * d, d, 2 * d);
@@ -179,7 +194,7 @@ function block(host: InferHost, m: LoadedModel, st: EncoderState, l: number, x: 
     const cn = c + 4 * ctx * d; // the first K-1 outputs belong to the previous chunk
     w.silu_forward(cn, cn, n);
     const o = host.alloc(n);
-    w.linear_forward(o, cn, m.ptr(`${p}conv.pw2.weight`), m.ptr(`${p}conv.pw2.bias`), rows, d, d, d);
+    linear(host, m, o, cn, `${p}conv.pw2`, rows, d, d, d);
     const x2 = host.alloc(n);
     w.add_forward(x2, x, o, n);
     x = x2;

@@ -10,7 +10,9 @@
 //
 // What it is: the embedding API over the inference build (wasm/todm-infer-*.wasm, assembly/infer.ts):
 // Kaldi fbank, the encoder (encoder.ts), and greedy or modified beam search (src/decode.ts, advanced
-// frame by frame), for float32 model files from src/model/io.ts (int8 ones dequantised at load).
+// frame by frame), for model files from src/model/io.ts: float32, or int8 (`todm export --int8`: the
+// encoder's linear layers run on int8 weights with gemm_i8_forward; the predictor and joiner are
+// dequantised to f32 at load).
 // What it is not: training, file or audio-format access (the caller decodes audio; src/infer/node.ts
 // reads files in Node), or resampling of streams (pass audio at 16 kHz, e.g. an AudioContext created
 // with { sampleRate: 16000 }; transcribe() resamples whole signals itself).
@@ -127,6 +129,11 @@ export class Recognizer {
   /** Whether the model can stream (a causal encoder). */
   get causal(): boolean {
     return this.model.cfg.causal;
+  }
+
+  /** Bytes of model weights in WebAssembly memory: f32 parameters plus, for an int8 file, the int8 encoder weights and their scales. */
+  get weightBytes(): number {
+    return 4 * this.model.floats + this.model.int8Bytes;
   }
 
   /** Bytes of WebAssembly memory the instance holds. */

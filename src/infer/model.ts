@@ -4,8 +4,9 @@
 // What it is: the loading half of the inference API (src/infer/index.ts). Model files are the ones
 // src/model/io.ts writes (docs/model-format.md): F32 tensors of a Supernet or an exported subnet.
 // int8 models (`todm.quant = "int8"`: I8 tensors `<name>` with F32 per-output-row scales
-// `<name>.scale`) are dequantised to f32 here, at load, as a first step: the hook where the int8
-// GEMM (assembly/gemm_i8.ts, another branch) will take over is `tensorF32` below.
+// `<name>.scale`): the encoder's linear weights (ENCODER_INT8 below) stay int8 in the arena with their
+// scales, for gemm_i8_forward (encoder.ts); every other I8 tensor (the predictor's embedding and LSTM,
+// the joiner, which src/decode.ts runs in f32) is dequantised to f32 at load (`tensorF32`).
 // What it is not: the forward (encoder.ts) or the searches (src/decode.ts).
 // Parameter layout: paramTable order, each tensor 16-float aligned, so the predictor and joiner stay
 // the contiguous blocks src/predictor.ts and src/joiner.ts address by offsets (as in ModelParams).
@@ -29,9 +30,16 @@ export interface LoadedModel {
   ptr: (name: string) => number;
   /** Per encoder layer and direction: dA re/im, W re/im, each [N2, C] (C = the subnet's channels). */
   ssm: { fwd: number[]; bwd: number[] }[];
-  /** Floats of parameters packed (the subnet's share of the file). */
+  /** The int8 weights kept int8 (encoder linear layers of an int8 file): byte pointer of W [rows, cols] and of its f32 row scales. */
+  i8: Map<string, { w: number; scale: number }>;
+  /** Floats of f32 parameters packed (the subnet's share of the file, int8 weights excluded). */
   floats: number;
+  /** Bytes of int8 weights and their f32 row scales packed (0 for a float file). */
+  int8Bytes: number;
 }
+
+/** The weights that the inference encoder multiplies with gemm_i8_forward when the file stores them as I8. */
+const ENCODER_INT8 = /^encoder\.(subsample\.out|blocks\.\d+\.(ff1\.w1|ff1\.w2|ff2\.w1|ff2\.w2|ssm\.in|ssm\.out|conv\.pw1|conv\.pw2))\.weight$/;
 
 /** The subnet to run: an explicit one, else the file's `todm.subnet` (JSON or a name), else the whole model. */
 function pickSubnet(cfg: ModelConfig, meta: Record<string, string>, asked: SubnetSpec | string | undefined, source: string): SubnetSpec {
@@ -52,16 +60,21 @@ function pickSubnet(cfg: ModelConfig, meta: Record<string, string>, asked: Subne
   return s;
 }
 
+/** An I8 tensor of an int8 file and its per-row `<name>.scale`, checked. */
+function int8Parts(file: SafetensorsFile, t: NamedTensor, source: string): { q: Int8Array; scale: Float32Array; rows: number; cols: number } {
+  const scale = file.tensors.get(`${t.name}.scale`);
+  const rows = t.shape[0] ?? 1;
+  if (!scale || scale.dtype !== "F32" || scale.data.length !== rows) {
+    throw new ModelFileError(source, `int8 tensor ${t.name} needs an F32 ${t.name}.scale with ${rows} values (one per output row)`);
+  }
+  return { q: t.data as Int8Array, scale: scale.data as Float32Array, rows, cols: t.data.length / Math.max(1, rows) };
+}
+
 /** A tensor's values as f32: F32 as stored, I8 dequantised with its per-row `<name>.scale`. */
 function tensorF32(file: SafetensorsFile, t: NamedTensor, source: string): Float32Array {
   if (t.dtype === "F32") return t.data as Float32Array;
   if (t.dtype === "I8" && file.metadata["todm.quant"] === "int8") {
-    const scale = file.tensors.get(`${t.name}.scale`);
-    const rows = t.shape[0] ?? 1;
-    if (!scale || scale.dtype !== "F32" || scale.data.length !== rows) {
-      throw new ModelFileError(source, `int8 tensor ${t.name} needs an F32 ${t.name}.scale with ${rows} values (one per output row)`);
-    }
-    const q = t.data as Int8Array, s = scale.data as Float32Array, out = new Float32Array(q.length), cols = q.length / Math.max(1, rows);
+    const { q, scale: s, rows, cols } = int8Parts(file, t, source), out = new Float32Array(q.length);
     for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) out[r * cols + k] = q[r * cols + k] * s[r];
     return out;
   }
@@ -76,22 +89,41 @@ export function loadModelInto(host: InferHost, bytes: Uint8Array, asked?: Subnet
   if (quant !== undefined && quant !== "int8") throw new ModelFileError(source, `unsupported todm.quant "${quant}" (todm/infer reads "int8")`);
   const sub = pickSubnet(cfg, file.metadata, asked, source);
   const table = paramTable(cfg).filter((p) => p.block === undefined || p.block < sub.layers);
+  const tensor = (name: string, shape: number[]) => {
+    const t = file.tensors.get(name);
+    if (!t) throw new ModelFileError(source, `tensor ${name} is missing`);
+    if (t.shape.join("x") !== shape.join("x")) throw new ModelFileError(source, `tensor ${name} is [${t.shape}], expected [${shape}]`);
+    return t;
+  };
+  // int8 encoder weights: bytes padded to 64, then their scales (the f32 block below skips them, so the
+  // predictor and joiner blocks stay contiguous)
+  const i8 = new Map<string, { w: number; scale: number }>();
+  let int8Bytes = 0;
+  for (const p of table) {
+    const t = tensor(p.name, p.shape);
+    if (t.dtype !== "I8" || quant !== "int8" || !ENCODER_INT8.test(p.name)) continue; // a stray I8 in a float file: tensorF32 refuses it below
+    const { q, scale: s, rows } = int8Parts(file, t, source);
+    const w = host.alloc(Math.ceil(q.length / 64) * 16, "int8 model weights"), scale = host.alloc(Math.ceil(rows / 16) * 16, "int8 weight scales");
+    host.writeI8(w, q);
+    host.write(scale, s);
+    i8.set(p.name, { w, scale });
+    int8Bytes += q.length + 4 * rows;
+  }
   const offsets = new Map<string, number>();
   let floats = 0;
   for (const p of table) {
+    if (i8.has(p.name)) continue;
     offsets.set(p.name, floats);
     floats += Math.ceil(p.shape.reduce((a, b) => a * b, 1) / 16) * 16;
   }
   const base = host.alloc(floats, "model parameters");
   for (const p of table) {
-    const t = file.tensors.get(p.name);
-    if (!t) throw new ModelFileError(source, `tensor ${p.name} is missing`);
-    if (t.shape.join("x") !== p.shape.join("x")) throw new ModelFileError(source, `tensor ${p.name} is [${t.shape}], expected [${p.shape}]`);
-    host.write(base + 4 * offsets.get(p.name)!, tensorF32(file, t, source));
+    if (i8.has(p.name)) continue;
+    host.write(base + 4 * offsets.get(p.name)!, tensorF32(file, tensor(p.name, p.shape), source));
   }
   const ptr = (name: string) => {
     const o = offsets.get(name);
-    if (o === undefined) throw new Error(`no parameter named ${name} in the loaded subnet`);
+    if (o === undefined) throw new Error(i8.has(name) ? `parameter ${name} is int8 (LoadedModel.i8), not f32` : `no parameter named ${name} in the loaded subnet`);
     return base + 4 * o;
   };
   // dA and W of every layer's SSM, for the subnet's C channels (they do not depend on time)
@@ -108,5 +140,5 @@ export function loadModelInto(host: InferHost, bytes: Uint8Array, asked?: Subnet
     };
     ssm.push({ fwd: disc("fwd"), bwd: cfg.causal ? [] : disc("bwd") });
   }
-  return { cfg, sub, tokenizer, metadata: file.metadata, ptr, ssm, floats };
+  return { cfg, sub, tokenizer, metadata: file.metadata, ptr, ssm, i8, floats, int8Bytes };
 }

@@ -140,6 +140,12 @@ export class InferHost {
     this.f32.set(data, ptr >> 2);
   }
 
+  /** Copies int8 values to byte address `ptr` (an int8 weight matrix). */
+  writeI8(ptr: number, data: Int8Array): void {
+    if (this.memory.buffer !== this.buffer) this.refresh();
+    new Int8Array(this.buffer, ptr, data.length).set(data);
+  }
+
   read(ptr: number, n: number): Float32Array {
     return this.f32.slice(ptr >> 2, (ptr >> 2) + n);
   }
