@@ -169,6 +169,7 @@ async function startMic() {
     r.audioSeconds += chunk.length / ctx.sampleRate;
     if (!s) {
       held.push(chunk);
+      $("audio-seconds").textContent = `${r.audioSeconds.toFixed(2)} s`;
       return;
     }
     const t0 = performance.now();
