@@ -49,11 +49,15 @@ function showNumbers(r) {
   $("rtf").textContent = r.audioSeconds > 0 ? r.rtf.toFixed(3) : "–";
 }
 
-/** The relaxed-SIMD build where the browser validates it (Chrome, Firefox), else plain SIMD. */
+/**
+ * The relaxed-SIMD build where the browser validates it (Chrome, Firefox), else plain SIMD.
+ * `?build=simd` in the page's URL forces plain SIMD (to compare the two builds).
+ */
 async function fetchWasm() {
   const base = new URL("../wasm/", import.meta.url);
-  const relaxed = await fetch(new URL("todm-infer-relaxed.wasm", base));
-  if (relaxed.ok) {
+  const forceSimd = new URLSearchParams(location.search).get("build") === "simd";
+  const relaxed = forceSimd ? null : await fetch(new URL("todm-infer-relaxed.wasm", base));
+  if (relaxed?.ok) {
     const bytes = new Uint8Array(await relaxed.arrayBuffer());
     if (WebAssembly.validate(bytes)) return { bytes, build: "relaxed-simd" };
   }
