@@ -3,26 +3,31 @@
 //
 // Plain ES module, no bundler: it imports the package's built files through relative URLs, so the
 // page works wherever the package root is served (`todm serve`, or any static server there).
-// Not here: resampling (the Recognizer takes any rate), threads (one thread, the page's own), model
-// training or conversion. The WAV reader is the package's own (src/audio/wav.ts, browser-safe), so
-// the page decodes a file to exactly the samples `todm transcribe` reads.
+// Not here: threads (one thread, the page's own), model training or conversion. The WAV reader and
+// the resampler are the package's own (src/audio/wav.ts, src/audio/resample.ts, browser-safe), so the
+// page turns a file into exactly the 16 kHz samples `todm transcribe` reads. Streams take 16 kHz
+// only: a file at another rate is resampled whole first, and the microphone's AudioContext runs at
+// 16 kHz (the browser resamples the device).
 //
 // What the page measures, in window.todmDemo (read by test/web-e2e.test.ts and bench/web.ts):
 //   loadMs        model bytes in hand -> Recognizer ready (WASM fetch + compile + model load)
+//   build         the WASM build the Recognizer picked ("relaxed-simd" where the browser has it)
+//   memoryBytes   the Recognizer's WebAssembly memory after the last run
 //   result        { mode, final, partials[], audioSeconds, computeMs, rtf, firstResultMs }
 //     computeMs   time spent inside accept/partial/finish (or transcribe), not waiting for the UI
 //     rtf         computeMs / 1000 / audioSeconds (below 1 is faster than real time)
 //     firstResultMs  compute from the start of the run to the first partial() (the whole
 //                    transcript for a model that cannot stream)
 
-import { Recognizer } from "../dist/infer/index.js";
+import { MODEL_SAMPLE_RATE, Recognizer } from "../dist/infer/index.js";
 import { readWav } from "../dist/audio/wav.js";
+import { resample } from "../dist/audio/resample.js";
 
 /** A WAV file is fed in chunks of this many seconds, as a microphone would deliver it. */
 const CHUNK_SECONDS = 0.1;
 
 const $ = (id) => document.getElementById(id);
-const demo = { build: null, loadMs: null, model: null, result: null, error: null, runs: 0 };
+const demo = { build: null, loadMs: null, memoryBytes: null, model: null, result: null, error: null, runs: 0 };
 window.todmDemo = demo;
 
 let recognizer = null;
@@ -50,22 +55,15 @@ function showNumbers(r) {
 }
 
 /**
- * The relaxed-SIMD build where the browser validates it (Chrome, Firefox), else plain SIMD.
- * `?build=simd` in the page's URL forces plain SIMD (to compare the two builds).
+ * Both builds for Recognizer.load, which uses relaxed SIMD where the browser validates it (Chrome,
+ * Firefox) and plain SIMD elsewhere. `?build=simd` in the page's URL offers plain SIMD only (to
+ * compare the two builds).
  */
-async function fetchWasm() {
+function wasmOption() {
   const base = new URL("../wasm/", import.meta.url);
-  const forceSimd = new URLSearchParams(location.search).get("build") === "simd";
-  const relaxed = forceSimd ? null : await fetch(new URL("todm-infer-relaxed.wasm", base));
-  if (relaxed?.ok) {
-    const bytes = new Uint8Array(await relaxed.arrayBuffer());
-    if (WebAssembly.validate(bytes)) return { bytes, build: "relaxed-simd" };
-  }
-  const simd = await fetch(new URL("todm-infer-simd.wasm", base));
-  if (!simd.ok) throw new Error(`cannot fetch the inference WASM (${simd.status} ${simd.statusText}); was the package built (npm run build)?`);
-  const bytes = new Uint8Array(await simd.arrayBuffer());
-  if (!WebAssembly.validate(bytes)) throw new Error("this browser cannot run WebAssembly SIMD (needs Chrome 91+, Firefox 89+, Safari 16.4+)");
-  return { bytes, build: "simd" };
+  const simd = new URL("todm-infer-simd.wasm", base);
+  if (new URLSearchParams(location.search).get("build") === "simd") return { simd };
+  return { simd, relaxed: new URL("todm-infer-relaxed.wasm", base) };
 }
 
 async function loadModel(file) {
@@ -75,26 +73,17 @@ async function loadModel(file) {
   setState("loading", `Loading ${file.name} ...`);
   const modelBytes = new Uint8Array(await file.arrayBuffer());
   const t0 = performance.now();
-  const wasm = await fetchWasm();
-  recognizer = await Recognizer.load(modelBytes, { wasm: wasm.bytes });
+  recognizer = await Recognizer.load(modelBytes, { wasm: wasmOption(), source: file.name });
   demo.loadMs = performance.now() - t0;
-  demo.build = wasm.build;
-  demo.model = { name: file.name, bytes: modelBytes.length };
+  demo.build = recognizer.build;
+  demo.memoryBytes = recognizer.memoryBytes;
+  demo.model = { name: file.name, bytes: modelBytes.length, subnet: recognizer.subnetName, causal: recognizer.causal };
   $("load-ms").textContent = `${demo.loadMs.toFixed(0)} ms`;
-  $("build").textContent = wasm.build;
-  $("model-info").textContent = `${file.name}, ${(modelBytes.length / 1024).toFixed(0)} KiB`;
+  $("build").textContent = recognizer.build;
+  $("model-info").textContent = `${file.name}, ${(modelBytes.length / 1024).toFixed(0)} KiB, ${recognizer.subnetName}, ` +
+    (recognizer.causal ? "causal (streams)" : "non-causal (no partial results: transcribes whole audio)");
   $("wav-file").disabled = $("mic-start").disabled = false;
   setState("ready", "Model loaded. Choose a WAV file or start the microphone.");
-}
-
-/** A stream, or null when the model cannot stream (a non-causal model is refused by rec.stream). */
-function tryStream(sampleRate) {
-  try {
-    return recognizer.stream({ sampleRate });
-  } catch (e) {
-    console.warn(`no streaming (${e instanceof Error ? e.message : e}); transcribing whole audio instead`);
-    return null;
-  }
 }
 
 const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -103,14 +92,14 @@ const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 async function runSamples(samples, sampleRate) {
   const r = { mode: "stream", final: "", partials: [], audioSeconds: samples.length / sampleRate, computeMs: 0, rtf: 0, firstResultMs: null };
   $("partial").textContent = $("final").textContent = "";
-  const s = tryStream(sampleRate);
-  if (s === null) {
+  if (!recognizer.causal) {
     r.mode = "whole";
     setState("running", "This model cannot stream (it is not causal): transcribing the whole file ...");
     const t0 = performance.now();
     r.final = await recognizer.transcribe(samples, sampleRate);
     r.computeMs = r.firstResultMs = performance.now() - t0;
   } else {
+    const s = recognizer.stream({ sampleRate });
     const chunk = Math.max(1, Math.round(CHUNK_SECONDS * sampleRate));
     for (let at = 0; at < samples.length; at += chunk) {
       const t0 = performance.now();
@@ -138,12 +127,14 @@ async function transcribeWavFile(file) {
   stopMic();
   setState("running", `Transcribing ${file.name} ...`);
   const audio = readWav(new Uint8Array(await file.arrayBuffer()), file.name);
-  const r = await runSamples(audio.samples, audio.sampleRate);
+  const samples = audio.sampleRate === MODEL_SAMPLE_RATE ? audio.samples : resample(audio.samples, audio.sampleRate, MODEL_SAMPLE_RATE);
+  const r = await runSamples(samples, MODEL_SAMPLE_RATE);
   finishRun(r, `${file.name}: ${r.audioSeconds.toFixed(2)} s at ${audio.sampleRate} Hz, ${r.mode === "stream" ? "streamed" : "whole file"}.`);
 }
 
 function finishRun(r, message) {
   demo.result = r;
+  demo.memoryBytes = recognizer?.memoryBytes ?? null;
   demo.runs++;
   $("partial").textContent = r.final;
   $("final").textContent = r.final;
@@ -161,11 +152,16 @@ async function startMic() {
   const media = await navigator.mediaDevices.getUserMedia({
     audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
   });
-  const ctx = new AudioContext();
+  const ctx = new AudioContext({ sampleRate: MODEL_SAMPLE_RATE });
+  if (ctx.sampleRate !== MODEL_SAMPLE_RATE) {
+    media.getTracks().forEach((t) => t.stop());
+    void ctx.close();
+    throw new Error(`this browser runs audio at ${ctx.sampleRate} Hz, not ${MODEL_SAMPLE_RATE} Hz as asked; use a WAV file instead`);
+  }
   await ctx.audioWorklet.addModule(new URL("./capture-worklet.js", import.meta.url));
   const source = ctx.createMediaStreamSource(media);
   const node = new AudioWorkletNode(ctx, "todm-capture", { numberOfInputs: 1, numberOfOutputs: 0 });
-  const s = tryStream(ctx.sampleRate);
+  const s = recognizer.causal ? recognizer.stream({ sampleRate: ctx.sampleRate }) : null;
   const r = { mode: s ? "stream" : "whole", final: "", partials: [], audioSeconds: 0, computeMs: 0, rtf: 0, firstResultMs: null };
   const held = []; // audio kept for a model that cannot stream
   node.port.onmessage = (ev) => {
