@@ -18,14 +18,14 @@ export const TINY_CAUSAL: ModelConfig = {
 };
 export const OVERFIT_TEXT = "HI HO";
 export const OVERFIT_RATE = 16000;
-const SEGMENT = 0.2 * OVERFIT_RATE;
 const TONE: Record<string, number> = { H: 400, I: 900, O: 1600, " ": 0 };
 
 /** One 0.2 s segment per character: a tone for a letter, near-silence for the space. */
-export function speakTones(text: string): Float32Array {
-  const x = new Float32Array(text.length * SEGMENT);
+export function speakTones(text: string, rate = OVERFIT_RATE): Float32Array {
+  const segment = Math.round(0.2 * rate);
+  const x = new Float32Array(text.length * segment);
   [...text].forEach((c, k) => {
-    for (let i = 0; i < SEGMENT; i++) x[k * SEGMENT + i] = TONE[c] ? 0.3 * Math.sin((2 * Math.PI * TONE[c] * i) / OVERFIT_RATE) : 0.001 * Math.sin(i);
+    for (let i = 0; i < segment; i++) x[k * segment + i] = TONE[c] ? 0.3 * Math.sin((2 * Math.PI * TONE[c] * i) / rate) : 0.001 * Math.sin(i);
   });
   return x;
 }
@@ -40,16 +40,21 @@ export interface Overfitted {
   learnt: string;
 }
 
-/** Trains TINY_CAUSAL on OVERFIT_TEXT (at most maxSteps) and writes model.safetensors and utt.wav into dir. */
-export function overfitTinyModel(e: Engine, dir: string, maxSteps = 600): Overfitted {
+/**
+ * Trains TINY_CAUSAL (or its non-causal twin) on OVERFIT_TEXT (at most maxSteps) and writes
+ * <name>.safetensors and utt.wav into dir.
+ */
+export function overfitTinyModel(e: Engine, dir: string, opts: { causal?: boolean; name?: string; maxSteps?: number } = {}): Overfitted {
+  const cfg: ModelConfig = { ...TINY_CAUSAL, causal: opts.causal ?? true };
+  const maxSteps = opts.maxSteps ?? 600;
   const wavFile = join(dir, "utt.wav");
   writeFileSync(wavFile, writeWav([speakTones(OVERFIT_TEXT)], OVERFIT_RATE));
   const samples = Float32Array.from(speakTones(OVERFIT_TEXT), (v) => Math.round(v * 32767) / 32768); // what the 16-bit file holds
   const tok = trainChar([OVERFIT_TEXT]);
-  const model = new Model(e, TINY_CAUSAL);
+  const model = new Model(e, cfg);
   model.params.init(1);
   // Feature normalisation from the utterance itself (training measures it over the training set).
-  const F = TINY_CAUSAL.featDim;
+  const F = cfg.featDim;
   const f = e.fbank(samples, OVERFIT_RATE, { numMelBins: F });
   const mean = new Float64Array(F), sq = new Float64Array(F);
   for (let t = 0; t < f.frames; t++) for (let k = 0; k < F; k++) mean[k] += f.data[t * F + k] / f.frames;
@@ -69,7 +74,7 @@ export function overfitTinyModel(e: Engine, dir: string, maxSteps = 600): Overfi
     opt.step();
     steps++;
   }
-  const modelFile = join(dir, "model.safetensors");
+  const modelFile = join(dir, `${opts.name ?? "model"}.safetensors`);
   saveModel(modelFile, model, tok);
   return { modelFile, wavFile, steps, learnt };
 }
