@@ -86,7 +86,16 @@ program
   .option("--subnet <name>", "decode with a subnet of a Supernet, e.g. L4-ff384-h2 (default: the whole model)")
   .option("--window <seconds>", "long files are decoded in consecutive windows of at most this many seconds, so memory stays bounded (a word cut at a window edge may be misrecognised)", "30")
   .option("--build <name>", "force a build: simd or relaxed-simd (default: the best the runtime supports)")
-  .action(async (files: string[], opts: { model: string; json: boolean; beam: string; subnet?: string; window: string; build?: "simd" | "relaxed-simd" }) => {
+  .option("--stream", "decode with the inference WebAssembly in chunks, as a live source would arrive, printing partial transcripts to stderr as they change (causal models only)", false)
+  .option("--chunk <ms>", "with --stream: chunk length in milliseconds", "160")
+  .action(async (files: string[], opts: { model: string; json: boolean; beam: string; subnet?: string; window: string; build?: "simd" | "relaxed-simd"; stream: boolean; chunk: string }) => {
+    if (opts.stream) {
+      if (opts.json) throw new Error("--json is not available with --stream");
+      const { runTranscribeStream } = await import("./commands/transcribe-stream.js");
+      const failed = await runTranscribeStream(files, { model: opts.model, beam: Number(opts.beam), subnet: opts.subnet, chunkMs: Number(opts.chunk), build: opts.build });
+      if (failed) process.exitCode = 1;
+      return;
+    }
     const { runTranscribe } = await import("./commands/transcribe.js");
     const engine = await createEngine({ build: opts.build });
     const failed = await runTranscribe(engine, files, { model: opts.model, json: opts.json, beam: Number(opts.beam), subnet: opts.subnet, window: Number(opts.window) });

@@ -10,7 +10,8 @@
 //     merge hypotheses with equal label sequences by log-add; the result is the most probable one
 //     (no length normalisation).
 //   Both record the encoder frame at which each token was emitted (`Hypothesis.frames`).
-// What it is not: LM fusion, fast_beam_search (k2), or streaming with carried state across chunks.
+//   GreedySearch / BeamSearch are the same searches advanced one frame per call, for streams (src/infer/).
+// What it is not: LM fusion, fast_beam_search (k2).
 // Reference: icefall egs/librispeech/ASR/zipformer/beam_search.py (read, not copied).
 
 import type { Engine } from "./engine.js";
@@ -48,15 +49,35 @@ function argmax(a: Float32Array, off: number, n: number): number {
 
 /** Greedy search for utterances with `lengths[b]` frames each. */
 export function greedySearch<S>(model: SearchModel<S>, lengths: ArrayLike<number>, opts: { maxSymPerFrame?: number } = {}): Hypothesis[] {
-  const maxSym = opts.maxSymPerFrame ?? 1;
-  if (!(maxSym >= 1)) throw new Error(`greedySearch: maxSymPerFrame must be >= 1, got ${maxSym}`);
-  const B = lengths.length, V = model.vocab;
-  const hyps: Hypothesis[] = Array.from({ length: B }, () => ({ tokens: [], frames: [], logProb: 0 }));
-  const states = Array.from({ length: B }, (_, b) => model.initial(b));
+  const search = new GreedySearch(model, lengths.length, opts);
   const T = Math.max(0, ...Array.from(lengths));
-  for (let t = 0; t < T; t++) {
-    let live = Array.from({ length: B }, (_, b) => b).filter((b) => t < lengths[b]);
-    for (let sym = 0; sym < maxSym && live.length > 0; sym++) {
+  for (let t = 0; t < T; t++) search.frame(Array.from({ length: lengths.length }, (_, b) => b).filter((b) => t < lengths[b]), t);
+  return search.hyps;
+}
+
+/**
+ * Greedy search advanced one encoder frame at a time (what greedySearch loops over), so that a stream
+ * can feed frames as they come: the hypotheses and predictor states are carried between calls.
+ */
+export class GreedySearch<S> {
+  readonly hyps: Hypothesis[];
+  private readonly states: S[];
+  private readonly maxSym: number;
+
+  constructor(private readonly model: SearchModel<S>, B: number, opts: { maxSymPerFrame?: number } = {}) {
+    this.maxSym = opts.maxSymPerFrame ?? 1;
+    if (!(this.maxSym >= 1)) throw new Error(`greedySearch: maxSymPerFrame must be >= 1, got ${this.maxSym}`);
+    this.hyps = Array.from({ length: B }, () => ({ tokens: [], frames: [], logProb: 0 }));
+    this.states = Array.from({ length: B }, (_, b) => model.initial(b));
+  }
+
+  /**
+   * Searches frame `t` of the utterances `live` (the model's frame index); `at` is the frame number
+   * recorded in Hypothesis.frames (default t; a stream passes its running count).
+   */
+  frame(live: number[], t: number, at = t): void {
+    const { model, hyps, states } = this, V = model.vocab;
+    for (let sym = 0; sym < this.maxSym && live.length > 0; sym++) {
       const lp = model.logProbs(live, live.map(() => t), live.map((b) => states[b]));
       const emit: number[] = [], labels: number[] = [];
       live.forEach((b, i) => {
@@ -64,7 +85,7 @@ export function greedySearch<S>(model: SearchModel<S>, lengths: ArrayLike<number
         hyps[b].logProb += lp[i * V + k];
         if (k !== model.blank) {
           hyps[b].tokens.push(k);
-          hyps[b].frames.push(t);
+          hyps[b].frames.push(at);
           emit.push(b);
           labels.push(k);
         }
@@ -73,7 +94,6 @@ export function greedySearch<S>(model: SearchModel<S>, lengths: ArrayLike<number
       live = emit;
     }
   }
-  return hyps;
 }
 
 interface BeamHyp<S> {
@@ -90,13 +110,26 @@ const logAddExp = (a: number, b: number) => {
 
 /** Modified beam search (one symbol per frame at most), `beam` hypotheses per utterance (default 4). */
 export function modifiedBeamSearch<S>(model: SearchModel<S>, lengths: ArrayLike<number>, opts: { beam?: number } = {}): Hypothesis[] {
-  const beam = opts.beam ?? 4;
-  if (!(beam >= 1)) throw new Error(`modifiedBeamSearch: beam must be >= 1, got ${beam}`);
-  const B = lengths.length, V = model.vocab;
-  let beams: BeamHyp<S>[][] = Array.from({ length: B }, (_, b) => [{ tokens: [], frames: [], logProb: 0, state: model.initial(b) }]);
+  const search = new BeamSearch(model, lengths.length, opts);
   const T = Math.max(0, ...Array.from(lengths));
-  for (let t = 0; t < T; t++) {
-    const live = Array.from({ length: B }, (_, b) => b).filter((b) => t < lengths[b]);
+  for (let t = 0; t < T; t++) search.frame(Array.from({ length: lengths.length }, (_, b) => b).filter((b) => t < lengths[b]), t);
+  return search.best();
+}
+
+/** Modified beam search advanced one encoder frame at a time (what modifiedBeamSearch loops over). */
+export class BeamSearch<S> {
+  private readonly beams: BeamHyp<S>[][];
+  private readonly beam: number;
+
+  constructor(private readonly model: SearchModel<S>, B: number, opts: { beam?: number } = {}) {
+    this.beam = opts.beam ?? 4;
+    if (!(this.beam >= 1)) throw new Error(`modifiedBeamSearch: beam must be >= 1, got ${this.beam}`);
+    this.beams = Array.from({ length: B }, (_, b) => [{ tokens: [], frames: [], logProb: 0, state: model.initial(b) }]);
+  }
+
+  /** Searches frame `t` (the model's index) of the utterances `live`; `at` is recorded in frames (default t). */
+  frame(live: number[], t: number, at = t): void {
+    const { model, beams, beam } = this, V = model.vocab;
     const flat = live.flatMap((b) => beams[b].map((h) => ({ b, h })));
     const lp = model.logProbs(flat.map((x) => x.b), flat.map(() => t), flat.map((x) => x.h.state));
     const toAdvance: { hyp: BeamHyp<S>; from: S; label: number }[] = [];
@@ -112,7 +145,7 @@ export function modifiedBeamSearch<S>(model: SearchModel<S>, lengths: ArrayLike<
       for (const c of cands.slice(0, beam)) {
         const h = beams[b][c.i];
         const tokens = c.k === model.blank ? h.tokens : [...h.tokens, c.k];
-        const frames = c.k === model.blank ? h.frames : [...h.frames, t];
+        const frames = c.k === model.blank ? h.frames : [...h.frames, at];
         const key = tokens.join(",");
         const old = next.get(key);
         if (old) {
@@ -130,10 +163,14 @@ export function modifiedBeamSearch<S>(model: SearchModel<S>, lengths: ArrayLike<
       model.advance(toAdvance.map((x) => x.from), toAdvance.map((x) => x.label)).forEach((s, i) => (toAdvance[i].hyp.state = s));
     }
   }
-  return beams.map((hs) => {
-    const best = hs.reduce((a, h) => (h.logProb > a.logProb ? h : a));
-    return { tokens: best.tokens, frames: best.frames, logProb: best.logProb };
-  });
+
+  /** The most probable hypothesis of each utterance so far. */
+  best(): Hypothesis[] {
+    return this.beams.map((hs) => {
+      const best = hs.reduce((a, h) => (h.logProb > a.logProb ? h : a));
+      return { tokens: best.tokens, frames: best.frames, logProb: best.logProb };
+    });
+  }
 }
 
 /** A hypothesis' predictor state for the engine model: per layer h and c, and the projected output [J]. */

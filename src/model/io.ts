@@ -8,11 +8,12 @@
 
 import type { Engine } from "../engine.js";
 import { decodeSafetensors, encodeSafetensors, ModelFileError, readSafetensors, writeFileAtomic, type NamedTensor, type SafetensorsFile } from "../safetensors.js";
-import { tokenizerFromJSON, type Tokenizer } from "../data/tokenizer.js";
-import { paramTable, validateConfig, type ModelConfig } from "./config.js";
+import type { Tokenizer } from "../data/tokenizer.js";
+import { paramTable } from "./config.js";
+import { FORMAT_VERSION, parseModelMetadata } from "./metadata.js";
 import { Model } from "./model.js";
 
-export const FORMAT_VERSION = "1";
+export { FORMAT_VERSION, parseModelMetadata } from "./metadata.js";
 
 /** The model's tensors (values, full Supernet shapes) and metadata, as safetensors bytes. */
 export function encodeModel(model: Model, tokenizer: Tokenizer, extra: Record<string, string> = {}): Uint8Array {
@@ -29,29 +30,6 @@ export function encodeModel(model: Model, tokenizer: Tokenizer, extra: Record<st
 
 export function saveModel(path: string, model: Model, tokenizer: Tokenizer, extra: Record<string, string> = {}): void {
   writeFileAtomic(path, encodeModel(model, tokenizer, extra));
-}
-
-/** Checks the metadata and returns the config and tokenizer; errors name `source`. */
-export function parseModelMetadata(file: SafetensorsFile, source: string): { cfg: ModelConfig; tokenizer: Tokenizer } {
-  const m = file.metadata;
-  const hint = "a todm model has todm.format_version, todm.config and todm.tokenizer metadata";
-  if (m["todm.format_version"] === undefined) throw new ModelFileError(source, "not a todm model: no todm.format_version metadata", hint);
-  if (m["todm.format_version"] !== FORMAT_VERSION) {
-    throw new ModelFileError(source, `unsupported todm.format_version ${m["todm.format_version"]} (this todm reads ${FORMAT_VERSION})`);
-  }
-  let cfg: ModelConfig, tokJson: unknown;
-  try {
-    cfg = JSON.parse(m["todm.config"] ?? "");
-    tokJson = JSON.parse(m["todm.tokenizer"] ?? "");
-  } catch {
-    throw new ModelFileError(source, "todm.config or todm.tokenizer metadata is missing or not JSON", hint);
-  }
-  validateConfig(cfg, source);
-  const tokenizer = tokenizerFromJSON(tokJson as Parameters<typeof tokenizerFromJSON>[0]);
-  if (tokenizer.size !== cfg.vocabSize) {
-    throw new ModelFileError(source, `the tokenizer has ${tokenizer.size} symbols but the model's vocabulary is ${cfg.vocabSize}`);
-  }
-  return { cfg, tokenizer };
 }
 
 /** Loads a model file into a new Model in `engine`; refuses truncated, foreign or inconsistent files. */

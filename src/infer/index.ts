@@ -1,0 +1,276 @@
+// todm/infer: speech recognition with a todm model in any JavaScript runtime that has WebAssembly
+// SIMD (browsers, Web Workers, Node, Deno, Bun), on one thread, without shared memory.
+//
+//   import { Recognizer } from "todm/infer";
+//   const rec = await Recognizer.load(modelBytes, { wasm: { simd: simdUrl, relaxed: relaxedUrl } });
+//   const text = await rec.transcribe(samples, 16000);           // Float32Array in [-1, 1]
+//   const s = rec.stream({ sampleRate: 16000 });                 // causal models only
+//   for (const chunk of chunks) { s.accept(chunk); show(s.partial()); }
+//   const final = s.finish();
+//
+// What it is: the embedding API over the inference build (wasm/todm-infer-*.wasm, assembly/infer.ts):
+// Kaldi fbank, the encoder (encoder.ts), and greedy or modified beam search (src/decode.ts, advanced
+// frame by frame), for float32 model files from src/model/io.ts (int8 ones dequantised at load).
+// What it is not: training, file or audio-format access (the caller decodes audio; src/infer/node.ts
+// reads files in Node), or resampling of streams (pass audio at 16 kHz, e.g. an AudioContext created
+// with { sampleRate: 16000 }; transcribe() resamples whole signals itself).
+// Browser-safe by construction: this module graph imports no node: module (test/infer.test.ts checks
+// the emitted files).
+
+import { resample } from "../audio/resample.js";
+import { BeamSearch, engineSearchModel, GreedySearch, type EngineSearchState, type Hypothesis, type SearchModel } from "../decode.js";
+import type { Engine } from "../engine.js";
+import type { JoinerConfig } from "../joiner.js";
+import type { PredictorConfig } from "../predictor.js";
+import type { SubnetSpec } from "../model/config.js";
+import { subnetName } from "../model/config.js";
+import type { Tokenizer } from "../data/tokenizer.js";
+import { encodeChunk, EncoderState } from "./encoder.js";
+import { loadModelInto, MODEL_SAMPLE_RATE, type LoadedModel } from "./model.js";
+import { compileInfer, InferError, InferHost, type InferBuildName, type WasmOption } from "./wasm.js";
+
+export { InferError, type WasmOption, type WasmSource, type InferBuildName } from "./wasm.js";
+export { MODEL_SAMPLE_RATE } from "./model.js";
+export type { Hypothesis } from "../decode.js";
+export type { ModelConfig, SubnetSpec } from "../model/config.js";
+
+export interface RecognizerOptions {
+  /** The inference WebAssembly: bytes, a URL, a Response or a Module; or { simd, relaxed } to pick at load. */
+  wasm: WasmOption;
+  /** Run a subnet of a Supernet file: a name like "L4-ff384-h2" or a SubnetSpec (default: the file's todm.subnet, else the whole model). */
+  subnet?: SubnetSpec | string;
+  /** Modified beam search with this many hypotheses; 1 = greedy search (Default: 1). */
+  beam?: number;
+  /** Names the model in error messages (Default: "<model bytes>"). */
+  source?: string;
+}
+
+export interface StreamOptions {
+  /** Sample rate of the chunks; must be the model's (16000 Hz). */
+  sampleRate: number;
+}
+
+/** Kaldi fbank (snip_edges) on the host of the inference build: one call per chunk. */
+class Fbank {
+  private pending = new Float32Array(0);
+  private readonly shift: number;
+
+  constructor(private readonly host: InferHost, private readonly bins: number) {
+    const err = host.wasm.fbank_setup(MODEL_SAMPLE_RATE, bins);
+    if (err !== 0) throw new InferError(`fbank: cannot set up ${bins} bins at ${MODEL_SAMPLE_RATE} Hz (code ${err})`);
+    this.shift = host.wasm.fbank_frame_shift(MODEL_SAMPLE_RATE);
+  }
+
+  /** The frames that the samples so far complete (arena pointer in the caller's scope) and their count. */
+  accept(chunk: Float32Array): { ptr: number; frames: number } {
+    const all = new Float32Array(this.pending.length + chunk.length);
+    all.set(this.pending);
+    all.set(chunk, this.pending.length);
+    const w = this.host.wasm;
+    const frames = w.fbank_num_frames(all.length, MODEL_SAMPLE_RATE);
+    this.pending = all.slice(frames * this.shift);
+    if (frames === 0) return { ptr: 0, frames: 0 };
+    const input = this.host.upload(all), out = this.host.alloc(frames * this.bins, "fbank features");
+    const got = w.fbank_forward(out, input, all.length, MODEL_SAMPLE_RATE, this.bins);
+    if (got !== frames) throw new InferError(`fbank: kernel returned ${got}, expected ${frames} frames`);
+    return { ptr: out, frames };
+  }
+}
+
+/** A loaded model on its own instance of the inference build. */
+export class Recognizer {
+  private constructor(
+    private readonly host: InferHost,
+    private readonly model: LoadedModel,
+    private readonly beam: number,
+  ) {}
+
+  /** Loads model bytes (a .safetensors file's contents) into a fresh instance of the inference build. */
+  static async load(modelBytes: Uint8Array | ArrayBuffer, opts: RecognizerOptions): Promise<Recognizer> {
+    const beam = opts.beam ?? 1;
+    if (!(Number.isInteger(beam) && beam >= 1)) throw new InferError(`beam must be an integer >= 1, got ${opts.beam}`);
+    const { module, build } = await compileInfer(opts.wasm);
+    const host = await InferHost.instantiate(module, build);
+    const bytes = modelBytes instanceof Uint8Array ? modelBytes : new Uint8Array(modelBytes);
+    return new Recognizer(host, loadModelInto(host, bytes, opts.subnet, opts.source ?? "<model bytes>"), beam);
+  }
+
+  /** Which build runs: "relaxed-simd" or "simd". */
+  get build(): InferBuildName {
+    return this.host.build;
+  }
+
+  get config() {
+    return { ...this.model.cfg };
+  }
+
+  get subnet(): SubnetSpec {
+    return { ...this.model.sub };
+  }
+
+  /** A readable name of the running subnet, e.g. "L6-ff576-h4". */
+  get subnetName(): string {
+    return subnetName(this.model.sub);
+  }
+
+  get tokenizer(): Tokenizer {
+    return this.model.tokenizer;
+  }
+
+  /** Whether the model can stream (a causal encoder). */
+  get causal(): boolean {
+    return this.model.cfg.causal;
+  }
+
+  /** Bytes of WebAssembly memory the instance holds. */
+  get memoryBytes(): number {
+    return this.host.memoryBytes;
+  }
+
+  /** The transcript of a whole utterance (samples in [-1, 1], any sample rate: resampled to 16 kHz). */
+  async transcribe(samples: Float32Array | ArrayLike<number>, sampleRate: number): Promise<string> {
+    return this.recognize(samples, sampleRate).text;
+  }
+
+  /** Like transcribe, with the token ids and the encoder frame (40 ms each) of each token. */
+  recognize(samples: Float32Array | ArrayLike<number>, sampleRate: number): { text: string; tokens: number[]; frames: number[] } {
+    let x = samples instanceof Float32Array ? samples : Float32Array.from(samples);
+    if (!(sampleRate > 0)) throw new InferError(`sampleRate must be positive, got ${sampleRate}`);
+    if (sampleRate !== MODEL_SAMPLE_RATE) x = resample(x, sampleRate, MODEL_SAMPLE_RATE);
+    const run = new Run(this.host, this.model, this.beam);
+    // A causal encoder gives the same frames for any chunking: feed 10 s at a time so memory stays
+    // bounded for long audio. A non-causal one needs the whole utterance in one call.
+    const step = this.model.cfg.causal ? 10 * MODEL_SAMPLE_RATE : Math.max(1, x.length);
+    for (let i = 0; i < x.length; i += step) run.accept(x.subarray(i, i + step));
+    return run.result();
+  }
+
+  /**
+   * The encoder output [frames, dModel] of 16 kHz samples (what the joiner's encoder projection reads), a
+   * fresh copy: for tests and analysis. Fed in `chunk`-sample pieces when given (a causal model only).
+   */
+  encoderOutput(samples: Float32Array, chunk?: number): { data: Float32Array; frames: number } {
+    const st = new EncoderState(this.model), fb = new Fbank(this.host, this.model.cfg.featDim), d = this.model.cfg.dModel;
+    const step = chunk && this.model.cfg.causal ? chunk : Math.max(1, samples.length);
+    const parts: Float32Array[] = [];
+    for (let i = 0; i < samples.length; i += step) {
+      this.host.scoped(() => {
+        const f = fb.accept(samples.subarray(i, i + step));
+        if (!f.frames) return;
+        const r = encodeChunk(this.host, this.model, st, this.host.read(f.ptr, f.frames * this.model.cfg.featDim), f.frames);
+        if (r.frames) parts.push(this.host.read(r.enc, r.frames * d));
+      });
+    }
+    const data = new Float32Array(st.frames * d);
+    let o = 0;
+    for (const p of parts) {
+      data.set(p, o);
+      o += p.length;
+    }
+    return { data, frames: st.frames };
+  }
+
+  /** A stream over 16 kHz chunks; refused for a non-causal model. */
+  stream(opts: StreamOptions): RecognizerStream {
+    if (!this.model.cfg.causal) {
+      throw new InferError(
+        `this model cannot stream: its encoder is non-causal (bidirectional SSM${this.model.cfg.convKernel ? ", centred convolution" : ""}, ` +
+          `unpadded subsampling), so every frame depends on the end of the utterance. Use transcribe(), or a model trained with causal: true`,
+      );
+    }
+    if (opts?.sampleRate !== MODEL_SAMPLE_RATE) {
+      throw new InferError(`stream: chunks must be ${MODEL_SAMPLE_RATE} Hz audio, got sampleRate ${opts?.sampleRate} (resample first, e.g. new AudioContext({ sampleRate: 16000 }))`);
+    }
+    return new RecognizerStream(new Run(this.host, this.model, this.beam));
+  }
+}
+
+/** A streaming recognition: feed chunks, read partial transcripts, finish. */
+export class RecognizerStream {
+  private finished = false;
+
+  /** @internal */
+  constructor(private readonly run: Run) {}
+
+  /** Feeds a chunk of samples (16 kHz, [-1, 1]); computes every encoder frame it completes. */
+  accept(chunk: Float32Array | ArrayLike<number>): void {
+    if (this.finished) throw new InferError("stream: accept() after finish()");
+    this.run.accept(chunk instanceof Float32Array ? chunk : Float32Array.from(chunk));
+  }
+
+  /** The transcript so far (the best hypothesis over the frames computed). */
+  partial(): string {
+    return this.run.result().text;
+  }
+
+  /** Seconds of audio whose encoder frames have been decoded (40 ms per frame). */
+  get decodedSeconds(): number {
+    return this.run.frames * 0.04;
+  }
+
+  /** The final transcript. A causal encoder has no lookahead, so nothing is left to flush but the partial fbank frame (dropped, as Kaldi's snip_edges does). */
+  finish(): string {
+    this.finished = true;
+    return this.run.result().text;
+  }
+
+  /** The final result with token ids and the encoder frame of each token. */
+  finishResult(): { text: string; tokens: number[]; frames: number[] } {
+    this.finished = true;
+    return this.run.result();
+  }
+}
+
+/** The search model of the current chunk's encoder frames (engineSearchModel is built per chunk). */
+class ChunkSearchModel implements SearchModel<EngineSearchState> {
+  current!: SearchModel<EngineSearchState>;
+  constructor(readonly vocab: number, readonly blank: number) {}
+  initial(b: number) { return this.current.initial(b); }
+  advance(states: EngineSearchState[], labels: number[]) { return this.current.advance(states, labels); }
+  logProbs(utts: number[], frames: number[], states: EngineSearchState[]) { return this.current.logProbs(utts, frames, states); }
+}
+
+/** One utterance in progress: fbank, encoder and search state. */
+class Run {
+  private readonly fbank: Fbank;
+  private readonly enc: EncoderState;
+  private readonly sm: ChunkSearchModel;
+  private search: GreedySearch<EngineSearchState> | BeamSearch<EngineSearchState> | null = null;
+  private readonly pcfg: PredictorConfig;
+  private readonly jcfg: JoinerConfig;
+  frames = 0;
+
+  constructor(private readonly host: InferHost, private readonly m: LoadedModel, private readonly beam: number) {
+    this.fbank = new Fbank(host, m.cfg.featDim);
+    this.enc = new EncoderState(m);
+    const c = m.cfg;
+    this.pcfg = { vocab: c.vocabSize, embedDim: c.predictorDim, hidden: c.predictorDim, layers: c.predictorLayers as 1 | 2, layerNorm: false };
+    this.jcfg = { encDim: c.dModel, predDim: c.predictorDim, joinDim: c.joinerDim, vocab: c.vocabSize };
+    this.sm = new ChunkSearchModel(c.vocabSize, 0);
+  }
+
+  accept(samples: Float32Array): void {
+    const { host, m } = this;
+    host.scoped(() => {
+      const f = this.fbank.accept(samples);
+      if (f.frames === 0) return;
+      const feats = host.read(f.ptr, f.frames * m.cfg.featDim);
+      const { enc, frames } = encodeChunk(host, m, this.enc, feats, f.frames);
+      if (frames === 0) return;
+      // decode.ts's searches are written against the training Engine; they use only alloc/upload/read/
+      // scoped and forward kernels that the inference build exports (same names and signatures).
+      const e = host as unknown as Engine;
+      this.sm.current = engineSearchModel(e, { cfg: this.pcfg, params: m.ptr("predictor.embedding.weight") },
+        { cfg: this.jcfg, params: m.ptr("joiner.enc.weight") }, enc, 1, frames, 0);
+      this.search ??= this.beam > 1 ? new BeamSearch(this.sm, 1, { beam: this.beam }) : new GreedySearch(this.sm, 1);
+      for (let t = 0; t < frames; t++) this.search.frame([0], t, this.frames + t);
+      this.frames += frames;
+    });
+  }
+
+  result(): { text: string; tokens: number[]; frames: number[] } {
+    const h: Hypothesis | undefined = this.search === null ? undefined : this.search instanceof GreedySearch ? this.search.hyps[0] : this.search.best()[0];
+    const tokens = h ? [...h.tokens] : [];
+    return { text: this.m.tokenizer.decode(tokens), tokens, frames: h ? [...h.frames] : [] };
+  }
+}

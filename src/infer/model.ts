@@ -1,0 +1,108 @@
+// A todm model file loaded into the inference build: metadata checked, the tensors one subnet needs
+// packed into the arena, the SSM discretised once per layer.
+//
+// What it is: the loading half of the inference API (src/infer/index.ts). Model files are the ones
+// src/model/io.ts writes (docs/model-format.md): F32 tensors of a Supernet or an exported subnet.
+// int8 models (`todm.quant = "int8"`: I8 tensors `<name>` with F32 per-output-row scales
+// `<name>.scale`) are dequantised to f32 here, at load, as a first step: the hook where the int8
+// GEMM (assembly/gemm_i8.ts, another branch) will take over is `tensorF32` below.
+// What it is not: the forward (encoder.ts) or the searches (src/decode.ts).
+// Parameter layout: paramTable order, each tensor 16-float aligned, so the predictor and joiner stay
+// the contiguous blocks src/predictor.ts and src/joiner.ts address by offsets (as in ModelParams).
+
+import { decodeSafetensors, ModelFileError, type NamedTensor, type SafetensorsFile } from "../safetensors-bytes.js";
+import type { Tokenizer } from "../data/tokenizer.js";
+import { paramTable, parseSubnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
+import { parseModelMetadata } from "../model/metadata.js";
+import type { InferHost } from "./wasm.js";
+
+/** The model's features: 16 kHz Kaldi fbank with the config's featDim bins (as in training). */
+export const MODEL_SAMPLE_RATE = 16000;
+
+export interface LoadedModel {
+  cfg: ModelConfig;
+  sub: SubnetSpec;
+  tokenizer: Tokenizer;
+  metadata: Record<string, string>;
+  /** Arena pointer of each packed tensor. */
+  ptr: (name: string) => number;
+  /** Per encoder layer and direction: dA re/im, W re/im, each [N2, C] (C = the subnet's channels). */
+  ssm: { fwd: number[]; bwd: number[] }[];
+  /** Floats of parameters packed (the subnet's share of the file). */
+  floats: number;
+}
+
+/** The subnet to run: an explicit one, else the file's `todm.subnet` (JSON or a name), else the whole model. */
+function pickSubnet(cfg: ModelConfig, meta: Record<string, string>, asked: SubnetSpec | string | undefined, source: string): SubnetSpec {
+  let s: SubnetSpec;
+  if (asked !== undefined) s = typeof asked === "string" ? parseSubnetName(asked) : asked;
+  else if (meta["todm.subnet"]) {
+    const v = meta["todm.subnet"];
+    try {
+      s = v.trim().startsWith("{") ? JSON.parse(v) : parseSubnetName(v);
+    } catch {
+      throw new ModelFileError(source, `todm.subnet metadata "${v}" is neither a subnet name nor JSON`);
+    }
+  } else s = supernetSpec(cfg);
+  if (!(s.layers >= 1 && s.layers <= cfg.layers && s.ffDim >= 1 && s.ffDim <= cfg.ffDim && s.heads >= 2 && s.heads % 2 === 0 && s.heads <= cfg.heads)) {
+    throw new Error(`${source}: subnet L${s.layers}-ff${s.ffDim}-h${s.heads} is not inside the model (L${cfg.layers}-ff${cfg.ffDim}-h${cfg.heads}, heads even)`);
+  }
+  return s;
+}
+
+/** A tensor's values as f32: F32 as stored, I8 dequantised with its per-row `<name>.scale`. */
+function tensorF32(file: SafetensorsFile, t: NamedTensor, source: string): Float32Array {
+  if (t.dtype === "F32") return t.data as Float32Array;
+  if (t.dtype === "I8") {
+    const scale = file.tensors.get(`${t.name}.scale`);
+    const rows = t.shape[0] ?? 1;
+    if (!scale || scale.dtype !== "F32" || scale.data.length !== rows) {
+      throw new ModelFileError(source, `int8 tensor ${t.name} needs an F32 ${t.name}.scale with ${rows} values (one per output row)`);
+    }
+    const q = t.data as Int8Array, s = scale.data as Float32Array, out = new Float32Array(q.length), cols = q.length / Math.max(1, rows);
+    for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) out[r * cols + k] = q[r * cols + k] * s[r];
+    return out;
+  }
+  throw new ModelFileError(source, `tensor ${t.name} has dtype ${t.dtype}; the inference API reads F32 and int8 (I8 + scale) tensors`);
+}
+
+/** Parses model bytes and packs what subnet `asked` needs into `host`'s arena (kept for the instance's life). */
+export function loadModelInto(host: InferHost, bytes: Uint8Array, asked?: SubnetSpec | string, source = "<model bytes>"): LoadedModel {
+  const file = decodeSafetensors(bytes, source);
+  const { cfg, tokenizer } = parseModelMetadata(file, source);
+  const sub = pickSubnet(cfg, file.metadata, asked, source);
+  const table = paramTable(cfg).filter((p) => p.block === undefined || p.block < sub.layers);
+  const offsets = new Map<string, number>();
+  let floats = 0;
+  for (const p of table) {
+    offsets.set(p.name, floats);
+    floats += Math.ceil(p.shape.reduce((a, b) => a * b, 1) / 16) * 16;
+  }
+  const base = host.alloc(floats, "model parameters");
+  for (const p of table) {
+    const t = file.tensors.get(p.name);
+    if (!t) throw new ModelFileError(source, `tensor ${p.name} is missing`);
+    if (t.shape.join("x") !== p.shape.join("x")) throw new ModelFileError(source, `tensor ${p.name} is [${t.shape}], expected [${p.shape}]`);
+    host.write(base + 4 * offsets.get(p.name)!, tensorF32(file, t, source));
+  }
+  const ptr = (name: string) => {
+    const o = offsets.get(name);
+    if (o === undefined) throw new Error(`no parameter named ${name} in the loaded subnet`);
+    return base + 4 * o;
+  };
+  // dA and W of every layer's SSM, for the subnet's C channels (they do not depend on time)
+  const N2 = cfg.stateSize / 2, C = sub.heads * (cfg.dModel / cfg.heads);
+  const ssm: LoadedModel["ssm"] = [];
+  for (let l = 0; l < sub.layers; l++) {
+    const p = `encoder.blocks.${l}.ssm.`;
+    const disc = (dir: string) => {
+      const da = host.alloc(4 * N2 * C, "SSM discretisation");
+      const q = [da, da + 4 * N2 * C, da + 8 * N2 * C, da + 12 * N2 * C];
+      host.wasm.ssm_discretize_forward(q[0], q[1], q[2], q[3], ptr(`${p}${dir}.s`), ptr(`${p}${dir}.c_re`), ptr(`${p}${dir}.c_im`),
+        ptr(`${p}a_re`), ptr(`${p}a_im`), ptr(`${p}log_dt_min`), ptr(`${p}log_dt_max`), C, N2);
+      return q;
+    };
+    ssm.push({ fwd: disc("fwd"), bwd: cfg.causal ? [] : disc("bwd") });
+  }
+  return { cfg, sub, tokenizer, metadata: file.metadata, ptr, ssm, floats };
+}
