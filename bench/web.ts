@@ -1,7 +1,8 @@
 // The demo page in headless Chromium, one thread (the page's own): for each model, the real-time
 // factor of streaming a WAV file through the page, the cold start (model bytes in hand -> first
-// partial result: WASM fetch + compile + model load + the first 100 ms chunk), and the growth of the
-// page's renderer memory (peak RSS after the run minus RSS before the model; Linux /proc). Each figure
+// partial result: WASM fetch + compile + model load + the first 100 ms chunk), and memory twice: the
+// Recognizer's WebAssembly memory, and the growth of the page's renderer process (peak RSS after the
+// run minus RSS before the model, Linux /proc: WASM memory, compiled code, model bytes, JS). Each figure
 // is the median of REPS runs, each in a freshly launched browser, driven by bench/web_driver.ts exactly as
 // test/web-e2e.test.ts drives it. The same models in Node are bench/infer.ts's (the infer engineer's);
 // Chromium has no PyTorch peer, so records carry no peers.
@@ -86,12 +87,14 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
         const cold = median(runs.map((r) => r.coldStartMs));
         const mem = runs.every((r) => r.rendererPeakGrowthMiB !== null) ? median(runs.map((r) => r.rendererPeakGrowthMiB!)) : null;
         const note = `Chromium headless, one thread; ${AUDIO_SECONDS} s of 16 kHz audio streamed in 100 ms chunks; model file ${(size / 1024).toFixed(0)} KiB; load ${median(runs.map((r) => r.loadMs)).toFixed(0)} ms; median of ${REPS} fresh browsers`;
-        ctx.log(`  web ${name} ${build}: RTF ${rtf.toFixed(4)}, cold start ${cold.toFixed(0)} ms, renderer +${mem?.toFixed(1) ?? "n/a"} MiB`);
+        const wasmMiB = median(runs.map((r) => r.wasmMemoryBytes)) / 2 ** 20;
+        ctx.log(`  web ${name} ${build}: RTF ${rtf.toFixed(4)}, cold start ${cold.toFixed(0)} ms, WASM memory ${wasmMiB.toFixed(1)} MiB, renderer +${mem?.toFixed(1) ?? "n/a"} MiB`);
         const base = { bench: "web", build, peers: {}, machine: ctx.machine, commit: ctx.commit, note };
         records.push(
           { ...base, case: `${name} RTF`, metric: "x realtime (compute / audio)", higherIsBetter: false, todm: rtf },
           { ...base, case: `${name} cold start`, metric: "ms (load to first result)", higherIsBetter: false, todm: cold },
-          { ...base, case: `${name} memory`, metric: "MiB (renderer peak RSS growth)", higherIsBetter: false, todm: mem },
+          { ...base, case: `${name} WASM memory`, metric: "MiB (Recognizer.memoryBytes)", higherIsBetter: false, todm: wasmMiB },
+          { ...base, case: `${name} renderer memory`, metric: "MiB (renderer peak RSS growth)", higherIsBetter: false, todm: mem },
         );
       }
     }

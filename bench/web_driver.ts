@@ -51,6 +51,8 @@ export interface DemoRun {
   rtf: number;
   /** loadMs + compute to the first partial: load to first result. */
   coldStartMs: number;
+  /** The Recognizer's WebAssembly memory after the run (bytes). */
+  wasmMemoryBytes: number;
   /** Growth of the page's renderer process resident memory, peak after the run minus before the model (MiB; Linux only). */
   rendererPeakGrowthMiB: number | null;
   /** Console errors and uncaught page errors seen during the run. */
@@ -60,6 +62,7 @@ export interface DemoRun {
 interface PageState {
   build: DemoRun["build"];
   loadMs: number;
+  memoryBytes: number;
   error: string | null;
   result: { mode: DemoRun["mode"]; final: string; partials: string[]; audioSeconds: number; computeMs: number; rtf: number; firstResultMs: number };
 }
@@ -133,6 +136,7 @@ export async function runDemo(browser: Browser, pageUrl: string, modelFile: stri
       computeMs: s.result.computeMs,
       rtf: s.result.rtf,
       coldStartMs: s.loadMs + s.result.firstResultMs,
+      wasmMemoryBytes: s.memoryBytes,
       rendererPeakGrowthMiB: growth,
       pageErrors,
     };
@@ -168,7 +172,7 @@ export async function runMicrophone(browser: Browser, pageUrl: string, modelFile
       build: s.build, mode: s.result.mode, final: s.result.final, partials: s.result.partials,
       shownFinal: (await page.textContent("#final")) ?? "", audioSeconds: s.result.audioSeconds, loadMs: s.loadMs,
       computeMs: s.result.computeMs, rtf: s.result.rtf, coldStartMs: s.loadMs + s.result.firstResultMs,
-      rendererPeakGrowthMiB: null, pageErrors,
+      wasmMemoryBytes: s.memoryBytes, rendererPeakGrowthMiB: null, pageErrors,
     };
   } finally {
     await context.close();
