@@ -43,6 +43,7 @@ function setState(state, message, isError = false) {
 
 function fail(e) {
   const message = e instanceof Error ? e.message : String(e);
+  $("partial").textContent = $("final").textContent = "";
   demo.error = message;
   setState("error", `Error: ${message}`, true);
   console.error(e);
@@ -126,10 +127,17 @@ async function transcribeWavFile(file) {
   if (!recognizer) throw new Error("choose a model file first");
   stopMic();
   setState("running", `Transcribing ${file.name} ...`);
-  const audio = readWav(new Uint8Array(await file.arrayBuffer()), file.name);
-  const samples = audio.sampleRate === MODEL_SAMPLE_RATE ? audio.samples : resample(audio.samples, audio.sampleRate, MODEL_SAMPLE_RATE);
-  const r = await runSamples(samples, MODEL_SAMPLE_RATE);
-  finishRun(r, `${file.name}: ${r.audioSeconds.toFixed(2)} s at ${audio.sampleRate} Hz, ${r.mode === "stream" ? "streamed" : "whole file"}.`);
+  // No other model, file or microphone while this one runs (the recogniser is not re-entrant).
+  const inputs = ["model-file", "wav-file", "mic-start"].map($);
+  inputs.forEach((el) => (el.disabled = true));
+  try {
+    const audio = readWav(new Uint8Array(await file.arrayBuffer()), file.name);
+    const samples = audio.sampleRate === MODEL_SAMPLE_RATE ? audio.samples : resample(audio.samples, audio.sampleRate, MODEL_SAMPLE_RATE);
+    const r = await runSamples(samples, MODEL_SAMPLE_RATE);
+    finishRun(r, `${file.name}: ${r.audioSeconds.toFixed(2)} s at ${audio.sampleRate} Hz, ${r.mode === "stream" ? "streamed" : "whole file"}.`);
+  } finally {
+    inputs.forEach((el) => (el.disabled = false));
+  }
 }
 
 function finishRun(r, message) {
