@@ -1,7 +1,9 @@
 // `todm serve` (src/commands/serve.ts): served bytes equal the files on disk, content types, the
 // redirect to the page, and everything outside web/, dist/, wasm/ refused — raw traversal paths,
 // %-encoded ones, backslashes, symlinks that leave the root — plus a clear message on a port in use.
-// The server runs on a temporary root made here, so the test needs no build.
+// The server runs on a temporary root made here; only the last test runs the built CLI
+// (`node dist/cli.js`, build first: `npm run build`).
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -102,5 +104,14 @@ describe("todm serve", () => {
   it("a port in use is reported with a hint", async () => {
     await expect(startServer({ root, port: srv.port })).rejects.toThrow(`serve: port ${srv.port} on 127.0.0.1 is in use; choose another with --port`);
     expect(() => startServer({ root, port: 70000 })).toThrow(/--port must be an integer in 0\.\.65535/);
+  });
+
+  it("node dist/cli.js serve: a busy port exits 1 with the message; --help shows the defaults", () => {
+    const busy = spawnSync("node", ["dist/cli.js", "serve", "--port", String(srv.port)], { encoding: "utf8", timeout: 30_000 });
+    expect(busy.status).toBe(1);
+    expect(busy.stderr).toContain(`todm: serve: port ${srv.port} on 127.0.0.1 is in use`);
+    const help = spawnSync("node", ["dist/cli.js", "serve", "--help"], { encoding: "utf8", timeout: 30_000 });
+    expect(help.stdout).toMatch(/--port <n>.*\(default: "8080"\)/s);
+    expect(help.stdout).toMatch(/--host <h>.*\(default:\s+"127\.0\.0\.1"\)/s); // commander wraps long lines
   });
 });
