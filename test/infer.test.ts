@@ -96,6 +96,28 @@ describe("inference build (wasm/todm-infer-*.wasm)", () => {
     expect(seen.size).toBeGreaterThan(5); // the walk found the graph (index, wasm, model, encoder, decode, ...)
     expect(bad).toEqual([]);
   });
+
+  it("the package entry points resolve (todm/infer, todm/infer/node) and accept a Response or a Module", async () => {
+    const api = await import("todm/infer"), node = await import("todm/infer/node");
+    expect(typeof api.Recognizer.load).toBe("function");
+    expect(typeof node.loadRecognizer).toBe("function");
+    const e = await engine();
+    const mark = e.mark();
+    try {
+      const { bytes } = modelBytes(e, SMALL, 1);
+      const wasmBytes = new Uint8Array(readFileSync(inferWasmPath("simd")));
+      const x = audio(2, 0.7);
+      const ref = (await Recognizer.load(bytes, { wasm: wasmBytes })).recognize(x, 16000).tokens;
+      const viaResponse = await Recognizer.load(bytes, { wasm: { simd: Promise.resolve(new Response(wasmBytes)) } });
+      const viaModule = await Recognizer.load(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, { wasm: new WebAssembly.Module(wasmBytes) });
+      expect(viaResponse.build).toBe("simd");
+      expect(viaResponse.recognize(x, 16000).tokens).toEqual(ref);
+      expect(viaModule.recognize(x, 16000).tokens).toEqual(ref);
+      await expect(Recognizer.load(bytes, { wasm: new Response("nope", { status: 404 }) })).rejects.toThrow(/HTTP 404/);
+    } finally {
+      e.reset(mark);
+    }
+  });
 });
 
 describe("Recognizer against the training engine", () => {

@@ -138,9 +138,12 @@ export class Recognizer {
     if (!(sampleRate > 0)) throw new InferError(`sampleRate must be positive, got ${sampleRate}`);
     if (sampleRate !== MODEL_SAMPLE_RATE) x = resample(x, sampleRate, MODEL_SAMPLE_RATE);
     const run = new Run(this.host, this.model, this.beam);
-    // A causal encoder gives the same frames for any chunking: feed 10 s at a time so memory stays
-    // bounded for long audio. A non-causal one needs the whole utterance in one call.
-    const step = this.model.cfg.causal ? 10 * MODEL_SAMPLE_RATE : Math.max(1, x.length);
+    // A causal encoder gives the same frames for any chunking: feed 2.56 s (64 encoder frames) at a
+    // time, so memory stays bounded for long audio. Measured on the default model (one thread, 10 s):
+    // 2.56 s pieces ran 10-15% faster than one 10 s piece (the im2col buffer stays in cache) and 3x
+    // faster than 160 ms pieces (small row counts stream every weight from memory per piece).
+    // A non-causal encoder needs the whole utterance in one call.
+    const step = this.model.cfg.causal ? 40960 : Math.max(1, x.length);
     for (let i = 0; i < x.length; i += step) run.accept(x.subarray(i, i + step));
     return run.result();
   }
