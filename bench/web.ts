@@ -9,10 +9,11 @@
 //
 //   npm run bench -- --only web
 //
-// Models are random-initialised (seeded) at the default config and at a small config standing for
-// the smallest subnet (2 layers, narrower feed-forward), with a character tokenizer of the shipped
-// sentences; random weights decode about as fast as trained ones (the same layers run per frame; only
-// the number of emitted tokens differs). Needs `npm run build` and Chromium; skipped with a message
+// The model and audio are bench/infer.ts's, so the two benches compare Node and Chromium on the same
+// work: DEFAULT_MODEL with seeded random weights (speed does not depend on training, only the number
+// of emitted tokens does) run whole and as the subnet L2-ff192-h2 (the page's ?subnet=), and 10 s of
+// synthetic voiced sound at 16 kHz. The page streams 100 ms chunks (bench/infer.ts: 160 ms chunks,
+// and whole-file transcribe for its RTF). Needs `npm run build` and Chromium; skipped with a message
 // without Chromium.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -20,12 +21,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeWav } from "../dist/audio/wav.js";
 import { startServer } from "../dist/commands/serve.js";
-import { DEFAULT_TEXT } from "../dist/data/synth.js";
-import { trainChar } from "../dist/data/tokenizer.js";
-import { DEFAULT_MODEL, type ModelConfig } from "../dist/model/config.js";
-import { saveModel } from "../dist/model/io.js";
+import { CharTokenizer } from "../dist/data/tokenizer.js";
+import { DEFAULT_MODEL } from "../dist/model/config.js";
+import { encodeModel } from "../dist/model/io.js";
 import { Model } from "../dist/model/model.js";
-import { mulberry32 } from "../dist/random.js";
 import { median, type BenchContext, type BenchRecord } from "./lib.js";
 import { findChromium, launchChromium, runDemo, type DemoRun } from "./web_driver.js";
 
@@ -33,14 +32,15 @@ const REPS = 5;
 const AUDIO_SECONDS = 10;
 const RATE = 16000;
 
-/** A speech-like test signal: 80 ms tone bursts at random pitches with noise and gaps. */
-function testAudio(seconds: number): Float32Array {
-  const r = mulberry32(11);
-  const x = new Float32Array(Math.round(seconds * RATE));
-  const burst = Math.round(0.08 * RATE);
-  for (let at = 0; at < x.length; at += burst) {
-    const f = r() < 0.2 ? 0 : 150 + r() * 2000;
-    for (let i = at; i < Math.min(at + burst, x.length); i++) x[i] = 0.25 * Math.sin((2 * Math.PI * f * (i - at)) / RATE) + 0.01 * (r() * 2 - 1);
+/** bench/infer.ts's audio: a voiced sound with a moving pitch, harmonics and noise (same formula, same seed). */
+function voiced(seconds: number): Float32Array {
+  let seed = 7;
+  const u = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const n = seconds * RATE, x = new Float32Array(n);
+  let ph = 0;
+  for (let i = 0; i < n; i++) {
+    ph += (2 * Math.PI * 140 * (1 + 0.3 * Math.sin(i / 4000))) / RATE;
+    x[i] = 0.2 * Math.sin(ph) + 0.1 * Math.sin(3 * ph) * Math.sin(i / 1500) + 0.05 * (u() - 0.5);
   }
   return x;
 }
@@ -51,26 +51,26 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
     ctx.log("  web: SKIPPED: no Chromium found (apt-get install chromium, or set $CHROMIUM)");
     return [];
   }
-  const e = ctx.engines[0];
+  const e = ctx.engines[ctx.engines.length - 1];
   const dir = mkdtempSync(join(tmpdir(), "todm-bench-web-"));
-  const tok = trainChar(readFileSync(DEFAULT_TEXT, "utf8").split("\n").filter((l) => l.trim().length > 0));
-  const models: [string, ModelConfig][] = [
-    ["default", { ...DEFAULT_MODEL, vocabSize: tok.size }],
-    ["small-L2-ff288", { ...DEFAULT_MODEL, layers: 2, ffDim: 288, vocabSize: tok.size }],
-  ];
+  const file = join(dir, "default.safetensors");
+  writeFileSync(file, e.scoped(() => {
+    const m = new Model(e, DEFAULT_MODEL);
+    m.params.init(1);
+    const tok = new CharTokenizer(["<blank>", ...Array.from({ length: DEFAULT_MODEL.vocabSize - 1 }, (_, i) => String.fromCodePoint(0x100 + i))]);
+    return encodeModel(m, tok);
+  }));
+  const size = readFileSync(file).length;
   const wav = join(dir, "audio.wav");
-  writeFileSync(wav, writeWav([testAudio(AUDIO_SECONDS)], RATE));
+  // 32-bit float WAV: the page reads exactly these samples.
+  writeFileSync(wav, writeWav([voiced(AUDIO_SECONDS)], RATE, { bits: 32, float: true }));
   const srv = await startServer({ port: 0 });
   const records: BenchRecord[] = [];
   try {
-    for (const [name, cfg] of models) {
-      const file = join(dir, `${name}.safetensors`);
-      const m = new Model(e, cfg);
-      m.params.init(1);
-      saveModel(file, m, tok);
-      const size = readFileSync(file).length;
+    for (const subnet of ["L6-ff576-h4", "L2-ff192-h2"]) {
+      const name = `default model (random weights), ${subnet}`;
       for (const build of ["relaxed-simd", "simd"] as const) {
-        const url = `${srv.url}web/${build === "simd" ? "?build=simd" : ""}`;
+        const url = `${srv.url}web/?subnet=${subnet}${build === "simd" ? "&build=simd" : ""}`;
         const runs: DemoRun[] = [];
         for (let i = 0; i < REPS; i++) {
           // A fresh browser each time: nothing compiled or cached is carried over, and the renderer's
@@ -86,15 +86,16 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
         const rtf = median(runs.map((r) => r.rtf));
         const cold = median(runs.map((r) => r.coldStartMs));
         const mem = runs.every((r) => r.rendererPeakGrowthMiB !== null) ? median(runs.map((r) => r.rendererPeakGrowthMiB!)) : null;
-        const note = `Chromium headless, one thread; ${AUDIO_SECONDS} s of 16 kHz audio streamed in 100 ms chunks; model file ${(size / 1024).toFixed(0)} KiB; load ${median(runs.map((r) => r.loadMs)).toFixed(0)} ms; median of ${REPS} fresh browsers`;
+        const note = `Chromium headless, one thread; ${AUDIO_SECONDS} s of 16 kHz audio streamed in 100 ms chunks with partial() after each; model file ${(size / 1024).toFixed(0)} KiB; ` +
+          `load ${median(runs.map((r) => r.loadMs)).toFixed(0)} ms; final ${[...runs[0].final].length} characters; median of ${REPS} fresh browsers`;
         const wasmMiB = median(runs.map((r) => r.wasmMemoryBytes)) / 2 ** 20;
         ctx.log(`  web ${name} ${build}: RTF ${rtf.toFixed(4)}, cold start ${cold.toFixed(0)} ms, WASM memory ${wasmMiB.toFixed(1)} MiB, renderer +${mem?.toFixed(1) ?? "n/a"} MiB`);
         const base = { bench: "web", build, peers: {}, machine: ctx.machine, commit: ctx.commit, note };
         records.push(
-          { ...base, case: `${name} RTF`, metric: "x realtime (compute / audio)", higherIsBetter: false, todm: rtf },
-          { ...base, case: `${name} cold start`, metric: "ms (load to first result)", higherIsBetter: false, todm: cold },
-          { ...base, case: `${name} WASM memory`, metric: "MiB (Recognizer.memoryBytes)", higherIsBetter: false, todm: wasmMiB },
-          { ...base, case: `${name} renderer memory`, metric: "MiB (renderer peak RSS growth)", higherIsBetter: false, todm: mem },
+          { ...base, case: `${name}: page stream RTF`, metric: "RTF (compute / audio)", higherIsBetter: false, todm: rtf },
+          { ...base, case: `${name}: cold start`, metric: "ms (load to first partial)", higherIsBetter: false, todm: cold },
+          { ...base, case: `${name}: WASM memory`, metric: "MiB (Recognizer.memoryBytes)", higherIsBetter: false, todm: wasmMiB },
+          { ...base, case: `${name}: renderer memory`, metric: "MiB (renderer peak RSS growth)", higherIsBetter: false, todm: mem },
         );
       }
     }

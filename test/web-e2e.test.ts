@@ -28,9 +28,9 @@ describe.skipIf(!CHROMIUM)("the demo page in headless Chromium", () => {
   let dir: string, srv: RunningServer, browser: Browser, tiny: Overfitted, bidi: Overfitted, wav22k: string;
 
   /** `todm transcribe` (the CLI's function, on the training engine) of one file. */
-  async function cliTranscript(model: string, wav: string): Promise<string> {
+  async function cliTranscript(model: string, wav: string, subnet?: string): Promise<string> {
     const lines: string[] = [];
-    const failed = await runTranscribe(await engine(), [wav], { model, out: (l) => lines.push(l) });
+    const failed = await runTranscribe(await engine(), [wav], { model, subnet, out: (l) => lines.push(l) });
     expect(failed).toBe(0);
     return lines[0].split("\t")[1];
   }
@@ -91,6 +91,15 @@ describe.skipIf(!CHROMIUM)("the demo page in headless Chromium", () => {
     const run = await runDemo(browser, `${srv.url}web/`, tiny.modelFile, wav22k);
     console.log(`web-e2e 22050 Hz: page "${run.final}", todm transcribe "${expected}"`);
     expect([run.mode, run.final, run.pageErrors]).toEqual(["stream", expected, []]);
+  });
+
+  it("?subnet= runs a subnet of the file, as todm transcribe --subnet does", async () => {
+    const sub = "L1-ff8-h2"; // the first block of two, a leading slice of the feed-forward width
+    const expected = await cliTranscript(tiny.modelFile, tiny.wavFile, sub);
+    const run = await runDemo(browser, `${srv.url}web/?subnet=${sub}`, tiny.modelFile, tiny.wavFile);
+    console.log(`web-e2e subnet ${sub}: page "${run.final}", todm transcribe "${expected}"`);
+    expect([run.final, run.pageErrors]).toEqual([expected, []]);
+    expect(run.final).not.toBe(OVERFIT_TEXT); // half the model does not know the sentence: the subnet really ran
   });
 
   it("a non-causal model is transcribed whole (no partials) to todm transcribe's text", async () => {

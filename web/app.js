@@ -74,7 +74,9 @@ async function loadModel(file) {
   setState("loading", `Loading ${file.name} ...`);
   const modelBytes = new Uint8Array(await file.arrayBuffer());
   const t0 = performance.now();
-  recognizer = await Recognizer.load(modelBytes, { wasm: wasmOption(), source: file.name });
+  // `?subnet=L2-ff192-h2` runs that subnet of a Supernet file (default: the file's own, else the whole model).
+  const subnet = new URLSearchParams(location.search).get("subnet") ?? undefined;
+  recognizer = await Recognizer.load(modelBytes, { wasm: wasmOption(), source: file.name, subnet });
   demo.loadMs = performance.now() - t0;
   demo.build = recognizer.build;
   demo.memoryBytes = recognizer.memoryBytes;
