@@ -57,6 +57,15 @@ export interface DemoRun {
   rendererPeakGrowthMiB: number | null;
   /** Console errors and uncaught page errors seen during the run. */
   pageErrors: string[];
+  /** The RTF of each run when the file was chosen `runs` times in the same page (the first equals rtf). */
+  rtfPerRun: number[];
+}
+
+export interface RunDemoOptions {
+  /** Per step: loading, transcribing (Default: 60 s). */
+  timeoutMs?: number;
+  /** Choose the WAV file this many times in the same page; the figures are the first run's (Default: 1). */
+  runs?: number;
 }
 
 interface PageState {
@@ -102,7 +111,8 @@ async function waitForState(page: Page, states: string[], what: string, timeoutM
  * the file inputs, waits for the final transcript and returns the run. Throws with the page's status
  * line when the page reports an error.
  */
-export async function runDemo(browser: Browser, pageUrl: string, modelFile: string, wavFile: string, timeoutMs = 60_000): Promise<DemoRun> {
+export async function runDemo(browser: Browser, pageUrl: string, modelFile: string, wavFile: string, opts: RunDemoOptions = {}): Promise<DemoRun> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   const context = await browser.newContext();
   const pageErrors: string[] = [];
   try {
@@ -120,6 +130,13 @@ export async function runDemo(browser: Browser, pageUrl: string, modelFile: stri
     await waitForState(page, ["done"], "transcribing the WAV file", timeoutMs);
     const after = await rendererMemory(browser);
     const s = (await page.evaluate("window.todmDemo")) as PageState;
+    const rtfPerRun = [s.result.rtf];
+    for (let k = 2; k <= (opts.runs ?? 1); k++) {
+      await page.setInputFiles("#wav-file", wavFile);
+      await page.waitForFunction(`window.todmDemo.runs >= ${k} || window.todmDemo.error !== null`, undefined, { timeout: timeoutMs });
+      await waitForState(page, ["done"], `transcribing the WAV file again (run ${k})`, timeoutMs);
+      rtfPerRun.push(((await page.evaluate("window.todmDemo.result.rtf")) as number));
+    }
     let growth: number | null = null;
     for (const [pid, m] of after) {
       const b = before.get(pid);
@@ -139,6 +156,7 @@ export async function runDemo(browser: Browser, pageUrl: string, modelFile: stri
       wasmMemoryBytes: s.memoryBytes,
       rendererPeakGrowthMiB: growth,
       pageErrors,
+      rtfPerRun,
     };
   } finally {
     await context.close();
@@ -172,7 +190,7 @@ export async function runMicrophone(browser: Browser, pageUrl: string, modelFile
       build: s.build, mode: s.result.mode, final: s.result.final, partials: s.result.partials,
       shownFinal: (await page.textContent("#final")) ?? "", audioSeconds: s.result.audioSeconds, loadMs: s.loadMs,
       computeMs: s.result.computeMs, rtf: s.result.rtf, coldStartMs: s.loadMs + s.result.firstResultMs,
-      wasmMemoryBytes: s.memoryBytes, rendererPeakGrowthMiB: null, pageErrors,
+      wasmMemoryBytes: s.memoryBytes, rendererPeakGrowthMiB: null, pageErrors, rtfPerRun: [s.result.rtf],
     };
   } finally {
     await context.close();

@@ -49,7 +49,7 @@ describe.skipIf(!CHROMIUM)("the demo page in headless Chromium", () => {
     writeFileSync(wav22k, writeWav([speakTones(OVERFIT_TEXT, 22050)], 22050));
     srv = await startServer({ port: 0 });
     browser = await launchChromium(CHROMIUM!, { fakeMicrophone: tiny.wavFile });
-  });
+  }, 180_000); // two tiny trainings and a browser launch; vitest's default hook timeout is 10 s
 
   afterAll(async () => {
     await browser?.close();

@@ -15,6 +15,7 @@
 //   memoryBytes   the Recognizer's WebAssembly memory after the last run
 //   result        { mode, final, partials[], audioSeconds, computeMs, rtf, firstResultMs }
 //     computeMs   time spent inside accept/partial/finish (or transcribe), not waiting for the UI
+//                 nor reading and resampling a file
 //     rtf         computeMs / 1000 / audioSeconds (below 1 is faster than real time)
 //     firstResultMs  compute from the start of the run to the first partial() (the whole
 //                    transcript for a model that cannot stream)
