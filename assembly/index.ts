@@ -39,3 +39,5 @@ export * from "./lstm";
 export * from "./embedding";
 export * from "./pred_layernorm";
 export * from "./joiner";
+export * from "./kd";
+export * from "./gemm_i8";

@@ -20,6 +20,8 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   train: () => import("./train.js"),
   "train-threads": () => import("./train_threads.js"),
   web: () => import("./web.js"),
+  kd: () => import("./kd.js"),
+  "gemm-i8": () => import("./gemm_i8.js"),
   infer: () => import("./infer.js"),
   "infer-size": () => import("./infer_size.js"),
 };

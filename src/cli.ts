@@ -34,7 +34,10 @@ program
   .requiredOption("--out <file>", "the manifest to write (JSONL, paths relative to it)")
   .option("--strict", "stop at the first bad item instead of skipping and counting it", false)
   .option("--no-verify", "read audio headers only instead of decoding every file")
-  .action(async (format: string, path: string, opts: { out: string; strict: boolean; verify: boolean }) => {
+  .option("--holdout <fraction>", "also split by sentence: this fraction to OUT.test.jsonl, the rest to OUT.train.jsonl (e.g. 0.1)")
+  .option("--valid <fraction>", "with --holdout: this fraction of the non-test sentences to OUT.valid.jsonl", "0")
+  .action(async (format: string, path: string, o: { out: string; strict: boolean; verify: boolean; holdout?: string; valid: string }) => {
+    const opts = { ...o, holdout: o.holdout === undefined ? undefined : Number(o.holdout), valid: Number(o.valid) };
     const { prepareLibriSpeech, prepareManifest } = await import("./commands/prepare.js");
     if (format === "librispeech") await prepareLibriSpeech(path, opts);
     else if (format === "manifest") await prepareManifest(path, opts);
@@ -63,6 +66,7 @@ program
   .option("--out <dir>", "run directory: log.jsonl, checkpoints/, model.safetensors, curves.svg", "runs/default")
   .option("--resume <dir>", "continue the run in <dir> from its newest checkpoint")
   .option("--init-from <model>", "start from a model file's weights (fine-tuning; same architecture and tokenizer)")
+  .option("--init-only", "write the initial model (seeded weights, feature statistics, tokenizer) to <out>/init.safetensors and stop", false)
   .option("--threads <n>", "data-parallel compute threads, each with a replica of the model (train.threads, default 2)")
   .option("--train <manifest>", "training manifest (JSONL; repeatable)", collect, [])
   .option("--valid <manifest>", "validation manifest (JSONL; repeatable)", collect, [])
@@ -104,24 +108,70 @@ program
 
 program
   .command("eval")
-  .description("WER (with bootstrap 95% intervals) of greedy and modified beam search on a manifest or a LibriSpeech split, and the one-thread real-time factor")
-  .requiredOption("--model <path>", "a model file, or a run directory (its model.safetensors)")
+  .description("WER (with bootstrap 95% intervals) of greedy and modified beam search on a manifest or a LibriSpeech split, and the one-thread real-time factor; with --run, every subnet of a Supernet run as a table and a plot")
+  .option("--model <path>", "a model file, or a run directory (its model.safetensors)")
+  .option("--run <dir>", "evaluate the subnets of this Supernet run instead: a Markdown table (--table) and an SVG of WER against parameters (--plot)")
   .requiredOption("--data <path>", "a NeMo manifest (JSONL) or a LibriSpeech split directory")
-  .option("--report <file>", "also write a JSON report (atomically): every printed number, per-utterance hypotheses, skipped items")
-  .option("--beam <n>", "beam of the modified beam search; 1 = greedy search only", "4")
-  .option("--subnet <name>", "evaluate a subnet of a Supernet, e.g. L4-ff384-h2 (default: the whole model)")
+  .option("--report <file>", "also write a JSON report (atomically): every printed number, per-utterance hypotheses, skipped items (--model only)")
+  .option("--beam <n>", "beam of the modified beam search; 1 = greedy search only (default: 4 with --model, 1 with --run)")
+  .option("--subnet <name>", "evaluate a subnet of a Supernet, e.g. L4-ff384-h2 (default: the whole model; --model only)")
+  .option("--subnets <names>", "with --run: comma-separated subnets to evaluate (default: all of the run's, see todm subnets --run)")
+  .option("--model-file <file>", "with --run: the run's model to evaluate, a file in the run directory (best.safetensors) or a path", "model.safetensors")
+  .option("--table <file>", "with --run: the Markdown table to write (default: RUN_DIR/subnets.md)")
+  .option("--plot <file>", "with --run: the SVG plot to write (default: RUN_DIR/subnets.svg)")
   .option("--limit <n>", "only the first n utterances (default: all)")
   .option("--batch-frames <n>", "padded feature frames per batch, B x T_max (lower it if memory runs out)", "8000")
   .option("--seed <s>", "seed of the bootstrap resampling (1000 draws)", "0")
   .option("--strict", "stop at the first bad item instead of skipping and counting it", false)
   .option("--build <name>", "force a build: simd or relaxed-simd (default: the best the runtime supports)")
-  .action(async (opts: { model: string; data: string; report?: string; beam: string; subnet?: string; limit?: string; batchFrames: string; seed: string; strict: boolean; build?: "simd" | "relaxed-simd" }) => {
-    const { runEval } = await import("./commands/eval.js");
+  .action(async (opts: {
+    model?: string; run?: string; data: string; report?: string; beam?: string; subnet?: string; subnets?: string; modelFile: string; table?: string; plot?: string;
+    limit?: string; batchFrames: string; seed: string; strict: boolean; build?: "simd" | "relaxed-simd";
+  }) => {
+    if ((opts.model === undefined) === (opts.run === undefined)) throw new Error("eval: give --model FILE_OR_RUN_DIR or --run RUN_DIR (not both)");
+    const limit = opts.limit === undefined ? undefined : Number(opts.limit);
     const engine = await createEngine({ build: opts.build });
+    if (opts.run !== undefined) {
+      if (opts.subnet !== undefined || opts.report !== undefined) throw new Error("eval --run: use --subnets a,b,c (and --table, --plot) instead of --subnet and --report");
+      const { runEvalSubnets } = await import("./commands/eval_subnets.js");
+      await runEvalSubnets(engine, {
+        run: opts.run, data: opts.data, subnets: opts.subnets, beam: opts.beam === undefined ? 1 : Number(opts.beam), modelFile: opts.modelFile,
+        table: opts.table, plot: opts.plot, limit, batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
+      });
+      return;
+    }
+    if (opts.subnets !== undefined || opts.table !== undefined || opts.plot !== undefined) throw new Error("eval: --subnets, --table and --plot go with --run");
+    const { runEval } = await import("./commands/eval.js");
     await runEval(engine, {
-      model: opts.model, data: opts.data, report: opts.report, beam: Number(opts.beam), subnet: opts.subnet,
-      limit: opts.limit === undefined ? undefined : Number(opts.limit), batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
+      model: opts.model!, data: opts.data, report: opts.report, beam: opts.beam === undefined ? 4 : Number(opts.beam), subnet: opts.subnet,
+      limit, batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
     });
+  });
+
+program
+  .command("repro")
+  .description("the TODM experiment at our scale: a Supernet, its subnets trained alone (twins), the ablations, every model scored; writes a report (resumable: run it again to continue)")
+  .option("--out <dir>", "experiment directory (runs, eval reports, logs, REPORT.md)", "runs/repro")
+  .option("--train <manifest>", "training manifest (repeatable; default: the built-in synthetic corpus)", collect, [])
+  .option("--valid <manifest>", "validation manifest (repeatable)", collect, [])
+  .option("--test <manifest>", "test manifest scored at the end (default: data-cache/synth-default/test.jsonl)")
+  .option("--steps <n>", "optimizer updates of every run (the Supernet's steps = each twin's updates)", "400")
+  .option("--seeds <n>", "seeds of the Supernet and of each twin", "2")
+  .option("--twins <n>", "subnets reported and trained alone (spread from the largest to the smallest)", "6")
+  .option("--no-ablations", "skip the ablations (fixed dropout, no KD, plain KL, AdamW)")
+  .option("--threads <n>", "training threads of every run", "2")
+  .option("--set <key=value>", "a train option for every run (repeatable), e.g. --set model.dModel=96", collect, [])
+  .option("--tiny", "a tiny model and space (the CI smoke test)", false)
+  .option("--results <file>", "also write the report into this Markdown file between repro markers (e.g. RESULTS.md)")
+  .option("--title <text>", "the report's heading (and its marker in --results)")
+  .action(async (o: { out: string; train: string[]; valid: string[]; test?: string; steps: string; seeds: string; twins: string; ablations: boolean; threads: string; set: string[]; tiny: boolean; results?: string; title?: string }) => {
+    const { runRepro } = await import("./commands/repro.js");
+    const num = (k: string, v: string, min: number) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min) throw new Error(`repro: --${k} must be an integer >= ${min}, got ${v}`);
+      return n;
+    };
+    await runRepro({ ...o, steps: num("steps", o.steps, 1), seeds: num("seeds", o.seeds, 1), twins: num("twins", o.twins, 2), threads: num("threads", o.threads, 1) });
   });
 
 program
@@ -133,6 +183,38 @@ program
   .action(async (opts: { run: string; last: string; out: string }) => {
     const { runAverage } = await import("./commands/average.js");
     runAverage({ run: opts.run, last: Number(opts.last), out: opts.out });
+  });
+
+program
+  .command("subnets")
+  .description("list the subnets of a Supernet, largest first, with parameters and MACs per second of audio (a run: also its last validation WERs)")
+  .option("--config <file>", "a train config JSON, as todm train --config (default: the default train config)")
+  .option("--run <dir>", "a run directory: its model file's config and config.json's supernet section")
+  .option("--names", "print the names alone, one a line, largest first", false)
+  .action(async (opts: { config?: string; run?: string; names: boolean }) => {
+    const { runSubnets } = await import("./commands/subnets.js");
+    runSubnets(opts);
+  });
+
+program
+  .command("export")
+  .description("write one subnet of a Supernet run as a standalone model file (its sliced weights, config and tokenizer)")
+  .requiredOption("--run <dir>", "the run directory")
+  .requiredOption("--out <file>", "the model file to write (atomically)")
+  .option("--subnet <name>", "export this subnet, e.g. L4-ff288-h2 (see todm subnets --run)")
+  .option("--max-params <n>", "the most accurate subnet (by the run's validation WER) with at most n parameters; suffixes k, M (1.5M)")
+  .option("--max-rtf <r>", "the most accurate subnet whose one-thread real-time factor, measured now on this machine, is at most r")
+  .option("--model-file <file>", "the run's model to cut from: a file in the run directory (best.safetensors) or a path", "model.safetensors")
+  .option("--int8", "store 2-D weight matrices as per-row symmetric int8 (todm.quant = int8)", false)
+  .option("--rtf-seconds <s>", "seconds of synthetic audio each --max-rtf candidate decodes", "10")
+  .option("--build <name>", "force a build for --max-rtf: simd or relaxed-simd (default: the best the runtime supports)")
+  .action(async (opts: { run: string; out: string; subnet?: string; maxParams?: string; maxRtf?: string; modelFile: string; int8: boolean; rtfSeconds: string; build?: "simd" | "relaxed-simd" }) => {
+    const { runExport } = await import("./commands/export.js");
+    const engine = opts.maxRtf !== undefined ? await createEngine({ build: opts.build }) : undefined;
+    runExport(engine, {
+      run: opts.run, out: opts.out, subnet: opts.subnet, maxParams: opts.maxParams, maxRtf: opts.maxRtf === undefined ? undefined : Number(opts.maxRtf),
+      modelFile: opts.modelFile, int8: opts.int8, rtfSeconds: Number(opts.rtfSeconds),
+    });
   });
 
 program

@@ -75,3 +75,9 @@ export { DEFAULT_TRAIN, loadTrainConfig, type TrainConfig } from "./train/config
 export { train, type TrainOptions, type TrainResult } from "./train/trainer.js";
 export { OptimizerBox } from "./train/optimizer.js";
 export { ParallelTrainer, shardBatch, type ParallelOptions, type ParallelStepOptions, type ParallelStepResult, type Shard } from "./train/parallel.js";
+import "./kd.js";
+export { checkKdInputs, KD_ALPHA_DEFAULTS, type KdAlphaOptions, type KdAlphaResult, type KdDims } from "./kd.js";
+export { QUANT_INT8, isQuantizable, quantizeRowsInt8, dequantizeRowsInt8 } from "./model/quant.js";
+export { subnetConfig, subnetTensors, encodeSubnetModel, leadingSlice, type ExportOptions } from "./model/export.js";
+export { modelTensorsF32 } from "./model/io.js";
+import "./gemm_i8.js";

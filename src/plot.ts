@@ -1,5 +1,5 @@
 // A small SVG line plot with no dependencies: training loss and validation WER over steps, WER
-// against model size. One or two y axes (left and right), linear or log x.
+// against model size. One or two y axes (left and right), linear or log x, optional point labels.
 // What it is not: a charting library. It draws lines, points, axes, ticks, a legend and a title.
 
 export interface Series {
@@ -9,6 +9,8 @@ export interface Series {
   color?: string;
   dots?: boolean; // draw markers (and no line when `line` is false)
   line?: boolean;
+  /** A small text beside each point (same order as `points`), e.g. a subnet's name. */
+  labels?: string[];
 }
 
 export interface PlotOptions {
@@ -111,6 +113,11 @@ export function linePlot(series: Series[], opts: PlotOptions): string {
     if (s.dots || pts.length === 1) {
       for (const [x, y] of pts) out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y, axis).toFixed(1)}" r="3" fill="${color}"/>`);
     }
+    s.points.forEach(([x, y], k) => {
+      const label = s.labels?.[k];
+      if (label === undefined || !Number.isFinite(x) || !Number.isFinite(y)) return;
+      out.push(`<text x="${(px(x) + 5).toFixed(1)}" y="${(py(y, axis) - 5).toFixed(1)}" font-size="9" fill="${color}">${esc(label)}</text>`);
+    });
     const ly = m.t + 14 + i * 16;
     out.push(`<line x1="${m.l + 10}" y1="${ly - 4}" x2="${m.l + 28}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
     out.push(`<text x="${m.l + 32}" y="${ly}">${esc(s.name)}${axis === "right" ? " (right axis)" : ""}</text>`);

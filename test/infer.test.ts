@@ -20,7 +20,7 @@ import { inferWasm, inferWasmPath, loadRecognizer } from "../src/infer/node.js";
 import { readAudioAt } from "../src/audio/read.js";
 import { writeWav } from "../src/audio/wav.js";
 import { runTranscribeStream } from "../src/commands/transcribe-stream.js";
-import { assertClose, engine, rng } from "./helpers.js";
+import { assertClose, bothBuilds, engine, rng } from "./helpers.js";
 
 const TEXTS = ["hello world", "the quick brown fox", "jumps over the lazy dog"];
 const tokenizer = trainChar(TEXTS);
@@ -121,24 +121,26 @@ describe("inference build (wasm/todm-infer-*.wasm)", () => {
 });
 
 describe("Recognizer against the training engine", () => {
-  it("encoder output equals Model.encodeOutput (Supernet and a subnet, several utterances)", async () => {
-    const e = await engine();
-    const mark = e.mark();
-    try {
-      const { model, bytes } = modelBytes(e, SMALL, 1);
-      for (const sub of [{ layers: 2, ffDim: 24, heads: 4 }, { layers: 1, ffDim: 7, heads: 2 }]) {
-        const rec = await recognizer(e, bytes, { subnet: sub });
-        for (const [seed, sec] of [[1, 0.5], [2, 1.13], [3, 0.27]]) {
-          const x = audio(seed, sec);
-          const ref = model.encodeOutput(batchOf(e, x), sub);
-          const got = rec.encoderOutput(x);
-          expect(got.frames).toBe(ref.lens2[0]);
-          // Bitwise: the same kernels in the same order over the same rows (one utterance, one chunk) on the same build.
-          expect(got.data, `encoder L${sub.layers}-ff${sub.ffDim}-h${sub.heads} seed ${seed}`).toEqual(ref.enc);
+  it("encoder output equals Model.encodeOutput (both builds; Supernet and a subnet, several utterances)", async () => {
+    for (const e of await bothBuilds()) {
+      const mark = e.mark();
+      try {
+        const { model, bytes } = modelBytes(e, SMALL, 1);
+        for (const sub of [{ layers: 2, ffDim: 24, heads: 4 }, { layers: 1, ffDim: 7, heads: 2 }]) {
+          const rec = await recognizer(e, bytes, { subnet: sub });
+          expect(rec.build).toBe(e.build);
+          for (const [seed, sec] of [[1, 0.5], [2, 1.13], [3, 0.27]]) {
+            const x = audio(seed, sec);
+            const ref = model.encodeOutput(batchOf(e, x), sub);
+            const got = rec.encoderOutput(x);
+            expect(got.frames).toBe(ref.lens2[0]);
+            // Bitwise: the same kernels in the same order over the same rows (one utterance, one chunk) on the same build.
+            expect(got.data, `${e.build} encoder L${sub.layers}-ff${sub.ffDim}-h${sub.heads} seed ${seed}`).toEqual(ref.enc);
+          }
         }
+      } finally {
+        e.reset(mark);
       }
-    } finally {
-      e.reset(mark);
     }
   });
 
@@ -197,8 +199,9 @@ describe("streaming", () => {
       const whole = recs.map((r) => r.recognize(x, 16000));
       expect(whole[0].tokens.length).toBeGreaterThan(0);
       await fc.assert(
-        fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 6000 }), { minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 1 }), async (sizes, which) => {
-          const s = recs[which].stream({ sampleRate: 16000 });
+        fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 6000 }), { minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 1 }),
+          fc.constantFrom(0, 40, 160, 500), async (sizes, which, batchMs) => {
+          const s = recs[which].stream({ sampleRate: 16000, batchMs });
           let at = 0, k = 0;
           const partials: string[] = [];
           while (at < x.length) {
@@ -212,7 +215,7 @@ describe("streaming", () => {
           expect(fin.frames).toEqual(whole[which].frames);
           if (which === 0) for (let i = 1; i < partials.length; i++) expect(partials[i].startsWith(partials[i - 1])).toBe(true); // greedy partials only grow
         }),
-        { numRuns: 12, seed: 42 },
+        { numRuns: 16, seed: 42 },
       );
     } finally {
       e.reset(mark);
@@ -315,9 +318,41 @@ describe("model bytes", () => {
       const meta = { ...file.metadata, "todm.quant": "int8" };
       const a = await recognizer(e, encodeSafetensors(q8, meta)), b = await recognizer(e, encodeSafetensors(deq, file.metadata));
       const x = audio(3, 0.8);
+      await expect(recognizer(e, encodeSafetensors(q8, file.metadata))).rejects.toThrow(/dtype I8.*todm.quant = "int8"/);
+      await expect(recognizer(e, encodeSafetensors(q8, { ...meta, "todm.quant": "int4" }))).rejects.toThrow(/unsupported todm.quant "int4"/);
       // exact: both runs multiply by the same f32 values q·scale
       expect(a.encoderOutput(x).data).toEqual(b.encoderOutput(x).data);
       expect(a.recognize(x, 16000).tokens).toEqual(b.recognize(x, 16000).tokens);
+    } finally {
+      e.reset(mark);
+    }
+  });
+
+  it("the file's todm.subnet picks the subnet; empty and too-short audio give an empty transcript", async () => {
+    const e = await engine();
+    const mark = e.mark();
+    try {
+      const { model, bytes } = modelBytes(e, SMALL, 4);
+      const sub = { layers: 1, ffDim: 9, heads: 2 };
+      const tagged = encodeModel(model, tokenizer, { "todm.subnet": "L1-ff9-h2" });
+      const rec = await recognizer(e, tagged);
+      expect(rec.subnet).toEqual(sub);
+      const json = encodeModel(model, tokenizer, { "todm.subnet": JSON.stringify({ name: "L1-ff9-h2", ...sub, supernet: "L2-ff24-h4" }) }); // as todm export writes it
+      expect((await recognizer(e, json)).subnet).toEqual(sub);
+      const x = audio(9, 0.6);
+      expect(rec.encoderOutput(x).data).toEqual(model.encodeOutput(batchOf(e, x), sub).enc); // bitwise, as above
+      const whole = await recognizer(e, bytes);
+      expect(whole.subnetName).toBe("L2-ff24-h4");
+      expect(await whole.transcribe(new Float32Array(0), 16000)).toBe("");
+      // one fbank frame: with causal padding, already one encoder frame (subsampledLength(1) = 1), as in training
+      const short = x.subarray(0, 500);
+      expect(whole.recognize(short, 16000).tokens).toEqual(model.decode(batchOf(e, short))[0].tokens);
+      expect(await whole.transcribe(x.subarray(0, 399), 16000)).toBe(""); // less than one 25 ms frame
+      const s = whole.stream({ sampleRate: 16000 });
+      s.accept([]);
+      expect(s.partial()).toBe("");
+      expect(s.finish()).toBe("");
+      expect(() => s.accept(x)).toThrow(/after finish/);
     } finally {
       e.reset(mark);
     }

@@ -220,6 +220,28 @@ describe("LibriSpeech and prepare", () => {
     expect([again.utterances, again.skipped]).toEqual([3, 0]);
   });
 
+  it("prepare --holdout splits by sentence: a sentence read twice never lands on both sides", async () => {
+    const d = tmp();
+    writeFileSync(join(d, "a.wav"), tone(0.1));
+    // 200 sentences, each read twice with different case and punctuation (the same normalised text)
+    const lines: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      lines.push(JSON.stringify({ audio_filepath: "a.wav", duration: 0.1, text: `sentence number ${i}.` }));
+      lines.push(JSON.stringify({ audio_filepath: "a.wav", duration: 0.1, text: `Sentence Number ${i}!` }));
+    }
+    writeFileSync(join(d, "in.jsonl"), lines.join("\n"));
+    const out = join(d, "k.jsonl");
+    await prepareManifest(join(d, "in.jsonl"), { out, holdout: 0.1, valid: 0.05, progress: false, log: () => {} });
+    const sets = ["train", "valid", "test"].map((s) => readManifest(join(d, `k.${s}.jsonl`)).map((e) => normalizeText(e.text)));
+    expect(sets.reduce((a, s) => a + s.length, 0)).toBe(400);
+    const [tr, va, te] = sets.map((s) => new Set(s));
+    for (const x of te) expect(tr.has(x) || va.has(x)).toBe(false);
+    for (const x of va) expect(tr.has(x)).toBe(false);
+    // 200 sentences, 10% held out: binomial sd ≈ 4.2, so 20 ± 13 is 3 sd
+    expect(Math.abs(te.size - 20)).toBeLessThan(13);
+    expect(readManifest(out).length).toBe(400);
+  });
+
   it("refuses a directory that is not a split", () => {
     expect(() => scanLibriSpeech(tmp())).toThrow(/not a LibriSpeech split/);
   });

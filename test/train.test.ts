@@ -7,31 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeWav } from "../src/audio/wav.js";
-import { rng } from "./helpers.js";
+import { makeCorpus } from "./corpus.js";
 
 const CLI = new URL("../dist/cli.js", import.meta.url).pathname;
-const WORDS = ["ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX"];
-
-/** A corpus of tone sequences "spoken" for words, 16 kHz WAV, train and valid manifests. */
-function makeCorpus(dir: string): { train: string; valid: string } {
-  const r = rng(42);
-  mkdirSync(join(dir, "audio"), { recursive: true });
-  const lines = (n: number, split: string) =>
-    Array.from({ length: n }, (_, i) => {
-      const words = Array.from({ length: 1 + Math.floor(r() * 3) }, () => Math.floor(r() * WORDS.length));
-      const samples = new Float32Array(words.length * 4000 + 2000);
-      words.forEach((w, k) => {
-        for (let t = 0; t < 4000; t++) samples[1000 + k * 4000 + t] = 0.3 * Math.sin((2 * Math.PI * (300 + 150 * w) * t) / 16000) + 0.01 * (r() - 0.5);
-      });
-      const path = join(dir, "audio", `${split}${i}.wav`);
-      writeFileSync(path, writeWav([samples], 16000));
-      return JSON.stringify({ audio_filepath: `audio/${split}${i}.wav`, duration: samples.length / 16000, text: words.map((w) => WORDS[w]).join(" ") });
-    }).join("\n") + "\n";
-  writeFileSync(join(dir, "train.jsonl"), lines(24, "train"));
-  writeFileSync(join(dir, "valid.jsonl"), lines(4, "valid"));
-  return { train: join(dir, "train.jsonl"), valid: join(dir, "valid.jsonl") };
-}
-
 const TINY = [
   "model.featDim=80", "model.subsampleChannels=4", "model.dModel=16", "model.layers=2", "model.ffDim=32", "model.heads=2",
   "model.stateSize=4", "model.predictorDim=16", "model.joinerDim=16", "data.tokenizer=\"char\"", "batch.maxFrames=800",
@@ -134,6 +112,25 @@ describe("todm train", () => {
     expect(out).toMatch(/non-finite (loss|gradient), batch skipped/);
     expect(stepLosses(run).length).toBe(8); // the run still takes its 8 steps
     expect(stepLosses(run).every(([, l]) => Number.isFinite(l))).toBe(true);
+  });
+
+  it("--init-only writes the exact state a run starts from: --init-from it reproduces the run's losses", () => {
+    // what test/ref/train_mirror.py loads as its initial weights, feature statistics and tokenizer
+    const dir = mkdtempSync(join(tmpdir(), "todm-init-"));
+    const corpus = makeCorpus(dir);
+    const cache = join(dir, "cache");
+    const env = { ...process.env, CI: "true" };
+    const initRun = join(dir, "init");
+    const out = execFileSync("node", [CLI, ...args(corpus, initRun, cache, 3), "--init-only"], { encoding: "utf8", env });
+    expect(out).toMatch(/wrote the initial model .*init\.safetensors/);
+    expect(existsSync(join(initRun, "init.safetensors"))).toBe(true);
+    expect(existsSync(join(initRun, "log.jsonl"))).toBe(false); // no step was taken
+    execFileSync("node", [CLI, ...args(corpus, join(dir, "plain"), cache, 3)], { env });
+    const from = execFileSync("node", [CLI, ...args(corpus, join(dir, "from"), cache, 3), "--init-from", join(initRun, "init.safetensors")], { encoding: "utf8", env });
+    expect(from).toMatch(/initialised from .*init\.safetensors/); // the weights did come from the file
+    const a = stepLosses(join(dir, "plain")), b = stepLosses(join(dir, "from"));
+    expect(a.length).toBe(3);
+    expect(b).toEqual(a); // bit-identical: same weights and feature statistics, same seed and data
   });
 
   it("a model too large for memory fails with a message naming the knob", () => {

@@ -14,6 +14,7 @@ import { SkipLedger } from "../data/errors.js";
 import { scanLibriSpeech } from "../data/librispeech.js";
 import { readManifest, writeManifest, type ManifestEntry } from "../data/manifest.js";
 import { Progress } from "../progress.js";
+import { normalizeText } from "../data/normalize.js";
 
 export interface PrepareOptions {
   out: string;
@@ -23,6 +24,13 @@ export interface PrepareOptions {
   log?: (line: string) => void;
   /** Progress bar on stderr (default true). */
   progress?: boolean;
+  /**
+   * Hold out this fraction of the sentences (by a hash of the normalised text, so a sentence read twice
+   * stays on one side) as OUT.test.jsonl, and `valid` of the rest as OUT.valid.jsonl; the others go to
+   * OUT.train.jsonl. OUT itself still gets every good line.
+   */
+  holdout?: number;
+  valid?: number;
 }
 
 export interface PrepareSummary {
@@ -54,8 +62,35 @@ async function finish(items: Item[], ledger: SkipLedger, opts: PrepareOptions): 
   writeManifest(opts.out, kept);
   const hours = seconds / 3600;
   log(`wrote ${opts.out}: ${kept.length} utterances, ${hours.toFixed(2)} hours`);
+  if (opts.holdout !== undefined) {
+    const test = opts.holdout, valid = opts.valid ?? 0;
+    if (!(test > 0 && test < 1) || !(valid >= 0 && valid < 1)) throw new Error(`prepare: --holdout must be in (0, 1) and --valid in [0, 1), got ${test} and ${valid}`);
+    const parts: Record<"train" | "valid" | "test", typeof kept> = { train: [], valid: [], test: [] };
+    for (const k of kept) {
+      const u = sentenceHash(normalizeText(k.text)) / 2 ** 32;
+      parts[u < test ? "test" : u < test + valid * (1 - test) ? "valid" : "train"].push(k);
+    }
+    const base = opts.out.replace(/\.jsonl$/, "");
+    for (const [split, items] of Object.entries(parts)) {
+      if (split === "valid" && valid === 0) continue;
+      const file = `${base}.${split}.jsonl`;
+      writeManifest(file, items);
+      const sentences = new Set(items.map((i) => normalizeText(i.text))).size;
+      log(`wrote ${file}: ${items.length} utterances, ${sentences} sentences, ${(items.reduce((a, i) => a + i.duration, 0) / 3600).toFixed(2)} hours`);
+    }
+  }
   for (const l of ledger.report()) log(l);
   return { utterances: kept.length, hours, skipped: ledger.count, ledger };
+}
+
+/** FNV-1a of a sentence, then a final mix so that nearby texts spread over [0, 2^32). */
+function sentenceHash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  return h >>> 0;
 }
 
 /** Converts a LibriSpeech split to a manifest. */

@@ -5,6 +5,7 @@
 //   node dist/cli.js train --out runs/k --train k.jsonl --valid kv.jsonl --set train.maxMinutes=30
 //   node dist/cli.js train --resume runs/k                  # continue a stopped or killed run
 //   node dist/cli.js train --threads 2                      # data-parallel on 2 threads (src/train/parallel.ts)
+//   node dist/cli.js train --out /tmp/init --init-only      # only OUT/init.safetensors: the step-0 model
 
 import { createEngine } from "../index.js";
 import { DEFAULT_TRAIN, loadTrainConfig } from "../train/config.js";
@@ -15,6 +16,7 @@ export interface TrainCliOptions {
   out?: string;
   resume?: string;
   initFrom?: string;
+  initOnly?: boolean;
   threads?: string;
   train?: string[];
   valid?: string[];
@@ -43,7 +45,7 @@ export async function runTrain(o: TrainCliOptions): Promise<void> {
   console.log(JSON.stringify(cfg, null, 2));
   const engine = await createEngine();
   console.log(`engine build: ${engine.build}`);
-  const r = await train(engine, cfg, { out, resume: Boolean(o.resume), initFrom: o.initFrom });
+  const r = await train(engine, cfg, { out, resume: Boolean(o.resume), initFrom: o.initFrom, initOnly: Boolean(o.initOnly) });
   console.log(`done: ${r.steps} steps, stopped by ${r.stoppedBy}; model ${r.modelPath}`);
   if (r.stoppedBy === "signal") process.exitCode = 130;
 }

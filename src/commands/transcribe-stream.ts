@@ -52,7 +52,7 @@ export async function runTranscribeStream(files: string[], opts: TranscribeStrea
       failed++;
       continue;
     }
-    const s = rec.stream({ sampleRate: 16000 });
+    const s = rec.stream({ sampleRate: 16000, batchMs: 0 }); // each --chunk is one encoder run
     let last = "";
     for (let i = 0; i < samples.length; i += chunk) {
       s.accept(samples.subarray(i, i + chunk));

@@ -16,9 +16,18 @@
 
 import type { LoadedModel } from "./model.js";
 import type { InferHost } from "./wasm.js";
-import { subsampledBins } from "../model/config.js";
+import { subsampledBins, type ModelConfig } from "../model/config.js";
 
 const LN_EPS = 1e-5; // src/tape.ts layernorm's default, as in training
+
+/**
+ * Channels per MH-SSM head, and the layer's full width (rows of ssm.in, columns of ssm.out). Exported
+ * subnets (branch `export`) carry `headDim` in their config, keeping the Supernet's head width; without
+ * it a head owns dModel / heads channels. (config.ts `headDimOf` / `ssmWidth` once that branch is in.)
+ */
+export function headDim(cfg: ModelConfig): number {
+  return (cfg as ModelConfig & { headDim?: number }).headDim ?? cfg.dModel / cfg.heads;
+}
 
 /** What a stream carries between chunks (all host-side copies). */
 export class EncoderState {
@@ -41,7 +50,7 @@ export class EncoderState {
     this.feat = new Float32Array(pad * cfg.featDim);
     this.rows1 = pad;
     this.sub1 = new Float32Array(cfg.subsampleChannels * pad * F1);
-    const C = sub.heads * (cfg.dModel / cfg.heads);
+    const C = sub.heads * headDim(cfg);
     this.ssm = Array.from({ length: sub.layers }, () => new Float32Array(cfg.stateSize * C));
     this.conv = Array.from({ length: sub.layers }, () => new Float32Array(Math.max(0, cfg.convKernel - 1) * cfg.dModel));
   }
@@ -131,7 +140,7 @@ function feedForward(host: InferHost, m: LoadedModel, prefix: string, x: number,
 function block(host: InferHost, m: LoadedModel, st: EncoderState, l: number, x: number, rows: number): number {
   const { cfg, sub } = m, w = host.wasm, d = cfg.dModel, n = rows * d;
   const p = `encoder.blocks.${l}.`;
-  const P = d / cfg.heads, C = sub.heads * P, N2 = cfg.stateSize / 2;
+  const P = headDim(cfg), C = sub.heads * P, N2 = cfg.stateSize / 2;
   x = feedForward(host, m, `${p}ff1`, x, rows);
   {
     // x = x + Out(MHSSM(In(LN(x))))
@@ -152,7 +161,7 @@ function block(host: InferHost, m: LoadedModel, st: EncoderState, l: number, x: 
     const g = host.alloc(rows * C);
     w.ssm_gate_forward(g, y, rows, C, P, C, C);
     const o = host.alloc(n);
-    w.linear_forward(o, g, m.ptr(`${p}ssm.out.weight`), m.ptr(`${p}ssm.out.bias`), rows, C, d, d);
+    w.linear_forward(o, g, m.ptr(`${p}ssm.out.weight`), m.ptr(`${p}ssm.out.bias`), rows, C, d, cfg.heads * P);
     const x2 = host.alloc(n);
     w.add_forward(x2, x, o, n);
     x = x2;

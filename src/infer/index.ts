@@ -48,6 +48,13 @@ export interface RecognizerOptions {
 export interface StreamOptions {
   /** Sample rate of the chunks; must be the model's (16000 Hz). */
   sampleRate: number;
+  /**
+   * Audio gathered before the encoder runs, in milliseconds (Default: 160, four encoder frames). Each run
+   * streams every weight of the model from memory once, so tiny chunks (an AudioWorklet posts 8 ms)
+   * would cost far more per second of audio; 0 runs the encoder on every accept(). The transcript
+   * does not depend on it, only the latency and the compute do.
+   */
+  batchMs?: number;
 }
 
 /** Kaldi fbank (snip_edges) on the host of the inference build: one call per chunk. */
@@ -184,21 +191,44 @@ export class Recognizer {
     if (opts?.sampleRate !== MODEL_SAMPLE_RATE) {
       throw new InferError(`stream: chunks must be ${MODEL_SAMPLE_RATE} Hz audio, got sampleRate ${opts?.sampleRate} (resample first, e.g. new AudioContext({ sampleRate: 16000 }))`);
     }
-    return new RecognizerStream(new Run(this.host, this.model, this.beam));
+    const batchMs = opts.batchMs ?? 160;
+    if (!(batchMs >= 0)) throw new InferError(`stream: batchMs must be >= 0, got ${opts.batchMs}`);
+    return new RecognizerStream(new Run(this.host, this.model, this.beam), Math.round((batchMs / 1000) * MODEL_SAMPLE_RATE));
   }
 }
 
 /** A streaming recognition: feed chunks, read partial transcripts, finish. */
 export class RecognizerStream {
   private finished = false;
+  private held: Float32Array[] = [];
+  private heldSamples = 0;
 
   /** @internal */
-  constructor(private readonly run: Run) {}
+  constructor(private readonly run: Run, private readonly batchSamples: number) {}
 
-  /** Feeds a chunk of samples (16 kHz, [-1, 1]); computes every encoder frame it completes. */
+  /**
+   * Feeds a chunk of samples (16 kHz, [-1, 1]). Once `batchMs` of audio has gathered, computes every
+   * encoder frame the audio so far completes and advances the search over them.
+   */
   accept(chunk: Float32Array | ArrayLike<number>): void {
     if (this.finished) throw new InferError("stream: accept() after finish()");
-    this.run.accept(chunk instanceof Float32Array ? chunk : Float32Array.from(chunk));
+    const x = chunk instanceof Float32Array ? chunk.slice() : Float32Array.from(chunk); // the caller may reuse its buffer
+    this.held.push(x);
+    this.heldSamples += x.length;
+    if (this.heldSamples >= this.batchSamples) this.flush();
+  }
+
+  private flush(): void {
+    if (this.heldSamples === 0) return;
+    const all = new Float32Array(this.heldSamples);
+    let o = 0;
+    for (const p of this.held) {
+      all.set(p, o);
+      o += p.length;
+    }
+    this.held = [];
+    this.heldSamples = 0;
+    this.run.accept(all);
   }
 
   /** The transcript so far (the best hypothesis over the frames computed). */
@@ -211,14 +241,17 @@ export class RecognizerStream {
     return this.run.frames * 0.04;
   }
 
-  /** The final transcript. A causal encoder has no lookahead, so nothing is left to flush but the partial fbank frame (dropped, as Kaldi's snip_edges does). */
+  /**
+   * The final transcript: the audio still gathered is computed; a causal encoder has no lookahead, so
+   * only a partial last fbank frame is left (dropped, as Kaldi's snip_edges does).
+   */
   finish(): string {
-    this.finished = true;
-    return this.run.result().text;
+    return this.finishResult().text;
   }
 
   /** The final result with token ids and the encoder frame of each token. */
   finishResult(): { text: string; tokens: number[]; frames: number[] } {
+    if (!this.finished) this.flush();
     this.finished = true;
     return this.run.result();
   }

@@ -14,6 +14,7 @@ import { decodeSafetensors, ModelFileError, type NamedTensor, type SafetensorsFi
 import type { Tokenizer } from "../data/tokenizer.js";
 import { paramTable, parseSubnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
 import { parseModelMetadata } from "../model/metadata.js";
+import { headDim } from "./encoder.js";
 import type { InferHost } from "./wasm.js";
 
 /** The model's features: 16 kHz Kaldi fbank with the config's featDim bins (as in training). */
@@ -39,10 +40,11 @@ function pickSubnet(cfg: ModelConfig, meta: Record<string, string>, asked: Subne
   else if (meta["todm.subnet"]) {
     const v = meta["todm.subnet"];
     try {
-      s = v.trim().startsWith("{") ? JSON.parse(v) : parseSubnetName(v);
+      s = v.trim().startsWith("{") ? JSON.parse(v) : parseSubnetName(v); // `todm export` writes JSON {name, layers, ffDim, heads, supernet}
     } catch {
       throw new ModelFileError(source, `todm.subnet metadata "${v}" is neither a subnet name nor JSON`);
     }
+    s = { layers: s.layers, ffDim: s.ffDim, heads: s.heads };
   } else s = supernetSpec(cfg);
   if (!(s.layers >= 1 && s.layers <= cfg.layers && s.ffDim >= 1 && s.ffDim <= cfg.ffDim && s.heads >= 2 && s.heads % 2 === 0 && s.heads <= cfg.heads)) {
     throw new Error(`${source}: subnet L${s.layers}-ff${s.ffDim}-h${s.heads} is not inside the model (L${cfg.layers}-ff${cfg.ffDim}-h${cfg.heads}, heads even)`);
@@ -53,7 +55,7 @@ function pickSubnet(cfg: ModelConfig, meta: Record<string, string>, asked: Subne
 /** A tensor's values as f32: F32 as stored, I8 dequantised with its per-row `<name>.scale`. */
 function tensorF32(file: SafetensorsFile, t: NamedTensor, source: string): Float32Array {
   if (t.dtype === "F32") return t.data as Float32Array;
-  if (t.dtype === "I8") {
+  if (t.dtype === "I8" && file.metadata["todm.quant"] === "int8") {
     const scale = file.tensors.get(`${t.name}.scale`);
     const rows = t.shape[0] ?? 1;
     if (!scale || scale.dtype !== "F32" || scale.data.length !== rows) {
@@ -63,13 +65,15 @@ function tensorF32(file: SafetensorsFile, t: NamedTensor, source: string): Float
     for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) out[r * cols + k] = q[r * cols + k] * s[r];
     return out;
   }
-  throw new ModelFileError(source, `tensor ${t.name} has dtype ${t.dtype}; the inference API reads F32 and int8 (I8 + scale) tensors`);
+  throw new ModelFileError(source, `tensor ${t.name} has dtype ${t.dtype}; the inference API reads F32, and I8 + F32 scale in files with todm.quant = "int8"`);
 }
 
 /** Parses model bytes and packs what subnet `asked` needs into `host`'s arena (kept for the instance's life). */
 export function loadModelInto(host: InferHost, bytes: Uint8Array, asked?: SubnetSpec | string, source = "<model bytes>"): LoadedModel {
   const file = decodeSafetensors(bytes, source);
   const { cfg, tokenizer } = parseModelMetadata(file, source);
+  const quant = file.metadata["todm.quant"];
+  if (quant !== undefined && quant !== "int8") throw new ModelFileError(source, `unsupported todm.quant "${quant}" (todm/infer reads "int8")`);
   const sub = pickSubnet(cfg, file.metadata, asked, source);
   const table = paramTable(cfg).filter((p) => p.block === undefined || p.block < sub.layers);
   const offsets = new Map<string, number>();
@@ -91,7 +95,7 @@ export function loadModelInto(host: InferHost, bytes: Uint8Array, asked?: Subnet
     return base + 4 * o;
   };
   // dA and W of every layer's SSM, for the subnet's C channels (they do not depend on time)
-  const N2 = cfg.stateSize / 2, C = sub.heads * (cfg.dModel / cfg.heads);
+  const N2 = cfg.stateSize / 2, C = sub.heads * headDim(cfg);
   const ssm: LoadedModel["ssm"] = [];
   for (let l = 0; l < sub.layers; l++) {
     const p = `encoder.blocks.${l}.ssm.`;

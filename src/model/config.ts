@@ -12,7 +12,8 @@ export interface ModelConfig {
   dModel: number; // encoder width
   layers: number; // encoder blocks
   ffDim: number; // feed-forward hidden width
-  heads: number; // MH-SSM heads (even); each owns dModel / heads channels
+  heads: number; // MH-SSM heads (even); each owns headDim channels
+  headDim?: number; // channels per MH-SSM head; 0 or absent = dModel / heads (an exported subnet with fewer heads keeps its Supernet's)
   stateSize: number; // N, the SSM state size per channel (even: N/2 complex pairs)
   convKernel: number; // depthwise convolution module kernel width; 0 = no convolution module
   causal: boolean; // streaming encoder: causal subsampling, forward-only SSM, causal depthwise conv
@@ -37,6 +38,7 @@ export const DEFAULT_MODEL: ModelConfig = {
   layers: 6,
   ffDim: 576,
   heads: 4,
+  headDim: 0,
   stateSize: 16,
   convKernel: 0,
   causal: true,
@@ -61,6 +63,22 @@ export interface ParamSpec {
   trainable?: boolean;
 }
 
+/** Channels per MH-SSM head. */
+export function headDimOf(c: ModelConfig): number {
+  return c.headDim || c.dModel / c.heads;
+}
+
+/** True when two configs describe the same tensors and math (headDim resolved, vocabulary size ignored). */
+export function sameArchitecture(a: ModelConfig, b: ModelConfig): boolean {
+  const norm = (c: ModelConfig) => JSON.stringify(Object.entries({ ...c, headDim: headDimOf(c), vocabSize: 0, ssmDtMin: c.ssmDtMin ?? 1e-3, ssmDtMax: c.ssmDtMax ?? 1e-1 }).sort(([x], [y]) => (x < y ? -1 : 1)));
+  return norm(a) === norm(b);
+}
+
+/** Width of the MH-SSM layer (all heads): the rows of ssm.in, the columns of ssm.out. */
+export function ssmWidth(c: ModelConfig): number {
+  return c.heads * headDimOf(c);
+}
+
 /** Frequency bins after two 3x3 stride-2 convolutions without padding in frequency. */
 export function subsampledBins(featDim: number): number {
   const f1 = Math.floor((featDim - 3) / 2) + 1;
@@ -78,7 +96,7 @@ export function validateConfig(c: ModelConfig, source = "config"): void {
   }
   if ((c.ssmDtMin ?? 1e-3) >= (c.ssmDtMax ?? 1e-1)) bad(`ssmDtMin must be below ssmDtMax`);
   if (c.heads < 2 || c.heads % 2) bad(`heads must be even and >= 2 (heads are gated in pairs), got ${c.heads}`);
-  if (c.dModel % c.heads) bad(`dModel (${c.dModel}) must be divisible by heads (${c.heads})`);
+  if (!c.headDim && c.dModel % c.heads) bad(`dModel (${c.dModel}) must be divisible by heads (${c.heads}), or set headDim`);
   if (c.stateSize < 2 || c.stateSize % 2) bad(`stateSize must be even (complex conjugate pairs), got ${c.stateSize}`);
   if (c.convKernel && c.convKernel % 2 === 0) bad(`convKernel must be odd, got ${c.convKernel}`);
   if (c.predictorLayers < 1 || c.predictorLayers > 2) bad(`predictorLayers must be 1 or 2`);
@@ -91,7 +109,7 @@ export function validateConfig(c: ModelConfig, source = "config"): void {
 
 /** The full (Supernet) parameter table, in region order. */
 export function paramTable(c: ModelConfig): ParamSpec[] {
-  const d = c.dModel, cs = c.subsampleChannels, ff = c.ffDim, half = c.stateSize / 2, P = c.predictorDim;
+  const d = c.dModel, cs = c.subsampleChannels, ff = c.ffDim, half = c.stateSize / 2, P = c.predictorDim, D = ssmWidth(c);
   const t: ParamSpec[] = [
     { name: "encoder.subsample.conv1.weight", shape: [cs, 1, 3, 3], init: "conv" },
     { name: "encoder.subsample.conv1.bias", shape: [cs], init: "bias" },
@@ -114,19 +132,19 @@ export function paramTable(c: ModelConfig): ParamSpec[] {
     ffModule("ff1");
     t.push({ name: `${p}ssm.norm.weight`, shape: [d], init: "norm_weight", block: l });
     t.push({ name: `${p}ssm.norm.bias`, shape: [d], init: "norm_bias", block: l });
-    t.push({ name: `${p}ssm.in.weight`, shape: [d, d], slice: ["ssm", null], init: "linear", block: l });
-    t.push({ name: `${p}ssm.in.bias`, shape: [d], slice: ["ssm"], init: "bias", block: l });
+    t.push({ name: `${p}ssm.in.weight`, shape: [D, d], slice: ["ssm", null], init: "linear", block: l });
+    t.push({ name: `${p}ssm.in.bias`, shape: [D], slice: ["ssm"], init: "bias", block: l });
     for (const dir of dirs) {
-      t.push({ name: `${p}ssm.${dir}.s`, shape: [d], slice: ["ssm"], init: "ssm_s", block: l });
-      t.push({ name: `${p}ssm.${dir}.c_re`, shape: [d, half], slice: ["ssm", null], init: "ssm_c", block: l });
-      t.push({ name: `${p}ssm.${dir}.c_im`, shape: [d, half], slice: ["ssm", null], init: "ssm_c", block: l });
-      t.push({ name: `${p}ssm.${dir}.d`, shape: [d], slice: ["ssm"], init: "ssm_d", block: l });
+      t.push({ name: `${p}ssm.${dir}.s`, shape: [D], slice: ["ssm"], init: "ssm_s", block: l });
+      t.push({ name: `${p}ssm.${dir}.c_re`, shape: [D, half], slice: ["ssm", null], init: "ssm_c", block: l });
+      t.push({ name: `${p}ssm.${dir}.c_im`, shape: [D, half], slice: ["ssm", null], init: "ssm_c", block: l });
+      t.push({ name: `${p}ssm.${dir}.d`, shape: [D], slice: ["ssm"], init: "ssm_d", block: l });
     }
     t.push({ name: `${p}ssm.a_re`, shape: [half], init: "ssm_const", trainable: false, block: l });
     t.push({ name: `${p}ssm.a_im`, shape: [half], init: "ssm_const", trainable: false, block: l });
-    t.push({ name: `${p}ssm.log_dt_min`, shape: [d], slice: ["ssm"], init: "ssm_const", trainable: false, block: l });
-    t.push({ name: `${p}ssm.log_dt_max`, shape: [d], slice: ["ssm"], init: "ssm_const", trainable: false, block: l });
-    t.push({ name: `${p}ssm.out.weight`, shape: [d, d], slice: [null, "ssm"], init: "linear", block: l });
+    t.push({ name: `${p}ssm.log_dt_min`, shape: [D], slice: ["ssm"], init: "ssm_const", trainable: false, block: l });
+    t.push({ name: `${p}ssm.log_dt_max`, shape: [D], slice: ["ssm"], init: "ssm_const", trainable: false, block: l });
+    t.push({ name: `${p}ssm.out.weight`, shape: [d, D], slice: [null, "ssm"], init: "linear", block: l });
     t.push({ name: `${p}ssm.out.bias`, shape: [d], init: "bias", block: l });
     if (c.convKernel) {
       t.push({ name: `${p}conv.norm.weight`, shape: [d], init: "norm_weight", block: l });
@@ -192,8 +210,8 @@ export function layoutParams(table: ParamSpec[]): { entries: ParamEntry[]; total
 /** A subnet's shape of a Supernet tensor (leading slices), or null if its block is dropped. */
 export function subnetShape(p: ParamSpec, c: ModelConfig, s: SubnetSpec): number[] | null {
   if (p.block !== undefined && p.block >= s.layers) return null;
-  const ssmWidth = (c.dModel / c.heads) * s.heads;
-  return p.shape.map((dim, i) => (p.slice?.[i] === "ff" ? s.ffDim : p.slice?.[i] === "ssm" ? ssmWidth : dim));
+  const width = headDimOf(c) * s.heads;
+  return p.shape.map((dim, i) => (p.slice?.[i] === "ff" ? s.ffDim : p.slice?.[i] === "ssm" ? width : dim));
 }
 
 /** Number of trained parameters of a subnet (the Supernet when s is its own spec). */
@@ -233,7 +251,7 @@ export function macsPerSecond(c: ModelConfig, s: SubnetSpec, tokensPerSecond = 3
   const cs = c.subsampleChannels, d = c.dModel;
   const T1 = 50, T2 = 25; // frames per second after each stride-2 convolution
   let macs = T1 * F1 * cs * 9 + T2 * F2 * cs * cs * 9 + T2 * cs * F2 * d;
-  const D = (d / c.heads) * s.heads, dirs = c.causal ? 1 : 2;
+  const D = headDimOf(c) * s.heads, dirs = c.causal ? 1 : 2;
   const perBlock =
     2 * (2 * d * s.ffDim) + // two feed-forward modules
     2 * d * D + // SSM in and out projections

@@ -14,7 +14,7 @@
 
 import type { Engine } from "../engine.js";
 import type { Tape, T } from "../tape.js";
-import type { ModelConfig, SubnetSpec } from "./config.js";
+import { headDimOf, ssmWidth, type ModelConfig, type SubnetSpec } from "./config.js";
 import type { ModelParams } from "./params.js";
 
 export interface DropoutRates {
@@ -122,7 +122,7 @@ export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub:
                              B: number, T_: number, lensPtr: number, drop: DropoutRates, seeds: DropoutSeeds, mask: T | 0 = 0): T {
   const p = `encoder.blocks.${l}.`;
   const d = cfg.dModel, rows = B * T_, n = rows * d;
-  const P = d / cfg.heads, C = sub.heads * P;
+  const P = headDimOf(cfg), C = sub.heads * P;
   // x = x + 1/2 · FF1(LN(x))
   x = tape.add(x, tape.scale(feedForward(tape, H, `${p}ff1`, x, B, T_, d, sub.ffDim, cfg.ffDim, drop, seeds), 0.5, n), n);
   // x = x + Out(MHSSM(In(LN(x))))
@@ -132,7 +132,7 @@ export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub:
     const pb = H.ssmBlock(l, cfg.causal);
     const s = tape.engine.wasm.t_mhssm(u, pb, B, T_, C, cfg.stateSize / 2, P, lensPtr, cfg.causal ? 0 : 1);
     if (s === 0) throw new Error("out of WASM memory in mhssm: reduce the batch size (max frames per batch)");
-    let o = tape.linear(s, H.h(`${p}ssm.out.weight`), H.h(`${p}ssm.out.bias`), rows, C, d, d);
+    let o = tape.linear(s, H.h(`${p}ssm.out.weight`), H.h(`${p}ssm.out.bias`), rows, C, d, ssmWidth(cfg));
     o = dropout(tape, o, B, T_, d, drop.ssmOut, seeds);
     x = tape.add(x, o, n);
   }

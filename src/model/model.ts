@@ -41,9 +41,36 @@ export interface StepOptions {
   utterances?: ArrayLike<number>;
 }
 
+/** In-place distillation of a student subnet by the largest (AlphaNet's adaptive alpha-divergence, assembly/kd.ts). */
+export interface KdOptions {
+  /** a student's loss is (1 - lambda)·RNN-T + lambda·KD */
+  lambda: number;
+  /** alphaNeg = alphaPos = 1 is plain KL(teacher || student). */
+  alphaNeg: number;
+  alphaPos: number;
+  clip: number;
+}
+
+/** One subnet of a sandwich step and its dropout. */
+export interface SandwichMember {
+  spec: SubnetSpec;
+  dropout: DropoutRates;
+}
+
+/** A Supernet step: members[0] is the largest (the teacher); the others learn from it when kd is set. */
+export interface SandwichPlan {
+  members: SandwichMember[];
+  kd: KdOptions | null;
+}
+
+/** Where a step's distillation stands: the teacher writes its log-probabilities, a student reads them. */
+export type KdRole = { teacherOut: number } | { teacher: number; opts: KdOptions };
+
 export interface StepResult {
   /** Sum over the batch of per-utterance losses (nats). */
   lossSum: number;
+  /** Sum over the batch of per-utterance distillation divergences (students only; 0 otherwise). */
+  kdSum?: number;
   losses: Float32Array;
   /** Encoder frames after subsampling, summed over the batch. */
   frames: number;
@@ -122,7 +149,7 @@ export class Model {
    * Forward and backward of one batch through a subnet: gradients ACCUMULATE into the gradient
    * region (zero it with params.zeroGrad() before a step). Frees its activations on return.
    */
-  trainStep(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg), opts: StepOptions = {}): StepResult {
+  trainStep(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg), opts: StepOptions = {}, kd?: KdRole): StepResult {
     const { engine: e, tape } = this;
     const { B, U } = batch;
     tape.begin();
@@ -137,19 +164,39 @@ export class Model {
         i32[ids + b * U1] = 0;
         for (let u = 0; u < U; u++) i32[ids + b * U1 + u + 1] = batch.tokens[b * U + u];
       }
+      const scale = opts.lossScale ?? 1 / B;
+      const lambda = kd && "teacher" in kd ? kd.opts.lambda : 0;
       const dlosses = e.alloc(B, "loss weights");
-      e.f32.fill(opts.lossScale ?? 1 / B, dlosses >> 2, (dlosses >> 2) + B);
+      e.f32.fill((1 - lambda) * scale, dlosses >> 2, (dlosses >> 2) + B);
       const pcfg = this.predictorConfig(), jcfg = this.joinerConfig();
       const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
       const psaved = predictorForward(e, pcfg, pBase.ptr, idsPtr, B, U1);
       const jsaved = joinerForward(e, jcfg, jBase.ptr, e.wasm.tensor_data(enc), psaved.out, B, T2, U1);
+      const V = this.cfg.vocabSize, nLogits = B * T2 * U1 * V;
+      const tokenLens = e.upload(batch.tokenLens, "i32");
+      let kdGrad = 0, kdSum = 0;
+      if (kd && "teacherOut" in kd) {
+        // the teacher's joiner distributions, detached, for the students of this step
+        e.wasm.log_softmax_forward(kd.teacherOut, jsaved.logits, B * T2 * U1, V);
+      } else if (kd && lambda > 0) {
+        // KD's gradient goes to its own buffer: the RNN-T loss below overwrites the logits with its own
+        kdGrad = e.alloc(nLogits, "distillation gradient");
+        e.wasm.mem_zero_f32(kdGrad, nLogits);
+        const kdLosses = e.alloc(B, "distillation losses"), kdScales = e.alloc(B, "distillation weights");
+        e.f32.fill(lambda * scale, kdScales >> 2, (kdScales >> 2) + B);
+        const o = kd.opts;
+        const scratch = e.alloc(e.wasm.kd_alpha_scratch(V), "distillation scratch");
+        e.wasm.kd_alpha_forward_backward(kdLosses, kdGrad, jsaved.logits, kd.teacher, lensPtr, tokenLens, kdScales, scratch, B, T2, U1, V, o.alphaNeg, o.alphaPos, o.clip);
+        for (const v of e.read(kdLosses, B)) kdSum += v;
+      }
       const losses = rnntLossInPlace(e, {
         logits: jsaved.logits,
         targets: e.upload(batch.tokens.length ? batch.tokens : [0], "i32"),
         logitLengths: lensPtr,
-        targetLengths: e.upload(batch.tokenLens, "i32"),
+        targetLengths: tokenLens,
         dlosses,
-      }, [B, T2, U1, this.cfg.vocabSize], 0);
+      }, [B, T2, U1, V], 0);
+      if (kdGrad) e.wasm.add_forward(jsaved.logits, jsaved.logits, kdGrad, nLogits);
       const lossValues = e.read(losses, B); // the step's result: one small copy
       const dpred = e.alloc(B * U1 * pcfg.hidden);
       e.wasm.mem_zero_f32(dpred, B * U1 * pcfg.hidden);
@@ -161,9 +208,34 @@ export class Model {
         lossSum += lossValues[b];
         frames += e.i32[(lensPtr >> 2) + b];
       }
-      return { lossSum, losses: lossValues, frames };
+      return { lossSum, kdSum, losses: lossValues, frames };
     } finally {
       tape.end();
+    }
+  }
+
+  /**
+   * One Supernet step (the sandwich rule): forward and backward of every member on the same batch, each
+   * with its own dropout, gradients accumulated (zero them first). The first member, the largest, learns
+   * from the labels and, when plan.kd is set, its joiner distributions (detached) teach the others in
+   * place. The result's losses are the largest's; `members` holds each member's loss and KD sums.
+   */
+  sandwichStep(batch: Batch, plan: SandwichPlan, opts: Omit<StepOptions, "dropout"> = {}): StepResult & { members: { lossSum: number; kdSum: number }[] } {
+    const e = this.engine;
+    const useKd = plan.kd !== null && plan.kd.lambda > 0 && plan.members.length > 1;
+    const mark = e.mark();
+    try {
+      const T2 = subsampledLength(batch.T, this.cfg.causal);
+      const teacher = useKd ? e.alloc(batch.B * T2 * (batch.U + 1) * this.cfg.vocabSize, "teacher log-probabilities") : 0;
+      const results = plan.members.map((m, i) => {
+        const role: KdRole | undefined = !useKd ? undefined : i === 0 ? { teacherOut: teacher } : { teacher, opts: plan.kd! };
+        // each member draws its own dropout masks: mix the member's index into the step seed
+        const seed = (Math.imul((opts.seed ?? 0) ^ 0x5bd1e995, 0x2c1b3c6d) + Math.imul(i, 0x297a2d39)) >>> 0;
+        return this.trainStep(batch, m.spec, { ...opts, dropout: m.dropout, seed: i === 0 ? opts.seed : seed }, role);
+      });
+      return { ...results[0], members: results.map((r) => ({ lossSum: r.lossSum, kdSum: r.kdSum ?? 0 })) };
+    } finally {
+      e.reset(mark);
     }
   }
 

@@ -5,7 +5,7 @@
 
 import type { Engine } from "../engine.js";
 import { mhssmHeadRange, MHSSM_DT_MAX, MHSSM_DT_MIN } from "../ssm.js";
-import { layoutParams, paramTable, type ModelConfig, type ParamEntry } from "./config.js";
+import { headDimOf, layoutParams, paramTable, type ModelConfig, type ParamEntry } from "./config.js";
 import { seededRandom } from "../random.js";
 
 export interface ParamRef extends ParamEntry {
@@ -87,7 +87,7 @@ export class ModelParams {
   init(seed: number): void {
     const rnd = seededRandom(seed);
     const c = this.cfg;
-    const P = c.dModel / c.heads, N2 = c.stateSize / 2;
+    const P = headDimOf(c), N2 = c.stateSize / 2;
     const ssmCfg = { heads: c.heads, headDim: P, stateSize: c.stateSize, bidirectional: !c.causal, dtMin: c.ssmDtMin ?? MHSSM_DT_MIN, dtMax: c.ssmDtMax ?? MHSSM_DT_MAX };
     for (const e of this.entries) {
       const v = new Float32Array(e.numel);

@@ -5,6 +5,7 @@
 
 import { readFileSync } from "node:fs";
 import { DEFAULT_MODEL, type ModelConfig } from "../model/config.js";
+import { DEFAULT_SPACE, type SupernetSpace } from "../model/supernet.js";
 
 export interface TrainConfig {
   model: ModelConfig;
@@ -46,6 +47,8 @@ export interface TrainConfig {
     loaderWorkers: number;
     threads: number; // data-parallel training threads (src/train/parallel.ts); 1 = the calling thread only
   };
+  /** The Supernet (src/model/supernet.ts): search space, sandwich sampling, distillation, dropout rule. */
+  supernet: SupernetSpace;
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -60,6 +63,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
     seed: 1, maxMinutes: 25, maxSteps: 0, epochs: 100, dropout: 0.1, specAugment: true,
     validEvery: 200, validUtterances: 200, checkpointEvery: 100, keepCheckpoints: 5, loaderWorkers: 1, threads: 2,
   },
+  supernet: structuredClone(DEFAULT_SPACE),
 };
 
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json };

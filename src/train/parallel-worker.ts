@@ -34,7 +34,7 @@ port.on("message", (m: ToWorker) => {
       optimizer.restore(m.optimizer);
       post({ type: "synced" });
     } else if (m.type === "step") {
-      replica.compute(m.shard, m.index, m.sub, m);
+      replica.compute(m.shard, m.index, m.plan, m);
       replica.reduceAndStep(m.gen, m.lr, m.check);
     } else if (m.type === "params") {
       const params = engine.read(model.params.paramPtr, model.params.total);

@@ -31,9 +31,9 @@
 import { Worker } from "node:worker_threads";
 import type { Engine } from "../engine.js";
 import type { Batch } from "../data/batching.js";
-import type { Model, StepResult } from "../model/model.js";
+import type { Model, SandwichPlan, StepResult } from "../model/model.js";
 import type { ModelConfig, SubnetSpec } from "../model/config.js";
-import type { DropoutRates } from "../model/encoder.js";
+import { NO_DROPOUT, type DropoutRates } from "../model/encoder.js";
 import type { TrainConfig } from "./config.js";
 import type { OptimizerBox } from "./optimizer.js";
 
@@ -88,7 +88,8 @@ export function paramChecksum(engine: Engine, ptr: number, n: number): number {
 // ---- the shared buffer: control words, per-rank results, two banks of gradient slots -------------
 const CTRL_INTS = 16; // [0] barrier arrivals, [1] failure flag
 const ARRIVALS = 0, FAILED = 1;
-const STATS = 5; // per rank: lossSum, frames, utterances, checksum, compute ms (f64)
+export const MAX_MEMBERS = 16; // subnets per sandwich step
+const STATS = 5 + 2 * MAX_MEMBERS; // per rank: lossSum, frames, utterances, checksum, compute ms, then each member's loss and KD sums (f64)
 /** Utterances per shard whose losses travel back through the buffer. */
 export const MAX_SHARD_UTTERANCES = 4096;
 
@@ -118,6 +119,13 @@ export interface ReduceOutcome {
   gradSum: number;
   /** False when the loss or the gradient was not finite: no replica stepped its optimizer. */
   applied: boolean;
+  /** Each sandwich member's loss and KD sums over the whole batch. */
+  members: { lossSum: number; kdSum: number }[];
+}
+
+/** A subnet and its dropout, or a whole sandwich, as the plan of one step. */
+export function asPlan(sub: SubnetSpec | SandwichPlan, dropout?: DropoutRates): SandwichPlan {
+  return "members" in sub ? sub : { members: [{ spec: sub, dropout: dropout ?? NO_DROPOUT }], kd: null };
 }
 
 /** One replica's side of the all-reduce (the same code on the calling thread and in the workers). */
@@ -179,27 +187,32 @@ export class Replica {
   }
 
   /** Zeroes the gradients, runs this replica's shard (if any), and writes its losses and frames. */
-  compute(shard: Batch | null, index: Int32Array, sub: SubnetSpec, o: { seed: number; dropout?: DropoutRates; lossScale: number }): void {
-    const { model } = this;
+  compute(shard: Batch | null, index: Int32Array, plan: SandwichPlan, o: { seed: number; lossScale: number }): void {
     const t0 = performance.now();
     try {
-      this.computeShard(shard, index, sub, o);
+      this.computeShard(shard, index, plan, o);
     } finally {
       this.timings.compute = performance.now() - t0;
     }
   }
 
-  private computeShard(shard: Batch | null, index: Int32Array, sub: SubnetSpec, o: { seed: number; dropout?: DropoutRates; lossScale: number }): void {
+  private computeShard(shard: Batch | null, index: Int32Array, plan: SandwichPlan, o: { seed: number; lossScale: number }): void {
     const { model } = this;
     model.params.zeroGrad();
     const s = this.stats, at = this.rank * STATS;
+    if (plan.members.length > MAX_MEMBERS) throw new Error(`a sandwich of ${plan.members.length} subnets exceeds ${MAX_MEMBERS}`);
+    s.fill(0, at + 5, at + STATS);
     if (!shard) {
       s[at] = 0; s[at + 1] = 0; s[at + 2] = 0;
       return;
     }
     if (shard.B > MAX_SHARD_UTTERANCES) throw new Error(`a shard of ${shard.B} utterances exceeds ${MAX_SHARD_UTTERANCES}`);
-    const r: StepResult = model.trainStep(shard, sub, { seed: o.seed, dropout: o.dropout, lossScale: o.lossScale, utterances: index });
+    const r = model.sandwichStep(shard, plan, { seed: o.seed, lossScale: o.lossScale, utterances: index });
     s[at] = r.lossSum; s[at + 1] = r.frames; s[at + 2] = shard.B;
+    r.members.forEach((m, k) => {
+      s[at + 5 + 2 * k] = m.lossSum;
+      s[at + 6 + 2 * k] = m.kdSum;
+    });
     this.losses.set(r.losses, this.rank * MAX_SHARD_UTTERANCES);
   }
 
@@ -244,9 +257,14 @@ export class Replica {
       }
     }
     let lossSum = 0, frames = 0;
+    const members = Array.from({ length: MAX_MEMBERS }, () => ({ lossSum: 0, kdSum: 0 }));
     for (let r = 0; r < N; r++) {
       lossSum += this.stats[r * STATS];
       frames += this.stats[r * STATS + 1];
+      members.forEach((m, k) => {
+        m.lossSum += this.stats[r * STATS + 5 + 2 * k];
+        m.kdSum += this.stats[r * STATS + 6 + 2 * k];
+      });
     }
     const gradSum = e.scoped(() => {
       const out = e.alloc(1);
@@ -257,7 +275,7 @@ export class Replica {
     tm.reduce = lap();
     if (applied) this.optimizer.step(lr);
     tm.optimizer = lap();
-    return { lossSum, frames, gradSum, applied };
+    return { lossSum, frames, gradSum, applied, members };
   }
 
   /** Each replica's forward and backward time (ms) in the last step. */
@@ -283,7 +301,7 @@ export interface WorkerInit {
 
 export type ToWorker =
   | { type: "sync"; params: Float32Array; optimizer: ReturnType<OptimizerBox["snapshot"]> }
-  | { type: "step"; gen: number; shard: Batch | null; index: Int32Array; sub: SubnetSpec; seed: number; dropout?: DropoutRates; lossScale: number; lr: number; check: boolean }
+  | { type: "step"; gen: number; shard: Batch | null; index: Int32Array; plan: SandwichPlan; seed: number; lossScale: number; lr: number; check: boolean }
   | { type: "params" };
 
 export type FromWorker =
@@ -310,6 +328,8 @@ export interface ParallelStepResult extends StepResult {
   gradSum: number;
   /** False when the loss or gradient was not finite and no replica took the optimizer step. */
   applied: boolean;
+  /** Each sandwich member's loss and KD sums over the whole batch (as many as the plan's members). */
+  members: { lossSum: number; kdSum: number }[];
 }
 
 interface Peer {
@@ -409,14 +429,15 @@ export class ParallelTrainer {
    * all-reduce, and (when loss and gradient are finite) the optimizer step at `lr` on every replica.
    * Losses come back in the batch's order.
    */
-  async step(batch: Batch, sub: SubnetSpec, o: ParallelStepOptions): Promise<ParallelStepResult> {
+  async step(batch: Batch, sub: SubnetSpec | SandwichPlan, o: ParallelStepOptions): Promise<ParallelStepResult> {
+    const plan = asPlan(sub, o.dropout);
     if (this.closed) throw new Error("ParallelTrainer: step() after close()");
     const dead = this.peers.find((p) => p.fatal);
     if (dead || this.replica.failed) throw new Error(`data-parallel worker failed: ${dead?.fatal ?? "an earlier step failed"}`);
     const gen = ++this.gen;
     const check = this.checkEvery > 0 && gen % this.checkEvery === 0;
     const shards = shardBatch(batch, this.threads);
-    const common = { sub, seed: o.seed, dropout: o.dropout, lossScale: 1 / batch.B, lr: o.lr, check };
+    const common = { plan, seed: o.seed, lossScale: 1 / batch.B, lr: o.lr, check };
     this.peers.forEach((p, i) => {
       const s = shards[i + 1];
       const transfer = s.batch ? [s.batch.feats.buffer, s.batch.tokens.buffer, s.batch.featLens.buffer, s.batch.tokenLens.buffer] as ArrayBuffer[] : [];
@@ -424,7 +445,7 @@ export class ParallelTrainer {
     });
     let out: ReduceOutcome;
     try {
-      this.replica.compute(shards[0].batch, shards[0].index, sub, common);
+      this.replica.compute(shards[0].batch, shards[0].index, plan, common);
       out = this.replica.reduceAndStep(gen, o.lr, check);
     } catch (e) {
       this.replica.fail();
@@ -437,7 +458,7 @@ export class ParallelTrainer {
       const pub = this.replica.published(r);
       s.index.forEach((i, k) => (losses[i] = pub.losses[k]));
     });
-    return { lossSum: out.lossSum, losses, frames: out.frames, gradSum: out.gradSum, applied: out.applied };
+    return { lossSum: out.lossSum, losses, frames: out.frames, gradSum: out.gradSum, applied: out.applied, members: out.members.slice(0, plan.members.length) };
   }
 
   /** Stops the workers. */

@@ -26,7 +26,11 @@ import type { Utterance } from "../data/corpus.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { alignTexts } from "../wer.js";
 import { Model } from "../model/model.js";
-import { countParams, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
+import { countParams, sameArchitecture, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
+import { DEFAULT_SPACE, type SubnetInfo, kdOptions, listSubnets, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../model/supernet.js";
+import { mulberry32 } from "../random.js";
+import type { SandwichPlan } from "../model/model.js";
+import type { DropoutRates } from "../model/encoder.js";
 import { loadModel, saveModel } from "../model/io.js";
 import { writeFileAtomic } from "../safetensors.js";
 import { linePlot } from "../plot.js";
@@ -34,11 +38,15 @@ import { listCheckpoints, loadCheckpoint, saveCheckpoint, type OptimizerSnapshot
 import type { TrainConfig } from "./config.js";
 import { OptimizerBox } from "./optimizer.js";
 import { ParallelTrainer } from "./parallel.js";
+import { runEvalSubnets } from "../commands/eval_subnets.js";
+import { runExport } from "../commands/export.js";
 
 export interface TrainOptions {
   out: string;
   resume?: boolean; // continue from the newest checkpoint in `out`
   initFrom?: string; // start from a model file's weights (fine-tuning)
+  /** Write the step-0 model (seeded weights, feature statistics, tokenizer) to OUT/init.safetensors and stop. */
+  initOnly?: boolean;
   log?: (line: string) => void;
   /** Status line updates (progress); default: redraw on stderr when it is a TTY, else periodic log lines. */
   status?: (line: string) => void;
@@ -49,7 +57,7 @@ export interface TrainResult {
   finalLoss: number;
   bestWer: number | null;
   modelPath: string;
-  stoppedBy: "budget" | "steps" | "epochs" | "signal";
+  stoppedBy: "budget" | "steps" | "epochs" | "signal" | "init-only";
 }
 
 function hashSeed(...xs: number[]): number {
@@ -110,10 +118,14 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     loaded = loadCheckpoint(engine, path);
     const saved = loaded.trainConfig as TrainConfig | null;
     // the budget and the thread count belong to this invocation, not to the run
-    if (saved) cfg = { ...saved, train: { ...saved.train, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps, threads: cfg.train.threads } };
+    if (saved) cfg = { ...saved, supernet: saved.supernet ?? structuredClone(DEFAULT_SPACE), train: { ...saved.train, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps, threads: cfg.train.threads } };
     tokenizer = loaded.tokenizer;
     log(`resuming from ${path} (step ${loaded.position.step}, epoch ${loaded.position.epoch})`);
   }
+
+  // fine-tuning reads the data with the initial model's tokenizer
+  const init = !loaded && opts.initFrom ? loadModel(engine, opts.initFrom) : undefined;
+  if (init) tokenizer = init.tokenizer;
 
   // ---- data -------------------------------------------------------------------------------------
   const data: TrainingData = await loadTrainingData({
@@ -143,10 +155,9 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     }
   } else {
     if (existsSync(logPath)) throw new Error(`${runDir} already holds a run (log.jsonl): use --resume ${runDir}, or another --out`);
-    if (opts.initFrom) {
-      const init = loadModel(engine, opts.initFrom);
-      if (JSON.stringify({ ...init.model.cfg, vocabSize: 0 }) !== JSON.stringify({ ...modelCfg, vocabSize: 0 }) || init.tokenizer.size !== tokenizer.size) {
-        throw new Error(`--init-from ${opts.initFrom}: its config or tokenizer differs from this run's (fine-tuning needs the same architecture and tokenizer)`);
+    if (init) {
+      if (!sameArchitecture(init.model.cfg, modelCfg) || init.tokenizer.size !== tokenizer.size) {
+        throw new Error(`--init-from ${opts.initFrom}: its model config differs from this run's (fine-tuning needs the same architecture)`);
       }
       model = init.model;
       tokenizer = init.tokenizer;
@@ -162,6 +173,24 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   if (optSnap) opt.restore(optSnap);
   const sub = supernetSpec(model.cfg);
   log(`model ${subnetName(sub)}: ${(countParams(model.cfg) / 1e6).toFixed(2)} M parameters, ${model.cfg.causal ? "causal (streaming)" : "bidirectional"}`);
+  const space = cfg.supernet;
+  if (space.enabled) validateSpace(model.cfg, space, "supernet config");
+  const subnets = listSubnets(model.cfg, space);
+  const paramsMax = subnets[0].params;
+  const validSubs = validationSubnets(subnets, space.validate);
+  const kd = kdOptions(space);
+  if (space.enabled) {
+    log(`Supernet: ${subnets.length} subnets, ${subnets[0].name} (${(subnets[0].params / 1e6).toFixed(2)} M) to ${subnets[subnets.length - 1].name} (${(subnets[subnets.length - 1].params / 1e6).toFixed(2)} M); ` +
+      `each step the largest, the smallest and ${space.random} random; KD ${kd ? `${space.kd.method} (lambda ${kd.lambda}, alpha ${kd.alphaNeg}/${kd.alphaPos}, clip ${kd.clip})` : "off"}; ` +
+      `dropout ${space.dropout.rule} (p_max ${cfg.train.dropout}${space.dropout.rule === "adaptive" ? `, gamma ${space.dropout.gamma}` : ""}); validating ${validSubs.map((v) => v.name).join(", ")}`);
+  }
+  const rates = (p: number): DropoutRates => ({ ffHidden: p, ffOut: p, ssmOut: p, convOut: p });
+  /** The step's subnets (seeded by the run's seed and the step alone, so a resumed run draws the same) and their dropout. */
+  const planAt = (step: number): SandwichPlan => {
+    if (!space.enabled) return { members: [{ spec: sub, dropout: rates(cfg.train.dropout) }], kd: null };
+    const picked = sampleSandwich(subnets, space.random, mulberry32(hashSeed(cfg.train.seed, step, 0x5a4d)));
+    return { members: picked.map((s) => ({ spec: s.spec, dropout: rates(subnetDropout(space.dropout, cfg.train.dropout, s.params, paramsMax)) })), kd };
+  };
 
   // ---- loaders ----------------------------------------------------------------------------------
   const cacheDir = join(cfg.data.cacheDir, "features");
@@ -173,23 +202,37 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     model.params.write("frontend.feat_mean", stats.mean);
     model.params.write("frontend.feat_istd", stats.istd);
   }
+  if (opts.initOnly) {
+    // The exact state a run starts its first step from: what the PyTorch mirror (test/ref/train_mirror.py) loads.
+    if (loaded) throw new Error("--init-only writes a new run's initial model; it cannot be combined with --resume");
+    await loader.close();
+    const initPath = join(runDir, "init.safetensors");
+    saveModel(initPath, model, tokenizer, { "todm.info": JSON.stringify({ step: 0, seed: cfg.train.seed, initFrom: opts.initFrom ?? null }) });
+    log(`wrote the initial model ${initPath} (no training: --init-only)`);
+    return { steps: 0, finalLoss: NaN, bestWer: null, modelPath: initPath, stoppedBy: "init-only" };
+  }
   const validAll = data.valid.utterances;
   const validUtts: Utterance[] = cfg.train.validUtterances > 0 ? validAll.slice(0, cfg.train.validUtterances) : validAll;
   const validLoader = validUtts.length ? new BatchLoader({ utterances: validUtts, features: ENGINE_FBANK, workers: 0, cacheDir, ledger: data.ledger }) : undefined;
   const validPlan = makeBatches(validUtts.map((u) => framesFor(u.duration)), { maxFrames: cfg.batch.maxFrames, buckets: 10, seed: 0 }, 0).batches;
 
-  const validate = async (): Promise<number | null> => {
+  /** Greedy validation WER of each validated subnet (the largest first), or null without validation data. */
+  const validate = async (): Promise<Map<string, number> | null> => {
     if (!validLoader) return null;
-    let errors = 0, words = 0;
+    const subs = space.enabled ? validSubs : [subnets[0]];
+    const errors = new Array<number>(subs.length).fill(0);
+    let words = 0;
     for await (const b of validLoader.run(validPlan)) {
-      const hyps = model.decode(b, sub);
-      hyps.forEach((h, i) => {
-        const we = alignTexts(validUtts[b.ids[i]].text, tokenizer!.decode(h.tokens));
-        errors += we.errors;
-        words += we.words;
+      subs.forEach((s, k) => {
+        const hyps = model.decode(b, s.spec);
+        hyps.forEach((h, i) => {
+          const we = alignTexts(validUtts[b.ids[i]].text, tokenizer!.decode(h.tokens));
+          errors[k] += we.errors;
+          if (k === 0) words += we.words;
+        });
       });
     }
-    return words ? (100 * errors) / words : null;
+    return words ? new Map(subs.map((s, k) => [s.name, (100 * errors[k]) / words])) : null;
   };
 
   // ---- the loop ---------------------------------------------------------------------------------
@@ -215,7 +258,6 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
       b.feats.set(masked, off);
     }
   };
-  const drop = { ffHidden: cfg.train.dropout, ffOut: cfg.train.dropout, ssmOut: cfg.train.dropout, convOut: cfg.train.dropout };
   const threads = cfg.train.threads ?? 1;
   let par: ParallelTrainer | undefined;
   try {
@@ -232,16 +274,17 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
         augment(batch, pos.step);
         const tStep = Date.now();
         const lr = opt.lrAt(pos.step, pos.epoch);
-        let r, gsum: number;
+        const plan = planAt(pos.step);
+        let r: { lossSum: number; frames: number; members: { lossSum: number; kdSum: number }[] }, gsum: number;
         try {
           if (par) {
             // every replica steps its optimizer (or skips the step) inside: same decision as below
-            const pr = await par.step(batch, sub, { dropout: drop, seed: hashSeed(cfg.train.seed, pos.step), lr });
+            const pr = await par.step(batch, plan, { seed: hashSeed(cfg.train.seed, pos.step), lr });
             r = pr;
             gsum = pr.gradSum;
           } else {
             model.params.zeroGrad();
-            r = model.trainStep(batch, sub, { dropout: drop, seed: hashSeed(cfg.train.seed, pos.step) });
+            r = model.sandwichStep(batch, plan, { seed: hashSeed(cfg.train.seed, pos.step) });
             gsum = engine.scoped(() => {
               const out = engine.alloc(1);
               engine.wasm.sum_forward(out, model.params.gradPtr, model.params.trainableFloats);
@@ -269,15 +312,21 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
         lastLoss = r.lossSum / batch.B;
         emaLoss = Number.isNaN(emaLoss) ? lastLoss : 0.95 * emaLoss + 0.05 * lastLoss;
         const stepMs = Date.now() - tStep;
-        writeLog({ type: "step", step: pos.step, epoch: pos.epoch, loss: lastLoss, lossPerFrame: r.lossSum / r.frames, lr, utterances: batch.B, audioSec: sec, stepMs, elapsedSec: (Date.now() - t0) / 1000 });
+        const sandwich = space.enabled
+          ? { subnets: plan.members.map((m) => subnetName(m.spec)), dropout: plan.members.map((m) => +m.dropout.ffHidden.toFixed(4)),
+              losses: r.members.map((m) => +(m.lossSum / batch.B).toFixed(4)), kd: r.members.map((m) => +(m.kdSum / batch.B).toFixed(5)) }
+          : {};
+        writeLog({ type: "step", step: pos.step, epoch: pos.epoch, loss: lastLoss, lossPerFrame: r.lossSum / r.frames, lr, utterances: batch.B, audioSec: sec, stepMs, elapsedSec: (Date.now() - t0) / 1000, ...sandwich });
         const el = Date.now() - t0;
         const rate = audioSec / Math.max(1e-3, (Date.now() - tRate) / 1000);
         const eta = Number.isFinite(budgetMs) ? `${Math.max(0, Math.round((budgetMs - el) / 1000))}s left` : "";
         status(`step ${pos.step} epoch ${pos.epoch} loss ${emaLoss.toFixed(3)} lr ${lr.toExponential(2)} ${rate.toFixed(0)} s audio/s ${Math.round(el / 1000)}s ${eta}`);
         if (cfg.train.validEvery > 0 && pos.step % cfg.train.validEvery === 0) {
-          const wer = await validate();
-          writeLog({ type: "valid", step: pos.step, epoch: pos.epoch, wer, elapsedSec: (Date.now() - t0) / 1000 });
-          log(`\nstep ${pos.step}: validation WER ${wer === null ? "n/a" : wer.toFixed(2) + "%"}`);
+          const wers = await validate();
+          const wer = wers ? wers.get(subnets[0].name)! : null;
+          writeLog({ type: "valid", step: pos.step, epoch: pos.epoch, wer, ...(space.enabled && wers ? { subnets: Object.fromEntries(wers) } : {}), elapsedSec: (Date.now() - t0) / 1000 });
+          log(`\nstep ${pos.step}: validation WER ${wer === null ? "n/a" : wer.toFixed(2) + "%"}` +
+            (space.enabled && wers ? ` (${[...wers].map(([n, w]) => `${n} ${w.toFixed(2)}%`).join(", ")})` : ""));
           if (wer !== null && (pos.bestWer === null || wer < pos.bestWer)) {
             pos.bestWer = wer;
             pos.bestStep = pos.step;
@@ -301,16 +350,37 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   const ckpt = checkpoint();
   log(`\nstopped (${stoppedBy}) at step ${pos.step}; checkpoint ${ckpt}`);
   if (stoppedBy === "signal") return { steps: pos.step, finalLoss: lastLoss, bestWer: pos.bestWer, modelPath: ckpt, stoppedBy };
-  const wer = await validate();
-  if (wer !== null) {
-    writeLog({ type: "valid", step: pos.step, epoch: pos.epoch, wer, elapsedSec: pos.elapsedSec });
-    log(`final validation WER ${wer.toFixed(2)}% (best ${pos.bestWer === null ? wer.toFixed(2) : Math.min(wer, pos.bestWer).toFixed(2)}%)`);
+  const wers = await validate();
+  const wer = wers ? wers.get(subnets[0].name)! : null;
+  if (wers && wer !== null) {
+    writeLog({ type: "valid", step: pos.step, epoch: pos.epoch, wer, ...(space.enabled ? { subnets: Object.fromEntries(wers) } : {}), elapsedSec: pos.elapsedSec });
+    log(`final validation WER ${wer.toFixed(2)}% (best ${pos.bestWer === null ? wer.toFixed(2) : Math.min(wer, pos.bestWer).toFixed(2)}%)` +
+      (space.enabled ? `; subnets: ${[...wers].map(([n, w]) => `${n} ${w.toFixed(2)}%`).join(", ")}` : ""));
   }
   const modelPath = join(runDir, "model.safetensors");
   saveModel(modelPath, model, tokenizer, { "todm.info": JSON.stringify({ step: pos.step, validWer: wer, trainSeconds: pos.elapsedSec }) });
   writePlot(runDir);
   log(`wrote ${modelPath} and ${join(runDir, "curves.svg")}`);
+  if (space.enabled) await finishSupernet(engine, runDir, cfg, subnets, validSubs, log);
   return { steps: pos.step, finalLoss: lastLoss, bestWer: pos.bestWer, modelPath, stoppedBy };
+}
+
+/**
+ * The end of a Supernet run: the chosen subnets (supernet.export, default the validated ones) scored on the
+ * test split (the built-in corpus's, else the first validation manifest) into RUN_DIR/subnets.md and
+ * subnets.svg, and each exported as a standalone model to RUN_DIR/subnets/<name>.safetensors.
+ */
+async function finishSupernet(engine: Engine, runDir: string, cfg: TrainConfig, all: SubnetInfo[], validated: SubnetInfo[], log: (l: string) => void): Promise<void> {
+  const names = cfg.supernet.export?.length ? cfg.supernet.export : validated.map((s) => s.name);
+  const test = cfg.data.train.length ? cfg.data.valid[0] : join(cfg.data.cacheDir, "synth-default", "test.jsonl");
+  if (test && existsSync(test)) {
+    log(`\nscoring ${names.length} of the ${all.length} subnets on ${test}`);
+    await runEvalSubnets(engine, { run: runDir, data: test, subnets: names.join(","), beam: 1, log, progress: Boolean(process.stderr.isTTY) && process.env.CI !== "true" });
+  } else {
+    log("no test data to score the subnets on (give --valid): RUN_DIR/subnets.md not written");
+  }
+  mkdirSync(join(runDir, "subnets"), { recursive: true });
+  for (const n of names) runExport(engine, { run: runDir, subnet: n, out: join(runDir, "subnets", `${n}.safetensors`), log });
 }
 
 /** curves.svg from log.jsonl: training loss (smoothed) and validation WER against steps. */
@@ -327,7 +397,12 @@ export function writePlot(runDir: string): void {
   writeFileAtomic(join(runDir, "curves.svg"), linePlot(
     [
       { name: "training loss per utterance (smoothed)", points: smooth },
-      { name: "validation WER %", points: valid.map((r) => [r.step, r.wer]), axis: "right", dots: true },
+      ...(valid.some((r) => r.subnets)
+        ? [...new Set(valid.flatMap((r) => Object.keys(r.subnets ?? {})))].map((name) => ({
+            name: `validation WER % ${name}`, points: valid.filter((r) => r.subnets?.[name] !== undefined).map((r) => [r.step, r.subnets[name]] as [number, number]),
+            axis: "right" as const, dots: true,
+          }))
+        : [{ name: "validation WER %", points: valid.map((r) => [r.step, r.wer] as [number, number]), axis: "right" as const, dots: true }]),
     ],
     { title: "todm training", xLabel: "step", yLabel: "loss (nats per utterance)", yLabelRight: "WER %" },
   ));

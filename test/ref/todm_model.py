@@ -13,8 +13,9 @@ metadata, and runs the same network as src/model/model.ts Model.trainStep:
   the RNN-T loss per utterance (torchaudio rnnt_loss, blank 0, clamp -1, in float32; in float64,
   where torchaudio refuses, a log-space dynamic programme over the lattice, Graves 2012).
 Lengths after subsampling are those of src/model/model.ts `subsampledLength`.
+Dropout (`p_drop`, default 0) at ours' three dropout points, for test/ref/train_mirror.py.
 What it is not: a trainer, a decoder or a loader of foreign checkpoints. Not imported by the tests
-(they never run Python); used by test/ref/model_steps.py and bench/peers/train.py.
+(they never run Python); used by test/ref/model_steps.py, test/ref/train_mirror.py and bench/peers/train.py.
 
     from todm_model import TodmModel
     m = TodmModel.from_file("model.safetensors")            # or dtype=torch.float64
@@ -166,6 +167,10 @@ def ssm_direction(u, s, c_re, c_im, d, lo, hi, a):
 
 
 class TodmModel(torch.nn.Module):
+    # Dropout at ours' three points (FF hidden after SiLU, FF output before the 1/2, MH-SSM output after
+    # Out), in training mode only; torch's masks, not ours. 0 (the default) leaves the graph untouched.
+    p_drop = 0.0
+
     def __init__(self, cfg, tensors, dtype=torch.float32):
         super().__init__()
         self.cfg = dict(cfg)
@@ -204,6 +209,9 @@ class TodmModel(torch.nn.Module):
         c = self.cfg
         return {"layers": c["layers"], "ffDim": c["ffDim"], "heads": c["heads"]}
 
+    def dropout(self, x):
+        return F.dropout(x, self.p_drop, True) if self.training and self.p_drop > 0 else x
+
     # ---- encoder ----
     def block(self, l, x, lens, sub):
         c = self.cfg
@@ -213,8 +221,8 @@ class TodmModel(torch.nn.Module):
 
         def feed_forward(m, z):
             z = F.layer_norm(z, (d,), g(m + ".norm.weight"), g(m + ".norm.bias"), 1e-5)
-            h = F.silu(z @ g(m + ".w1.weight")[:ff].T + g(m + ".w1.bias")[:ff])
-            return h @ g(m + ".w2.weight")[:, :ff].T + g(m + ".w2.bias")
+            h = self.dropout(F.silu(z @ g(m + ".w1.weight")[:ff].T + g(m + ".w1.bias")[:ff]))
+            return self.dropout(h @ g(m + ".w2.weight")[:, :ff].T + g(m + ".w2.bias"))
 
         # x = x + 1/2 FF1(LN x)
         x = x + 0.5 * feed_forward("ff1", x)
@@ -239,7 +247,7 @@ class TodmModel(torch.nn.Module):
         pairs = y.reshape(B, T, C // (2 * P), 2, P)
         ya, yg = pairs[:, :, :, 0], pairs[:, :, :, 1]
         o = torch.stack([ya * torch.sigmoid(yg), yg * torch.sigmoid(ya)], 3).reshape(B, T, C)
-        x = x + o @ g("ssm.out.weight")[:, :C].T + g("ssm.out.bias")
+        x = x + self.dropout(o @ g("ssm.out.weight")[:, :C].T + g("ssm.out.bias"))
         # x = x + 1/2 FF2(LN x); y = LN x
         x = x + 0.5 * feed_forward("ff2", x)
         return F.layer_norm(x, (d,), g("norm.weight"), g("norm.bias"), 1e-5)

@@ -1,0 +1,167 @@
+// `todm export`: one subnet of a Supernet run as a standalone model file (optionally int8), which
+// `todm transcribe` and `todm eval` load like any model.
+//
+//   todm export --run runs/exp1 --subnet L4-ff288-h2 --out l4.safetensors
+//   todm export --run runs/exp1 --max-params 1.5M --out small.safetensors --int8
+//   todm export --run runs/exp1 --max-rtf 0.05 --out fast.safetensors
+//
+// | option            | default              | meaning                                                          |
+// | ----------------- | -------------------- | ---------------------------------------------------------------- |
+// | --subnet NAME     |                      | that subnet (see `todm subnets --run RUN_DIR`)                   |
+// | --max-params N    |                      | the most accurate subnet with at most N parameters (1.5M, 800k)  |
+// | --max-rtf R       |                      | the most accurate subnet whose measured one-thread RTF is <= R   |
+// | --model-file FILE | model.safetensors    | which model of the run (e.g. best.safetensors), or a path        |
+// | --int8            | off                  | per-row symmetric int8 weights (src/model/quant.ts)              |
+// | --rtf-seconds S   | 10                   | seconds of synthetic audio each --max-rtf candidate decodes      |
+//
+// "Most accurate" is by the validation WER of the run's last validation line that has any (log.jsonl:
+// `subnets`, and `wer` for the largest). Candidates without a recorded WER are named and passed over;
+// when no candidate that fits has one, the largest that fits is taken. The RTF is measured here, on
+// this machine, with the eval code (features + encoder + greedy search on the calling thread, best of 3), on
+// deterministic synthetic audio: tones and noise, not speech, so greedy search emits few symbols.
+
+import { existsSync, statSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import type { Engine } from "../engine.js";
+import { SAMPLE_RATE, transcribeSamples } from "../eval.js";
+import { parseSubnetName, subnetName, type SubnetSpec } from "../model/config.js";
+import { encodeSubnetModel } from "../model/export.js";
+import { loadModelFromFile } from "../model/io.js";
+import type { SubnetInfo } from "../model/supernet.js";
+import { seededRandom } from "../random.js";
+import { ModelFileError, readSafetensors, writeFileAtomic } from "../safetensors.js";
+import { fmtCount, lastValidationWers, parseCount, readRunSpace } from "./subnets.js";
+import type { Model } from "../model/model.js";
+import type { Tokenizer } from "../data/tokenizer.js";
+
+export interface ExportCommandOptions {
+  run: string;
+  out: string;
+  subnet?: string;
+  maxParams?: string;
+  maxRtf?: number;
+  modelFile?: string;
+  int8?: boolean;
+  rtfSeconds?: number;
+  log?: (line: string) => void;
+}
+
+export interface ExportResult {
+  subnet: SubnetInfo;
+  /** The validation WER recorded for it in the run, if any. */
+  wer: number | null;
+  /** Measured RTF of every candidate (--max-rtf only), by name. */
+  rtf: Map<string, number>;
+  bytes: number;
+  /** The source model file's size in bytes. */
+  sourceBytes: number;
+  out: string;
+}
+
+/** RUN_DIR/model.safetensors, or `--model-file` (a name inside the run directory, or a path). */
+export function runModelFile(runDir: string, modelFile?: string): string {
+  if (!existsSync(runDir) || !statSync(runDir).isDirectory()) throw new Error(`--run ${runDir}: no such directory`);
+  // a name inside the run directory first (best.safetensors), else a path
+  const inRun = modelFile && !isAbsolute(modelFile) ? join(runDir, modelFile) : undefined;
+  const file = !modelFile ? join(runDir, "model.safetensors") : inRun && (existsSync(inRun) || !existsSync(modelFile)) ? inRun : modelFile;
+  if (!existsSync(file)) {
+    const hint = existsSync(join(runDir, "checkpoints"))
+      ? `make one with todm average --run ${runDir} --last N --out FILE, or pick another with --model-file (e.g. best.safetensors)`
+      : "a finished run holds model.safetensors (and best.safetensors)";
+    throw new ModelFileError(file, "no such model file", hint);
+  }
+  return file;
+}
+
+/** Deterministic synthetic audio: 0.2 s tone segments over light noise (for timing only). */
+export function syntheticAudio(seconds: number, seed = 7): Float32Array {
+  const rnd = seededRandom(seed), n = Math.round(seconds * SAMPLE_RATE), seg = 0.2 * SAMPLE_RATE;
+  const x = new Float32Array(n);
+  let f = 440;
+  for (let i = 0; i < n; i++) {
+    if (i % seg === 0) f = 200 + 1800 * rnd.uniform();
+    x[i] = 0.3 * Math.sin((2 * Math.PI * f * i) / SAMPLE_RATE) + 0.01 * rnd.normal();
+  }
+  return x;
+}
+
+/**
+ * One-thread RTF of a subnet: the fastest of `repeats` timed greedy transcriptions of `audio` (after one
+ * warm-up), wall clock over audio seconds. The minimum, not the median: on a shared machine the other
+ * processes only ever add time, and the choice should reflect what the machine can do.
+ */
+export function measureRtf(model: Model, tokenizer: Tokenizer, sub: SubnetSpec, audio: Float32Array, repeats = 3): number {
+  const opts = { subnet: sub, windowSeconds: audio.length / SAMPLE_RATE + 1 };
+  transcribeSamples(model, tokenizer, audio.subarray(0, Math.min(audio.length, SAMPLE_RATE)), opts); // warm-up
+  const times: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    transcribeSamples(model, tokenizer, audio, opts);
+    times.push((performance.now() - t0) / 1000);
+  }
+  return Math.min(...times) / (audio.length / SAMPLE_RATE);
+}
+
+/** The most accurate of `fits` by recorded WER; without any recorded WER, the largest (fits is largest first). */
+function mostAccurate(fits: SubnetInfo[], wers: Map<string, number>, log: (l: string) => void): SubnetInfo {
+  const withWer = fits.filter((s) => wers.has(s.name));
+  const without = fits.filter((s) => !wers.has(s.name));
+  if (withWer.length === 0) {
+    log(`no validation WER is recorded for any subnet that fits (${fits.map((s) => s.name).join(", ")}): taking the largest that fits`);
+    return fits[0];
+  }
+  if (without.length) log(`no validation WER recorded for ${without.map((s) => s.name).join(", ")}: passed over`);
+  return withWer.reduce((best, s) => (wers.get(s.name)! < wers.get(best.name)! || (wers.get(s.name) === wers.get(best.name) && s.params < best.params) ? s : best));
+}
+
+/** Picks the subnet, writes the model file (atomically), prints what it did. */
+export function runExport(engine: Engine | undefined, opts: ExportCommandOptions): ExportResult {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const ways = [opts.subnet !== undefined, opts.maxParams !== undefined, opts.maxRtf !== undefined].filter(Boolean).length;
+  if (ways !== 1) throw new Error("export: give exactly one of --subnet NAME, --max-params N, --max-rtf R");
+  const file = runModelFile(opts.run, opts.modelFile);
+  const st = readSafetensors(file);
+  const { model: cfg, subnets } = readRunSpace(opts.run, file);
+  const { step, wers } = lastValidationWers(opts.run, cfg);
+  log(`run ${opts.run}: model ${file}, ${subnets.length} subnet${subnets.length === 1 ? "" : "s"}; validation WERs ${wers.size ? `of step ${step} for ${wers.size}` : "not recorded"}`);
+  let pick: SubnetInfo;
+  const rtf = new Map<string, number>();
+  if (opts.subnet !== undefined) {
+    parseSubnetName(opts.subnet); // a clear error for a malformed name
+    const found = subnets.find((s) => s.name === opts.subnet);
+    if (!found) throw new Error(`--subnet ${opts.subnet}: not a subnet of ${opts.run} (its subnets: ${subnets.map((s) => s.name).join(", ")}; see todm subnets --run ${opts.run})`);
+    pick = found;
+  } else if (opts.maxParams !== undefined) {
+    const n = parseCount(opts.maxParams);
+    const fits = subnets.filter((s) => s.params <= n);
+    if (!fits.length) throw new Error(`--max-params ${opts.maxParams}: no subnet fits (the smallest, ${subnets[subnets.length - 1].name}, has ${subnets[subnets.length - 1].params} parameters)`);
+    pick = mostAccurate(fits, wers, log);
+  } else {
+    const R = opts.maxRtf!;
+    if (!(R > 0)) throw new Error(`--max-rtf must be a positive number, got ${opts.maxRtf}`);
+    if (!engine) throw new Error("export --max-rtf needs an engine to measure the RTF");
+    const { model, tokenizer } = loadModelFromFile(engine, st, file);
+    const audio = syntheticAudio(opts.rtfSeconds ?? 10);
+    log(`measuring the one-thread RTF of ${subnets.length} subnets on ${(audio.length / SAMPLE_RATE).toFixed(1)} s of synthetic audio (engine ${engine.build})`);
+    for (const s of subnets) {
+      rtf.set(s.name, measureRtf(model, tokenizer, s.spec, audio));
+      log(`  ${s.name.padEnd(16)} RTF ${rtf.get(s.name)!.toFixed(4)}${rtf.get(s.name)! <= R ? "" : " (too slow)"}`);
+    }
+    const fits = subnets.filter((s) => rtf.get(s.name)! <= R);
+    if (!fits.length) {
+      const fastest = subnets.reduce((a, b) => (rtf.get(a.name)! <= rtf.get(b.name)! ? a : b));
+      throw new Error(`--max-rtf ${R}: no subnet fits on this machine (the fastest, ${fastest.name}, measured RTF ${rtf.get(fastest.name)!.toFixed(4)})`);
+    }
+    pick = mostAccurate(fits, wers, log);
+  }
+  const bytes = encodeSubnetModel(st, file, pick.spec, {
+    int8: opts.int8,
+    metadata: { "todm.source": JSON.stringify({ run: opts.run, model: file, subnet: pick.name, validWer: wers.get(pick.name) ?? null }) },
+  });
+  writeFileAtomic(opts.out, bytes);
+  const sourceBytes = statSync(file).size;
+  const wer = wers.get(pick.name) ?? null;
+  log(`exported ${pick.name} (${fmtCount(pick.params)} parameters, ${(pick.macs / 1e6).toFixed(1)} MMAC/s${wer === null ? "" : `, validation WER ${wer.toFixed(2)}%`}${rtf.size ? `, RTF ${rtf.get(pick.name)!.toFixed(4)}` : ""}) ` +
+    `to ${opts.out}: ${(bytes.length / 2 ** 20).toFixed(2)} MiB${opts.int8 ? " int8" : ""} (the run's ${subnetName({ layers: cfg.layers, ffDim: cfg.ffDim, heads: cfg.heads })} file: ${(sourceBytes / 2 ** 20).toFixed(2)} MiB)`);
+  return { subnet: pick, wer, rtf, bytes: bytes.length, sourceBytes, out: opts.out };
+}
