@@ -26,7 +26,7 @@ const LN_EPS = 1e-5; // src/tape.ts layernorm's default, as in training
  * it a head owns dModel / heads channels. (config.ts `headDimOf` / `ssmWidth` once that branch is in.)
  */
 export function headDim(cfg: ModelConfig): number {
-  return (cfg as ModelConfig & { headDim?: number }).headDim ?? cfg.dModel / cfg.heads;
+  return (cfg as ModelConfig & { headDim?: number }).headDim || cfg.dModel / cfg.heads;
 }
 
 /** What a stream carries between chunks (all host-side copies). */
