@@ -16,18 +16,12 @@
 
 import type { LoadedModel } from "./model.js";
 import type { InferHost } from "./wasm.js";
-import { subsampledBins, type ModelConfig } from "../model/config.js";
+import { headDimOf, subsampledBins, type ModelConfig } from "../model/config.js";
 
 const LN_EPS = 1e-5; // src/tape.ts layernorm's default, as in training
 
-/**
- * Channels per MH-SSM head, and the layer's full width (rows of ssm.in, columns of ssm.out). Exported
- * subnets (branch `export`) carry `headDim` in their config, keeping the Supernet's head width; without
- * it a head owns dModel / heads channels. (config.ts `headDimOf` / `ssmWidth` once that branch is in.)
- */
-export function headDim(cfg: ModelConfig): number {
-  return (cfg as ModelConfig & { headDim?: number }).headDim || cfg.dModel / cfg.heads;
-}
+/** Channels per MH-SSM head (config.ts headDimOf: an exported subnet keeps its Supernet's head width). */
+export const headDim = headDimOf;
 
 /** What a stream carries between chunks (all host-side copies). */
 export class EncoderState {
