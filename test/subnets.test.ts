@@ -107,8 +107,15 @@ describe("todm subnets", () => {
     runSubnets({ config: cfgFile, names: true, log: (l) => names.push(l) });
     expect(names).toEqual(["L4-ff576-h4", "L2-ff576-h4"]);
     const single: string[] = [];
-    runSubnets({ names: true, log: (l) => single.push(l) }); // DEFAULT_TRAIN: supernet.enabled false
+    const off = join(dir, "single.json");
+    writeFileSync(off, JSON.stringify({ supernet: { enabled: false } }));
+    runSubnets({ config: off, names: true, log: (l) => single.push(l) });
     expect(single).toEqual([`L${DEFAULT_MODEL.layers}-ff${DEFAULT_MODEL.ffDim}-h${DEFAULT_MODEL.heads}`]);
+    const defaults: string[] = [];
+    runSubnets({ names: true, log: (l) => defaults.push(l) }); // DEFAULT_TRAIN: the Supernet, automatic choices
+    expect(defaults.length).toBe(18);
+    expect(defaults[0]).toBe(`L${DEFAULT_MODEL.layers}-ff${DEFAULT_MODEL.ffDim}-h${DEFAULT_MODEL.heads}`);
+    expect(defaults[17]).toBe("L2-ff144-h2");
     expect(() => runSubnets({ config: cfgFile, run, log: () => {} })).toThrow(/--config or --run, not both/);
     const odd = join(dir, "odd.json");
     writeFileSync(odd, JSON.stringify({ supernet: { enabled: true, heads: [3, 4] } }));

@@ -12,7 +12,7 @@
 import { countParams, macsPerSecond, subnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "./config.js";
 
 export interface SupernetSpace {
-  /** false: train the single model (the largest) alone, as `todm train` did before the Supernet. */
+  /** false: train the single model (the largest) alone. */
   enabled: boolean;
   layers: number[]; // encoder depth choices, each in 1..model.layers; [] = L/3, 2L/3 and L
   ffDims: number[]; // FFN hidden width choices, each in 1..model.ffDim; [] = F/4, F/2 and F
@@ -40,7 +40,7 @@ export interface SupernetSpace {
 }
 
 export const DEFAULT_SPACE: SupernetSpace = {
-  enabled: false,
+  enabled: true,
   layers: [],
   ffDims: [],
   heads: [],
