@@ -19,6 +19,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   loader: () => import("./loader.js"),
   train: () => import("./train.js"),
   "train-threads": () => import("./train_threads.js"),
+  web: () => import("./web.js"),
   kd: () => import("./kd.js"),
   "gemm-i8": () => import("./gemm_i8.js"),
   infer: () => import("./infer.js"),

@@ -10,11 +10,12 @@ const vitest = spawnSync(
   "npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile=${out}`, ...process.argv.slice(2)],
   { stdio: "inherit" },
 );
-let passed = 0, failed = 0;
+let passed = 0, failed = 0, skipped = 0;
 if (existsSync(out)) {
   const r = JSON.parse(readFileSync(out, "utf8"));
   passed += r.numPassedTests;
   failed += r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0);
+  skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0); // e.g. the browser test without Chromium
 } else {
   failed += 1;
 }
@@ -34,5 +35,5 @@ if (hasSpecs && process.argv.length <= 2) {
   if (asp.status !== 0 && aspFailed === 0) failed += 1;
 }
 if (vitest.status !== 0 && failed === 0) failed += 1;
-console.log(`${passed} passed, ${failed} failed`);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);

@@ -217,6 +217,17 @@ program
     });
   });
 
+program
+  .command("serve")
+  .description("serve the browser demo page (web/) with the inference WASM on http://HOST:PORT/web/")
+  .option("--port <n>", "TCP port (0: any free port)", "8080")
+  .option("--host <h>", "interface to listen on (127.0.0.1: this machine only; browsers allow the microphone on 127.0.0.1/localhost or HTTPS)", "127.0.0.1")
+  .option("--verbose", "print one line per request", false)
+  .action(async (opts: { port: string; host: string; verbose: boolean }) => {
+    const { runServe } = await import("./commands/serve.js");
+    await runServe({ port: Number(opts.port), host: opts.host, log: opts.verbose ? (l) => console.log(l) : undefined });
+  });
+
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`todm: ${e.message}`);
   process.exit(1);
