@@ -12,7 +12,7 @@
 // The RTF is given for the page's first run (the WASM code partly still at V8's baseline tier, as a
 // user's first use is) and for the same file chosen again in the same page (warm code: the figure to
 // set beside bench/infer.ts's, which runs a warm-up first).
-// The model and audio are bench/infer.ts's, so the two benches compare Node and Chromium on the same
+// The model and audio are bench/infer.ts's (TODM_INFER_MODELS too), so the two benches compare Node and Chromium on the same
 // work: DEFAULT_MODEL with seeded random weights (speed does not depend on training, only the number
 // of emitted tokens does) run whole and as the subnet L2-ff192-h2 (the page's ?subnet=), and 10 s of
 // synthetic voiced sound at 16 kHz. The page streams 100 ms chunks (bench/infer.ts: 160 ms chunks,
@@ -21,7 +21,7 @@
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { writeWav } from "../dist/audio/wav.js";
 import { startServer } from "../dist/commands/serve.js";
 import { CharTokenizer } from "../dist/data/tokenizer.js";
@@ -63,17 +63,23 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
     const tok = new CharTokenizer(["<blank>", ...Array.from({ length: DEFAULT_MODEL.vocabSize - 1 }, (_, i) => String.fromCodePoint(0x100 + i))]);
     return encodeModel(m, tok);
   }));
-  const size = readFileSync(file).length;
+  // TODM_INFER_MODELS=a.safetensors,b.safetensors (bench/infer.ts's list, e.g. a run's exported subnets):
+  // each file whole; else the random default model whole and as L2-ff192-h2
+  const given = (process.env.TODM_INFER_MODELS ?? "").split(",").filter(Boolean);
+  const cases = given.length
+    ? given.map((p) => ({ name: basename(p), file: p, subnet: "" }))
+    : ["L6-ff576-h4", "L2-ff192-h2"].map((subnet) => ({ name: `default model (random weights), ${subnet}`, file, subnet }));
   const wav = join(dir, "audio.wav");
   // 32-bit float WAV: the page reads exactly these samples.
   writeFileSync(wav, writeWav([voiced(AUDIO_SECONDS)], RATE, { bits: 32, float: true }));
   const srv = await startServer({ port: 0 });
   const records: BenchRecord[] = [];
   try {
-    for (const subnet of ["L6-ff576-h4", "L2-ff192-h2"]) {
-      const name = `default model (random weights), ${subnet}`;
+    for (const { name, file, subnet } of cases) {
+      const size = readFileSync(file).length;
       for (const build of ["relaxed-simd", "simd"] as const) {
-        const url = `${srv.url}web/?subnet=${subnet}${build === "simd" ? "&build=simd" : ""}`;
+        const q = [subnet ? `subnet=${subnet}` : "", build === "simd" ? "build=simd" : ""].filter(Boolean).join("&");
+        const url = `${srv.url}web/${q ? `?${q}` : ""}`;
         const runs: DemoRun[] = [];
         for (let i = 0; i < REPS; i++) {
           // A fresh browser each time: nothing compiled or cached is carried over, and the renderer's
