@@ -39,3 +39,5 @@ export * from "./lstm";
 export * from "./embedding";
 export * from "./pred_layernorm";
 export * from "./joiner";
+export * from "./linear_fused";
+export * from "./tape_fused";

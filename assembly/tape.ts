@@ -32,6 +32,7 @@ import {
   data, grad, numel, needs, tensor_new, push, seti, setf, geti, getu, getf, check, record, tape_length,
 } from "./tape_core";
 import { model_backward } from "./tape_model";
+import { fused_backward } from "./tape_fused";
 
 export { tensor_new, tensor_wrap, tensor_data, tensor_grad, tensor_numel, tape_begin, tape_length } from "./tape_core";
 export * from "./tape_model";
@@ -132,7 +133,7 @@ export function tape_backward(loss: usize): void {
         break;
       }
       default:
-        if (!model_backward(op, r)) abort("tape_backward: unknown op in the tape (corrupt tape?)");
+        if (!model_backward(op, r) && !fused_backward(op, r)) abort("tape_backward: unknown op in the tape (corrupt tape?)");
     }
   }
 }
