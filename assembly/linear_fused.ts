@@ -1,13 +1,14 @@
 // Fused epilogues of the encoder's linear layers: the element-wise work around a linear layer done in
 // one pass instead of three or four (the tape ops using them are in tape_fused.ts).
 //
-//   SiLU with dropout:   out = pre · σ(pre) · mask          (the feed-forward's hidden layer)
+//   SiLU with dropout:   out = x · σ(x) · mask, x = lin + b (the feed-forward's hidden layer)
 //   residual with scale: out = x + alpha · mask · o         (x + 1/2 · FF(x), x + Out(MHSSM(x)))
 //
 // What it is: forward/backward pairs over contiguous [R, C] buffers, SIMD with scalar tails, each with
 // a scalar `_naive` twin. The backwards also sum the bias gradient (over rows) in the same pass, and
 // SiLU's backward takes σ(pre) saved by its forward instead of recomputing an exp. `mask` may be 0
-// (no dropout: m = 1). What it is not: a GEMM epilogue; the products stay in gemm.ts.
+// (no dropout: m = 1). SiLU's kernels also add the bias to the GEMM's product as they read it.
+// What it is not: a GEMM epilogue; the products stay in gemm.ts.
 // Reference: the unfused kernels (linear.ts, activation.ts, elementwise.ts, dropout.ts); checked in
 // test/linear_fused.test.ts against the naive twins, float64 finite differences, and the unfused ops
 // on the tape.
@@ -25,82 +26,94 @@ function sigmoid1(x: f32): f32 {
 // ---------------------------------------------------------------------------- SiLU with dropout
 
 /**
- * out[i] = pre[i] · s[i] · mask[i] and sig[i] = s[i] = σ(pre[i]), over n contiguous floats;
- * mask == 0 means all ones. sig is saved for silu_mask_backward.
+ * out[r,c] = x · s · mask[r,c] and sig[r,c] = s = σ(x), with x = lin[r,c] + bias[c], over [R, C]
+ * (R rows, C channels, contiguous); bias == 0 means none, mask == 0 all ones. lin is the linear
+ * layer's product without its bias (a GEMM with beta = 0 wrote it, so no pass copied the bias in);
+ * lin and sig are what silu_mask_backward takes.
  */
-export function silu_mask_forward(out: usize, sig: usize, pre: usize, mask: usize, n: i32): void {
-  let i = 0;
-  if (mask) {
-    for (; i + 4 <= n; i += 4) {
-      const o = <usize>i << 2;
-      const x = v128.load(pre + o), s = sigmoid4(x);
-      v128.store(sig + o, s);
-      v128.store(out + o, f32x4.mul(f32x4.mul(x, s), v128.load(mask + o)));
-    }
-  } else {
-    for (; i + 4 <= n; i += 4) {
-      const o = <usize>i << 2;
-      const x = v128.load(pre + o), s = sigmoid4(x);
-      v128.store(sig + o, s);
-      v128.store(out + o, f32x4.mul(x, s));
-    }
-  }
-  const o = <usize>i << 2;
-  silu_mask_forward_naive(out + o, sig + o, pre + o, mask ? mask + o : 0, n - i);
-}
-
-export function silu_mask_forward_naive(out: usize, sig: usize, pre: usize, mask: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 2;
-    const x = load<f32>(pre + o), s = sigmoid1(x);
-    store<f32>(sig + o, s);
-    store<f32>(out + o, mask ? x * s * load<f32>(mask + o) : x * s);
-  }
-}
-
-/**
- * Inverts `out = pre · σ(pre) · mask` over [R, C] (R rows, C channels, contiguous), with s = sig:
- *   d = dout · mask · s · (1 + pre · (1 - s));   dpre += d;   dbias[c] += Σ_r d[r, c] (dbias != 0)
- * (dbias: the bias that the linear layer added into pre; rows summed in order 0..R-1).
- */
-export function silu_mask_backward(dpre: usize, dbias: usize, dout: usize, pre: usize, sig: usize, mask: usize, R: i32, C: i32): void {
+export function silu_mask_forward(out: usize, sig: usize, lin: usize, bias: usize, mask: usize, R: i32, C: i32): void {
   const C4 = C & ~3;
   for (let r = 0; r < R; r++) {
     const row = (<usize>r * C) << 2;
     for (let c = 0; c < C4; c += 4) {
       const o = row + (<usize>c << 2);
+      let x = v128.load(lin + o);
+      if (bias) x = f32x4.add(x, v128.load(bias + (<usize>c << 2)));
+      const s = sigmoid4(x);
+      v128.store(sig + o, s);
+      let y = f32x4.mul(x, s);
+      if (mask) y = f32x4.mul(y, v128.load(mask + o));
+      v128.store(out + o, y);
+    }
+    if (C4 < C) silu_mask_forward_row(out + row, sig + row, lin + row, bias, mask ? mask + row : 0, C4, C);
+  }
+}
+
+/** Columns c0..C-1 of one row of silu_mask_forward (the scalar tail and the naive twin). */
+// @ts-ignore: decorator
+@inline
+function silu_mask_forward_row(out: usize, sig: usize, lin: usize, bias: usize, mask: usize, c0: i32, C: i32): void {
+  for (let c = c0; c < C; c++) {
+    const o = <usize>c << 2;
+    const x = bias ? load<f32>(lin + o) + load<f32>(bias + o) : load<f32>(lin + o);
+    const s = sigmoid1(x);
+    store<f32>(sig + o, s);
+    store<f32>(out + o, mask ? x * s * load<f32>(mask + o) : x * s);
+  }
+}
+
+export function silu_mask_forward_naive(out: usize, sig: usize, lin: usize, bias: usize, mask: usize, R: i32, C: i32): void {
+  for (let r = 0; r < R; r++) {
+    const row = (<usize>r * C) << 2;
+    silu_mask_forward_row(out + row, sig + row, lin + row, bias, mask ? mask + row : 0, 0, C);
+  }
+}
+
+/**
+ * Inverts `out = x · σ(x) · mask`, x = lin + bias, over [R, C], with s = sig:
+ *   d = dout · mask · s · (1 + x · (1 - s));   dlin = d;   dbias[c] += Σ_r d[r, c] (dbias != 0)
+ * dlin is WRITTEN, not accumulated: it is the gradient of the fused op's own intermediate (nothing
+ * else adds into it), so the op needs no zeroed buffer and no read of one. dbias accumulates, rows
+ * summed in order 0..R-1.
+ */
+export function silu_mask_backward(dlin: usize, dbias: usize, dout: usize, lin: usize, bias: usize, sig: usize, mask: usize, R: i32, C: i32): void {
+  const C4 = C & ~3;
+  for (let r = 0; r < R; r++) {
+    const row = (<usize>r * C) << 2;
+    for (let c = 0; c < C4; c += 4) {
+      const o = row + (<usize>c << 2), ob = <usize>c << 2;
       let g = v128.load(dout + o);
       if (mask) g = f32x4.mul(g, v128.load(mask + o));
-      const x = v128.load(pre + o), s = v128.load(sig + o);
+      let x = v128.load(lin + o);
+      if (bias) x = f32x4.add(x, v128.load(bias + ob));
+      const s = v128.load(sig + o);
       const d = f32x4.mul(g, f32x4.mul(s, madd4(x, f32x4.sub(kv(ONE), s), kv(ONE))));
-      v128.store(dpre + o, f32x4.add(v128.load(dpre + o), d));
-      if (dbias) {
-        const b = dbias + (<usize>c << 2);
-        v128.store(b, f32x4.add(v128.load(b), d));
-      }
+      v128.store(dlin + o, d);
+      if (dbias) v128.store(dbias + ob, f32x4.add(v128.load(dbias + ob), d));
     }
-    if (C4 < C) silu_mask_backward_row(dpre + row, dbias, dout + row, pre + row, sig + row, mask ? mask + row : 0, C4, C);
+    if (C4 < C) silu_mask_backward_row(dlin + row, dbias, dout + row, lin + row, bias, sig + row, mask ? mask + row : 0, C4, C);
   }
 }
 
 /** Columns c0..C-1 of one row of silu_mask_backward (the scalar tail and the naive twin). */
 // @ts-ignore: decorator
 @inline
-function silu_mask_backward_row(dpre: usize, dbias: usize, dout: usize, pre: usize, sig: usize, mask: usize, c0: i32, C: i32): void {
+function silu_mask_backward_row(dlin: usize, dbias: usize, dout: usize, lin: usize, bias: usize, sig: usize, mask: usize, c0: i32, C: i32): void {
   for (let c = c0; c < C; c++) {
     const o = <usize>c << 2;
     const g = mask ? load<f32>(dout + o) * load<f32>(mask + o) : load<f32>(dout + o);
-    const x = load<f32>(pre + o), s = load<f32>(sig + o);
+    const x = bias ? load<f32>(lin + o) + load<f32>(bias + o) : load<f32>(lin + o);
+    const s = load<f32>(sig + o);
     const d = g * (s * (x * (1 - s) + 1));
-    store<f32>(dpre + o, load<f32>(dpre + o) + d);
+    store<f32>(dlin + o, d);
     if (dbias) store<f32>(dbias + o, load<f32>(dbias + o) + d);
   }
 }
 
-export function silu_mask_backward_naive(dpre: usize, dbias: usize, dout: usize, pre: usize, sig: usize, mask: usize, R: i32, C: i32): void {
+export function silu_mask_backward_naive(dlin: usize, dbias: usize, dout: usize, lin: usize, bias: usize, sig: usize, mask: usize, R: i32, C: i32): void {
   for (let r = 0; r < R; r++) {
     const row = (<usize>r * C) << 2;
-    silu_mask_backward_row(dpre + row, dbias, dout + row, pre + row, sig + row, mask ? mask + row : 0, 0, C);
+    silu_mask_backward_row(dlin + row, dbias, dout + row, lin + row, bias, sig + row, mask ? mask + row : 0, 0, C);
   }
 }
 

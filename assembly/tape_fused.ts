@@ -6,9 +6,10 @@
 //                                                                          MH-SSM output + dropout + residual)
 // Same math as the chains of primitive ops they replace (linear, silu, mul by the dropout mask,
 // scale, add), with fewer passes over the activations: no tensor (and zeroed gradient) for each
-// intermediate, the bias gradient summed in the pass that forms the pre-activation's gradient,
-// SiLU's sigmoid saved instead of recomputed, and without a mask the residual's product accumulated
-// by the GEMM straight onto x + alpha · b. mask: a tensor of the dropout mask (0 or 1/(1-p)), or 0.
+// intermediate, the bias added (forward) and its gradient summed (backward) in the SiLU pass instead
+// of passes of their own, SiLU's sigmoid saved instead of recomputed, the pre-activation's gradient
+// written instead of accumulated into a zeroed buffer, and without a mask the residual's product
+// accumulated by the GEMM straight onto x + alpha · b. mask: a tensor of the dropout mask (0 or 1/(1-p)), or 0.
 // Weights are the leading OC x C slice of a [>= OC, ldw] matrix, as in t_linear.
 
 import { mem_alloc } from "./memory";
@@ -41,26 +42,27 @@ function linear_products_backward(inp: usize, w: usize, dpre: usize, alpha: f32,
 export function t_linear_silu(inp: usize, w: usize, b: usize, mask: usize, BT: i32, C: i32, OC: i32, ldw: i32): usize {
   const n = BT * OC;
   const out = tensor_new(n, needs(inp, w, b));
-  const pre = mem_alloc(<usize>n << 2), sig = mem_alloc(<usize>n << 2); // saved for the backward
+  const lin = mem_alloc(<usize>n << 2), sig = mem_alloc(<usize>n << 2); // saved for the backward
   if (out == 0 || sig == 0) return 0;
-  linear_forward(pre, data(inp), data(w), b ? data(b) : 0, BT, C, OC, ldw);
-  silu_mask_forward(data(out), sig, pre, mask ? data(mask) : 0, n);
+  // lin = inp · W^T (beta = 0: no bias copied in first); the SiLU pass adds b as it reads lin
+  gemm(0, 1, BT, OC, C, 1, data(inp), C, data(w), ldw, 0, lin, OC);
+  silu_mask_forward(data(out), sig, lin, b ? data(b) : 0, mask ? data(mask) : 0, BT, OC);
   const r = push(OP_LINEAR_SILU);
   seti(r, 1, <i32>out); seti(r, 2, <i32>inp); seti(r, 3, <i32>w); seti(r, 4, <i32>b); seti(r, 5, <i32>mask);
-  seti(r, 6, <i32>pre); seti(r, 7, <i32>sig); seti(r, 8, BT); seti(r, 9, C); seti(r, 10, OC); seti(r, 11, ldw);
+  seti(r, 6, <i32>lin); seti(r, 7, <i32>sig); seti(r, 8, BT); seti(r, 9, C); seti(r, 10, OC); seti(r, 11, ldw);
   return out;
 }
 
 function linear_silu_backward(r: usize): void {
   const out = getu(r, 1), inp = getu(r, 2), w = getu(r, 3), b = getu(r, 4), mask = getu(r, 5);
-  const pre = getu(r, 6), sig = getu(r, 7), BT = geti(r, 8), C = geti(r, 9), OC = geti(r, 10), ldw = geti(r, 11);
+  const lin = getu(r, 6), sig = getu(r, 7), BT = geti(r, 8), C = geti(r, 9), OC = geti(r, 10), ldw = geti(r, 11);
   check(inp, BT * C, "linear_silu backward: input size changed since forward");
   check(mask, BT * OC, "linear_silu backward: mask size changed since forward");
-  // out = pre · σ(pre) · mask, pre = inp · W^T + b  ->  dpre (and db in the same pass)
-  const dpre = zeroed(BT * OC);
-  silu_mask_backward(dpre, b ? grad(b) : 0, grad(out), pre, sig, mask ? data(mask) : 0, BT, OC);
-  // pre = inp · W^T  ->  dinp, dW
-  linear_products_backward(inp, w, dpre, 1, BT, C, OC, ldw);
+  // out = x · σ(x) · mask, x = lin + b  ->  dlin (written, not accumulated: the op's own), db
+  const dlin = mem_alloc(<usize>(BT * OC) << 2);
+  silu_mask_backward(dlin, b ? grad(b) : 0, grad(out), lin, b ? data(b) : 0, sig, mask ? data(mask) : 0, BT, OC);
+  // lin = inp · W^T  ->  dinp, dW
+  linear_products_backward(inp, w, dlin, 1, BT, C, OC, ldw);
 }
 
 /** out[BT,OC] = x[BT,OC] + alpha · mask ⊙ (inp[BT,C] · w[:OC,:C]^T + b[:OC]); b and mask may be 0. */

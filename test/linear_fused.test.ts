@@ -19,27 +19,34 @@ describe("fused epilogue kernels vs their naive twins", () => {
   it("silu_mask_forward / silu_mask_backward (both builds)", async () => {
     const engines = await bothBuilds();
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 13 }), fc.integer({ min: 1, max: 37 }), fc.boolean(), fc.boolean(), fc.integer(),
-        (R, C, withMask, withBias, seed) => {
+      fc.property(fc.integer({ min: 1, max: 13 }), fc.integer({ min: 1, max: 37 }), fc.boolean(), fc.boolean(), fc.boolean(), fc.integer(),
+        (R, C, withMask, withBias, withDbias, seed) => {
           const n = R * C, r = rng(seed);
-          const pre = randn(n, r, 6), dout = randn(n, r), mask = maskOf(n, r), dpre0 = randn(n, r), db0 = randn(C, r);
+          const lin = randn(n, r, 6), bias = randn(C, r, 2), dout = randn(n, r), mask = maskOf(n, r), db0 = randn(C, r);
           for (const e of engines) {
             e.scoped(() => {
-              const P = e.upload(pre), M = withMask ? e.upload(mask) : 0, G = e.upload(dout);
+              const L = e.upload(lin), Bi = withBias ? e.upload(bias) : 0, M = withMask ? e.upload(mask) : 0, G = e.upload(dout);
               const [o1, s1, o2, s2] = [e.alloc(n), e.alloc(n), e.alloc(n), e.alloc(n)];
-              e.wasm.silu_mask_forward(o1, s1, P, M, n);
-              e.wasm.silu_mask_forward_naive(o2, s2, P, M, n);
+              e.wasm.silu_mask_forward(o1, s1, L, Bi, M, R, C);
+              e.wasm.silu_mask_forward_naive(o2, s2, L, Bi, M, R, C);
               // sigmoid4 (simd_math.ts, exp within ~1 ulp, one division) vs musl expf: a few ulps
               assertClose(`${e.build} sig R=${R} C=${C}`, e.read(s1, n), e.read(s2, n), 1e-7, 1e-6);
               assertClose(`${e.build} silu R=${R} C=${C}`, e.read(o1, n), e.read(o2, n), 1e-7, 1e-6);
-              const [d1, d2] = [e.upload(dpre0), e.upload(dpre0)];
-              const [b1, b2] = withBias ? [e.upload(db0), e.upload(db0)] : [0, 0];
-              e.wasm.silu_mask_backward(d1, b1, G, P, s2, M, R, C);
-              e.wasm.silu_mask_backward_naive(d2, b2, G, P, s2, M, R, C);
+              // dlin is written, not accumulated: start both from garbage (NaN) to prove it
+              const [d1, d2] = [e.upload(new Float32Array(n).fill(NaN)), e.upload(new Float32Array(n).fill(NaN))];
+              const [b1, b2] = withDbias ? [e.upload(db0), e.upload(db0)] : [0, 0];
+              e.wasm.silu_mask_backward(d1, b1, G, L, Bi, s2, M, R, C);
+              e.wasm.silu_mask_backward_naive(d2, b2, G, L, Bi, s2, M, R, C);
               // same formula, same summation order; the relaxed build fuses one multiply-add: a few
               // ulps per element, and R such terms in each bias sum
-              assertClose(`${e.build} dpre R=${R} C=${C}`, e.read(d1, n), e.read(d2, n), 1e-6, 1e-6);
-              if (withBias) assertClose(`${e.build} dbias R=${R} C=${C}`, e.read(b1, C), e.read(b2, C), R * 1e-6, 1e-6);
+              assertClose(`${e.build} dlin R=${R} C=${C}`, e.read(d1, n), e.read(d2, n), 1e-6, 1e-6);
+              if (withDbias) assertClose(`${e.build} dbias R=${R} C=${C}`, e.read(b1, C), e.read(b2, C), R * 1e-6, 1e-6);
+              // and against float64: d = g·m·s·(1 + x(1-s)), x = lin + b (rounding of s, x: 1e-6 relative)
+              const ref = Array.from({ length: n }, (_, i) => {
+                const x = lin[i] + (withBias ? bias[i % C] : 0), s = 1 / (1 + Math.exp(-x));
+                return dout[i] * (withMask ? mask[i] : 1) * s * (1 + x * (1 - s));
+              });
+              assertClose(`${e.build} dlin vs float64 R=${R} C=${C}`, e.read(d1, n), ref, 1e-6, 1e-5);
             });
           }
         }),
