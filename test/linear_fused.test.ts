@@ -54,6 +54,21 @@ describe("fused epilogue kernels vs their naive twins", () => {
     );
   });
 
+  it("silu_mask_forward on extreme inputs: σ to absolute accuracy in the lower tail (both builds)", async () => {
+    const xs = [-1e4, -200, -90, -87.5, -87.3, -87, -50, -1e-3, 0, 1e-3, 50, 87, 88, 200, 1e4, 3, -3];
+    const n = xs.length;
+    for (const e of await bothBuilds()) {
+      e.scoped(() => {
+        const out = e.alloc(n), sig = e.alloc(n);
+        e.wasm.silu_mask_forward(out, sig, e.upload(xs), 0, 0, 1, n);
+        const s64 = xs.map((x) => 1 / (1 + Math.exp(-x)));
+        // sigmoid4_abs: a few ulps where σ(x) >= 1.2e-38, and about 1.2e-38 below (x < -87.3)
+        assertClose(`${e.build} σ`, e.read(sig, n), s64, 1.3e-38, 1e-6);
+        assertClose(`${e.build} x·σ(x)`, e.read(out, n), xs.map((x, i) => x * s64[i]), 1.3e-38 * 1e4, 1e-6);
+      });
+    }
+  });
+
   it("residual_bias_forward / residual_mask_forward / residual_backward (both builds)", async () => {
     const engines = await bothBuilds();
     fc.assert(
