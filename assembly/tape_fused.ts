@@ -15,7 +15,7 @@
 import { mem_alloc } from "./memory";
 import { gemm } from "./gemm";
 import { linear_forward } from "./linear";
-import { data, grad, needs, tensor_new, push, seti, setf, geti, getu, getf, check } from "./tape_core";
+import { data, grad, gptr, gfresh, needs, tensor_new, push, seti, setf, geti, getu, getf, check } from "./tape_core";
 import {
   silu_mask_forward, silu_mask_backward, residual_bias_forward, residual_mask_forward, residual_backward,
 } from "./linear_fused";
@@ -34,7 +34,8 @@ function zeroed(n: i32): usize {
  * linear_backward (linear.ts); `alpha` scales dpre.
  */
 function linear_products_backward(inp: usize, w: usize, dpre: usize, alpha: f32, BT: i32, C: i32, OC: i32, ldw: i32): void {
-  if (grad(inp)) gemm(0, 0, BT, C, OC, alpha, dpre, OC, data(w), ldw, 1, grad(inp), C);
+  // a gradient of inp that nothing has written yet is overwritten (beta = 0) instead of cleared and added to
+  if (gptr(inp)) gemm(0, 0, BT, C, OC, alpha, dpre, OC, data(w), ldw, gfresh(inp, BT * C) ? 0 : 1, grad(inp), C);
   if (grad(w)) gemm(1, 0, OC, C, BT, alpha, dpre, OC, data(inp), C, 1, grad(w), ldw);
 }
 
