@@ -4,11 +4,16 @@
 // Design (GotoBLAS/BLIS blocking, Goto & van de Geijn 2008): for each KC-deep slab of K, op(B) is
 // packed into KC x 8 panels (gemm_pack.ts) and, for each MC-row block, op(A) into KC x MR panels;
 // a register-blocked micro-kernel then computes MR x 8 tiles of C from one A panel and one B panel.
-// The tile is 4x8 in both builds (f32x4.relaxed_madd, a true FMA, in the relaxed build; mul+add in
-// the plain one). V8 (Node 20, TurboFan) hoists all loads of a k step ahead of the arithmetic, so a
-// step keeps MR broadcasts + 2 B vectors + 2*MR accumulators live: 14 registers for 4x8, 17 for 5x8,
-// 20 for 6x8, and V8 gives WASM 15 on x64. 5x8 and 6x8 spill accumulators on every k step and ran
-// at half the speed on this machine. Edge tiles go through a scratch tile and only their valid part
+// The tile is 5x8 in the relaxed build (f32x4.relaxed_madd, a true FMA) and 4x8 in the plain one
+// (mul+add). V8 (Node 20, TurboFan) hoists all loads of a k step ahead of the arithmetic and gives
+// WASM 15 vector registers on x64. A 4x8 step with one broadcast load per row keeps 4 broadcasts +
+// 2 B vectors + 8 accumulators live (14); 5x8 or 6x8 that way need 17 or 20 and spilled
+// accumulators (half the speed). The relaxed 5x8 kernel instead loads rows 0-3 of a k step as one
+// vector and splats its lanes with shuffles, which V8 schedules next to their use: 10 accumulators
+// + 2 B + the A vector + row 4's broadcast + one shuffled lane = 15, no spill. Ten independent FMA
+// chains instead of eight cover the FMA latency (4 cycles, 2 per cycle on Zen 4) with room to spare,
+// and a k step takes 21 instructions for 10 FMAs instead of 25 for 8: measured 3-4% faster on every
+// GEMM shape of the encoder block (bench/block.ts). Edge tiles go through a scratch tile and only their valid part
 // is written back. In the plain SIMD build packed A is further splatted (see A_SPLAT). Products with
 // at most SMALL_M rows skip packing (gemm_small.ts). Not threaded: one call, one core.
 // Reference: `gemm_naive` below (the test oracle); error: a sum of K products in another order
@@ -18,16 +23,16 @@ import { mem_alloc } from "./memory";
 import { gemm_pack_a, gemm_pack_b } from "./gemm_pack";
 import { gemm_small_nn, gemm_small_nt, madd, put_row } from "./gemm_small";
 
-const MR: i32 = 4; // rows of the micro-tile
+const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 5 : 4; // rows of the micro-tile
 const NR: i32 = 8; // columns of the micro-tile (two f32x4)
 const KC: i32 = 256; // depth of a packed slab: an 8-column B panel is 8 KiB, it stays in L1
 // In the plain SIMD build packed A holds every value splatted to four lanes, so the micro-kernel
 // loads it with v128.load instead of v128.load32_splat: measured 3-6% faster there with MC = 64
 // (the broadcasts compete with the separate mul and add for the FP pipes), no gain with FMA.
 const A_SPLAT: bool = !ASC_FEATURE_RELAXED_SIMD;
-// Rows of A per packed block (a multiple of MR), kept in L2: 128 rows = 128 KiB packed (relaxed
+// Rows of A per packed block (a multiple of MR), kept in L2: 120 rows = 120 KiB packed (relaxed
 // build); 64 rows = 64 KiB packed + 256 KiB splatted (plain SIMD build).
-const MC: i32 = A_SPLAT ? 64 : 128;
+const MC: i32 = A_SPLAT ? 64 : 120;
 const NC: i32 = 1024; // columns of B per packed block: 1 MiB (512 and 2048 measured the same)
 // Up to this many rows (transA = 0) the unpacked kernels of gemm_small.ts are faster: packing all of
 // B costs as much as a product with few rows (measured: M = 1 was 3x, M = 8 1.1x faster unpacked;
@@ -85,7 +90,8 @@ export function gemm(
             const mr = min(MR, mc - ir);
             const c = C + ((<usize>(ic + ir) * ldc + jc + jr) << 2);
             const ap = A_SPLAT ? pa + ((<usize>ir * kc) << 4) : pa + ((<usize>ir * kc) << 2);
-            micro_kernel(kc, ap, bp, c, ldc, alpha, betaSlab, mr, nr);
+            if (MR == 5) micro_kernel5(kc, ap, bp, c, ldc, alpha, betaSlab, mr, nr);
+            else micro_kernel(kc, ap, bp, c, ldc, alpha, betaSlab, mr, nr);
           }
         }
       }
@@ -148,6 +154,64 @@ function micro_kernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha: 
   put_row(tile + 32, c10, c11, va, 0);
   put_row(tile + 64, c20, c21, va, 0);
   put_row(tile + 96, c30, c31, va, 0);
+  for (let r = 0; r < mr; r++) {
+    const row = c + ((<usize>r * ldc) << 2);
+    const t = tile + (<usize>r << 5);
+    for (let j = 0; j < nr; j++) {
+      const p = row + (<usize>j << 2);
+      const v = load<f32>(t + (<usize>j << 2));
+      store<f32>(p, beta == 0 ? v : v + beta * load<f32>(p));
+    }
+  }
+}
+
+/**
+ * The relaxed build's 5 x 8 tile: C[0:mr, 0:nr] = alpha * Ap · Bp + beta * C, Ap a packed KC x 5
+ * panel (20 bytes per k), Bp a packed KC x 8 panel. Rows 0-3 of a k step come as one vector whose
+ * lanes are splatted by shuffles, row 4 as a broadcast load (see the header for the register count).
+ */
+function micro_kernel5(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha: f32, beta: f32, mr: i32, nr: i32): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
+  const bend = bp + ((<usize>kc * NR) << 2);
+  while (bp < bend) {
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    const av = v128.load(ap);
+    const a4 = v128.load32_splat(ap, 16);
+    let a = i32x4.shuffle(av, av, 0, 0, 0, 0);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = i32x4.shuffle(av, av, 1, 1, 1, 1);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = i32x4.shuffle(av, av, 2, 2, 2, 2);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = i32x4.shuffle(av, av, 3, 3, 3, 3);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    c40 = madd(a4, b0, c40);
+    c41 = madd(a4, b1, c41);
+    ap += 20;
+    bp += <usize>NR << 2;
+  }
+  const va = f32x4.splat(alpha);
+  if (mr == 5 && nr == NR) {
+    const ldcb = <usize>ldc << 2;
+    put_row(c, c00, c01, va, beta);
+    put_row(c + ldcb, c10, c11, va, beta);
+    put_row(c + 2 * ldcb, c20, c21, va, beta);
+    put_row(c + 3 * ldcb, c30, c31, va, beta);
+    put_row(c + 4 * ldcb, c40, c41, va, beta);
+    return;
+  }
+  // Edge tile: alpha * acc into the scratch tile, then only the valid mr x nr part into C.
+  put_row(tile, c00, c01, va, 0);
+  put_row(tile + 32, c10, c11, va, 0);
+  put_row(tile + 64, c20, c21, va, 0);
+  put_row(tile + 96, c30, c31, va, 0);
+  put_row(tile + 128, c40, c41, va, 0);
   for (let r = 0; r < mr; r++) {
     const row = c + ((<usize>r * ldc) << 2);
     const t = tile + (<usize>r << 5);

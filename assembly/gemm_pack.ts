@@ -17,7 +17,32 @@
  */
 export function gemm_pack_a(dst: usize, src: usize, transA: i32, mc: i32, kc: i32, lda: i32, mr: i32): void {
   const rowBytes = <usize>lda << 2;
-  for (let i0 = 0; i0 < mc; i0 += mr) {
+  const full = (mc / mr) * mr; // rows in full panels
+  if (transA && (mr == 4 || mr == 5) && full > 0) {
+    // op(A) column k is a contiguous stretch of row k of A: sweep A row by row and deal each row's
+    // floats to the panels. Walking one panel down all k instead reads 16-20 bytes per row of A,
+    // rows lda apart: with lda = 1024 every row falls in the same L1 set and each line is fetched
+    // again for every panel (measured 2x slower on the block's weight-gradient GEMMs).
+    const panelBytes = (<usize>kc * mr) << 2, step = <usize>mr << 2;
+    for (let k = 0; k < kc; k++) {
+      const s = src + <usize>k * rowBytes;
+      let d = dst + <usize>k * step;
+      if (mr == 5) {
+        for (let i0 = 0; i0 < full; i0 += 5) {
+          v128.store(d, v128.load(s + (<usize>i0 << 2)));
+          store<f32>(d, load<f32>(s + (<usize>i0 << 2), 16), 16);
+          d += panelBytes;
+        }
+      } else {
+        for (let i0 = 0; i0 < full; i0 += 4) {
+          v128.store(d, v128.load(s + (<usize>i0 << 2)));
+          d += panelBytes;
+        }
+      }
+    }
+    if (full == mc) return;
+  }
+  for (let i0 = transA && (mr == 4 || mr == 5) ? full : 0; i0 < mc; i0 += mr) {
     const rows = min(mr, mc - i0);
     const panel = dst + ((<usize>i0 * kc) << 2);
     if (transA && mr == 4 && rows == 4) {
@@ -28,6 +53,16 @@ export function gemm_pack_a(dst: usize, src: usize, transA: i32, mc: i32, kc: i3
         v128.store(d, v128.load(s));
         s += rowBytes;
         d += 16;
+      }
+    } else if (transA && mr == 5 && rows == 5) {
+      // op(A) column k is contiguous in memory: one vector and one float per k.
+      let s = src + (<usize>i0 << 2);
+      let d = panel;
+      for (let k = 0; k < kc; k++) {
+        v128.store(d, v128.load(s));
+        store<f32>(d, load<f32>(s, 16), 16);
+        s += rowBytes;
+        d += 20;
       }
     } else if (transA) {
       // op(A) column k is contiguous in memory: copy `rows` floats per k.
@@ -56,6 +91,27 @@ export function gemm_pack_a(dst: usize, src: usize, transA: i32, mc: i32, kc: i3
         store<f32>(d, load<f32>(s + 2 * rowBytes + o), 8);
         store<f32>(d, load<f32>(s + 3 * rowBytes + o), 12);
         d += 16;
+      }
+    } else if (mr == 5 && rows == 5) {
+      // Rows 0-3 by 4x4 transposes (one unaligned vector per k, 20 bytes apart), row 4 lane by lane.
+      const s = src + <usize>i0 * rowBytes;
+      const s4 = s + 4 * rowBytes;
+      let d = panel;
+      let k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        const o = <usize>k << 2;
+        transpose4(d, s + o, rowBytes, 20);
+        const r4 = v128.load(s4 + o);
+        store<f32>(d, f32x4.extract_lane(r4, 0), 16);
+        store<f32>(d, f32x4.extract_lane(r4, 1), 36);
+        store<f32>(d, f32x4.extract_lane(r4, 2), 56);
+        store<f32>(d, f32x4.extract_lane(r4, 3), 76);
+        d += 80;
+      }
+      for (; k < kc; k++) {
+        const o = <usize>k << 2;
+        for (let r = 0; r < 5; r++) store<f32>(d + (<usize>r << 2), load<f32>(s + <usize>r * rowBytes + o));
+        d += 20;
       }
     } else {
       // op(A) row i is contiguous: read each row once, scatter it with stride mr.

@@ -41,3 +41,5 @@ export * from "./pred_layernorm";
 export * from "./joiner";
 export * from "./kd";
 export * from "./gemm_i8";
+export * from "./linear_fused";
+export * from "./tape_fused";

@@ -21,6 +21,7 @@ export { relu_forward, silu_forward, sigmoid_forward } from "./activation";
 export { add_forward, mul_forward, scale_forward } from "./elementwise";
 export { layernorm_forward } from "./norm";
 export { linear_forward } from "./linear";
+export { silu_mask_forward, residual_bias_forward } from "./linear_fused";
 export { ssm_discretize_forward } from "./ssm_discretize";
 export { ssm_scan_forward, ssm_step, ssm_scan_forward_scratch } from "./ssm";
 export { ssm_gate_forward } from "./ssm_gate";

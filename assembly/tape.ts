@@ -29,9 +29,11 @@ import { dropout_forward, dropout_backward } from "./dropout";
 import { embedding_forward, embedding_backward } from "./embedding";
 
 import {
-  data, grad, numel, needs, tensor_new, push, seti, setf, geti, getu, getf, check, record, tape_length,
+  data, grad, gptr, lazy, gfresh, numel, needs, tensor_new, push, seti, setf, geti, getu, getf, check, record, tape_length,
 } from "./tape_core";
+import { gemm } from "./gemm";
 import { model_backward } from "./tape_model";
+import { fused_backward } from "./tape_fused";
 
 export { tensor_new, tensor_wrap, tensor_data, tensor_grad, tensor_numel, tape_begin, tape_length } from "./tape_core";
 export * from "./tape_model";
@@ -50,14 +52,16 @@ export function tape_backward(loss: usize): void {
     const r = record(k);
     const op = geti(r, 0);
     const out = getu(r, 1);
-    if (grad(out) == 0) continue; // nothing flows back through this op
+    if (gptr(out) == 0 || lazy(out)) continue; // nothing flows back through this op
     switch (op) {
       case OP_LINEAR: {
         const inp = getu(r, 2), w = getu(r, 3), b = getu(r, 4);
         const BT = geti(r, 5), C = geti(r, 6), OC = geti(r, 7), ldw = geti(r, 8);
         check(out, BT * OC, "linear backward: output size changed since forward");
         check(inp, BT * C, "linear backward: input size changed since forward");
-        linear_backward(grad(inp), grad(w), b ? grad(b) : 0, grad(out), data(inp), data(w), BT, C, OC, ldw);
+        // dinp = dout · W overwrites a gradient nothing has written yet (beta = 0), else accumulates
+        if (gptr(inp)) gemm(0, 0, BT, C, OC, 1, grad(out), OC, data(w), ldw, gfresh(inp, BT * C) ? 0 : 1, grad(inp), C);
+        linear_backward(0, grad(w), b ? grad(b) : 0, grad(out), data(inp), data(w), BT, C, OC, ldw);
         break;
       }
       case OP_ADD: {
@@ -132,7 +136,7 @@ export function tape_backward(loss: usize): void {
         break;
       }
       default:
-        if (!model_backward(op, r)) abort("tape_backward: unknown op in the tape (corrupt tape?)");
+        if (!model_backward(op, r) && !fused_backward(op, r)) abort("tape_backward: unknown op in the tape (corrupt tape?)");
     }
   }
 }

@@ -88,6 +88,14 @@ export class Tape {
   linear(x: T, w: T, b: T | 0, rows: number, inC: number, outC: number, ldw = inC): T {
     return this.ok(this.engine.wasm.t_linear(x, w, b, rows, inC, outC, ldw), "linear");
   }
+  /** SiLU(x · w[:outC, :inC]^T + b) ⊙ mask, one op (assembly/tape_fused.ts); b and mask (dropout) may be 0. */
+  linearSilu(x: T, w: T, b: T | 0, mask: T | 0, rows: number, inC: number, outC: number, ldw = inC): T {
+    return this.ok(this.engine.wasm.t_linear_silu(x, w, b, mask, rows, inC, outC, ldw), "linear_silu");
+  }
+  /** res + alpha · mask ⊙ (x · w[:outC, :inC]^T + b), one op (assembly/tape_fused.ts); res is [rows, outC]. */
+  linearResidual(res: T, x: T, w: T, b: T | 0, mask: T | 0, alpha: number, rows: number, inC: number, outC: number, ldw = inC): T {
+    return this.ok(this.engine.wasm.t_linear_residual(res, x, w, b, mask, alpha, rows, inC, outC, ldw), "linear_residual");
+  }
   add(a: T, b: T, n: number): T { return this.ok(this.engine.wasm.t_add(a, b, n), "add"); }
   mul(a: T, b: T, n: number): T { return this.ok(this.engine.wasm.t_mul(a, b, n), "mul"); }
   scale(a: T, s: number, n: number): T { return this.ok(this.engine.wasm.t_scale(a, s, n), "scale"); }

@@ -123,6 +123,39 @@ function linear(host: InferHost, m: LoadedModel, out: number, x: number, name: s
   host.wasm.gemm_i8_forward(out, xq, xscale, x, q.w, q.scale, bias, M, N, K, K, ldw, N);
 }
 
+/**
+ * SiLU(x · W^T + b) of the layer `name` into out[M, N]: on f32 weights as the training tape's fused
+ * t_linear_silu computes it (GEMM without the bias, then the bias, σ and the product in one pass), so that
+ * both give the same bits; on int8 weights gemm_i8_forward, then SiLU.
+ */
+function linearSilu(host: InferHost, m: LoadedModel, out: number, x: number, name: string, M: number, K: number, N: number, ldw: number): void {
+  const w = host.wasm;
+  if (m.i8.has(`${name}.weight`)) {
+    linear(host, m, out, x, name, M, K, N, ldw);
+    return w.silu_forward(out, out, M * N);
+  }
+  const lin = host.alloc(M * N), sig = host.alloc(M * N);
+  w.gemm(0, 1, M, N, K, 1, x, K, m.ptr(`${name}.weight`), ldw, 0, lin, N);
+  w.silu_mask_forward(out, sig, lin, m.ptr(`${name}.bias`), 0, M, N);
+}
+
+/**
+ * out[M, N] = res + alpha · (x · W^T + b) for the layer `name`: on f32 weights as the training tape's
+ * fused t_linear_residual without dropout (res + alpha · b first, then the GEMM accumulates onto it), so
+ * that both give the same bits; on int8 weights gemm_i8_forward, scale and add.
+ */
+function linearResidual(host: InferHost, m: LoadedModel, out: number, res: number, x: number, name: string, M: number, K: number, N: number, ldw: number, alpha: number): void {
+  const w = host.wasm;
+  if (m.i8.has(`${name}.weight`)) {
+    const o = host.alloc(M * N);
+    linear(host, m, o, x, name, M, K, N, ldw);
+    if (alpha !== 1) w.scale_forward(o, o, alpha, M * N);
+    return w.add_forward(out, res, o, M * N);
+  }
+  w.residual_bias_forward(out, res, m.ptr(`${name}.bias`), alpha, M, N);
+  w.gemm(0, 1, M, N, K, alpha, x, K, m.ptr(`${name}.weight`), ldw, 1, out, N);
+}
+
 /** LayerNorm of x [rows, d] with the named weight and bias, into a new buffer. */
 function layernorm(host: InferHost, m: LoadedModel, prefix: string, x: number, rows: number, d: number): number {
   const out = host.alloc(rows * d), mean = host.alloc(rows), rstd = host.alloc(rows);
@@ -132,16 +165,12 @@ function layernorm(host: InferHost, m: LoadedModel, prefix: string, x: number, r
 
 /** x += 1/2 · FF(LN(x)), FF(z) = W2 · SiLU(W1 z + b1) + b2 on the subnet's leading ffDim units. */
 function feedForward(host: InferHost, m: LoadedModel, prefix: string, x: number, rows: number): number {
-  const { cfg, sub } = m, w = host.wasm, d = cfg.dModel, ff = sub.ffDim, n = rows * d;
+  const { cfg, sub } = m, d = cfg.dModel, ff = sub.ffDim, n = rows * d;
   const z = layernorm(host, m, `${prefix}.norm`, x, rows, d);
   const h = host.alloc(rows * ff);
-  linear(host, m, h, z, `${prefix}.w1`, rows, d, ff, d);
-  w.silu_forward(h, h, rows * ff);
-  const o = host.alloc(n);
-  linear(host, m, o, h, `${prefix}.w2`, rows, ff, d, cfg.ffDim);
-  w.scale_forward(o, o, 0.5, n);
+  linearSilu(host, m, h, z, `${prefix}.w1`, rows, d, ff, d);
   const y = host.alloc(n);
-  w.add_forward(y, x, o, n);
+  linearResidual(host, m, y, x, h, `${prefix}.w2`, rows, ff, d, cfg.ffDim, 0.5);
   return y;
 }
 
@@ -169,10 +198,8 @@ function block(host: InferHost, m: LoadedModel, st: EncoderState, l: number, x: 
     }
     const g = host.alloc(rows * C);
     w.ssm_gate_forward(g, y, rows, C, P, C, C);
-    const o = host.alloc(n);
-    linear(host, m, o, g, `${p}ssm.out`, rows, C, d, cfg.heads * P);
     const x2 = host.alloc(n);
-    w.add_forward(x2, x, o, n);
+    linearResidual(host, m, x2, x, g, `${p}ssm.out`, rows, C, d, cfg.heads * P, 1);
     x = x2;
   }
   if (cfg.convKernel) {

@@ -11,6 +11,8 @@
 // (`ffHidden`, `ffOut`, `ssmOut`, `convOut`) so that adaptive dropout can drive them per subnet.
 // Subnet slicing: W1 keeps its leading ffDim rows, W2 its leading ffDim columns (row stride ffDim of
 // the Supernet), In its leading k·P rows, Out its leading k·P columns; nothing is copied.
+// W1 with its SiLU and dropout, and W2 and Out with their dropout, scale and residual add, run as fused
+// tape ops (assembly/tape_fused.ts): the same math with fewer passes over the activations.
 
 import type { Engine } from "../engine.js";
 import type { Tape, T } from "../tape.js";
@@ -97,24 +99,32 @@ export class DropoutSeeds {
  * p = 0 records nothing and returns x (a seed is still drawn, so later calls keep their seeds).
  */
 function dropout(tape: Tape, x: T, B: number, T_: number, width: number, p: number, seeds: DropoutSeeds): T {
+  const m = dropoutMask(tape, B, T_, width, p, seeds);
+  return m ? tape.mul(x, m, B * T_ * width) : x;
+}
+
+/** The mask tensor of `dropout` (values 0 or 1/(1-p)), or 0 when p = 0; draws its seed either way. */
+function dropoutMask(tape: Tape, B: number, T_: number, width: number, p: number, seeds: DropoutSeeds): T | 0 {
   const s = seeds.next();
-  if (!(p > 0)) return x;
+  if (!(p > 0)) return 0;
   const w = tape.engine.wasm, n = B * T_ * width, per = T_ * width;
   const m = w.tensor_new(n, 0);
   if (m === 0) throw new Error("out of WASM memory for a dropout mask: reduce the batch size (max frames per batch)");
   const base = w.tensor_data(m);
   for (let b = 0; b < B; b++) w.dropout_mask(base + 4 * b * per, per, p, seeds.utterance(s, b));
-  return tape.mul(x, m, n);
+  return m;
 }
 
-function feedForward(tape: Tape, H: ParamHandles, prefix: string, x: T, B: number, T_: number, d: number, ff: number, ldFF: number,
-                     drop: DropoutRates, seeds: DropoutSeeds): T {
+/** x + 1/2 · FF(LN(x)), as two fused ops (assembly/tape_fused.ts): the hidden layer with its SiLU and
+ * dropout, then the output layer with its dropout, the 1/2 and the residual add. */
+function feedForwardResidual(tape: Tape, H: ParamHandles, prefix: string, x: T, B: number, T_: number, d: number, ff: number, ldFF: number,
+                             drop: DropoutRates, seeds: DropoutSeeds): T {
   const rows = B * T_;
   const n = tape.layernorm(x, H.h(`${prefix}.norm.weight`), H.h(`${prefix}.norm.bias`), rows, d);
-  let h = tape.silu(tape.linear(n, H.h(`${prefix}.w1.weight`), H.h(`${prefix}.w1.bias`), rows, d, ff, d), rows * ff);
-  h = dropout(tape, h, B, T_, ff, drop.ffHidden, seeds);
-  const o = tape.linear(h, H.h(`${prefix}.w2.weight`), H.h(`${prefix}.w2.bias`), rows, ff, d, ldFF);
-  return dropout(tape, o, B, T_, d, drop.ffOut, seeds);
+  const mHidden = dropoutMask(tape, B, T_, ff, drop.ffHidden, seeds);
+  const h = tape.linearSilu(n, H.h(`${prefix}.w1.weight`), H.h(`${prefix}.w1.bias`), mHidden, rows, d, ff, d);
+  const mOut = dropoutMask(tape, B, T_, d, drop.ffOut, seeds);
+  return tape.linearResidual(x, h, H.h(`${prefix}.w2.weight`), H.h(`${prefix}.w2.bias`), mOut, 0.5, rows, ff, d, ldFF);
 }
 
 /** One Stateformer block of a subnet: x [B·T, d] -> [B·T, d]. `lensPtr`: i32 [B] frames per utterance. */
@@ -124,7 +134,7 @@ export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub:
   const d = cfg.dModel, rows = B * T_, n = rows * d;
   const P = headDimOf(cfg), C = sub.heads * P;
   // x = x + 1/2 · FF1(LN(x))
-  x = tape.add(x, tape.scale(feedForward(tape, H, `${p}ff1`, x, B, T_, d, sub.ffDim, cfg.ffDim, drop, seeds), 0.5, n), n);
+  x = feedForwardResidual(tape, H, `${p}ff1`, x, B, T_, d, sub.ffDim, cfg.ffDim, drop, seeds);
   // x = x + Out(MHSSM(In(LN(x))))
   {
     const z = tape.layernorm(x, H.h(`${p}ssm.norm.weight`), H.h(`${p}ssm.norm.bias`), rows, d);
@@ -132,9 +142,8 @@ export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub:
     const pb = H.ssmBlock(l, cfg.causal);
     const s = tape.engine.wasm.t_mhssm(u, pb, B, T_, C, cfg.stateSize / 2, P, lensPtr, cfg.causal ? 0 : 1);
     if (s === 0) throw new Error("out of WASM memory in mhssm: reduce the batch size (max frames per batch)");
-    let o = tape.linear(s, H.h(`${p}ssm.out.weight`), H.h(`${p}ssm.out.bias`), rows, C, d, ssmWidth(cfg));
-    o = dropout(tape, o, B, T_, d, drop.ssmOut, seeds);
-    x = tape.add(x, o, n);
+    const m = dropoutMask(tape, B, T_, d, drop.ssmOut, seeds);
+    x = tape.linearResidual(x, s, H.h(`${p}ssm.out.weight`), H.h(`${p}ssm.out.bias`), m, 1, rows, C, d, ssmWidth(cfg));
   }
   if (cfg.convKernel) {
     // x = x + Conv(LN(x)): pointwise d -> 2d, GLU, padded frames zeroed (`mask`, so that no frame past an
@@ -149,6 +158,6 @@ export function blockForward(tape: Tape, H: ParamHandles, cfg: ModelConfig, sub:
     x = tape.add(x, o, n);
   }
   // x = x + 1/2 · FF2(LN(x))
-  x = tape.add(x, tape.scale(feedForward(tape, H, `${p}ff2`, x, B, T_, d, sub.ffDim, cfg.ffDim, drop, seeds), 0.5, n), n);
+  x = feedForwardResidual(tape, H, `${p}ff2`, x, B, T_, d, sub.ffDim, cfg.ffDim, drop, seeds);
   return tape.layernorm(x, H.h(`${p}norm.weight`), H.h(`${p}norm.bias`), rows, d);
 }
