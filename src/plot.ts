@@ -19,6 +19,8 @@ export interface PlotOptions {
   yLabel: string;
   yLabelRight?: string;
   logX?: boolean;
+  /** Extra room on both ends of the x axis, as a fraction of the data's range (labelled dots at the edges). */
+  padX?: number;
   width?: number;
   height?: number;
 }
@@ -58,6 +60,11 @@ export function linePlot(series: Series[], opts: PlotOptions): string {
   let x0 = Math.min(...xs, Infinity), x1 = Math.max(...xs, -Infinity);
   if (!Number.isFinite(x0)) { x0 = 0; x1 = 1; }
   if (x1 === x0) { x0 -= 0.5; x1 += 0.5; }
+  if (opts.padX) {
+    const d = (x1 - x0) * opts.padX;
+    x0 -= d;
+    x1 += d;
+  }
   const range = (axis: "left" | "right") => {
     const ys = series.filter((s) => (s.axis ?? "left") === axis).flatMap((s) => s.points.map(([, y]) => y)).filter(Number.isFinite);
     let lo = Math.min(...ys, Infinity), hi = Math.max(...ys, -Infinity);

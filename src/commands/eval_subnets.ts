@@ -108,7 +108,7 @@ export function subnetPlot(rows: SubnetRow[], beam: number, title: string): stri
     { name: "greedy Pareto front", points: paretoFront(greedy).map((p) => [p.params, p.wer] as [number, number]), color: "#7f7f7f" },
   ];
   if (beam > 1) series.push({ name: `beam ${beam} WER %`, points: rows.map((r) => [r.params, r.beam!.wer]), dots: true, line: false });
-  return linePlot(series, { title, xLabel: "parameters", yLabel: "WER %" });
+  return linePlot(series, { title, xLabel: "parameters", yLabel: "WER %", padX: 0.08 });
 }
 
 /** Evaluates the subnets, prints and writes the table and the plot (atomically). */
