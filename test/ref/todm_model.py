@@ -74,9 +74,15 @@ def subsampled_length(t, causal):
     return max(0, once(max(0, once(t))))
 
 
+def head_dim(c):
+    """Channels per MH-SSM head (config.ts headDimOf): headDim, 0 or absent = dModel / heads."""
+    return c.get("headDim") or c["dModel"] // c["heads"]
+
+
 def param_table(c):
     """(name, shape, trainable) in the order of src/model/config.ts paramTable."""
     d, cs, ff, half, P = c["dModel"], c["subsampleChannels"], c["ffDim"], c["stateSize"] // 2, c["predictorDim"]
+    D = c["heads"] * head_dim(c)  # the MH-SSM width (config.ts ssmWidth)
     t = [("encoder.subsample.conv1.weight", [cs, 1, 3, 3], True), ("encoder.subsample.conv1.bias", [cs], True),
          ("encoder.subsample.conv2.weight", [cs, cs, 3, 3], True), ("encoder.subsample.conv2.bias", [cs], True),
          ("encoder.subsample.out.weight", [d, cs * subsampled_bins(c["featDim"])], True),
@@ -92,13 +98,13 @@ def param_table(c):
 
         ff_module("ff1")
         t.extend([(f"{p}ssm.norm.weight", [d], True), (f"{p}ssm.norm.bias", [d], True),
-                  (f"{p}ssm.in.weight", [d, d], True), (f"{p}ssm.in.bias", [d], True)])
+                  (f"{p}ssm.in.weight", [D, d], True), (f"{p}ssm.in.bias", [D], True)])
         for dr in dirs:
-            t.extend([(f"{p}ssm.{dr}.s", [d], True), (f"{p}ssm.{dr}.c_re", [d, half], True),
-                      (f"{p}ssm.{dr}.c_im", [d, half], True), (f"{p}ssm.{dr}.d", [d], True)])
+            t.extend([(f"{p}ssm.{dr}.s", [D], True), (f"{p}ssm.{dr}.c_re", [D, half], True),
+                      (f"{p}ssm.{dr}.c_im", [D, half], True), (f"{p}ssm.{dr}.d", [D], True)])
         t.extend([(f"{p}ssm.a_re", [half], False), (f"{p}ssm.a_im", [half], False),
-                  (f"{p}ssm.log_dt_min", [d], False), (f"{p}ssm.log_dt_max", [d], False),
-                  (f"{p}ssm.out.weight", [d, d], True), (f"{p}ssm.out.bias", [d], True)])
+                  (f"{p}ssm.log_dt_min", [D], False), (f"{p}ssm.log_dt_max", [D], False),
+                  (f"{p}ssm.out.weight", [d, D], True), (f"{p}ssm.out.bias", [d], True)])
         if c["convKernel"]:
             raise ValueError("the convolution module is not wired in the engine yet (convKernel must be 0)")
         ff_module("ff2")
@@ -215,7 +221,7 @@ class TodmModel(torch.nn.Module):
     # ---- encoder ----
     def block(self, l, x, lens, sub):
         c = self.cfg
-        d, P = c["dModel"], c["dModel"] // c["heads"]
+        d, P = c["dModel"], head_dim(c)
         ff, C = sub["ffDim"], sub["heads"] * P
         g = lambda n: self.p(f"encoder.blocks.{l}.{n}")
 
