@@ -33,3 +33,8 @@ export { pred_layernorm_forward } from "./pred_layernorm";
 export { joiner_pairs_forward } from "./joiner";
 // int8 model files: the encoder's linear layers on int8 weights (src/infer/encoder.ts)
 export { gemm_i8_forward } from "./gemm_i8";
+
+/** 1 in the relaxed-SIMD build, 0 in the plain one: the host names the build it was handed. */
+export function infer_build_relaxed(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+}

@@ -113,6 +113,10 @@ describe("inference build (wasm/todm-infer-*.wasm)", () => {
       expect(viaResponse.build).toBe("simd");
       expect(viaResponse.recognize(x, 16000).tokens).toEqual(ref);
       expect(viaModule.recognize(x, 16000).tokens).toEqual(ref);
+      // a single build handed over names itself: the relaxed bytes alone report relaxed-simd
+      const relaxedAlone = await Recognizer.load(bytes, { wasm: new Uint8Array(readFileSync(inferWasmPath("relaxed-simd"))) });
+      expect(relaxedAlone.build).toBe("relaxed-simd");
+      expect((await Recognizer.load(bytes, { wasm: wasmBytes })).build).toBe("simd");
       await expect(Recognizer.load(bytes, { wasm: new Response("nope", { status: 404 }) })).rejects.toThrow(/HTTP 404/);
     } finally {
       e.reset(mark);

@@ -98,7 +98,9 @@ export class InferHost {
     };
     const instance = await WebAssembly.instantiate(module, imports);
     memory = instance.exports.memory as WebAssembly.Memory;
-    return new InferHost(build, instance);
+    // a single build handed over may be either one: it says which
+    const relaxed = (instance.exports.infer_build_relaxed as (() => number) | undefined)?.();
+    return new InferHost(relaxed === 1 ? "relaxed-simd" : relaxed === 0 ? "simd" : build, instance);
   }
 
   /** Bytes of linear memory in use by the instance (it only grows). */
