@@ -52,6 +52,10 @@ describe("todm repro", () => {
       expect(s.kd[0]).toBe(0);
       expect(s.kd[1]).toBeGreaterThan(0);
     }
+    // the cost ablation with no random member: the largest and the smallest alone
+    const steps0 = readFileSync(join(out, "ablation-random-0", "log.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === "step");
+    for (const s of steps0) expect(s.subnets).toEqual(["L2-ff32-h4", "L1-ff8-h2"]);
+    expect(text).toMatch(/Cost against the sum of the twins .*random-1 \d/);
     expect(existsSync(join(out, "twin-L1-ff8-h2-s2", "model.safetensors"))).toBe(true);
     // run again: every step is found done
     lines.length = 0;

@@ -2,7 +2,7 @@
 //
 //   1. the Supernet, trained `--seeds` times (sandwich sampling, adaptive dropout, alpha-divergence KD);
 //   2. `--twins` of its subnets, each trained alone with the same data, seeds and number of updates;
-//   3. the ablations (seed 1): fixed dropout, no KD, plain KL instead of alpha-divergence, AdamW;
+//   3. the ablations (seed 1): 1 and 0 random subnets per step (the cost lever), fixed dropout, no KD, plain KL instead of alpha-divergence, AdamW;
 //   4. every model scored on the test manifest (`todm eval`, greedy), and a report written: per subnet,
 //      Supernet WER against its twin's (pooled over seeds, bootstrap 95% intervals, paired difference),
 //      the ablations, and the wall time of the Supernet runs against the sum of the twins'.
@@ -179,6 +179,9 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   const SUPER = ["supernet.enabled=true"];
   const ablations: [string, string[]][] = o.ablations
     ? [
+        // the cost lever first: fewer random subnets per step (the Supernet itself samples `supernet.random`, default 2)
+        ["random-1", ["supernet.random=1"]],
+        ["random-0", ["supernet.random=0"]],
         ["no-adaptive-dropout", ['supernet.dropout.rule="fixed"']],
         ["no-kd", ['supernet.kd.method="none"']],
         ["kl-kd", ['supernet.kd.method="kl"']],
@@ -254,6 +257,11 @@ export async function runRepro(o: ReproOptions): Promise<string> {
       lines.push(`| ${sub.name} | ${cells.map(fmt).join(" | ")} |`);
     }
     lines.push("", `Ablation wall times: ${ablations.map(([n]) => `${n} ${((times[`ablation-${n}`] ?? NaN) / 60).toFixed(1)} min`).join(", ")}.`, "");
+    const sampling = ablations.filter(([n]) => n.startsWith("random-"));
+    if (sampling.length)
+      lines.push(`Cost against the sum of the twins (${(twinTime / 60).toFixed(1)} min), by random subnets sampled per step: `
+        + [`the Supernet ${(superTime / twinTime).toFixed(2)}`, ...sampling.map(([n]) => `${n} ${((times[`ablation-${n}`] ?? NaN) / twinTime).toFixed(2)}`)].join(", ")
+        + " (goal: at most 0.5).", "");
   }
   lines.push("<details><summary>Exact commands</summary>", "", "```sh", ...commands, "```", "", "</details>", "");
   const text = lines.join("\n");
