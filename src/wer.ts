@@ -9,7 +9,8 @@
 // way Kaldi's compute-wer and sclite count it; it is not the mean of per-utterance WERs. The interval
 // is the percentile bootstrap of Bisani and Ney (2004), "Bootstrap estimates for confidence intervals
 // in ASR performance evaluation": resample utterances with replacement, recompute corpus WER, take
-// the 2.5th and 97.5th percentiles. Not here: character error rate, sclite's time-mediated alignment,
+// the 2.5th and 97.5th percentiles. Character error rate (charErrors) is the same alignment over the
+// characters of the normalised texts, spaces included. Not here: sclite's time-mediated alignment,
 // significance tests between two systems.
 
 import { normalizeText } from "./data/normalize.js";
@@ -88,6 +89,12 @@ export function scoringWords(text: string): string[] {
 /** Aligns two transcripts after normalising both. */
 export function alignTexts(ref: string, hyp: string): WordAlignment {
   return alignWords(scoringWords(ref), scoringWords(hyp));
+}
+
+/** Character edit distance of two transcripts after normalising both (spaces count as characters), and the reference's characters. */
+export function charErrors(ref: string, hyp: string): { errors: number; chars: number } {
+  const r = [...normalizeText(ref)], h = [...normalizeText(hyp)];
+  return { errors: alignWords(r, h).errors, chars: r.length };
 }
 
 /** Errors and reference words of one utterance: what the bootstrap resamples. */

@@ -3,7 +3,8 @@
 // approximation of a ratio estimator's standard error.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { alignTexts, alignWords, bootstrapInterval, corpusScore, scoreUtterances, type UtteranceScore } from "../src/wer.js";
+import { alignTexts, alignWords, bootstrapInterval, charErrors, corpusScore, scoreUtterances, type UtteranceScore } from "../src/wer.js";
+import { normalizeText } from "../src/data/normalize.js";
 import { rng } from "./helpers.js";
 
 /** Every edit script turning ref into hyp: the set of (sub, ins, del) triples of least total cost. */
@@ -127,5 +128,36 @@ describe("bootstrap interval", () => {
     // approximation is itself first-order: 15% of the half-width.
     expect(Math.abs((hi - lo) / 2 - half)).toBeLessThan(0.15 * half);
     expect(Math.abs((hi + lo) / 2 - 100 * R)).toBeLessThan(0.15 * half);
+  });
+});
+
+describe("character error rate", () => {
+  // brute force: the edit distance by its recursive definition (memoised), an independent implementation
+  const editDistance = (a: string, b: string): number => {
+    const memo = new Map<string, number>();
+    const d = (i: number, j: number): number => {
+      if (i === 0) return j;
+      if (j === 0) return i;
+      const key = `${i},${j}`;
+      let v = memo.get(key);
+      if (v === undefined) {
+        v = Math.min(d(i - 1, j) + 1, d(i, j - 1) + 1, d(i - 1, j - 1) + (a[i - 1] === b[j - 1] ? 0 : 1));
+        memo.set(key, v);
+      }
+      return v;
+    };
+    return d(a.length, b.length);
+  };
+  it("equals the recursive edit distance over the normalised characters, spaces included", () => {
+    const text = fc.array(fc.constantFrom("a", "b", "c", " ", "B", "'", "."), { maxLength: 12 }).map((cs) => cs.join(""));
+    fc.assert(
+      fc.property(text, text, (r, h) => {
+        const c = charErrors(r, h);
+        expect(c.chars).toBe(normalizeText(r).length);
+        expect(c.errors).toBe(editDistance(normalizeText(r), normalizeText(h)));
+      }),
+      { numRuns: 300, seed: 7 },
+    );
+    expect(charErrors("the cat", "the bat").errors).toBe(1); // one substituted letter
   });
 });

@@ -22,6 +22,7 @@ import { DEFAULT_MODEL, headDimOf, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, listSubnets, type SubnetInfo } from "../model/supernet.js";
 import { writeFileAtomic } from "../safetensors.js";
 import { mulberry32 } from "../random.js";
+import { charErrors } from "../wer.js";
 import type { EvalReport } from "./eval.js";
 
 export interface ReproOptions {
@@ -99,13 +100,22 @@ export function reportedSubnets(all: SubnetInfo[], n: number): SubnetInfo[] {
   return [...idx].sort((a, b) => a - b).map((i) => all[i]);
 }
 
-/** Pooled WER over seeds (the same utterances), and a bootstrap 95% interval resampling utterances. */
-export function pooledWer(reports: EvalReport[], draws = 1000, seed = 0): { wer: number; ci: [number, number]; perUtt: number[]; words: number[] } {
+/**
+ * Pooled WER over seeds (the same utterances), and a bootstrap 95% interval resampling utterances.
+ * `unit` "char" pools the character error rate instead (from the greedy hypothesis and the reference).
+ */
+export function pooledWer(reports: EvalReport[], draws = 1000, seed = 0, unit: "word" | "char" = "word"): { wer: number; ci: [number, number]; perUtt: number[]; words: number[] } {
   const n = reports[0].hypotheses.length;
   const errs = new Array<number>(n).fill(0), words = new Array<number>(n).fill(0);
   for (const r of reports) {
     if (r.hypotheses.length !== n) throw new Error(`pooled WER: reports score different numbers of utterances (${n} and ${r.hypotheses.length})`);
     r.hypotheses.forEach((h, i) => {
+      if (unit === "char") {
+        const c = charErrors(h.ref, h.hyps[0].hyp);
+        errs[i] += c.errors;
+        words[i] += c.chars;
+        return;
+      }
       errs[i] += h.hyps[0].errors;
       words[i] += h.ref.split(/\s+/).filter(Boolean).length;
     });
@@ -236,14 +246,17 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   lines.push(`### ${o.title ?? "TODM reproduction"}`, "");
   lines.push(`Supernet: ${all.length} subnets (${all[0].name} to ${all[all.length - 1].name}); ${o.steps} updates per run; ${o.seeds} seed(s); test data ${test}`
     + ` (${rep(`supernet-s1-${reported[0].name}`).utterances} utterances). WER greedy, %, pooled over seeds, bootstrap 95% intervals; "rel." is`
-    + ` (Supernet - twin) / twin with its paired-bootstrap 95% interval. Goal: Supernet at most twin + 3% relative.`, "");
-  lines.push("| subnet | params | MACs/s | Supernet WER | twin WER | rel. [95% CI] | goal |", "| --- | ---: | ---: | ---: | ---: | ---: | :---: |");
+    + ` (Supernet - twin) / twin with its paired-bootstrap 95% interval. Goal: Supernet at most twin + 3% relative.`
+    + ` CER: character error rate of the same greedy hypotheses (spaces included), pooled the same way.`, "");
+  lines.push("| subnet | params | MACs/s | Supernet WER | twin WER | rel. [95% CI] | goal | Supernet CER | twin CER |", "| --- | ---: | ---: | ---: | ---: | ---: | :---: | ---: | ---: |");
   for (const sub of reported) {
     const s = pooledWer(seeds.map((k) => rep(`supernet-s${k}-${sub.name}`)));
     const t = pooledWer(seeds.map((k) => rep(`twin-${sub.name}-s${k}`)));
     const rel = t.wer ? (100 * (s.wer - t.wer)) / t.wer : 0;
     const ci = pairedRelative(s, t);
-    lines.push(`| ${sub.name} | ${(sub.params / 1e6).toFixed(2)} M | ${(sub.macs / 1e6).toFixed(1)} M | ${fmt(s)} | ${fmt(t)} | ${rel >= 0 ? "+" : ""}${rel.toFixed(1)}% [${ci[0].toFixed(1)}, ${ci[1].toFixed(1)}] | ${rel <= 3 ? "met" : "missed"} |`);
+    const sc = pooledWer(seeds.map((k) => rep(`supernet-s${k}-${sub.name}`)), 1000, 0, "char");
+    const tc = pooledWer(seeds.map((k) => rep(`twin-${sub.name}-s${k}`)), 1000, 0, "char");
+    lines.push(`| ${sub.name} | ${(sub.params / 1e6).toFixed(2)} M | ${(sub.macs / 1e6).toFixed(1)} M | ${fmt(s)} | ${fmt(t)} | ${rel >= 0 ? "+" : ""}${rel.toFixed(1)}% [${ci[0].toFixed(1)}, ${ci[1].toFixed(1)}] | ${rel <= 3 ? "met" : "missed"} | ${fmt(sc)} | ${fmt(tc)} |`);
   }
   const superTime = seeds.reduce((a, k) => a + (times[`supernet-s${k}`] ?? NaN), 0) / seeds.length;
   const twinTime = reported.reduce((a, sub) => a + seeds.reduce((b, k) => b + (times[`twin-${sub.name}-s${k}`] ?? NaN), 0) / seeds.length, 0);
