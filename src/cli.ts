@@ -158,7 +158,7 @@ program
   .option("--steps <n>", "optimizer updates of every run (the Supernet's steps = each twin's updates)", "400")
   .option("--seeds <n>", "seeds of the Supernet and of each twin", "2")
   .option("--twins <n>", "subnets reported and trained alone (spread from the largest to the smallest)", "6")
-  .option("--no-ablations", "skip the ablations (fixed dropout, no KD, plain KL, AdamW)")
+  .option("--no-ablations", "skip the ablations (1 and 0 random subnets per step, fixed dropout, no KD, plain KL, AdamW)")
   .option("--threads <n>", "training threads of every run", "2")
   .option("--set <key=value>", "a train option for every run (repeatable), e.g. --set model.dModel=96", collect, [])
   .option("--tiny", "a tiny model and space (the CI smoke test)", false)
