@@ -143,6 +143,13 @@ function micro_kernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha: 
   const va = f32x4.splat(alpha);
   if (mr == MR && nr == NR) {
     const ldcb = <usize>ldc << 2;
+    if (alpha == 1 && (beta == 0 || beta == 1)) { // as in micro_kernel5
+      put_row_unit(c, c00, c01, beta);
+      put_row_unit(c + ldcb, c10, c11, beta);
+      put_row_unit(c + 2 * ldcb, c20, c21, beta);
+      put_row_unit(c + 3 * ldcb, c30, c31, beta);
+      return;
+    }
     put_row(c, c00, c01, va, beta);
     put_row(c + ldcb, c10, c11, va, beta);
     put_row(c + 2 * ldcb, c20, c21, va, beta);
@@ -199,6 +206,16 @@ function micro_kernel5(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha:
   const va = f32x4.splat(alpha);
   if (mr == 5 && nr == NR) {
     const ldcb = <usize>ldc << 2;
+    if (alpha == 1 && (beta == 0 || beta == 1)) {
+      // The common case (beta = 1: every K slab after the first, weight gradients): no products by
+      // 1 (exact, so the same bits), 10-20 fewer vector operations per tile.
+      put_row_unit(c, c00, c01, beta);
+      put_row_unit(c + ldcb, c10, c11, beta);
+      put_row_unit(c + 2 * ldcb, c20, c21, beta);
+      put_row_unit(c + 3 * ldcb, c30, c31, beta);
+      put_row_unit(c + 4 * ldcb, c40, c41, beta);
+      return;
+    }
     put_row(c, c00, c01, va, beta);
     put_row(c + ldcb, c10, c11, va, beta);
     put_row(c + 2 * ldcb, c20, c21, va, beta);
@@ -221,6 +238,18 @@ function micro_kernel5(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha:
       store<f32>(p, beta == 0 ? v : v + beta * load<f32>(p));
     }
   }
+}
+
+/** C[r, 0:8] = acc + beta * C[r, 0:8] with beta 0 or 1: put_row with alpha = 1, without the products by 1. */
+// @ts-ignore: decorator
+@inline
+function put_row_unit(c: usize, acc0: v128, acc1: v128, beta: f32): void {
+  if (beta != 0) {
+    acc0 = f32x4.add(acc0, v128.load(c));
+    acc1 = f32x4.add(acc1, v128.load(c, 16));
+  }
+  v128.store(c, acc0);
+  v128.store(c, acc1, 16);
 }
 
 /**
