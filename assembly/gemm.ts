@@ -86,16 +86,9 @@ export function gemm(
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
           const bp = packB + ((<usize>jr * kc) << 2);
-          if (MR == 5) {
-            micro_panel5(kc, pa, bp, C + ((<usize>ic * ldc + jc + jr) << 2), ldc, alpha, betaSlab, mc, nr);
-            continue;
-          }
-          for (let ir = 0; ir < mc; ir += MR) {
-            const mr = min(MR, mc - ir);
-            const c = C + ((<usize>(ic + ir) * ldc + jc + jr) << 2);
-            const ap = A_SPLAT ? pa + ((<usize>ir * kc) << 4) : pa + ((<usize>ir * kc) << 2);
-            micro_kernel(kc, ap, bp, c, ldc, alpha, betaSlab, mr, nr);
-          }
+          const c = C + ((<usize>ic * ldc + jc + jr) << 2);
+          if (MR == 5) micro_panel5(kc, pa, bp, c, ldc, alpha, betaSlab, mc, nr);
+          else micro_panel4(kc, pa, bp, c, ldc, alpha, betaSlab, mc, nr);
         }
       }
     }
@@ -118,10 +111,20 @@ function gemm_scale(M: i32, N: i32, beta: f32, C: usize, ldc: i32): void {
   }
 }
 
+/** micro_kernel down a column of tiles (as micro_panel5: one call per B panel). */
+function micro_panel4(kc: i32, pa: usize, bp: usize, c: usize, ldc: i32, alpha: f32, beta: f32, mc: i32, nr: i32): void {
+  for (let ir = 0; ir < mc; ir += MR) {
+    const ap = A_SPLAT ? pa + ((<usize>ir * kc) << 4) : pa + ((<usize>ir * kc) << 2);
+    micro_kernel(kc, ap, bp, c + ((<usize>ir * ldc) << 2), ldc, alpha, beta, min(MR, mc - ir), nr);
+  }
+}
+
 /**
  * One MR x 8 tile: C[0:mr, 0:nr] = alpha * Ap · Bp + beta * C, Ap a packed KC x MR panel, Bp a packed
  * KC x 8 panel, C with row stride ldc. mr < MR or nr < 8 (edge tiles) go through `tile`.
  */
+// @ts-ignore: decorator
+@inline
 function micro_kernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha: f32, beta: f32, mr: i32, nr: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
