@@ -14,7 +14,8 @@
 // chains instead of eight cover the FMA latency (4 cycles, 2 per cycle on Zen 4) with room to spare,
 // and a k step takes 21 instructions for 10 FMAs instead of 25 for 8: measured 3-4% faster on every
 // GEMM shape of the encoder block (bench/block.ts). Edge tiles go through a scratch tile and only their valid part
-// is written back. In the plain SIMD build packed A is further splatted (see A_SPLAT). Products with
+// is written back. The tiles against one B panel come from one call (micro_panel5/4: the tile inlined
+// in a loop down the column of C): a call per tile cost 1-2% of the encoder block. In the plain SIMD build packed A is further splatted (see A_SPLAT). Products with
 // at most SMALL_M rows skip packing (gemm_small.ts). Not threaded: one call, one core.
 // Reference: `gemm_naive` below (the test oracle); error: a sum of K products in another order
 // (and fused in the relaxed build), so results differ from the naive twin by a few ulps times K.
