@@ -171,7 +171,8 @@ program
       if (!Number.isInteger(n) || n < min) throw new Error(`repro: --${k} must be an integer >= ${min}, got ${v}`);
       return n;
     };
-    await runRepro({ ...o, steps: num("steps", o.steps, 1), seeds: num("seeds", o.seeds, 1), twins: num("twins", o.twins, 2), threads: num("threads", o.threads, 1) });
+    const command = ["todm", ...process.argv.slice(2)].map((a) => (/^[\w./:=,@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+    await runRepro({ ...o, command, steps: num("steps", o.steps, 1), seeds: num("seeds", o.seeds, 1), twins: num("twins", o.twins, 2), threads: num("threads", o.threads, 1) });
   });
 
 program

@@ -59,8 +59,11 @@ describe("todm repro", () => {
     expect(existsSync(join(out, "twin-L1-ff8-h2-s2", "model.safetensors"))).toBe(true);
     // run again: every step is found done
     lines.length = 0;
-    await runRepro(opts);
+    const again = await runRepro(opts);
     expect(lines[0]).toMatch(/already done/);
+    // the report's commands are the fresh ones, whatever was resumed: `--out`, never `--resume`
+    expect(again).toMatch(/todm train --out \S+supernet-s1 /);
+    expect(again).not.toMatch(/--resume/);
     expect(lines.some((l) => /^\[\d+\/\d+\]/.test(l))).toBe(false);
   }, 300_000);
 });

@@ -43,6 +43,8 @@ export interface ReproOptions {
   /** Where the report goes (default OUT/REPORT.md); RESULTS.md gets the same text between markers when `results` is set. */
   results?: string;
   title?: string;
+  /** The command line that ran the experiment (written at the top of the report's commands). */
+  command?: string;
   log?: (line: string) => void;
 }
 
@@ -58,6 +60,8 @@ const CLI = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../../dist/
 interface Job {
   id: string;
   argv: string[];
+  /** The command as a fresh run gives it (a training that resumes logs `--resume`, the report `--out`). */
+  fresh?: string[];
   done: () => boolean;
   /** Seconds of wall time of the training command (recorded in OUT/times.json). */
   timed?: boolean;
@@ -168,14 +172,14 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   const test = o.test ?? join("data-cache", "synth-default", "test.jsonl");
   if (!existsSync(test)) throw new Error(`repro: no test manifest ${test} (give --test, or run \`todm train\` once to build the synthetic corpus)`);
   const dataArgs = [...o.train.flatMap((t) => ["--train", t]), ...o.valid.flatMap((v) => ["--valid", v])];
-  const common = (dir: string, seed: number, extra: string[]) => {
-    const resume = existsSync(join(dir, "checkpoints")) && readdirSync(join(dir, "checkpoints")).some((f) => f.endsWith(".safetensors"));
+  const common = (dir: string, seed: number, extra: string[], fresh = false) => {
+    const resume = !fresh && existsSync(join(dir, "checkpoints")) && readdirSync(join(dir, "checkpoints")).some((f) => f.endsWith(".safetensors"));
     return ["train", ...(resume ? ["--resume", dir] : ["--out", dir]), ...dataArgs, "--steps", String(o.steps), "--seed", String(seed), "--threads", String(o.threads),
       ...[...sets, "train.maxMinutes=0", "train.validEvery=0", ...extra].flatMap((s) => ["--set", s])];
   };
   const trainJob = (id: string, seed: number, extra: string[]): Job => {
     const dir = join(out, id);
-    return { id, argv: common(dir, seed, extra), done: () => existsSync(join(dir, "model.safetensors")), timed: true };
+    return { id, argv: common(dir, seed, extra), fresh: common(dir, seed, extra, true), done: () => existsSync(join(dir, "model.safetensors")), timed: true };
   };
   const evalJob = (id: string, modelDir: string, subnet?: string): Job => {
     const report = join(out, "eval", `${id}.json`);
@@ -218,7 +222,7 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   log(`repro: ${jobs.length} steps (${jobs.length - todo} already done), ${reported.length} reported subnets of ${all.length}: ${reported.map((s) => s.name).join(", ")}`);
   for (const [i, j] of jobs.entries()) {
     const cmd = `todm ${j.argv.map(quote).join(" ")}`;
-    commands.push(cmd);
+    commands.push(`todm ${(j.fresh ?? j.argv).map((a) => (a.startsWith(out) ? join(o.out, a.slice(out.length)) : a)).map(quote).join(" ")}`);
     if (j.done()) continue;
     const eta = ran ? ` (ETA ${Math.round((((Date.now() - t0) / ran) * (todo - ran)) / 60000)} min)` : "";
     log(`[${i + 1}/${jobs.length}] ${j.id}${eta}\n  ${cmd}`);
@@ -276,7 +280,7 @@ export async function runRepro(o: ReproOptions): Promise<string> {
         + [`the Supernet ${(superTime / twinTime).toFixed(2)}`, ...sampling.map(([n]) => `${n} ${((times[`ablation-${n}`] ?? NaN) / twinTime).toFixed(2)}`)].join(", ")
         + " (goal: at most 0.5).", "");
   }
-  lines.push("<details><summary>Exact commands</summary>", "", "```sh", ...commands, "```", "", "</details>", "");
+  lines.push("<details><summary>Exact commands</summary>", "", "```sh", ...(o.command ? [`# the experiment (each step below is one child process of it)`, o.command] : []), ...commands, "```", "", "</details>", "");
   const text = lines.join("\n");
   writeFileAtomic(join(out, "REPORT.md"), text);
   log(text);
