@@ -52,10 +52,15 @@ describe("todm repro", () => {
       expect(s.kd[0]).toBe(0);
       expect(s.kd[1]).toBeGreaterThan(0);
     }
+    // the per-update cost: the mean over seeds of each Supernet run's median step time, recomputed from the logs
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
+    const stepMs = (id: string) => median(readFileSync(join(out, id, "log.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === "step").map((r) => r.stepMs));
+    const perUpdate = Number(/Per update \(median step time of each run, mean over seeds\): Supernet (\d+) ms/.exec(text)?.[1]);
+    expect(Math.abs(perUpdate - (stepMs("supernet-s1") + stepMs("supernet-s2")) / 2)).toBeLessThanOrEqual(0.5); // printed rounded to 1 ms
     // the cost ablation with no random member: the largest and the smallest alone
     const steps0 = readFileSync(join(out, "ablation-random-0", "log.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === "step");
     for (const s of steps0) expect(s.subnets).toEqual(["L2-ff32-h4", "L1-ff8-h2"]);
-    expect(text).toMatch(/Cost against the sum of the twins .*random-1 \d/);
+    expect(text).toMatch(/Cost against the sum of the twins .*random-1 \d.*by median update time: the Supernet \d/);
     expect(existsSync(join(out, "twin-L1-ff8-h2-s2", "model.safetensors"))).toBe(true);
     // run again: every step is found done
     lines.length = 0;

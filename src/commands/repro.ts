@@ -264,8 +264,18 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   }
   const superTime = seeds.reduce((a, k) => a + (times[`supernet-s${k}`] ?? NaN), 0) / seeds.length;
   const twinTime = reported.reduce((a, sub) => a + seeds.reduce((b, k) => b + (times[`twin-${sub.name}-s${k}`] ?? NaN), 0) / seeds.length, 0);
+  // the median update time of each run (its log.jsonl): robust to a machine busy with other work for a while
+  const medianStep = (id: string): number => {
+    const f = join(out, id, "log.jsonl");
+    if (!existsSync(f)) return NaN;
+    const ms = readFileSync(f, "utf8").split("\n").filter((l) => l.includes('"type":"step"')).map((l) => (JSON.parse(l) as { stepMs: number }).stepMs).sort((a, b) => a - b);
+    return ms.length ? ms[ms.length >> 1] : NaN;
+  };
+  const superStep = seeds.reduce((a, k) => a + medianStep(`supernet-s${k}`), 0) / seeds.length;
+  const twinStep = reported.reduce((a, sub) => a + seeds.reduce((b, k) => b + medianStep(`twin-${sub.name}-s${k}`), 0) / seeds.length, 0);
   lines.push("", `Training wall time (per seed, mean): Supernet ${(superTime / 60).toFixed(1)} min; the ${reported.length} twins together ${(twinTime / 60).toFixed(1)} min;`
-    + ` ratio ${(superTime / twinTime).toFixed(2)} (goal: at most 0.5).`, "");
+    + ` ratio ${(superTime / twinTime).toFixed(2)} (goal: at most 0.5). Per update (median step time of each run, mean over seeds): Supernet`
+    + ` ${superStep.toFixed(0)} ms, the twins together ${twinStep.toFixed(0)} ms, ratio ${(superStep / twinStep).toFixed(2)}.`, "");
   if (ablations.length) {
     lines.push("Ablations (seed 1, same updates; WER greedy % [95% CI]):", "");
     lines.push(`| subnet | full (seed 1) | ${ablations.map(([n]) => n).join(" | ")} |`, `| --- | ---: | ${ablations.map(() => "---:").join(" | ")} |`);
@@ -278,6 +288,8 @@ export async function runRepro(o: ReproOptions): Promise<string> {
     if (sampling.length)
       lines.push(`Cost against the sum of the twins (${(twinTime / 60).toFixed(1)} min), by random subnets sampled per step: `
         + [`the Supernet ${(superTime / twinTime).toFixed(2)}`, ...sampling.map(([n]) => `${n} ${((times[`ablation-${n}`] ?? NaN) / twinTime).toFixed(2)}`)].join(", ")
+        + `; by median update time: the Supernet ${(superStep / twinStep).toFixed(2)}, `
+        + sampling.map(([n]) => `${n} ${(medianStep(`ablation-${n}`) / twinStep).toFixed(2)}`).join(", ")
         + " (goal: at most 0.5).", "");
   }
   lines.push("<details><summary>Exact commands</summary>", "", "```sh", ...(o.command ? [`# the experiment (each step below is one child process of it)`, o.command] : []), ...commands, "```", "", "</details>", "");
