@@ -35,7 +35,7 @@ import { gemm } from "./gemm";
 import { model_backward } from "./tape_model";
 import { fused_backward } from "./tape_fused";
 
-export { tensor_new, tensor_wrap, tensor_data, tensor_grad, tensor_numel, tape_begin, tape_length } from "./tape_core";
+export { tensor_new, tensor_wrap, tensor_data, tensor_grad, tensor_numel, tape_begin, tape_length, tape_truncate } from "./tape_core";
 export * from "./tape_model";
 
 const OP_LINEAR = 1, OP_ADD = 2, OP_MUL = 3, OP_SCALE = 4, OP_RELU = 5, OP_SILU = 6, OP_SIGMOID = 7,
@@ -43,12 +43,19 @@ const OP_LINEAR = 1, OP_ADD = 2, OP_MUL = 3, OP_SCALE = 4, OP_RELU = 5, OP_SILU 
   OP_DROPOUT = 14, OP_EMBEDDING = 15, OP_SUM = 16;
 
 /** Runs every recorded op's backward, last first. Seeds the gradient of `loss` (numel 1) with 1. */
-export function tape_backward(loss: usize): void {
+export function tape_backward(loss: usize): void { tape_backward_from(loss, 0); }
+
+/**
+ * Runs the backward of records [lo, tape_length()) only, last first (seeding `loss` as tape_backward):
+ * a Supernet step back-propagates each member's ops after the shared frontend's, then truncates the
+ * tape to lo (tape_truncate) and runs the frontend's records once at the end.
+ */
+export function tape_backward_from(loss: usize, lo: i32): void {
   if (loss != 0) {
     if (grad(loss) == 0) abort("tape_backward: the loss has no gradient (no input requires one)");
     for (let i = 0; i < numel(loss); i++) store<f32>(grad(loss) + (<usize>i << 2), 1.0);
   }
-  for (let k = tape_length() - 1; k >= 0; k--) {
+  for (let k = tape_length() - 1; k >= lo; k--) {
     const r = record(k);
     const op = geti(r, 0);
     const out = getu(r, 1);

@@ -102,6 +102,12 @@ export function tape_begin(capacity: i32): void {
 
 export function tape_length(): i32 { return count; }
 
+/** Forgets the records from n on (0 <= n <= length): the host frees their memory with an arena reset. */
+export function tape_truncate(n: i32): void {
+  if (n < 0 || n > count) abort("tape_truncate: n outside [0, tape_length()]");
+  count = n;
+}
+
 export function push(op: i32): usize {
   if (count >= cap) abort("tape full: raise the capacity given to tape_begin");
   const r = recs + (<usize>count * SLOTS << 2);

@@ -76,6 +76,13 @@ export interface StepResult {
   frames: number;
 }
 
+/** The frontend's output on the tape: h [B, T', d], T' and the valid frames per utterance (i32 [B] in the arena). */
+interface Frontend {
+  h: T;
+  T2: number;
+  lensPtr: number;
+}
+
 export class Model {
   readonly params: ModelParams;
   readonly handles: ParamHandles;
@@ -98,20 +105,26 @@ export class Model {
 
   /** Uploads normalised features [B, T, F] and runs subsampling and the blocks on the tape. */
   private encode(batch: Batch, sub: SubnetSpec, drop: DropoutRates, seeds: DropoutSeeds, train: boolean) {
+    void train;
+    return this.encodeBlocks(this.frontend(batch), batch.B, sub, drop, seeds);
+  }
+
+  /**
+   * The member-independent head of the encoder on the tape: normalisation (on the host, into the
+   * arena), the convolutional subsampling and its output projection, and each utterance's frame count
+   * after it. No dropout, nothing elastic: every subnet of a sandwich step gets the same output.
+   */
+  private frontend(batch: Batch): Frontend {
     const { engine: e, cfg, tape } = this;
     const H = this.handles;
     const { B, T, F } = batch;
     if (F !== cfg.featDim) throw new Error(`the batch has ${F} feature bins, the model expects ${cfg.featDim}`);
-    if (sub.layers > cfg.layers || sub.ffDim > cfg.ffDim || sub.heads > cfg.heads) {
-      throw new Error(`subnet L${sub.layers}-ff${sub.ffDim}-h${sub.heads} exceeds the Supernet L${cfg.layers}-ff${cfg.ffDim}-h${cfg.heads}`);
-    }
     // normalise on the host into a scratch copy: (x - mean) * istd per bin
     const x = tape.input(batch.feats, false);
     const xd = e.wasm.tensor_data(x) >> 2;
     const f32 = e.f32;
     const mean = this.params.get("frontend.feat_mean").ptr >> 2, istd = this.params.get("frontend.feat_istd").ptr >> 2;
     for (let r = 0; r < B * T; r++) for (let k = 0; k < F; k++) f32[xd + r * F + k] = (f32[xd + r * F + k] - f32[mean + k]) * f32[istd + k];
-    void train;
     const cs = cfg.subsampleChannels, causal = cfg.causal;
     const pad = causal ? 2 : 0;
     const T1 = causal ? Math.floor((T - 1) / 2) + 1 : Math.floor((T - 3) / 2) + 1;
@@ -127,8 +140,19 @@ export class Model {
     h = tape.linear(h, w("encoder.subsample.out.weight"), w("encoder.subsample.out.bias"), B * T2, cs * F2, cfg.dModel);
     const lensPtr = e.alloc(B, "lengths"); // i32 [B], in the arena until the step's reset
     for (let b = 0; b < B; b++) e.i32[(lensPtr >> 2) + b] = Math.min(T2, subsampledLength(batch.featLens[b], causal));
+    return { h, T2, lensPtr };
+  }
+
+  /** The subnet's first `sub.layers` blocks on the tape, from the frontend's output. */
+  private encodeBlocks(front: Frontend, B: number, sub: SubnetSpec, drop: DropoutRates, seeds: DropoutSeeds) {
+    const cfg = this.cfg;
+    if (sub.layers > cfg.layers || sub.ffDim > cfg.ffDim || sub.heads > cfg.heads) {
+      throw new Error(`subnet L${sub.layers}-ff${sub.ffDim}-h${sub.heads} exceeds the Supernet L${cfg.layers}-ff${cfg.ffDim}-h${cfg.heads}`);
+    }
+    const { T2, lensPtr } = front;
+    let h = front.h;
     const mask = cfg.convKernel ? this.frameMask(lensPtr, B, T2) : 0;
-    for (let l = 0; l < sub.layers; l++) h = blockForward(tape, H, cfg, sub, l, h, B, T2, lensPtr, drop, seeds, mask);
+    for (let l = 0; l < sub.layers; l++) h = blockForward(this.tape, this.handles, this.cfg, sub, l, h, B, T2, lensPtr, drop, seeds, mask);
     return { enc: h, T2, lensPtr };
   }
 
@@ -150,12 +174,25 @@ export class Model {
    * region (zero it with params.zeroGrad() before a step). Frees its activations on return.
    */
   trainStep(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg), opts: StepOptions = {}, kd?: KdRole): StepResult {
-    const { engine: e, tape } = this;
-    const { B, U } = batch;
-    tape.begin();
+    this.tape.begin();
     try {
+      return this.memberStep(batch, this.frontend(batch), 0, sub, opts, kd);
+    } finally {
+      this.tape.end();
+    }
+  }
+
+  /**
+   * One subnet's forward and backward from the frontend's output `front`, whose ops are the tape's
+   * records [0, lo): back-propagates the records from `lo` on only, so with lo = 0 the frontend too
+   * (trainStep) and with lo > 0 the frontend's gradient just accumulates in front.h (sandwichStep).
+   */
+  private memberStep(batch: Batch, front: Frontend, lo: number, sub: SubnetSpec, opts: StepOptions, kd?: KdRole): StepResult {
+    const { engine: e } = this;
+    const { B, U } = batch;
+    {
       const seeds = new DropoutSeeds(opts.seed ?? 0, opts.utterances);
-      const { enc, T2, lensPtr } = this.encode(batch, sub, opts.dropout ?? NO_DROPOUT, seeds, true);
+      const { enc, T2, lensPtr } = this.encodeBlocks(front, B, sub, opts.dropout ?? NO_DROPOUT, seeds);
       const U1 = U + 1;
       // predictor input: blank (id 0) then the labels, written straight into the arena
       const idsPtr = e.alloc(B * U1, "predictor ids");
@@ -202,15 +239,13 @@ export class Model {
       e.wasm.mem_zero_f32(dpred, B * U1 * pcfg.hidden);
       joinerBackward(e, jcfg, jBase.ptr, jBase.gptr, jsaved, jsaved.logits, e.wasm.tensor_grad(enc), dpred);
       predictorBackward(e, pcfg, pBase.ptr, pBase.gptr, psaved, dpred);
-      tape.backward(0); // the encoder output's gradient is already in place
+      e.wasm.tape_backward_from(0, lo); // the encoder output's gradient is already in place
       let lossSum = 0, frames = 0;
       for (let b = 0; b < B; b++) {
         lossSum += lossValues[b];
         frames += e.i32[(lensPtr >> 2) + b];
       }
       return { lossSum, kdSum, losses: lossValues, frames };
-    } finally {
-      tape.end();
     }
   }
 
@@ -220,19 +255,46 @@ export class Model {
    * from the labels and, when plan.kd is set, its joiner distributions (detached) teach the others in
    * place. The result's losses are the largest's; `members` holds each member's loss and KD sums.
    */
-  sandwichStep(batch: Batch, plan: SandwichPlan, opts: Omit<StepOptions, "dropout"> = {}): StepResult & { members: { lossSum: number; kdSum: number }[] } {
+  sandwichStep(batch: Batch, plan: SandwichPlan, opts: Omit<StepOptions, "dropout"> & { shareFrontend?: boolean } = {}): StepResult & { members: { lossSum: number; kdSum: number }[] } {
     const e = this.engine;
+    const { shareFrontend, ...stepOpts } = opts;
+    opts = stepOpts;
+    const share = (shareFrontend ?? true) && plan.members.length > 1;
     const useKd = plan.kd !== null && plan.kd.lambda > 0 && plan.members.length > 1;
     const mark = e.mark();
     try {
       const T2 = subsampledLength(batch.T, this.cfg.causal);
       const teacher = useKd ? e.alloc(batch.B * T2 * (batch.U + 1) * this.cfg.vocabSize, "teacher log-probabilities") : 0;
-      const results = plan.members.map((m, i) => {
-        const role: KdRole | undefined = !useKd ? undefined : i === 0 ? { teacherOut: teacher } : { teacher, opts: plan.kd! };
+      const memberOpts = (m: SandwichMember, i: number): [StepOptions, KdRole | undefined] => [
         // each member draws its own dropout masks: mix the member's index into the step seed
-        const seed = (Math.imul((opts.seed ?? 0) ^ 0x5bd1e995, 0x2c1b3c6d) + Math.imul(i, 0x297a2d39)) >>> 0;
-        return this.trainStep(batch, m.spec, { ...opts, dropout: m.dropout, seed: i === 0 ? opts.seed : seed }, role);
-      });
+        { ...opts, dropout: m.dropout, seed: i === 0 ? opts.seed : (Math.imul((opts.seed ?? 0) ^ 0x5bd1e995, 0x2c1b3c6d) + Math.imul(i, 0x297a2d39)) >>> 0 },
+        !useKd ? undefined : i === 0 ? { teacherOut: teacher } : { teacher, opts: plan.kd! },
+      ];
+      let results: StepResult[];
+      if (!share) {
+        results = plan.members.map((m, i) => this.trainStep(batch, m.spec, ...memberOpts(m, i)));
+      } else {
+        // the frontend once: its records stay at the head of the tape, its output's gradient (lazy
+        // zeros until the first member writes it) accumulates every member's, and its backward runs
+        // once after the last member
+        const { tape } = this;
+        tape.begin();
+        try {
+          const front = this.frontend(batch);
+          const lo = e.wasm.tape_length(), memberMark = e.mark();
+          results = plan.members.map((m, i) => {
+            try {
+              return this.memberStep(batch, front, lo, m.spec, ...memberOpts(m, i));
+            } finally {
+              e.wasm.tape_truncate(lo);
+              e.reset(memberMark);
+            }
+          });
+          tape.backward(0);
+        } finally {
+          tape.end();
+        }
+      }
       return { ...results[0], members: results.map((r) => ({ lossSum: r.lossSum, kdSum: r.kdSum ?? 0 })) };
     } finally {
       e.reset(mark);
