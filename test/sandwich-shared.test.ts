@@ -58,6 +58,11 @@ describe("sandwich step with a shared frontend", () => {
             return { r, g: e.read(m.params.gradPtr, m.params.total) };
           };
           const ref = run(false), got = run(true);
+          // the plan's switch (train.shareFrontend) does the same as the option
+          m.params.zeroGrad();
+          const viaPlan = m.sandwichStep(b, { ...plan, shareFrontend: false }, { seed: 77 });
+          expect(viaPlan.members).toEqual(ref.r.members);
+          expect(e.read(m.params.gradPtr, m.params.total)).toEqual(ref.g);
           // the forward is the same computation on the same values: identical
           expect(got.r.members).toEqual(ref.r.members);
           expect(got.r.losses).toEqual(ref.r.losses);

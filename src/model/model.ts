@@ -61,6 +61,11 @@ export interface SandwichMember {
 export interface SandwichPlan {
   members: SandwichMember[];
   kd: KdOptions | null;
+  /**
+   * Run the frontend (normalisation, subsampling) once for all members and back-propagate it once with
+   * their summed gradients (default true). Same losses; its parameters' gradients differ by f32 rounding.
+   */
+  shareFrontend?: boolean;
 }
 
 /** Where a step's distillation stands: the teacher writes its log-probabilities, a student reads them. */
@@ -254,12 +259,14 @@ export class Model {
    * with its own dropout, gradients accumulated (zero them first). The first member, the largest, learns
    * from the labels and, when plan.kd is set, its joiner distributions (detached) teach the others in
    * place. The result's losses are the largest's; `members` holds each member's loss and KD sums.
+   * With two or more members the frontend runs once and is back-propagated once (opts.shareFrontend, else
+   * plan.shareFrontend, default true); false runs each member's full trainStep in turn.
    */
   sandwichStep(batch: Batch, plan: SandwichPlan, opts: Omit<StepOptions, "dropout"> & { shareFrontend?: boolean } = {}): StepResult & { members: { lossSum: number; kdSum: number }[] } {
     const e = this.engine;
     const { shareFrontend, ...stepOpts } = opts;
     opts = stepOpts;
-    const share = (shareFrontend ?? true) && plan.members.length > 1;
+    const share = (shareFrontend ?? plan.shareFrontend ?? true) && plan.members.length > 1;
     const useKd = plan.kd !== null && plan.kd.lambda > 0 && plan.members.length > 1;
     const mark = e.mark();
     try {

@@ -47,6 +47,7 @@ export interface TrainConfig {
     keepCheckpoints: number;
     loaderWorkers: number;
     threads: number; // data-parallel training threads (src/train/parallel.ts); 1 = the calling thread only
+    shareFrontend: boolean; // a Supernet step runs the subsampling once for all its subnets (Model.sandwichStep)
   };
   /** The Supernet (src/model/supernet.ts): search space, sandwich sampling, distillation, dropout rule. */
   supernet: SupernetSpace;
@@ -63,6 +64,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   train: {
     seed: 1, maxMinutes: 38, maxSteps: 0, epochs: 100, dropout: 0.1, specAugment: true,
     validEvery: 200, validUtterances: 200, checkpointEvery: 100, keepCheckpoints: 5, loaderWorkers: 1, threads: 2,
+    shareFrontend: true,
   },
   supernet: structuredClone(DEFAULT_SPACE),
 };

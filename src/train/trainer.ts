@@ -189,7 +189,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   const planAt = (step: number): SandwichPlan => {
     if (!space.enabled) return { members: [{ spec: sub, dropout: rates(cfg.train.dropout) }], kd: null };
     const picked = sampleSandwich(subnets, space.random, mulberry32(hashSeed(cfg.train.seed, step, 0x5a4d)));
-    return { members: picked.map((s) => ({ spec: s.spec, dropout: rates(subnetDropout(space.dropout, cfg.train.dropout, s.params, paramsMax)) })), kd };
+    return { members: picked.map((s) => ({ spec: s.spec, dropout: rates(subnetDropout(space.dropout, cfg.train.dropout, s.params, paramsMax)) })), kd, shareFrontend: cfg.train.shareFrontend };
   };
 
   // ---- loaders ----------------------------------------------------------------------------------
