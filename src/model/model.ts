@@ -4,7 +4,10 @@
 // The encoder runs on the autograd tape. The transducer half has a fixed structure and large
 // activations, so it is driven directly by its kernels' forward/backward pairs (src/predictor.ts,
 // src/joiner.ts, src/rnnt.ts); its gradient with respect to the encoder output lands in the tape's
-// gradient of that tensor, and one `tape_backward` call finishes the encoder.
+// gradient of that tensor, and one `tape_backward` call finishes the encoder. A Supernet step
+// (sandwichStep) runs the frontend (normalisation, subsampling: no dropout, not elastic) once: each
+// member back-propagates only its own records (`tape_backward_from`), its gradient w.r.t. the frontend's
+// output accumulating there, and the frontend's records run backward once at the end.
 //
 //   const model = new Model(engine, cfg);  model.params.init(seed);
 //   const r = model.trainStep(batch, subnet, { dropout, seed });   // accumulates gradients
