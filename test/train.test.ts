@@ -44,7 +44,7 @@ describe("todm train", () => {
     const dir = mkdtempSync(join(tmpdir(), "todm-kill-"));
     const corpus = makeCorpus(dir);
     const cache = join(dir, "cache");
-    const steps = 10;
+    const steps = 30; // room after the kill step (3..7): a tiny step takes milliseconds, the log is polled every 20 ms
     execFileSync("node", [CLI, ...args(corpus, join(dir, "ref"), cache, steps)], { env: { ...process.env, CI: "true" } });
     const killAt = 3 + Math.floor(Math.random() * 5); // a step in 3..7, after at least one checkpoint
     const run = join(dir, "killed");
