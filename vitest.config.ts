@@ -7,5 +7,7 @@ export default defineConfig({
     pool: "forks",
     maxWorkers: 2,
     testTimeout: 120_000,
+    // dist/ is compiled once here, never from inside a test file (see the file).
+    globalSetup: ["test/setup/build-dist.ts"],
   },
 });

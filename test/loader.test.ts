@@ -3,7 +3,7 @@
 // (our readers plus the same feature function), in process and through worker threads; the cache
 // for hits, invalidation and atomic writes; and every bad-audio case for skip-and-count.
 
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -212,7 +212,7 @@ describe("BatchLoader in process", () => {
 });
 
 describe("compiled dist/: the loader's worker threads and the prepare command line", () => {
-  // Worker threads run plain Node, which cannot load TypeScript: build dist/ first (tsc, a few seconds).
+  // Worker threads run plain Node, which cannot load TypeScript: dist/ is compiled by the global setup (test/setup/build-dist.ts).
   // Everything in these tests comes from dist/, so that DataError is one class (src/ and dist/ each have one).
   let dist: {
     BatchLoader: typeof BatchLoader;
@@ -221,7 +221,6 @@ describe("compiled dist/: the loader's worker threads and the prepare command li
     STANDIN_FBANK: import("../src/data/features.js").FeatureSpec;
   };
   beforeAll(async () => {
-    execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
     const l = await import(join(process.cwd(), "dist/data/loader.js"));
     const f = await import(join(process.cwd(), "dist/data/features.js"));
     const e = await import(join(process.cwd(), "dist/data/errors.js"));

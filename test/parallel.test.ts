@@ -3,8 +3,7 @@
 // utterance of the whole batch); and 2 threads against 1 thread on the same batches of a tiny model:
 // per-step losses, parameters after the steps, replicas identical bit for bit, and a resync of
 // replica 0's optimizer state into a fresh group.
-// Worker threads run plain Node and load dist/: everything here comes from dist/ (tsc first).
-import { execFileSync } from "node:child_process";
+// Worker threads run plain Node and load dist/: everything here comes from dist/ (compiled by test/setup/build-dist.ts).
 import { join } from "node:path";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -26,7 +25,6 @@ let dist: {
 };
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], { stdio: "inherit" });
   const at = (p: string) => import(join(process.cwd(), "dist", p));
   const [index, model, optimizer, par, config, tconfig] = await Promise.all(
     ["index.js", "model/model.js", "train/optimizer.js", "train/parallel.js", "model/config.js", "train/config.js"].map(at));
