@@ -4,11 +4,12 @@
 // bench/results.json (replacing the records of the benches that ran, keeping the others) and
 // rewrites BENCHMARKS.md from the whole file. Figures are never edited by hand.
 
-import { execSync, spawnSync } from "node:child_process";
+import { execSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { cpus, totalmem } from "node:os";
 import type { Engine } from "../dist/index.js";
 import type { Batch } from "../dist/data/batching.js";
 import { mulberry32 } from "../dist/random.js";
+import { createInterface } from "node:readline";
 
 export interface BenchRecord {
   bench: string; // e.g. "gemm"
@@ -102,4 +103,64 @@ export function syntheticTrainBatch(B: number, frames: number, F: number, V: num
   for (let b = 0; b < B; b++) for (let u = 0; u < tokenLens[b]; u++) tokens[b * U + u] = 1 + Math.floor(r() * (V - 1));
   const feats = Float32Array.from({ length: B * frames * F }, () => r() * 4 - 2);
   return { ids: Array.from({ length: B }, (_, i) => i), B, T: frames, F, U, feats, featLens: new Int32Array(B).fill(frames), tokens, tokenLens };
+}
+
+/**
+ * A peer kept running in serve mode: one `/usr/bin/python3 script args...` process (torch and OpenBLAS on one
+ * thread) that prints a JSON line when ready, then answers each command line on stdin with one JSON line.
+ * Benchmarks that alternate todm and torch run by run use it, so that a busy machine hurts both alike.
+ */
+export class PythonPeer {
+  private readonly lines: string[] = [];
+  private waiting: ((line: string | null) => void) | null = null;
+  private closed = false;
+
+  private constructor(private readonly proc: ChildProcessWithoutNullStreams, private readonly script: string) {
+    createInterface({ input: proc.stdout }).on("line", (l) => this.push(l));
+    proc.on("close", () => {
+      this.closed = true;
+      this.push(null);
+    });
+  }
+
+  private push(line: string | null): void {
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = null;
+      w(line);
+    } else if (line !== null) this.lines.push(line);
+  }
+
+  private next(): Promise<string | null> {
+    if (this.lines.length) return Promise.resolve(this.lines.shift()!);
+    if (this.closed) return Promise.resolve(null);
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  /** Starts `script` in serve mode (one thread); null, logged, when it cannot. */
+  static async start(script: string, args: string[], log: (s: string) => void): Promise<{ peer: PythonPeer; info: Record<string, unknown> } | null> {
+    const env = { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1", MKL_NUM_THREADS: "1" };
+    const proc = spawn("/usr/bin/python3", [script, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+    let stderr = "";
+    proc.stderr.on("data", (d) => (stderr += String(d)));
+    proc.on("error", (err) => (stderr += err.message));
+    const peer = new PythonPeer(proc, script);
+    const first = await peer.next();
+    if (first === null) {
+      log(`  peer ${script} unavailable: ${stderr.trim().split("\n").pop()}`);
+      return null;
+    }
+    return { peer, info: JSON.parse(first) };
+  }
+
+  async request<R>(cmd: string): Promise<R> {
+    this.proc.stdin.write(`${cmd}\n`);
+    const line = await this.next();
+    if (line === null) throw new Error(`${this.script} exited while answering "${cmd}"`);
+    return JSON.parse(line) as R;
+  }
+
+  close(): void {
+    this.proc.stdin.end("quit\n");
+  }
 }

@@ -14,11 +14,9 @@
 // Both sides also log a per-stage profile (not recorded): todm's time inside WASM exports grouped by
 // stage (median of 3 extra steps), the peer's per-stage forward, whole backward and optimizer times.
 
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import type { Engine } from "../dist/index.js";
 import { DEFAULT_MODEL } from "../dist/model/config.js";
 import { encodeModel } from "../dist/model/io.js";
@@ -27,7 +25,7 @@ import { CharTokenizer } from "../dist/data/tokenizer.js";
 import { ScaledAdamRegion } from "../dist/optim.js";
 import { encodeSafetensors } from "../dist/safetensors.js";
 import type { Batch } from "../dist/data/batching.js";
-import { median, syntheticTrainBatch, type BenchContext, type BenchRecord } from "./lib.js";
+import { median, PythonPeer, syntheticTrainBatch, type BenchContext, type BenchRecord } from "./lib.js";
 
 const B = 8, FRAMES = 500, REPS = 7, WARMUP = 2;
 const ICEFALL = process.env.ICEFALL_OPTIM ?? "/work/ref-src/icefall_optim.py";
@@ -86,62 +84,6 @@ function charTokenizer(V: number): CharTokenizer {
   return new CharTokenizer(["<blank>", ...Array.from({ length: V - 1 }, (_, i) => String.fromCodePoint(0x100 + i))]);
 }
 
-/** The peer in serve mode: one Python process answering "step" / "stages" lines with JSON lines. */
-class Peer {
-  private readonly lines: string[] = [];
-  private waiting: ((line: string | null) => void) | null = null;
-  private closed = false;
-
-  private constructor(private readonly proc: ChildProcessWithoutNullStreams) {
-    createInterface({ input: proc.stdout }).on("line", (l) => this.push(l));
-    proc.on("close", () => {
-      this.closed = true;
-      this.push(null);
-    });
-  }
-
-  private push(line: string | null): void {
-    if (this.waiting) {
-      const w = this.waiting;
-      this.waiting = null;
-      w(line);
-    } else if (line !== null) this.lines.push(line);
-  }
-
-  private next(): Promise<string | null> {
-    if (this.lines.length) return Promise.resolve(this.lines.shift()!);
-    if (this.closed) return Promise.resolve(null);
-    return new Promise((resolve) => (this.waiting = resolve));
-  }
-
-  /** Starts bench/peers/train.py in serve mode (one thread); null, logged, when it cannot. */
-  static async start(args: string[], log: (s: string) => void): Promise<{ peer: Peer; info: Record<string, unknown> } | null> {
-    const env = { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1", MKL_NUM_THREADS: "1" };
-    const proc = spawn("/usr/bin/python3", ["bench/peers/train.py", ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
-    let stderr = "";
-    proc.stderr.on("data", (d) => (stderr += String(d)));
-    proc.on("error", (err) => (stderr += err.message));
-    const peer = new Peer(proc);
-    const first = await peer.next();
-    if (first === null) {
-      log(`  peer bench/peers/train.py unavailable: ${stderr.trim().split("\n").pop()}`);
-      return null;
-    }
-    return { peer, info: JSON.parse(first) };
-  }
-
-  async request<R>(cmd: string): Promise<R> {
-    this.proc.stdin.write(`${cmd}\n`);
-    const line = await this.next();
-    if (line === null) throw new Error(`bench/peers/train.py exited while answering "${cmd}"`);
-    return JSON.parse(line) as R;
-  }
-
-  close(): void {
-    this.proc.stdin.end("quit\n");
-  }
-}
-
 export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   const cfg = DEFAULT_MODEL;
   const batch = syntheticTrainBatch(B, FRAMES, cfg.featDim, cfg.vocabSize);
@@ -149,7 +91,7 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   const dir = mkdtempSync(join(tmpdir(), "todm-bench-train-"));
   const modelFile = join(dir, "model.safetensors"), batchFile = join(dir, "batch.safetensors");
   const marks = ctx.engines.map((e) => e.mark());
-  let peer: Peer | null = null;
+  let peer: PythonPeer | null = null;
   try {
     // one model per build, the same seeded initial weights; the first is also written for the peer
     const sides = ctx.engines.map((e, i) => {
@@ -173,7 +115,7 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
       };
       return { e, step, losses, times: [] as number[] };
     });
-    const started = await Peer.start([modelFile, batchFile, "serve", ICEFALL], ctx.log);
+    const started = await PythonPeer.start("bench/peers/train.py", [modelFile, batchFile, "serve", ICEFALL], ctx.log);
     peer = started?.peer ?? null;
     const peerTimes: number[] = [];
     const peerLosses: number[] = [];

@@ -1,7 +1,9 @@
 """The Stateformer block of bench/block.ts in PyTorch, float32, one thread: forward and forward+backward
 times (median of 7 after 2 warm-ups), printed as one JSON line. The MH-SSM heads run as S4D does, through
 the convolution view with an FFT (the usual PyTorch way), with pairwise gating, as test/ref/stateformer.py.
-Usage: /usr/bin/python3 bench/peers/block.py B T d ff heads N
+Usage: /usr/bin/python3 bench/peers/block.py B T d ff heads N [serve]
+With "serve" it prints {"ready": ...} after setup, then answers each stdin line "fwd" or "fwd_bwd" with
+{"ms": one timed run}, so that bench/block.ts can alternate todm and torch run by run.
 """
 import json
 import math
@@ -89,4 +91,16 @@ def fwd_bwd():
     (m(x) * dy).sum().backward()
 
 
-print(json.dumps({"fwd_ms": timed(fwd), "fwd_bwd_ms": timed(fwd_bwd), "torch": torch.__version__}))
+def once(fn):
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+if len(sys.argv) > 7 and sys.argv[7] == "serve":
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd not in ("fwd", "fwd_bwd"):
+            break
+        print(json.dumps({"ms": once(fwd if cmd == "fwd" else fwd_bwd)}), flush=True)
+else:
+    print(json.dumps({"fwd_ms": timed(fwd), "fwd_bwd_ms": timed(fwd_bwd), "torch": torch.__version__}))
