@@ -50,6 +50,8 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
       const rec = (c: string, v: number, p: number | null): BenchRecord => ({
         bench: "block", case: c, metric: "ms", higherIsBetter: false, todm: v, build: s.e.build, peers: { "torch (1 thread)": p },
         machine: ctx.machine, commit: ctx.commit,
+        note: `one thread each; ${ROUNDS} rounds after ${WARMUP} warm-up rounds, todm and torch (serve mode) alternating; in each round a side runs twice and its second run is timed; median per side` +
+          (roundRatio === null ? "" : `; ${s.e.build}: median of the per-round torch/todm ratios ${roundRatio.toFixed(2)}`),
       });
       out.push(rec(`forward, B=${B} T=${T} d=256 H=4 N=16 ff=1024 causal`, fwd, pf));
       out.push(rec(`forward+backward, B=${B} T=${T} d=256 H=4 N=16 ff=1024 causal`, fb, pfb));
