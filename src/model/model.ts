@@ -8,6 +8,9 @@
 // (sandwichStep) runs the frontend (normalisation, subsampling: no dropout, not elastic) once: each
 // member back-propagates only its own records (`tape_backward_from`), its gradient w.r.t. the frontend's
 // output accumulating there, and the frontend's records run backward once at the end.
+// With model.ctcWeight = w > 0 each member also trains an auxiliary CTC head on its encoder output
+// (hybrid CTC/transducer: loss RNN-T + w·CTC, src/ctc.ts); its gradient joins the joiner's in the encoder
+// output's tape gradient before the encoder's backward. StepResult.lossSum stays the RNN-T loss.
 //
 //   const model = new Model(engine, cfg);  model.params.init(seed);
 //   const r = model.trainStep(batch, subnet, { dropout, seed });   // accumulates gradients
