@@ -43,3 +43,4 @@ export * from "./kd";
 export * from "./gemm_i8";
 export * from "./linear_fused";
 export * from "./tape_fused";
+export * from "./ctc";

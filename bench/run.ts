@@ -24,6 +24,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   "gemm-i8": () => import("./gemm_i8.js"),
   infer: () => import("./infer.js"),
   "infer-size": () => import("./infer_size.js"),
+  ctc: () => import("./ctc.js"),
 };
 
 const RESULTS = "bench/results.json";

@@ -81,3 +81,5 @@ export { QUANT_INT8, isQuantizable, quantizeRowsInt8, dequantizeRowsInt8 } from 
 export { subnetConfig, subnetTensors, encodeSubnetModel, leadingSlice, type ExportOptions } from "./model/export.js";
 export { modelTensorsF32 } from "./model/io.js";
 import "./gemm_i8.js";
+import "./ctc.js";
+export { checkCtcInputs, ctcLossArena, type CtcArenaInputs, type CtcLossResult } from "./ctc.js";

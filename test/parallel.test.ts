@@ -166,6 +166,44 @@ describe("data-parallel training", () => {
     expect(moved).toBeGreaterThan(1e-2);
   });
 
+  it("with the auxiliary CTC head (model.ctcWeight > 0): 2 threads equal 1 thread, CTC sums included", async () => {
+    const sub = { layers: 2, ffDim: 12, heads: 2 };
+    const make = async () => {
+      const e = await dist.createEngine();
+      const m = new dist.Model(e, { ...tiny(), ctcWeight: 0.4 });
+      m.params.init(9);
+      return { e, m, opt: new dist.OptimizerBox(e, m, dist.optim) };
+    };
+    const batches = BATCHES().slice(0, 3);
+    const one = await make(), two = await make();
+    const oneLosses: number[] = [], oneCtc: number[] = [];
+    for (let s = 0; s < batches.length; s++) {
+      one.m.params.zeroGrad();
+      const r = one.m.sandwichStep(batches[s], dist.par.asPlan(sub, DROP), { seed: 300 + s });
+      oneLosses.push(r.lossSum);
+      oneCtc.push(r.members[0].ctcSum);
+      one.opt.step(0.03);
+    }
+    const par = await dist.par.ParallelTrainer.create(two.m, two.opt, { threads: 2, optim: dist.optim, checkEvery: 1 });
+    const twoLosses: number[] = [], twoCtc: number[] = [];
+    try {
+      for (let s = 0; s < batches.length; s++) {
+        const r = await par.step(batches[s], sub, { dropout: DROP, seed: 300 + s, lr: 0.03 });
+        twoLosses.push(r.lossSum);
+        twoCtc.push(r.members[0].ctcSum);
+      }
+    } finally {
+      await par.close();
+    }
+    // as above: f32 losses ~10-40 nats, gradients summed in another order carried by ScaledAdam at ~1e-7 per step
+    assertClose("RNN-T losses", twoLosses, oneLosses, 0, 1e-5);
+    assertClose("CTC losses", twoCtc, oneCtc, 0, 1e-5);
+    expect(Math.min(...oneCtc)).toBeGreaterThan(0);
+    const ctcW = two.m.params.get("ctc.weight");
+    // the head was trained on both sides alike: its values after 3 steps of ~lr·rms each, 1e-5 absolute
+    assertClose("ctc.weight after the steps", two.e.read(ctcW.ptr, ctcW.numel), one.e.read(one.m.params.get("ctc.weight").ptr, ctcW.numel), 1e-5, 1e-5);
+  });
+
   it("3 threads (the ordered sum of 3 slots, an empty shard for a batch of 2) equal 1 thread; replicas identical", async () => {
     const sub = { layers: 2, ffDim: 12, heads: 2 };
     const make = async () => {

@@ -13,7 +13,7 @@
 
 import { decodeSafetensors, ModelFileError, type NamedTensor, type SafetensorsFile } from "../safetensors-bytes.js";
 import type { Tokenizer } from "../data/tokenizer.js";
-import { paramTable, parseSubnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
+import { isTrainingOnly, paramTable, parseSubnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
 import { parseModelMetadata } from "../model/metadata.js";
 import { headDim } from "./encoder.js";
 import type { InferHost } from "./wasm.js";
@@ -88,7 +88,8 @@ export function loadModelInto(host: InferHost, bytes: Uint8Array, asked?: Subnet
   const quant = file.metadata["todm.quant"];
   if (quant !== undefined && quant !== "int8") throw new ModelFileError(source, `unsupported todm.quant "${quant}" (todm/infer reads "int8")`);
   const sub = pickSubnet(cfg, file.metadata, asked, source);
-  const table = paramTable(cfg).filter((p) => p.block === undefined || p.block < sub.layers);
+  // the training-only CTC head (a Supernet file trained with model.ctcWeight > 0) is not loaded
+  const table = paramTable(cfg).filter((p) => (p.block === undefined || p.block < sub.layers) && !isTrainingOnly(p));
   const tensor = (name: string, shape: number[]) => {
     const t = file.tensors.get(name);
     if (!t) throw new ModelFileError(source, `tensor ${name} is missing`);

@@ -23,6 +23,12 @@ export interface ModelConfig {
   predictorLayers: number; // 1 or 2
   joinerDim: number;
   vocabSize: number; // including blank (id 0)
+  /**
+   * Weight w of the auxiliary CTC loss on the encoder output (hybrid CTC/transducer training: loss =
+   * RNN-T + w·CTC). 0 or absent: no CTC head, nothing changes. > 0 adds `ctc.weight` [V, dModel] and
+   * `ctc.bias` [V], shared by every subnet, trained only: export and inference drop them.
+   */
+  ctcWeight?: number;
 }
 
 export interface SubnetSpec {
@@ -48,6 +54,7 @@ export const DEFAULT_MODEL: ModelConfig = {
   predictorLayers: 1,
   joinerDim: 256,
   vocabSize: 256,
+  ctcWeight: 0,
 };
 
 export interface ParamSpec {
@@ -70,8 +77,25 @@ export function headDimOf(c: ModelConfig): number {
 
 /** True when two configs describe the same tensors and math (headDim resolved, vocabulary size ignored). */
 export function sameArchitecture(a: ModelConfig, b: ModelConfig): boolean {
-  const norm = (c: ModelConfig) => JSON.stringify(Object.entries({ ...c, headDim: headDimOf(c), vocabSize: 0, ssmDtMin: c.ssmDtMin ?? 1e-3, ssmDtMax: c.ssmDtMax ?? 1e-1 }).sort(([x], [y]) => (x < y ? -1 : 1)));
+  const norm = (c: ModelConfig) => JSON.stringify(Object.entries({ ...c, headDim: headDimOf(c), vocabSize: 0, ctcWeight: hasCtcHead(c), ssmDtMin: c.ssmDtMin ?? 1e-3, ssmDtMax: c.ssmDtMax ?? 1e-1 }).sort(([x], [y]) => (x < y ? -1 : 1)));
   return norm(a) === norm(b);
+}
+
+/** True when the model carries the auxiliary CTC head (ctcWeight > 0): its tensors exist in the table. */
+export function hasCtcHead(c: ModelConfig): boolean {
+  return (c.ctcWeight ?? 0) > 0;
+}
+
+/** Tensors used by training only (the auxiliary CTC head): not counted, exported or loaded for inference. */
+export function isTrainingOnly(p: { name: string }): boolean {
+  return p.name.startsWith("ctc.");
+}
+
+/** The config without its training-only parts (ctcWeight): what an exported or inference model carries. */
+export function inferenceConfig(c: ModelConfig): ModelConfig {
+  const { ctcWeight, ...rest } = c;
+  void ctcWeight;
+  return rest;
 }
 
 /** Width of the MH-SSM layer (all heads): the rows of ssm.in, the columns of ssm.out. */
@@ -90,7 +114,9 @@ export function validateConfig(c: ModelConfig, source = "config"): void {
     throw new Error(`${source}: ${what}`);
   };
   for (const [k, v] of Object.entries(c)) {
-    if (k === "ssmDtMin" || k === "ssmDtMax") {
+    if (k === "ctcWeight") {
+      if (!(typeof v === "number" && Number.isFinite(v) && v >= 0)) bad(`ctcWeight must be a finite number >= 0, got ${v}`);
+    } else if (k === "ssmDtMin" || k === "ssmDtMax") {
       if (!(typeof v === "number" && v > 0)) bad(`${k} must be a positive number, got ${v}`);
     } else if (typeof v === "number" && (!Number.isInteger(v) || v < 0)) bad(`${k} must be a non-negative integer, got ${v}`);
   }
@@ -176,6 +202,11 @@ export function paramTable(c: ModelConfig): ParamSpec[] {
   t.push({ name: "joiner.pred.bias", shape: [c.joinerDim], init: "bias" });
   t.push({ name: "joiner.out.weight", shape: [c.vocabSize, c.joinerDim], init: "linear" });
   t.push({ name: "joiner.out.bias", shape: [c.vocabSize], init: "bias" });
+  // The auxiliary CTC head on the encoder output (training only; absent unless ctcWeight > 0).
+  if (hasCtcHead(c)) {
+    t.push({ name: "ctc.weight", shape: [c.vocabSize, d], init: "linear" });
+    t.push({ name: "ctc.bias", shape: [c.vocabSize], init: "bias" });
+  }
   // Global feature normalisation (mean and inverse std per bin), measured on training data.
   t.push({ name: "frontend.feat_mean", shape: [c.featDim], init: "zero", trainable: false });
   t.push({ name: "frontend.feat_istd", shape: [c.featDim], init: "norm_weight", trainable: false });
@@ -214,11 +245,11 @@ export function subnetShape(p: ParamSpec, c: ModelConfig, s: SubnetSpec): number
   return p.shape.map((dim, i) => (p.slice?.[i] === "ff" ? s.ffDim : p.slice?.[i] === "ssm" ? width : dim));
 }
 
-/** Number of trained parameters of a subnet (the Supernet when s is its own spec). */
+/** Number of trained parameters of a subnet (the Supernet when s is its own spec), without the training-only CTC head. */
 export function countParams(c: ModelConfig, s: SubnetSpec = supernetSpec(c)): number {
   let n = 0;
   for (const p of paramTable(c)) {
-    if (p.trainable === false) continue;
+    if (p.trainable === false || isTrainingOnly(p)) continue;
     const sh = subnetShape(p, c, s);
     if (sh) n += sh.reduce((a, b) => a * b, 1);
   }

@@ -9,13 +9,14 @@
 // (test/export.test.ts measures it). Not here: choosing the subnet (src/commands/export.ts).
 
 import { encodeSafetensors, ModelFileError, type NamedTensor, type SafetensorsFile } from "../safetensors.js";
-import { headDimOf, paramTable, subnetName, subnetShape, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
+import { headDimOf, inferenceConfig, paramTable, subnetName, subnetShape, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
 import { modelTensorsF32, parseModelMetadata } from "./io.js";
 import { isQuantizable, QUANT_INT8, quantizeRowsInt8 } from "./quant.js";
 
 /** The config of a subnet exported as a standalone model. */
 export function subnetConfig(cfg: ModelConfig, s: SubnetSpec): ModelConfig {
-  const out: ModelConfig = { ...cfg, layers: s.layers, ffDim: s.ffDim, heads: s.heads, headDim: headDimOf(cfg) };
+  // without ctcWeight: the CTC head is training-only, so an export has neither the key nor ctc.* tensors
+  const out: ModelConfig = { ...inferenceConfig(cfg), layers: s.layers, ffDim: s.ffDim, heads: s.heads, headDim: headDimOf(cfg) };
   validateConfig(out, `subnet ${subnetName(s)}`);
   return out;
 }

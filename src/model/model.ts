@@ -8,6 +8,9 @@
 // (sandwichStep) runs the frontend (normalisation, subsampling: no dropout, not elastic) once: each
 // member back-propagates only its own records (`tape_backward_from`), its gradient w.r.t. the frontend's
 // output accumulating there, and the frontend's records run backward once at the end.
+// With model.ctcWeight = w > 0 each member also trains an auxiliary CTC head on its encoder output
+// (hybrid CTC/transducer: loss RNN-T + w·CTC, src/ctc.ts); its gradient joins the joiner's in the encoder
+// output's tape gradient before the encoder's backward. StepResult.lossSum stays the RNN-T loss.
 //
 //   const model = new Model(engine, cfg);  model.params.init(seed);
 //   const r = model.trainStep(batch, subnet, { dropout, seed });   // accumulates gradients
@@ -20,8 +23,9 @@ import { greedySearch, modifiedBeamSearch, type Hypothesis } from "../decode.js"
 import { joinerBackward, joinerForward, type JoinerConfig } from "../joiner.js";
 import { predictorBackward, predictorForward, type PredictorConfig } from "../predictor.js";
 import { rnntLossInPlace } from "../rnnt.js";
+import { ctcLossArena } from "../ctc.js";
 import { engineSearchModel } from "../decode.js";
-import { subsampledBins, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
+import { hasCtcHead, subsampledBins, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
 import { blockForward, DropoutSeeds, NO_DROPOUT, ParamHandles, type DropoutRates } from "./encoder.js";
 import { ModelParams } from "./params.js";
 
@@ -79,6 +83,13 @@ export interface StepResult {
   lossSum: number;
   /** Sum over the batch of per-utterance distillation divergences (students only; 0 otherwise). */
   kdSum?: number;
+  /**
+   * Sum over the batch of per-utterance auxiliary CTC losses (nats, before the weight model.ctcWeight;
+   * 0 without the CTC head). lossSum stays the RNN-T loss alone.
+   */
+  ctcSum?: number;
+  /** Utterances whose labels do not fit their encoder frames for CTC (loss 0, no gradient: zero_infinity). */
+  ctcInfeasible?: number;
   losses: Float32Array;
   /** Encoder frames after subsampling, summed over the batch. */
   frames: number;
@@ -234,9 +245,10 @@ export class Model {
         e.wasm.kd_alpha_forward_backward(kdLosses, kdGrad, jsaved.logits, kd.teacher, lensPtr, tokenLens, kdScales, scratch, B, T2, U1, V, o.alphaNeg, o.alphaPos, o.clip);
         for (const v of e.read(kdLosses, B)) kdSum += v;
       }
+      const targets = e.upload(batch.tokens.length ? batch.tokens : [0], "i32");
       const losses = rnntLossInPlace(e, {
         logits: jsaved.logits,
-        targets: e.upload(batch.tokens.length ? batch.tokens : [0], "i32"),
+        targets,
         logitLengths: lensPtr,
         targetLengths: tokenLens,
         dlosses,
@@ -247,14 +259,40 @@ export class Model {
       e.wasm.mem_zero_f32(dpred, B * U1 * pcfg.hidden);
       joinerBackward(e, jcfg, jBase.ptr, jBase.gptr, jsaved, jsaved.logits, e.wasm.tensor_grad(enc), dpred);
       predictorBackward(e, pcfg, pBase.ptr, pBase.gptr, psaved, dpred);
+      const ctc = hasCtcHead(this.cfg) ? this.ctcHead(enc, B, T2, U, lensPtr, targets, tokenLens, this.cfg.ctcWeight! * scale) : { sum: 0, infeasible: 0 };
       e.wasm.tape_backward_from(0, lo); // the encoder output's gradient is already in place
       let lossSum = 0, frames = 0;
       for (let b = 0; b < B; b++) {
         lossSum += lossValues[b];
         frames += e.i32[(lensPtr >> 2) + b];
       }
-      return { lossSum, kdSum, losses: lossValues, frames };
+      return hasCtcHead(this.cfg)
+        ? { lossSum, kdSum, losses: lossValues, frames, ctcSum: ctc.sum, ctcInfeasible: ctc.infeasible }
+        : { lossSum, kdSum, losses: lossValues, frames };
     }
+  }
+
+  /**
+   * The auxiliary CTC loss on the encoder output enc [B·T', d]: logits = enc · ctc.weight^T + ctc.bias
+   * [B·T', V], CTC (blank 0) over each utterance's valid frames, and its gradient times `weight` (the
+   * step's ctcWeight / B) accumulated into the tape's gradient of enc and into the head's gradients.
+   * Returns the unweighted sum of the per-utterance losses and the infeasible count.
+   */
+  private ctcHead(enc: T, B: number, T2: number, U: number, lensPtr: number, targets: number, tokenLens: number, weight: number): { sum: number; infeasible: number } {
+    const e = this.engine, d = this.cfg.dModel, V = this.cfg.vocabSize, rows = B * T2;
+    const W = this.params.get("ctc.weight"), bias = this.params.get("ctc.bias");
+    const x = e.wasm.tensor_data(enc);
+    const logits = e.alloc(rows * V, "CTC logits"), dlogits = e.alloc(rows * V, "CTC logit gradient");
+    e.wasm.linear_forward(logits, x, W.ptr, bias.ptr, rows, d, V, d);
+    e.wasm.mem_zero_f32(dlogits, rows * V);
+    const dlosses = e.alloc(B, "CTC loss weights");
+    e.f32.fill(weight, dlosses >> 2, (dlosses >> 2) + B);
+    const { losses, infeasible } = ctcLossArena(e, { logits, dlogits, targets, inputLengths: lensPtr, targetLengths: tokenLens, dlosses }, B, T2, U, V, V);
+    // inverts `logits = x · W^T + b`: d(enc) += dlogits · W, dW += dlogits^T · x, db += Σ rows
+    e.wasm.linear_backward(e.wasm.tensor_grad(enc), W.gptr, bias.gptr, dlogits, x, W.ptr, rows, d, V, d);
+    let sum = 0;
+    for (const v of e.read(losses, B)) sum += v;
+    return { sum, infeasible };
   }
 
   /**
@@ -265,7 +303,7 @@ export class Model {
    * With two or more members the frontend runs once and is back-propagated once (opts.shareFrontend, else
    * plan.shareFrontend, default true); false runs each member's full trainStep in turn.
    */
-  sandwichStep(batch: Batch, plan: SandwichPlan, opts: Omit<StepOptions, "dropout"> & { shareFrontend?: boolean } = {}): StepResult & { members: { lossSum: number; kdSum: number }[] } {
+  sandwichStep(batch: Batch, plan: SandwichPlan, opts: Omit<StepOptions, "dropout"> & { shareFrontend?: boolean } = {}): StepResult & { members: { lossSum: number; kdSum: number; ctcSum: number }[] } {
     const e = this.engine;
     const { shareFrontend, ...stepOpts } = opts;
     opts = stepOpts;
@@ -305,7 +343,7 @@ export class Model {
           tape.end();
         }
       }
-      return { ...results[0], members: results.map((r) => ({ lossSum: r.lossSum, kdSum: r.kdSum ?? 0 })) };
+      return { ...results[0], members: results.map((r) => ({ lossSum: r.lossSum, kdSum: r.kdSum ?? 0, ctcSum: r.ctcSum ?? 0 })) };
     } finally {
       e.reset(mark);
     }

@@ -89,7 +89,7 @@ export function paramChecksum(engine: Engine, ptr: number, n: number): number {
 const CTRL_INTS = 16; // [0] barrier arrivals, [1] failure flag
 const ARRIVALS = 0, FAILED = 1;
 export const MAX_MEMBERS = 16; // subnets per sandwich step
-const STATS = 5 + 2 * MAX_MEMBERS; // per rank: lossSum, frames, utterances, checksum, compute ms, then each member's loss and KD sums (f64)
+const STATS = 5 + 3 * MAX_MEMBERS; // per rank: lossSum, frames, utterances, checksum, compute ms, then each member's loss, KD and CTC sums (f64)
 /** Utterances per shard whose losses travel back through the buffer. */
 export const MAX_SHARD_UTTERANCES = 4096;
 
@@ -119,8 +119,8 @@ export interface ReduceOutcome {
   gradSum: number;
   /** False when the loss or the gradient was not finite: no replica stepped its optimizer. */
   applied: boolean;
-  /** Each sandwich member's loss and KD sums over the whole batch. */
-  members: { lossSum: number; kdSum: number }[];
+  /** Each sandwich member's loss, KD and CTC sums over the whole batch. */
+  members: { lossSum: number; kdSum: number; ctcSum: number }[];
 }
 
 /** A subnet and its dropout, or a whole sandwich, as the plan of one step. */
@@ -210,8 +210,9 @@ export class Replica {
     const r = model.sandwichStep(shard, plan, { seed: o.seed, lossScale: o.lossScale, utterances: index });
     s[at] = r.lossSum; s[at + 1] = r.frames; s[at + 2] = shard.B;
     r.members.forEach((m, k) => {
-      s[at + 5 + 2 * k] = m.lossSum;
-      s[at + 6 + 2 * k] = m.kdSum;
+      s[at + 5 + 3 * k] = m.lossSum;
+      s[at + 6 + 3 * k] = m.kdSum;
+      s[at + 7 + 3 * k] = m.ctcSum;
     });
     this.losses.set(r.losses, this.rank * MAX_SHARD_UTTERANCES);
   }
@@ -257,13 +258,14 @@ export class Replica {
       }
     }
     let lossSum = 0, frames = 0;
-    const members = Array.from({ length: MAX_MEMBERS }, () => ({ lossSum: 0, kdSum: 0 }));
+    const members = Array.from({ length: MAX_MEMBERS }, () => ({ lossSum: 0, kdSum: 0, ctcSum: 0 }));
     for (let r = 0; r < N; r++) {
       lossSum += this.stats[r * STATS];
       frames += this.stats[r * STATS + 1];
       members.forEach((m, k) => {
-        m.lossSum += this.stats[r * STATS + 5 + 2 * k];
-        m.kdSum += this.stats[r * STATS + 6 + 2 * k];
+        m.lossSum += this.stats[r * STATS + 5 + 3 * k];
+        m.kdSum += this.stats[r * STATS + 6 + 3 * k];
+        m.ctcSum += this.stats[r * STATS + 7 + 3 * k];
       });
     }
     const gradSum = e.scoped(() => {
@@ -328,8 +330,8 @@ export interface ParallelStepResult extends StepResult {
   gradSum: number;
   /** False when the loss or gradient was not finite and no replica took the optimizer step. */
   applied: boolean;
-  /** Each sandwich member's loss and KD sums over the whole batch (as many as the plan's members). */
-  members: { lossSum: number; kdSum: number }[];
+  /** Each sandwich member's loss, KD and CTC sums over the whole batch (as many as the plan's members). */
+  members: { lossSum: number; kdSum: number; ctcSum: number }[];
 }
 
 interface Peer {

@@ -26,7 +26,7 @@ import type { Utterance } from "../data/corpus.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { alignTexts } from "../wer.js";
 import { Model } from "../model/model.js";
-import { countParams, sameArchitecture, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
+import { countParams, hasCtcHead, inferenceConfig, sameArchitecture, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, type SubnetInfo, kdOptions, listSubnets, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../model/supernet.js";
 import { mulberry32 } from "../random.js";
 import type { SandwichPlan } from "../model/model.js";
@@ -141,7 +141,8 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   tokenizer = data.tokenizer;
   const trainUtts = data.train.utterances;
   if (trainUtts.length === 0) throw new Error("no training utterances left after skipping bad input");
-  const modelCfg: ModelConfig = { ...cfg.model, vocabSize: tokenizer.size };
+  // ctcWeight 0 is dropped: a run without the CTC head saves exactly the config it saved before the key existed
+  const modelCfg: ModelConfig = hasCtcHead(cfg.model) ? { ...cfg.model, vocabSize: tokenizer.size } : { ...inferenceConfig(cfg.model), vocabSize: tokenizer.size };
   if (modelCfg.featDim !== 80) throw new Error(`model.featDim is ${modelCfg.featDim}: the training loader computes 80-bin fbank features, so it must be 80`);
 
   if (loaded) {
@@ -248,7 +249,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   const status = opts.status ?? makeStatus();
   const checkpoint = () => saveCheckpoint(runDir, model, tokenizer!, opt.snapshot(), { ...pos, elapsedSec: (Date.now() - t0) / 1000 }, cfg, cfg.train.keepCheckpoints);
   let stoppedBy: TrainResult["stoppedBy"] = "epochs";
-  let lastLoss = NaN, emaLoss = NaN, audioSec = 0, skippedInARow = 0;
+  let lastLoss = NaN, emaLoss = NaN, emaCtc = NaN, audioSec = 0, skippedInARow = 0;
   const tRate = Date.now();
   const augment = (b: Batch, step: number) => {
     if (!cfg.train.specAugment) return;
@@ -275,7 +276,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
         const tStep = Date.now();
         const lr = opt.lrAt(pos.step, pos.epoch);
         const plan = planAt(pos.step);
-        let r: { lossSum: number; frames: number; members: { lossSum: number; kdSum: number }[] }, gsum: number;
+        let r: { lossSum: number; frames: number; members: { lossSum: number; kdSum: number; ctcSum: number }[] }, gsum: number;
         try {
           if (par) {
             // every replica steps its optimizer (or skips the step) inside: same decision as below
@@ -310,17 +311,21 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
         const sec = batch.featLens.reduce((a, b) => a + b, 0) / 100;
         audioSec += sec;
         lastLoss = r.lossSum / batch.B;
+        // the auxiliary CTC loss (model.ctcWeight > 0) of the largest member, unweighted, next to the RNN-T loss
+        const ctc = hasCtcHead(model.cfg) ? { ctcLoss: r.members[0].ctcSum / batch.B } : {};
+        if (ctc.ctcLoss !== undefined) emaCtc = Number.isNaN(emaCtc) ? ctc.ctcLoss : 0.95 * emaCtc + 0.05 * ctc.ctcLoss;
         emaLoss = Number.isNaN(emaLoss) ? lastLoss : 0.95 * emaLoss + 0.05 * lastLoss;
         const stepMs = Date.now() - tStep;
         const sandwich = space.enabled
           ? { subnets: plan.members.map((m) => subnetName(m.spec)), dropout: plan.members.map((m) => +m.dropout.ffHidden.toFixed(4)),
-              losses: r.members.map((m) => +(m.lossSum / batch.B).toFixed(4)), kd: r.members.map((m) => +(m.kdSum / batch.B).toFixed(5)) }
+              losses: r.members.map((m) => +(m.lossSum / batch.B).toFixed(4)), kd: r.members.map((m) => +(m.kdSum / batch.B).toFixed(5)),
+              ...(hasCtcHead(model.cfg) ? { ctcLosses: r.members.map((m) => +(m.ctcSum / batch.B).toFixed(4)) } : {}) }
           : {};
-        writeLog({ type: "step", step: pos.step, epoch: pos.epoch, loss: lastLoss, lossPerFrame: r.lossSum / r.frames, lr, utterances: batch.B, audioSec: sec, stepMs, elapsedSec: (Date.now() - t0) / 1000, ...sandwich });
+        writeLog({ type: "step", step: pos.step, epoch: pos.epoch, loss: lastLoss, lossPerFrame: r.lossSum / r.frames, ...ctc, lr, utterances: batch.B, audioSec: sec, stepMs, elapsedSec: (Date.now() - t0) / 1000, ...sandwich });
         const el = Date.now() - t0;
         const rate = audioSec / Math.max(1e-3, (Date.now() - tRate) / 1000);
         const eta = Number.isFinite(budgetMs) ? `${Math.max(0, Math.round((budgetMs - el) / 1000))}s left` : "";
-        status(`step ${pos.step} epoch ${pos.epoch} loss ${emaLoss.toFixed(3)} lr ${lr.toExponential(2)} ${rate.toFixed(0)} s audio/s ${Math.round(el / 1000)}s ${eta}`);
+        status(`step ${pos.step} epoch ${pos.epoch} loss ${emaLoss.toFixed(3)}${Number.isNaN(emaCtc) ? "" : ` ctc ${emaCtc.toFixed(3)}`} lr ${lr.toExponential(2)} ${rate.toFixed(0)} s audio/s ${Math.round(el / 1000)}s ${eta}`);
         if (cfg.train.validEvery > 0 && pos.step % cfg.train.validEvery === 0) {
           const wers = await validate();
           const wer = wers ? wers.get(subnets[0].name)! : null;
