@@ -259,6 +259,8 @@ export class Model {
       e.wasm.mem_zero_f32(dpred, B * U1 * pcfg.hidden);
       joinerBackward(e, jcfg, jBase.ptr, jBase.gptr, jsaved, jsaved.logits, e.wasm.tensor_grad(enc), dpred);
       predictorBackward(e, pcfg, pBase.ptr, pBase.gptr, psaved, dpred);
+      // The CTC term keeps its full weight for distilled students too (not (1 - lambda)·w): it trains the
+      // shared encoder acoustically whatever the member learns its transducer outputs from.
       const ctc = hasCtcHead(this.cfg) ? this.ctcHead(enc, B, T2, U, lensPtr, targets, tokenLens, this.cfg.ctcWeight! * scale) : { sum: 0, infeasible: 0 };
       e.wasm.tape_backward_from(0, lo); // the encoder output's gradient is already in place
       let lossSum = 0, frames = 0;
