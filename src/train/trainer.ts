@@ -157,12 +157,26 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   } else {
     if (existsSync(logPath)) throw new Error(`${runDir} already holds a run (log.jsonl): use --resume ${runDir}, or another --out`);
     if (init) {
-      if (!sameArchitecture(init.model.cfg, modelCfg) || init.tokenizer.size !== tokenizer.size) {
+      // The auxiliary CTC head is training-only (exports drop it): a model with or without one may start a
+      // run with or without one. Everything else must match.
+      const noCtc = (c: ModelConfig): ModelConfig => ({ ...c, ctcWeight: 0 });
+      if (!sameArchitecture(noCtc(init.model.cfg), noCtc(modelCfg)) || init.tokenizer.size !== tokenizer.size) {
         throw new Error(`--init-from ${opts.initFrom}: its model config differs from this run's (fine-tuning needs the same architecture)`);
       }
-      model = init.model;
+      // The run's own model (its ctcWeight), seeded, then every tensor the initial model has copied in by name:
+      // a CTC head the initial model lacks keeps its seeded initialisation.
+      model = new Model(engine, modelCfg);
+      model.params.init(cfg.train.seed);
+      const fresh: string[] = [];
+      for (const p of model.params.entries) {
+        if (!init.model.params.has(p.name)) {
+          fresh.push(p.name);
+          continue;
+        }
+        engine.wasm.mem_copy_f32(model.params.get(p.name).ptr, init.model.params.get(p.name).ptr, p.numel);
+      }
       tokenizer = init.tokenizer;
-      log(`initialised from ${opts.initFrom}`);
+      log(`initialised from ${opts.initFrom}${fresh.length ? ` (${fresh.join(", ")}: not in it, initialised fresh)` : ""}`);
     } else {
       model = new Model(engine, modelCfg);
       model.params.init(cfg.train.seed);
