@@ -3,7 +3,6 @@
 // finite differences of the total loss RNN-T + w·CTC, its CTC sum against engine.ctcLoss on the
 // encoder output, the shared-frontend sandwich, and export / inference dropping the ctc.* tensors.
 import { describe, expect, it } from "vitest";
-import type { Batch } from "../src/data/batching.js";
 import { trainChar } from "../src/data/tokenizer.js";
 import { countParams, DEFAULT_MODEL, inferenceConfig, paramTable, validateConfig, type ModelConfig } from "../src/model/config.js";
 import { encodeSubnetModel } from "../src/model/export.js";
@@ -12,21 +11,12 @@ import { Model } from "../src/model/model.js";
 import { decodeSafetensors } from "../src/safetensors.js";
 import { loadRecognizer } from "../src/infer/node.js";
 import "../src/ctc.js";
-import { engine, rng } from "./helpers.js";
+import { centralDiffAt, engine, rng, tinyBatch } from "./helpers.js";
 
 const TINY: ModelConfig = {
   ...DEFAULT_MODEL, featDim: 16, subsampleChannels: 2, dModel: 8, layers: 2, ffDim: 12, heads: 2, stateSize: 4,
   predictorDim: 16, joinerDim: 16, vocabSize: 5, causal: true,
 };
-
-function batch(seed: number, F: number): Batch {
-  const r = rng(seed);
-  const B = 2, T = 23, U = 3;
-  const feats = Float32Array.from({ length: B * T * F }, () => r() * 4 - 2);
-  const featLens = Int32Array.from([23, 17]);
-  for (let t = 17; t < T; t++) feats.fill(0, (1 * T + t) * F, (1 * T + t + 1) * F);
-  return { ids: [0, 1], B, T, F, U, feats, featLens, tokens: Int32Array.from([1, 3, 2, 4, 4, 0]), tokenLens: Int32Array.from([3, 2]) };
-}
 
 describe("auxiliary CTC head", () => {
   it("config: ctcWeight must be finite and >= 0; only > 0 adds ctc.weight and ctc.bias, not counted as model parameters", () => {
@@ -44,7 +34,7 @@ describe("auxiliary CTC head", () => {
     const e = await engine();
     const base = e.mark();
     try {
-      const b = batch(5, TINY.featDim);
+      const b = tinyBatch(5, TINY.featDim);
       const run = (cfg: ModelConfig) => {
         const m = new Model(e, cfg);
         m.params.init(3);
@@ -76,7 +66,7 @@ describe("auxiliary CTC head", () => {
     try {
       const m = new Model(e, { ...TINY, ctcWeight: 0.5 });
       m.params.init(4);
-      const b = batch(6, TINY.featDim);
+      const b = tinyBatch(6, TINY.featDim);
       const r = m.trainStep(b, undefined, { lossScale: 1 });
       const { enc, T2, lens2 } = m.encodeOutput(b);
       const W = m.params.read("ctc.weight"), bias = m.params.read("ctc.bias");
@@ -106,7 +96,7 @@ describe("auxiliary CTC head", () => {
       const w = 0.7;
       const m = new Model(e, { ...TINY, ctcWeight: w });
       m.params.init(3);
-      const b = batch(5, TINY.featDim);
+      const b = tinyBatch(5, TINY.featDim);
       for (const sub of [{ layers: 2, ffDim: 12, heads: 2 }, { layers: 1, ffDim: 5, heads: 2 }]) {
         m.params.zeroGrad();
         m.trainStep(b, sub, { lossScale: 1 });
@@ -124,16 +114,7 @@ describe("auxiliary CTC head", () => {
         for (const [name, i] of picks) {
           const p = m.params.get(name);
           const g = grads[p.offset + i];
-          const v = e.read(p.ptr + 4 * i, 1)[0];
-          const fdAt = (h: number) => {
-            e.write(p.ptr + 4 * i, [v + h]);
-            const lp = loss();
-            e.write(p.ptr + 4 * i, [v - h]);
-            const lm = loss();
-            e.write(p.ptr + 4 * i, [v]);
-            return (lp - lm) / (2 * h);
-          };
-          const fd = fdAt(1e-2), fdHalf = fdAt(5e-3);
+          const { fd, fdHalf } = centralDiffAt(e, p.ptr + 4 * i, loss);
           // as test/model.test.ts: f32 forward, total loss ~30: rounding ~1e-7·30/h ~ 3e-4, truncation ~h²·|f'''|
           const tol = 2e-3 + 2e-2 * Math.abs(fd);
           if (Math.abs(fd - fdHalf) > tol) { kinks++; continue; } // a ReLU kink of the subsampling inside [v-h, v+h]
@@ -152,7 +133,7 @@ describe("auxiliary CTC head", () => {
     try {
       const m = new Model(e, { ...TINY, ctcWeight: 0.3 });
       m.params.init(8);
-      const b = batch(9, TINY.featDim);
+      const b = tinyBatch(9, TINY.featDim);
       const none = { ffHidden: 0, ffOut: 0, ssmOut: 0, convOut: 0 };
       const plan = { members: [{ spec: { layers: 2, ffDim: 12, heads: 2 }, dropout: none }, { spec: { layers: 1, ffDim: 5, heads: 2 }, dropout: none }], kd: null };
       m.params.zeroGrad();

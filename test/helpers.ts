@@ -1,6 +1,7 @@
 // Shared test helpers: one engine per test file, and llm.c-style tensor comparison.
 
 import { createEngine, type Engine } from "../src/index.js";
+import type { Batch } from "../src/data/batching.js";
 
 let cached: Engine | undefined;
 
@@ -102,4 +103,35 @@ export function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, idx:
     g[j] = (fp - fm) / (2 * h);
   });
   return g;
+}
+
+/**
+ * The model tests' tiny transcribed batch: 2 utterances of 23 and 17 frames (padding zeros) of F random
+ * features, targets [1, 3, 2] and [4, 4] (a repeated label), seeded.
+ */
+export function tinyBatch(seed: number, F: number): Batch {
+  const r = rng(seed);
+  const B = 2, T = 23, U = 3;
+  const feats = Float32Array.from({ length: B * T * F }, () => r() * 4 - 2);
+  const featLens = Int32Array.from([23, 17]);
+  for (let t = 17; t < T; t++) feats.fill(0, (1 * T + t) * F, (1 * T + t + 1) * F); // padding is zeros
+  return { ids: [0, 1], B, T, F, U, feats, featLens, tokens: Int32Array.from([1, 3, 2, 4, 4, 0]), tokenLens: Int32Array.from([3, 2]) };
+}
+
+/**
+ * Central finite differences of `loss` with respect to one float of the engine's memory (a parameter
+ * element at `ptr`), at steps h and h/2, the value restored after. Two step sizes that disagree flag a kink
+ * (a ReLU of the subsampling) inside [v - h, v + h], where central differences do not apply.
+ */
+export function centralDiffAt(e: Engine, ptr: number, loss: () => number, h = 1e-2): { fd: number; fdHalf: number } {
+  const v = e.read(ptr, 1)[0];
+  const at = (s: number) => {
+    e.write(ptr, [v + s]);
+    const lp = loss();
+    e.write(ptr, [v - s]);
+    const lm = loss();
+    e.write(ptr, [v]);
+    return (lp - lm) / (2 * s);
+  };
+  return { fd: at(h), fdHalf: at(h / 2) };
 }

@@ -2,25 +2,15 @@
 // gradients of randomly chosen parameters of every kind against central finite differences of the
 // model's own loss, for the Supernet and a subnet; and a few optimizer steps that overfit one batch.
 import { describe, expect, it } from "vitest";
-import type { Batch } from "../src/data/batching.js";
 import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
 import { Model } from "../src/model/model.js";
 import { ScaledAdamRegion } from "../src/optim.js";
-import { engine, rng } from "./helpers.js";
+import { centralDiffAt, engine, rng, tinyBatch } from "./helpers.js";
 
 const TINY: ModelConfig = {
   ...DEFAULT_MODEL, featDim: 16, subsampleChannels: 2, dModel: 8, layers: 2, ffDim: 12, heads: 2, stateSize: 4,
   predictorDim: 16, joinerDim: 16, vocabSize: 5, causal: true,
 };
-
-function batch(seed: number, F: number): Batch {
-  const r = rng(seed);
-  const B = 2, T = 23, U = 3;
-  const feats = Float32Array.from({ length: B * T * F }, () => r() * 4 - 2);
-  const featLens = Int32Array.from([23, 17]);
-  for (let t = 17; t < T; t++) feats.fill(0, (1 * T + t) * F, (1 * T + t + 1) * F); // padding is zeros
-  return { ids: [0, 1], B, T, F, U, feats, featLens, tokens: Int32Array.from([1, 3, 2, 4, 4, 0]), tokenLens: Int32Array.from([3, 2]) };
-}
 
 describe("model", () => {
   for (const causal of [true, false]) {
@@ -30,7 +20,7 @@ describe("model", () => {
       try {
         const m = new Model(e, { ...TINY, causal, convKernel: causal ? 0 : 3 }); // the bidirectional case also runs the convolution module
         m.params.init(3);
-        const b = batch(5, TINY.featDim);
+        const b = tinyBatch(5, TINY.featDim);
         for (const sub of [{ layers: 2, ffDim: 12, heads: 2 }, { layers: 1, ffDim: 5, heads: 2 }]) {
           m.params.zeroGrad();
           m.trainStep(b, sub, { lossScale: 1 });
@@ -43,16 +33,7 @@ describe("model", () => {
             const p = m.params.get(names[Math.floor(r() * names.length)]);
             const i = Math.floor(r() * p.numel);
             const g = grads[p.offset + i];
-            const v = e.read(p.ptr + 4 * i, 1)[0];
-            const fdAt = (h: number) => {
-              e.write(p.ptr + 4 * i, [v + h]);
-              const lp = loss();
-              e.write(p.ptr + 4 * i, [v - h]);
-              const lm = loss();
-              e.write(p.ptr + 4 * i, [v]);
-              return (lp - lm) / (2 * h);
-            };
-            const fd = fdAt(1e-2), fdHalf = fdAt(5e-3);
+            const { fd, fdHalf } = centralDiffAt(e, p.ptr + 4 * i, loss);
             // f32 forward, loss ~10: rounding ~1e-7·10/h ~ 1e-4, truncation ~h²·|f'''| ~ 1e-4; both well under
             // 2e-3 absolute + 2e-2 relative.
             const tol = 2e-3 + 2e-2 * Math.abs(fd);
@@ -84,7 +65,7 @@ describe("model", () => {
       const m = new Model(e, TINY);
       m.params.init(1);
       const opt = new ScaledAdamRegion(e, { params: m.params.paramPtr, grads: m.params.gradPtr, tensors: m.params.trainable() }, { lr: 0.05, clippingScale: 2 });
-      const b = batch(7, TINY.featDim);
+      const b = tinyBatch(7, TINY.featDim);
       const losses: number[] = [];
       for (let s = 0; s < 40; s++) {
         m.params.zeroGrad();

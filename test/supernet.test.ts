@@ -4,27 +4,17 @@
 // members' separate steps.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import type { Batch } from "../src/data/batching.js";
 import { DEFAULT_MODEL, countParams, paramTable, subnetShape, supernetSpec, type ModelConfig } from "../src/model/config.js";
 import { Model, subsampledLength } from "../src/model/model.js";
 import { NO_DROPOUT } from "../src/model/encoder.js";
 import { DEFAULT_SPACE, listSubnets, resolveChoices, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../src/model/supernet.js";
 import { mulberry32 } from "../src/random.js";
-import { engine, rng } from "./helpers.js";
+import { centralDiffAt, engine, rng, tinyBatch } from "./helpers.js";
 
 const TINY: ModelConfig = {
   ...DEFAULT_MODEL, featDim: 16, subsampleChannels: 2, dModel: 8, layers: 3, ffDim: 12, heads: 4, stateSize: 4,
   predictorDim: 16, joinerDim: 16, vocabSize: 5, causal: true,
 };
-
-function batch(seed: number, F: number): Batch {
-  const r = rng(seed);
-  const B = 2, T = 23, U = 3;
-  const feats = Float32Array.from({ length: B * T * F }, () => r() * 4 - 2);
-  const featLens = Int32Array.from([23, 17]);
-  for (let t = 17; t < T; t++) feats.fill(0, (1 * T + t) * F, (1 * T + t + 1) * F);
-  return { ids: [0, 1], B, T, F, U, feats, featLens, tokens: Int32Array.from([1, 3, 2, 4, 4, 0]), tokenLens: Int32Array.from([3, 2]) };
-}
 
 describe("search space", () => {
   it("counts each subnet's parameters as a standalone model of its size would have them", () => {
@@ -104,7 +94,7 @@ describe("sandwich step", () => {
     try {
       const m = new Model(e, TINY);
       m.params.init(4);
-      const b = batch(9, TINY.featDim);
+      const b = tinyBatch(9, TINY.featDim);
       const members = [{ layers: 3, ffDim: 12, heads: 4 }, { layers: 1, ffDim: 4, heads: 2 }, { layers: 2, ffDim: 8, heads: 2 }];
       const n = m.params.total;
       const sum = new Float64Array(n);
@@ -150,7 +140,7 @@ describe("sandwich step", () => {
     try {
       const m = new Model(e, TINY);
       m.params.init(6);
-      const b = batch(12, TINY.featDim);
+      const b = tinyBatch(12, TINY.featDim);
       const T2 = subsampledLength(b.T, TINY.causal), U1 = b.U + 1;
       const teacher = e.alloc(b.B * T2 * U1 * TINY.vocabSize);
       m.trainStep(b, supernetSpec(TINY), { lossScale: 1 }, { teacherOut: teacher });
@@ -173,16 +163,7 @@ describe("sandwich step", () => {
         const p = m.params.get(names[Math.floor(r() * names.length)]);
         const i = Math.floor(r() * p.numel);
         const g = grads[p.offset + i];
-        const v = e.read(p.ptr + 4 * i, 1)[0];
-        const fdAt = (h: number) => {
-          e.write(p.ptr + 4 * i, [v + h]);
-          const lp = objective();
-          e.write(p.ptr + 4 * i, [v - h]);
-          const lm = objective();
-          e.write(p.ptr + 4 * i, [v]);
-          return (lp - lm) / (2 * h);
-        };
-        const fd = fdAt(1e-2), fdHalf = fdAt(5e-3);
+        const { fd, fdHalf } = centralDiffAt(e, p.ptr + 4 * i, objective);
         if (Math.abs(fd - fdHalf) > 2e-3 + 2e-2 * Math.abs(fd)) continue; // a ReLU kink in the subsampling: skipped, as in model.test.ts
         // f32 forward, objective ~10: rounding ~1e-4 at h = 1e-2, truncation ~1e-4
         expect(Math.abs(g - fd), `${p.name}[${i}]: ${g} vs ${fd}`).toBeLessThan(2e-3 + 2e-2 * Math.abs(fd));
@@ -200,7 +181,7 @@ describe("sandwich step", () => {
     try {
       const m = new Model(e, TINY);
       m.params.init(8);
-      const b = batch(13, TINY.featDim);
+      const b = tinyBatch(13, TINY.featDim);
       const members = [{ spec: supernetSpec(TINY), dropout: NO_DROPOUT }, { spec: { layers: 1, ffDim: 4, heads: 2 }, dropout: NO_DROPOUT }];
       const run = (kd: { lambda: number; alphaNeg: number; alphaPos: number; clip: number } | null) => {
         m.params.zeroGrad();
