@@ -14,7 +14,12 @@
 // What it is not: LM fusion, fast_beam_search (k2).
 // Reference: icefall egs/librispeech/ASR/zipformer/beam_search.py (read, not copied).
 
-import type { Engine } from "./engine.js";
+import type { EngineExports } from "./engine.js";
+import type { PredictorHost } from "./predictor.js";
+import type { ArenaExports, WasmHost } from "./wasm/host.js";
+
+/** A host that can run engineSearchModel: the training Engine or the inference build's InferHost. */
+export type SearchHost = PredictorHost & WasmHost<ArenaExports & Pick<EngineExports, "gemm" | "mem_copy_f32" | "joiner_pairs_forward">>;
 import { joinerPointers, type JoinerConfig } from "./joiner.js";
 import { namedShapeOffsets, predictorParams, predictorStep, type PredictorConfig } from "./predictor.js";
 
@@ -186,7 +191,7 @@ export interface EngineSearchState {
  * of the model copies its inputs in and results out within its own scope.
  */
 export function engineSearchModel(
-  e: Engine, pred: { cfg: PredictorConfig; params: number }, join: { cfg: JoinerConfig; params: number },
+  e: SearchHost, pred: { cfg: PredictorConfig; params: number }, join: { cfg: JoinerConfig; params: number },
   enc: number, B: number, T: number, blank = 0,
 ): SearchModel<EngineSearchState> {
   const { encDim, predDim, joinDim: J, vocab: V } = join.cfg;

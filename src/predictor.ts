@@ -8,7 +8,11 @@
 // What it is not: a stateless (conv) predictor as in icefall's zipformer, nor sliced for subnets.
 // Reference: torch Embedding + LSTM(batch_first) + LayerNorm (test/ref/lstm.py).
 
-import type { Engine } from "./engine.js";
+import type { Engine, EngineExports } from "./engine.js";
+import type { ArenaExports, WasmHost } from "./wasm/host.js";
+
+/** A host that can run predictorForward / predictorStep: the training Engine or the inference build's InferHost. */
+export type PredictorHost = WasmHost<ArenaExports & Pick<EngineExports, "embedding_forward" | "mem_zero_f32" | "lstm_forward" | "pred_layernorm_forward">>;
 
 export interface PredictorConfig {
   vocab: number; // V, including the blank
@@ -66,7 +70,7 @@ const LN_EPS = 1e-5;
  * (pointers to [B, H]) when given. Allocates its activations in the arena.
  */
 export function predictorForward(
-  e: Engine, cfg: PredictorConfig, params: number, ids: number, B: number, U1: number,
+  e: PredictorHost, cfg: PredictorConfig, params: number, ids: number, B: number, U1: number,
   state?: { h: number[]; c: number[] },
 ): PredictorSaved {
   const { embedDim: E, hidden: H } = cfg;
@@ -156,7 +160,7 @@ export function predictorZeroState(e: Engine, cfg: PredictorConfig, B: number): 
  * One decoding step: feeds ids [B] (i32 pointer) from `state`; returns the output [B, H] and the new
  * state (fresh arena allocations; `state` is left as it was). lstm_forward with T = 1.
  */
-export function predictorStep(e: Engine, cfg: PredictorConfig, params: number, ids: number, B: number, state: PredictorState): { out: number; state: PredictorState } {
+export function predictorStep(e: PredictorHost, cfg: PredictorConfig, params: number, ids: number, B: number, state: PredictorState): { out: number; state: PredictorState } {
   const saved = predictorForward(e, cfg, params, ids, B, 1, state);
   return { out: saved.out, state: { h: saved.layers.map((s) => s.h), c: saved.layers.map((s) => s.c) } };
 }

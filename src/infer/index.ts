@@ -21,7 +21,6 @@
 
 import { resample } from "../audio/resample.js";
 import { BeamSearch, engineSearchModel, GreedySearch, type EngineSearchState, type Hypothesis, type SearchModel } from "../decode.js";
-import type { Engine } from "../engine.js";
 import type { JoinerConfig } from "../joiner.js";
 import type { PredictorConfig } from "../predictor.js";
 import type { SubnetSpec } from "../model/config.js";
@@ -300,10 +299,7 @@ class Run {
       const feats = host.read(f.ptr, f.frames * m.cfg.featDim);
       const { enc, frames } = encodeChunk(host, m, this.enc, feats, f.frames);
       if (frames === 0) return;
-      // decode.ts's searches are written against the training Engine; they use only alloc/upload/read/
-      // scoped and forward kernels that the inference build exports (same names and signatures).
-      const e = host as unknown as Engine;
-      this.sm.current = engineSearchModel(e, { cfg: this.pcfg, params: m.ptr("predictor.embedding.weight") },
+      this.sm.current = engineSearchModel(host, { cfg: this.pcfg, params: m.ptr("predictor.embedding.weight") },
         { cfg: this.jcfg, params: m.ptr("joiner.enc.weight") }, enc, 1, frames, 0);
       this.search ??= this.beam > 1 ? new BeamSearch(this.sm, 1, { beam: this.beam }) : new GreedySearch(this.sm, 1);
       for (let t = 0; t < frames; t++) this.search.frame([0], t, this.frames + t);

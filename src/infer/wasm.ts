@@ -1,17 +1,18 @@
-// The one file of the inference API that touches WebAssembly: it compiles and instantiates the
-// inference build (wasm/todm-infer-*.wasm, assembly/infer.ts) from whatever the caller hands over,
-// and wraps the instance in a small host with the same memory helpers as the training Engine.
+// The inference API's loader: it turns whatever the caller hands over (bytes, a URL to fetch, a
+// Response, a compiled Module) into the compiled inference build (wasm/todm-infer-*.wasm,
+// assembly/infer.ts), and InferHost, the WasmHost of src/wasm/host.ts on that build.
 //
-// What it is not: the training engine's loader (src/engine.ts, which reads files with node:fs).
-// Everything here is browser-safe: no node: imports, no Buffer, no process. The module's only import
-// is env.abort, turned into an InferError with the AssemblyScript file and line.
+// What it is not: the code that touches the instance (src/wasm/host.ts: views, arena, env.abort as
+// an InferError with the AssemblyScript file and line) or the training engine's loader.
+// Everything here is browser-safe: no node: imports, no Buffer, no process.
 // Relaxed SIMD: the caller may give both builds; the relaxed one is used when the runtime validates
 // it (Chromium does; Node 20 needs V8's flag, which src/infer/node.ts sets), else plain SIMD.
 
-import type { instantiate } from "../../wasm/todm-infer-simd.js";
+import type { instantiate as instantiateInfer } from "../../wasm/todm-infer-simd.js";
+import { instantiate, WasmHost, type HostErrors } from "../wasm/host.js";
 
 /** The inference build's exports, as asc declares them. */
-export type InferExports = Awaited<ReturnType<typeof instantiate>>;
+export type InferExports = Awaited<ReturnType<typeof instantiateInfer>>;
 
 /** Where the WebAssembly comes from: its bytes, a URL to fetch, a fetch Response, or a compiled Module. */
 export type WasmSource = Uint8Array | ArrayBuffer | URL | string | Response | Promise<Response> | WebAssembly.Module;
@@ -70,105 +71,22 @@ export async function compileInfer(wasm: WasmOption): Promise<{ module: WebAssem
   return { module, build: "simd" };
 }
 
-/** An instance of the inference build and its memory helpers (the subset of src/engine.ts's Engine the host code uses). */
-export class InferHost {
-  readonly wasm: InferExports;
-  private readonly memory: WebAssembly.Memory;
-  private buffer: ArrayBuffer;
-  private f32View: Float32Array;
-  private i32View: Int32Array;
+const INFER_ERRORS: HostErrors = {
+  error: InferError,
+  abort: "inference abort",
+  outOfMemory: (bytes) => `(${(bytes / 2 ** 20).toFixed(1)} MiB)`,
+};
 
+/** An instance of the inference build with the arena helpers of WasmHost, and which build it is. */
+export class InferHost extends WasmHost<InferExports> {
   private constructor(readonly build: InferBuildName, instance: WebAssembly.Instance) {
-    this.wasm = instance.exports as unknown as InferExports;
-    this.memory = instance.exports.memory as WebAssembly.Memory;
-    this.buffer = this.memory.buffer;
-    this.f32View = new Float32Array(this.buffer);
-    this.i32View = new Int32Array(this.buffer);
+    super(instance, INFER_ERRORS);
   }
 
   static async instantiate(module: WebAssembly.Module, build: InferBuildName): Promise<InferHost> {
-    let memory: WebAssembly.Memory | undefined;
-    const imports = {
-      env: {
-        abort(msgPtr: number, filePtr: number, line: number, col: number): never {
-          const text = (p: number) => readAsString(memory, p);
-          throw new InferError(`inference abort: ${text(msgPtr)} at ${text(filePtr)}:${line}:${col}`);
-        },
-      },
-    };
-    const instance = await WebAssembly.instantiate(module, imports);
-    memory = instance.exports.memory as WebAssembly.Memory;
+    const instance = await instantiate(module, INFER_ERRORS);
     // a single build handed over may be either one: it says which
     const relaxed = (instance.exports.infer_build_relaxed as (() => number) | undefined)?.();
     return new InferHost(relaxed === 1 ? "relaxed-simd" : relaxed === 0 ? "simd" : build, instance);
   }
-
-  /** Bytes of linear memory in use by the instance (it only grows). */
-  get memoryBytes(): number {
-    return this.memory.buffer.byteLength;
-  }
-
-  get f32(): Float32Array {
-    if (this.memory.buffer !== this.buffer) this.refresh();
-    return this.f32View;
-  }
-
-  get i32(): Int32Array {
-    if (this.memory.buffer !== this.buffer) this.refresh();
-    return this.i32View;
-  }
-
-  private refresh(): void {
-    this.buffer = this.memory.buffer;
-    this.f32View = new Float32Array(this.buffer);
-    this.i32View = new Int32Array(this.buffer);
-  }
-
-  /** `n` f32 (or i32) slots in the arena, 64-byte aligned; throws when memory is exhausted. */
-  alloc(n: number, what = "tensor"): number {
-    const bytes = Math.max(0, Math.ceil(n)) * 4;
-    const ptr = bytes >= 2 ** 31 ? 0 : this.wasm.mem_alloc(bytes);
-    if (ptr === 0) throw new InferError(`out of WebAssembly memory allocating ${what} (${(bytes / 2 ** 20).toFixed(1)} MiB)`);
-    return ptr;
-  }
-
-  upload(data: ArrayLike<number>, kind: "f32" | "i32" = "f32"): number {
-    const ptr = this.alloc(data.length);
-    (kind === "f32" ? this.f32 : this.i32).set(data, ptr >> 2);
-    return ptr;
-  }
-
-  write(ptr: number, data: ArrayLike<number>): void {
-    this.f32.set(data, ptr >> 2);
-  }
-
-  /** Copies int8 values to byte address `ptr` (an int8 weight matrix). */
-  writeI8(ptr: number, data: Int8Array): void {
-    if (this.memory.buffer !== this.buffer) this.refresh();
-    new Int8Array(this.buffer, ptr, data.length).set(data);
-  }
-
-  read(ptr: number, n: number): Float32Array {
-    return this.f32.slice(ptr >> 2, (ptr >> 2) + n);
-  }
-
-  readI32(ptr: number, n: number): Int32Array {
-    return this.i32.slice(ptr >> 2, (ptr >> 2) + n);
-  }
-
-  scoped<R>(fn: () => R): R {
-    const m = this.wasm.mem_mark();
-    try {
-      return fn();
-    } finally {
-      this.wasm.mem_reset(m);
-    }
-  }
-}
-
-/** Decodes an AssemblyScript string (UTF-16, byte length in the word before it). */
-function readAsString(memory: WebAssembly.Memory | undefined, ptr: number): string {
-  if (!memory || ptr === 0) return "?";
-  const bytes = new Uint32Array(memory.buffer, ptr - 4, 1)[0];
-  return String.fromCharCode(...new Uint16Array(memory.buffer, ptr, bytes >>> 1));
 }
