@@ -2,6 +2,7 @@
 // todm through its public API (copy in, one WASM call, copy out), both builds, one-shot and as a
 // stream fed 100 ms chunks; the peer is torchaudio's kaldi.fbank on one thread (bench/peers/fbank.py).
 // Issue target: at least 1000x real time.
+import { fbank, FbankStream } from "../dist/index.js";
 import { timeMs, type BenchContext, type BenchRecord } from "./lib.js";
 
 const SECONDS = 60;
@@ -19,12 +20,12 @@ export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
     machine: ctx.machine, commit: ctx.commit, note: "80 bins, Kaldi defaults; torchaudio peer: kaldi.fbank on one thread, one-shot",
   });
   for (const e of ctx.engines) {
-    const oneShot = timeMs(() => void e.fbank(audio, RATE), 7, 2);
+    const oneShot = timeMs(() => void fbank(e, audio, RATE), 7, 2);
     ctx.log(`  ${e.build} one-shot: ${oneShot.toFixed(1)} ms for ${SECONDS} s`);
     out.push(record(`${SECONDS} s at 16 kHz, one call`, e.build, oneShot));
     const chunk = RATE / 10;
     const streamed = timeMs(() => {
-      const st = e.fbankStream(RATE);
+      const st = new FbankStream(e, RATE);
       for (let at = 0; at < audio.length; at += chunk) st.accept(audio.subarray(at, at + chunk));
       st.flush();
     }, 7, 2);

@@ -1,6 +1,17 @@
 // RNN-T loss forward+backward beside torchaudio's CPU rnnt_loss, and the joiner's forward+backward
 // beside PyTorch, on the same machine in the same run (peer script: bench/peers/rnnt.py).
+import { checkRnntInputs, rnntLossInPlace, type Engine } from "../dist/index.js";
 import { timeMs, type BenchContext, type BenchRecord } from "./lib.js";
+
+/** The copying call the case "engine.rnntLoss (copies)" times: check, copy in, loss in place, fresh arrays out. */
+function rnntLossCopying(e: Engine, logits: Float32Array, shape: [number, number, number, number], targets: Int32Array, tl: Int32Array, ul: Int32Array) {
+  checkRnntInputs(logits, shape, targets, tl, ul);
+  return e.scoped(() => {
+    const z = e.upload(logits), ones = e.upload(new Float32Array(shape[0]).fill(1));
+    const losses = rnntLossInPlace(e, { logits: z, targets: e.upload(targets, "i32"), logitLengths: e.upload(tl, "i32"), targetLengths: e.upload(ul, "i32"), dlosses: ones }, shape);
+    return { losses: e.read(losses, shape[0]), grad: e.read(z, logits.length) };
+  });
+}
 
 const [B, T, U, V] = [8, 100, 30, 256];
 const REPS = 7;
@@ -39,7 +50,7 @@ function lossRecords(ctx: BenchContext): BenchRecord[] {
       }, REPS);
     });
     // The public API: copies in, fresh arrays out.
-    const api = timeMs(() => void e.rnntLoss(logits, [B, T, U + 1, V], targets, tl, ul), REPS);
+    const api = timeMs(() => void rnntLossCopying(e, logits, [B, T, U + 1, V], targets, tl, ul), REPS);
     const peers = { torchaudio: peer?.ms ?? null };
     const base = { bench: "rnnt", metric: "ms", higherIsBetter: false, build: e.build, machine: ctx.machine, commit: ctx.commit };
     out.push({ ...base, case: `loss fwd+bwd in place B=${B} T=${T} U=${U} V=${V}`, todm: kernels, peers, note: "loss: torchaudio.functional.rnnt_loss(reduction='sum', clamp=-1) forward+backward, 1 thread" });

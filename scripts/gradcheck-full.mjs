@@ -6,7 +6,7 @@
 //   /usr/bin/python3 test/ref/gradcheck_full.py runs/default/model.safetensors /tmp/ours.safetensors
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { collate, createEngine, encodeSafetensors, loadModel, readAudioAt, writeFileAtomic } from "../dist/index.js";
+import { collate, createEngine, fbank, encodeSafetensors, loadModel, readAudioAt, writeFileAtomic } from "../dist/index.js";
 
 const [modelPath, manifest, out, nArg] = process.argv.slice(2);
 if (!out) throw new Error("usage: node scripts/gradcheck-full.mjs MODEL MANIFEST OUT [utterances]");
@@ -16,7 +16,7 @@ const lines = readFileSync(manifest, "utf8").trim().split("\n").slice(0, Number(
 const items = [];
 for (const [i, u] of lines.entries()) {
   const audio = await readAudioAt(resolve(dirname(manifest), u.audio_filepath), 16000);
-  const f = e.fbank(audio.samples ?? audio, 16000);
+  const f = fbank(e, audio.samples ?? audio, 16000);
   items.push({ id: i, feats: f.data, frames: f.frames, bins: f.bins, tokens: Int32Array.from(tokenizer.encode(u.text)) });
 }
 const b = collate(items);

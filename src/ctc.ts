@@ -1,12 +1,12 @@
-// CTC loss on the host: `engine.ctcLoss(...)`, a copying wrapper over assembly/ctc.ts, and
-// `ctcLossArena`, the training path's call on arena tensors (src/model/model.ts, the auxiliary CTC head).
+// CTC loss on the host: `checkCtcInputs` and `ctcLossArena`, the training path's call on arena tensors
+// (src/model/model.ts, the auxiliary CTC head), over assembly/ctc.ts.
 //
-// What it is: the public, safe entry point (inputs validated and copied into the arena, fresh arrays
-// returned) and the unvalidated arena variant. What it is not: a reduction or a blank other than 0.
+// What it is: the input check and the unvalidated arena call. The copying wrapper the tests use
+// (ctcLoss: validate, copy in, fresh arrays out) is in test/kernels.ts. What it is not: a reduction or a blank other than 0.
 // Reference semantics: torch.nn.functional.ctc_loss(log_softmax(logits), ..., blank=0, reduction='none',
 // zero_infinity=True): an utterance no alignment fits gets loss 0 and gradient 0.
 
-import { Engine, EngineError } from "./engine.js";
+import { EngineError, type Engine } from "./engine.js";
 
 export interface CtcLossResult {
   /** One loss per utterance, -log p(y | x), [B]; 0 for an infeasible utterance. */
@@ -15,20 +15,6 @@ export interface CtcLossResult {
   grad: Float32Array;
   /** How many utterances had no alignment (T_b < U_b + repeats) and were zeroed. */
   infeasible: number;
-}
-
-declare module "./engine.js" {
-  interface Engine {
-    /**
-     * CTC loss (blank 0) and its gradient with respect to the raw logits (log-softmax fused).
-     * logits [B, T, V] f32; targets [B, U] i32 in 1..V-1, padded; inputLengths [B] in 0..T;
-     * targetLengths [B] in 0..U.
-     */
-    ctcLoss(
-      logits: Float32Array, shape: readonly [number, number, number], targets: Int32Array, U: number,
-      inputLengths: Int32Array, targetLengths: Int32Array,
-    ): CtcLossResult;
-  }
 }
 
 /** Throws unless the shapes, lengths and targets describe a valid batch. */
@@ -54,22 +40,6 @@ export function checkCtcInputs(
     }
   }
 }
-
-Engine.prototype.ctcLoss = function (this: Engine, logits, shape, targets, U, inputLengths, targetLengths): CtcLossResult {
-  checkCtcInputs(logits, shape, targets, U, inputLengths, targetLengths);
-  const [B, T, V] = shape;
-  return this.scoped(() => {
-    const z = this.upload(logits);
-    const grad = this.alloc(B * T * V, "CTC gradient");
-    this.wasm.mem_zero_f32(grad, B * T * V);
-    const ones = this.upload(new Float32Array(B).fill(1));
-    const { losses, infeasible } = ctcLossArena(this, {
-      logits: z, dlogits: grad, targets: this.upload(targets.length ? targets : [0], "i32"),
-      inputLengths: this.upload(inputLengths, "i32"), targetLengths: this.upload(targetLengths, "i32"), dlosses: ones,
-    }, B, T, U, V, V);
-    return { losses: this.read(losses, B), grad: this.read(grad, B * T * V), infeasible };
-  });
-};
 
 /** Arena pointers for ctcLossArena. */
 export interface CtcArenaInputs {

@@ -19,8 +19,7 @@ import { collate, framesFor, type Batch } from "./data/batching.js";
 import { SkipLedger } from "./data/errors.js";
 import { normalizeText } from "./data/normalize.js";
 import type { Tokenizer } from "./data/tokenizer.js";
-import type { Features } from "./features.js";
-import "./features.js"; // engine.fbank
+import { fbank, type Features } from "./features.js";
 import { parseSubnetName, subnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "./model/config.js";
 import type { Model } from "./model/model.js";
 import type { Hypothesis } from "./decode.js";
@@ -125,7 +124,7 @@ export function decodeFeatures(model: Model, feats: Features[], sub: SubnetSpec 
 }
 
 function featuresOf(model: Model, samples: Float32Array): Features {
-  return model.engine.fbank(samples, SAMPLE_RATE, { numMelBins: model.cfg.featDim });
+  return fbank(model.engine, samples, SAMPLE_RATE, { numMelBins: model.cfg.featDim });
 }
 
 /** Sorted by duration, cut into batches of at most `batchFrames` padded frames (one item at least). */

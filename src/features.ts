@@ -1,8 +1,8 @@
 // Speech features on the host side: Kaldi fbank (one WASM call per utterance or per chunk), its
 // streaming wrapper, and SpecAugment.
 //
-//   const { data, frames, bins } = engine.fbank(samples, 16000);      // data: frames x 80, fresh copy
-//   const stream = engine.fbankStream(16000);
+//   const { data, frames, bins } = fbank(engine, samples, 16000);     // data: frames x 80, fresh copy
+//   const stream = new FbankStream(engine, 16000);
 //   for (const chunk of chunks) use(stream.accept(chunk));            // only the newly completed frames
 //   stream.flush();                                                   // nothing more (snip_edges); resets
 //   const masked = specAugment(data, frames, bins, { seed: 7 });
@@ -26,15 +26,6 @@ export interface Features {
 export interface FbankOptions {
   /** Number of mel bins (Default: 80). */
   numMelBins?: number;
-}
-
-declare module "./engine.js" {
-  interface Engine {
-    /** Kaldi log-mel fbank of a whole utterance (samples in [-1, 1]). Frames: 1 + (n - 25 ms) / 10 ms, or 0. */
-    fbank(samples: Float32Array | ArrayLike<number>, sampleRate: number, opts?: FbankOptions): Features;
-    /** A stream giving the same frames as `fbank` over the concatenation of everything accepted. */
-    fbankStream(sampleRate: number, opts?: FbankOptions): FbankStream;
-  }
 }
 
 const DEFAULT_BINS = 80;
@@ -68,19 +59,16 @@ function fbankOf(engine: Engine, parts: ArrayLike<number>[], sampleRate: number,
   });
 }
 
-Engine.prototype.fbank = function (this: Engine, samples, sampleRate, opts = {}) {
+/** Kaldi log-mel fbank of a whole utterance (samples in [-1, 1]). Frames: 1 + (n - 25 ms) / 10 ms, or 0. */
+export function fbank(engine: Engine, samples: Float32Array | ArrayLike<number>, sampleRate: number, opts: FbankOptions = {}): Features {
   const bins = opts.numMelBins ?? DEFAULT_BINS;
-  geometry(this, sampleRate, bins);
-  return fbankOf(this, [samples], sampleRate, bins);
-};
-
-Engine.prototype.fbankStream = function (this: Engine, sampleRate, opts = {}) {
-  return new FbankStream(this, sampleRate, opts.numMelBins ?? DEFAULT_BINS);
-};
+  geometry(engine, sampleRate, bins);
+  return fbankOf(engine, [samples], sampleRate, bins);
+}
 
 /**
  * Streaming fbank. `accept(chunk)` returns the frames that the samples so far complete (each frame
- * exactly once, in order); concatenated, the outputs equal `engine.fbank` over the whole signal,
+ * exactly once, in order); concatenated, the outputs equal `fbank` over the whole signal,
  * bit for bit, for any chunking. It keeps the samples after the last completed frame's shift
  * (fewer than one frame length). `flush()` returns no frames: with snip_edges Kaldi drops a partial
  * last frame; it discards the kept samples so that the stream can start a new utterance.

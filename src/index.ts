@@ -12,12 +12,10 @@ export { Engine, EngineError, type BuildName, type EngineOptions } from "./engin
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   return loadEngine(opts);
 }
-import "./ssm.js";
 export {
   mhssmInit, mhssmShapes, mhssmStateSize, mhssmHeadRange, mhssmParamCount, mhssmDirections, mhssmForwardRaw, mhssmBackwardRaw, mhssmStepRaw,
   type MhssmConfig, type MhssmParams, type MhssmRunOptions, type MhssmPtrs, type MhssmDims,
 } from "./ssm.js";
-import "./optim.js";
 export {
   eden, ScaledAdamRegion, AdamWRegion, ClippingHistory, packTensors, tensorTable, scaledAdamSlotFloats,
   SCALED_ADAM_DEFAULTS, ADAMW_DEFAULTS,
@@ -26,9 +24,7 @@ export {
 } from "./optim.js";
 export * from "./conv.js";
 
-import "./features.js";
-export { FbankStream, specAugment, specAugmentMasks, type FbankOptions, type Features, type Mask, type SpecAugmentOptions } from "./features.js";
-import "./rnnt.js";
+export { fbank, FbankStream, specAugment, specAugmentMasks, type FbankOptions, type Features, type Mask, type SpecAugmentOptions } from "./features.js";
 export { checkRnntInputs, rnntLossInPlace, type RnntArenaInputs, type RnntLossOptions, type RnntLossResult } from "./rnnt.js";
 export * from "./predictor.js";
 export * from "./joiner.js";
@@ -75,11 +71,8 @@ export { DEFAULT_TRAIN, loadTrainConfig, type TrainConfig } from "./train/config
 export { train, type TrainOptions, type TrainResult } from "./train/trainer.js";
 export { OptimizerBox } from "./train/optimizer.js";
 export { ParallelTrainer, shardBatch, type ParallelOptions, type ParallelStepOptions, type ParallelStepResult, type Shard } from "./train/parallel.js";
-import "./kd.js";
 export { checkKdInputs, KD_ALPHA_DEFAULTS, type KdAlphaOptions, type KdAlphaResult, type KdDims } from "./kd.js";
 export { QUANT_INT8, isQuantizable, quantizeRowsInt8, dequantizeRowsInt8 } from "./model/quant.js";
 export { subnetConfig, subnetTensors, encodeSubnetModel, leadingSlice, type ExportOptions } from "./model/export.js";
 export { modelTensorsF32 } from "./model/io.js";
-import "./gemm_i8.js";
-import "./ctc.js";
 export { checkCtcInputs, ctcLossArena, type CtcArenaInputs, type CtcLossResult } from "./ctc.js";

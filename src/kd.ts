@@ -1,13 +1,13 @@
-// In-place distillation on the host: `engine.kdAlpha(...)`, a copying wrapper over assembly/kd.ts.
+// In-place distillation on the host: the options, results and input check of assembly/kd.ts.
 //
-// What it is: the public, safe entry point to AlphaNet's adaptive alpha-divergence between the
-// teacher's log-probabilities and the student's logits over each utterance's RNN-T lattice. It checks
-// the inputs, copies them into the arena, runs kd_alpha_forward_backward there and returns fresh
-// arrays. What it is not: the training path, which calls the kernel on arena pointers (teacher logits
+// What it is: the types and `checkKdInputs` of AlphaNet's adaptive alpha-divergence between the
+// teacher's log-probabilities and the student's logits over each utterance's RNN-T lattice. The
+// copying wrapper the tests use (kdAlpha: check, copy in, run kd_alpha_forward_backward, fresh arrays
+// out) is in test/kernels.ts. What it is not: the training path, which calls the kernel on arena pointers (teacher logits
 // turned into log-probs in place by log_softmax_forward, dstudent accumulating beside the RNN-T
 // gradient). Semantics and formulas: the header of assembly/kd.ts.
 
-import { Engine, EngineError } from "./engine.js";
+import { EngineError } from "./engine.js";
 
 export interface KdDims {
   B: number;
@@ -33,20 +33,6 @@ export interface KdAlphaResult {
   losses: Float32Array;
   /** scale_b/|N_b| times the surrogate's gradient w.r.t. the student logits, [B,T,U1,V]; 0 off the lattice. */
   grad: Float32Array;
-}
-
-declare module "./engine.js" {
-  interface Engine {
-    /**
-     * AlphaNet's adaptive alpha-divergence KD per utterance and its surrogate gradient.
-     * student logits and teacherLogProbs [B,T,U1,V] f32; tlens [B] in 0..T; ulens [B] in 0..U1-1
-     * (nodes u <= ulens[b]); scales [B] (the gradient's weight per utterance).
-     */
-    kdAlpha(
-      student: Float32Array, teacherLogProbs: Float32Array, tlens: ArrayLike<number>, ulens: ArrayLike<number>,
-      scales: ArrayLike<number>, dims: KdDims, opts?: KdAlphaOptions,
-    ): KdAlphaResult;
-  }
 }
 
 /** Throws unless the inputs describe a valid batch (teacher rows on the lattice must be log-probs). */
@@ -84,21 +70,3 @@ export function checkKdInputs(
     }
   }
 }
-
-Engine.prototype.kdAlpha = function (
-  this: Engine, student, teacherLogProbs, tlens, ulens, scales, dims, opts = {},
-): KdAlphaResult {
-  const o = { ...KD_ALPHA_DEFAULTS, ...opts };
-  checkKdInputs(student, teacherLogProbs, tlens, ulens, scales, dims, o);
-  const { B, T, U1, V } = dims;
-  const n = B * T * U1 * V;
-  return this.scoped(() => {
-    const z = this.upload(student), lp = this.upload(teacherLogProbs);
-    const tl = this.upload(tlens, "i32"), ul = this.upload(ulens, "i32"), sc = this.upload(scales);
-    const losses = this.alloc(B, "KD losses"), grad = this.alloc(n, "KD gradient");
-    this.wasm.mem_zero_f32(grad, n);
-    const scratch = this.alloc(this.wasm.kd_alpha_scratch(V), "KD scratch");
-    this.wasm.kd_alpha_forward_backward(losses, grad, z, lp, tl, ul, sc, scratch, B, T, U1, V, o.alphaNeg, o.alphaPos, o.clip);
-    return { losses: this.read(losses, B), grad: this.read(grad, n) };
-  });
-};

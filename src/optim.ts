@@ -5,19 +5,19 @@
 // history and takes its median, and offers two ways in:
 //   - for the training loop, `ScaledAdamRegion` / `AdamWRegion` update a parameter region that already
 //     lives in the engine's memory, in place, without copying (see their doc comments);
-//   - for checking tensor by tensor, `engine.scaledAdam(shapes, opts)` / `engine.adamW(shapes, opts)`
-//     return an optimizer whose `step(params, grads)` updates Float32Arrays in place.
+//   - for checking tensor by tensor, `new TensorScaledAdam(engine, shapes, opts)` / `new TensorAdamW(...)`
+//     (test/kernels.ts: scaledAdam, adamW) update Float32Arrays in place with `step(params, grads)`.
 // What it is not: a parameter-group system (one set of hyperparameters per optimizer) or a logger.
 // References: icefall egs/librispeech/ASR/zipformer/optim.py at commit 36e0420c (ScaledAdam, Eden),
 // torch 1.13 torch.optim.AdamW; checked against test/fixtures/{scaled_adam,adamw,eden}.json.
 //
-//   const opt = engine.scaledAdam([[256, 80], [256], []], { lr: 0.045, clippingScale: 2.0 });
+//   const opt = new TensorScaledAdam(engine, [[256, 80], [256], []], { lr: 0.045, clippingScale: 2.0 });
 //   for (const [batch, grads] of data.entries()) {
 //     opt.setLr(eden(batch, epoch, { baseLr: 0.045, lrBatches: 7500, lrEpochs: 3.5 }));
 //     opt.step(params, grads); // params: Float32Array[], updated in place
 //   }
 
-import { Engine, EngineError } from "./engine.js";
+import { EngineError, type Engine } from "./engine.js";
 
 /** One tensor of a flat region: its first float (offset, in floats) and its size. */
 export interface TensorSlot {
@@ -344,7 +344,7 @@ export class AdamWRegion {
   }
 }
 
-/** What engine.scaledAdam / engine.adamW return. */
+/** What TensorScaledAdam / TensorAdamW are. */
 export interface TensorOptimizer {
   /** Updates every params[i] in place from grads[i] (shapes as given at creation; grads are not modified). */
   step(params: readonly Float32Array[], grads: readonly Float32Array[]): void;
@@ -369,7 +369,7 @@ function uploadPacked(engine: Engine, arrays: readonly Float32Array[], tensors: 
   return ptr;
 }
 
-class TensorScaledAdam implements ScaledAdamOptimizer {
+export class TensorScaledAdam implements ScaledAdamOptimizer {
   readonly options: ResolvedScaledAdamOptions;
   stepCount = 0;
   lastClippingFactor = 1;
@@ -423,7 +423,7 @@ class TensorScaledAdam implements ScaledAdamOptimizer {
   }
 }
 
-class TensorAdamW implements TensorOptimizer {
+export class TensorAdamW implements TensorOptimizer {
   readonly options: Required<AdamWOptions>;
   stepCount = 0;
   private lr: number;
@@ -461,23 +461,6 @@ class TensorAdamW implements TensorOptimizer {
     this.stepCount++;
   }
 }
-
-declare module "./engine.js" {
-  interface Engine {
-    /** icefall's ScaledAdam over tensors of these shapes ([] is a scalar); see src/optim.ts. */
-    scaledAdam(shapes: readonly (readonly number[])[], opts?: ScaledAdamOptions): ScaledAdamOptimizer;
-    /** torch.optim.AdamW over tensors of these shapes; see src/optim.ts. */
-    adamW(shapes: readonly (readonly number[])[], opts?: AdamWOptions): TensorOptimizer;
-  }
-}
-
-Engine.prototype.scaledAdam = function (this: Engine, shapes, opts = {}) {
-  return new TensorScaledAdam(this, shapes, opts);
-};
-
-Engine.prototype.adamW = function (this: Engine, shapes, opts = {}) {
-  return new TensorAdamW(this, shapes, opts);
-};
 
 export interface EdenOptions {
   baseLr: number;

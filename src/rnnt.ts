@@ -1,12 +1,11 @@
-// RNN-T loss on the host: `engine.rnntLoss(...)`, a copying wrapper over assembly/rnnt.ts.
-//
-// What it is: the public, safe entry point. It copies the logits into the arena, runs the forward
-// and the in-place backward there, and returns fresh arrays; the caller's logits are untouched.
-// What it is not: the training path, which calls rnnt_loss_forward / rnnt_loss_backward_inplace
-// on arena tensors directly and keeps no second [B,T,U+1,V] buffer.
+// RNN-T loss on the host: `checkRnntInputs` and `rnntLossInPlace`, the training path's call on arena
+// tensors over assembly/rnnt.ts (rnnt_loss_forward / rnnt_loss_backward_inplace, no second
+// [B,T,U+1,V] buffer).
+// What it is not: the copying wrapper the tests use (rnntLoss: copy in, fresh arrays out, the
+// caller's logits untouched), which is in test/kernels.ts.
 // Reference semantics: torchaudio.functional.rnnt_loss(..., reduction='none', clamp=-1).
 
-import { Engine, EngineError } from "./engine.js";
+import { EngineError, type Engine } from "./engine.js";
 
 export interface RnntLossOptions {
   /** The blank's index in 0..V-1; a negative value counts from the end (-1 is the last class). Default 0. */
@@ -18,20 +17,6 @@ export interface RnntLossResult {
   losses: Float32Array;
   /** d(sum of losses)/d(logits), [B, T, U+1, V]; zero at padding nodes. */
   grad: Float32Array;
-}
-
-declare module "./engine.js" {
-  interface Engine {
-    /**
-     * RNN-T loss and its gradient with respect to the raw logits (log-softmax fused).
-     * logits [B, T, U+1, V] f32; targets [B, U] i32, padded; logitLengths [B] in 1..T;
-     * targetLengths [B] in 0..U. Shapes may be padded beyond the longest utterance.
-     */
-    rnntLoss(
-      logits: Float32Array, shape: readonly [number, number, number, number], targets: Int32Array,
-      logitLengths: Int32Array, targetLengths: Int32Array, opts?: RnntLossOptions,
-    ): RnntLossResult;
-  }
 }
 
 /** Throws unless the shapes, lengths and targets describe a valid batch; returns the blank's index. */
@@ -61,26 +46,6 @@ export function checkRnntInputs(
   }
   return blank;
 }
-
-Engine.prototype.rnntLoss = function (
-  this: Engine, logits, shape, targets, logitLengths, targetLengths, opts = {},
-): RnntLossResult {
-  const blank = checkRnntInputs(logits, shape, targets, logitLengths, targetLengths, opts.blank ?? 0);
-  const [B, T, U1, V] = shape;
-  const nodes = B * T * U1;
-  return this.scoped(() => {
-    const z = this.upload(logits);
-    const tg = this.upload(targets.length ? targets : [0], "i32");
-    const tl = this.upload(logitLengths, "i32");
-    const ul = this.upload(targetLengths, "i32");
-    const losses = this.alloc(B, "losses");
-    const lat = [0, 1, 2, 3, 4].map(() => this.alloc(nodes, "RNN-T lattice"));
-    const ones = this.upload(new Float32Array(B).fill(1));
-    this.wasm.rnnt_loss_forward(losses, lat[0], lat[1], lat[2], lat[3], lat[4], z, tg, tl, ul, B, T, U1, V, blank);
-    this.wasm.rnnt_loss_backward_inplace(z, losses, lat[0], lat[1], lat[2], lat[3], lat[4], ones, tg, tl, ul, B, T, U1, V, blank);
-    return { losses: this.read(losses, B), grad: this.read(z, logits.length) };
-  });
-};
 
 /** Arena pointers for rnntLossInPlace. */
 export interface RnntArenaInputs {

@@ -7,11 +7,11 @@
 // gated output), the autograd tape, or the training loop.
 // Two levels: mhssmForwardRaw / mhssmBackwardRaw / mhssmStepRaw work on arena pointers (what a
 // training step or the tape calls: the forward saves y [B, T, C], the backward recomputes the rest);
-// engine.mhssmForward / mhssmBackward / mhssmStream copy typed arrays in and out (tests, tools).
+// mhssmForward / mhssmBackward / mhssmStream of test/kernels.ts copy typed arrays in and out (tests).
 //
 //   const cfg = { heads: 4, headDim: 64, stateSize: 16, bidirectional: true };
 //   const params = mhssmInit(cfg, 1);
-//   const { out } = engine.mhssmForward(cfg, params, u, B, T);
+//   mhssmForwardRaw(engine, cfg, ptrs, out, y, u, { B, T });          // arena pointers
 //
 // Parameter names (mhssmShapes), per direction `fwd` and (bidirectional) `bwd`:
 //   <dir>.s [C]        raw step size: dt = exp(lo + (hi - lo)·sigmoid(s)), trained
@@ -26,7 +26,7 @@
 // leading k·P rows of each: pass `heads: k` in the options, the parameters of the full layer, and
 // activations whose rows have stride `ld` (the full width) without copying.
 
-import { Engine } from "./engine.js";
+import type { Engine } from "./engine.js";
 import { seededRandom } from "./random.js";
 
 export interface MhssmConfig {
@@ -144,20 +144,6 @@ export interface MhssmBackwardResult {
   grads: MhssmParams; // trained parameters' gradients, sliced to the active channels
 }
 
-declare module "./engine.js" {
-  interface Engine {
-    /** The layer's forward: y = SSM(u) (both directions summed), out = gate(y). */
-    mhssmForward(cfg: MhssmConfig, params: MhssmParams, u: ArrayLike<number>, B: number, T: number, opts?: MhssmRunOptions): MhssmForwardResult;
-    /** The layer's backward for an upstream gradient dout [B, T, k·P] of `out`. */
-    mhssmBackward(cfg: MhssmConfig, params: MhssmParams, u: ArrayLike<number>, dout: ArrayLike<number>, B: number, T: number, opts?: MhssmRunOptions): MhssmBackwardResult;
-    /**
-     * Causal streaming: advances `state` (Float32Array of mhssmStateSize floats, zeros at the start,
-     * updated in place) by a chunk u [B, T, k·P]; returns the gated output of the chunk.
-     */
-    mhssmStream(cfg: MhssmConfig, params: MhssmParams, state: Float32Array, u: ArrayLike<number>, B: number, T: number, opts?: { heads?: number }): Float32Array;
-  }
-}
-
 /** Floats of carried state for streaming B sequences through k heads: [B, 2, N/2, k·P]. */
 export function mhssmStateSize(cfg: MhssmConfig, B: number, heads = cfg.heads): number {
   return B * cfg.stateSize * heads * cfg.headDim;
@@ -180,9 +166,10 @@ export interface MhssmDims {
   lens?: number;
 }
 
-interface Resolved { C: number; N2: number; P: number; B: number; T: number; ldIn: number; ldOut: number; lens: number }
+export interface Resolved { C: number; N2: number; P: number; B: number; T: number; ldIn: number; ldOut: number; lens: number }
 
-function resolve(cfg: MhssmConfig, dims: MhssmDims): Resolved {
+/** Checks a call's dims against the layer and resolves its defaults (the copying test wrappers use it too). */
+export function resolveMhssmDims(cfg: MhssmConfig, dims: MhssmDims): Resolved {
   check(cfg);
   const k = dims.heads ?? cfg.heads;
   if (k < 2 || k % 2 || k > cfg.heads) throw new Error(`MH-SSM: active heads must be even, in [2, ${cfg.heads}], got ${k}`);
@@ -206,7 +193,7 @@ function discretize(e: Engine, r: Resolved, p: MhssmPtrs, dir: string): [number,
  * out = gate(y), both with row stride ldOut; u with row stride ldIn. Temporaries are freed on return.
  */
 export function mhssmForwardRaw(e: Engine, cfg: MhssmConfig, params: MhssmPtrs, out: number, y: number, u: number, dims: MhssmDims): void {
-  const r = resolve(cfg, dims);
+  const r = resolveMhssmDims(cfg, dims);
   e.scoped(() => {
     const scratch = e.alloc(e.wasm.ssm_scan_forward_scratch(r.T));
     mhssmDirections(cfg).forEach((dir, i) => {
@@ -224,7 +211,7 @@ export function mhssmForwardRaw(e: Engine, cfg: MhssmConfig, params: MhssmPtrs, 
  */
 export function mhssmBackwardRaw(e: Engine, cfg: MhssmConfig, params: MhssmPtrs, grads: MhssmPtrs,
                                  du: number, dout: number, y: number, u: number, dims: MhssmDims): void {
-  const r = resolve(cfg, dims);
+  const r = resolveMhssmDims(cfg, dims);
   const { C, N2 } = r;
   e.scoped(() => {
     const dy = e.alloc(r.B * r.T * C); // "out = gate(y)" inverted into a compact dy
@@ -249,7 +236,7 @@ export function mhssmBackwardRaw(e: Engine, cfg: MhssmConfig, params: MhssmPtrs,
  */
 export function mhssmStepRaw(e: Engine, cfg: MhssmConfig, params: MhssmPtrs, out: number, y: number, state: number, u: number, dims: MhssmDims): void {
   if (cfg.bidirectional) throw new Error("MH-SSM: streaming needs a causal layer (bidirectional: false)");
-  const r = resolve(cfg, dims);
+  const r = resolveMhssmDims(cfg, dims);
   if (r.lens) throw new Error("MH-SSM: streaming takes no lengths (every chunk frame is valid)");
   e.scoped(() => {
     const [ar, ai, wr, wi] = discretize(e, r, params, "fwd");
@@ -258,74 +245,3 @@ export function mhssmStepRaw(e: Engine, cfg: MhssmConfig, params: MhssmPtrs, out
     e.wasm.ssm_gate_forward(out, y, r.B * r.T, r.C, r.P, r.ldOut, r.ldOut);
   });
 }
-
-// ---- the copying API (tests, tools): uploads, calls the raw functions, returns fresh arrays ----
-
-function uploadParams(e: Engine, cfg: MhssmConfig, params: MhssmParams): MhssmPtrs {
-  const ptrs: MhssmPtrs = {};
-  for (const { name, shape } of mhssmShapes(cfg)) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (params[name]?.length !== n) throw new Error(`MH-SSM: parameter ${name} needs ${n} floats, got ${params[name]?.length}`);
-    ptrs[name] = e.upload(params[name]);
-  }
-  return ptrs;
-}
-
-function uploadLens(e: Engine, lens: ArrayLike<number> | undefined, B: number): number {
-  if (!lens) return 0;
-  if (lens.length !== B) throw new Error(`MH-SSM: lens has ${lens.length} entries for B = ${B}`);
-  return e.upload(lens, "i32");
-}
-
-function checkLength(what: string, got: number, want: number): void {
-  if (got !== want) throw new Error(`MH-SSM: ${what} needs ${want} floats, got ${got}`);
-}
-
-Engine.prototype.mhssmForward = function (this: Engine, cfg, params, u, B, T, opts = {}) {
-  return this.scoped(() => {
-    const r = resolve(cfg, { B, T, heads: opts.heads, ldIn: opts.ld });
-    checkLength("u (B·T·ld)", u.length, B * T * r.ldIn);
-    const p = uploadParams(this, cfg, params);
-    const dims: MhssmDims = { B, T, heads: opts.heads, ldIn: r.ldIn, lens: uploadLens(this, opts.lens, B) };
-    const y = this.alloc(B * T * r.C), out = this.alloc(B * T * r.C);
-    mhssmForwardRaw(this, cfg, p, out, y, this.upload(u), dims);
-    return { y: this.read(y, B * T * r.C), out: this.read(out, B * T * r.C) };
-  });
-};
-
-Engine.prototype.mhssmBackward = function (this: Engine, cfg, params, u, dout, B, T, opts = {}) {
-  return this.scoped(() => {
-    const r = resolve(cfg, { B, T, heads: opts.heads, ldIn: opts.ld });
-    checkLength("u (B·T·ld)", u.length, B * T * r.ldIn);
-    checkLength("dout (B·T·k·P)", dout.length, B * T * r.C);
-    const p = uploadParams(this, cfg, params);
-    const trained = mhssmShapes(cfg).filter((s) => s.trainable);
-    const g: MhssmPtrs = {};
-    for (const { name } of trained) {
-      g[name] = this.alloc(params[name].length);
-      this.wasm.mem_zero_f32(g[name], params[name].length);
-    }
-    const dims: MhssmDims = { B, T, heads: opts.heads, ldIn: r.ldIn, lens: uploadLens(this, opts.lens, B) };
-    const up = this.upload(u), y = this.alloc(B * T * r.C), out = this.alloc(B * T * r.C);
-    mhssmForwardRaw(this, cfg, p, out, y, up, dims);
-    const du = this.alloc(B * T * r.ldIn);
-    this.wasm.mem_zero_f32(du, B * T * r.ldIn);
-    mhssmBackwardRaw(this, cfg, p, g, du, this.upload(dout), y, up, dims);
-    const grads: MhssmParams = {};
-    for (const { name, shape } of trained) grads[name] = this.read(g[name], (shape.length > 1 ? shape[1] : 1) * r.C);
-    return { du: this.read(du, B * T * r.ldIn), grads };
-  });
-};
-
-Engine.prototype.mhssmStream = function (this: Engine, cfg, params, state, u, B, T, opts = {}) {
-  return this.scoped(() => {
-    const r = resolve(cfg, { B, T, heads: opts.heads });
-    checkLength("state (mhssmStateSize)", state.length, B * 2 * r.N2 * r.C);
-    checkLength("u (B·T·k·P)", u.length, B * T * r.C);
-    const p = uploadParams(this, cfg, params);
-    const st = this.upload(state), y = this.alloc(B * T * r.C), out = this.alloc(B * T * r.C);
-    mhssmStepRaw(this, cfg, p, out, y, st, this.upload(u), { B, T, heads: opts.heads });
-    state.set(this.read(st, state.length));
-    return this.read(out, B * T * r.C);
-  });
-};

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { ctcLossArena, type Engine } from "../src/index.js";
 import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { ctcLoss } from "./kernels.js";
 
 interface Case {
   name: string;
@@ -104,7 +105,7 @@ describe("ctc loss", () => {
     for (const e of await bothBuilds()) {
       for (const c of fixture.cases as Case[]) {
         const [B, T, V] = c.shape;
-        const r = e.ctcLoss(Float32Array.from(c.logits), c.shape, Int32Array.from(c.targets), c.U, Int32Array.from(c.input_lengths), Int32Array.from(c.target_lengths));
+        const r = ctcLoss(e, Float32Array.from(c.logits), c.shape, Int32Array.from(c.targets), c.U, Int32Array.from(c.input_lengths), Int32Array.from(c.target_lengths));
         // losses: f32 log-softmax and up to T·(2U+1) = 169 f32 log-add-exps against a float64 reference; |loss| <= 32
         assertClose(`${c.name} losses`, r.losses, c.losses, 2e-5, 2e-5);
         // gradients are differences of probabilities in [0, 1], each from exp of f32 log values ~30: ~30·6e-8 relative
@@ -120,7 +121,7 @@ describe("ctc loss", () => {
   it("counts the infeasible case and gives it loss 0 and no gradient, without NaN", async () => {
     const e = await engine();
     const c = (fixture.cases as Case[]).find((x) => x.name.includes("infeasible"))!;
-    const r = e.ctcLoss(Float32Array.from(c.logits), c.shape, Int32Array.from(c.targets), c.U, Int32Array.from(c.input_lengths), Int32Array.from(c.target_lengths));
+    const r = ctcLoss(e, Float32Array.from(c.logits), c.shape, Int32Array.from(c.targets), c.U, Int32Array.from(c.input_lengths), Int32Array.from(c.target_lengths));
     expect(r.infeasible).toBe(1);
     expect(r.losses[1]).toBe(0);
     const [, T, V] = c.shape;
@@ -193,7 +194,7 @@ describe("ctc loss", () => {
     const B = 2, T = 7, V = 6;
     const { U, targets, tl, ul } = randomBatch(r, B, T, V, 3);
     const z = randn(B * T * V, r, 1);
-    const ref = e.ctcLoss(z, [B, T, V], Int32Array.from(targets), U, Int32Array.from(tl), Int32Array.from(ul));
+    const ref = ctcLoss(e, z, [B, T, V], Int32Array.from(targets), U, Int32Array.from(tl), Int32Array.from(ul));
     const got = e.scoped(() => {
       const dz = e.upload(new Float32Array(B * T * V).fill(1));
       const p = { logits: e.upload(z), dlogits: dz, targets: e.upload(targets, "i32"), inputLengths: e.upload(tl, "i32"), targetLengths: e.upload(ul, "i32"), dlosses: e.upload([0.5, -2]) };
@@ -206,7 +207,7 @@ describe("ctc loss", () => {
 
   it("rejects bad inputs with a message", async () => {
     const e = await engine();
-    expect(() => e.ctcLoss(new Float32Array(6), [1, 2, 3], Int32Array.from([0]), 1, Int32Array.from([2]), Int32Array.from([1]))).toThrow(/0 is the blank/);
-    expect(() => e.ctcLoss(new Float32Array(6), [1, 2, 3], Int32Array.from([1]), 1, Int32Array.from([3]), Int32Array.from([1]))).toThrow(/inputLengths/);
+    expect(() => ctcLoss(e, new Float32Array(6), [1, 2, 3], Int32Array.from([0]), 1, Int32Array.from([2]), Int32Array.from([1]))).toThrow(/0 is the blank/);
+    expect(() => ctcLoss(e, new Float32Array(6), [1, 2, 3], Int32Array.from([1]), 1, Int32Array.from([3]), Int32Array.from([1]))).toThrow(/inputLengths/);
   });
 });

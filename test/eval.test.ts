@@ -27,6 +27,7 @@ import { resolveModelPath } from "../src/model/path.js";
 import { ScaledAdamRegion } from "../src/optim.js";
 import type { Engine } from "../src/engine.js";
 import { engine } from "./helpers.js";
+import { fbank } from "../src/features.js";
 
 const TINY: ModelConfig = {
   ...DEFAULT_MODEL, featDim: 16, subsampleChannels: 2, dModel: 8, layers: 2, ffDim: 12, heads: 2, stateSize: 4,
@@ -61,7 +62,7 @@ beforeAll(async () => {
   model = new Model(e, TINY);
   model.params.init(1);
   // Feature normalisation from the utterance itself (training measures it over the training set).
-  const f = e.fbank(samples, RATE, { numMelBins: TINY.featDim });
+  const f = fbank(e, samples, RATE, { numMelBins: TINY.featDim });
   const F = TINY.featDim, mean = new Float64Array(F), sq = new Float64Array(F);
   for (let t = 0; t < f.frames; t++) for (let k = 0; k < F; k++) mean[k] += f.data[t * F + k] / f.frames;
   for (let t = 0; t < f.frames; t++) for (let k = 0; k < F; k++) sq[k] += (f.data[t * F + k] - mean[k]) ** 2 / f.frames;
@@ -216,7 +217,7 @@ describe("commands", () => {
     await expect(runEval(e, { model: runDir, data: join(dir, "libri"), subnet: "L3-ff12-h2", progress: false, log: () => {} })).rejects.toThrow(/not inside this model/);
     // A smaller subnet: the hypothesis is Model.decode's on that subnet, called directly on the features.
     const small = await runEval(e, { model: runDir, data: join(dir, "libri"), beam: 1, subnet: "L1-ff6-h2", progress: false, log: () => {} });
-    const f = e.fbank(samples, RATE, { numMelBins: TINY.featDim });
+    const f = fbank(e, samples, RATE, { numMelBins: TINY.featDim });
     const direct = model.decode(collate([{ id: 0, feats: f.data, frames: f.frames, bins: f.bins, tokens: new Int32Array(0) }]), { layers: 1, ffDim: 6, heads: 2 });
     expect(small.subnet).toBe("L1-ff6-h2");
     expect(small.hypotheses[0].hyps[0].hyp).toBe(normalizeText(tok.decode(direct[0].tokens)));

@@ -21,8 +21,8 @@ import { dequantizeRowsInt8, isQuantizable, quantizeRowsInt8 } from "../src/mode
 import { listSubnets, type SupernetSpace } from "../src/model/supernet.js";
 import { readSafetensors } from "../src/safetensors.js";
 import { DEFAULT_TRAIN } from "../src/train/config.js";
-import "../src/gemm_i8.js";
 import { bothBuilds, engine, rng } from "./helpers.js";
+import { gemmI8 } from "./kernels.js";
 
 // A tiny Supernet: 3 blocks, ffDim 12, 4 heads of 2 channels (dModel 8).
 const TINY: ModelConfig = {
@@ -343,14 +343,14 @@ describe("gemm_i8 (assembly/gemm_i8.ts)", () => {
     }), { numRuns: 60, seed: 7 });
   });
 
-  it("engine.gemmI8 (both methods) agrees with the kernels on a layer of the default model's size", async () => {
+  it("gemmI8 (both methods) agrees with the kernels on a layer of the default model's size", async () => {
     const e2 = await engine();
     const M = 37, N = 144, K = 576;
     const o = operands(M, N, K, 5, true);
-    const a = e2.gemmI8(o.x, M, K, o.q, o.scale, o.bias, N);
+    const a = gemmI8(e2, o.x, M, K, o.q, o.scale, o.bias, N);
     expect(a).toEqual(run(e2, "naive", o.x, o.q, o.scale, o.bias, M, N, K, [0, 0, 0]).y);
-    const d = e2.gemmI8(o.x, M, K, o.q, o.scale, o.bias, N, "dequant");
+    const d = gemmI8(e2, o.x, M, K, o.q, o.scale, o.bias, N, "dequant");
     withinQuantBound(a, d, o.x, dequantizeRowsInt8(o.q, o.scale, N, K), o.bias, M, N, K);
-    expect(() => e2.gemmI8(o.x, M, K + 1, o.q, o.scale, o.bias, N)).toThrow(/gemmI8: x has/);
+    expect(() => gemmI8(e2, o.x, M, K + 1, o.q, o.scale, o.bias, N)).toThrow(/gemmI8: x has/);
   });
 });

@@ -10,7 +10,6 @@ import { describe, expect, it } from "vitest";
 import type { Batch } from "../src/data/batching.js";
 import { trainChar } from "../src/data/tokenizer.js";
 import type { Engine } from "../src/engine.js";
-import "../src/features.js";
 import { DEFAULT_MODEL, type ModelConfig, type SubnetSpec } from "../src/model/config.js";
 import { encodeModel } from "../src/model/io.js";
 import { Model } from "../src/model/model.js";
@@ -21,6 +20,7 @@ import { readAudioAt } from "../src/audio/read.js";
 import { writeWav } from "../src/audio/wav.js";
 import { runTranscribeStream } from "../src/commands/transcribe-stream.js";
 import { assertClose, bothBuilds, engine, rng } from "./helpers.js";
+import { fbank } from "../src/features.js";
 
 const TEXTS = ["hello world", "the quick brown fox", "jumps over the lazy dog"];
 const tokenizer = trainChar(TEXTS);
@@ -55,7 +55,7 @@ function audio(seed: number, seconds: number): Float32Array {
 
 /** One utterance as a training batch (B = 1), from the training engine's fbank. */
 function batchOf(e: Engine, x: Float32Array): Batch {
-  const f = e.fbank(x, 16000);
+  const f = fbank(e, x, 16000);
   return { ids: [0], B: 1, T: f.frames, F: f.bins, U: 0, feats: f.data, featLens: Int32Array.from([f.frames]), tokens: new Int32Array(0), tokenLens: Int32Array.from([0]) };
 }
 

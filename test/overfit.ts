@@ -11,6 +11,7 @@ import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
 import { saveModel } from "../src/model/io.js";
 import { Model } from "../src/model/model.js";
 import { ScaledAdamRegion } from "../src/optim.js";
+import { fbank } from "../src/features.js";
 
 export const TINY_CAUSAL: ModelConfig = {
   ...DEFAULT_MODEL, featDim: 16, subsampleChannels: 2, dModel: 8, layers: 2, ffDim: 12, heads: 2, stateSize: 4,
@@ -55,7 +56,7 @@ export function overfitTinyModel(e: Engine, dir: string, opts: { causal?: boolea
   model.params.init(1);
   // Feature normalisation from the utterance itself (training measures it over the training set).
   const F = cfg.featDim;
-  const f = e.fbank(samples, OVERFIT_RATE, { numMelBins: F });
+  const f = fbank(e, samples, OVERFIT_RATE, { numMelBins: F });
   const mean = new Float64Array(F), sq = new Float64Array(F);
   for (let t = 0; t < f.frames; t++) for (let k = 0; k < F; k++) mean[k] += f.data[t * F + k] / f.frames;
   for (let t = 0; t < f.frames; t++) for (let k = 0; k < F; k++) sq[k] += (f.data[t * F + k] - mean[k]) ** 2 / f.frames;

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { rnntLossInPlace, type Engine } from "../src/index.js";
 import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { rnntLoss } from "./kernels.js";
 
 type Shape = [number, number, number, number];
 
@@ -97,7 +98,7 @@ describe("rnnt loss", () => {
     for (const e of await bothBuilds()) {
       for (const [i, c] of (fixture.cases as Case[]).entries()) {
         const logits = Float32Array.from(c.logits);
-        const { losses, grad } = e.rnntLoss(logits, c.shape, Int32Array.from(c.targets), Int32Array.from(c.logit_lengths), Int32Array.from(c.target_lengths), { blank: c.blank });
+        const { losses, grad } = rnntLoss(e, logits, c.shape, Int32Array.from(c.targets), Int32Array.from(c.logit_lengths), Int32Array.from(c.target_lengths), { blank: c.blank });
         // The issue's bar: 1e-4 relative on losses, 1e-4 absolute on gradients (both sides are f32 over
         // lattices of <= 30 nodes with |z| <= 30; the exp/log implementations differ).
         assertClose(`${e.build} case ${i} losses`, losses, c.losses, 0, 1e-4);
@@ -111,7 +112,7 @@ describe("rnnt loss", () => {
     const e = await engine();
     fc.assert(
       fc.property(tinyBatch(4, 3, 5), ({ shape, blank, tl, ul, targets, logits }) => {
-        const { losses } = e.rnntLoss(logits, shape, targets, tl, ul, { blank });
+        const { losses } = rnntLoss(e, logits, shape, targets, tl, ul, { blank });
         const ref = bruteLosses(logits, shape, targets, tl, ul, blank);
         // f32 log-softmax and lattice vs float64 enumeration: losses up to ~250 (|z| <= 30, <= 7 arcs),
         // f32 rounding of each arc ~1e-5 relative: 1e-5 relative plus 1e-5 absolute for losses near 0.
@@ -125,7 +126,7 @@ describe("rnnt loss", () => {
     const e = await engine();
     fc.assert(
       fc.property(tinyBatch(3, 2, 4), ({ shape, blank, tl, ul, targets, logits }) => {
-        const { grad } = e.rnntLoss(logits, shape, targets, tl, ul, { blank });
+        const { grad } = rnntLoss(e, logits, shape, targets, tl, ul, { blank });
         const x = Float64Array.from(logits);
         const idx = Array.from({ length: x.length }, (_, i) => i);
         const sum = (v: Float64Array) => bruteLosses(v, shape, targets, tl, ul, blank).reduce((s, l) => s + l, 0);
@@ -152,7 +153,7 @@ describe("rnnt loss", () => {
           assertClose("grad simd vs naive", fast.grad, slow.grad, 2e-5, 1e-5);
           expect(fast.logits).toEqual(logits); // the accumulating backward leaves the logits alone
           // The accumulating backward adds dlosses[b] * grad to what was there (grad from the public API).
-          const api = e.rnntLoss(logits, shape, targets, tl, ul, { blank }).grad;
+          const api = rnntLoss(e, logits, shape, targets, tl, ul, { blank }).grad;
           const [B, , , ] = shape, per = logits.length / B;
           const expected = d0.map((v, i) => v + dl[Math.floor(i / per)] * api[i]);
           // One f32 multiply-add on values of magnitude <= ~3: 1e-6 absolute.
@@ -170,7 +171,7 @@ describe("rnnt loss", () => {
       fc.property(tinyBatch(4, 3, 5), fc.integer(), ({ shape, blank, tl, ul, targets, logits }, seed) => {
         const r = rng(seed);
         const z = logits.map((v, i) => (i % shape[3] !== blank && r() < 0.3 ? -Infinity : v)); // the blank stays finite
-        const { losses, grad } = e.rnntLoss(z, shape, targets, tl, ul, { blank });
+        const { losses, grad } = rnntLoss(e, z, shape, targets, tl, ul, { blank });
         const ref = bruteLosses(z, shape, targets, tl, ul, blank);
         ref.forEach((l, b) => {
           if (!Number.isFinite(l)) { expect(losses[b]).toBe(Infinity); return; } // no alignment survives
@@ -196,7 +197,7 @@ describe("rnnt loss", () => {
     const tl = Int32Array.of(300, 257), ul = Int32Array.of(40, 33);
     const targets = Int32Array.from({ length: 80 }, () => 1 + Math.floor(r() * 8));
     const logits = randn(2 * 300 * 41 * 9, r, 5);
-    const { losses } = e.rnntLoss(logits, shape, targets, tl, ul);
+    const { losses } = rnntLoss(e, logits, shape, targets, tl, ul);
     // float64 α recursion (the brute-force sum has C(339, 40) terms): the reference for long lattices.
     const ref = [0, 1].map((b) => {
       const lp = (t: number, u: number, k: number) => {
@@ -234,7 +235,7 @@ describe("rnnt loss", () => {
     const shape: Shape = [3, 9, 6, 29];
     const tl = Int32Array.of(9, 4, 1), ul = Int32Array.of(2, 5, 0);
     const targets = Int32Array.from({ length: 15 }, () => 1 + Math.floor(r() * 28));
-    const { grad } = e.rnntLoss(randn(3 * 9 * 6 * 29, r, 30), shape, targets, tl, ul, { blank: 0 });
+    const { grad } = rnntLoss(e, randn(3 * 9 * 6 * 29, r, 30), shape, targets, tl, ul, { blank: 0 });
     for (let n = 0; n < 3 * 9 * 6; n++) {
       const b = Math.floor(n / 54), t = Math.floor(n / 6) % 9, u = n % 6;
       const row = grad.subarray(n * 29, n * 29 + 29);
@@ -252,7 +253,7 @@ describe("rnnt loss", () => {
     const shape: Shape = [3, 5, 4, 7];
     const logits = randn(3 * 5 * 4 * 7, r, 3), targets = Int32Array.from({ length: 9 }, () => 1 + Math.floor(r() * 6));
     const tl = Int32Array.of(5, 2, 4), ul = Int32Array.of(3, 1, 0), dl = Float32Array.of(0.5, -2, 1 / 3);
-    const api = e.rnntLoss(logits, shape, targets, tl, ul);
+    const api = rnntLoss(e, logits, shape, targets, tl, ul);
     const got = e.scoped(() => {
       const z = e.upload(logits);
       const losses = rnntLossInPlace(e, { logits: z, targets: e.upload(targets, "i32"), logitLengths: e.upload(tl, "i32"), targetLengths: e.upload(ul, "i32"), dlosses: e.upload(dl) }, shape);
@@ -269,8 +270,8 @@ describe("rnnt loss", () => {
     const r = rng(3);
     const shape: Shape = [1, 3, 2, 5];
     const logits = randn(30, r, 2), args = [Int32Array.of(2), Int32Array.of(3), Int32Array.of(1)] as const;
-    const a = e.rnntLoss(logits, shape, ...args, { blank: -1 });
-    const b = e.rnntLoss(logits, shape, ...args, { blank: 4 });
+    const a = rnntLoss(e, logits, shape, ...args, { blank: -1 });
+    const b = rnntLoss(e, logits, shape, ...args, { blank: 4 });
     expect(a.losses).toEqual(b.losses);
     expect(a.grad).toEqual(b.grad);
   });
@@ -279,13 +280,13 @@ describe("rnnt loss", () => {
     const e = await engine();
     const z = new Float32Array(2 * 3 * 2 * 4);
     const ok = [Int32Array.of(1, 2), Int32Array.of(3, 3), Int32Array.of(1, 1)] as const;
-    expect(() => e.rnntLoss(z, [2, 3, 2, 4], ...ok)).not.toThrow();
-    expect(() => e.rnntLoss(z, [2, 3, 2, 5], ...ok)).toThrow(/logits has 48 values/);
-    expect(() => e.rnntLoss(z, [2, 3, 2, 4], ok[0], Int32Array.of(4, 3), ok[2])).toThrow(/logitLengths\[0\] = 4/);
-    expect(() => e.rnntLoss(z, [2, 3, 2, 4], ok[0], Int32Array.of(0, 3), ok[2])).toThrow(/logitLengths\[0\] = 0/);
-    expect(() => e.rnntLoss(z, [2, 3, 2, 4], ok[0], ok[1], Int32Array.of(2, 1))).toThrow(/targetLengths\[0\] = 2/);
-    expect(() => e.rnntLoss(z, [2, 3, 2, 4], Int32Array.of(4, 1), ok[1], ok[2])).toThrow(/targets\[0, 0\] = 4/);
-    expect(() => e.rnntLoss(z, [2, 3, 2, 4], ...ok, { blank: 4 })).toThrow(/blank 4/);
+    expect(() => rnntLoss(e, z, [2, 3, 2, 4], ...ok)).not.toThrow();
+    expect(() => rnntLoss(e, z, [2, 3, 2, 5], ...ok)).toThrow(/logits has 48 values/);
+    expect(() => rnntLoss(e, z, [2, 3, 2, 4], ok[0], Int32Array.of(4, 3), ok[2])).toThrow(/logitLengths\[0\] = 4/);
+    expect(() => rnntLoss(e, z, [2, 3, 2, 4], ok[0], Int32Array.of(0, 3), ok[2])).toThrow(/logitLengths\[0\] = 0/);
+    expect(() => rnntLoss(e, z, [2, 3, 2, 4], ok[0], ok[1], Int32Array.of(2, 1))).toThrow(/targetLengths\[0\] = 2/);
+    expect(() => rnntLoss(e, z, [2, 3, 2, 4], Int32Array.of(4, 1), ok[1], ok[2])).toThrow(/targets\[0, 0\] = 4/);
+    expect(() => rnntLoss(e, z, [2, 3, 2, 4], ...ok, { blank: 4 })).toThrow(/blank 4/);
   });
 
   it("vectorised exp matches Math.exp, flushes below 2^-126 and -inf to 0", async () => {

@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
 import { mhssmBackwardRaw, mhssmForwardRaw, mhssmInit, mhssmParamCount, mhssmShapes, mhssmStateSize, type MhssmConfig, type MhssmParams, type MhssmPtrs } from "../src/index.js";
 import type { Engine } from "../src/index.js";
+import { mhssmBackward, mhssmForward, mhssmStream } from "./kernels.js";
 
 // ---------- float64 references ----------
 
@@ -176,7 +177,7 @@ describe("ssm scan forward", () => {
     const cfg: MhssmConfig = { heads: 4, headDim: 5, stateSize: 16, bidirectional: true };
     const B = 1, T = 2000, C = 20;
     const params = randomParams(cfg, 21), u = randn(B * T * C, rng(4));
-    const got = e.mhssmForward(cfg, params, u, B, T).y;
+    const got = mhssmForward(e, cfg, params, u, B, T).y;
     const ref = layer64(toLayer64(cfg, params), u, B, T).y;
     // The slowest head (dt ~ 1e-3, |dA| ~ 0.9995) keeps ~2000 frames of memory: the f32 state sums that
     // many rounded terms. Measured worst 1.0e-6 of the output scale; 1e-5 leaves 10x margin.
@@ -260,7 +261,7 @@ describe("mhssm layer backward", () => {
           const params = randomParams(cfg, seed);
           const lens = Array.from({ length: B }, (_, b) => (b === 0 ? T : 1 + Math.floor(r() * T)));
           const u = randn(B * T * C, r), dout = randn(B * T * C, r);
-          const got = e.mhssmBackward(cfg, params, u, dout, B, T, { lens });
+          const got = mhssmBackward(e, cfg, params, u, dout, B, T, { lens });
           // float64 loss Σ dout·out over a flat vector [trainable params..., u]
           const names = trainedNames(cfg);
           const sizes = names.map((n) => params[n].length);
@@ -337,14 +338,14 @@ describe("mhssm streaming and subnets", () => {
       const B = 2, T = 37, C = cfg.heads * cfg.headDim, r = rng(5);
       const params = randomParams(cfg, 3);
       const u = randn(B * T * C, r);
-      const full = e.mhssmForward(cfg, params, u, B, T).out;
+      const full = mhssmForward(e, cfg, params, u, B, T).out;
       const state = new Float32Array(mhssmStateSize(cfg, B));
       const got = new Float32Array(B * T * C);
       let t0 = 0;
       for (const n of chunks) {
         const part = new Float32Array(B * n * C);
         for (let b = 0; b < B; b++) part.set(u.subarray((b * T + t0) * C, (b * T + t0 + n) * C), b * n * C);
-        const out = e.mhssmStream(cfg, params, state, part, B, n);
+        const out = mhssmStream(e, cfg, params, state, part, B, n);
         for (let b = 0; b < B; b++) got.set(out.subarray(b * n * C, (b + 1) * n * C), (b * T + t0) * C);
         t0 += n;
       }
@@ -358,12 +359,12 @@ describe("mhssm streaming and subnets", () => {
     const cfg: MhssmConfig = { heads: 4, headDim: 5, stateSize: 6, bidirectional: false };
     const B = 3, T = 11, C = 10, r = rng(77);
     const params = randomParams(cfg, 12), u = randn(B * T * C, r);
-    const full = e.mhssmForward(cfg, params, u, B, T, { heads: 2 }).out;
+    const full = mhssmForward(e, cfg, params, u, B, T, { heads: 2 }).out;
     const state = new Float32Array(mhssmStateSize(cfg, B, 2)), got = new Float32Array(B * T * C);
     for (const [t0, n] of [[0, 4], [4, 7]]) {
       const part = new Float32Array(B * n * C);
       for (let b = 0; b < B; b++) part.set(u.subarray((b * T + t0) * C, (b * T + t0 + n) * C), b * n * C);
-      const out = e.mhssmStream(cfg, params, state, part, B, n, { heads: 2 });
+      const out = mhssmStream(e, cfg, params, state, part, B, n, { heads: 2 });
       for (let b = 0; b < B; b++) got.set(out.subarray(b * n * C, (b + 1) * n * C), (b * T + t0) * C);
     }
     assertClose("stream subnet", got, full, 1e-4); // the brief's 1e-4 (same operations: expect ~0)
@@ -382,13 +383,13 @@ describe("mhssm streaming and subnets", () => {
     const uBig = randn(B * T * Cb, r), uSmall = new Float32Array(B * T * Cs);
     for (let i = 0; i < B * T; i++) uSmall.set(uBig.subarray(i * Cb, i * Cb + Cs), i * Cs);
     const dout = randn(B * T * Cs, r), lens = [T, 6];
-    const fb = e.mhssmForward(big, pb, uBig, B, T, { heads: 4, ld: Cb, lens });
-    const fs = e.mhssmForward(small, ps, uSmall, B, T, { lens });
+    const fb = mhssmForward(e, big, pb, uBig, B, T, { heads: 4, ld: Cb, lens });
+    const fs = mhssmForward(e, small, ps, uSmall, B, T, { lens });
     // Identical per-channel arithmetic except that channels 16..19 are a SIMD quad in one run and
     // a quad or tail in the other (other association): 1e-6.
     assertClose("slice out", fb.out, fs.out, 1e-6, 1e-6);
-    const bb = e.mhssmBackward(big, pb, uBig, dout, B, T, { heads: 4, ld: Cb, lens });
-    const bs = e.mhssmBackward(small, ps, uSmall, dout, B, T, { lens });
+    const bb = mhssmBackward(e, big, pb, uBig, dout, B, T, { heads: 4, ld: Cb, lens });
+    const bs = mhssmBackward(e, small, ps, uSmall, dout, B, T, { lens });
     for (const n of trainedNames(small)) assertClose(`slice d${n}`, bb.grads[n], bs.grads[n], 1e-5, 1e-5);
     const duBig = new Float32Array(B * T * Cs);
     for (let i = 0; i < B * T; i++) {
@@ -408,8 +409,8 @@ describe("mhssm raw API (arena tensors)", () => {
     const cfg: MhssmConfig = { heads: 4, headDim: 3, stateSize: 4, bidirectional: true };
     const B = 2, T = 7, C = 12, ldOut = 15, r = rng(31);
     const params = randomParams(cfg, 6), u = randn(B * T * C, r), dout = randn(B * T * C, r);
-    const ref = e.mhssmBackward(cfg, params, u, dout, B, T);
-    const refOut = e.mhssmForward(cfg, params, u, B, T).out;
+    const ref = mhssmBackward(e, cfg, params, u, dout, B, T);
+    const refOut = mhssmForward(e, cfg, params, u, B, T).out;
     e.scoped(() => {
       const p: MhssmPtrs = {}, g: MhssmPtrs = {};
       for (const { name, trainable } of mhssmShapes(cfg)) {
@@ -461,8 +462,8 @@ describe("mhssm against PyTorch (test/fixtures/mhssm.json from test/ref/mhssm.py
       // Our init computes the same constants (S4D-Lin A, per-head dt ranges) independently: f32 rounding.
       const init = mhssmInit(c.config, 0);
       for (const k of ["a_re", "a_im", "log_dt_min", "log_dt_max"]) assertClose(`init ${k}`, init[k], c.params[k], 0, 1e-6);
-      const f = e.mhssmForward(c.config, params, c.u, c.B, c.T, { lens: c.lens });
-      const b = e.mhssmBackward(c.config, params, c.u, c.dout, c.B, c.T, { lens: c.lens });
+      const f = mhssmForward(e, c.config, params, c.u, c.B, c.T, { lens: c.lens });
+      const b = mhssmBackward(e, c.config, params, c.u, c.dout, c.B, c.T, { lens: c.lens });
       // f32 recurrence vs float64 FFT convolution, T <= 21 steps, N/2 <= 8 modes: measured <= 4.5e-7 of
       // each tensor's largest value (ds worst); 1e-5 of it leaves 20x margin.
       const check = (name: string, got: ArrayLike<number>, ref: number[]) => assertClose(`${c.name} ${name}`, got, ref, 1e-5 * maxAbs(ref));

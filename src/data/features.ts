@@ -1,14 +1,15 @@
 // Feature functions for the loader, and how a worker thread obtains one.
 //
 // The loader calls a FeatureFn `(samples, sampleRate) => {data, frames, bins}` (data [frames, bins]
-// row-major). The real one is the engine's Kaldi-compatible WASM fbank (`engine.fbank`, written in
-// another module); since functions cannot cross into worker threads, a worker gets a FeatureSpec
+// row-major). The real one is the engine's Kaldi-compatible WASM fbank (`fbank` of src/features.ts);
+// since functions cannot cross into worker threads, a worker gets a FeatureSpec
 // instead: an ES module and the name of an async factory `(config) => FeatureFn` it exports.
 // `createEngineFbank` (the default) makes a private engine in the worker; `createStandInFbank` is a
-// plain-JS log-mel filterbank for tests and for benchmarks on branches without engine.fbank. The
+// plain-JS log-mel filterbank for tests and benchmarks. The
 // stand-in is NOT Kaldi-compatible (no dither, Hann window, no DC removal): do not train on it.
 
-import type { Features } from "../features.js";
+import { loadEngine } from "../engine.js";
+import { fbank, type Features } from "../features.js";
 
 export type { Features };
 export type FeatureFn = (samples: Float32Array, sampleRate: number) => Features;
@@ -23,15 +24,8 @@ export interface FeatureSpec {
 
 /** The engine's fbank, in a fresh engine (one per worker thread). */
 export async function createEngineFbank(config: { build?: "simd" | "relaxed-simd" } = {}): Promise<FeatureFn> {
-  // Through the package index, so that every module that adds methods to Engine (fbank's included)
-  // is loaded in this thread too.
-  const { createEngine, Engine } = await import("../index.js");
-  const engine = await createEngine({ build: config.build });
-  const fbank = (Engine.prototype as unknown as { fbank?: (s: Float32Array, r: number) => Features }).fbank;
-  if (typeof fbank !== "function") {
-    throw new Error("engine.fbank is not available in this build (the fbank module is not merged); use the stand-in features");
-  }
-  return (samples, sampleRate) => fbank.call(engine, samples, sampleRate);
+  const engine = await loadEngine({ build: config.build });
+  return (samples, sampleRate) => fbank(engine, samples, sampleRate);
 }
 
 /** The spec of the default features, for workers. */
