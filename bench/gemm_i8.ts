@@ -8,7 +8,7 @@
 // torch F.linear (OpenBLAS) for f32 and torch.ao dynamic quantised Linear (onednn) for int8, one thread.
 // Methods take turns run by run (median of 15 after 3 warm-ups), so a busy machine hurts them alike.
 import { median, type BenchContext, type BenchRecord } from "./lib.js";
-import { mulberry32 } from "../dist/random.js";
+import { mulberry32 } from "../dist/util/random.js";
 
 const SHAPES: [number, number, number][] = [[400, 144, 576], [25, 144, 576], [1, 256, 1024]];
 const REPS = 15, WARMUP = 3;

@@ -27,7 +27,7 @@ import { DEFAULT_MODEL, parseSubnetName, subnetName, supernetSpec, type ModelCon
 import { encodeModel } from "../dist/model/io.js";
 import { Model } from "../dist/model/model.js";
 import { CharTokenizer } from "../dist/data/tokenizer.js";
-import { decodeSafetensors } from "../dist/safetensors.js";
+import { decodeSafetensors } from "../dist/io/safetensors.js";
 import { encodeSubnetModel } from "../dist/model/export.js";
 import { Recognizer } from "../dist/infer/index.js";
 import { inferWasm } from "../dist/infer/node.js";

@@ -8,7 +8,7 @@ import { execSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 
 import { cpus, totalmem } from "node:os";
 import type { Engine } from "../dist/index.js";
 import type { Batch } from "../dist/data/batching.js";
-import { mulberry32 } from "../dist/random.js";
+import { mulberry32 } from "../dist/util/random.js";
 import { createInterface } from "node:readline";
 
 export interface BenchRecord {

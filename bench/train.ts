@@ -22,8 +22,8 @@ import { DEFAULT_MODEL } from "../dist/model/config.js";
 import { encodeModel } from "../dist/model/io.js";
 import { Model } from "../dist/model/model.js";
 import { CharTokenizer } from "../dist/data/tokenizer.js";
-import { ScaledAdamRegion } from "../dist/optim.js";
-import { encodeSafetensors } from "../dist/safetensors.js";
+import { ScaledAdamRegion } from "../dist/engine/optim.js";
+import { encodeSafetensors } from "../dist/io/safetensors.js";
 import type { Batch } from "../dist/data/batching.js";
 import { median, PythonPeer, syntheticTrainBatch, type BenchContext, type BenchRecord } from "./lib.js";
 

@@ -25,7 +25,7 @@ import { CharTokenizer } from "../dist/data/tokenizer.js";
 import { DEFAULT_TRAIN } from "../dist/train/config.js";
 import { OptimizerBox } from "../dist/train/optimizer.js";
 import { ParallelTrainer, type StepTimings } from "../dist/train/parallel.js";
-import { encodeSafetensors } from "../dist/safetensors.js";
+import { encodeSafetensors } from "../dist/io/safetensors.js";
 import type { Batch } from "../dist/data/batching.js";
 import { median, syntheticTrainBatch, type BenchContext, type BenchRecord } from "./lib.js";
 

@@ -10,7 +10,7 @@ import { readFileSync, statSync } from "node:fs";
 import { loadRecognizer } from "../dist/infer/node.js";
 import { readManifest } from "../dist/data/manifest.js";
 import { readAudioAt } from "../dist/audio/read.js";
-import { alignTexts, bootstrapInterval } from "../dist/wer.js";
+import { alignTexts, bootstrapInterval } from "../dist/eval/wer.js";
 import { normalizeText } from "../dist/data/normalize.js";
 
 const [manifest, ...models] = process.argv.slice(2);

@@ -6,7 +6,7 @@
 
 import { Command } from "commander";
 import { createEngine } from "./index.js";
-import { runSelfcheck } from "./selfcheck.js";
+import { runSelfcheck } from "./commands/selfcheck.js";
 import { describeDefaults } from "./train/config.js";
 
 const program = new Command();

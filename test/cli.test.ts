@@ -1,7 +1,7 @@
 // The CLI answers --help and selfcheck passes on this machine's chosen build and on plain SIMD.
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { runSelfcheck } from "../src/selfcheck.js";
+import { runSelfcheck } from "../src/commands/selfcheck.js";
 import { bothBuilds } from "./helpers.js";
 
 describe("cli", () => {

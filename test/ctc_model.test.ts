@@ -8,7 +8,7 @@ import { countParams, DEFAULT_MODEL, inferenceConfig, paramTable, validateConfig
 import { encodeSubnetModel } from "../src/model/export.js";
 import { encodeModel } from "../src/model/io.js";
 import { Model } from "../src/model/model.js";
-import { decodeSafetensors } from "../src/safetensors.js";
+import { decodeSafetensors } from "../src/io/safetensors.js";
 import { loadRecognizer } from "../src/infer/node.js";
 import { centralDiffAt, engine, rng, tinyBatch } from "./helpers.js";
 import { ctcLoss } from "./kernels.js";

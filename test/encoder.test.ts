@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
 import { blockForward, DropoutSeeds, NO_DROPOUT, ParamHandles } from "../src/model/encoder.js";
 import { ModelParams } from "../src/model/params.js";
-import { Tape } from "../src/tape.js";
+import { Tape } from "../src/engine/tape.js";
 import { assertClose, engine } from "./helpers.js";
 
 const fx = JSON.parse(readFileSync(new URL("./fixtures/stateformer.json", import.meta.url), "utf8"));

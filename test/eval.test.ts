@@ -13,7 +13,7 @@ import { runEval } from "../src/commands/eval.js";
 import { runTranscribe } from "../src/commands/transcribe.js";
 import { collate } from "../src/data/batching.js";
 import { trainChar, type CharTokenizer } from "../src/data/tokenizer.js";
-import { evaluate, transcribeSamples } from "../src/eval.js";
+import { evaluate, transcribeSamples } from "../src/eval/eval.js";
 import { writeWav } from "../src/audio/wav.js";
 import { readAudioAt } from "../src/audio/read.js";
 import { readAudioWindows } from "../src/audio/windows.js";
@@ -24,10 +24,10 @@ import { loadCheckpoint, saveCheckpoint } from "../src/train/checkpoint.js";
 import { encodeModel, loadModel, saveModel } from "../src/model/io.js";
 import { Model } from "../src/model/model.js";
 import { resolveModelPath } from "../src/model/path.js";
-import { ScaledAdamRegion } from "../src/optim.js";
-import type { Engine } from "../src/engine.js";
+import { ScaledAdamRegion } from "../src/engine/optim.js";
+import type { Engine } from "../src/engine/engine.js";
 import { engine } from "./helpers.js";
-import { fbank } from "../src/features.js";
+import { fbank } from "../src/engine/features.js";
 
 const TINY: ModelConfig = {
   ...DEFAULT_MODEL, featDim: 16, subsampleChannels: 2, dModel: 8, layers: 2, ffDim: 12, heads: 2, stateSize: 4,

@@ -8,7 +8,7 @@ import type { Engine } from "../src/index.js";
 import { specAugment, specAugmentMasks } from "../src/index.js";
 import { assertClose, bothBuilds, engine, randn, rng } from "./helpers.js";
 import { fbankStream } from "./kernels.js";
-import { fbank } from "../src/features.js";
+import { fbank } from "../src/engine/features.js";
 
 interface FixtureCase { name: string; sample_rate: number; n: number; frames: number; bins: number; samples: string; fbank: string }
 const fixture = JSON.parse(readFileSync(new URL("./fixtures/fbank.json", import.meta.url), "utf8"));

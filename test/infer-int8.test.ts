@@ -7,13 +7,13 @@
 // training build (test/export.test.ts), which compiles the same assembly/gemm_i8.ts.
 import { describe, expect, it } from "vitest";
 import { trainChar } from "../src/data/tokenizer.js";
-import type { Engine } from "../src/engine.js";
+import type { Engine } from "../src/engine/engine.js";
 import { DEFAULT_MODEL, supernetSpec, type ModelConfig, type SubnetSpec } from "../src/model/config.js";
 import { encodeSubnetModel } from "../src/model/export.js";
 import { encodeModel } from "../src/model/io.js";
 import { Model } from "../src/model/model.js";
 import { dequantizeRowsInt8 } from "../src/model/quant.js";
-import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../src/safetensors.js";
+import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../src/io/safetensors.js";
 import { loadRecognizer } from "../src/infer/node.js";
 import { bothBuilds, engine, rng } from "./helpers.js";
 

@@ -6,16 +6,16 @@
 // modules above; the training path calls the arena functions directly and never needed them.
 // Reference semantics: the header of each module named above.
 
-import type { Engine } from "../src/engine.js";
-import { ctcLossArena, checkCtcInputs, type CtcLossResult } from "../src/ctc.js";
-import { checkKdInputs, KD_ALPHA_DEFAULTS, type KdAlphaOptions, type KdAlphaResult, type KdDims } from "../src/kd.js";
-import { checkRnntInputs, type RnntLossOptions, type RnntLossResult } from "../src/rnnt.js";
+import type { Engine } from "../src/engine/engine.js";
+import { ctcLossArena, checkCtcInputs, type CtcLossResult } from "../src/engine/ctc.js";
+import { checkKdInputs, KD_ALPHA_DEFAULTS, type KdAlphaOptions, type KdAlphaResult, type KdDims } from "../src/engine/kd.js";
+import { checkRnntInputs, type RnntLossOptions, type RnntLossResult } from "../src/engine/rnnt.js";
 import {
   mhssmBackwardRaw, mhssmForwardRaw, mhssmShapes, mhssmStepRaw, resolveMhssmDims,
   type MhssmBackwardResult, type MhssmConfig, type MhssmDims, type MhssmForwardResult, type MhssmParams, type MhssmPtrs, type MhssmRunOptions,
-} from "../src/ssm.js";
-import { FbankStream, type FbankOptions } from "../src/features.js";
-import { TensorAdamW, TensorScaledAdam, type AdamWOptions, type ScaledAdamOptimizer, type ScaledAdamOptions, type TensorOptimizer } from "../src/optim.js";
+} from "../src/engine/ssm.js";
+import { FbankStream, type FbankOptions } from "../src/engine/features.js";
+import { TensorAdamW, TensorScaledAdam, type AdamWOptions, type ScaledAdamOptimizer, type ScaledAdamOptions, type TensorOptimizer } from "../src/engine/optim.js";
 
 /** A stream giving the same frames as `fbank` over the concatenation of everything accepted. */
 export function fbankStream(e: Engine, sampleRate: number, opts: FbankOptions = {}): FbankStream {

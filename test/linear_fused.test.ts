@@ -4,7 +4,7 @@
 // and without a dropout mask, bias, strided (subnet) weights.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { Tape } from "../src/tape.js";
+import { Tape } from "../src/engine/tape.js";
 import type { Engine } from "../src/index.js";
 import { assertClose, bothBuilds, finiteDiff, randn, rng } from "./helpers.js";
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
 import { Model } from "../src/model/model.js";
-import { ScaledAdamRegion } from "../src/optim.js";
+import { ScaledAdamRegion } from "../src/engine/optim.js";
 import { centralDiffAt, engine, rng, tinyBatch } from "./helpers.js";
 
 const TINY: ModelConfig = {

@@ -10,8 +10,8 @@ import type { SubnetSpec } from "../src/model/config.js";
 import { DropoutSeeds, NO_DROPOUT, type DropoutRates } from "../src/model/encoder.js";
 import { loadModel } from "../src/model/io.js";
 import type { Model } from "../src/model/model.js";
-import { ScaledAdamRegion } from "../src/optim.js";
-import type { Engine } from "../src/engine.js";
+import { ScaledAdamRegion } from "../src/engine/optim.js";
+import type { Engine } from "../src/engine/engine.js";
 import { assertClose, bothBuilds } from "./helpers.js";
 
 const MODEL = "test/fixtures/model_init.safetensors";

@@ -6,12 +6,12 @@ import { join } from "node:path";
 import { writeWav } from "../src/audio/wav.js";
 import { collate } from "../src/data/batching.js";
 import { trainChar } from "../src/data/tokenizer.js";
-import type { Engine } from "../src/engine.js";
+import type { Engine } from "../src/engine/engine.js";
 import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
 import { saveModel } from "../src/model/io.js";
 import { Model } from "../src/model/model.js";
-import { ScaledAdamRegion } from "../src/optim.js";
-import { fbank } from "../src/features.js";
+import { ScaledAdamRegion } from "../src/engine/optim.js";
+import { fbank } from "../src/engine/features.js";
 
 export const TINY_CAUSAL: ModelConfig = {
   ...DEFAULT_MODEL, featDim: 16, subsampleChannels: 2, dModel: 8, layers: 2, ffDim: 12, heads: 2, stateSize: 4,

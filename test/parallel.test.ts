@@ -8,7 +8,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Batch } from "../src/data/batching.js";
-import type { Engine } from "../src/engine.js";
+import type { Engine } from "../src/engine/engine.js";
 import type { ModelConfig } from "../src/model/config.js";
 import type { Model as ModelT } from "../src/model/model.js";
 import type { OptimizerBox as OptimizerBoxT } from "../src/train/optimizer.js";

@@ -1,7 +1,7 @@
 // The SVG plot: ticks are nice and cover the range; points land where the axes say.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { linePlot, niceTicks } from "../src/plot.js";
+import { linePlot, niceTicks } from "../src/util/plot.js";
 
 describe("plot", () => {
   it("niceTicks are 1/2/5 steps inside [lo, hi], evenly spaced", () => {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeSafetensors, encodeSafetensors, readSafetensors, writeFileAtomic } from "../src/safetensors.js";
+import { decodeSafetensors, encodeSafetensors, readSafetensors, writeFileAtomic } from "../src/io/safetensors.js";
 
 const fixture = new URL("./fixtures/pytorch.safetensors", import.meta.url).pathname;
 

@@ -14,12 +14,12 @@ import { paretoFront, runEvalSubnets } from "../src/commands/eval_subnets.js";
 import { runExport } from "../src/commands/export.js";
 import { lastValidationWers, parseCount, runSubnets } from "../src/commands/subnets.js";
 import { trainChar, type CharTokenizer } from "../src/data/tokenizer.js";
-import type { Engine } from "../src/engine.js";
+import type { Engine } from "../src/engine/engine.js";
 import { DEFAULT_MODEL, paramTable, type ModelConfig } from "../src/model/config.js";
 import { saveModel } from "../src/model/io.js";
 import { Model } from "../src/model/model.js";
 import type { SupernetSpace } from "../src/model/supernet.js";
-import { readSafetensors } from "../src/safetensors.js";
+import { readSafetensors } from "../src/io/safetensors.js";
 import { DEFAULT_TRAIN } from "../src/train/config.js";
 import { engine } from "./helpers.js";
 

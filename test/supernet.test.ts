@@ -8,7 +8,7 @@ import { DEFAULT_MODEL, countParams, paramTable, subnetShape, supernetSpec, type
 import { Model, subsampledLength } from "../src/model/model.js";
 import { NO_DROPOUT } from "../src/model/encoder.js";
 import { DEFAULT_SPACE, listSubnets, resolveChoices, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../src/model/supernet.js";
-import { mulberry32 } from "../src/random.js";
+import { mulberry32 } from "../src/util/random.js";
 import { centralDiffAt, engine, rng, tinyBatch } from "./helpers.js";
 
 const TINY: ModelConfig = {

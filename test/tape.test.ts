@@ -2,7 +2,7 @@
 // (test/ref/tape_composite.py), with weights that are leading slices of bigger tensors.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Tape } from "../src/tape.js";
+import { Tape } from "../src/engine/tape.js";
 import { assertClose, engine } from "./helpers.js";
 
 interface Fixture {

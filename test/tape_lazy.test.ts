@@ -3,7 +3,7 @@
 // clears it first. These graphs run in arena memory dirtied with garbage first, so that a gradient
 // that was not cleared shows up; references are float64 finite differences and exact values.
 import { describe, expect, it } from "vitest";
-import { Tape } from "../src/tape.js";
+import { Tape } from "../src/engine/tape.js";
 import type { Engine } from "../src/index.js";
 import { assertClose, bothBuilds, finiteDiff, randn, rng } from "./helpers.js";
 

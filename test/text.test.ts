@@ -304,7 +304,7 @@ describe("loadTrainingData", () => {
 
 describe("Progress", () => {
   it("prints log lines with counts and an ETA when not on a TTY", async () => {
-    const { Progress } = await import("../src/progress.js");
+    const { Progress } = await import("../src/util/progress.js");
     const lines: string[] = [];
     const stream = { write: (s: string) => lines.push(s), isTTY: false } as unknown as NodeJS.WriteStream;
     const p = new Progress("synth", 4, { stream, logEvery: 0 });

@@ -3,7 +3,7 @@
 // approximation of a ratio estimator's standard error.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { alignTexts, alignWords, bootstrapInterval, charErrors, corpusScore, scoreUtterances, type UtteranceScore } from "../src/wer.js";
+import { alignTexts, alignWords, bootstrapInterval, charErrors, corpusScore, scoreUtterances, type UtteranceScore } from "../src/eval/wer.js";
 import { normalizeText } from "../src/data/normalize.js";
 import { rng } from "./helpers.js";
 

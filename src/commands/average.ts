@@ -15,7 +15,7 @@
 
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
-import { encodeSafetensors, ModelFileError, readSafetensors, writeFileAtomic, type NamedTensor } from "../safetensors.js";
+import { encodeSafetensors, ModelFileError, readSafetensors, writeFileAtomic, type NamedTensor } from "../io/safetensors.js";
 import { paramTable } from "../model/config.js";
 import { parseModelMetadata } from "../model/io.js";
 import { listCheckpoints } from "../train/checkpoint.js";

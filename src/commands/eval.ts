@@ -22,11 +22,11 @@ import { SkipLedger } from "../data/errors.js";
 import { scanLibriSpeech } from "../data/librispeech.js";
 import { readManifest } from "../data/manifest.js";
 import { statSync } from "node:fs";
-import type { Engine } from "../engine.js";
-import { evaluateSearches, resolveSubnet, type EvalResult, type EvalUtterance } from "../eval.js";
+import type { Engine } from "../engine/engine.js";
+import { evaluateSearches, resolveSubnet, type EvalResult, type EvalUtterance } from "../eval/eval.js";
 import { countParams, subnetName, supernetSpec } from "../model/config.js";
 import { openModel } from "../model/path.js";
-import { writeFileAtomic } from "../safetensors.js";
+import { writeFileAtomic } from "../io/safetensors.js";
 
 export interface EvalCommandOptions {
   model: string;

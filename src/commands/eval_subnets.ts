@@ -21,14 +21,14 @@
 
 import { join } from "node:path";
 import { SkipLedger } from "../data/errors.js";
-import type { Engine } from "../engine.js";
-import { evaluateSearches, type EvalResult } from "../eval.js";
+import type { Engine } from "../engine/engine.js";
+import { evaluateSearches, type EvalResult } from "../eval/eval.js";
 import { parseSubnetName, type SubnetSpec } from "../model/config.js";
 import { loadModel } from "../model/io.js";
 import type { SubnetInfo } from "../model/supernet.js";
-import { linePlot, type Series } from "../plot.js";
-import { Progress } from "../progress.js";
-import { writeFileAtomic } from "../safetensors.js";
+import { linePlot, type Series } from "../util/plot.js";
+import { Progress } from "../util/progress.js";
+import { writeFileAtomic } from "../io/safetensors.js";
 import { loadEvalData } from "./eval.js";
 import { runModelFile } from "./export.js";
 import { fmtCount, lastValidationWers, readRunSpace } from "./subnets.js";

@@ -22,14 +22,14 @@
 
 import { existsSync, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import type { Engine } from "../engine.js";
-import { SAMPLE_RATE, transcribeSamples } from "../eval.js";
+import type { Engine } from "../engine/engine.js";
+import { SAMPLE_RATE, transcribeSamples } from "../eval/eval.js";
 import { parseSubnetName, subnetName, type SubnetSpec } from "../model/config.js";
 import { encodeSubnetModel } from "../model/export.js";
 import { loadModelFromFile } from "../model/io.js";
 import type { SubnetInfo } from "../model/supernet.js";
-import { seededRandom } from "../random.js";
-import { ModelFileError, readSafetensors, writeFileAtomic } from "../safetensors.js";
+import { seededRandom } from "../util/random.js";
+import { ModelFileError, readSafetensors, writeFileAtomic } from "../io/safetensors.js";
 import { fmtCount, lastValidationWers, parseCount, readRunSpace } from "./subnets.js";
 import type { Model } from "../model/model.js";
 import type { Tokenizer } from "../data/tokenizer.js";

@@ -13,7 +13,7 @@ import { probeAudio } from "../audio/read.js";
 import { SkipLedger } from "../data/errors.js";
 import { scanLibriSpeech } from "../data/librispeech.js";
 import { readManifest, writeManifest, type ManifestEntry } from "../data/manifest.js";
-import { Progress } from "../progress.js";
+import { Progress } from "../util/progress.js";
 import { normalizeText } from "../data/normalize.js";
 
 export interface PrepareOptions {

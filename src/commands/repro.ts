@@ -20,9 +20,9 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_MODEL, headDimOf, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, listSubnets, type SubnetInfo } from "../model/supernet.js";
-import { writeFileAtomic } from "../safetensors.js";
-import { mulberry32 } from "../random.js";
-import { charErrors } from "../wer.js";
+import { writeFileAtomic } from "../io/safetensors.js";
+import { mulberry32 } from "../util/random.js";
+import { charErrors } from "../eval/wer.js";
 import type { EvalReport } from "./eval.js";
 
 export interface ReproOptions {

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
 import { parseModelMetadata } from "../model/io.js";
 import { listSubnets, validateSpace, type SubnetInfo, type SupernetSpace } from "../model/supernet.js";
-import { readSafetensors } from "../safetensors.js";
+import { readSafetensors } from "../io/safetensors.js";
 import { loadTrainConfig } from "../train/config.js";
 
 export interface RunSpace {

@@ -10,8 +10,8 @@
 // and the others go on; the exit code is then 1.
 
 import { DataError } from "../data/errors.js";
-import type { Engine } from "../engine.js";
-import { resolveSubnet, transcribeFile, type TimedToken, type Transcript } from "../eval.js";
+import type { Engine } from "../engine/engine.js";
+import { resolveSubnet, transcribeFile, type TimedToken, type Transcript } from "../eval/eval.js";
 import { openModel } from "../model/path.js";
 
 export interface TranscribeCommandOptions {

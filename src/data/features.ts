@@ -8,8 +8,8 @@
 // plain-JS log-mel filterbank for tests and benchmarks. The
 // stand-in is NOT Kaldi-compatible (no dither, Hann window, no DC removal): do not train on it.
 
-import { loadEngine } from "../engine.js";
-import { fbank, type Features } from "../features.js";
+import { loadEngine } from "../engine/engine.js";
+import { fbank, type Features } from "../engine/features.js";
 
 export type { Features };
 export type FeatureFn = (samples: Float32Array, sampleRate: number) => Features;

@@ -20,8 +20,8 @@ import { resample } from "../audio/resample.js";
 import { readWav, writeWav } from "../audio/wav.js";
 import { writeAtomic, writeManifest } from "./manifest.js";
 import { normalizeText } from "./normalize.js";
-import { Progress } from "../progress.js";
-import { mulberry32 } from "../random.js";
+import { Progress } from "../util/progress.js";
+import { mulberry32 } from "../util/random.js";
 
 export type Split = "train" | "valid" | "test";
 export const SPLITS: Split[] = ["train", "valid", "test"];

@@ -20,9 +20,9 @@
 // the emitted files).
 
 import { resample } from "../audio/resample.js";
-import { BeamSearch, engineSearchModel, GreedySearch, type EngineSearchState, type Hypothesis, type SearchModel } from "../decode.js";
-import type { JoinerConfig } from "../joiner.js";
-import type { PredictorConfig } from "../predictor.js";
+import { BeamSearch, engineSearchModel, GreedySearch, type EngineSearchState, type Hypothesis, type SearchModel } from "../decode/decode.js";
+import type { JoinerConfig } from "../model/joiner.js";
+import type { PredictorConfig } from "../model/predictor.js";
 import type { SubnetSpec } from "../model/config.js";
 import { subnetName } from "../model/config.js";
 import type { Tokenizer } from "../data/tokenizer.js";
@@ -32,7 +32,7 @@ import { compileInfer, InferError, InferHost, type InferBuildName, type WasmOpti
 
 export { InferError, type WasmOption, type WasmSource, type InferBuildName } from "./wasm.js";
 export { MODEL_SAMPLE_RATE } from "./model.js";
-export type { Hypothesis } from "../decode.js";
+export type { Hypothesis } from "../decode/decode.js";
 export type { ModelConfig, SubnetSpec } from "../model/config.js";
 
 export interface RecognizerOptions {

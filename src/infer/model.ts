@@ -11,7 +11,7 @@
 // Parameter layout: paramTable order, each tensor 16-float aligned, so the predictor and joiner stay
 // the contiguous blocks src/predictor.ts and src/joiner.ts address by offsets (as in ModelParams).
 
-import { decodeSafetensors, ModelFileError, type NamedTensor, type SafetensorsFile } from "../safetensors-bytes.js";
+import { decodeSafetensors, ModelFileError, type NamedTensor, type SafetensorsFile } from "../io/safetensors-bytes.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { isTrainingOnly, paramTable, parseSubnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
 import { parseModelMetadata } from "../model/metadata.js";

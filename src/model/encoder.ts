@@ -14,8 +14,8 @@
 // W1 with its SiLU and dropout, and W2 and Out with their dropout, scale and residual add, run as fused
 // tape ops (assembly/tape_fused.ts): the same math with fewer passes over the activations.
 
-import type { Engine } from "../engine.js";
-import type { Tape, T } from "../tape.js";
+import type { Engine } from "../engine/engine.js";
+import type { Tape, T } from "../engine/tape.js";
 import { headDimOf, ssmWidth, type ModelConfig, type SubnetSpec } from "./config.js";
 import type { ModelParams } from "./params.js";
 

@@ -8,7 +8,7 @@
 // sub)): the same numbers through the same kernels, only with tighter leading-dimension strides
 // (test/export.test.ts measures it). Not here: choosing the subnet (src/commands/export.ts).
 
-import { encodeSafetensors, ModelFileError, type NamedTensor, type SafetensorsFile } from "../safetensors.js";
+import { encodeSafetensors, ModelFileError, type NamedTensor, type SafetensorsFile } from "../io/safetensors.js";
 import { headDimOf, inferenceConfig, paramTable, subnetName, subnetShape, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
 import { modelTensorsF32, parseModelMetadata } from "./io.js";
 import { isQuantizable, QUANT_INT8, quantizeRowsInt8 } from "./quant.js";

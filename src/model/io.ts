@@ -8,8 +8,8 @@
 //   saveModel("model.safetensors", model, tokenizer);
 //   const { model, tokenizer } = loadModel(engine, "model.safetensors");
 
-import type { Engine } from "../engine.js";
-import { decodeSafetensors, encodeSafetensors, ModelFileError, readSafetensors, writeFileAtomic, type NamedTensor, type SafetensorsFile } from "../safetensors.js";
+import type { Engine } from "../engine/engine.js";
+import { decodeSafetensors, encodeSafetensors, ModelFileError, readSafetensors, writeFileAtomic, type NamedTensor, type SafetensorsFile } from "../io/safetensors.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { paramTable, type ModelConfig } from "./config.js";
 import { FORMAT_VERSION, parseModelMetadata } from "./metadata.js";

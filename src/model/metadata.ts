@@ -1,7 +1,7 @@
 // A model file's metadata, checked: the browser-safe half of src/model/io.ts (no file access, no
 // engine), shared by the training engine's loader and the inference API (src/infer/).
 
-import { ModelFileError, type SafetensorsFile } from "../safetensors-bytes.js";
+import { ModelFileError, type SafetensorsFile } from "../io/safetensors-bytes.js";
 import { tokenizerFromJSON, type Tokenizer } from "../data/tokenizer.js";
 import { validateConfig, type ModelConfig } from "./config.js";
 

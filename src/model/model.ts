@@ -16,15 +16,15 @@
 //   const r = model.trainStep(batch, subnet, { dropout, seed });   // accumulates gradients
 //   const hyps = model.decode(batch, subnet);                       // greedy search
 
-import type { Engine } from "../engine.js";
-import { Tape, type T } from "../tape.js";
+import type { Engine } from "../engine/engine.js";
+import { Tape, type T } from "../engine/tape.js";
 import type { Batch } from "../data/batching.js";
-import { greedySearch, modifiedBeamSearch, type Hypothesis } from "../decode.js";
-import { joinerBackward, joinerForward, type JoinerConfig } from "../joiner.js";
-import { predictorBackward, predictorForward, type PredictorConfig } from "../predictor.js";
-import { rnntLossInPlace } from "../rnnt.js";
-import { ctcLossArena } from "../ctc.js";
-import { engineSearchModel } from "../decode.js";
+import { greedySearch, modifiedBeamSearch, type Hypothesis } from "../decode/decode.js";
+import { joinerBackward, joinerForward, type JoinerConfig } from "./joiner.js";
+import { predictorBackward, predictorForward, type PredictorConfig } from "./predictor.js";
+import { rnntLossInPlace } from "../engine/rnnt.js";
+import { ctcLossArena } from "../engine/ctc.js";
+import { engineSearchModel } from "../decode/decode.js";
 import { hasCtcHead, subsampledBins, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
 import { blockForward, DropoutSeeds, NO_DROPOUT, ParamHandles, type DropoutRates } from "./encoder.js";
 import { ModelParams } from "./params.js";

@@ -3,10 +3,10 @@
 //
 // A Supernet and all its subnets share these regions: a subnet reads leading slices in place.
 
-import type { Engine } from "../engine.js";
-import { mhssmHeadRange, MHSSM_DT_MAX, MHSSM_DT_MIN } from "../ssm.js";
+import type { Engine } from "../engine/engine.js";
+import { mhssmHeadRange, MHSSM_DT_MAX, MHSSM_DT_MIN } from "../engine/ssm.js";
 import { headDimOf, layoutParams, paramTable, type ModelConfig, type ParamEntry } from "./config.js";
-import { seededRandom } from "../random.js";
+import { seededRandom } from "../util/random.js";
 
 export interface ParamRef extends ParamEntry {
   ptr: number; // byte pointer to the values

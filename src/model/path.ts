@@ -5,8 +5,8 @@
 
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Engine } from "../engine.js";
-import { ModelFileError } from "../safetensors.js";
+import type { Engine } from "../engine/engine.js";
+import { ModelFileError } from "../io/safetensors.js";
 import { loadModel } from "./io.js";
 
 /** The model file a `--model` argument names: the file itself, or DIR/model.safetensors. */

@@ -5,10 +5,10 @@
 import { mkdirSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Tokenizer } from "../data/tokenizer.js";
-import { encodeSafetensors, readSafetensors, writeFileAtomic, ModelFileError, type NamedTensor } from "../safetensors.js";
+import { encodeSafetensors, readSafetensors, writeFileAtomic, ModelFileError, type NamedTensor } from "../io/safetensors.js";
 import { FORMAT_VERSION, loadModelFromFile } from "../model/io.js";
 import type { Model } from "../model/model.js";
-import type { Engine } from "../engine.js";
+import type { Engine } from "../engine/engine.js";
 
 export interface RunPosition {
   step: number; // optimizer steps taken

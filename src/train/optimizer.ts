@@ -2,8 +2,8 @@
 // chosen by the config, with its learning-rate schedule and a snapshot for checkpoints.
 // Used by the training loop (trainer.ts) and by every replica of data-parallel training (parallel.ts).
 
-import type { Engine } from "../engine.js";
-import { eden, ScaledAdamRegion, AdamWRegion, type ScaledAdamState } from "../optim.js";
+import type { Engine } from "../engine/engine.js";
+import { eden, ScaledAdamRegion, AdamWRegion, type ScaledAdamState } from "../engine/optim.js";
 import type { Model } from "../model/model.js";
 import type { OptimizerSnapshot } from "./checkpoint.js";
 import type { TrainConfig } from "./config.js";

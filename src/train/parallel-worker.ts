@@ -5,7 +5,7 @@
 // the shared failure flag is set, so that no replica waits forever at the barrier).
 
 import { parentPort, workerData } from "node:worker_threads";
-import { loadEngine } from "../engine.js";
+import { loadEngine } from "../engine/engine.js";
 import { Model } from "../model/model.js";
 import { OptimizerBox } from "./optimizer.js";
 import { Replica, type FromWorker, type ToWorker, type WorkerInit } from "./parallel.js";

@@ -29,7 +29,7 @@
 // replica 0's parameters and optimizer state to the others (at start and after a restore).
 
 import { Worker } from "node:worker_threads";
-import type { Engine } from "../engine.js";
+import type { Engine } from "../engine/engine.js";
 import type { Batch } from "../data/batching.js";
 import type { Model, SandwichPlan, StepResult } from "../model/model.js";
 import type { ModelConfig, SubnetSpec } from "../model/config.js";

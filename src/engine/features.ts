@@ -14,7 +14,7 @@
 // utterance mean).
 
 import { Engine, EngineError } from "./engine.js";
-import { mulberry32 as seededUniform } from "./random.js";
+import { mulberry32 as seededUniform } from "../util/random.js";
 
 /** A feature matrix: `data` is frames x bins, row-major. */
 export interface Features {

@@ -27,7 +27,7 @@
 // activations whose rows have stride `ld` (the full width) without copying.
 
 import type { Engine } from "./engine.js";
-import { seededRandom } from "./random.js";
+import { seededRandom } from "../util/random.js";
 
 export interface MhssmConfig {
   heads: number; // H, even (heads are gated in pairs)

@@ -14,14 +14,14 @@
 // What it is not: LM fusion, fast_beam_search (k2).
 // Reference: icefall egs/librispeech/ASR/zipformer/beam_search.py (read, not copied).
 
-import type { EngineExports } from "./engine.js";
-import type { PredictorHost } from "./predictor.js";
-import type { ArenaExports, WasmHost } from "./wasm/host.js";
+import type { EngineExports } from "../engine/engine.js";
+import type { PredictorHost } from "../model/predictor.js";
+import type { ArenaExports, WasmHost } from "../wasm/host.js";
 
 /** A host that can run engineSearchModel: the training Engine or the inference build's InferHost. */
 export type SearchHost = PredictorHost & WasmHost<ArenaExports & Pick<EngineExports, "gemm" | "mem_copy_f32" | "joiner_pairs_forward">>;
-import { joinerPointers, type JoinerConfig } from "./joiner.js";
-import { namedShapeOffsets, predictorParams, predictorStep, type PredictorConfig } from "./predictor.js";
+import { joinerPointers, type JoinerConfig } from "../model/joiner.js";
+import { namedShapeOffsets, predictorParams, predictorStep, type PredictorConfig } from "../model/predictor.js";
 
 /** What a search needs from a transducer, batched over hypotheses. S is one hypothesis' predictor state. */
 export interface SearchModel<S> {

@@ -6,7 +6,7 @@
 // What it is not: a subnet slicer (the kernels take ld strides for that; this wrapper uses full widths).
 // Reference: icefall zipformer joiner.py.
 
-import type { Engine } from "./engine.js";
+import type { Engine } from "../engine/engine.js";
 import { namedShapeOffsets, type NamedShape } from "./predictor.js";
 
 export interface JoinerConfig {

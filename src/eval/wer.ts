@@ -13,8 +13,8 @@
 // characters of the normalised texts, spaces included. Not here: sclite's time-mediated alignment,
 // significance tests between two systems.
 
-import { normalizeText } from "./data/normalize.js";
-import { seeded } from "./data/synth.js";
+import { normalizeText } from "../data/normalize.js";
+import { seeded } from "../data/synth.js";
 
 export type AlignOp = "ok" | "sub" | "ins" | "del";
 

@@ -13,17 +13,17 @@
 // (strict: thrown). Not here: the command line (src/commands/eval.ts, transcribe.ts), streaming
 // decoding with carried state, LM rescoring.
 
-import { readAudioAt } from "./audio/read.js";
-import { readAudioWindows } from "./audio/windows.js";
-import { collate, framesFor, type Batch } from "./data/batching.js";
-import { SkipLedger } from "./data/errors.js";
-import { normalizeText } from "./data/normalize.js";
-import type { Tokenizer } from "./data/tokenizer.js";
-import { fbank, type Features } from "./features.js";
-import { parseSubnetName, subnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "./model/config.js";
-import type { Model } from "./model/model.js";
-import type { Hypothesis } from "./decode.js";
-import { Progress } from "./progress.js";
+import { readAudioAt } from "../audio/read.js";
+import { readAudioWindows } from "../audio/windows.js";
+import { collate, framesFor, type Batch } from "../data/batching.js";
+import { SkipLedger } from "../data/errors.js";
+import { normalizeText } from "../data/normalize.js";
+import type { Tokenizer } from "../data/tokenizer.js";
+import { fbank, type Features } from "../engine/features.js";
+import { parseSubnetName, subnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
+import type { Model } from "../model/model.js";
+import type { Hypothesis } from "../decode/decode.js";
+import { Progress } from "../util/progress.js";
 import { alignTexts, bootstrapInterval, corpusScore, type BootstrapOptions, type UtteranceScore } from "./wer.js";
 
 /** The sample rate every model consumes. */

@@ -5,14 +5,19 @@
 // relaxed build is chosen when `WebAssembly.validate` accepts it; on Node 20 that needs V8's
 // --experimental-wasm-relaxed-simd flag, which we set before compiling (NODE_OPTIONS rejects it).
 //
+// Why free functions: the host sides of kernels (src/engine/*.ts) are functions taking an engine,
+// not methods, so that what an Engine can do never depends on which modules were imported, the
+// engine file needs no import of its callers (no cycle), and the inference build's InferHost runs the
+// same functions where it exports the kernels they call (see WasmHost's type parameter).
+//
 // Memory is not shared: each thread that computes owns its own instance (see README, "Memory and
 // threads"). Pointers are plain numbers below 2 GiB (maximumMemory is 32768 pages).
 
 import { readFileSync } from "node:fs";
 import v8 from "node:v8";
 import { fileURLToPath } from "node:url";
-import type { instantiate as instantiateEngine } from "../wasm/todm-simd.js";
-import { instantiate, WasmHost, type HostErrors } from "./wasm/host.js";
+import type { instantiate as instantiateEngine } from "../../wasm/todm-simd.js";
+import { instantiate, WasmHost, type HostErrors } from "../wasm/host.js";
 
 /** The engine's exports, mirrored from the AssemblyScript sources (asc writes the declarations). */
 export type EngineExports = Awaited<ReturnType<typeof instantiateEngine>>;
@@ -38,7 +43,7 @@ function enableRelaxedSimd(): void {
 }
 
 export function wasmPath(build: BuildName): string {
-  return fileURLToPath(new URL(`../wasm/${WASM_FILES[build]}`, import.meta.url));
+  return fileURLToPath(new URL(`../../wasm/${WASM_FILES[build]}`, import.meta.url));
 }
 
 /** The WASM error raised by `abort` inside the engine, with the AssemblyScript file and line. */

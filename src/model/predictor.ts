@@ -8,8 +8,8 @@
 // What it is not: a stateless (conv) predictor as in icefall's zipformer, nor sliced for subnets.
 // Reference: torch Embedding + LSTM(batch_first) + LayerNorm (test/ref/lstm.py).
 
-import type { Engine, EngineExports } from "./engine.js";
-import type { ArenaExports, WasmHost } from "./wasm/host.js";
+import type { Engine, EngineExports } from "../engine/engine.js";
+import type { ArenaExports, WasmHost } from "../wasm/host.js";
 
 /** A host that can run predictorForward / predictorStep: the training Engine or the inference build's InferHost. */
 export type PredictorHost = WasmHost<ArenaExports & Pick<EngineExports, "embedding_forward" | "mem_zero_f32" | "lstm_forward" | "pred_layernorm_forward">>;

@@ -2,8 +2,8 @@
 // with their scalar twins, and that the tape's gradients agree with finite differences of the
 // engine's own forward. Returns false on any failure.
 
-import type { Engine } from "./engine.js";
-import { Tape, type T } from "./tape.js";
+import type { Engine } from "../engine/engine.js";
+import { Tape, type T } from "../engine/tape.js";
 
 export function runSelfcheck(engine: Engine, log: (line: string) => void): boolean {
   log(`engine build: ${engine.build}`);
