@@ -8,8 +8,8 @@
 // of src/decode/, the predictor and joiner steps of src/model/) takes a WasmHost of just the exports
 // it calls, which both builds satisfy.
 // What it is not: a loader. Where the bytes come from (node:fs and the relaxed-SIMD V8 flag in
-// src/engine/load.ts and src/infer/node.ts, fetch in src/infer/load.ts) is the callers' business;
-// this file is browser-safe: no node: imports, no Buffer, no process.
+// src/engine/engine.ts and src/infer/node.ts; fetch, a Response or given bytes in src/infer/wasm.ts) is
+// the callers' business. This file is browser-safe: no node: imports, no Buffer, no process.
 // Memory is not shared: each thread owns its own instance. Pointers are plain numbers below 2 GiB.
 
 /** The exports every build has: its memory and the bump arena of assembly/memory.ts. */
