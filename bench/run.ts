@@ -74,6 +74,11 @@ function renderMarkdown(records: BenchRecord[]): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  if (args.includes("--render")) {
+    // BENCHMARKS.md from results.json alone (bench/ab.ts merges its records, then calls this).
+    writeAtomic("BENCHMARKS.md", renderMarkdown(existsSync(RESULTS) ? JSON.parse(readFileSync(RESULTS, "utf8")) : []));
+    return;
+  }
   const onlyAt = args.indexOf("--only");
   const only = onlyAt >= 0 ? args[onlyAt + 1]?.split(",") ?? [] : Object.keys(BENCHES);
   for (const name of only) {
