@@ -1,6 +1,6 @@
 // exp4 and tanh4 (assembly/simd_exp.ts, inlined into the RNN-T loss, the joiner and the LSTM)
 // against float64 Math.exp / Math.tanh. The loss's exported rnnt_exp_array is also tested from vitest.
-import { exp4, tanh4 } from "../simd_exp";
+import { exp4, tanh4 } from "../transducer/simd_exp";
 
 function lane0(v: v128): f32 {
   return f32x4.extract_lane(v, 0);

@@ -1,5 +1,5 @@
 // exp_f32x4 and sigmoid_f32x4 (not exported from the engine) against f64 Math.exp, lane by lane.
-import { exp_f32x4, sigmoid_f32x4 } from "../ssm_exp";
+import { exp_f32x4, sigmoid_f32x4 } from "../ssm/ssm_exp";
 
 function lane(v: v128, i: i32): f32 {
   if (i == 0) return f32x4.extract_lane(v, 0);

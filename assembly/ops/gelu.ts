@@ -15,7 +15,7 @@
 import {
   exp4, GELU_2K0, GELU_6K0K1, GELU_K1, INV_SQRT_2PI, kv, madd4, NEG_HALF, NEG_X_SAT, normal_cdf, normal_cdf4, ONE,
   sigmoid4, X_SAT,
-} from "./simd_math";
+} from "../simd_math";
 
 // The scalar twins' constants; the vector code reads the same values from simd_math's table.
 const K0: f32 = 0.7978845608028654; // sqrt(2/pi)

@@ -14,24 +14,24 @@
 // Each backward checks the sizes it was recorded with against the tensors' headers, and aborts with the
 // op's name when they disagree.
 
-import { mem_alloc } from "./memory";
-import { linear_forward, linear_backward } from "./linear";
-import { add_forward, add_backward, mul_forward, mul_backward, scale_forward, scale_backward } from "./elementwise";
+import { mem_alloc } from "../memory";
+import { linear_forward, linear_backward } from "../ops/linear";
+import { add_forward, add_backward, mul_forward, mul_backward, scale_forward, scale_backward } from "../ops/elementwise";
 import {
   relu_forward, relu_backward, silu_forward, silu_backward, sigmoid_forward, sigmoid_backward,
   tanh_forward, tanh_backward,
-} from "./activation";
-import { gelu_forward, gelu_backward } from "./gelu";
-import { layernorm_forward, layernorm_backward } from "./norm";
-import { rmsnorm_forward, rmsnorm_backward } from "./rmsnorm";
-import { softmax_forward, softmax_backward, log_softmax_forward, log_softmax_backward } from "./softmax";
-import { dropout_forward, dropout_backward } from "./dropout";
-import { embedding_forward, embedding_backward } from "./embedding";
+} from "../ops/activation";
+import { gelu_forward, gelu_backward } from "../ops/gelu";
+import { layernorm_forward, layernorm_backward } from "../ops/norm";
+import { rmsnorm_forward, rmsnorm_backward } from "../ops/rmsnorm";
+import { softmax_forward, softmax_backward, log_softmax_forward, log_softmax_backward } from "../ops/softmax";
+import { dropout_forward, dropout_backward } from "../ops/dropout";
+import { embedding_forward, embedding_backward } from "../ops/embedding";
 
 import {
   data, grad, gptr, lazy, gfresh, numel, needs, tensor_new, push, seti, setf, geti, getu, getf, check, record, tape_length,
 } from "./tape_core";
-import { gemm } from "./gemm";
+import { gemm } from "../ops/gemm";
 import { model_backward } from "./tape_model";
 import { fused_backward } from "./tape_fused";
 

@@ -13,7 +13,7 @@
 //
 // Sequences are batch-major: x [B, T, ldx >= In], h_out and c_out [B, T, H], gates [B, T, 4H].
 
-import { gemm, gemm_naive } from "./gemm";
+import { gemm, gemm_naive } from "../ops/gemm";
 import { exp4, tanh4 } from "./simd_exp";
 
 // @ts-ignore: decorator

@@ -16,7 +16,7 @@
 // Known error: f32 throughout; the SIMD log-softmax uses the Cephes-style exp4 (relative error ~2e-7).
 // α and β accumulate ~T log-add-exps, so with |log p| ~ 100 the gradient carries ~1e-5 relative error.
 
-import { log_add_exp } from "./math";
+import { log_add_exp } from "../math";
 import { exp4 as ctc_exp4, madd4 as ctc_madd4 } from "./simd_exp";
 
 const NEG_INF: f32 = -Infinity;

@@ -20,7 +20,7 @@
 // Reference: `gemm_naive` below (the test oracle); error: a sum of K products in another order
 // (and fused in the relaxed build), so results differ from the naive twin by a few ulps times K.
 
-import { mem_alloc } from "./memory";
+import { mem_alloc } from "../memory";
 import { gemm_pack_a, gemm_pack_b } from "./gemm_pack";
 import { gemm_small_nn, gemm_small_nt, madd, put_row } from "./gemm_small";
 

@@ -12,13 +12,13 @@
 // accumulated by the GEMM straight onto x + alpha · b. mask: a tensor of the dropout mask (0 or 1/(1-p)), or 0.
 // Weights are the leading OC x C slice of a [>= OC, ldw] matrix, as in t_linear.
 
-import { mem_alloc } from "./memory";
-import { gemm } from "./gemm";
-import { linear_forward } from "./linear";
+import { mem_alloc } from "../memory";
+import { gemm } from "../ops/gemm";
+import { linear_forward } from "../ops/linear";
 import { data, grad, gptr, gfresh, needs, tensor_new, push, seti, setf, geti, getu, getf, check } from "./tape_core";
 import {
   silu_mask_forward, silu_mask_backward, residual_bias_forward, residual_mask_forward, residual_backward,
-} from "./linear_fused";
+} from "../ops/linear_fused";
 
 export const OP_LINEAR_SILU = 40, OP_LINEAR_RESIDUAL = 41;
 

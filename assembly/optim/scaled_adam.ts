@@ -23,7 +23,7 @@
 // The host zeroes exp_avg, exp_avg_sq and tensor_state once; step 0 initialises param_rms.
 // The learned-scale step and the dot products are in scaled_adam_scale.ts.
 
-import { mem_alloc } from "./memory";
+import { mem_alloc } from "../memory";
 import { BLOCK, SLOT_HEADER, at, dot_f32, dot_f32_naive, madd, size_step } from "./scaled_adam_scale";
 
 // The two results of pre_pass_sums (globals: no managed objects cross a call).

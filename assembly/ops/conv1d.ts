@@ -10,7 +10,7 @@
 // across the K taps), then blocks of 4, then a scalar tail. The taps of a block are first copied to
 // WT as [K, 16] so each tap is one vector load.
 
-import { mem_alloc } from "./memory";
+import { mem_alloc } from "../memory";
 
 // @ts-ignore: decorator
 @inline

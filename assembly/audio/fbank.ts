@@ -15,7 +15,7 @@
 // module start and are recomputed when the sample rate or bin count changes. Depends only on
 // memory.ts and fft.ts (fft_core.ts), so the inference build can include it.
 
-import { mem_alloc } from "./memory";
+import { mem_alloc } from "../memory";
 import { FFT_MAX, rfft_power, rfft_power_naive } from "./fft";
 
 /** The most mel bins fbank_setup accepts. */

@@ -11,7 +11,7 @@
 // Weights may be leading slices of larger ones (a subnet): W_enc [J, ld_wenc >= Denc],
 // W_pred [J, ld_wpred >= Dpred], W_out [V, ld_wout >= J]; their gradients use the same strides.
 
-import { gemm, gemm_naive } from "./gemm";
+import { gemm, gemm_naive } from "../ops/gemm";
 import { tanh4 } from "./simd_exp";
 
 const JOINER_CHUNK: i32 = 256; // rows of dh computed per GEMM in the backward

@@ -8,7 +8,7 @@
 // and sqrt(v) is multiplied by 1/sqrt(1 - beta2^t) (one division fewer per element) where torch
 // divides by sqrt(1 - beta2^t): a few ulp per step.
 
-import { mem_alloc } from "./memory";
+import { mem_alloc } from "../memory";
 
 // @ts-ignore: decorator
 @inline

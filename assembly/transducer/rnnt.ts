@@ -16,7 +16,7 @@
 // error ~2e-7 and flushes results below 2^-126 to 0; the lattice uses Mathf log1p/exp (log_add_exp).
 // α, β are f32: with |log P| ~ 1000 (long T) one ulp is 6e-5, so gradients carry ~1e-4 relative error.
 
-import { log_add_exp } from "./math";
+import { log_add_exp } from "../math";
 import { exp4 as rnnt_exp4 } from "./simd_exp";
 
 const NEG_INF: f32 = -Infinity;

@@ -2,7 +2,7 @@
 // (primitive ops) and tape_model.ts (the model's composite ops). Not exported from the engine,
 // except through the re-exports in tape.ts.
 
-import { mem_alloc } from "./memory";
+import { mem_alloc } from "../memory";
 
 // ---- tensors -------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@
 // The SIMD kernels run radix-4 stages and a fused last stage + permutation (fft_core.ts); the
 // naive twins run scalar radix-2 stages and a separate permutation.
 
-import { mem_alloc } from "./memory";
+import { mem_alloc } from "../memory";
 import {
   FFT_MAX, TW_RE, TW_IM, butterfly_1, fft_last_to, fft_stages, last_two_stages, unscramble,
 } from "./fft_core";

@@ -13,7 +13,7 @@
 // test/linear_fused.test.ts against the naive twins, float64 finite differences, and the unfused ops
 // on the tape.
 
-import { kv, madd4, ONE, sigmoid4_abs } from "./simd_math";
+import { kv, madd4, ONE, sigmoid4_abs } from "../simd_math";
 
 // @ts-ignore: decorator
 @inline

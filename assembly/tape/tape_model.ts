@@ -5,17 +5,17 @@
 // Operands that do not fit a record's 15 slots travel in a small i32 block in the arena (`pb`),
 // written by the host and kept until the step ends.
 
-import { mem_alloc } from "./memory";
+import { mem_alloc } from "../memory";
 import { data, grad, needs, tensor_new, push, seti, geti, getu, check } from "./tape_core";
-import { ssm_discretize_forward, ssm_discretize_backward } from "./ssm_discretize";
-import { ssm_scan_forward, ssm_scan_forward_scratch } from "./ssm";
-import { ssm_scan_backward, ssm_scan_backward_scratch } from "./ssm_backward";
-import { ssm_gate_forward, ssm_gate_backward } from "./ssm_gate";
-import { conv2d_forward, conv2d_backward, conv2d_scratch_size } from "./conv2d";
-import { dwconv1d_forward, dwconv1d_backward } from "./conv1d";
+import { ssm_discretize_forward, ssm_discretize_backward } from "../ssm/ssm_discretize";
+import { ssm_scan_forward, ssm_scan_forward_scratch } from "../ssm/ssm";
+import { ssm_scan_backward, ssm_scan_backward_scratch } from "../ssm/ssm_backward";
+import { ssm_gate_forward, ssm_gate_backward } from "../ssm/ssm_gate";
+import { conv2d_forward, conv2d_backward, conv2d_scratch_size } from "../ops/conv2d";
+import { dwconv1d_forward, dwconv1d_backward } from "../ops/conv1d";
 import {
   permute_bctf_to_btcf_forward, permute_bctf_to_btcf_backward, slice_cols_forward, slice_cols_backward,
-} from "./tensor_ops";
+} from "../ops/tensor_ops";
 
 export const OP_MHSSM = 32, OP_CONV2D = 33, OP_PERMUTE_BCTF = 34, OP_DWCONV1D = 35, OP_SLICE_COLS = 36;
 

@@ -10,7 +10,7 @@
 // twin in fft.ts runs radix-2 stages. Both are decimation in frequency with bit-reversed output; a
 // radix-4 butterfly writes its outputs in bit-reversed order, so both end with the same permutation.
 
-import { mem_alloc } from "./memory";
+import { mem_alloc } from "../memory";
 
 /** The largest complex FFT size, and the largest real FFT size (the real FFT uses half of it). */
 export const FFT_MAX: i32 = 4096;

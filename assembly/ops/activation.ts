@@ -15,7 +15,7 @@
 // Shapes: out, inp, dinp, dout are [n], contiguous. out may alias inp (in place) when the backward
 // takes out, or when no backward follows.
 
-import { exp4, kv, madd4, ONE, sigmoid4, splat, tanh4 } from "./simd_math";
+import { exp4, kv, madd4, ONE, sigmoid4, splat, tanh4 } from "../simd_math";
 
 // @ts-ignore: decorator
 @inline
