@@ -15,6 +15,7 @@
 // module start and are recomputed when the sample rate or bin count changes. Depends only on
 // memory.ts and fft.ts (fft_core.ts), so the inference build can include it.
 
+import { madd4 } from "../math";
 import { mem_alloc } from "../memory";
 import { FFT_MAX, rfft_power, rfft_power_naive } from "./fft";
 
@@ -124,13 +125,6 @@ export function fbank_setup(sample_rate: f64, num_bins: i32): i32 {
 
 // @ts-ignore: decorator
 @inline
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
-
-// @ts-ignore: decorator
-@inline
 function hsum(v: v128): f32 {
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
 }
@@ -150,12 +144,12 @@ function log_f32x4(x: v128): v128 {
   const e = f32x4.convert_i32x4_s(i32x4.sub(i32x4.sub(i32x4.shr_u(x, 23), i32x4.splat(127)), big));
   const one = f32x4.splat(1);
   const s = f32x4.div(f32x4.sub(m, one), f32x4.add(m, one)), s2 = f32x4.mul(s, s);
-  let p = madd(s2, f32x4.splat(<f32>(1.0 / 9.0)), f32x4.splat(<f32>(1.0 / 7.0)));
-  p = madd(s2, p, f32x4.splat(<f32>(1.0 / 5.0)));
-  p = madd(s2, p, f32x4.splat(<f32>(1.0 / 3.0)));
-  p = madd(s2, p, one);
+  let p = madd4(s2, f32x4.splat(<f32>(1.0 / 9.0)), f32x4.splat(<f32>(1.0 / 7.0)));
+  p = madd4(s2, p, f32x4.splat(<f32>(1.0 / 5.0)));
+  p = madd4(s2, p, f32x4.splat(<f32>(1.0 / 3.0)));
+  p = madd4(s2, p, one);
   const lm = f32x4.mul(f32x4.add(s, s), p);
-  const r = madd(e, f32x4.splat(0.693359375), madd(e, f32x4.splat(-2.12194440e-4), lm));
+  const r = madd4(e, f32x4.splat(0.693359375), madd4(e, f32x4.splat(-2.12194440e-4), lm));
   return v128.bitselect(r, x, f32x4.lt(x, f32x4.splat(Infinity)));
 }
 
@@ -166,7 +160,7 @@ function mel_log(out: usize, num_bins: i32): void {
     const w = MEL_W + (<usize>load<i32>(MEL_OFF + (<usize>b << 2)) << 2), p = POWER + (<usize>start << 2);
     let acc = f32x4.splat(0);
     let k = 0;
-    for (; k + 4 <= len; k += 4) acc = madd(v128.load(w + (<usize>k << 2)), v128.load(p + (<usize>k << 2)), acc);
+    for (; k + 4 <= len; k += 4) acc = madd4(v128.load(w + (<usize>k << 2)), v128.load(p + (<usize>k << 2)), acc);
     let e = hsum(acc);
     for (; k < len; k++) e += load<f32>(w + (<usize>k << 2)) * load<f32>(p + (<usize>k << 2));
     store<f32>(out + (<usize>b << 2), max<f32>(e, EPSILON));
@@ -200,7 +194,7 @@ function frame_simd(out: usize, x: usize, num_bins: i32): void {
   for (; j + 4 <= len; j += 4) {
     const o = <usize>j << 2;
     const cur = f32x4.sub(v128.load(x + o), m4), prev = f32x4.sub(v128.load(x + o - 4), m4);
-    v128.store(FRAME + o, f32x4.mul(madd(p4, prev, cur), v128.load(WINDOW + o)));
+    v128.store(FRAME + o, f32x4.mul(madd4(p4, prev, cur), v128.load(WINDOW + o)));
   }
   for (; j < len; j++) {
     const o = <usize>j << 2;

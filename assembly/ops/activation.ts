@@ -2,7 +2,7 @@
 // over n contiguous floats, SIMD with a scalar tail, each with a scalar `_naive` twin.
 //
 // What it is not: gelu (gelu.ts), the softmaxes (softmax.ts). The vector math and its accuracy live
-// in simd_math.ts; the naive twins use Mathf (musl). References: torch.relu / sigmoid / tanh /
+// in assembly/math.ts; the naive twins use Mathf (musl). References: torch.relu / sigmoid / tanh /
 // nn.functional.silu / exp, checked in test/activation.test.ts against test/fixtures/elementwise.json
 // and float64 finite differences.
 //
@@ -15,7 +15,7 @@
 // Shapes: out, inp, dinp, dout are [n], contiguous. out may alias inp (in place) when the backward
 // takes out, or when no backward follows.
 
-import { exp4, kv, madd4, ONE, sigmoid4, splat, tanh4 } from "../simd_math";
+import { exp4, kv, madd4, ONE, sigmoid4, splat, tanh4 } from "../math";
 
 // @ts-ignore: decorator
 @inline

@@ -10,17 +10,8 @@
 // across the K taps), then blocks of 4, then a scalar tail. The taps of a block are first copied to
 // WT as [K, 16] so each tap is one vector load.
 
+import { madd4 } from "../math";
 import { mem_alloc } from "../memory";
-
-// @ts-ignore: decorator
-@inline
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    return f32x4.relaxed_madd(a, b, c);
-  } else {
-    return f32x4.add(f32x4.mul(a, b), c);
-  }
-}
 
 /** The largest kernel width the SIMD kernels accept (the size of WT). */
 export const DWCONV1D_MAX_K: i32 = 1024;
@@ -89,10 +80,10 @@ export function dwconv1d_forward(
           for (let k = k0; k < k1; k++) {
             const x = src + <usize>k * rowBytes;
             const w = WT + (<usize>(k * CB) << 2);
-            a0 = madd(v128.load(w), v128.load(x), a0);
-            a1 = madd(v128.load(w, 16), v128.load(x, 16), a1);
-            a2 = madd(v128.load(w, 32), v128.load(x, 32), a2);
-            a3 = madd(v128.load(w, 48), v128.load(x, 48), a3);
+            a0 = madd4(v128.load(w), v128.load(x), a0);
+            a1 = madd4(v128.load(w, 16), v128.load(x, 16), a1);
+            a2 = madd4(v128.load(w, 32), v128.load(x, 32), a2);
+            a3 = madd4(v128.load(w, 48), v128.load(x, 48), a3);
           }
           v128.store(dst, a0); v128.store(dst, a1, 16); v128.store(dst, a2, 32); v128.store(dst, a3, 48);
           j = CB;
@@ -101,7 +92,7 @@ export function dwconv1d_forward(
           const off = <usize>j << 2;
           let a = bias ? v128.load(bias + (<usize>c0 << 2) + off) : f32x4.splat(0);
           for (let k = k0; k < k1; k++) {
-            a = madd(v128.load(WT + (<usize>(k * CB) << 2) + off), v128.load(src + <usize>k * rowBytes + off), a);
+            a = madd4(v128.load(WT + (<usize>(k * CB) << 2) + off), v128.load(src + <usize>k * rowBytes + off), a);
           }
           v128.store(dst + off, a);
         }
@@ -149,10 +140,10 @@ export function dwconv1d_backward(
             for (let k = k0; k < k1; k++) {
               const g = src - <usize>k * rowBytes;
               const w = WT + (<usize>(k * CB) << 2);
-              a0 = madd(v128.load(w), v128.load(g), a0);
-              a1 = madd(v128.load(w, 16), v128.load(g, 16), a1);
-              a2 = madd(v128.load(w, 32), v128.load(g, 32), a2);
-              a3 = madd(v128.load(w, 48), v128.load(g, 48), a3);
+              a0 = madd4(v128.load(w), v128.load(g), a0);
+              a1 = madd4(v128.load(w, 16), v128.load(g, 16), a1);
+              a2 = madd4(v128.load(w, 32), v128.load(g, 32), a2);
+              a3 = madd4(v128.load(w, 48), v128.load(g, 48), a3);
             }
             v128.store(dst, a0); v128.store(dst, a1, 16); v128.store(dst, a2, 32); v128.store(dst, a3, 48);
             j = CB;
@@ -161,7 +152,7 @@ export function dwconv1d_backward(
             const off = <usize>j << 2;
             let a = v128.load(dst + off);
             for (let k = k0; k < k1; k++) {
-              a = madd(v128.load(WT + (<usize>(k * CB) << 2) + off), v128.load(src - <usize>k * rowBytes + off), a);
+              a = madd4(v128.load(WT + (<usize>(k * CB) << 2) + off), v128.load(src - <usize>k * rowBytes + off), a);
             }
             v128.store(dst + off, a);
           }
@@ -190,10 +181,10 @@ export function dwconv1d_backward(
             const x = inp + <usize>b * T * rowBytes + cOff + <usize>(k - P) * rowBytes;
             for (let t = t0; t < t1; t++) {
               const gt = g + <usize>t * rowBytes, xt = x + <usize>t * rowBytes;
-              a0 = madd(v128.load(gt), v128.load(xt), a0);
-              a1 = madd(v128.load(gt, 16), v128.load(xt, 16), a1);
-              a2 = madd(v128.load(gt, 32), v128.load(xt, 32), a2);
-              a3 = madd(v128.load(gt, 48), v128.load(xt, 48), a3);
+              a0 = madd4(v128.load(gt), v128.load(xt), a0);
+              a1 = madd4(v128.load(gt, 16), v128.load(xt, 16), a1);
+              a2 = madd4(v128.load(gt, 32), v128.load(xt, 32), a2);
+              a3 = madd4(v128.load(gt, 48), v128.load(xt, 48), a3);
             }
           }
           const dw = dweight + ((<usize>c0 * K + k) << 2);
@@ -210,7 +201,7 @@ export function dwconv1d_backward(
             const g = dout + <usize>b * T * rowBytes + off;
             const x = inp + <usize>b * T * rowBytes + off + <usize>(k - P) * rowBytes;
             for (let t = t0; t < t1; t++) {
-              a = madd(v128.load(g + <usize>t * rowBytes), v128.load(x + <usize>t * rowBytes), a);
+              a = madd4(v128.load(g + <usize>t * rowBytes), v128.load(x + <usize>t * rowBytes), a);
             }
           }
           add_lanes(dweight + ((<usize>(c0 + j) * K + k) << 2), a, step);

@@ -7,7 +7,7 @@
 // Shapes: every buffer is [n], contiguous. out may alias a, b or inp (each element is read before it
 // is written). In the backwards a gradient pointer may be 0, meaning "not needed".
 
-import { madd4 } from "../simd_math";
+import { madd4 } from "../math";
 
 /** out[i] = a[i] + b[i]. */
 export function add_forward(out: usize, a: usize, b: usize, n: i32): void {

@@ -1,7 +1,7 @@
 // GELU, a forward/backward pair over n contiguous floats, SIMD with a scalar tail, with `_naive` twins.
 //
 // approximate = 0: the exact form x * Phi(x), Phi the standard normal CDF (torch's default,
-//   nn.functional.gelu(x)); Phi comes from an erfc approximation (simd_math.ts normal_cdf4):
+//   nn.functional.gelu(x)); Phi comes from an erfc approximation (assembly/math.ts normal_cdf4):
 //   relative error <= 4e-7 for x >= 0 and 4.3e-7 + 1.6e-7 x^2 for x < 0 (measured; 4e-6 at x = -5).
 // approximate = 1: the tanh form 0.5 * x * (1 + tanh(k0 * (x + k1 * x^3))), torch's
 //   gelu(x, approximate='tanh'), computed as x * sigmoid(2u) (the same value: 1 + tanh(u) = 2 sigmoid(2u))
@@ -15,9 +15,9 @@
 import {
   exp4, GELU_2K0, GELU_6K0K1, GELU_K1, INV_SQRT_2PI, kv, madd4, NEG_HALF, NEG_X_SAT, normal_cdf, normal_cdf4, ONE,
   sigmoid4, X_SAT,
-} from "../simd_math";
+} from "../math";
 
-// The scalar twins' constants; the vector code reads the same values from simd_math's table.
+// The scalar twins' constants; the vector code reads the same values from math.ts's table.
 const K0: f32 = 0.7978845608028654; // sqrt(2/pi)
 const K1: f32 = 0.044715;
 const INV_SQRT_2PI_S: f32 = 0.3989422804014327;

@@ -20,9 +20,10 @@
 // Reference: `gemm_naive` below (the test oracle); error: a sum of K products in another order
 // (and fused in the relaxed build), so results differ from the naive twin by a few ulps times K.
 
+import { madd4 } from "../math";
 import { mem_alloc } from "../memory";
 import { gemm_pack_a, gemm_pack_b } from "./gemm_pack";
-import { gemm_small_nn, gemm_small_nt, madd, put_row } from "./gemm_small";
+import { gemm_small_nn, gemm_small_nt, put_row } from "./gemm_small";
 
 const MR: i32 = ASC_FEATURE_RELAXED_SIMD ? 5 : 4; // rows of the micro-tile
 const NR: i32 = 8; // columns of the micro-tile (two f32x4)
@@ -133,17 +134,17 @@ function micro_kernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha: 
   while (bp < bend) {
     const b0 = v128.load(bp), b1 = v128.load(bp, 16);
     let a = A_SPLAT ? v128.load(ap) : v128.load32_splat(ap);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
+    c00 = madd4(a, b0, c00);
+    c01 = madd4(a, b1, c01);
     a = A_SPLAT ? v128.load(ap, 16) : v128.load32_splat(ap, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
+    c10 = madd4(a, b0, c10);
+    c11 = madd4(a, b1, c11);
     a = A_SPLAT ? v128.load(ap, 32) : v128.load32_splat(ap, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
+    c20 = madd4(a, b0, c20);
+    c21 = madd4(a, b1, c21);
     a = A_SPLAT ? v128.load(ap, 48) : v128.load32_splat(ap, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
+    c30 = madd4(a, b0, c30);
+    c31 = madd4(a, b1, c31);
     ap += A_SPLAT ? 64 : 16;
     bp += <usize>NR << 2;
   }
@@ -207,19 +208,19 @@ function micro_kernel5(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, alpha:
     const av = v128.load(ap);
     const a4 = v128.load32_splat(ap, 16);
     let a = i32x4.shuffle(av, av, 0, 0, 0, 0);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
+    c00 = madd4(a, b0, c00);
+    c01 = madd4(a, b1, c01);
     a = i32x4.shuffle(av, av, 1, 1, 1, 1);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
+    c10 = madd4(a, b0, c10);
+    c11 = madd4(a, b1, c11);
     a = i32x4.shuffle(av, av, 2, 2, 2, 2);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
+    c20 = madd4(a, b0, c20);
+    c21 = madd4(a, b1, c21);
     a = i32x4.shuffle(av, av, 3, 3, 3, 3);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    c40 = madd(a4, b0, c40);
-    c41 = madd(a4, b1, c41);
+    c30 = madd4(a, b0, c30);
+    c31 = madd4(a, b1, c31);
+    c40 = madd4(a4, b0, c40);
+    c41 = madd4(a4, b1, c41);
     ap += 20;
     bp += <usize>NR << 2;
   }

@@ -7,14 +7,7 @@
 // Also the helpers shared with gemm.ts (madd, put_row). Not a public kernel: `gemm` dispatches here.
 // Reference: gemm_naive (gemm.ts), through `gemm` in test/gemm.test.ts.
 
-/** a * b + c: one fused op (f32x4.relaxed_madd) in the relaxed build, mul then add otherwise. */
-// @ts-ignore: decorator
-@inline
-export function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(c, f32x4.mul(a, b));
-}
-
+import { madd4 } from "../math";
 /** C[r, 0:8] = alpha * acc + beta * C[r, 0:8] for one row (beta = 0: C is not read). */
 // @ts-ignore: decorator
 @inline
@@ -65,17 +58,17 @@ export function gemm_small_nt(
         const o = <usize>k << 2;
         const x0 = v128.load(a0 + o), x1 = v128.load(a1 + o);
         let w = v128.load(b0 + o);
-        s00 = madd(x0, w, s00);
-        s10 = madd(x1, w, s10);
+        s00 = madd4(x0, w, s00);
+        s10 = madd4(x1, w, s10);
         w = v128.load(b1 + o);
-        s01 = madd(x0, w, s01);
-        s11 = madd(x1, w, s11);
+        s01 = madd4(x0, w, s01);
+        s11 = madd4(x1, w, s11);
         w = v128.load(b2 + o);
-        s02 = madd(x0, w, s02);
-        s12 = madd(x1, w, s12);
+        s02 = madd4(x0, w, s02);
+        s12 = madd4(x1, w, s12);
         w = v128.load(b3 + o);
-        s03 = madd(x0, w, s03);
-        s13 = madd(x1, w, s13);
+        s03 = madd4(x0, w, s03);
+        s13 = madd4(x1, w, s13);
       }
       let d00 = hsum(s00), d01 = hsum(s01), d02 = hsum(s02), d03 = hsum(s03);
       let d10 = hsum(s10), d11 = hsum(s11), d12 = hsum(s12), d13 = hsum(s13);
@@ -126,17 +119,17 @@ export function gemm_small_nn(
         const o = <usize>k << 2;
         const b0 = v128.load(bp), b1 = v128.load(bp, 16);
         let a = v128.load32_splat(a0 + o);
-        c00 = madd(a, b0, c00);
-        c01 = madd(a, b1, c01);
+        c00 = madd4(a, b0, c00);
+        c01 = madd4(a, b1, c01);
         a = v128.load32_splat(a1 + o);
-        c10 = madd(a, b0, c10);
-        c11 = madd(a, b1, c11);
+        c10 = madd4(a, b0, c10);
+        c11 = madd4(a, b1, c11);
         a = v128.load32_splat(a2 + o);
-        c20 = madd(a, b0, c20);
-        c21 = madd(a, b1, c21);
+        c20 = madd4(a, b0, c20);
+        c21 = madd4(a, b1, c21);
         a = v128.load32_splat(a3 + o);
-        c30 = madd(a, b0, c30);
-        c31 = madd(a, b1, c31);
+        c30 = madd4(a, b0, c30);
+        c31 = madd4(a, b1, c31);
         bp += bRow;
       }
       const cj = c + (<usize>j << 2);

@@ -13,7 +13,7 @@
 // test/linear_fused.test.ts against the naive twins, float64 finite differences, and the unfused ops
 // on the tape.
 
-import { kv, madd4, ONE, sigmoid4_abs } from "../simd_math";
+import { kv, madd4, ONE, sigmoid4 } from "../math";
 
 // @ts-ignore: decorator
 @inline
@@ -48,7 +48,7 @@ export function silu_mask_forward(out: usize, sig: usize, lin: usize, bias: usiz
         x2 = f32x4.add(x2, v128.load(bias + ob, 32));
         x3 = f32x4.add(x3, v128.load(bias + ob, 48));
       }
-      const s0 = sigmoid4_abs(x0), s1 = sigmoid4_abs(x1), s2 = sigmoid4_abs(x2), s3 = sigmoid4_abs(x3);
+      const s0 = sigmoid4(x0), s1 = sigmoid4(x1), s2 = sigmoid4(x2), s3 = sigmoid4(x3);
       v128.store(sig + o, s0);
       v128.store(sig + o, s1, 16);
       v128.store(sig + o, s2, 32);
@@ -69,7 +69,7 @@ export function silu_mask_forward(out: usize, sig: usize, lin: usize, bias: usiz
       const o = row + (<usize>c << 2);
       let x = v128.load(lin + o);
       if (bias) x = f32x4.add(x, v128.load(bias + (<usize>c << 2)));
-      const s = sigmoid4_abs(x); // σ to absolute accuracy: enough for x · σ(x) and SiLU'
+      const s = sigmoid4(x);
       v128.store(sig + o, s);
       let y = f32x4.mul(x, s);
       if (mask) y = f32x4.mul(y, v128.load(mask + o));

@@ -12,7 +12,7 @@
 // parameter. weight = 0 / bias = 0 mean "no affine part" (then pass dweight = 0 / dbias = 0); any
 // d-pointer may be 0 when that gradient is not needed.
 
-import { madd4, splat } from "../simd_math";
+import { madd4, splat } from "../math";
 
 // @ts-ignore: decorator
 @inline

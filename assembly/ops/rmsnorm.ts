@@ -8,7 +8,7 @@
 // dweight are [C], the leading slice [0:C] of a possibly wider parameter. weight = 0 means no gain
 // (then pass dweight = 0); a d-pointer may be 0 when that gradient is not needed.
 
-import { madd4, splat } from "../simd_math";
+import { madd4, splat } from "../math";
 
 // @ts-ignore: decorator
 @inline

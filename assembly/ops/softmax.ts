@@ -9,7 +9,7 @@
 // Shapes: inp, out, dout, dinp are [R, C], rows contiguous (row stride C).
 // Both backwards take the forward's output. out may alias inp.
 
-import { exp4, madd4, splat } from "../simd_math";
+import { exp4, madd4, splat } from "../math";
 
 /** max over x[0:C]. */
 // @ts-ignore: decorator

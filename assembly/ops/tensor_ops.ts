@@ -5,20 +5,11 @@
 // <forward(x), y> == <x, backward(y)> and a plain JS reference (test/tensor_ops.test.ts). Not here:
 // elementwise arithmetic and activations (their own file), and reductions with masks.
 
+import { madd4 } from "../math";
 // @ts-ignore: decorator
 @inline
 function f(p: usize, i: i32): usize {
   return p + (<usize>i << 2);
-}
-
-// @ts-ignore: decorator
-@inline
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    return f32x4.relaxed_madd(a, b, c);
-  } else {
-    return f32x4.add(f32x4.mul(a, b), c);
-  }
 }
 
 /** dst[0..n) += src[0..n), SIMD with a scalar tail. */
@@ -251,7 +242,7 @@ export function mean_time_backward(dinp: usize, dout: usize, B: i32, T: i32, C: 
     for (let t = 0; t < T; t++) {
       const d = f(dinp, (b * T + t) * C);
       let i = 0;
-      for (; i + 4 <= C; i += 4) v128.store(f(d, i), madd(v128.load(f(g, i)), s, v128.load(f(d, i))));
+      for (; i + 4 <= C; i += 4) v128.store(f(d, i), madd4(v128.load(f(g, i)), s, v128.load(f(d, i))));
       for (; i < C; i++) store<f32>(f(d, i), load<f32>(f(d, i)) + load<f32>(f(g, i)) * inv);
     }
   }

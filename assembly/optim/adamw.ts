@@ -8,17 +8,8 @@
 // and sqrt(v) is multiplied by 1/sqrt(1 - beta2^t) (one division fewer per element) where torch
 // divides by sqrt(1 - beta2^t): a few ulp per step.
 
+import { madd4 } from "../math";
 import { mem_alloc } from "../memory";
-
-// @ts-ignore: decorator
-@inline
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    return f32x4.relaxed_madd(a, b, c);
-  } else {
-    return f32x4.add(f32x4.mul(a, b), c);
-  }
-}
 
 // Per-step constants, f32, stored by adamw_update and read back with v128.load32_splat: a load pins
 // them before the loop (V8's TurboFan otherwise recomputed an f64 division and square root inside
@@ -70,12 +61,12 @@ export function adamw_update(
     const o = <usize>i << 2;
     const g = v128.load(grads + o);
     const p = f32x4.mul(v128.load(params + o), decay);
-    const m = madd(omb1, g, f32x4.mul(v128.load(exp_avg + o), b1));
-    const v = madd(f32x4.mul(omb2, g), g, f32x4.mul(v128.load(exp_avg_sq + o), b2));
+    const m = madd4(omb1, g, f32x4.mul(v128.load(exp_avg + o), b1));
+    const v = madd4(f32x4.mul(omb2, g), g, f32x4.mul(v128.load(exp_avg_sq + o), b2));
     v128.store(exp_avg + o, m);
     v128.store(exp_avg_sq + o, v);
-    const denom = madd(f32x4.sqrt(v), inv_bc2_sqrt, veps);
-    v128.store(params + o, madd(neg_step, f32x4.div(m, denom), p));
+    const denom = madd4(f32x4.sqrt(v), inv_bc2_sqrt, veps);
+    v128.store(params + o, madd4(neg_step, f32x4.div(m, denom), p));
   }
   const o = <usize>i << 2;
   update_naive(params + o, exp_avg + o, exp_avg_sq + o, grads + o, n - i);

@@ -23,8 +23,9 @@
 // The host zeroes exp_avg, exp_avg_sq and tensor_state once; step 0 initialises param_rms.
 // The learned-scale step and the dot products are in scaled_adam_scale.ts.
 
+import { madd4 } from "../math";
 import { mem_alloc } from "../memory";
-import { BLOCK, SLOT_HEADER, at, dot_f32, dot_f32_naive, madd, size_step } from "./scaled_adam_scale";
+import { BLOCK, SLOT_HEADER, at, dot_f32, dot_f32_naive, size_step } from "./scaled_adam_scale";
 
 // The two results of pre_pass_sums (globals: no managed objects cross a call).
 let sum_pp: f64 = 0;
@@ -44,15 +45,15 @@ function pre_pass_sums(p: usize, g: usize, n: i32, naive: bool): void {
     let pp0 = f32x4.splat(0), pp1 = f32x4.splat(0), pg0 = f32x4.splat(0), pg1 = f32x4.splat(0);
     for (; i + 8 <= end; i += 8) {
       const p0 = v128.load(at(p, i)), p1 = v128.load(at(p, i + 4));
-      pp0 = madd(p0, p0, pp0);
-      pp1 = madd(p1, p1, pp1);
-      pg0 = madd(p0, v128.load(at(g, i)), pg0);
-      pg1 = madd(p1, v128.load(at(g, i + 4)), pg1);
+      pp0 = madd4(p0, p0, pp0);
+      pp1 = madd4(p1, p1, pp1);
+      pg0 = madd4(p0, v128.load(at(g, i)), pg0);
+      pg1 = madd4(p1, v128.load(at(g, i + 4)), pg1);
     }
     for (; i < end; i += 4) {
       const p0 = v128.load(at(p, i));
-      pp0 = madd(p0, p0, pp0);
-      pg0 = madd(p0, v128.load(at(g, i)), pg0);
+      pp0 = madd4(p0, p0, pp0);
+      pg0 = madd4(p0, v128.load(at(g, i)), pg0);
     }
     const app = f32x4.add(pp0, pp1), apg = f32x4.add(pg0, pg1);
     pp += <f64>f32x4.extract_lane(app, 0) + <f64>f32x4.extract_lane(app, 1);
@@ -242,12 +243,12 @@ function update_tensor(p: usize, m: usize, v: usize, g: usize, n: i32): f64 {
     for (; i < end; i += 4) {
       const gi = v128.load(at(g, i));
       const pi = v128.load(at(p, i));
-      pg = madd(pi, gi, pg);
-      const vi = madd(f32x4.mul(omb2c2, gi), gi, f32x4.mul(v128.load(at(v, i)), b2));
+      pg = madd4(pi, gi, pg);
+      const vi = madd4(f32x4.mul(omb2c2, gi), gi, f32x4.mul(v128.load(at(v, i)), b2));
       v128.store(at(v, i), vi);
       const denom = f32x4.add(f32x4.sqrt(f32x4.mul(vi, vinv)), veps);
-      const delta = madd(pi, vs, f32x4.div(f32x4.mul(vstep, gi), denom));
-      const mi = madd(omb1, delta, f32x4.mul(v128.load(at(m, i)), b1));
+      const delta = madd4(pi, vs, f32x4.div(f32x4.mul(vstep, gi), denom));
+      const mi = madd4(omb1, delta, f32x4.mul(v128.load(at(m, i)), b1));
       v128.store(at(m, i), mi);
       v128.store(at(p, i), f32x4.add(pi, mi));
     }

@@ -5,21 +5,11 @@
 // reference is icefall's zipformer optim.py @ 36e0420c (scaling_step) and
 // assembly/__tests__/scaled_adam_scale.spec.ts. Known error: f32 sums of P terms (P is small).
 
+import { madd4 } from "../math";
 /** Floats before the scale_grads ring in a tensor's state slot (see scaled_adam.ts). */
 export const SLOT_HEADER: i32 = 4;
 /** The f32 lanes of a dot product are folded into an f64 total every BLOCK elements. */
 export const BLOCK: i32 = 256;
-
-/** a * b + c: fused in the relaxed build, mul then add otherwise. */
-// @ts-ignore: decorator
-@inline
-export function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    return f32x4.relaxed_madd(a, b, c);
-  } else {
-    return f32x4.add(f32x4.mul(a, b), c);
-  }
-}
 
 /** The address of float i of a region. */
 // @ts-ignore: decorator
@@ -39,12 +29,12 @@ export function dot_f32(x: usize, y: usize, n: i32): f64 {
     const end = min(n, i + BLOCK) & ~3;
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     for (; i + 16 <= end; i += 16) {
-      a0 = madd(v128.load(at(x, i)), v128.load(at(y, i)), a0);
-      a1 = madd(v128.load(at(x, i + 4)), v128.load(at(y, i + 4)), a1);
-      a2 = madd(v128.load(at(x, i + 8)), v128.load(at(y, i + 8)), a2);
-      a3 = madd(v128.load(at(x, i + 12)), v128.load(at(y, i + 12)), a3);
+      a0 = madd4(v128.load(at(x, i)), v128.load(at(y, i)), a0);
+      a1 = madd4(v128.load(at(x, i + 4)), v128.load(at(y, i + 4)), a1);
+      a2 = madd4(v128.load(at(x, i + 8)), v128.load(at(y, i + 8)), a2);
+      a3 = madd4(v128.load(at(x, i + 12)), v128.load(at(y, i + 12)), a3);
     }
-    for (; i < end; i += 4) a0 = madd(v128.load(at(x, i)), v128.load(at(y, i)), a0);
+    for (; i < end; i += 4) a0 = madd4(v128.load(at(x, i)), v128.load(at(y, i)), a0);
     const acc = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
     total += <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1);
     total += <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);

@@ -30,13 +30,7 @@
 // Error: the recurrence accumulates one rounding per step in f32; with |dA| < 1 the error stays
 // bounded; tests hold it to 2e-6 of the output scale against float64 for T <= 40, 1e-5 for T = 2000.
 
-// @ts-ignore: decorator
-@inline
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
-
+import { madd4 } from "../math";
 /** Number of valid frames of sequence b: lens[b] clamped to [0, T], or T when lens is 0. */
 // @ts-ignore: decorator
 @inline
@@ -76,14 +70,14 @@ function modes_pair(ycol: usize, ucol: usize, Tb: i32, m0: usize, m1: usize, da_
   for (let k = 0; k < Tb; k++) {
     const off = <usize>k << 4;
     const u = v128.load(ucol + off);
-    const nr0 = madd(ar0, hr0, f32x4.sub(u, f32x4.mul(ai0, hi0))); // Re(dA·h) + u
-    const nr1 = madd(ar1, hr1, f32x4.sub(u, f32x4.mul(ai1, hi1)));
-    hi0 = madd(ar0, hi0, f32x4.mul(ai0, hr0)); // Im(dA·h)
-    hi1 = madd(ar1, hi1, f32x4.mul(ai1, hr1));
+    const nr0 = madd4(ar0, hr0, f32x4.sub(u, f32x4.mul(ai0, hi0))); // Re(dA·h) + u
+    const nr1 = madd4(ar1, hr1, f32x4.sub(u, f32x4.mul(ai1, hi1)));
+    hi0 = madd4(ar0, hi0, f32x4.mul(ai0, hr0)); // Im(dA·h)
+    hi1 = madd4(ar1, hi1, f32x4.mul(ai1, hr1));
     hr0 = nr0;
     hr1 = nr1;
-    const y = madd(wr0, hr0, madd(wi0, hi0, v128.load(ycol + off)));
-    v128.store(ycol + off, madd(wr1, hr1, madd(wi1, hi1, y)));
+    const y = madd4(wr0, hr0, madd4(wi0, hi0, v128.load(ycol + off)));
+    v128.store(ycol + off, madd4(wr1, hr1, madd4(wi1, hi1, y)));
   }
   if (st0) {
     v128.store(st0, hr0);
@@ -101,10 +95,10 @@ function mode_single(ycol: usize, ucol: usize, Tb: i32, m: usize, da_re: usize, 
   let hr = st ? v128.load(st) : f32x4.splat(0), hi = st ? v128.load(st + st_im) : f32x4.splat(0);
   for (let k = 0; k < Tb; k++) {
     const off = <usize>k << 4;
-    const nr = madd(ar, hr, f32x4.sub(v128.load(ucol + off), f32x4.mul(ai, hi)));
-    hi = madd(ar, hi, f32x4.mul(ai, hr));
+    const nr = madd4(ar, hr, f32x4.sub(v128.load(ucol + off), f32x4.mul(ai, hi)));
+    hi = madd4(ar, hi, f32x4.mul(ai, hr));
     hr = nr;
-    v128.store(ycol + off, madd(wr, hr, madd(wi, hi, v128.load(ycol + off))));
+    v128.store(ycol + off, madd4(wr, hr, madd4(wi, hi, v128.load(ycol + off))));
   }
   if (st) {
     v128.store(st, hr);
@@ -127,7 +121,7 @@ function scan_quad(yb: usize, ub: usize, sb: usize, c: i32, da_re: usize, da_im:
     const u = v128.load(ub + ((<usize>t * ld_u) << 2) + q);
     v128.store(ucol + (<usize>k << 4), u);
     const y0 = accumulate ? v128.load(yb + ((<usize>t * ld_y) << 2) + q) : f32x4.splat(0);
-    v128.store(ycol + (<usize>k << 4), madd(dv, u, y0));
+    v128.store(ycol + (<usize>k << 4), madd4(dv, u, y0));
   }
   const st_im = (<usize>N2 * C) << 2;
   let n = 0;

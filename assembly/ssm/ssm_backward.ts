@@ -24,6 +24,7 @@
 //   dD    += Σ_k g_k·u_k
 // ḡ_dA and ḡ_W go to ssm_discretize_backward (ssm_discretize.ts), which turns them into ds, dc_re, dc_im.
 
+import { madd4 } from "../math";
 /** Number of valid frames of sequence b (as in ssm.ts). */
 // @ts-ignore: decorator
 @inline
@@ -31,13 +32,6 @@ function ssm_frames(lens: usize, b: i32, T: i32): i32 {
   if (lens == 0) return T;
   const n = load<i32>(lens + (<usize>b << 2));
   return n < 0 ? 0 : n > T ? T : n;
-}
-
-// @ts-ignore: decorator
-@inline
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
 }
 
 /** Inverts skip_forward ("y[t] += d·u[t]") for channels [c0, c1): du += d·g, dd += Σ_t g·u (t < Tb). */
@@ -71,14 +65,14 @@ function mode_backward(ducol: usize, gcol: usize, ucol: usize, hs: usize, Tb: i3
   let gwr = f32x4.splat(0), gwi = f32x4.splat(0);
   for (let k = 0; k < Tb; k++) {
     const off = <usize>k << 4;
-    const nr = madd(ar, hr, f32x4.sub(v128.load(ucol + off), f32x4.mul(ai, hi)));
-    hi = madd(ar, hi, f32x4.mul(ai, hr));
+    const nr = madd4(ar, hr, f32x4.sub(v128.load(ucol + off), f32x4.mul(ai, hi)));
+    hi = madd4(ar, hi, f32x4.mul(ai, hr));
     hr = nr;
     v128.store(hs + (off << 1), hr);
     v128.store(hs + (off << 1), hi, 16);
     const g = v128.load(gcol + off);
-    gwr = madd(g, hr, gwr);
-    gwi = madd(g, hi, gwi);
+    gwr = madd4(g, hr, gwr);
+    gwi = madd4(g, hi, gwi);
   }
   // λ_k = 2·g·conj(W) + conj(dA)·λ_{k+1}, walking k down.
   const w2r = f32x4.mul(f32x4.splat(2), v128.load(w_re + m)), w2i = f32x4.mul(f32x4.splat(2), v128.load(w_im + m));
@@ -89,19 +83,19 @@ function mode_backward(ducol: usize, gcol: usize, ucol: usize, hs: usize, Tb: i3
   for (let k = Tb - 1; k >= 0; k--) {
     const off = <usize>k << 4;
     const g = v128.load(gcol + off);
-    const nr = madd(ar, lr, madd(ai, li, f32x4.mul(w2r, g))); // Re(conj(dA)·λ) + 2g·Wr
+    const nr = madd4(ar, lr, madd4(ai, li, f32x4.mul(w2r, g))); // Re(conj(dA)·λ) + 2g·Wr
     li = f32x4.sub(f32x4.sub(f32x4.mul(ar, li), f32x4.mul(ai, lr)), f32x4.mul(w2i, g)); // Im(conj(dA)·λ) - 2g·Wi
     lr = nr;
     v128.store(ducol + off, f32x4.add(v128.load(ducol + off), lr)); // du_k += Re(λ_k)
     // ḡ_dA += λ_k·conj(h_{k-1}) (h_{-1} = 0: the last iteration adds 0)
-    gar = madd(lr, pr, madd(li, pi, gar));
-    gai = madd(li, pr, f32x4.sub(gai, f32x4.mul(lr, pi)));
+    gar = madd4(lr, pr, madd4(li, pi, gar));
+    gai = madd4(li, pr, f32x4.sub(gai, f32x4.mul(lr, pi)));
     const prev = k >= 2 ? hs + (<usize>(k - 2) << 5) : 0;
     pr = prev ? v128.load(prev) : f32x4.splat(0);
     pi = prev ? v128.load(prev, 16) : f32x4.splat(0);
   }
   const two = f32x4.splat(2);
-  v128.store(g_w_re + m, madd(two, gwr, v128.load(g_w_re + m)));
+  v128.store(g_w_re + m, madd4(two, gwr, v128.load(g_w_re + m)));
   v128.store(g_w_im + m, f32x4.sub(v128.load(g_w_im + m), f32x4.mul(two, gwi)));
   v128.store(g_da_re + m, f32x4.add(v128.load(g_da_re + m), gar));
   v128.store(g_da_im + m, f32x4.add(v128.load(g_da_im + m), gai));
@@ -124,10 +118,10 @@ function modes_pair_backward(ducol: usize, gcol: usize, ucol: usize, hs: usize, 
   v128.store(hs, hr0, 48);
   for (let k = 0; k < Tb; k++) {
     const off = <usize>k << 4, u = v128.load(ucol + off);
-    const nr0 = madd(ar0, hr0, f32x4.sub(u, f32x4.mul(ai0, hi0)));
-    const nr1 = madd(ar1, hr1, f32x4.sub(u, f32x4.mul(ai1, hi1)));
-    hi0 = madd(ar0, hi0, f32x4.mul(ai0, hr0));
-    hi1 = madd(ar1, hi1, f32x4.mul(ai1, hr1));
+    const nr0 = madd4(ar0, hr0, f32x4.sub(u, f32x4.mul(ai0, hi0)));
+    const nr1 = madd4(ar1, hr1, f32x4.sub(u, f32x4.mul(ai1, hi1)));
+    hi0 = madd4(ar0, hi0, f32x4.mul(ai0, hr0));
+    hi1 = madd4(ar1, hi1, f32x4.mul(ai1, hr1));
     hr0 = nr0;
     hr1 = nr1;
     const hp = hs + ((<usize>k + 1) << 6);
@@ -136,15 +130,15 @@ function modes_pair_backward(ducol: usize, gcol: usize, ucol: usize, hs: usize, 
     v128.store(hp, hr1, 32);
     v128.store(hp, hi1, 48);
     const g = v128.load(gcol + off);
-    gwr0 = madd(g, hr0, gwr0);
-    gwi0 = madd(g, hi0, gwi0);
-    gwr1 = madd(g, hr1, gwr1);
-    gwi1 = madd(g, hi1, gwi1);
+    gwr0 = madd4(g, hr0, gwr0);
+    gwi0 = madd4(g, hi0, gwi0);
+    gwr1 = madd4(g, hr1, gwr1);
+    gwi1 = madd4(g, hi1, gwi1);
   }
   const two = f32x4.splat(2);
-  v128.store(g_w_re + m0, madd(two, gwr0, v128.load(g_w_re + m0)));
+  v128.store(g_w_re + m0, madd4(two, gwr0, v128.load(g_w_re + m0)));
   v128.store(g_w_im + m0, f32x4.sub(v128.load(g_w_im + m0), f32x4.mul(two, gwi0)));
-  v128.store(g_w_re + m1, madd(two, gwr1, v128.load(g_w_re + m1)));
+  v128.store(g_w_re + m1, madd4(two, gwr1, v128.load(g_w_re + m1)));
   v128.store(g_w_im + m1, f32x4.sub(v128.load(g_w_im + m1), f32x4.mul(two, gwi1)));
   // λ_k = 2·g·conj(W) + conj(dA)·λ_{k+1}, walking k down; du_k += Re(λ_k); ḡ_dA += λ_k·conj(h_{k-1}).
   const w2r0 = f32x4.mul(two, v128.load(w_re + m0)), w2i0 = f32x4.mul(two, v128.load(w_im + m0));
@@ -153,8 +147,8 @@ function modes_pair_backward(ducol: usize, gcol: usize, ucol: usize, hs: usize, 
   let gar0 = f32x4.splat(0), gai0 = f32x4.splat(0), gar1 = f32x4.splat(0), gai1 = f32x4.splat(0);
   for (let k = Tb - 1; k >= 0; k--) {
     const off = <usize>k << 4, g = v128.load(gcol + off);
-    const nr0 = madd(ar0, lr0, madd(ai0, li0, f32x4.mul(w2r0, g)));
-    const nr1 = madd(ar1, lr1, madd(ai1, li1, f32x4.mul(w2r1, g)));
+    const nr0 = madd4(ar0, lr0, madd4(ai0, li0, f32x4.mul(w2r0, g)));
+    const nr1 = madd4(ar1, lr1, madd4(ai1, li1, f32x4.mul(w2r1, g)));
     li0 = f32x4.sub(f32x4.sub(f32x4.mul(ar0, li0), f32x4.mul(ai0, lr0)), f32x4.mul(w2i0, g));
     li1 = f32x4.sub(f32x4.sub(f32x4.mul(ar1, li1), f32x4.mul(ai1, lr1)), f32x4.mul(w2i1, g));
     lr0 = nr0;
@@ -162,10 +156,10 @@ function modes_pair_backward(ducol: usize, gcol: usize, ucol: usize, hs: usize, 
     v128.store(ducol + off, f32x4.add(v128.load(ducol + off), f32x4.add(lr0, lr1)));
     const hp = hs + (<usize>k << 6); // h_{k-1}
     const pr0 = v128.load(hp), pi0 = v128.load(hp, 16), pr1 = v128.load(hp, 32), pi1 = v128.load(hp, 48);
-    gar0 = madd(lr0, pr0, madd(li0, pi0, gar0));
-    gai0 = madd(li0, pr0, f32x4.sub(gai0, f32x4.mul(lr0, pi0)));
-    gar1 = madd(lr1, pr1, madd(li1, pi1, gar1));
-    gai1 = madd(li1, pr1, f32x4.sub(gai1, f32x4.mul(lr1, pi1)));
+    gar0 = madd4(lr0, pr0, madd4(li0, pi0, gar0));
+    gai0 = madd4(li0, pr0, f32x4.sub(gai0, f32x4.mul(lr0, pi0)));
+    gar1 = madd4(lr1, pr1, madd4(li1, pi1, gar1));
+    gai1 = madd4(li1, pr1, f32x4.sub(gai1, f32x4.mul(lr1, pi1)));
   }
   v128.store(g_da_re + m0, f32x4.add(v128.load(g_da_re + m0), gar0));
   v128.store(g_da_im + m0, f32x4.add(v128.load(g_da_im + m0), gai0));
@@ -192,7 +186,7 @@ function scan_quad_backward(dub: usize, dd: usize, dyb: usize, ub: usize, c: i32
     v128.store(ucol + (<usize>k << 4), u);
     v128.store(gcol + (<usize>k << 4), g);
     v128.store(ducol + (<usize>k << 4), f32x4.mul(dv, g));
-    ddacc = madd(g, u, ddacc);
+    ddacc = madd4(g, u, ddacc);
   }
   v128.store(dd + q, f32x4.add(v128.load(dd + q), ddacc));
   let n = 0;

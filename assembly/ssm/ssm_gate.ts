@@ -4,16 +4,8 @@
 // What it is not: the scan (ssm.ts) or the output projection (the caller's Linear). Our design: the
 // MH-SSM paper (Fathullah et al. 2023) abstract gives no gating equation (shared PAPERS.md).
 // A leading slice of k heads (k even) is the leading k·P channels: pass C = k·P.
-// The SIMD path computes σ with sigmoid_f32x4 (ssm_exp.ts: a polynomial exp, a few ulp); the naive
-// twin uses Mathf.exp. They agree to about 1e-6 relative.
-import { sigmoid_f32x4 } from "./ssm_exp";
-
-// @ts-ignore: decorator
-@inline
-function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
+// The SIMD path computes σ with sigmoid4 (assembly/math.ts, a few ulp); the naive twin uses Mathf.exp. They agree to about 1e-6 relative.
+import { madd4, sigmoid4 } from "../math";
 
 // @ts-ignore: decorator
 @inline
@@ -37,7 +29,7 @@ export function ssm_gate_forward(out: usize, y: usize, rows: i32, C: i32, P: i32
       for (; j < P8; j += 8) {
         const pa = yr + a0 + (<usize>j << 2), pb = yr + b0 + (<usize>j << 2);
         const a = v128.load(pa), b = v128.load(pb), a1 = v128.load(pa, 16), b1 = v128.load(pb, 16);
-        const sa = sigmoid_f32x4(a), sb = sigmoid_f32x4(b), sa1 = sigmoid_f32x4(a1), sb1 = sigmoid_f32x4(b1);
+        const sa = sigmoid4(a), sb = sigmoid4(b), sa1 = sigmoid4(a1), sb1 = sigmoid4(b1);
         const qa = orow + a0 + (<usize>j << 2), qb = orow + b0 + (<usize>j << 2);
         v128.store(qa, f32x4.mul(a, sb));
         v128.store(qb, f32x4.mul(b, sa));
@@ -46,8 +38,8 @@ export function ssm_gate_forward(out: usize, y: usize, rows: i32, C: i32, P: i32
       }
       for (; j < P4; j += 4) {
         const a = v128.load(yr + a0 + (<usize>j << 2)), b = v128.load(yr + b0 + (<usize>j << 2));
-        v128.store(orow + a0 + (<usize>j << 2), f32x4.mul(a, sigmoid_f32x4(b)));
-        v128.store(orow + b0 + (<usize>j << 2), f32x4.mul(b, sigmoid_f32x4(a)));
+        v128.store(orow + a0 + (<usize>j << 2), f32x4.mul(a, sigmoid4(b)));
+        v128.store(orow + b0 + (<usize>j << 2), f32x4.mul(b, sigmoid4(a)));
       }
       for (let j = P4; j < P; j++) {
         const a = load<f32>(yr + a0 + (<usize>j << 2)), b = load<f32>(yr + b0 + (<usize>j << 2));
@@ -91,12 +83,12 @@ export function ssm_gate_backward(dy: usize, dout: usize, y: usize, rows: i32, C
       for (; j < P8; j += 8) { // eight channels, four σ before any store (as in the forward)
         const ja = a0 + (<usize>j << 2), jb = b0 + (<usize>j << 2);
         const a = v128.load(yr + ja), b = v128.load(yr + jb), a1 = v128.load(yr + ja, 16), b1 = v128.load(yr + jb, 16);
-        const sa = sigmoid_f32x4(a), sb = sigmoid_f32x4(b), sa1 = sigmoid_f32x4(a1), sb1 = sigmoid_f32x4(b1);
+        const sa = sigmoid4(a), sb = sigmoid4(b), sa1 = sigmoid4(a1), sb1 = sigmoid4(b1);
         const ga = v128.load(gr + ja), gb = v128.load(gr + jb), ga1 = v128.load(gr + ja, 16), gb1 = v128.load(gr + jb, 16);
-        const da = madd(f32x4.mul(gb, b), f32x4.mul(sa, f32x4.sub(one, sa)), f32x4.mul(ga, sb));
-        const db = madd(f32x4.mul(ga, a), f32x4.mul(sb, f32x4.sub(one, sb)), f32x4.mul(gb, sa));
-        const da1 = madd(f32x4.mul(gb1, b1), f32x4.mul(sa1, f32x4.sub(one, sa1)), f32x4.mul(ga1, sb1));
-        const db1 = madd(f32x4.mul(ga1, a1), f32x4.mul(sb1, f32x4.sub(one, sb1)), f32x4.mul(gb1, sa1));
+        const da = madd4(f32x4.mul(gb, b), f32x4.mul(sa, f32x4.sub(one, sa)), f32x4.mul(ga, sb));
+        const db = madd4(f32x4.mul(ga, a), f32x4.mul(sb, f32x4.sub(one, sb)), f32x4.mul(gb, sa));
+        const da1 = madd4(f32x4.mul(gb1, b1), f32x4.mul(sa1, f32x4.sub(one, sa1)), f32x4.mul(ga1, sb1));
+        const db1 = madd4(f32x4.mul(ga1, a1), f32x4.mul(sb1, f32x4.sub(one, sb1)), f32x4.mul(gb1, sa1));
         v128.store(dr + ja, f32x4.add(v128.load(dr + ja), da));
         v128.store(dr + jb, f32x4.add(v128.load(dr + jb), db));
         v128.store(dr + ja, f32x4.add(v128.load(dr + ja, 16), da1), 16);
@@ -106,9 +98,9 @@ export function ssm_gate_backward(dy: usize, dout: usize, y: usize, rows: i32, C
         const ja = a0 + (<usize>j << 2), jb = b0 + (<usize>j << 2);
         const a = v128.load(yr + ja), b = v128.load(yr + jb);
         const ga = v128.load(gr + ja), gb = v128.load(gr + jb);
-        const sa = sigmoid_f32x4(a), sb = sigmoid_f32x4(b);
-        const da = madd(f32x4.mul(gb, b), f32x4.mul(sa, f32x4.sub(one, sa)), f32x4.mul(ga, sb));
-        const db = madd(f32x4.mul(ga, a), f32x4.mul(sb, f32x4.sub(one, sb)), f32x4.mul(gb, sa));
+        const sa = sigmoid4(a), sb = sigmoid4(b);
+        const da = madd4(f32x4.mul(gb, b), f32x4.mul(sa, f32x4.sub(one, sa)), f32x4.mul(ga, sb));
+        const db = madd4(f32x4.mul(ga, a), f32x4.mul(sb, f32x4.sub(one, sb)), f32x4.mul(gb, sa));
         v128.store(dr + ja, f32x4.add(v128.load(dr + ja), da));
         v128.store(dr + jb, f32x4.add(v128.load(dr + jb), db));
       }

@@ -13,11 +13,10 @@
 // target_lengths [B] i32, 0 <= T_b <= T, 0 <= U_b <= U. Scratch: ctc_scratch(B, T, U, V) floats holding
 // lp [B,T,V] (log-softmax), α and β [B,T,2U+1], logp [B]; written by the forward, read by the backward.
 //
-// Known error: f32 throughout; the SIMD log-softmax uses the Cephes-style exp4 (relative error ~2e-7).
+// Known error: f32 throughout; the SIMD log-softmax uses exp4 (assembly/math.ts, about 1 ulp).
 // α and β accumulate ~T log-add-exps, so with |log p| ~ 100 the gradient carries ~1e-5 relative error.
 
-import { log_add_exp } from "../math";
-import { exp4 as ctc_exp4, madd4 as ctc_madd4 } from "./simd_exp";
+import { exp4, log_add_exp, madd4 } from "../math";
 
 const NEG_INF: f32 = -Infinity;
 
@@ -46,7 +45,7 @@ function log_softmax_row(out: usize, z: usize, V: i32): void {
   const vmax = f32x4.splat(m);
   let vs = f32x4.splat(0);
   k = 0;
-  for (; k + 4 <= V; k += 4) vs = f32x4.add(vs, ctc_exp4(f32x4.sub(v128.load(z + (<usize>k << 2)), vmax)));
+  for (; k + 4 <= V; k += 4) vs = f32x4.add(vs, exp4(f32x4.sub(v128.load(z + (<usize>k << 2)), vmax)));
   let s = f32x4.extract_lane(vs, 0) + f32x4.extract_lane(vs, 1) + f32x4.extract_lane(vs, 2) + f32x4.extract_lane(vs, 3);
   for (; k < V; k++) s += Mathf.exp(at(z, k) - m);
   const ln = f32x4.splat(m + Mathf.log(s));
@@ -196,7 +195,7 @@ function backward_impl(
         const vs = f32x4.splat(scale);
         for (; k + 4 <= V; k += 4) {
           const p = v128.load(d + (<usize>k << 2));
-          v128.store(d + (<usize>k << 2), ctc_madd4(vs, ctc_exp4(v128.load(row + (<usize>k << 2))), p));
+          v128.store(d + (<usize>k << 2), madd4(vs, exp4(v128.load(row + (<usize>k << 2))), p));
         }
       }
       for (; k < V; k++) put(d, k, at(d, k) + scale * Mathf.exp(at(row, k)));

@@ -12,7 +12,7 @@
 // W_pred [J, ld_wpred >= Dpred], W_out [V, ld_wout >= J]; their gradients use the same strides.
 
 import { gemm, gemm_naive } from "../ops/gemm";
-import { tanh4 } from "./simd_exp";
+import { tanh4 } from "../math";
 
 const JOINER_CHUNK: i32 = 256; // rows of dh computed per GEMM in the backward
 

@@ -22,7 +22,7 @@
 // log clip)), so nothing overflows; q·w = p is used directly for the KL case. f32 per node, f64 per
 // utterance sum. Teacher p = 0 (log p = -inf) counts 0 in KL (the limit), where AlphaNet gives NaN.
 
-import { exp4, madd4 } from "../simd_math";
+import { exp4, madd4 } from "../math";
 
 const GENERAL: i32 = 0;
 const ZERO: i32 = 1; // α ≈ 0

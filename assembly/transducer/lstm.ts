@@ -8,13 +8,13 @@
 // step is lstm_forward with T = 1 and (h0, c0) = the carried state. Stacked layers are composed by the
 // host (src/predictor.ts). What it is not: bidirectional, projected (proj_size) or peephole LSTMs.
 // Reference: torch.nn.LSTM (test/ref/lstm.py writes the fixture); float64 finite differences in tests.
-// The gate nonlinearities are SIMD over H (exp4/tanh4 from simd_exp.ts) with a scalar tail; the
+// The gate nonlinearities are SIMD over H (sigmoid4/tanh4 from assembly/math.ts) with a scalar tail; the
 // naive twins use the scalar loop (Mathf) throughout and gemm_naive.
 //
 // Sequences are batch-major: x [B, T, ldx >= In], h_out and c_out [B, T, H], gates [B, T, 4H].
 
 import { gemm, gemm_naive } from "../ops/gemm";
-import { exp4, tanh4 } from "./simd_exp";
+import { sigmoid4, tanh4 } from "../math";
 
 // @ts-ignore: decorator
 @inline function at(p: usize, i: i32): f32 {
@@ -29,11 +29,6 @@ import { exp4, tanh4 } from "./simd_exp";
 // @ts-ignore: decorator
 @inline function sigmoid(x: f32): f32 {
   return x >= 0 ? 1 / (1 + Mathf.exp(-x)) : Mathf.exp(x) / (1 + Mathf.exp(x));
-}
-
-// @ts-ignore: decorator
-@inline function sigmoid4(x: v128): v128 {
-  return f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), exp4(f32x4.neg(x))));
 }
 
 // @ts-ignore: decorator

@@ -12,20 +12,30 @@
 // lattices of [B,T,U] floats: lnorm, lp_blank, lp_label, alpha, beta (all saved by the forward).
 // Here U = labels + 1 (the legend's U); targets are [B, U-1] int32, padded.
 //
-// Known error: f32 throughout. The vectorised exp (assembly/simd_exp.ts, Cephes-style) has relative
-// error ~2e-7 and flushes results below 2^-126 to 0; the lattice uses Mathf log1p/exp (log_add_exp).
+// Known error: f32 throughout. The vectorised exp (exp4, assembly/math.ts) is within about 1 ulp and
+// grades results below 2^-126 as subnormals; the lattice uses Mathf log1p/exp (log_add_exp).
 // α, β are f32: with |log P| ~ 1000 (long T) one ulp is 6e-5, so gradients carry ~1e-4 relative error.
 
-import { log_add_exp } from "../math";
-import { exp4 as rnnt_exp4 } from "./simd_exp";
+import { exp4, log_add_exp } from "../math";
 
 const NEG_INF: f32 = -Infinity;
 
-/** out[i] = exp(x[i]) for i < n with the loss's vectorised exp (exported for its accuracy test). */
+/**
+ * out[i] = exp(x[i]) for i < n with the loss's vectorised exp, results below 2^-126 (x < -87.33654)
+ * flushed to 0: the contract of this export, which only its accuracy test uses (test/rnnt.test.ts;
+ * exp4 itself grades subnormals, and exp_forward is the engine's exp op).
+ */
 export function rnnt_exp_array(out: usize, x: usize, n: i32): void {
+  const lo = f32x4.splat(-87.33654);
   let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(out + (<usize>i << 2), rnnt_exp4(v128.load(x + (<usize>i << 2))));
-  for (; i < n; i++) store<f32>(out + (<usize>i << 2), f32x4.extract_lane(rnnt_exp4(f32x4.splat(load<f32>(x + (<usize>i << 2)))), 0));
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    v128.store(out + (<usize>i << 2), v128.andnot(exp4(v), f32x4.lt(v, lo)));
+  }
+  for (; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    store<f32>(out + (<usize>i << 2), v < <f32>-87.33654 ? 0 : f32x4.extract_lane(exp4(f32x4.splat(v)), 0));
+  }
 }
 
 /** log(sum_k exp(z[k])) over one node's V logits, SIMD (two passes over an L1-resident row). */
@@ -38,7 +48,7 @@ function node_lnorm(z: usize, V: i32): f32 {
   const vmax = f32x4.splat(m);
   let vs = f32x4.splat(0);
   k = 0;
-  for (; k + 4 <= V; k += 4) vs = f32x4.add(vs, rnnt_exp4(f32x4.sub(v128.load(z + (<usize>k << 2)), vmax)));
+  for (; k + 4 <= V; k += 4) vs = f32x4.add(vs, exp4(f32x4.sub(v128.load(z + (<usize>k << 2)), vmax)));
   let s = f32x4.extract_lane(vs, 0) + f32x4.extract_lane(vs, 1) + f32x4.extract_lane(vs, 2) + f32x4.extract_lane(vs, 3);
   for (; k < V; k++) s += Mathf.exp(load<f32>(z + (<usize>k << 2)) - m);
   return m + Mathf.log(s);
@@ -158,7 +168,7 @@ function backward_impl(
         if (!naive) {
           const vc = f32x4.splat(c), vs = f32x4.splat(scale);
           for (; k + 4 <= V; k += 4) {
-            const g = f32x4.mul(vs, rnnt_exp4(f32x4.add(v128.load(z + (<usize>k << 2)), vc)));
+            const g = f32x4.mul(vs, exp4(f32x4.add(v128.load(z + (<usize>k << 2)), vc)));
             v128.store(d + (<usize>k << 2), inplace ? g : f32x4.add(v128.load(d + (<usize>k << 2)), g));
           }
         }
