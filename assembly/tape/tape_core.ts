@@ -88,14 +88,36 @@ export function tensor_numel(t: usize): i32 { return numel(t); }
 
 // ---- the tape ------------------------------------------------------------------------------------
 
-const SLOTS: i32 = 16; // one record: op id + 15 operands (tensors, ints, floats as bits)
+/**
+ * Every op the tape records, one id each, shared by the dispatch files (tape.ts: primitive ops,
+ * tape_model.ts: the model's composite ops, tape_fused.ts: fused linear ops). Only this WASM module
+ * reads the ids; the host never sees a record.
+ */
+export enum Op {
+  LINEAR = 1, ADD = 2, MUL = 3, SCALE = 4, RELU = 5, SILU = 6, SIGMOID = 7, TANH = 8, GELU = 9,
+  LAYERNORM = 10, RMSNORM = 11, SOFTMAX = 12, LOG_SOFTMAX = 13, DROPOUT = 14, EMBEDDING = 15, SUM = 16,
+  MHSSM = 32, CONV2D = 33, PERMUTE_BCTF = 34, DWCONV1D = 35, SLICE_COLS = 36,
+  LINEAR_SILU = 40, LINEAR_RESIDUAL = 41,
+}
+
+/**
+ * The head of every record: the op and its output tensor. Each op lays its own class over the record's
+ * bytes, extending this one with named fields (tensors and pointers as usize, sizes as i32, floats as
+ * f32); `rec<T>` checks at compile time that the class fits in RECORD_BYTES.
+ */
+@unmanaged export class Record {
+  op: i32;
+  out: usize;
+}
+
+const RECORD_BYTES: i32 = 64;
 let recs: usize = 0;
 let count: i32 = 0;
 let cap: i32 = 0;
 
 /** Starts an empty tape able to hold `capacity` records, in the arena (after the host's step mark). */
 export function tape_begin(capacity: i32): void {
-  recs = mem_alloc(<usize>capacity * SLOTS * 4);
+  recs = mem_alloc(<usize>capacity * RECORD_BYTES);
   cap = recs == 0 ? 0 : capacity;
   count = 0;
 }
@@ -108,28 +130,28 @@ export function tape_truncate(n: i32): void {
   count = n;
 }
 
-export function push(op: i32): usize {
+/** The record at address r seen as T (a Record subclass); a compile error if T is larger than a record. */
+// @ts-ignore: decorator
+@inline export function rec<T>(r: usize): T {
+  if (offsetof<T>() > <usize>RECORD_BYTES) ERROR("tape record class larger than RECORD_BYTES");
+  return changetype<T>(r);
+}
+
+/** Appends a record of `op` with output `out`; the caller fills the rest of its fields through rec<T>. */
+export function push(op: Op, out: usize): usize {
   if (count >= cap) abort("tape full: raise the capacity given to tape_begin");
-  const r = recs + (<usize>count * SLOTS << 2);
-  store<i32>(r, op);
+  const r = recs + <usize>count * RECORD_BYTES;
+  const h = changetype<Record>(r);
+  h.op = op;
+  h.out = out;
   count++;
   return r;
 }
-// @ts-ignore: decorator
-@inline export function seti(r: usize, k: i32, v: i32): void { store<i32>(r + (<usize>k << 2), v); }
-// @ts-ignore: decorator
-@inline export function setf(r: usize, k: i32, v: f32): void { store<f32>(r + (<usize>k << 2), v); }
-// @ts-ignore: decorator
-@inline export function geti(r: usize, k: i32): i32 { return load<i32>(r + (<usize>k << 2)); }
-// @ts-ignore: decorator
-@inline export function getu(r: usize, k: i32): usize { return <usize>load<u32>(r + (<usize>k << 2)); }
-// @ts-ignore: decorator
-@inline export function getf(r: usize, k: i32): f32 { return load<f32>(r + (<usize>k << 2)); }
 
 export function check(t: usize, n: i32, what: string): void {
   if (t != 0 && numel(t) < n) abort(what);
 }
 
-/** The k-th record. */
+/** The address of the k-th record. */
 // @ts-ignore: decorator
-@inline export function record(k: i32): usize { return recs + (<usize>k * SLOTS << 2); }
+@inline export function record(k: i32): usize { return recs + <usize>k * RECORD_BYTES; }

@@ -15,12 +15,17 @@
 import { mem_alloc } from "../memory";
 import { gemm } from "../ops/gemm";
 import { linear_forward } from "../ops/linear";
-import { data, grad, gptr, gfresh, needs, tensor_new, push, seti, setf, geti, getu, getf, check } from "./tape_core";
+import { data, grad, gptr, gfresh, needs, tensor_new, push, rec, check, Op, Record } from "./tape_core";
 import {
   silu_mask_forward, silu_mask_backward, residual_bias_forward, residual_mask_forward, residual_backward,
 } from "../ops/linear_fused";
 
-export const OP_LINEAR_SILU = 40, OP_LINEAR_RESIDUAL = 41;
+@unmanaged class LinearSiluRec extends Record {
+  inp: usize; w: usize; b: usize; mask: usize; lin: usize; sig: usize; BT: i32; C: i32; OC: i32; ldw: i32;
+}
+@unmanaged class LinearResidualRec extends Record {
+  x: usize; inp: usize; w: usize; b: usize; mask: usize; BT: i32; C: i32; OC: i32; ldw: i32; alpha: f32;
+}
 
 /** A zeroed arena buffer of n floats (a gradient the op keeps to itself). */
 function zeroed(n: i32): usize {
@@ -48,15 +53,15 @@ export function t_linear_silu(inp: usize, w: usize, b: usize, mask: usize, BT: i
   // lin = inp · W^T (beta = 0: no bias copied in first); the SiLU pass adds b as it reads lin
   gemm(0, 1, BT, OC, C, 1, data(inp), C, data(w), ldw, 0, lin, OC);
   silu_mask_forward(data(out), sig, lin, b ? data(b) : 0, mask ? data(mask) : 0, BT, OC);
-  const r = push(OP_LINEAR_SILU);
-  seti(r, 1, <i32>out); seti(r, 2, <i32>inp); seti(r, 3, <i32>w); seti(r, 4, <i32>b); seti(r, 5, <i32>mask);
-  seti(r, 6, <i32>lin); seti(r, 7, <i32>sig); seti(r, 8, BT); seti(r, 9, C); seti(r, 10, OC); seti(r, 11, ldw);
+  const q = rec<LinearSiluRec>(push(Op.LINEAR_SILU, out));
+  q.inp = inp; q.w = w; q.b = b; q.mask = mask; q.lin = lin; q.sig = sig; q.BT = BT; q.C = C; q.OC = OC; q.ldw = ldw;
   return out;
 }
 
 function linear_silu_backward(r: usize): void {
-  const out = getu(r, 1), inp = getu(r, 2), w = getu(r, 3), b = getu(r, 4), mask = getu(r, 5);
-  const lin = getu(r, 6), sig = getu(r, 7), BT = geti(r, 8), C = geti(r, 9), OC = geti(r, 10), ldw = geti(r, 11);
+  const q = rec<LinearSiluRec>(r);
+  const out = q.out, inp = q.inp, w = q.w, b = q.b, mask = q.mask;
+  const lin = q.lin, sig = q.sig, BT = q.BT, C = q.C, OC = q.OC, ldw = q.ldw;
   check(inp, BT * C, "linear_silu backward: input size changed since forward");
   check(mask, BT * OC, "linear_silu backward: mask size changed since forward");
   // out = x · σ(x) · mask, x = lin + b  ->  dlin (written, not accumulated: the op's own), db
@@ -83,15 +88,15 @@ export function t_linear_residual(x: usize, inp: usize, w: usize, b: usize, mask
     residual_bias_forward(data(out), data(x), b ? data(b) : 0, alpha, BT, OC);
     gemm(0, 1, BT, OC, C, alpha, data(inp), C, data(w), ldw, 1, data(out), OC);
   }
-  const r = push(OP_LINEAR_RESIDUAL);
-  seti(r, 1, <i32>out); seti(r, 2, <i32>x); seti(r, 3, <i32>inp); seti(r, 4, <i32>w); seti(r, 5, <i32>b);
-  seti(r, 6, <i32>mask); seti(r, 7, BT); seti(r, 8, C); seti(r, 9, OC); seti(r, 10, ldw); setf(r, 11, alpha);
+  const q = rec<LinearResidualRec>(push(Op.LINEAR_RESIDUAL, out));
+  q.x = x; q.inp = inp; q.w = w; q.b = b; q.mask = mask; q.BT = BT; q.C = C; q.OC = OC; q.ldw = ldw; q.alpha = alpha;
   return out;
 }
 
 function linear_residual_backward(r: usize): void {
-  const out = getu(r, 1), x = getu(r, 2), inp = getu(r, 3), w = getu(r, 4), b = getu(r, 5), mask = getu(r, 6);
-  const BT = geti(r, 7), C = geti(r, 8), OC = geti(r, 9), ldw = geti(r, 10), alpha = getf(r, 11);
+  const q = rec<LinearResidualRec>(r);
+  const out = q.out, x = q.x, inp = q.inp, w = q.w, b = q.b, mask = q.mask;
+  const BT = q.BT, C = q.C, OC = q.OC, ldw = q.ldw, alpha = q.alpha;
   check(x, BT * OC, "linear_residual backward: residual size changed since forward");
   check(inp, BT * C, "linear_residual backward: input size changed since forward");
   check(mask, BT * OC, "linear_residual backward: mask size changed since forward");
@@ -109,10 +114,10 @@ function linear_residual_backward(r: usize): void {
 }
 
 /** Dispatches a fused op's backward; false when `op` is not one of this file's. */
-export function fused_backward(op: i32, r: usize): bool {
+export function fused_backward(op: Op, r: usize): bool {
   switch (op) {
-    case OP_LINEAR_SILU: linear_silu_backward(r); return true;
-    case OP_LINEAR_RESIDUAL: linear_residual_backward(r); return true;
+    case Op.LINEAR_SILU: linear_silu_backward(r); return true;
+    case Op.LINEAR_RESIDUAL: linear_residual_backward(r); return true;
     default: return false;
   }
 }

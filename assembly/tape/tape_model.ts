@@ -2,11 +2,12 @@
 // and inverts them in `model_backward`. Primitive ops live in tape.ts; this file holds the ops whose
 // kernels take many operands (the MH-SSM layer, convolutions, the LSTM, the joiner, the RNN-T loss).
 //
-// Operands that do not fit a record's 15 slots travel in a small i32 block in the arena (`pb`),
-// written by the host and kept until the step ends.
+// Each op's record is a class over the record's bytes (Record in tape_core.ts, named fields). Operands
+// that do not fit a record travel in a small i32 block in the arena (`pb`), written by the host and
+// kept until the step ends.
 
 import { mem_alloc } from "../memory";
-import { data, grad, needs, tensor_new, push, seti, geti, getu, check } from "./tape_core";
+import { data, grad, needs, tensor_new, push, rec, check, Op, Record } from "./tape_core";
 import { ssm_discretize_forward, ssm_discretize_backward } from "../ssm/ssm_discretize";
 import { ssm_scan_forward, ssm_scan_forward_scratch } from "../ssm/ssm";
 import { ssm_scan_backward, ssm_scan_backward_scratch } from "../ssm/ssm_backward";
@@ -17,7 +18,17 @@ import {
   permute_bctf_to_btcf_forward, permute_bctf_to_btcf_backward, slice_cols_forward, slice_cols_backward,
 } from "../ops/tensor_ops";
 
-export const OP_MHSSM = 32, OP_CONV2D = 33, OP_PERMUTE_BCTF = 34, OP_DWCONV1D = 35, OP_SLICE_COLS = 36;
+@unmanaged class MhssmRec extends Record {
+  u: usize; pb: usize; y: usize; B: i32; T: i32; C: i32; N2: i32; P: i32; lens: usize; dirs: i32;
+}
+/** Kernel sizes and strides as bytes (<= 255), time paddings as halves (<= 65535). */
+@unmanaged class Conv2dRec extends Record {
+  x: usize; w: usize; b: usize; col: usize; B: i32; Cin: i32; T: i32; F: i32; Cout: i32; ldw: i32;
+  KT: u8; KF: u8; ST: u8; SF: u8; padL: u16; padR: u16;
+}
+@unmanaged class PermuteRec extends Record { x: usize; B: i32; C: i32; T: i32; F: i32; }
+@unmanaged class Dwconv1dRec extends Record { x: usize; w: usize; b: usize; B: i32; T: i32; C: i32; K: i32; causal: i32; }
+@unmanaged class SliceColsRec extends Record { x: usize; R: i32; C: i32; c0: i32; c1: i32; }
 
 /** A zeroed arena buffer standing in for a gradient nobody needs (kernels that always write one). */
 function sink(ptr: usize, n: i32): usize {
@@ -59,16 +70,15 @@ export function t_mhssm(u: usize, pb: usize, B: i32, T: i32, C: i32, N2: i32, P:
       lens, scratch, B, T, C, N2, C, C, dir, dir);
   }
   ssm_gate_forward(data(out), y, B * T, C, P, C, C);
-  const r = push(OP_MHSSM);
-  seti(r, 1, <i32>out); seti(r, 2, <i32>u); seti(r, 3, <i32>pb); seti(r, 4, <i32>y);
-  seti(r, 5, B); seti(r, 6, T); seti(r, 7, C); seti(r, 8, N2); seti(r, 9, P); seti(r, 10, <i32>lens); seti(r, 11, dirs);
+  const q = rec<MhssmRec>(push(Op.MHSSM, out));
+  q.u = u; q.pb = pb; q.y = y; q.B = B; q.T = T; q.C = C; q.N2 = N2; q.P = P; q.lens = lens; q.dirs = dirs;
   return out;
 }
 
 function mhssm_backward(r: usize): void {
-  const out = getu(r, 1), u = getu(r, 2), pb = getu(r, 3), y = getu(r, 4);
-  const B = geti(r, 5), T = geti(r, 6), C = geti(r, 7), N2 = geti(r, 8), P = geti(r, 9);
-  const lens = getu(r, 10), dirs = geti(r, 11);
+  const q = rec<MhssmRec>(r);
+  const out = q.out, u = q.u, pb = q.pb, y = q.y, B = q.B, T = q.T, C = q.C, N2 = q.N2, P = q.P;
+  const lens = q.lens, dirs = q.dirs;
   const n = B * T * C;
   check(u, n, "mhssm backward: input size changed since forward");
   // out = gate(y)  ->  dy
@@ -105,19 +115,16 @@ export function t_conv2d(x: usize, w: usize, b: usize, B: i32, Cin: i32, T: i32,
   const out = tensor_new(B * Cout * To * Fo, needs(x, w, b));
   const col = mem_alloc(<usize>conv2d_scratch_size(Cin, T, F, KT, KF, ST, SF, padL, padR) << 2);
   conv2d_forward(data(out), data(x), data(w), b ? data(b) : 0, col, B, Cin, T, F, Cout, KT, KF, ST, SF, padL, padR, ldw);
-  const r = push(OP_CONV2D);
-  seti(r, 1, <i32>out); seti(r, 2, <i32>x); seti(r, 3, <i32>w); seti(r, 4, <i32>b); seti(r, 5, <i32>col);
-  seti(r, 6, B); seti(r, 7, Cin); seti(r, 8, T); seti(r, 9, F); seti(r, 10, Cout);
-  // KT, KF, ST, SF, pads and ldw packed in bytes/halves: each is small (kernels, strides <= 255; ldw < 65536)
-  seti(r, 11, KT | (KF << 8) | (ST << 16) | (SF << 24)); seti(r, 12, padL | (padR << 16)); seti(r, 13, ldw);
+  const q = rec<Conv2dRec>(push(Op.CONV2D, out));
+  q.x = x; q.w = w; q.b = b; q.col = col; q.B = B; q.Cin = Cin; q.T = T; q.F = F; q.Cout = Cout; q.ldw = ldw;
+  q.KT = <u8>KT; q.KF = <u8>KF; q.ST = <u8>ST; q.SF = <u8>SF; q.padL = <u16>padL; q.padR = <u16>padR;
   return out;
 }
 
 function conv2d_back(r: usize): void {
-  const out = getu(r, 1), x = getu(r, 2), w = getu(r, 3), b = getu(r, 4), col = getu(r, 5);
-  const B = geti(r, 6), Cin = geti(r, 7), T = geti(r, 8), F = geti(r, 9), Cout = geti(r, 10);
-  const k = geti(r, 11), pads = geti(r, 12), ldw = geti(r, 13);
-  const KT = k & 255, KF = (k >> 8) & 255, ST = (k >> 16) & 255, SF = (k >> 24) & 255, padL = pads & 0xffff, padR = pads >> 16;
+  const q = rec<Conv2dRec>(r);
+  const out = q.out, x = q.x, w = q.w, b = q.b, col = q.col, B = q.B, Cin = q.Cin, T = q.T, F = q.F, Cout = q.Cout, ldw = q.ldw;
+  const KT = <i32>q.KT, KF = <i32>q.KF, ST = <i32>q.ST, SF = <i32>q.SF, padL = <i32>q.padL, padR = <i32>q.padR;
   check(x, B * Cin * T * F, "conv2d backward: input size changed since forward");
   conv2d_backward(grad(x), grad(w), b ? grad(b) : 0, grad(out), data(x), data(w), col,
     B, Cin, T, F, Cout, KT, KF, ST, SF, padL, padR, ldw);
@@ -127,8 +134,8 @@ function conv2d_back(r: usize): void {
 export function t_permute_bctf(x: usize, B: i32, C: i32, T: i32, F: i32): usize {
   const out = tensor_new(B * C * T * F, needs(x));
   permute_bctf_to_btcf_forward(data(out), data(x), B, C, T, F);
-  const r = push(OP_PERMUTE_BCTF);
-  seti(r, 1, <i32>out); seti(r, 2, <i32>x); seti(r, 3, B); seti(r, 4, C); seti(r, 5, T); seti(r, 6, F);
+  const q = rec<PermuteRec>(push(Op.PERMUTE_BCTF, out));
+  q.x = x; q.B = B; q.C = C; q.T = T; q.F = F;
   return out;
 }
 
@@ -136,9 +143,8 @@ export function t_permute_bctf(x: usize, B: i32, C: i32, T: i32, F: i32): usize 
 export function t_dwconv1d(x: usize, w: usize, b: usize, B: i32, T: i32, C: i32, K: i32, causal: i32): usize {
   const out = tensor_new(B * T * C, needs(x, w, b));
   dwconv1d_forward(data(out), data(x), data(w), b ? data(b) : 0, B, T, C, K, causal);
-  const r = push(OP_DWCONV1D);
-  seti(r, 1, <i32>out); seti(r, 2, <i32>x); seti(r, 3, <i32>w); seti(r, 4, <i32>b);
-  seti(r, 5, B); seti(r, 6, T); seti(r, 7, C); seti(r, 8, K); seti(r, 9, causal);
+  const q = rec<Dwconv1dRec>(push(Op.DWCONV1D, out));
+  q.x = x; q.w = w; q.b = b; q.B = B; q.T = T; q.C = C; q.K = K; q.causal = causal;
   return out;
 }
 
@@ -146,30 +152,29 @@ export function t_dwconv1d(x: usize, w: usize, b: usize, B: i32, T: i32, C: i32,
 export function t_slice_cols(x: usize, R: i32, C: i32, c0: i32, c1: i32): usize {
   const out = tensor_new(R * (c1 - c0), needs(x));
   slice_cols_forward(data(out), data(x), R, C, c0, c1);
-  const r = push(OP_SLICE_COLS);
-  seti(r, 1, <i32>out); seti(r, 2, <i32>x); seti(r, 3, R); seti(r, 4, C); seti(r, 5, c0); seti(r, 6, c1);
+  const q = rec<SliceColsRec>(push(Op.SLICE_COLS, out));
+  q.x = x; q.R = R; q.C = C; q.c0 = c0; q.c1 = c1;
   return out;
 }
 
 /** Dispatches a model op's backward; false when `op` is not one of this file's. */
-export function model_backward(op: i32, r: usize): bool {
+export function model_backward(op: Op, r: usize): bool {
   switch (op) {
-    case OP_MHSSM: mhssm_backward(r); return true;
-    case OP_CONV2D: conv2d_back(r); return true;
-    case OP_PERMUTE_BCTF: {
-      const x = getu(r, 2);
-      if (grad(x)) permute_bctf_to_btcf_backward(grad(x), grad(getu(r, 1)), geti(r, 3), geti(r, 4), geti(r, 5), geti(r, 6));
+    case Op.MHSSM: mhssm_backward(r); return true;
+    case Op.CONV2D: conv2d_back(r); return true;
+    case Op.PERMUTE_BCTF: {
+      const q = rec<PermuteRec>(r);
+      if (grad(q.x)) permute_bctf_to_btcf_backward(grad(q.x), grad(q.out), q.B, q.C, q.T, q.F);
       return true;
     }
-    case OP_DWCONV1D: {
-      const x = getu(r, 2), w = getu(r, 3), b = getu(r, 4);
-      dwconv1d_backward(grad(x), grad(w), b ? grad(b) : 0, grad(getu(r, 1)), data(x), data(w),
-        geti(r, 5), geti(r, 6), geti(r, 7), geti(r, 8), geti(r, 9));
+    case Op.DWCONV1D: {
+      const q = rec<Dwconv1dRec>(r);
+      dwconv1d_backward(grad(q.x), grad(q.w), q.b ? grad(q.b) : 0, grad(q.out), data(q.x), data(q.w), q.B, q.T, q.C, q.K, q.causal);
       return true;
     }
-    case OP_SLICE_COLS: {
-      const x = getu(r, 2);
-      if (grad(x)) slice_cols_backward(grad(x), grad(getu(r, 1)), geti(r, 3), geti(r, 4), geti(r, 5), geti(r, 6));
+    case Op.SLICE_COLS: {
+      const q = rec<SliceColsRec>(r);
+      if (grad(q.x)) slice_cols_backward(grad(q.x), grad(q.out), q.R, q.C, q.c0, q.c1);
       return true;
     }
     default: return false;
