@@ -1,5 +1,12 @@
 // todm's engine: every kernel the host can call, in one list.
 //
+// Layout of assembly/ (each folder's README.md says what lives there and what does not): ops/ the
+// primitive ops (GEMM, linear, activations, norms, softmax, dropout, embedding, convolutions, layout),
+// tape/ the autograd tape, ssm/ the MH-SSM layer, transducer/ the RNN-T loss, predictor LSTM, joiner,
+// CTC and distillation, optim/ the optimizers, audio/ FFT and fbank. At the top: this entry, infer.ts
+// (the inference build's entry), memory.ts (the arena) and math.ts (the one inline math file: madd4,
+// exp4, sigmoid4, tanh4, the normal CDF, log_add_exp).
+//
 // Shape legend, shared by every kernel's doc comment:
 //   B batch, T frames, U labels+1, V vocab incl. blank, C channels, H heads, N state size, K kernel width,
 //   M/N/K also name GEMM dimensions where the comment says so.
@@ -36,11 +43,10 @@ export * from "./audio/fft";
 export * from "./audio/fbank";
 export * from "./transducer/rnnt";
 export * from "./transducer/lstm";
-export * from "./ops/embedding";
 export * from "./transducer/pred_layernorm";
 export * from "./transducer/joiner";
 export * from "./transducer/kd";
 export * from "./ops/gemm_i8";
 export * from "./ops/linear_fused";
-export * from "./tape/tape_fused";
+export { t_linear_silu, t_linear_residual } from "./tape/tape_fused";
 export * from "./transducer/ctc";

@@ -17,7 +17,8 @@
 
 import { madd4 } from "../math";
 import { mem_alloc } from "../memory";
-import { FFT_MAX, rfft_power, rfft_power_naive } from "./fft";
+import { rfft_power, rfft_power_naive } from "./fft";
+import { FFT_MAX } from "./fft_core";
 
 /** The most mel bins fbank_setup accepts. */
 export const FBANK_MAX_BINS: i32 = 256;

@@ -17,17 +17,10 @@ import {
   FFT_MAX, TW_RE, TW_IM, butterfly_1, fft_last_to, fft_stages, last_two_stages, unscramble,
 } from "./fft_core";
 
-export { FFT_MAX };
-
 const HALF: f32 = 0.5;
 // Working buffers of the SIMD paths (the fused last stage is out of place).
 const TMP_RE: usize = mem_alloc(<usize>FFT_MAX << 2);
 const TMP_IM: usize = mem_alloc(<usize>FFT_MAX << 2);
-
-/** True when n is a power of two in [1, FFT_MAX]. */
-export function fft_size_ok(n: i32): bool {
-  return n >= 1 && n <= FFT_MAX && (n & (n - 1)) == 0;
-}
 
 /**
  * In-place complex FFT: (re, im)[n] <- DFT of (re, im)[n], natural order, unscaled.

@@ -22,7 +22,7 @@ import { gemm } from "./gemm";
  * xq[i, k] = nearest(x[i, k] · 127 / max_k |x[i, k]|) as int8 and xscale[i] = max_k |x[i, k]| / 127
  * (a zero row: scale 0 and zeros). x stored [M, ldx >= K]; xq [M, K] bytes; xscale [M] f32.
  */
-export function quantize_rows_i8(xq: usize, xscale: usize, x: usize, M: i32, K: i32, ldx: i32): void {
+function quantize_rows_i8(xq: usize, xscale: usize, x: usize, M: i32, K: i32, ldx: i32): void {
   for (let i = 0; i < M; i++) {
     const row = x + ((<usize>i * ldx) << 2), qrow = xq + <usize>i * K;
     let vmax = f32x4.splat(0);
