@@ -267,6 +267,22 @@ export function normal_cdf(x: f32): f32 {
   return <f32>(x < 0 ? half_erfc : 1.0 - half_erfc);
 }
 
+/** σ(x) for one f32 (naive twins, SIMD tails): 1/(1 + e^-x), or e^x/(1 + e^x) below 0 (no overflow). */
+// @ts-ignore: decorator
+@inline
+export function sigmoid1(x: f32): f32 {
+  if (x >= 0) return 1.0 / (1.0 + Mathf.exp(-x));
+  const e = Mathf.exp(x);
+  return e / (1.0 + e);
+}
+
+/** The sum of v's four lanes, paired as (l0 + l1) + (l2 + l3). */
+// @ts-ignore: decorator
+@inline
+export function hsum4(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
 /** log(exp(a) + exp(b)) without overflow; -inf on both sides gives -inf (not NaN). */
 // @ts-ignore: decorator
 @inline

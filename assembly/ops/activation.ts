@@ -15,15 +15,7 @@
 // Shapes: out, inp, dinp, dout are [n], contiguous. out may alias inp (in place) when the backward
 // takes out, or when no backward follows.
 
-import { exp4, kv, madd4, ONE, sigmoid4, splat, tanh4 } from "../math";
-
-// @ts-ignore: decorator
-@inline
-function sigmoid_s(x: f32): f32 {
-  if (x >= 0) return 1.0 / (1.0 + Mathf.exp(-x));
-  const e = Mathf.exp(x);
-  return e / (1.0 + e);
-}
+import { exp4, kv, madd4, ONE, sigmoid1, sigmoid4, splat, tanh4 } from "../math";
 
 // ---------------------------------------------------------------------------------------- relu
 
@@ -75,7 +67,7 @@ export function sigmoid_forward(out: usize, inp: usize, n: i32): void {
 }
 
 export function sigmoid_forward_naive(out: usize, inp: usize, n: i32): void {
-  for (let i = 0; i < n; i++) store<f32>(out + (<usize>i << 2), sigmoid_s(load<f32>(inp + (<usize>i << 2))));
+  for (let i = 0; i < n; i++) store<f32>(out + (<usize>i << 2), sigmoid1(load<f32>(inp + (<usize>i << 2))));
 }
 
 /** Inverts `out = sigmoid(inp)`: dinp[i] += dout[i] * out[i] * (1 - out[i]). */
@@ -150,7 +142,7 @@ export function silu_forward(out: usize, inp: usize, n: i32): void {
 export function silu_forward_naive(out: usize, inp: usize, n: i32): void {
   for (let i = 0; i < n; i++) {
     const x = load<f32>(inp + (<usize>i << 2));
-    store<f32>(out + (<usize>i << 2), x * sigmoid_s(x));
+    store<f32>(out + (<usize>i << 2), x * sigmoid1(x));
   }
 }
 
@@ -171,7 +163,7 @@ export function silu_backward_naive(dinp: usize, dout: usize, inp: usize, n: i32
   for (let i = 0; i < n; i++) {
     const o = <usize>i << 2;
     const x = load<f32>(inp + o);
-    const s = sigmoid_s(x);
+    const s = sigmoid1(x);
     store<f32>(dinp + o, load<f32>(dinp + o) + load<f32>(dout + o) * (s * (1 + x * (1 - s))));
   }
 }

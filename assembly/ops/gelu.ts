@@ -14,7 +14,7 @@
 
 import {
   exp4, GELU_2K0, GELU_6K0K1, GELU_K1, INV_SQRT_2PI, kv, madd4, NEG_HALF, NEG_X_SAT, normal_cdf, normal_cdf4, ONE,
-  sigmoid4, X_SAT,
+  sigmoid1, sigmoid4, X_SAT,
 } from "../math";
 
 // The scalar twins' constants; the vector code reads the same values from math.ts's table.
@@ -29,14 +29,6 @@ const X_SAT_S: f32 = 100;
 @inline
 function clamp4(x: v128): v128 {
   return f32x4.pmax(f32x4.pmin(x, kv(X_SAT)), kv(NEG_X_SAT)); // NaN passes through
-}
-
-// @ts-ignore: decorator
-@inline
-function sigmoid_s(x: f32): f32 {
-  if (x >= 0) return 1.0 / (1.0 + Mathf.exp(-x));
-  const e = Mathf.exp(x);
-  return e / (1.0 + e);
 }
 
 /** out[i] = gelu(inp[i]), exact (approximate = 0) or tanh form (approximate = 1). */
@@ -63,7 +55,7 @@ export function gelu_forward(out: usize, inp: usize, n: i32, approximate: i32): 
 export function gelu_forward_naive(out: usize, inp: usize, n: i32, approximate: i32): void {
   for (let i = 0; i < n; i++) {
     const x = load<f32>(inp + (<usize>i << 2));
-    const y = approximate ? x * sigmoid_s(2 * K0 * x * (1 + K1 * x * x)) : x * normal_cdf(x);
+    const y = approximate ? x * sigmoid1(2 * K0 * x * (1 + K1 * x * x)) : x * normal_cdf(x);
     store<f32>(out + (<usize>i << 2), y);
   }
 }
@@ -103,7 +95,7 @@ export function gelu_backward_naive(dinp: usize, dout: usize, inp: usize, n: i32
     const x = Mathf.min(Mathf.max(load<f32>(inp + o), -X_SAT_S), X_SAT_S);
     let g: f32;
     if (approximate) {
-      const s = sigmoid_s(2 * K0 * x * (1 + K1 * x * x));
+      const s = sigmoid1(2 * K0 * x * (1 + K1 * x * x));
       g = s + x * s * (1 - s) * 2 * K0 * (1 + 3 * K1 * x * x);
     } else {
       g = normal_cdf(x) + x * Mathf.exp(-0.5 * x * x) * INV_SQRT_2PI_S;

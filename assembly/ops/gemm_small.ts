@@ -7,7 +7,7 @@
 // Also the helpers shared with gemm.ts (madd, put_row). Not a public kernel: `gemm` dispatches here.
 // Reference: gemm_naive (gemm.ts), through `gemm` in test/gemm.test.ts.
 
-import { madd4 } from "../math";
+import { hsum4, madd4 } from "../math";
 /** C[r, 0:8] = alpha * acc + beta * C[r, 0:8] for one row (beta = 0: C is not read). */
 // @ts-ignore: decorator
 @inline
@@ -27,12 +27,6 @@ export function put_row(c: usize, acc0: v128, acc1: v128, alpha: v128, beta: f32
 @inline
 function put_one(c: usize, dot: f32, alpha: f32, beta: f32): void {
   store<f32>(c, beta == 0 ? alpha * dot : alpha * dot + beta * load<f32>(c));
-}
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }
 
 /**
@@ -70,8 +64,8 @@ export function gemm_small_nt(
         s03 = madd4(x0, w, s03);
         s13 = madd4(x1, w, s13);
       }
-      let d00 = hsum(s00), d01 = hsum(s01), d02 = hsum(s02), d03 = hsum(s03);
-      let d10 = hsum(s10), d11 = hsum(s11), d12 = hsum(s12), d13 = hsum(s13);
+      let d00 = hsum4(s00), d01 = hsum4(s01), d02 = hsum4(s02), d03 = hsum4(s03);
+      let d10 = hsum4(s10), d11 = hsum4(s11), d12 = hsum4(s12), d13 = hsum4(s13);
       for (; k < K; k++) {
         const o = <usize>k << 2;
         const x0 = load<f32>(a0 + o), x1 = load<f32>(a1 + o);

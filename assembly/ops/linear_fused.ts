@@ -13,15 +13,7 @@
 // test/linear_fused.test.ts against the naive twins, float64 finite differences, and the unfused ops
 // on the tape.
 
-import { kv, madd4, ONE, sigmoid4 } from "../math";
-
-// @ts-ignore: decorator
-@inline
-function sigmoid1(x: f32): f32 {
-  if (x >= 0) return 1.0 / (1.0 + Mathf.exp(-x));
-  const e = Mathf.exp(x);
-  return e / (1.0 + e);
-}
+import { kv, madd4, ONE, sigmoid1, sigmoid4 } from "../math";
 
 // ---------------------------------------------------------------------------- SiLU with dropout
 

@@ -12,13 +12,7 @@
 // parameter. weight = 0 / bias = 0 mean "no affine part" (then pass dweight = 0 / dbias = 0); any
 // d-pointer may be 0 when that gradient is not needed.
 
-import { madd4, splat } from "../math";
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
-}
+import { hsum4, madd4, splat } from "../math";
 
 /**
  * out[r, j] = (inp[r, j] - mean[r]) * rstd[r] * weight[j] + bias[j], with mean[r] the row mean and
@@ -43,7 +37,7 @@ export function layernorm_forward(
       a3 = f32x4.add(a3, f32x4.sub(v128.load(p, 48), x0v));
     }
     for (; j + 4 <= C; j += 4) a0 = f32x4.add(a0, f32x4.sub(v128.load(x + (<usize>j << 2)), x0v));
-    let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+    let s = hsum4(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
     for (; j < C; j++) s += load<f32>(x + (<usize>j << 2)) - x0;
     const m = x0 + s / <f32>C;
     const mv = f32x4.splat(m);
@@ -62,7 +56,7 @@ export function layernorm_forward(
       const d = f32x4.sub(v128.load(x + (<usize>j << 2)), mv);
       a0 = madd4(d, d, a0);
     }
-    let v = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+    let v = hsum4(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
     for (; j < C; j++) {
       const d = load<f32>(x + (<usize>j << 2)) - m;
       v += d * d;
@@ -144,7 +138,7 @@ export function layernorm_backward(
       if (dbias) v128.store(dbias + o, f32x4.add(v128.load(dbias + o), gv));
       if (dweight) v128.store(dweight + o, madd4(n, gv, v128.load(dweight + o)));
     }
-    let s1 = hsum(a1), s2 = hsum(a2);
+    let s1 = hsum4(a1), s2 = hsum4(a2);
     const j0 = j;
     for (; j < C; j++) {
       const o = <usize>j << 2;

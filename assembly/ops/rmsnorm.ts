@@ -8,13 +8,7 @@
 // dweight are [C], the leading slice [0:C] of a possibly wider parameter. weight = 0 means no gain
 // (then pass dweight = 0); a d-pointer may be 0 when that gradient is not needed.
 
-import { madd4, splat } from "../math";
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
-}
+import { hsum4, madd4, splat } from "../math";
 
 /** out[r, j] = inp[r, j] * rstd[r] * weight[j], rstd[r] = 1 / sqrt(mean_j inp[r, j]^2 + eps), saved. */
 export function rmsnorm_forward(out: usize, rstd: usize, inp: usize, weight: usize, R: i32, C: i32, eps: f32): void {
@@ -26,7 +20,7 @@ export function rmsnorm_forward(out: usize, rstd: usize, inp: usize, weight: usi
       const v = v128.load(x + (<usize>j << 2));
       acc = madd4(v, v, acc);
     }
-    let ss = hsum(acc);
+    let ss = hsum4(acc);
     for (; j < C; j++) {
       const v = load<f32>(x + (<usize>j << 2));
       ss += v * v;
@@ -90,7 +84,7 @@ export function rmsnorm_backward(
       acc = madd4(dn, n, acc);
       if (dweight) v128.store(dweight + o, madd4(n, gv, v128.load(dweight + o)));
     }
-    let s = hsum(acc);
+    let s = hsum4(acc);
     const j0 = j;
     for (; j < C; j++) {
       const o = <usize>j << 2;

@@ -9,7 +9,7 @@
 // Shapes: inp, out, dout, dinp are [R, C], rows contiguous (row stride C).
 // Both backwards take the forward's output. out may alias inp.
 
-import { exp4, madd4, splat } from "../math";
+import { exp4, hsum4, madd4, splat } from "../math";
 
 /** max over x[0:C]. */
 // @ts-ignore: decorator
@@ -22,12 +22,6 @@ function row_max(x: usize, C: i32): f32 {
     Mathf.max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
   for (; j < C; j++) s = Mathf.max(s, load<f32>(x + (<usize>j << 2)));
   return s;
-}
-
-// @ts-ignore: decorator
-@inline
-function hsum(v: v128): f32 {
-  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }
 
 /** dst[j] = exp(x[j] - m) for j < C (dst may be 0: only the sum is wanted); returns the sum. */
@@ -43,7 +37,7 @@ function exp_shifted_sum(dst: usize, x: usize, m: f32, C: i32): f32 {
     if (dst) v128.store(dst + o, e);
     acc = f32x4.add(acc, e);
   }
-  let s = hsum(acc);
+  let s = hsum4(acc);
   for (; j < C; j++) {
     const e = Mathf.exp(load<f32>(x + (<usize>j << 2)) - m);
     if (dst) store<f32>(dst + (<usize>j << 2), e);
@@ -89,7 +83,7 @@ export function softmax_backward(dinp: usize, dout: usize, out: usize, R: i32, C
     let acc = f32x4.splat(0);
     let j = 0;
     for (; j + 4 <= C; j += 4) acc = madd4(v128.load(g + (<usize>j << 2)), v128.load(y + (<usize>j << 2)), acc);
-    let dot = hsum(acc);
+    let dot = hsum4(acc);
     for (; j < C; j++) dot += load<f32>(g + (<usize>j << 2)) * load<f32>(y + (<usize>j << 2));
     const dv = f32x4.splat(dot);
     j = 0;
@@ -153,7 +147,7 @@ export function log_softmax_backward(dinp: usize, dout: usize, out: usize, R: i3
     let acc = f32x4.splat(0);
     let j = 0;
     for (; j + 4 <= C; j += 4) acc = f32x4.add(acc, v128.load(g + (<usize>j << 2)));
-    let gsum = hsum(acc);
+    let gsum = hsum4(acc);
     for (; j < C; j++) gsum += load<f32>(g + (<usize>j << 2));
     const nsum = f32x4.splat(-gsum);
     j = 0;

@@ -14,7 +14,7 @@
 // Sequences are batch-major: x [B, T, ldx >= In], h_out and c_out [B, T, H], gates [B, T, 4H].
 
 import { gemm, gemm_naive } from "../ops/gemm";
-import { sigmoid4, tanh4 } from "../math";
+import { sigmoid1, sigmoid4, tanh4 } from "../math";
 
 // @ts-ignore: decorator
 @inline function at(p: usize, i: i32): f32 {
@@ -24,11 +24,6 @@ import { sigmoid4, tanh4 } from "../math";
 // @ts-ignore: decorator
 @inline function put(p: usize, i: i32, x: f32): void {
   store<f32>(p + (<usize>i << 2), x);
-}
-
-// @ts-ignore: decorator
-@inline function sigmoid(x: f32): f32 {
-  return x >= 0 ? 1 / (1 + Mathf.exp(-x)) : Mathf.exp(x) / (1 + Mathf.exp(x));
 }
 
 // @ts-ignore: decorator
@@ -76,10 +71,10 @@ function forward_impl(
         }
       }
       for (; j < H; j++) {
-        const i = sigmoid(at(gates, g0 + j));
-        const f = sigmoid(at(gates, g0 + H + j));
+        const i = sigmoid1(at(gates, g0 + j));
+        const f = sigmoid1(at(gates, g0 + H + j));
         const g = Mathf.tanh(at(gates, g0 + 2 * H + j));
-        const o = sigmoid(at(gates, g0 + 3 * H + j));
+        const o = sigmoid1(at(gates, g0 + 3 * H + j));
         const c = f * at(cp, j) + i * g;
         put(gates, g0 + j, i); put(gates, g0 + H + j, f); put(gates, g0 + 2 * H + j, g); put(gates, g0 + 3 * H + j, o);
         put(c_out, o0 + j, c);
