@@ -52,7 +52,7 @@ function ssm_discretize_into(pb: usize, dir: i32, C: i32, N2: i32): usize {
 }
 
 /**
- * The MH-SSM layer (assembly/ssm*.ts): out[B,T,C] = gate(Σ_dir SSM_dir(u)), on the leading C = k·P
+ * The MH-SSM layer (assembly/ssm/): out[B,T,C] = gate(Σ_dir SSM_dir(u)), on the leading C = k·P
  * channels of the full layer's parameters. `pb` holds 12 u32: per direction (fwd, bwd) the tensor
  * handles of s, c_re, c_im, d, then the data pointers of the constants a_re, a_im, log_dt_min,
  * log_dt_max. `lens` (i32 [B]) or 0: frames per utterance, for the reverse direction.

@@ -1,8 +1,9 @@
 // LayerNorm over the last dimension, for the RNN-T predictor's optional output norm.
 //
 // What it is: y = (x - mean) * rstd * gamma + beta per row, rstd = 1/sqrt(var + eps), biased variance
-// (torch.nn.LayerNorm). What it is not: the encoder's norm (assembly/norm.ts, another engineer's);
-// this small scalar copy exists so the predictor does not wait for it and can be merged into it later.
+// (torch.nn.LayerNorm). What it is not: the encoder's norm (assembly/ops/norm.ts, SIMD). This scalar
+// kernel stays because src/predictor.ts (training and the inference build) calls it and norm.ts's
+// kernels compute the mean by another formula (a shifted sum): switching would change the predictor's bits.
 // Reference: llm.c layernorm_forward/backward; tested against finite differences and torch.
 
 /** Out: y [n, C]. Saved: mean [n], rstd [n]. In: x [n, C], gamma [C], beta [C]. */
