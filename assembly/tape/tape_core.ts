@@ -1,25 +1,33 @@
-// The tape's core: tensor headers and the record buffer, shared by the op families of tape.ts
-// (primitive ops) and tape_model.ts (the model's composite ops). Not exported from the engine,
-// except through the re-exports in tape.ts.
+// The tape's core: tensor headers (class Tensor) and the record buffer (class Record, the Op enum),
+// shared by the op families of tape.ts (primitive ops), tape_model.ts (the model's composite ops) and
+// tape_fused.ts (fused linear ops). Not exported from the engine, except through the re-exports in
+// tape.ts. The host holds tensors as the addresses of their headers and never reads a header or a
+// record itself (it calls tensor_data, tensor_grad, tensor_numel).
 
 import { mem_alloc } from "../memory";
 
 // ---- tensors -------------------------------------------------------------------------------------
 
-const HDR: usize = 16;
+/** A tensor's 16-byte header in the arena; the host holds its address as the tensor handle. */
+@unmanaged class Tensor {
+  data: usize; // numel floats
+  grad: usize; // numel floats, or 0: no gradient
+  numel: i32;
+  flags: i32; // LAZY
+}
 
 // @ts-ignore: decorator
-@inline export function data(t: usize): usize { return load<u32>(t); }
+@inline export function data(t: usize): usize { return changetype<Tensor>(t).data; }
 /** The gradient pointer of t as stored (0: none), without clearing a lazy one: for "has a gradient?". */
 // @ts-ignore: decorator
-@inline export function gptr(t: usize): usize { return t == 0 ? 0 : <usize>load<u32>(t, 4); }
+@inline export function gptr(t: usize): usize { return t == 0 ? 0 : changetype<Tensor>(t).grad; }
 /** The gradient of t to read or accumulate into (0: none): a lazy one (see LAZY) is cleared first. */
 // @ts-ignore: decorator
 @inline export function grad(t: usize): usize { return lazy(t) ? clear_lazy(t) : gptr(t); }
 // @ts-ignore: decorator
-@inline export function numel(t: usize): i32 { return load<i32>(t, 8); }
+@inline export function numel(t: usize): i32 { return changetype<Tensor>(t).numel; }
 
-// Flags word (offset 12). LAZY: the gradient buffer is not cleared yet and stands for zeros. `grad(t)`
+// Flags. LAZY: the gradient buffer is not cleared yet and stands for zeros. `grad(t)`
 // clears it on first use, so every backward written as "accumulate into grad(x)" stays correct; a
 // backward that overwrites all of it instead (a GEMM with beta = 0) asks `gfresh` first and skips the
 // clearing; an op whose output gradient is still LAZY received nothing and is skipped by
@@ -30,28 +38,29 @@ const LAZY: i32 = 1;
 
 /** A new activation of `n` floats in the arena; with_grad != 0 also gives it a gradient (zeros, lazily). */
 export function tensor_new(n: i32, with_grad: i32): usize {
-  const t = mem_alloc(HDR);
+  const t = mem_alloc(offsetof<Tensor>());
   const d = mem_alloc(<usize>n << 2);
   let g: usize = 0;
   if (with_grad) g = mem_alloc(<usize>n << 2);
   if (t == 0 || d == 0 || (with_grad && g == 0)) return 0; // out of memory: the host reports it
-  store<u32>(t, <u32>d);
-  store<u32>(t, <u32>g, 4);
-  store<i32>(t, n, 8);
-  store<i32>(t, with_grad ? LAZY : 0, 12);
+  const h = changetype<Tensor>(t);
+  h.data = d;
+  h.grad = g;
+  h.numel = n;
+  h.flags = with_grad ? LAZY : 0;
   return t;
 }
 
 /** True when t has a gradient that nothing has written yet (it stands for zeros). */
 // @ts-ignore: decorator
-@inline export function lazy(t: usize): bool { return t != 0 && (load<i32>(t, 12) & LAZY) != 0; }
+@inline export function lazy(t: usize): bool { return t != 0 && (changetype<Tensor>(t).flags & LAZY) != 0; }
 
 /** Clears t's lazy gradient (memory and flag) and returns its pointer. */
 function clear_lazy(t: usize): usize {
-  const g = gptr(t);
-  memory.fill(g, 0, <usize>numel(t) << 2);
-  store<i32>(t, load<i32>(t, 12) & ~LAZY, 12);
-  return g;
+  const h = changetype<Tensor>(t);
+  memory.fill(h.grad, 0, <usize>h.numel << 2);
+  h.flags &= ~LAZY;
+  return h.grad;
 }
 
 /**
@@ -60,18 +69,19 @@ function clear_lazy(t: usize): usize {
  */
 export function gfresh(t: usize, n: i32): bool {
   if (!lazy(t) || numel(t) != n) return false;
-  store<i32>(t, load<i32>(t, 12) & ~LAZY, 12);
+  changetype<Tensor>(t).flags &= ~LAZY;
   return true;
 }
 
 /** A header over existing memory: parameters (data in the parameter region, grad in the gradient region). */
 export function tensor_wrap(d: usize, g: usize, n: i32): usize {
-  const t = mem_alloc(HDR);
+  const t = mem_alloc(offsetof<Tensor>());
   if (t == 0) return 0;
-  store<u32>(t, <u32>d);
-  store<u32>(t, <u32>g, 4);
-  store<i32>(t, n, 8);
-  store<i32>(t, 0, 12);
+  const h = changetype<Tensor>(t);
+  h.data = d;
+  h.grad = g;
+  h.numel = n;
+  h.flags = 0;
   return t;
 }
 
