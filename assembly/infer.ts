@@ -9,30 +9,30 @@
 // Its only import is env.abort (checked by test/infer.test.ts), so any WebAssembly runtime can host it.
 
 export { mem_alloc, mem_mark, mem_reset, mem_zero_f32, mem_copy_f32 } from "./memory";
-export { gemm } from "./gemm";
+export { gemm } from "./ops/gemm";
 // features
 export {
   FBANK_MAX_BINS, fbank_setup, fbank_forward, fbank_num_frames, fbank_frame_length, fbank_frame_shift,
-} from "./fbank";
+} from "./audio/fbank";
 // encoder
-export { conv2d_forward, conv2d_scratch_size } from "./conv2d";
-export { permute_bctf_to_btcf_forward, slice_cols_forward } from "./tensor_ops";
-export { relu_forward, silu_forward, sigmoid_forward } from "./activation";
-export { add_forward, mul_forward, scale_forward } from "./elementwise";
-export { layernorm_forward } from "./norm";
-export { linear_forward } from "./linear";
-export { silu_mask_forward, residual_bias_forward } from "./linear_fused";
-export { ssm_discretize_forward } from "./ssm_discretize";
-export { ssm_scan_forward, ssm_step, ssm_scan_forward_scratch } from "./ssm";
-export { ssm_gate_forward } from "./ssm_gate";
-export { dwconv1d_forward } from "./conv1d";
+export { conv2d_forward, conv2d_scratch_size } from "./ops/conv2d";
+export { permute_bctf_to_btcf_forward, slice_cols_forward } from "./ops/tensor_ops";
+export { relu_forward, silu_forward, sigmoid_forward } from "./ops/activation";
+export { add_forward, mul_forward, scale_forward } from "./ops/elementwise";
+export { layernorm_forward } from "./ops/norm";
+export { linear_forward } from "./ops/linear";
+export { silu_mask_forward, residual_bias_forward } from "./ops/linear_fused";
+export { ssm_discretize_forward } from "./ssm/ssm_discretize";
+export { ssm_scan_forward, ssm_step, ssm_scan_forward_scratch } from "./ssm/ssm";
+export { ssm_gate_forward } from "./ssm/ssm_gate";
+export { dwconv1d_forward } from "./ops/conv1d";
 // predictor, joiner (the searches themselves run on the host: src/decode.ts)
-export { embedding_forward } from "./embedding";
-export { lstm_forward } from "./lstm";
-export { pred_layernorm_forward } from "./pred_layernorm";
-export { joiner_pairs_forward } from "./joiner";
+export { embedding_forward } from "./ops/embedding";
+export { lstm_forward } from "./transducer/lstm";
+export { pred_layernorm_forward } from "./transducer/pred_layernorm";
+export { joiner_pairs_forward } from "./transducer/joiner";
 // int8 model files: the encoder's linear layers on int8 weights (src/infer/encoder.ts)
-export { gemm_i8_forward } from "./gemm_i8";
+export { gemm_i8_forward } from "./ops/gemm_i8";
 
 /** 1 in the relaxed-SIMD build, 0 in the plain one: the host names the build it was handed. */
 export function infer_build_relaxed(): i32 {

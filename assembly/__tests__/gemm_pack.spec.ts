@@ -2,7 +2,7 @@
 // the top of gemm_pack.ts): every transpose, a full and a partial panel, zero padding, and k counts
 // that take both the 4x4-transpose loops and their scalar tails. Memory comes from heap.alloc (the
 // arena's mem_alloc must not be used under as-pect's runtime).
-import { gemm_pack_a, gemm_pack_b } from "../gemm_pack";
+import { gemm_pack_a, gemm_pack_b } from "../ops/gemm_pack";
 
 const MR: i32 = 4;
 

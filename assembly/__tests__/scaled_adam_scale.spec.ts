@@ -1,6 +1,6 @@
 // ScaledAdam's internal helpers: size_step against the same formula in f64, each of its three limits,
 // and the blocked dot product against its f64 twin.
-import { SLOT_HEADER, dot_f32, dot_f32_naive, size_step } from "../scaled_adam_scale";
+import { SLOT_HEADER, dot_f32, dot_f32_naive, size_step } from "../optim/scaled_adam_scale";
 
 const P: i32 = 4;
 
