@@ -32,6 +32,7 @@ import "./rnnt.js";
 export { checkRnntInputs, rnntLossInPlace, type RnntArenaInputs, type RnntLossOptions, type RnntLossResult } from "./rnnt.js";
 export * from "./predictor.js";
 export * from "./joiner.js";
+export * from "./model/rnnt_pruned.js";
 export * from "./decode.js";
 
 // The data side: audio, text, corpora, tokenizers, batching, the loader, the synthetic corpus.
