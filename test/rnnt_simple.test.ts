@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { simpleLoss, simpleLossBackward, pruneRanges, type Engine } from "../src/index.js";
 import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { bruteRnnt, lse } from "./rnnt_brute.js";
 
 interface SimpleCase {
   B: number; T: number; U1: number; V: number; blank: number; lmScale: number; amScale: number;
@@ -13,21 +14,6 @@ interface SimpleCase {
 }
 
 const fixture = JSON.parse(readFileSync(new URL("./fixtures/rnnt_simple.json", import.meta.url), "utf8"));
-
-const lse = (xs: number[]) => { const m = Math.max(...xs); return m === -Infinity ? m : m + Math.log(xs.reduce((s, x) => s + Math.exp(x - m), 0)); };
-
-/** -log Σ over alignments of exp(Σ arc log-probs), float64; `inBand` restricts the nodes a path may visit. */
-export function bruteRnnt(lp: (t: number, u: number, k: number) => number, Tb: number, Ub: number, y: (u: number) => number, blank: number, inBand = (_t: number, _u: number) => true): number {
-  const scores: number[] = [];
-  const walk = (t: number, u: number, acc: number): void => {
-    if (!inBand(t, u)) return;
-    if (t === Tb - 1 && u === Ub) { scores.push(acc + lp(t, u, blank)); return; }
-    if (t < Tb - 1) walk(t + 1, u, acc + lp(t, u, blank));
-    if (u < Ub) walk(t, u + 1, acc + lp(t, u, y(u)));
-  };
-  walk(0, 0, 0);
-  return -lse(scores.length ? scores : [-Infinity]);
-}
 
 /** The smoothed simple loss per utterance in float64, straight from PAPERS.md (T x U x V materialised). */
 function bruteSimple(c: SimpleCase, am: ArrayLike<number>, lm: ArrayLike<number>): number[] {
