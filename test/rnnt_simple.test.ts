@@ -15,15 +15,23 @@ interface SimpleCase {
 
 const fixture = JSON.parse(readFileSync(new URL("./fixtures/rnnt_simple.json", import.meta.url), "utf8"));
 
-/** The smoothed simple loss per utterance in float64, straight from PAPERS.md (T x U x V materialised). */
+/** The smoothed simple loss per utterance in float64, straight from the formulas (T x U x V materialised). */
 function bruteSimple(c: SimpleCase, am: ArrayLike<number>, lm: ArrayLike<number>): number[] {
   const { B, T, U1, V, blank, lmScale: l, amScale: a } = c;
   const row = (x: ArrayLike<number>, o: number) => Array.from({ length: V }, (_, k) => x[o + k]);
+  // k2's unigram LM of the am-only term: the mean of softmax(lm row) over the valid rows, plus 1e-20.
+  const q = new Array<number>(V).fill(0);
+  let rows = 0;
+  for (let b = 0; b < B; b++) for (let u = 0; u <= c.ul[b]; u++, rows++) {
+    const lr = row(lm, (b * U1 + u) * V), z = lse(lr);
+    lr.forEach((x, k) => (q[k] += Math.exp(x - z)));
+  }
+  const logq = q.map((x) => Math.log(x / rows + 1e-20));
   return Array.from({ length: B }, (_, b) => {
     const lp = (t: number, u: number, k: number) => {
       const ar = row(am, (b * T + t) * V), lr = row(lm, (b * U1 + u) * V);
       const joint = ar[k] + lr[k] - lse(ar.map((x, v) => x + lr[v]));
-      return (1 - l - a) * joint + l * (lr[k] - lse(lr)) + a * (ar[k] - lse(ar));
+      return (1 - l - a) * joint + l * (lr[k] - lse(lr)) + a * (ar[k] + logq[k] - lse(ar.map((x, v) => x + logq[v])));
     };
     return bruteRnnt(lp, c.tl[b], c.ul[b], (u) => c.targets[b * (U1 - 1) + u], blank);
   });
@@ -35,7 +43,7 @@ function runSimple(e: Engine, c: SimpleCase, naive: boolean, dlosses: Float32Arr
   return e.scoped(() => {
     const am = e.upload(c.am), lm = e.upload(c.lm), tg = e.upload(c.targets.length ? c.targets : [0], "i32");
     const tl = e.upload(c.tl, "i32"), ul = e.upload(c.ul, "i32"), dl = e.upload(dlosses);
-    const losses = e.alloc(B), side = e.alloc(B * (T + U1)), scratch = e.alloc(e.wasm.rnnt_simple_scratch(T, U1, V));
+    const losses = e.alloc(B), side = e.alloc(B * (T + U1) + V), scratch = e.alloc(e.wasm.rnnt_simple_scratch(T, U1, V));
     const lat = [0, 1, 2, 3, 4, 5, 6, 7].map(() => e.upload(new Float32Array(B * T * U1)));
     const dam = e.upload(d0am ?? new Float32Array(B * T * V)), dlm = e.upload(d0lm ?? new Float32Array(B * U1 * V));
     (naive ? e.wasm.rnnt_simple_forward_naive : e.wasm.rnnt_simple_forward)(losses, lat[0], side, lat[1], lat[2], lat[3], lat[4], am, lm, tg, tl, ul, scratch, B, T, U1, V, c.blank, c.lmScale, c.amScale);

@@ -24,7 +24,7 @@ export interface TransducerTargets {
 export interface SimpleLossOptions {
   /** k2 lm_only_scale (icefall lm_scale). Default 0.25. */
   lmScale?: number;
-  /** am_only_scale (icefall am_scale); here the am-only term is am's own log-softmax. Default 0. */
+  /** k2 am_only_scale (icefall am_scale): the am-only term under the batch's unigram LM. Default 0. */
   amScale?: number;
   /** Blank index. Default 0. */
   blank?: number;
@@ -35,7 +35,7 @@ export interface SimpleLossSaved {
   B: number; T: number; U1: number; V: number; blank: number; lmScale: number; amScale: number;
   am: number; lm: number; tg: TransducerTargets;
   losses: number; // [B]
-  norm: number; side: number; // side [B, T+U1]
+  norm: number; side: number; // side [B*(T+U1) + V]
   lpBlank: number; lpLabel: number; alpha: number; beta: number;
   pxGrad: number; pyGrad: number; // arc occupations (k2's px_grad, py_grad)
 }
@@ -58,7 +58,7 @@ export function simpleLoss(
   checkScales(lmScale, amScale);
   if (!Number.isInteger(blank) || blank < 0 || blank >= V) throw new EngineError(`src/model/rnnt_pruned.ts: blank ${blank} not in 0..${V - 1}`);
   const nodes = B * T * U1;
-  const losses = e.alloc(B, "simple losses"), side = e.alloc(B * (T + U1), "simple side normalisers");
+  const losses = e.alloc(B, "simple losses"), side = e.alloc(B * (T + U1) + V, "simple side normalisers");
   const [norm, lpBlank, lpLabel, alpha, beta, pxGrad, pyGrad] = [0, 1, 2, 3, 4, 5, 6].map(() => e.alloc(nodes, "simple RNN-T lattice"));
   e.scoped(() => {
     const scratch = e.alloc(e.wasm.rnnt_simple_scratch(T, U1, V), "simple loss scratch");

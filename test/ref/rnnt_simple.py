@@ -6,7 +6,9 @@ T x U x V tensor (small cases only), their log-softmax, the lm-only and am-only 
 (1-l-a)·joint + l·lm-only + a·am-only at the label and at the blank, the RNN-T recursion in a Python loop,
 and torch autograd for the gradients (of the SUM of losses) with respect to am, lm and to the per-node
 label/blank log-probs (the arc occupations, k2's px_grad/py_grad, taken as d log P).
-What it is not: k2 (not installed); its am-only unigram smoothing is not reproduced (see rnnt_simple.ts).
+The am-only term uses k2's unigram LM q (the mean of softmax(lm) over the batch's valid rows u <= U_b, plus
+1e-20), differentiated through: am-only log-prob = am[t,v] + log q[v] - log sum_v' exp(am[t,v']) q[v'].
+What it is not: k2 itself (not installed here); k2 averages q over padded rows too.
 
 Run: /usr/bin/python3 test/ref/rnnt_simple.py   (torch 1.13, float64)
 """
@@ -31,13 +33,13 @@ def lse(a, b):
     return torch.logaddexp(a, b)
 
 
-def simple_loss(am, lm, targets, tl, ul, blank, l, a):
+def simple_loss(am, lm, targets, tl, ul, blank, l, a, logq):
     """am [T,V], lm [U1,V] float64 leaves for one utterance; returns (loss, px, py) with px, py leaves."""
     Tb, Ub = tl, ul
     am, lm = am[:Tb], lm[: Ub + 1]
     joint = torch.log_softmax(am[:, None, :] + lm[None, :, :], dim=2)  # [Tb, Ub+1, V]
     lmo = torch.log_softmax(lm, dim=1)[None, :, :]
-    amo = torch.log_softmax(am, dim=1)[:, None, :]
+    amo = (am + logq[None, :] - torch.logsumexp(am + logq[None, :], dim=1, keepdim=True))[:, None, :]
     mix = (1 - l - a) * joint + l * lmo + a * amo
     py = mix[:, :, blank].detach().clone().requires_grad_(True)
     ys = torch.tensor(targets[:Ub] + [0], dtype=torch.long)
@@ -81,8 +83,10 @@ def make_case(rng, B, T, U, V, scale, blank, l, a, peaked=False):
     amt = torch.tensor(am, dtype=torch.float64, requires_grad=True)
     lmt = torch.tensor(lm, dtype=torch.float64, requires_grad=True)
     losses, pxs, pys = [], np.zeros((B, T, U + 1)), np.zeros((B, T, U + 1))
+    valid = torch.cat([torch.softmax(lmt[b, : ul[b] + 1], dim=1) for b in range(B)], dim=0)
+    logq = torch.log(valid.mean(dim=0) + 1e-20)
     for b in range(B):
-        loss, pxg, pyg = simple_loss(amt[b], lmt[b], targets[b], tl[b], ul[b], blank, l, a)
+        loss, pxg, pyg = simple_loss(amt[b], lmt[b], targets[b], tl[b], ul[b], blank, l, a, logq)
         losses.append(loss)
         pxs[b, : tl[b], : ul[b] + 1] = pxg.numpy()
         pys[b, : tl[b], : ul[b] + 1] = pyg.numpy()
