@@ -260,13 +260,15 @@ describe("pruned RNN-T: prune ranges", () => {
       }), { numRuns: 300 });
   });
 
-  it("ranges from a real simple loss hold the bulk of the occupation mass", async () => {
+  it("ranges from a real simple loss satisfy the constraints, and cover the whole lattice (all starts 0) when R >= U+1", async () => {
     const e = await engine();
-    const c = fc.sample(simpleArb(12, 8, 11), { numRuns: 1, seed: 9 })[0];
-    const got = runSimple(e, c, false, new Float32Array(c.B).fill(1));
-    const R = 4, s = runRanges(e, got.px, got.py, c.tl, c.ul, c.B, c.T, c.U1, R, false);
-    for (let b = 0; b < c.B; b++) {
-      checkConstraints(s.subarray(b * c.T, (b + 1) * c.T), c.T, c.tl[b], c.ul[b], R);
-    }
+    fc.assert(fc.property(simpleArb(12, 8, 11), fc.integer({ min: 2, max: 6 }), (c, R) => {
+      const got = runSimple(e, c, false, new Float32Array(c.B).fill(1));
+      for (const r of [R, c.U1, c.U1 + 1]) {
+        const s = runRanges(e, got.px, got.py, c.tl, c.ul, c.B, c.T, c.U1, r, false);
+        for (let b = 0; b < c.B; b++) checkConstraints(s.subarray(b * c.T, (b + 1) * c.T), c.T, c.tl[b], c.ul[b], r);
+        if (r >= c.U1) expect(s.every((v) => v === 0)).toBe(true);
+      }
+    }), { numRuns: 60 });
   });
 });
