@@ -50,3 +50,4 @@ export * from "./ops/gemm_i8";
 export * from "./ops/linear_fused";
 export { t_linear_silu, t_linear_residual } from "./tape/tape_fused";
 export * from "./transducer/ctc";
+export * from "./transducer/rnnt_pruned";

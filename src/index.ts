@@ -29,6 +29,7 @@ export { checkRnntInputs, rnntLossInPlace, type RnntArenaInputs, type RnntLossOp
 export * from "./model/predictor.js";
 export * from "./model/joiner.js";
 export * from "./decode/decode.js";
+export * from "./model/rnnt_pruned.js";
 
 // The data side: audio, text, corpora, tokenizers, batching, the loader, the synthetic corpus.
 export { decodeAudio, probeAudio, readAudioAt, readAudioFile } from "./audio/read.js";
