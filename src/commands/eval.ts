@@ -17,13 +17,10 @@
 // Bad input (manifest lines, missing or corrupt audio, LibriSpeech transcript problems) is skipped,
 // counted, and listed at the end. Audio durations of a LibriSpeech split come from the file headers.
 
-import { probeAudio } from "../audio/read.js";
 import { SkipLedger } from "../data/errors.js";
-import { scanLibriSpeech } from "../data/librispeech.js";
-import { readManifest } from "../data/manifest.js";
-import { statSync } from "node:fs";
 import type { Engine } from "../engine/engine.js";
-import { evaluateSearches, resolveSubnet, type EvalResult, type EvalUtterance } from "../eval/eval.js";
+import { loadEvalData } from "../eval/data.js";
+import { evaluateSearches, resolveSubnet, type EvalResult } from "../eval/eval.js";
 import { countParams, subnetName, supernetSpec } from "../model/config.js";
 import { openModel } from "../model/path.js";
 import { writeFileAtomic } from "../io/safetensors.js";
@@ -58,30 +55,6 @@ export interface EvalReport {
   skippedItems: string[];
   /** Per utterance: reference and each search's hypothesis and error count, in evaluation order. */
   hypotheses: { source: string; ref: string; hyps: { search: string; hyp: string; errors: number }[] }[];
-}
-
-/** The utterances of a manifest file or a LibriSpeech split directory (first `limit`). */
-export async function loadEvalData(path: string, ledger: SkipLedger, limit = Infinity): Promise<{ kind: string; utterances: EvalUtterance[] }> {
-  let isDir: boolean;
-  try {
-    isDir = statSync(path).isDirectory();
-  } catch {
-    throw new Error(`--data ${path}: no such file or directory (a NeMo manifest or a LibriSpeech split directory)`);
-  }
-  if (!isDir) {
-    const entries = readManifest(path, ledger).slice(0, limit);
-    return { kind: "manifest", utterances: entries.map((e) => ({ audio: e.audio, text: e.text, duration: e.duration, source: e.source })) };
-  }
-  const utts: EvalUtterance[] = [];
-  for (const u of scanLibriSpeech(path, ledger).slice(0, limit)) {
-    try {
-      const { duration } = await probeAudio(u.audio, false); // headers only; corrupt data is caught when decoded
-      utts.push({ audio: u.audio, text: u.text, duration, source: u.source });
-    } catch (e) {
-      ledger.skip(e);
-    }
-  }
-  return { kind: "LibriSpeech", utterances: utts };
 }
 
 const pad = (s: string, n: number) => s.padStart(n);

@@ -38,8 +38,8 @@ import { listCheckpoints, loadCheckpoint, saveCheckpoint, type OptimizerSnapshot
 import type { TrainConfig } from "./config.js";
 import { OptimizerBox } from "./optimizer.js";
 import { ParallelTrainer } from "./parallel.js";
-import { runEvalSubnets } from "../commands/eval_subnets.js";
-import { runExport } from "../commands/export.js";
+import { runEvalSubnets } from "../eval/subnets.js";
+import { runExport } from "./export.js";
 
 export interface TrainOptions {
   out: string;
