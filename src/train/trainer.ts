@@ -276,10 +276,8 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   const threads = cfg.train.threads ?? 1;
   let par: ParallelTrainer | undefined;
   try {
-    if (threads > 1) {
-      par = await ParallelTrainer.create(model, opt, { threads, optim: cfg.optim });
-      log(`data-parallel training on ${threads} threads (replicas synced from this thread's model)`);
-    }
+    par = await ParallelTrainer.create(model, opt, { threads, optim: cfg.optim });
+    if (threads > 1) log(`data-parallel training on ${threads} threads (replicas synced from this thread's model)`);
     outer: for (; pos.epoch < cfg.train.epochs; pos.epoch++, pos.batchInEpoch = 0) {
       const plan = planFor(pos.epoch).batches;
       const todo = plan.slice(pos.batchInEpoch);
@@ -290,22 +288,10 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
         const tStep = Date.now();
         const lr = opt.lrAt(pos.step, pos.epoch);
         const plan = planAt(pos.step);
-        let r: { lossSum: number; frames: number; members: { lossSum: number; kdSum: number; ctcSum: number }[] }, gsum: number;
+        let r: Awaited<ReturnType<ParallelTrainer["step"]>>;
         try {
-          if (par) {
-            // every replica steps its optimizer (or skips the step) inside: same decision as below
-            const pr = await par.step(batch, plan, { seed: hashSeed(cfg.train.seed, pos.step), lr });
-            r = pr;
-            gsum = pr.gradSum;
-          } else {
-            model.params.zeroGrad();
-            r = model.sandwichStep(batch, plan, { seed: hashSeed(cfg.train.seed, pos.step) });
-            gsum = engine.scoped(() => {
-              const out = engine.alloc(1);
-              engine.wasm.sum_forward(out, model.params.gradPtr, model.params.trainableFloats);
-              return engine.read(out, 1)[0];
-            });
-          }
+          // every replica steps its optimizer, or skips the step when the loss or the gradient is not finite
+          r = await par.step(batch, plan, { seed: hashSeed(cfg.train.seed, pos.step), lr });
         } catch (e) {
           if (e instanceof EngineError && /out of WASM memory/.test(e.message)) {
             throw new Error(`${e.message}\n  (the batch had ${batch.B} utterances x ${batch.T} frames: lower batch.maxFrames, now ${cfg.batch.maxFrames})`);
@@ -313,14 +299,13 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
           throw e;
         }
         pos.batchInEpoch++;
-        if (!Number.isFinite(r.lossSum) || !Number.isFinite(gsum)) {
+        if (!r.applied) {
           if (++skippedInARow >= 50) throw new Error(`50 batches in a row had a non-finite loss or gradient: the data or the learning rate is broken (see ${logPath})`);
           writeLog({ type: "skip", step: pos.step, epoch: pos.epoch, reason: !Number.isFinite(r.lossSum) ? "non-finite loss" : "non-finite gradient" });
           log(`step ${pos.step}: non-finite ${!Number.isFinite(r.lossSum) ? "loss" : "gradient"}, batch skipped`);
           continue;
         }
         skippedInARow = 0;
-        if (!par) opt.step(lr);
         pos.step++;
         const sec = batch.featLens.reduce((a, b) => a + b, 0) / 100;
         audioSec += sec;
