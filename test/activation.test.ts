@@ -6,7 +6,7 @@ import fc from "fast-check";
 import type { Engine } from "../src/index.js";
 import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
 import { checkOp } from "./harness.js";
-import { elementwiseCases, f32 } from "./elementwise_fixture.js";
+import { elementwiseCases, f32 } from "./elementwise-fixture.js";
 import { erfc64, gelu64, geluTanh64, maxUlp, normalCdf64, sigmoid64 } from "./ref64.js";
 
 type Kernel = (...args: number[]) => void;

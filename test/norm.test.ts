@@ -6,7 +6,7 @@ import fc from "fast-check";
 import type { Engine } from "../src/index.js";
 import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
 import { checkOp } from "./harness.js";
-import { elementwiseCases, f32 } from "./elementwise_fixture.js";
+import { elementwiseCases, f32 } from "./elementwise-fixture.js";
 
 type Kernel = (...args: number[]) => void;
 const k = (e: Engine, name: string): Kernel => (e.wasm as unknown as Record<string, Kernel>)[name];
