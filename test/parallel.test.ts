@@ -2,7 +2,7 @@
 // gradient over a batch equals the sum of its gradients over the shards (dropout masks drawn per
 // utterance of the whole batch); and 2 threads against 1 thread on the same batches of a tiny model:
 // per-step losses, parameters after the steps, replicas identical bit for bit, and a resync of
-// replica 0's optimizer state into a fresh group.
+// replica 0's optimizer state into a fresh group; and 1 thread (one replica) against the plain step, bit for bit.
 // Worker threads run plain Node and load dist/: everything here comes from dist/ (compiled by test/setup/build-dist.ts).
 import { join } from "node:path";
 import fc from "fast-check";
@@ -229,6 +229,34 @@ describe("data-parallel training", () => {
       }
       // three updates of ~lr·rms each, summed in another order: 1e-5 absolute
       checkOp("parameters", await par.replicaParams(0), one.e.read(one.m.params.paramPtr, one.m.params.total), 1e-5, 1e-5);
+    } finally {
+      await par.close();
+    }
+  });
+
+  it("1 thread (one replica, the trainer's one-thread step) equals zeroGrad, sandwichStep and the optimizer bit for bit", async () => {
+    const sub = { layers: 2, ffDim: 12, heads: 2 };
+    const make = async () => {
+      const e = await dist.createEngine();
+      const m = new dist.Model(e, tiny());
+      m.params.init(9);
+      return { e, m, opt: new dist.OptimizerBox(e, m, dist.optim) };
+    };
+    const batches = BATCHES().slice(0, 3);
+    const ref = await make(), alone = await make();
+    const par = await dist.par.ParallelTrainer.create(alone.m, alone.opt, { threads: 1, optim: dist.optim, checkEvery: 1 });
+    try {
+      for (let s = 0; s < batches.length; s++) {
+        ref.m.params.zeroGrad();
+        const want = ref.m.sandwichStep(batches[s], dist.par.asPlan(sub, DROP), { seed: 40 + s });
+        ref.opt.step(0.03);
+        const got = await par.step(batches[s], sub, { dropout: DROP, seed: 40 + s, lr: 0.03 });
+        // the same calls on the same model: identical bits, no tolerance
+        expect([got.lossSum, got.frames, got.applied, got.members[0].ctcSum], `step ${s}`).toEqual([want.lossSum, want.frames, true, want.members[0].ctcSum]);
+        expect(Array.from(got.losses), `losses at step ${s}`).toEqual(Array.from(want.losses));
+      }
+      const a = alone.e.read(alone.m.params.paramPtr, alone.m.params.total), b = ref.e.read(ref.m.params.paramPtr, ref.m.params.total);
+      expect(Buffer.compare(Buffer.from(a.buffer), Buffer.from(b.buffer)), "parameters after the steps").toBe(0);
     } finally {
       await par.close();
     }
