@@ -1,11 +1,11 @@
 // The MH-SSM layer (assembly/ssm.ts, ssm_backward.ts, ssm_gate.ts, src/ssm.ts) against independent
 // references: the SSM's convolution view and a float64 recurrence written here, float64 central finite
 // differences, the scalar twins, a PyTorch module (test/fixtures/mhssm.json), and itself run in chunks.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
-import { checkOp } from "./harness.js";
+import { checkOp, readFixture } from "./harness.js";
 import { mhssmBackwardRaw, mhssmForwardRaw, mhssmInit, mhssmParamCount, mhssmShapes, mhssmStateSize, type MhssmConfig, type MhssmParams, type MhssmPtrs } from "../src/index.js";
 import type { Engine } from "../src/index.js";
 import { mhssmBackward, mhssmForward, mhssmStream } from "./kernels.js";
@@ -450,7 +450,7 @@ interface FixtureCase {
 
 describe("mhssm against PyTorch (test/fixtures/mhssm.json from test/ref/mhssm.py)", () => {
   const path = new URL("./fixtures/mhssm.json", import.meta.url);
-  const fx = existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : undefined;
+  const fx = existsSync(path) ? readFixture("mhssm.json", "test/ref/mhssm.py") : undefined;
   it("is a todm fixture", () => {
     expect(fx?.magic).toBe("todm-fixture");
     expect(fx?.version).toBe(1);
