@@ -20,6 +20,7 @@
 import { SkipLedger } from "../data/errors.js";
 import type { Engine } from "../engine/engine.js";
 import { loadEvalData } from "../eval/data.js";
+import { fmtCount } from "../train/rundir.js";
 import { evaluateSearches, resolveSubnet, type EvalResult } from "../eval/eval.js";
 import { countParams, subnetName, supernetSpec } from "../model/config.js";
 import { openModel } from "../model/path.js";
@@ -58,7 +59,6 @@ export interface EvalReport {
 }
 
 const pad = (s: string, n: number) => s.padStart(n);
-const formatCount = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
 
 /** Runs the evaluation, prints the table (and the report's path), returns the report. */
 export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise<EvalReport> {
@@ -71,7 +71,7 @@ export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise
   const ledger = new SkipLedger(opts.strict);
   const { kind, utterances } = await loadEvalData(opts.data, ledger, opts.limit ?? Infinity);
   const hours = utterances.reduce((s, u) => s + (u.duration ?? 0), 0) / 3600;
-  log(`model: ${path} (${subnetName(sub)} of ${subnetName(supernetSpec(model.cfg))}, ${formatCount(countParams(model.cfg, sub))} parameters, ${model.cfg.causal ? "causal" : "bidirectional"}, ${tokenizer.type} tokenizer of ${tokenizer.size})`);
+  log(`model: ${path} (${subnetName(sub)} of ${subnetName(supernetSpec(model.cfg))}, ${fmtCount(countParams(model.cfg, sub))} parameters, ${model.cfg.causal ? "causal" : "bidirectional"}, ${tokenizer.type} tokenizer of ${tokenizer.size})`);
   log(`data: ${opts.data} (${kind}): ${utterances.length} utterances, ${hours.toFixed(2)} hours; searches: greedy${beam > 1 ? `, beam ${beam}` : ""}; engine ${engine.build}, one thread`);
   const searches = beam > 1 ? [{ beam: 1 }, { beam }] : [{ beam: 1 }];
   const results = await evaluateSearches(model, tokenizer, utterances, searches, {

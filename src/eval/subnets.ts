@@ -7,14 +7,7 @@
 //   todm eval --run runs/exp1 --data data/test.jsonl
 //   todm eval --run runs/exp1 --data data/test.jsonl --subnets L6-ff576-h4,L2-ff144-h2 --beam 4 --table t.md
 //
-// | option          | default             | meaning                                                        |
-// | --------------- | ------------------- | -------------------------------------------------------------- |
-// | --subnets A,B   | all of the run's    | the subnets to evaluate (names from `todm subnets --run`)      |
-// | --beam N        | 1                   | also modified beam search with N hypotheses (1: greedy only)   |
-// | --model-file F  | model.safetensors   | which model of the run (e.g. best.safetensors), or a path      |
-// | --table FILE    | RUN_DIR/subnets.md  | the Markdown table (also printed)                              |
-// | --plot FILE     | RUN_DIR/subnets.svg | WER against parameters, one dot per subnet, the Pareto front   |
-// and --limit, --batch-frames, --seed, --strict as `todm eval --model`.
+// The options (EvalSubnetsOptions) are the flags of `todm eval --run` (src/cli.ts, `todm eval --help`).
 //
 // The Supernet is loaded once and each subnet decodes in place (Model.decode with its SubnetSpec): what
 // an exported subnet computes (test/export.test.ts). Audio is read and featurised again for every

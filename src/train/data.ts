@@ -88,21 +88,18 @@ export function augment(cfg: TrainConfig, b: Batch, step: number): void {
   }
 }
 
-export interface Validation {
-  /** Greedy validation WER of each validated subnet (the largest first), or null without validation data. */
-  run: () => Promise<Map<string, number> | null>;
-  close: () => Promise<void>;
-}
+export type Validation = ReturnType<typeof validation>;
 
 /** The validation set (the first train.validUtterances, 0: all) and its WER, on the run's current model. */
-export function validation(run: Run, data: TrainingData): Validation {
+export function validation(run: Run, data: TrainingData) {
   const { cfg, space } = run;
   const validAll = data.valid.utterances;
   const utts = cfg.train.validUtterances > 0 ? validAll.slice(0, cfg.train.validUtterances) : validAll;
   const loader = utts.length ? new BatchLoader({ utterances: utts, features: ENGINE_FBANK, workers: 0, cacheDir: join(cfg.data.cacheDir, "features"), ledger: data.ledger }) : undefined;
   const plan = makeBatches(utts.map((u) => framesFor(u.duration)), { maxFrames: cfg.batch.maxFrames, buckets: 10, seed: 0 }, 0).batches;
   return {
-    run: async () => {
+    /** Greedy validation WER of each validated subnet (the largest first), or null without validation data. */
+    run: async (): Promise<Map<string, number> | null> => {
       if (!loader) return null;
       const subs = space.enabled ? run.validSubs : [run.subnets[0]];
       const errors = new Array<number>(subs.length).fill(0);

@@ -1,19 +1,12 @@
 // Exporting one subnet of a Supernet run as a standalone model file (optionally int8), which `todm
-// transcribe` and `todm eval` load like any model: the library of `todm export` (src/cli.ts parses the
-// options below) and of the end of a Supernet run (finish.ts). The file format: src/model/export.ts.
+// transcribe` and `todm eval` load like any model: the library of `todm export` and of the end of a
+// Supernet run (finish.ts). The file format: src/model/export.ts.
 //
 //   todm export --run runs/exp1 --subnet L4-ff288-h2 --out l4.safetensors
 //   todm export --run runs/exp1 --max-params 1.5M --out small.safetensors --int8
 //   todm export --run runs/exp1 --max-rtf 0.05 --out fast.safetensors
 //
-// | option            | default              | meaning                                                          |
-// | ----------------- | -------------------- | ---------------------------------------------------------------- |
-// | --subnet NAME     |                      | that subnet (see `todm subnets --run RUN_DIR`)                   |
-// | --max-params N    |                      | the most accurate subnet with at most N parameters (1.5M, 800k)  |
-// | --max-rtf R       |                      | the most accurate subnet whose measured one-thread RTF is <= R   |
-// | --model-file FILE | model.safetensors    | which model of the run (e.g. best.safetensors), or a path        |
-// | --int8            | off                  | per-row symmetric int8 weights (src/model/quant.ts)              |
-// | --rtf-seconds S   | 10                   | seconds of synthetic audio each --max-rtf candidate decodes      |
+// The options (ExportCommandOptions) are the flags of `todm export` (src/cli.ts, `todm export --help`).
 //
 // "Most accurate" is by the validation WER of the run's last validation line that has any (log.jsonl:
 // `subnets`, and `wer` for the largest). Candidates without a recorded WER are named and passed over;

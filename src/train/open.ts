@@ -10,50 +10,20 @@ import type { Engine } from "../engine/engine.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { writeFileAtomic } from "../io/safetensors.js";
 import { Model } from "../model/model.js";
-import { countParams, hasCtcHead, inferenceConfig, sameArchitecture, subnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
-import { DEFAULT_SPACE, type SubnetInfo, type SupernetSpace, kdOptions, listSubnets, validateSpace, validationSubnets } from "../model/supernet.js";
+import { countParams, hasCtcHead, inferenceConfig, sameArchitecture, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
+import { DEFAULT_SPACE, kdOptions, listSubnets, validateSpace, validationSubnets } from "../model/supernet.js";
 import { loadModel } from "../model/io.js";
 import { listCheckpoints, loadCheckpoint, saveCheckpoint, type RunPosition } from "./checkpoint.js";
 import type { TrainConfig } from "./config.js";
 import { OptimizerBox } from "./optimizer.js";
 import { readRunLog } from "./rundir.js";
 
-/** Where a run starts from, before its data is read: a checkpoint, an initial model, or nothing. */
-export interface RunSource {
-  cfg: TrainConfig;
-  checkpoint?: ReturnType<typeof loadCheckpoint>;
-  init?: ReturnType<typeof loadModel>;
-  /** The checkpoint's or the initial model's tokenizer: the data is read with it. */
-  tokenizer?: Tokenizer;
-}
-
-/** An open run: what the loop and the end share. */
-export interface Run {
-  engine: Engine;
-  cfg: TrainConfig;
-  dir: string;
-  logPath: string;
-  model: Model;
-  tokenizer: Tokenizer;
-  opt: OptimizerBox;
-  pos: RunPosition;
-  /** Whether the run resumed from a checkpoint. */
-  resumed: boolean;
-  /** The whole model's subnet, every subnet of the space (largest first), those validated, and KD. */
-  sub: SubnetSpec;
-  space: SupernetSpace;
-  subnets: SubnetInfo[];
-  validSubs: SubnetInfo[];
-  kd: ReturnType<typeof kdOptions>;
-  log: (line: string) => void;
-  /** Appends one record to RUN_DIR/log.jsonl. */
-  writeLog: (rec: Record<string, unknown>) => void;
-  /** Writes a checkpoint at the current position, with the training time `elapsedSec`. */
-  checkpoint: (elapsedSec: number) => string;
-}
+/** An open run: what the loop and the end share (openRun's result). */
+export type Run = ReturnType<typeof openRun>;
 
 /** The newest checkpoint (resume) or the initial model (--init-from), and the configuration the run continues with. */
-export function openSource(engine: Engine, cfg: TrainConfig, opts: { out: string; resume?: boolean; initFrom?: string }, log: (l: string) => void): RunSource {
+export function openSource(engine: Engine, cfg: TrainConfig, opts: { out: string; resume?: boolean; initFrom?: string }, log: (l: string) => void):
+  { cfg: TrainConfig; checkpoint?: ReturnType<typeof loadCheckpoint>; init?: ReturnType<typeof loadModel>; tokenizer?: Tokenizer } {
   const checkpoints = opts.resume ? listCheckpoints(opts.out) : [];
   if (opts.resume && checkpoints.length === 0) {
     throw new Error(`${opts.out}: nothing to resume (no checkpoints/step-*.safetensors); start a new run with --out`);
@@ -72,18 +42,12 @@ export function openSource(engine: Engine, cfg: TrainConfig, opts: { out: string
   return { cfg, init, tokenizer: init?.tokenizer };
 }
 
-/** The model config of a run: the configured one with the data's vocabulary (ctcWeight 0 dropped, as saved before the key existed). */
-export function runModelConfig(cfg: TrainConfig, tokenizer: Tokenizer): ModelConfig {
-  const modelCfg: ModelConfig = hasCtcHead(cfg.model) ? { ...cfg.model, vocabSize: tokenizer.size } : { ...inferenceConfig(cfg.model), vocabSize: tokenizer.size };
-  if (modelCfg.featDim !== 80) throw new Error(`model.featDim is ${modelCfg.featDim}: the training loader computes 80-bin fbank features, so it must be 80`);
-  return modelCfg;
-}
-
 /** The run's model, optimizer, position and Supernet, from its source and the data's tokenizer; writes config.json. */
-export function openRun(engine: Engine, src: RunSource, tokenizer: Tokenizer, opts: { out: string; initFrom?: string }, log: (l: string) => void): Run {
-  const { cfg, checkpoint, init } = src, dir = opts.out;
-  const logPath = join(dir, "log.jsonl");
-  const modelCfg = runModelConfig(cfg, tokenizer);
+export function openRun(engine: Engine, src: ReturnType<typeof openSource>, tokenizer: Tokenizer, opts: { out: string; initFrom?: string }, log: (l: string) => void) {
+  const { cfg, checkpoint, init } = src, dir = opts.out, logPath = join(dir, "log.jsonl");
+  // ctcWeight 0 is dropped: a run without the CTC head saves exactly the config it saved before the key existed
+  const modelCfg: ModelConfig = { ...(hasCtcHead(cfg.model) ? cfg.model : inferenceConfig(cfg.model)), vocabSize: tokenizer.size };
+  if (modelCfg.featDim !== 80) throw new Error(`model.featDim is ${modelCfg.featDim}: the training loader computes 80-bin fbank features, so it must be 80`);
   let model: Model, pos: RunPosition;
   if (checkpoint) {
     model = checkpoint.model;
@@ -134,10 +98,13 @@ export function openRun(engine: Engine, src: RunSource, tokenizer: Tokenizer, op
       `each step the largest, the smallest and ${space.random} random; KD ${kd ? `${space.kd.method} (lambda ${kd.lambda}, alpha ${kd.alphaNeg}/${kd.alphaPos}, clip ${kd.clip})` : "off"}; ` +
       `dropout ${space.dropout.rule} (p_max ${cfg.train.dropout}${space.dropout.rule === "adaptive" ? `, gamma ${space.dropout.gamma}` : ""}); validating ${validSubs.map((v) => v.name).join(", ")}`);
   }
-  const run: Run = {
-    engine, cfg, dir, logPath, model, tokenizer, opt, pos, resumed: Boolean(checkpoint), sub, space, subnets, validSubs, kd, log,
-    writeLog: (rec) => appendFileSync(logPath, JSON.stringify(rec) + "\n"),
-    checkpoint: (elapsedSec) => saveCheckpoint(dir, model, run.tokenizer, opt.snapshot(), { ...pos, elapsedSec }, cfg, cfg.train.keepCheckpoints),
+  return {
+    engine, cfg, dir, logPath, model, tokenizer, opt, pos, log,
+    /** The whole model's subnet, every subnet of the space (largest first), those validated, and KD. */
+    sub, space, subnets, validSubs, kd,
+    /** Appends one record to RUN_DIR/log.jsonl. */
+    writeLog: (rec: Record<string, unknown>) => appendFileSync(logPath, JSON.stringify(rec) + "\n"),
+    /** Writes a checkpoint at the current position, with the training time `elapsedSec`. */
+    checkpoint: (elapsedSec: number) => saveCheckpoint(dir, model, tokenizer, opt.snapshot(), { ...pos, elapsedSec }, cfg, cfg.train.keepCheckpoints),
   };
-  return run;
 }

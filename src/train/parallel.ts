@@ -343,14 +343,8 @@ export interface ParallelStepOptions {
   lr: number;
 }
 
-export interface ParallelStepResult extends StepResult {
-  /** Sum of the summed gradient (the trainer's finiteness check). */
-  gradSum: number;
-  /** False when the loss or gradient was not finite and no replica took the optimizer step. */
-  applied: boolean;
-  /** Each sandwich member's loss, KD and CTC sums over the whole batch (as many as the plan's members). */
-  members: { lossSum: number; kdSum: number; ctcSum: number }[];
-}
+/** The step's losses, and the outcome of the gradient check (members: as many as the plan's). */
+export type ParallelStepResult = StepResult & Pick<ReduceOutcome, "gradSum" | "applied" | "members">;
 
 interface Peer {
   worker: Worker;

@@ -1,11 +1,5 @@
-// `train()`, the library's training run (what `todm train` runs): a small driver over four phases,
-// each in its own file of src/train/:
-//   open    open.ts    resume from the newest checkpoint, or seed a new model (or copy an initial one)
-//   data    data.ts    the utterances, the batch loaders, feature statistics, validation
-//   loop    loop.ts    the steps (through the step interface of parallel.ts, one replica or N), logs,
-//                      validation, checkpoints; stops on the budget, the steps, the epochs or SIGINT
-//   finish  finish.ts  the last checkpoint, the final validation, model.safetensors, curves.svg, and for
-//                      a Supernet run the subnets scored and exported
+// `train()`, the library's training run (what `todm train` runs): a small driver over four phases, each
+// in its own file (src/train/README.md): open.ts (resume or start), data.ts, loop.ts (the steps), finish.ts.
 //
 // A run directory holds:
 //   config.json          the resolved configuration
