@@ -133,7 +133,7 @@ program
     const engine = await createEngine({ build: opts.build });
     if (opts.run !== undefined) {
       if (opts.subnet !== undefined || opts.report !== undefined) throw new Error("eval --run: use --subnets a,b,c (and --table, --plot) instead of --subnet and --report");
-      const { runEvalSubnets } = await import("./commands/eval_subnets.js");
+      const { runEvalSubnets } = await import("./eval/subnets.js");
       await runEvalSubnets(engine, {
         run: opts.run, data: opts.data, subnets: opts.subnets, beam: opts.beam === undefined ? 1 : Number(opts.beam), modelFile: opts.modelFile,
         table: opts.table, plot: opts.plot, limit, batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
@@ -210,7 +210,7 @@ program
   .option("--rtf-seconds <s>", "seconds of synthetic audio each --max-rtf candidate decodes", "10")
   .option("--build <name>", "force a build for --max-rtf: simd or relaxed-simd (default: the best the runtime supports)")
   .action(async (opts: { run: string; out: string; subnet?: string; maxParams?: string; maxRtf?: string; modelFile: string; int8: boolean; rtfSeconds: string; build?: "simd" | "relaxed-simd" }) => {
-    const { runExport } = await import("./commands/export.js");
+    const { runExport } = await import("./train/export.js");
     const engine = opts.maxRtf !== undefined ? await createEngine({ build: opts.build }) : undefined;
     runExport(engine, {
       run: opts.run, out: opts.out, subnet: opts.subnet, maxParams: opts.maxParams, maxRtf: opts.maxRtf === undefined ? undefined : Number(opts.maxRtf),

@@ -4,8 +4,9 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { Engine } from "../src/index.js";
-import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
-import { elementwiseCases, f32 } from "./elementwise_fixture.js";
+import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
+import { elementwiseCases, f32 } from "./elementwise-fixture.js";
 import { erfc64, gelu64, geluTanh64, maxUlp, normalCdf64, sigmoid64 } from "./ref64.js";
 
 type Kernel = (...args: number[]) => void;
@@ -55,7 +56,7 @@ describe("vector math accuracy (simd_math.ts through exp/sigmoid/tanh/gelu forwa
       // Subnormal results: absolute error within 2 subnormal steps (2^-148).
       const sub = grid(-103.9, -87.4, 2001);
       const gotSub = forward(e, "exp_forward", sub);
-      sub.forEach((v, i) => expect(Math.abs(gotSub[i] - Math.exp(v))).toBeLessThanOrEqual(2 ** -148));
+      checkOp(`${e.build} exp subnormal results`, gotSub, Array.from(sub, Math.exp), 2 ** -148);
       const special = forward(e, "exp_forward", [88.72, 88.73, 89, 200, Infinity, -104, -1e9, -Infinity, NaN, 0]);
       expect(special[0]).toBeGreaterThan(3.3e38); // exp(88.72) = 3.35e38 is finite
       expect(Array.from(special.slice(1))).toEqual([Infinity, Infinity, Infinity, Infinity, 0, 0, 0, NaN, 1]);
@@ -118,13 +119,13 @@ describe("activations: SIMD kernels against their naive twins (both builds)", ()
                 k(e, `${act.name}_forward_naive`)(o2, inp, n, ...act.extra);
                 const y = e.read(o2, n);
                 // Vector polynomials against musl's Mathf (gelu: the same erfc form in f64): a few ulp.
-                assertClose(`${label(act)} forward`, e.read(o1, n), y, 1e-7, 1e-6);
+                checkOp(`${label(act)} forward`, e.read(o1, n), y, 1e-7, 1e-6);
                 const saved = act.saved === "inp" ? inp : o2;
                 const g = e.upload(dout), g1 = e.upload(d0), g2 = e.upload(d0);
                 k(e, `${act.name}_backward`)(g1, g, saved, n, ...act.extra);
                 k(e, `${act.name}_backward_naive`)(g2, g, saved, n, ...act.extra);
                 // Accumulated onto d0 (|d0| <= 1); derivative terms of a few ulp each, FMA or not.
-                assertClose(`${label(act)} backward`, e.read(g1, n), e.read(g2, n), 2e-7 * act.scale, 2e-6);
+                checkOp(`${label(act)} backward`, e.read(g1, n), e.read(g2, n), 2e-7 * act.scale, 2e-6);
               });
             }),
           { numRuns: 60 },
@@ -155,7 +156,7 @@ describe("activations: backward against float64 finite differences", () => {
           const fd = finiteDiff(loss, Float64Array.from(x), [...Array(n).keys()]);
           const ref = Array.from(fd, (v, i) => v + d0[i]);
           // f32 derivative (few ulp of values up to exp(10) = 2.2e4) vs FD truncation O(h^2 f''') ~ 1e-9.
-          assertClose(`${label(act)} grad`, got, ref, 2e-6, 2e-6);
+          checkOp(`${label(act)} grad`, got, ref, 2e-6, 2e-6);
         }),
         { numRuns: 40 },
       );
@@ -193,14 +194,14 @@ describe("activations against PyTorch 1.13 (test/fixtures/elementwise.json)", ()
           // Against torch in float64 on the same inputs: our few-ulp f32 results, relative; gelu's lower
           // tail loses up to 1.7e-7 x^2 relative (x >= -10 here: 2e-5, see simd_math.ts). atol 1e-14:
           // torch's f64 gelu cancels too (1 + erf(x/sqrt2) is 0 below x = -8.3, 2% off at x = -8).
-          assertClose(`${op} forward vs torch f64 (${e.build})`, y, c.y64 as number[], 1e-14, 2e-5);
+          checkOp(`${op} forward vs torch f64 (${e.build})`, y, c.y64 as number[], 1e-14, 2e-5);
           // atol 2e-7 in the backward: sigmoid and tanh take the saved f32 output, and 1 - y near
           // saturation keeps only ulp(1)/2 = 6e-8 absolute (times |dout| <= 3), as torch's f32 does.
-          assertClose(`${op} backward vs torch f64 (${e.build})`, dx, c.dx64 as number[], 2e-7, 2e-5);
+          checkOp(`${op} backward vs torch f64 (${e.build})`, dx, c.dx64 as number[], 2e-7, 2e-5);
           // Against torch's f32 kernels: theirs are less exact. Its f32 gelu's erf has ~1e-7 absolute
           // error (3.7e-5 relative at x = -2.86), its tanh form rounds 1 + tanh(u) to 0 for x < -5.
-          assertClose(`${op} forward vs torch f32 (${e.build})`, y, f32(c, "y"), 3e-7, 4e-6);
-          assertClose(`${op} backward vs torch f32 (${e.build})`, dx, f32(c, "dx"), 3e-7, 4e-6);
+          checkOp(`${op} forward vs torch f32 (${e.build})`, y, f32(c, "y"), 3e-7, 4e-6);
+          checkOp(`${op} backward vs torch f32 (${e.build})`, dx, f32(c, "dx"), 3e-7, 4e-6);
         }
       }
     });

@@ -13,7 +13,8 @@ import { decodeAudio, readAudioFile } from "../src/audio/read.js";
 import { resample } from "../src/audio/resample.js";
 import { readWav, writeWav, type WavEncoding } from "../src/audio/wav.js";
 import { DataError } from "../src/data/errors.js";
-import { assertClose, rng } from "./helpers.js";
+import { rng } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 
 const FIX = "test/fixtures";
 
@@ -46,7 +47,7 @@ describe("WAV", () => {
           const mean = Float32Array.from({ length: n }, (_, i) => chans.reduce((s, ch) => s + ch[i], 0) / nc);
           // Each channel is off by at most half a quantisation step (one for 8-bit, whose scale is
           // asymmetric); the mean of channels then too, plus f32 rounding of the sum.
-          assertClose("mix-down", got.samples, mean, step(enc) + 1e-6);
+          checkOp("mix-down", got.samples, mean, step(enc) + 1e-6);
         }),
         { numRuns: 20 },
       );
@@ -62,7 +63,7 @@ describe("WAV", () => {
     expect(peak).toBeLessThan(0.43);
     const flac = await readFlac(readFileSync(`${FIX}/tone-16k-mono.flac`), "tone.flac");
     expect(flac.sampleRate).toBe(16000);
-    assertClose("flac vs wav", flac.samples, wav.samples, 0); // FLAC is lossless: bit-exact
+    checkOp("flac vs wav", flac.samples, wav.samples, 0); // FLAC is lossless: bit-exact
   });
 
   it("decodes a good FLAC correctly right after a corrupt and a truncated one (no state left behind)", async () => {
@@ -70,7 +71,7 @@ describe("WAV", () => {
     await expect(readFlac(corrupt(good), "bad.flac")).rejects.toThrow(DataError);
     await expect(readFlac(good.subarray(0, 1500), "cut.flac")).rejects.toThrow(DataError);
     const wav = readWav(readFileSync(`${FIX}/tone-16k-mono.wav`), "tone.wav");
-    assertClose("flac after errors", (await readFlac(good, "tone.flac")).samples, wav.samples, 0); // lossless
+    checkOp("flac after errors", (await readFlac(good, "tone.flac")).samples, wav.samples, 0); // lossless
   });
 
   it("reads 24-bit stereo (WAV from Python, FLAC from Debian flac) identically, mixed down", async () => {
@@ -79,7 +80,7 @@ describe("WAV", () => {
     const flac = await decodeAudio(readFileSync(`${FIX}/tone-8k-stereo.flac`), "tone.flac");
     expect(flac.channels).toBe(2);
     // Both paths average the same 24-bit integers; the two libraries scale by 2^23 the same way.
-    assertClose("flac vs wav", flac.samples, wav.samples, 1e-7); // f32 rounding of the mean
+    checkOp("flac vs wav", flac.samples, wav.samples, 1e-7); // f32 rounding of the mean
     const info = readStreamInfo(readFileSync(`${FIX}/tone-8k-stereo.flac`), "tone.flac");
     expect(info).toEqual({ sampleRate: 8000, channels: 2, bitsPerSample: 24, totalSamples: 1001 });
   });
@@ -95,7 +96,7 @@ interface ResampleCase {
 }
 
 describe("resample", () => {
-  const fix = JSON.parse(readFileSync(`${FIX}/resample.json`, "utf8"));
+  const fix = readFixture("resample.json", "test/ref/resample.py");
   expect(fix.magic).toBe("todm-fixture");
   for (const c of fix.cases as ResampleCase[]) {
     it(`matches torchaudio: ${c.name}`, () => {
@@ -103,7 +104,7 @@ describe("resample", () => {
       expect(y.length).toBe(c.output.length);
       // Same filter in f64 on both sides; ours rounds the output to f32 (|y| < 1: 6e-8) and the
       // fixture is rounded to 8 decimals (5e-9).
-      assertClose(c.name, y, c.output, 2e-7);
+      checkOp(c.name, y, c.output, 2e-7);
     });
   }
 
@@ -116,7 +117,7 @@ describe("resample", () => {
       // Away from the zero-padded ends (100 ms), the Kaiser filter's pass-band ripple
       // (beta 8.555: about 1e-4 relative) bounds the error.
       const lo = Math.round(to * 0.1), hi = y.length - lo;
-      assertClose(`${from}->${to} ${f} Hz`, y.subarray(lo, hi), ref.slice(lo, hi), 5e-4);
+      checkOp(`${from}->${to} ${f} Hz`, y.subarray(lo, hi), ref.slice(lo, hi), 5e-4);
     }
   });
 

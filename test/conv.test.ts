@@ -1,13 +1,13 @@
 // conv2d (im2col + gemm) and depthwise dwconv1d: forward and gradients against PyTorch fixtures
 // (test/ref/conv.py), gradients against float64 central finite differences of an independent float64
 // forward written here, and the SIMD kernels against their scalar `_naive` twins in both builds.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 import { conv2dOutShape, conv2dScratchFloats, convOutLength, type Conv2dDims, type Engine } from "../src/index.js";
 
-const fixture = JSON.parse(readFileSync(new URL("./fixtures/conv.json", import.meta.url), "utf8"));
+const fixture = readFixture("conv.json", "test/ref/conv.py");
 
 // ---------- float64 references (direct loops, no im2col) ----------
 
@@ -158,16 +158,16 @@ describe("conv2d", () => {
         expect(conv2dOutShape(d)).toEqual([c.To, c.Fo]);
         const tag = `${e.build} ${c.name}`;
         // Sums of Cin*KT*KF <= 27 products of N(0,1) x N(0,0.25) values in f32 vs float64: 2e-6 abs + 1e-5 rel.
-        assertClose(`${tag} out`, runConv2d(e, d, c.inp, c.weight, c.bias), c.out, 2e-6, 1e-5);
-        assertClose(`${tag} out (naive)`, runConv2d(e, d, c.inp, c.weight, c.bias, true), c.out, 2e-6, 1e-5);
+        checkOp(`${tag} out`, runConv2d(e, d, c.inp, c.weight, c.bias), c.out, 2e-6, 1e-5);
+        checkOp(`${tag} out (naive)`, runConv2d(e, d, c.inp, c.weight, c.bias, true), c.out, 2e-6, 1e-5);
         const r = rng(7);
         const g0 = { dinp: randn(c.inp.length, r), dweight: randn(c.weight.length, r), dbias: randn(c.Cout, r) };
         for (const naive of [false, true]) {
           const g = runConv2dBackward(e, d, c.inp, c.weight, c.dout, g0, ALL, naive);
           // dinp: <= Cout*KT*KF = 45 terms; dweight/dbias: B*T'*F' <= 60 terms, plus the pre-filled g0: 1e-5 abs + 1e-5 rel.
-          assertClose(`${tag} dinp`, g.dinp, addF64(g0.dinp, c.dinp), 1e-5, 1e-5);
-          assertClose(`${tag} dweight`, g.dweight, addF64(g0.dweight, c.dweight), 1e-5, 1e-5);
-          if (c.bias) assertClose(`${tag} dbias`, g.dbias, addF64(g0.dbias, c.dbias), 1e-5, 1e-5);
+          checkOp(`${tag} dinp`, g.dinp, addF64(g0.dinp, c.dinp), 1e-5, 1e-5);
+          checkOp(`${tag} dweight`, g.dweight, addF64(g0.dweight, c.dweight), 1e-5, 1e-5);
+          if (c.bias) checkOp(`${tag} dbias`, g.dbias, addF64(g0.dbias, c.dbias), 1e-5, 1e-5);
         }
       }
     }
@@ -190,7 +190,7 @@ describe("conv2d", () => {
         const dout = randn(d.B * d.Cout * To * Fo, r);
         // Sums of <= 36 products of values in [-1, 1] in f32: 1e-5 abs.
         // The kernel reads the weight as rows of ldw = CKK + padW floats (padW = 0: dense); the reference is dense.
-        assertClose("conv2d forward", runConv2d(e, d, x, w, b, false, padW), conv2dRef(x, w, b, d), 1e-5, 1e-5);
+        checkOp("conv2d forward", runConv2d(e, d, x, w, b, false, padW), conv2dRef(x, w, b, d), 1e-5, 1e-5);
         const zero = { dinp: new Float32Array(x.length), dweight: new Float32Array(w.length), dbias: new Float32Array(d.Cout) };
         const g = runConv2dBackward(e, d, x, w, dout, zero, ALL, false, padW);
         // L = <conv2d(x, w, b), dout> in float64; L is linear in each argument, so central differences are exact
@@ -200,11 +200,11 @@ describe("conv2d", () => {
         const ix = someIndices(x.length, 40, r), iw = someIndices(w.length, 40, r);
         // Kernel gradients are f32 sums of <= 120 products of values in [-1, 1]: 3e-5 abs.
         const pick = (a: Float32Array, idx: number[]) => idx.map((i) => a[i]);
-        assertClose("dinp vs FD", pick(g.dinp, ix), finiteDiff(() => L(), x64, ix, 1e-3), 3e-5, 1e-5);
-        assertClose("dweight vs FD", pick(g.dweight, iw), finiteDiff(() => L(), w64, iw, 1e-3), 3e-5, 1e-5);
+        checkOp("dinp vs FD", pick(g.dinp, ix), finiteDiff(() => L(), x64, ix, 1e-3), 3e-5, 1e-5);
+        checkOp("dweight vs FD", pick(g.dweight, iw), finiteDiff(() => L(), w64, iw, 1e-3), 3e-5, 1e-5);
         if (b) {
           const ib = [...Array(d.Cout).keys()];
-          assertClose("dbias vs FD", g.dbias, finiteDiff(() => L(), b64, ib, 1e-3), 3e-5, 1e-5);
+          checkOp("dbias vs FD", g.dbias, finiteDiff(() => L(), b64, ib, 1e-3), 3e-5, 1e-5);
         }
       }),
       { numRuns: 30 },
@@ -221,14 +221,14 @@ describe("conv2d", () => {
           const dout = randn(d.B * d.Cout * To * Fo, r);
           // Same sums in another order (gemm's, FMA in the relaxed build): 1e-5 abs + 1e-5 rel.
           // Both sides read the weight as rows of ldw = CKK + padW floats (padW = 0: ldw passed as 0, dense).
-          assertClose(`${e.build} forward`, runConv2d(e, d, x, w, b, false, padW), runConv2d(e, d, x, w, b, true, padW), 1e-5, 1e-5);
+          checkOp(`${e.build} forward`, runConv2d(e, d, x, w, b, false, padW), runConv2d(e, d, x, w, b, true, padW), 1e-5, 1e-5);
           const g0 = { dinp: randn(x.length, r), dweight: randn(w.length, r), dbias: randn(d.Cout, r) };
           const want = { dinp: !!(mask & 1), dweight: !!(mask & 2), dbias: !!(mask & 4) };
           const g = runConv2dBackward(e, d, x, w, dout, g0, want, false, padW);
           const n = runConv2dBackward(e, d, x, w, dout, g0, want, true, padW);
-          assertClose(`${e.build} dinp`, g.dinp, n.dinp, 1e-5, 1e-5);
-          assertClose(`${e.build} dweight`, g.dweight, n.dweight, 2e-5, 1e-5);
-          assertClose(`${e.build} dbias`, g.dbias, n.dbias, 2e-5, 1e-5);
+          checkOp(`${e.build} dinp`, g.dinp, n.dinp, 1e-5, 1e-5);
+          checkOp(`${e.build} dweight`, g.dweight, n.dweight, 2e-5, 1e-5);
+          checkOp(`${e.build} dbias`, g.dbias, n.dbias, 2e-5, 1e-5);
           if (!want.dinp) expect(g.dinp).toEqual(g0.dinp); // a gradient passed as 0 is left alone
           if (!want.dweight) expect(g.dweight).toEqual(g0.dweight);
         }),
@@ -273,7 +273,7 @@ describe("conv2d subsampling front end", () => {
           e.wasm.conv2d_forward(y2, y1, w2, b2, col, ...a(d2));
           e.wasm.permute_bctf_to_btcf_forward(y, y2, c.B, c.C, T2, F2);
           // Two chained sums of <= 27 products of O(1) values in f32 vs float64: 2e-5 abs + 1e-5 rel.
-          assertClose(`${tag} out`, e.read(y, n2), c.out, 2e-5, 1e-5);
+          checkOp(`${tag} out`, e.read(y, n2), c.out, 2e-5, 1e-5);
           const dy = e.upload(c.dout), dy2 = e.upload(new Float32Array(n2)), dy1 = e.upload(new Float32Array(n1));
           const dw1 = e.upload(new Float32Array(c.w1.length)), db1 = e.upload(new Float32Array(c.C));
           const dw2 = e.upload(new Float32Array(c.w2.length)), db2 = e.upload(new Float32Array(c.C));
@@ -282,10 +282,10 @@ describe("conv2d subsampling front end", () => {
           e.write(dy1, e.read(dy1, n1).map((g, i) => (pre1[i] > 0 ? g : 0))); // ReLU backward, in JS
           e.wasm.conv2d_backward(0, dw1, db1, dy1, x, w1, col, ...a(d1)); // no gradient for the log-mel
           // Weight gradients sum B*T'*F' <= 80 products through two layers: 5e-5 abs + 1e-5 rel.
-          assertClose(`${tag} dw2`, e.read(dw2, c.w2.length), c.dw2, 5e-5, 1e-5);
-          assertClose(`${tag} db2`, e.read(db2, c.C), c.db2, 5e-5, 1e-5);
-          assertClose(`${tag} dw1`, e.read(dw1, c.w1.length), c.dw1, 5e-5, 1e-5);
-          assertClose(`${tag} db1`, e.read(db1, c.C), c.db1, 5e-5, 1e-5);
+          checkOp(`${tag} dw2`, e.read(dw2, c.w2.length), c.dw2, 5e-5, 1e-5);
+          checkOp(`${tag} db2`, e.read(db2, c.C), c.db2, 5e-5, 1e-5);
+          checkOp(`${tag} dw1`, e.read(dw1, c.w1.length), c.dw1, 5e-5, 1e-5);
+          checkOp(`${tag} db1`, e.read(db1, c.C), c.db1, 5e-5, 1e-5);
         });
       }
     }
@@ -301,15 +301,15 @@ describe("dwconv1d", () => {
         const d: Dw = { B: c.B, T: c.T, C: c.C, K: c.K, causal: !!c.causal };
         const tag = `${e.build} ${c.name}`;
         // Sums of <= K = 7 products of N(0,1) values in f32 vs float64: 2e-6 abs + 1e-5 rel.
-        for (const naive of [false, true]) assertClose(`${tag} out`, runDw(e, d, c.inp, c.weight, c.bias, naive), c.out, 2e-6, 1e-5);
+        for (const naive of [false, true]) checkOp(`${tag} out`, runDw(e, d, c.inp, c.weight, c.bias, naive), c.out, 2e-6, 1e-5);
         const r = rng(11);
         const g0 = { dinp: randn(c.inp.length, r), dweight: randn(c.weight.length, r), dbias: randn(c.C, r) };
         for (const naive of [false, true]) {
           const g = runDwBackward(e, d, c.inp, c.weight, c.dout, g0, ALL, naive);
           // dweight/dbias: <= B*T = 18 products, dinp <= K; plus the pre-filled g0: 1e-5 abs + 1e-5 rel.
-          assertClose(`${tag} dinp`, g.dinp, addF64(g0.dinp, c.dinp), 1e-5, 1e-5);
-          assertClose(`${tag} dweight`, g.dweight, addF64(g0.dweight, c.dweight), 1e-5, 1e-5);
-          if (c.bias) assertClose(`${tag} dbias`, g.dbias, addF64(g0.dbias, c.dbias), 1e-5, 1e-5);
+          checkOp(`${tag} dinp`, g.dinp, addF64(g0.dinp, c.dinp), 1e-5, 1e-5);
+          checkOp(`${tag} dweight`, g.dweight, addF64(g0.dweight, c.dweight), 1e-5, 1e-5);
+          if (c.bias) checkOp(`${tag} dbias`, g.dbias, addF64(g0.dbias, c.dbias), 1e-5, 1e-5);
         }
       }
     }
@@ -328,7 +328,7 @@ describe("dwconv1d", () => {
         const x = randn(d.B * d.T * d.C, r), w = randn(d.C * d.K, r), b = withBias ? randn(d.C, r) : null;
         const dout = randn(x.length, r);
         // Sums of <= 10 products of values in [-1, 1] in f32: 5e-6 abs.
-        assertClose("dwconv1d forward", runDw(e, d, x, w, b), dwconv1dRef(x, w, b, d), 5e-6, 1e-5);
+        checkOp("dwconv1d forward", runDw(e, d, x, w, b), dwconv1dRef(x, w, b, d), 5e-6, 1e-5);
         const zero = { dinp: new Float32Array(x.length), dweight: new Float32Array(w.length), dbias: new Float32Array(d.C) };
         const g = runDwBackward(e, d, x, w, dout, zero, ALL);
         // L = <dwconv1d(x, w, b), dout> in float64, linear in each argument: central differences exact to ~1e-12.
@@ -337,9 +337,9 @@ describe("dwconv1d", () => {
         const ix = someIndices(x.length, 40, r), iw = someIndices(w.length, 40, r), ib = someIndices(d.C, 40, r);
         const pick = (a: Float32Array, idx: number[]) => idx.map((i) => a[i]);
         // Kernel gradients: f32 sums of <= B*T = 26 products of values in [-1, 1]: 1e-5 abs.
-        assertClose("dinp vs FD", pick(g.dinp, ix), finiteDiff(() => L(), x64, ix, 1e-3), 1e-5, 1e-5);
-        assertClose("dweight vs FD", pick(g.dweight, iw), finiteDiff(() => L(), w64, iw, 1e-3), 1e-5, 1e-5);
-        if (b) assertClose("dbias vs FD", pick(g.dbias, ib), finiteDiff(() => L(), b64, ib, 1e-3), 1e-5, 1e-5);
+        checkOp("dinp vs FD", pick(g.dinp, ix), finiteDiff(() => L(), x64, ix, 1e-3), 1e-5, 1e-5);
+        checkOp("dweight vs FD", pick(g.dweight, iw), finiteDiff(() => L(), w64, iw, 1e-3), 1e-5, 1e-5);
+        if (b) checkOp("dbias vs FD", pick(g.dbias, ib), finiteDiff(() => L(), b64, ib, 1e-3), 1e-5, 1e-5);
       }),
       { numRuns: 60 },
     );
@@ -352,15 +352,15 @@ describe("dwconv1d", () => {
           const r = rng(seed);
           const x = randn(d.B * d.T * d.C, r), w = randn(d.C * d.K, r), b = randn(d.C, r), dout = randn(x.length, r);
           // Same products summed in the same order; the relaxed build fuses multiply-adds: 2e-6 abs + 1e-6 rel.
-          assertClose(`${e.build} forward`, runDw(e, d, x, w, b), runDw(e, d, x, w, b, true), 2e-6, 1e-6);
+          checkOp(`${e.build} forward`, runDw(e, d, x, w, b), runDw(e, d, x, w, b, true), 2e-6, 1e-6);
           const g0 = { dinp: randn(x.length, r), dweight: randn(w.length, r), dbias: randn(d.C, r) };
           const want = { dinp: !!(mask & 1), dweight: !!(mask & 2), dbias: !!(mask & 4) };
           const g = runDwBackward(e, d, x, w, dout, g0, want);
           const n = runDwBackward(e, d, x, w, dout, g0, want, true);
           // dweight/dbias sums of <= 26 terms in another order: 1e-5 abs + 1e-5 rel.
-          assertClose(`${e.build} dinp`, g.dinp, n.dinp, 5e-6, 1e-5);
-          assertClose(`${e.build} dweight`, g.dweight, n.dweight, 1e-5, 1e-5);
-          assertClose(`${e.build} dbias`, g.dbias, n.dbias, 1e-5, 1e-5);
+          checkOp(`${e.build} dinp`, g.dinp, n.dinp, 5e-6, 1e-5);
+          checkOp(`${e.build} dweight`, g.dweight, n.dweight, 1e-5, 1e-5);
+          checkOp(`${e.build} dbias`, g.dbias, n.dbias, 1e-5, 1e-5);
         }),
         { numRuns: 150 },
       );

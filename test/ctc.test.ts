@@ -1,10 +1,10 @@
 // CTC loss (assembly/ctc.ts, src/ctc.ts) against PyTorch, brute-force enumeration of alignments,
 // float64 central finite differences and its scalar twin.
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { ctcLossArena, type Engine } from "../src/index.js";
-import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 import { ctcLoss } from "./kernels.js";
 
 interface Case {
@@ -19,7 +19,7 @@ interface Case {
   grad: number[];
 }
 
-const fixture = JSON.parse(readFileSync(new URL("./fixtures/ctc.json", import.meta.url), "utf8"));
+const fixture = readFixture("ctc.json", "test/ref/ctc.py");
 
 function logSoftmax64(z: ArrayLike<number>, o: number, V: number): number[] {
   let m = -Infinity;
@@ -107,13 +107,13 @@ describe("ctc loss", () => {
         const [B, T, V] = c.shape;
         const r = ctcLoss(e, Float32Array.from(c.logits), c.shape, Int32Array.from(c.targets), c.U, Int32Array.from(c.input_lengths), Int32Array.from(c.target_lengths));
         // losses: f32 log-softmax and up to T·(2U+1) = 169 f32 log-add-exps against a float64 reference; |loss| <= 32
-        assertClose(`${c.name} losses`, r.losses, c.losses, 2e-5, 2e-5);
+        checkOp(`${c.name} losses`, r.losses, c.losses, 2e-5, 2e-5);
         // gradients are differences of probabilities in [0, 1], each from exp of f32 log values ~30: ~30·6e-8 relative
-        assertClose(`${c.name} grad`, r.grad, c.grad, 1e-5, 1e-5);
+        checkOp(`${c.name} grad`, r.grad, c.grad, 1e-5, 1e-5);
         expect(r.infeasible).toBe(c.losses.filter((l, b) => l === 0 && c.target_lengths[b] > 0).length);
         const n = runKernel(e, Float32Array.from(c.logits), B, T, V, V, c.targets, c.U, c.input_lengths, c.target_lengths, true);
-        assertClose(`${c.name} naive losses`, n.losses, c.losses, 2e-5, 2e-5); // as above
-        assertClose(`${c.name} naive grad`, n.grad, c.grad, 1e-5, 1e-5); // as above
+        checkOp(`${c.name} naive losses`, n.losses, c.losses, 2e-5, 2e-5); // as above
+        checkOp(`${c.name} naive grad`, n.grad, c.grad, 1e-5, 1e-5); // as above
       }
     }
   });
@@ -142,7 +142,7 @@ describe("ctc loss", () => {
           const p = bruteProb(z, b, T, V, tl[b], targets.slice(b * U, b * U + ul[b]));
           if (p === 0) { infeasible++; expect(got.losses[b]).toBe(0); continue; }
           // f32 recursion over <= 6 frames: relative error of p a few f32 ulps (a large-logit path can be 1e-40: compare logs)
-          assertClose(`loss b=${b}`, [got.losses[b]], [-Math.log(p)], 1e-5, 1e-5);
+          checkOp(`loss b=${b}`, [got.losses[b]], [-Math.log(p)], 1e-5, 1e-5);
         }
         expect(got.infeasible).toBe(infeasible);
       }),
@@ -162,7 +162,7 @@ describe("ctc loss", () => {
         const idx = Array.from({ length: z.length }, (_, i) => i);
         const fd = finiteDiff((v) => ctcLossSum64(v, B, T, V, targets, U, tl, ul), x, idx, 1e-5);
         // FD truncation error h²·f''' ~ 1e-10 and f32 gradient terms of size <= 1 (softmax, posteriors): 2e-6 covers f32 rounding
-        assertClose("dL/dz", got.grad, fd, 2e-6, 1e-5);
+        checkOp("dL/dz", got.grad, fd, 2e-6, 1e-5);
       }),
       { numRuns: 60, seed: 11 },
     );
@@ -177,10 +177,10 @@ describe("ctc loss", () => {
         const s = runKernel(e, z, B, T, V, V + 1, targets, U, tl, ul, false, -0.5);
         const n = runKernel(e, z, B, T, V, V + 1, targets, U, tl, ul, true, -0.5);
         // exp4 (rel. 2e-7) vs Mathf.exp in the log-softmax, summed over V <= 256 terms; FMA in the relaxed build
-        assertClose(`B${B} T${T} V${V} losses`, s.losses, n.losses, 1e-5, 1e-5);
+        checkOp(`B${B} T${T} V${V} losses`, s.losses, n.losses, 1e-5, 1e-5);
         // γ = exp(α + β - log p) with α, β, log p of magnitude up to ~250 here, held in f32 (ulp 1.5e-5) after
         // ~T log-add-exps each: the exponent carries ~1e-4 absolute error, so does γ <= 1 (the file's known error)
-        assertClose(`B${B} T${T} V${V} grad`, s.grad, n.grad, 2e-4, 0);
+        checkOp(`B${B} T${T} V${V} grad`, s.grad, n.grad, 2e-4, 0);
         expect(s.infeasible).toBe(n.infeasible);
         // frames t >= T_b get no gradient
         for (let b = 0; b < B; b++) for (let i = (b * T + tl[b]) * V; i < (b + 1) * T * V; i++) expect(s.grad[i]).toBe(0);
@@ -202,7 +202,7 @@ describe("ctc loss", () => {
       return e.read(dz, B * T * V);
     });
     const want = ref.grad.map((g, i) => 1 + (i < T * V ? 0.5 : -2) * g);
-    assertClose("weighted, accumulated", got, want, 1e-6, 1e-6); // one f32 multiply-add per element
+    checkOp("weighted, accumulated", got, want, 1e-6, 1e-6); // one f32 multiply-add per element
   });
 
   it("rejects bad inputs with a message", async () => {

@@ -1,9 +1,9 @@
-// No import cycles in src/ (issue 19): scripts/check-cycles.mjs over the real tree, and its two parts
-// checked against graphs and sources small enough to enumerate by hand (a brute-force reading).
+// No import cycles in src/, and only the CLI imports src/commands/ (issue 19): scripts/check-cycles.mjs
+// over the real tree, and its parts checked against graphs and sources small enough to enumerate by hand.
 
 import { describe, expect, it } from "vitest";
 // @ts-expect-error: a plain .mjs script without declarations
-import { ALLOWED_EDGES, findCycles, importsOf, srcGraph } from "../scripts/check-cycles.mjs";
+import { ALLOWED_EDGES, findCycles, importsOf, layerViolations, srcGraph } from "../scripts/check-cycles.mjs";
 
 describe("import cycles", () => {
   it("findCycles finds a cycle in a synthetic graph, and none in a DAG", () => {
@@ -32,6 +32,25 @@ describe("import cycles", () => {
       `// import { x } from "./comment.js";`,
     ].join("\n");
     expect(importsOf(src)).toEqual(["./a.js", "./ef.js", "./g.js", "./star.js", "./side.js", "./dyn.js"]);
+    // with types: every relative specifier, in order
+    expect(importsOf(src, true)).toEqual(["./a.js", "./b.js", "./cd.js", "./ef.js", "./g.js", "./h.js", "./star.js", "./side.js", "./dyn.js"]);
+  });
+
+  it("layerViolations flags a library file importing src/commands/, and nothing else", () => {
+    const graph = {
+      "src/cli.ts": ["src/commands/train.ts", "src/train/trainer.ts"],
+      "src/commands/train.ts": ["src/commands/eval.ts", "src/train/trainer.ts"],
+      "src/commands/eval.ts": [],
+      "src/train/trainer.ts": ["src/commands/eval.ts", "src/model/model.ts"],
+      "src/model/model.ts": [],
+      "src/index.ts": ["src/commands/train.ts"],
+    };
+    expect(layerViolations(graph)).toEqual(["src/train/trainer.ts -> src/commands/eval.ts", "src/index.ts -> src/commands/train.ts"]);
+    expect(layerViolations({ "src/cli.ts": ["src/commands/a.ts"], "src/commands/a.ts": ["src/train/b.ts"], "src/train/b.ts": [] })).toEqual([]);
+  });
+
+  it("only src/cli.ts and src/commands/ import src/commands/ (type-only imports included)", () => {
+    expect(layerViolations(srcGraph(".", true))).toEqual([]);
   });
 
   it("src/ has none (allowed edges: none beyond the commented list in the script)", () => {

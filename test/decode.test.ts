@@ -6,7 +6,8 @@ import {
   engineSearchModel, greedySearch, joinerForward, joinerParams, logSoftmaxRows, modifiedBeamSearch, namedShapeOffsets,
   predictorForward, predictorParams, type JoinerConfig, type PredictorConfig, type SearchModel,
 } from "../src/index.js";
-import { assertClose, engine, randn, rng } from "./helpers.js";
+import { engine, randn, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
 
 /** A stub transducer: log-probs are a seeded table indexed by (utterance, frame, whole label prefix). */
 function tableModel(V: number, blank: number, seed: number, peak: number): SearchModel<number[]> & { lp(b: number, t: number, prefix: number[]): Float32Array } {
@@ -204,7 +205,7 @@ describe("decoding", () => {
       const got = model.logProbs([0, 1, 1], [2, 0, 3], [s[0], s[1], model.initial(1)]);
       const ref = [...full(0, 2, [1, 3, 2]), ...full(1, 0, [4, 3, 1]), ...full(1, 3, [])];
       // Same kernels, GEMMs of different M (1-3 rows vs the whole lattice): 1e-5.
-      assertClose("engine model log-probs", got, ref, 1e-5, 1e-5);
+      checkOp("engine model log-probs", got, ref, 1e-5, 1e-5);
       // Both searches over the engine model equal the same searches over a table built from full forwards.
       const slow: SearchModel<number[]> = {
         vocab: V, blank, initial: () => [], advance: (st, l) => st.map((x, i) => [...x, l[i]]),

@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { Engine } from "../src/index.js";
-import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
 
 type Kernel = (...args: number[]) => void;
 const k = (e: Engine, name: string): Kernel => (e.wasm as unknown as Record<string, Kernel>)[name];
@@ -33,8 +34,8 @@ describe("elementwise: SIMD against the naive twins (both builds)", () => {
                 k(e, `${op}_backward`)(da1, db1, pg, ...extra, n);
                 k(e, `${op}_backward_naive`)(da2, db2, pg, ...extra, n);
                 // mul's backward is d0 + g*b, one FMA (relaxed build) or two roundings: 1 ulp of |d0| + |g b| <= 4.
-                if (wantA) assertClose(`${op} da`, e.read(da1, n), e.read(da2, n), 5e-7, 0);
-                if (wantB) assertClose(`${op} db`, e.read(db1, n), e.read(db2, n), 5e-7, 0);
+                if (wantA) checkOp(`${op} da`, e.read(da1, n), e.read(da2, n), 5e-7, 0);
+                if (wantB) checkOp(`${op} db`, e.read(db1, n), e.read(db2, n), 5e-7, 0);
               }
               const o1 = out(), o2 = out();
               k(e, "scale_forward")(o1, pa, s, n);
@@ -43,7 +44,7 @@ describe("elementwise: SIMD against the naive twins (both builds)", () => {
               const g1 = e.upload(d0), g2 = e.upload(d0);
               k(e, "scale_backward")(g1, pg, s, n);
               k(e, "scale_backward_naive")(g2, pg, s, n);
-              assertClose("scale dinp", e.read(g1, n), e.read(g2, n), 5e-7, 0); // FMA or not: 1 ulp of <= 5
+              checkOp("scale dinp", e.read(g1, n), e.read(g2, n), 5e-7, 0); // FMA or not: 1 ulp of <= 5
             });
           }),
         { numRuns: 80 },
@@ -83,7 +84,7 @@ describe("elementwise: backward against float64 finite differences", () => {
           v.reduce((acc, vi, i) => acc + g[i] * (wrtA ? f(vi, b[i]) : f(a[i], vi)), 0);
         const check = (name: string, got: Float32Array, fd: Float64Array) =>
           // f32 products of magnitude <= 9 added to d0 vs an FD of a bilinear loss (exact up to 1e-10).
-          assertClose(name, got, Array.from(fd, (v, i) => v + d0[i]), 2e-6, 1e-6);
+          checkOp(name, got, Array.from(fd, (v, i) => v + d0[i]), 2e-6, 1e-6);
         for (const [op, f] of [["add", (x: number, y: number) => x + y], ["mul", (x: number, y: number) => x * y]] as const) {
           const [da, db] = run(op);
           check(`${op} da`, da, finiteDiff(loss(f, true), Float64Array.from(a), all));

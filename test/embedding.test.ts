@@ -6,6 +6,7 @@ import fc from "fast-check";
 import type { Engine } from "../src/index.js";
 import { EngineError } from "../src/index.js";
 import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
 
 type Kernel = (...args: number[]) => void;
 const k = (e: Engine, name: string): Kernel => (e.wasm as unknown as Record<string, Kernel>)[name];
@@ -32,7 +33,7 @@ describe("embedding", () => {
               expect(Array.from(out)).toEqual(Array.from(gather)); // a copy: exact
               // Repeated ids add in row order in f32; the float64 sum differs by the f32 roundings
               // of up to R additions of terms <= 1 (atol R * 6e-8 * |partial sum| <= 30 * 6e-8 * 30).
-              dt.forEach((v, i) => expect(Math.abs(v - scatter[i])).toBeLessThanOrEqual(6e-5));
+              checkOp(`embedding_backward${sfx} vs float64 scatter`, dt, scatter, 6e-5);
               // Columns past C (the rest of a wider table) are untouched.
               for (let id = 0; id < V; id++) for (let j = C; j < ldt; j++) expect(dt[id * ldt + j]).toBe(dt0[id * ldt + j]);
             }
@@ -60,7 +61,7 @@ describe("embedding", () => {
       return e.read(dt, V * ldt);
     });
     // f32 sums of at most 3 terms of size <= 1 against an exact-for-linear FD: 1e-6.
-    got.forEach((v, i) => expect(Math.abs(v - fd[i])).toBeLessThanOrEqual(1e-6));
+    checkOp("embedding_backward vs finite differences", got, fd, 1e-6);
   });
 
   it("a negative id aborts with an EngineError naming the kernel", async () => {

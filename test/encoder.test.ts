@@ -1,14 +1,14 @@
 // The Stateformer block on the tape against PyTorch (test/ref/stateformer.py): forward and every
 // gradient, for the Supernet and for a subnet reading leading slices, causal and bidirectional.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
 import { blockForward, DropoutSeeds, NO_DROPOUT, ParamHandles } from "../src/model/encoder.js";
 import { ModelParams } from "../src/model/params.js";
 import { Tape } from "../src/engine/tape.js";
-import { assertClose, engine } from "./helpers.js";
+import { engine } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 
-const fx = JSON.parse(readFileSync(new URL("./fixtures/stateformer.json", import.meta.url), "utf8"));
+const fx = readFixture("stateformer.json", "test/ref/stateformer.py");
 
 describe("Stateformer block", () => {
   it("is a todm fixture", () => expect(fx.magic).toBe("todm-fixture"));
@@ -34,13 +34,13 @@ describe("Stateformer block", () => {
           tape.backward(tape.sum(tape.mul(y, tape.input(c.dout), n), n));
           // float64 PyTorch vs our f32 through ~20 ops including the SSM scan (its own fixture test: ~5e-7
           // relative) and three LayerNorms of width 8: 1e-4 absolute on O(1) values.
-          assertClose(`${c.name} y`, tape.dataOf(y), c.y, 1e-4, 1e-4);
-          assertClose(`${c.name} dx`, tape.gradOf(x), c.dx, 1e-4, 1e-4);
+          checkOp(`${c.name} y`, tape.dataOf(y), c.y, 1e-4, 1e-4);
+          checkOp(`${c.name} dx`, tape.gradOf(x), c.dx, 1e-4, 1e-4);
           for (const [k, ref] of Object.entries(c.grads as Record<string, number[]>)) {
             const p = params.get(k);
             if (p.gptr === 0) continue; // constants: no gradient
             // full-size gradients: outside the subnet's slices they must stay 0, as PyTorch's are
-            assertClose(`${c.name} d${k}`, e.read(p.gptr, p.numel), ref, 1e-4, 1e-4);
+            checkOp(`${c.name} d${k}`, e.read(p.gptr, p.numel), ref, 1e-4, 1e-4);
           }
         } finally {
           tape.end();

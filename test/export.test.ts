@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runExport } from "../src/commands/export.js";
+import { runExport } from "../src/train/export.js";
 import type { Batch } from "../src/data/batching.js";
 import { trainChar, type CharTokenizer } from "../src/data/tokenizer.js";
 import type { Engine } from "../src/engine/engine.js";

@@ -1,17 +1,17 @@
 // Kaldi fbank, its FFT and SpecAugment. References: torchaudio's kaldi.fbank (test/fixtures/fbank.json,
 // written by test/ref/fbank.py), an O(n^2) float64 DFT for the FFTs, the naive twins for the SIMD
 // kernels, the one-shot call for the stream, and the drawn masks for SpecAugment.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { Engine } from "../src/index.js";
 import { specAugment, specAugmentMasks } from "../src/index.js";
-import { assertClose, bothBuilds, engine, randn, rng } from "./helpers.js";
+import { bothBuilds, engine, randn, rng } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 import { fbankStream } from "./kernels.js";
 import { fbank } from "../src/engine/features.js";
 
 interface FixtureCase { name: string; sample_rate: number; n: number; frames: number; bins: number; samples: string; fbank: string }
-const fixture = JSON.parse(readFileSync(new URL("./fixtures/fbank.json", import.meta.url), "utf8"));
+const fixture = readFixture("fbank.json", "test/ref/fbank.py");
 const f32 = (b64: string) => {
   const buf = Buffer.from(b64, "base64");
   return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
@@ -51,8 +51,8 @@ describe("fft", () => {
           e.scoped(() => {
             const pr = e.upload(re), pi = e.upload(im);
             e.wasm[fn](pr, pi, n);
-            assertClose(`${e.build} ${fn} n=${n} re`, e.read(pr, n), ref.re, tol);
-            assertClose(`${e.build} ${fn} n=${n} im`, e.read(pi, n), ref.im, tol);
+            checkOp(`${e.build} ${fn} n=${n} re`, e.read(pr, n), ref.re, tol);
+            checkOp(`${e.build} ${fn} n=${n} im`, e.read(pi, n), ref.im, tol);
           });
         }
       }
@@ -73,14 +73,14 @@ describe("fft", () => {
           for (const fn of ["rfft_forward", "rfft_forward_naive"] as const) {
             const or = e.alloc(m + 1), oi = e.alloc(m + 1);
             e.wasm[fn](or, oi, px, n);
-            assertClose(`${e.build} ${fn} n=${n} re`, e.read(or, m + 1), ref.re.subarray(0, m + 1), tol);
-            assertClose(`${e.build} ${fn} n=${n} im`, e.read(oi, m + 1), ref.im.subarray(0, m + 1), tol);
+            checkOp(`${e.build} ${fn} n=${n} re`, e.read(or, m + 1), ref.re.subarray(0, m + 1), tol);
+            checkOp(`${e.build} ${fn} n=${n} im`, e.read(oi, m + 1), ref.im.subarray(0, m + 1), tol);
           }
           for (const fn of ["rfft_power", "rfft_power_naive"] as const) {
             const p = e.alloc(m + 1), sr = e.alloc(m + 1), si = e.alloc(m + 1);
             e.wasm[fn](p, px, n, sr, si);
             // |X|^2 from X with error tol: |(|X|+tol)^2 - |X|^2| <= 2 |X| tol + tol^2 <= 2 norm sqrt(n) tol + tol^2.
-            assertClose(`${e.build} ${fn} n=${n}`, e.read(p, m + 1), refPow, 2 * norm * Math.sqrt(n) * tol + tol * tol);
+            checkOp(`${e.build} ${fn} n=${n}`, e.read(p, m + 1), refPow, 2 * norm * Math.sqrt(n) * tol + tol * tol);
           }
           expect(e.read(px, n)).toEqual(x); // the input is left alone
         });

@@ -1,4 +1,5 @@
-// Shared test helpers: one engine per test file, and llm.c-style tensor comparison.
+// Shared test helpers: one engine per test file, seeded data, finite differences. The comparison and the
+// fixture reader: harness.ts.
 
 import { createEngine, type Engine } from "../src/index.js";
 import type { Batch } from "../src/data/batching.js";
@@ -42,31 +43,6 @@ export function diff(got: ArrayLike<number>, ref: ArrayLike<number>, floor = 1e-
     if (Number.isNaN(a)) maxRel = Infinity;
   }
   return { maxAbs, maxRel, at };
-}
-
-/**
- * Throws with the first values and the worst element unless every |got - ref| <= atol + rtol*|ref|
- * (llm.c check_tensor). Use inside `expect(() => ...)` or directly: a throw fails the test.
- */
-export function assertClose(name: string, got: ArrayLike<number>, ref: ArrayLike<number>, atol: number, rtol = 0): void {
-  if (got.length !== ref.length) throw new Error(`${name}: length ${got.length} != reference ${ref.length}`);
-  let worst = -1, worstExcess = 0;
-  for (let i = 0; i < got.length; i++) {
-    const err = Math.abs(got[i] - ref[i]);
-    const tol = atol + rtol * Math.abs(ref[i]);
-    const excess = Number.isNaN(err) || !Number.isFinite(err) ? Infinity : err - tol;
-    if (excess > worstExcess || (worst < 0 && excess > 0)) {
-      worst = i;
-      worstExcess = excess;
-    }
-  }
-  if (worst >= 0) {
-    const first = Array.from({ length: Math.min(5, got.length) }, (_, i) => `${got[i]} vs ${ref[i]}`).join(", ");
-    throw new Error(
-      `${name}: NOT OK at [${worst}]: ${got[worst]} vs reference ${ref[worst]} ` +
-        `(atol ${atol}, rtol ${rtol}); first values: ${first}`,
-    );
-  }
 }
 
 /** A seeded generator (mulberry32) for test data that must not depend on Math.random. */

@@ -19,7 +19,8 @@ import { inferWasm, inferWasmPath, loadRecognizer } from "../src/infer/node.js";
 import { readAudioAt } from "../src/audio/read.js";
 import { writeWav } from "../src/audio/wav.js";
 import { runTranscribeStream } from "../src/commands/transcribe-stream.js";
-import { assertClose, bothBuilds, engine, rng } from "./helpers.js";
+import { bothBuilds, engine, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
 import { fbank } from "../src/engine/features.js";
 
 const TEXTS = ["hello world", "the quick brown fox", "jumps over the lazy dog"];
@@ -184,7 +185,7 @@ describe("Recognizer against the training engine", () => {
       const ref = model.encodeOutput(batchOf(e, x));
       // Chunks change the row count of every GEMM call, and with it which rows fall in the SIMD micro-kernel or
       // its scalar tail (FMA vs mul+add in the relaxed build): a few f32 ulp per layer on LayerNorm outputs of order 1.
-      assertClose("conv model, 1234-sample chunks", rec.encoderOutput(x, 1234).data, ref.enc, 1e-5, 1e-5);
+      checkOp("conv model, 1234-sample chunks", rec.encoderOutput(x, 1234).data, ref.enc, 1e-5, 1e-5);
       expect(rec.encoderOutput(x).data).toEqual(ref.enc); // one chunk: bitwise, as above
     } finally {
       e.reset(mark);
@@ -327,7 +328,7 @@ describe("model bytes", () => {
       // The encoder's linear layers run on the int8 weights (gemm_i8_forward, activations rounded to 8 bits per
       // row: test/infer-int8.test.ts states the bound), the rest on the same f32 values q·scale: close, not equal.
       const ea = a.encoderOutput(x).data, eb = b.encoderOutput(x).data;
-      assertClose("int8 encoder output vs dequantised", ea, eb, 0.08); // see test/infer-int8.test.ts: measured max 0.018
+      checkOp("int8 encoder output vs dequantised", ea, eb, 0.08); // see test/infer-int8.test.ts: measured max 0.018
       expect(ea).not.toEqual(eb);
       expect(a.recognize(x, 16000).tokens).toEqual(b.recognize(x, 16000).tokens);
     } finally {

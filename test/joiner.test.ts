@@ -1,9 +1,9 @@
 // Joiner (assembly/joiner.ts) against a float64 reference, float64 finite differences and its naive twin.
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { joinerBackward, joinerForward, joinerParams, namedShapeOffsets, type Engine, type JoinerConfig } from "../src/index.js";
-import { assertClose, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 
 interface Dims { B: number; T: number; U: number; Denc: number; Dpred: number; J: number; V: number; pad: number }
 
@@ -58,7 +58,7 @@ const dimsArb = (max: number) => fc.record({
   Dpred: fc.integer({ min: 1, max }), J: fc.integer({ min: 1, max }), V: fc.integer({ min: 1, max }), pad: fc.integer({ min: 0, max: 2 }),
 });
 
-const fixture = JSON.parse(readFileSync(new URL("./fixtures/joiner.json", import.meta.url), "utf8"));
+const fixture = readFixture("joiner.json", "test/ref/joiner.py");
 
 describe("joiner", () => {
   it("matches a torch joiner (Linear, Linear, add, tanh, Linear): logits and all gradients", async () => {
@@ -78,10 +78,10 @@ describe("joiner", () => {
         return { logits: e.read(saved.logits, c.logits.length), grad: e.read(dparams, total), denc: e.read(denc, c.enc.length), dpred: e.read(dpred, c.pred.length) };
       });
       // f32 on both sides, sums of <= 16 products of O(1) values; gradients sum over <= 30 lattice nodes: 2e-5.
-      assertClose("joiner logits", got.logits, c.logits, 2e-5, 1e-5);
-      assertClose("joiner param grads", got.grad, specs.flatMap((s) => c.grads[s.name] as number[]), 2e-5, 1e-5);
-      assertClose("joiner denc", got.denc, c.denc, 2e-5, 1e-5);
-      assertClose("joiner dpred", got.dpred, c.dpred, 2e-5, 1e-5);
+      checkOp("joiner logits", got.logits, c.logits, 2e-5, 1e-5);
+      checkOp("joiner param grads", got.grad, specs.flatMap((s) => c.grads[s.name] as number[]), 2e-5, 1e-5);
+      checkOp("joiner denc", got.denc, c.denc, 2e-5, 1e-5);
+      checkOp("joiner dpred", got.dpred, c.dpred, 2e-5, 1e-5);
     }
   });
 
@@ -92,13 +92,13 @@ describe("joiner", () => {
         const v = inputs(d, seed);
         const got = runJoiner(e, d, v);
         // f32 sums of <= 6 products of O(1) values, tanh4 absolute error ~2e-7: 1e-5.
-        assertClose("logits", got.logits, joinerRef(d, v).logits, 1e-5, 1e-5);
+        checkOp("logits", got.logits, joinerRef(d, v).logits, 1e-5, 1e-5);
         for (const name of ["enc", "pred", "w_enc", "b_enc", "w_pred", "b_pred", "w_out", "b_out"] as const) {
           const x = Float64Array.from(v[name]);
           const fd = finiteDiff((xx) => joinerRef(d, { ...v, [name]: xx }).loss, x, Array.from({ length: x.length }, (_, i) => i));
           // Padding columns of the strided weights get exactly zero on both sides. Gradients sum
           // over <= 18 lattice nodes of O(1) terms in f32; the differences are exact to ~1e-9: 5e-5.
-          assertClose(`d${name} vs finite differences`, got.grads[name], fd, 5e-5, 1e-5);
+          checkOp(`d${name} vs finite differences`, got.grads[name], fd, 5e-5, 1e-5);
         }
       }),
       { numRuns: 30 },
@@ -116,8 +116,8 @@ describe("joiner", () => {
       const a = runJoiner(e, d, v), b = runJoiner(e, d, v, true);
       // tanh4 vs Mathf.tanh (~2e-7 abs) through sums of <= 37 terms: 1e-5 abs; gradients sum over
       // up to 360 rows of O(1) terms: 2e-4 abs (f32 rounding of sums ~ 360 * 6e-8 * |terms|).
-      assertClose("logits", a.logits, b.logits, 1e-5, 1e-5);
-      for (const k of Object.keys(a.grads)) assertClose(k, a.grads[k], b.grads[k], 2e-4, 1e-5);
+      checkOp("logits", a.logits, b.logits, 1e-5, 1e-5);
+      for (const k of Object.keys(a.grads)) checkOp(k, a.grads[k], b.grads[k], 2e-4, 1e-5);
     }
   });
 
@@ -142,6 +142,6 @@ describe("joiner", () => {
     });
     const ref = pairs.flatMap(([b, t, u]) => Array.from(full.subarray(((b * d.T + t) * d.U + u) * d.V, ((b * d.T + t) * d.U + u + 1) * d.V)));
     // The same arithmetic in the same order: equal to 1e-6.
-    assertClose("pairs", got, ref, 1e-6, 1e-6);
+    checkOp("pairs", got, ref, 1e-6, 1e-6);
   });
 });

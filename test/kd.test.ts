@@ -3,10 +3,10 @@
 // (where the surrogate's gradient must equal the true one, and where it must not), a direct float64
 // KL, and the scalar twin in both builds.
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import type { Engine, KdDims } from "../src/index.js";
-import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 import { kdAlpha } from "./kernels.js";
 
 interface Problem {
@@ -21,7 +21,7 @@ interface Problem {
   clip: number;
 }
 
-const fixture = JSON.parse(readFileSync(new URL("./fixtures/alpha_div.json", import.meta.url), "utf8"));
+const fixture = readFixture("alpha_div.json", "test/ref/alpha_div.py");
 
 // ---------------------------------------------------------------- float64 reference of the divergence
 
@@ -172,10 +172,10 @@ describe("kd_alpha: the PyTorch fixture of AlphaNet's surrogate", () => {
           const got = runKernel(e, p, naive);
           // The reference is float64 from the same f32 inputs. f32 log q = z - logsumexp(z) with |z| <= ~16
           // carries ~1e-6 absolute error, exp adds 1 ulp: divergences of size ~1-7 agree to ~1e-5 relative.
-          assertClose(`${c.name} losses (${e.build}${naive ? ", naive" : ""})`, got.losses, c.losses, 1e-6, 2e-5);
+          checkOp(`${c.name} losses (${e.build}${naive ? ", naive" : ""})`, got.losses, c.losses, 1e-6, 2e-5);
           // Gradient entries are scale/|N|·(q_j S - r_j) <= ~2; the same f32 error in q and w^α, plus
           // the cancellation q_j S - r_j: 1e-6 absolute.
-          assertClose(`${c.name} grad (${e.build}${naive ? ", naive" : ""})`, got.grad, c.grad, 1e-6, 2e-5);
+          checkOp(`${c.name} grad (${e.build}${naive ? ", naive" : ""})`, got.grad, c.grad, 1e-6, 2e-5);
         }
         // The public API gives the same (it zeroes the gradient and calls the SIMD kernel).
         const api = kdAlpha(e, Float32Array.from(c.student), Float32Array.from(c.teacher), c.tlens, c.ulens, c.scales, c.dims,
@@ -205,7 +205,7 @@ describe("kd_alpha: SIMD against the naive twin (both builds)", () => {
             const ref = utterances64(p);
             // Same formulas, different exp (vector polynomial vs musl) and summation order: divergences
             // up to ~60 (logits ±30) agree to a few f32 ulp of the node terms summed, ~1e-5 relative.
-            assertClose("losses", a.losses, n.losses, 1e-5, 1e-5);
+            checkOp("losses", a.losses, n.losses, 1e-5, 1e-5);
             // Per utterance; the branch may only differ where the two divergences are within f32 noise.
             const per = dims.T * dims.U1 * dims.V;
             ref.forEach((u, b) => {
@@ -215,7 +215,7 @@ describe("kd_alpha: SIMD against the naive twin (both builds)", () => {
               // ~1e3 with clip 1e3 and logits ±30, where the log-ratio itself carries ~4e-6 error):
               // 2e-5 plus 1e-6 (~8 ulp) of g·Σ|r|, and 1e-4 relative.
               const lo = b * per, hi = lo + per;
-              assertClose(`grad utterance ${b}`, a.grad.subarray(lo, hi), n.grad.subarray(lo, hi), 2e-5 + 1e-6 * g * u.rAbs, 1e-4);
+              checkOp(`grad utterance ${b}`, a.grad.subarray(lo, hi), n.grad.subarray(lo, hi), 2e-5 + 1e-6 * g * u.rAbs, 1e-4);
             });
           },
         ),
@@ -250,7 +250,7 @@ describe("kd_alpha: gradient against float64 finite differences of the divergenc
             const fd = finiteDiff(f, z64, idx, 1e-5);
             // FD in float64 with h = 1e-5 is exact to ~1e-9; the kernel is f32 (log q to ~1e-7, exp 1 ulp,
             // terms of size scale/|N| <= 2.25): 2e-6 absolute, 1e-4 relative.
-            assertClose(`utterance ${b} of ${JSON.stringify(dims)} α=${alphas}`, idx.map((i) => got.grad[i]), fd, 2e-6, 1e-4);
+            checkOp(`utterance ${b} of ${JSON.stringify(dims)} α=${alphas}`, idx.map((i) => got.grad[i]), fd, 2e-6, 1e-4);
             compared++;
           }
         },
@@ -311,8 +311,8 @@ describe("kd_alpha: α- = α+ = 1 is plain KL(p‖q)", () => {
             }
           }
           // KL up to ~20 (logits ±10) from f32 log-probs: 1e-5 relative; gradient terms <= 2.25.
-          assertClose("KL", got.losses, kl, 1e-6, 1e-5);
-          assertClose("KL grad", got.grad, grad, 1e-6, 1e-5);
+          checkOp("KL", got.losses, kl, 1e-6, 1e-5);
+          checkOp("KL grad", got.grad, grad, 1e-6, 1e-5);
         },
       ),
       { numRuns: 60 },
@@ -338,7 +338,7 @@ describe("kd_alpha: lattice, accumulation, scales", () => {
         expect(got.losses[2]).toBe(0); // no frames: no nodes, KD 0
         // the lattice entries did change, and the losses match the float64 reference
         expect([...inside].some((i) => got.grad[i] !== d0[i])).toBe(true);
-        assertClose("losses", got.losses, utterances64(p).map((u) => u.kd), 1e-6, 1e-5); // as in the fixture test
+        checkOp("losses", got.losses, utterances64(p).map((u) => u.kd), 1e-6, 1e-5); // as in the fixture test
       }
     }
   });
@@ -350,25 +350,25 @@ describe("kd_alpha: lattice, accumulation, scales", () => {
     const d0 = randn(n, rng(9));
     const fresh = runKernel(e, p, false).grad, acc = runKernel(e, p, false, d0).grad;
     // One f32 addition per entry: d0 + g rounds once, |d0 + g| < 3.
-    assertClose("accumulated", acc, Array.from(fresh, (g, i) => g + d0[i]), 4e-7);
+    checkOp("accumulated", acc, Array.from(fresh, (g, i) => g + d0[i]), 4e-7);
     const half = runKernel(e, { ...p, scales: [p.scales[0], 0] }, false, d0);
     const per = 3 * 3 * 29;
     for (let i = per; i < n; i++) expect(half.grad[i]).toBe(d0[i]);
-    assertClose("utterance 0 unchanged by the other's scale", half.grad.subarray(0, per), acc.subarray(0, per), 0);
-    assertClose("losses do not depend on scales", half.losses, runKernel(e, p, false).losses, 0);
+    checkOp("utterance 0 unchanged by the other's scale", half.grad.subarray(0, per), acc.subarray(0, per), 0);
+    checkOp("losses do not depend on scales", half.losses, runKernel(e, p, false).losses, 0);
   });
 
   it("scales the gradient linearly and reproduces AlphaNet's tie rule (equal divergences pick α+)", async () => {
     const e = await engine();
     const p = randomProblem(21, { B: 1, T: 2, U1: 2, V: 9 }, 1, 1, [-1, 1], 5);
     const g1 = runKernel(e, { ...p, scales: [1] }, false).grad, g3 = runKernel(e, { ...p, scales: [3] }, false).grad;
-    assertClose("3x scale", g3, Array.from(g1, (x) => 3 * x), 1e-7, 1e-6); // g = scale/|N| rounded once
+    checkOp("3x scale", g3, Array.from(g1, (x) => 3 * x), 1e-7, 1e-6); // g = scale/|N| rounded once
     // Teacher = student exactly: both divergences are 0 (up to f32), AlphaNet then takes α+ = KL, whose
     // gradient q - p is 0 up to rounding; the α- surrogate's would be too. Losses must be ~0.
     const same = { ...p, teacher: logSoftmaxRows(p.student, 9) };
     const r = runKernel(e, same, false);
-    assertClose("self-distillation loss", r.losses, [0], 1e-6);
-    assertClose("self-distillation grad", r.grad, new Float32Array(r.grad.length), 1e-7);
+    checkOp("self-distillation loss", r.losses, [0], 1e-6);
+    checkOp("self-distillation grad", r.grad, new Float32Array(r.grad.length), 1e-7);
   });
 
   it("the training path: teacher logits turned into log-probs in place by log_softmax_forward", async () => {
@@ -386,8 +386,8 @@ describe("kd_alpha: lattice, accumulation, scales", () => {
       });
       // Teacher log-probs from the f32 kernel vs float64 rounded: ~2 ulp of |log p| <= 12, then as the
       // fixture test (1e-5 relative).
-      assertClose("losses", got.losses, ref.losses, 1e-6, 2e-5);
-      assertClose("grad", got.grad, ref.grad, 1e-6, 2e-5);
+      checkOp("losses", got.losses, ref.losses, 1e-6, 2e-5);
+      checkOp("grad", got.grad, ref.grad, 1e-6, 2e-5);
     }
   });
 

@@ -3,10 +3,10 @@
 //   of a bigger layer, with output gradients);
 // - backward against float64 central finite differences of a float64 forward written here;
 // - against the scalar twins on awkward shapes drawn by fast-check.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { assertClose, bothBuilds, finiteDiff, randn, rng } from "./helpers.js";
+import { bothBuilds, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 import type { Engine } from "../src/index.js";
 
 const U = 2 ** -24; // f32 unit roundoff
@@ -16,7 +16,7 @@ interface LinearCase {
   weight_full: number[]; bias_full: number[] | null; inp: number[]; dout: number[];
   out: number[]; dinp: number[]; dweight: number[]; dbias: number[] | null;
 }
-const fixture = JSON.parse(readFileSync(new URL("./fixtures/linear.json", import.meta.url), "utf8"));
+const fixture = readFixture("linear.json", "test/ref/linear.py");
 
 /** Rows 0:rows, columns 0:cols of a row-major matrix with row stride ld. */
 function slice(x: ArrayLike<number>, rows: number, cols: number, ld: number): number[] {
@@ -45,7 +45,7 @@ describe("linear vs PyTorch (nn.Linear on a leading weight slice)", () => {
           const b = f.bias_full ? e.upload(f.bias_full) : 0;
           const out = e.alloc(BT * OC);
           e.wasm.linear_forward(out, inp, w, b, BT, C, OC, ldw);
-          assertClose(`${e.build} ${f.name} out`, e.read(out, BT * OC), f.out, tol(C));
+          checkOp(`${e.build} ${f.name} out`, e.read(out, BT * OC), f.out, tol(C));
 
           // Gradients start at 1 (not 0) to check that backward accumulates.
           const dinp = e.upload(new Float32Array(BT * C).fill(1));
@@ -53,15 +53,15 @@ describe("linear vs PyTorch (nn.Linear on a leading weight slice)", () => {
           const db = f.bias_full ? e.upload(new Float32Array(OC_max).fill(1)) : 0;
           e.wasm.linear_backward(dinp, dw, db, dout, inp, w, BT, C, OC, ldw);
           const plus1 = (x: number[]) => x.map((v) => v + 1);
-          assertClose(`${e.build} ${f.name} dinp`, e.read(dinp, BT * C), plus1(f.dinp), tol(OC));
+          checkOp(`${e.build} ${f.name} dinp`, e.read(dinp, BT * C), plus1(f.dinp), tol(OC));
           const dwAll = e.read(dw, OC_max * ldw);
-          assertClose(`${e.build} ${f.name} dweight`, slice(dwAll, OC, C, ldw), plus1(f.dweight), tol(BT));
+          checkOp(`${e.build} ${f.name} dweight`, slice(dwAll, OC, C, ldw), plus1(f.dweight), tol(BT));
           // Outside the OC x C slice the gradient buffer is not touched (exactly 1).
           const outside = Array.from(dwAll).filter((_, i) => Math.floor(i / ldw) >= OC || i % ldw >= C);
           expect(outside.every((v) => v === 1)).toBe(true);
           if (f.dbias) {
             const dbAll = e.read(db, OC_max);
-            assertClose(`${e.build} ${f.name} dbias`, dbAll.slice(0, OC), plus1(f.dbias), tol(BT));
+            checkOp(`${e.build} ${f.name} dbias`, dbAll.slice(0, OC), plus1(f.dbias), tol(BT));
             expect(Array.from(dbAll.slice(OC)).every((v) => v === 1)).toBe(true);
           }
         });
@@ -101,14 +101,14 @@ describe("linear backward vs float64 finite differences", () => {
           // L is linear in each argument, so central differences are exact up to float64 rounding
           // (~1e-13); the kernel sums <= 13 f32 products of magnitude <= 1: 13*13*u < 2e-5.
           const tag = `${e.build} BT=${BT} C=${C} OC=${OC}`;
-          assertClose(`${tag} dinp`, e.read(dinp, BT * C), gx, 2e-5);
+          checkOp(`${tag} dinp`, e.read(dinp, BT * C), gx, 2e-5);
           const dwAll = e.read(dw, OC * ldw);
-          assertClose(`${tag} dweight`, wIdx.map((i) => dwAll[i]), gw, 2e-5);
-          assertClose(`${tag} dbias`, e.read(db, OC), gb, 2e-5);
+          checkOp(`${tag} dweight`, wIdx.map((i) => dwAll[i]), gw, 2e-5);
+          checkOp(`${tag} dbias`, e.read(db, OC), gb, 2e-5);
           // dinp == 0 and dbias == 0 mean "not needed": dweight alone is accumulated again.
           e.wasm.linear_backward(0, dw, 0, e.upload(G), e.upload(x), e.upload(w), BT, C, OC, ldw);
           const dwTwice = e.read(dw, OC * ldw);
-          assertClose(`${tag} dweight twice`, wIdx.map((i) => dwTwice[i]), Array.from(gw, (v) => 2 * v), 4e-5);
+          checkOp(`${tag} dweight twice`, wIdx.map((i) => dwTwice[i]), Array.from(gw, (v) => 2 * v), 4e-5);
         });
       }
     }
@@ -130,8 +130,8 @@ describe("linear backward vs float64 finite differences", () => {
         const dinp = e.upload(new Float32Array(R * C).fill(0.5)), db = e.upload(new Float32Array(C).fill(0.5));
         e.wasm.bias_add_backward(dinp, db, e.upload(G), R, C);
         // Exact FD (L is linear); f32: one add per dinp element, 7 per dbias element: 1e-6.
-        assertClose(`${e.build} dinp`, e.read(dinp, R * C), Array.from(gx, (v) => v + 0.5), 1e-6);
-        assertClose(`${e.build} dbias`, e.read(db, C), Array.from(gb, (v) => v + 0.5), 1e-6);
+        checkOp(`${e.build} dinp`, e.read(dinp, R * C), Array.from(gx, (v) => v + 0.5), 1e-6);
+        checkOp(`${e.build} dbias`, e.read(db, C), Array.from(gb, (v) => v + 0.5), 1e-6);
       });
     }
   });
@@ -151,13 +151,13 @@ describe("linear and bias_add vs their scalar twins", () => {
             e.wasm.bias_add_forward(O1, X1, B, R, C);
             e.wasm.bias_add_forward_naive(O2, X2, B, R, C);
             // Same single f32 add per element: exact.
-            assertClose("bias_add_forward", e.read(O1, R * C), e.read(O2, R * C), 0);
+            checkOp("bias_add_forward", e.read(O1, R * C), e.read(O2, R * C), 0);
             const G = e.upload(g), D1 = e.upload(d0), D2 = e.upload(d0), DB1 = e.upload(db0), DB2 = e.upload(db0);
             e.wasm.bias_add_backward(D1, DB1, G, R, C);
             e.wasm.bias_add_backward_naive(D2, DB2, G, R, C);
             // Same adds in the same order (rows 0..R-1 per column): exact.
-            assertClose("bias_add_backward dinp", e.read(D1, R * C), e.read(D2, R * C), 0);
-            assertClose("bias_add_backward dbias", e.read(DB1, C), e.read(DB2, C), 0);
+            checkOp("bias_add_backward dinp", e.read(D1, R * C), e.read(D2, R * C), 0);
+            checkOp("bias_add_backward dbias", e.read(DB1, C), e.read(DB2, C), 0);
           });
         }
       }),
@@ -183,15 +183,15 @@ describe("linear and bias_add vs their scalar twins", () => {
               // Sums of n products of magnitude <= 1 in different orders (FMA or not), plus the bias:
               // each within (n+2)*n*u of exact, so within twice that of each other.
               const tol = (n: number) => 2 * (n + 2) * n * U;
-              assertClose(`${e.build} linear_forward`, e.read(O1, BT * OC), e.read(O2, BT * OC), tol(C));
+              checkOp(`${e.build} linear_forward`, e.read(O1, BT * OC), e.read(O2, BT * OC), tol(C));
               const dx1 = e.upload(new Float32Array(BT * C)), dx2 = e.upload(new Float32Array(BT * C));
               const dw1 = e.upload(new Float32Array(OC * ldw)), dw2 = e.upload(new Float32Array(OC * ldw));
               const db1 = hasBias ? e.upload(new Float32Array(OC)) : 0, db2 = hasBias ? e.upload(new Float32Array(OC)) : 0;
               e.wasm.linear_backward(dx1, dw1, db1, G, X, W, BT, C, OC, ldw);
               e.wasm.linear_backward_naive(dx2, dw2, db2, G, X, W, BT, C, OC, ldw);
-              assertClose(`${e.build} dinp`, e.read(dx1, BT * C), e.read(dx2, BT * C), tol(OC));
-              assertClose(`${e.build} dweight`, e.read(dw1, OC * ldw), e.read(dw2, OC * ldw), tol(BT));
-              if (hasBias) assertClose(`${e.build} dbias`, e.read(db1, OC), e.read(db2, OC), 0); // same order: exact
+              checkOp(`${e.build} dinp`, e.read(dx1, BT * C), e.read(dx2, BT * C), tol(OC));
+              checkOp(`${e.build} dweight`, e.read(dw1, OC * ldw), e.read(dw2, OC * ldw), tol(BT));
+              if (hasBias) checkOp(`${e.build} dbias`, e.read(db1, OC), e.read(db2, OC), 0); // same order: exact
             });
           }
         },

@@ -15,7 +15,8 @@ import { collate, framesFor, makeBatches, type Batch } from "../src/data/batchin
 import { DataError, SkipLedger } from "../src/data/errors.js";
 import { standInFbank, type FeatureFn } from "../src/data/features.js";
 import { BatchLoader } from "../src/data/loader.js";
-import { assertClose, rng } from "./helpers.js";
+import { rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
 
 describe("makeBatches", () => {
   it("covers every utterance once, keeps B*T_max under the cap, and is seeded", () => {
@@ -146,7 +147,7 @@ function checkAgainstDirect(batches: Batch[], utts: { audio: string; tokens: Int
       const ref = direct(utts[id].audio, fn);
       expect(b.featLens[k]).toBe(ref.frames);
       // Same code on the same samples: bit-identical (no tolerance needed).
-      assertClose(`feats of ${utts[id].audio}`, b.feats.subarray(k * b.T * b.F, k * b.T * b.F + ref.frames * b.F), ref.data, 0);
+      checkOp(`feats of ${utts[id].audio}`, b.feats.subarray(k * b.T * b.F, k * b.T * b.F + ref.frames * b.F), ref.data, 0);
       expect(Array.from(b.tokens.subarray(k * b.U, k * b.U + b.tokenLens[k]))).toEqual(Array.from(utts[id].tokens));
       n++;
     });

@@ -1,13 +1,13 @@
 // LSTM layer (assembly/lstm.ts) and the predictor (src/predictor.ts) against torch.nn.LSTM fixtures,
 // float64 finite differences of an independent float64 reference, and the naive twins.
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import type { Engine } from "../src/index.js";
 import { namedShapeOffsets, predictorBackward, predictorForward, predictorParams, predictorStep, predictorZeroState, type PredictorConfig } from "../src/index.js";
-import { assertClose, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 
-const fixture = JSON.parse(readFileSync(new URL("./fixtures/lstm.json", import.meta.url), "utf8"));
+const fixture = readFixture("lstm.json", "test/ref/lstm.py");
 
 /** Runs lstm_forward + lstm_backward (loss = sum(out * G)) on the engine; returns everything as arrays. */
 function runLstm(e: Engine, B: number, T: number, In: number, H: number, v: Record<string, ArrayLike<number>>, naive = false) {
@@ -97,11 +97,11 @@ describe("lstm", () => {
     for (const c of fixture.lstm) {
       const r = runLstm(e, c.B, c.T, c.In, c.H, c);
       // f32 sums of <= In + H + 2 = 21 products and saturating gates; torch is f32 too: 1e-5 abs.
-      assertClose("lstm out", r.out, c.out, 1e-5, 1e-5);
+      checkOp("lstm out", r.out, c.out, 1e-5, 1e-5);
       const cn = Array.from({ length: c.B * c.H }, (_, k) => r.c[(Math.floor(k / c.H) * c.T + c.T - 1) * c.H + (k % c.H)]);
-      assertClose("lstm c_n", cn, c.cn, 1e-5, 1e-5);
+      checkOp("lstm c_n", cn, c.cn, 1e-5, 1e-5);
       // Gradients sum over B*T <= 27 steps of back-propagated terms: 1e-5 abs + 1e-5 rel.
-      for (const k of ["dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0"]) assertClose(`lstm ${k}`, r.grads[k], c[k], 1e-5, 1e-5);
+      for (const k of ["dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0"]) checkOp(`lstm ${k}`, r.grads[k], c[k], 1e-5, 1e-5);
     }
   });
 
@@ -114,8 +114,8 @@ describe("lstm", () => {
       const flat = specs.flatMap((s) => c.params[s.name] as number[]);
       const r = runPredictor(e, cfg, flat, c.ids, c.B, c.U1, c.G);
       // Same bound as the single layer, one more layer and LayerNorm (rstd up to ~10): 2e-5 abs/rel.
-      assertClose("predictor out", r.out, c.out, 2e-5, 2e-5);
-      assertClose("predictor grads", r.grad, specs.flatMap((s) => c.grads[s.name] as number[]), 2e-5, 2e-5);
+      checkOp("predictor out", r.out, c.out, 2e-5, 2e-5);
+      checkOp("predictor grads", r.grad, specs.flatMap((s) => c.grads[s.name] as number[]), 2e-5, 2e-5);
     }
   });
 
@@ -132,7 +132,7 @@ describe("lstm", () => {
         const names = ["x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0"];
         const dnames = ["dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0"];
         const ref = lstmRef(v.x, v.w_ih, v.w_hh, v.b_ih, v.b_hh, v.h0, v.c0, B, T, In, H);
-        assertClose("forward vs float64", got.out, ref, 1e-5, 1e-5); // f32 of O(1) values, <= 12 products
+        checkOp("forward vs float64", got.out, ref, 1e-5, 1e-5); // f32 of O(1) values, <= 12 products
         names.forEach((name, q) => {
           const x64 = Float64Array.from(v[name]);
           const f = (xx: Float64Array) => {
@@ -143,7 +143,7 @@ describe("lstm", () => {
           const fd = finiteDiff(f, x64, Array.from({ length: x64.length }, (_, i) => i));
           // Central differences in float64 (h = 1e-5) are exact to ~1e-9; the kernel is f32 over
           // <= 4 steps of O(1) terms: 2e-5 abs + 1e-4 rel.
-          assertClose(`${dnames[q]} vs finite differences`, got.grads[dnames[q]], fd, 2e-5, 1e-4);
+          checkOp(`${dnames[q]} vs finite differences`, got.grads[dnames[q]], fd, 2e-5, 1e-4);
         });
       }),
       { numRuns: 25 },
@@ -162,11 +162,11 @@ describe("lstm", () => {
       const B = 2, U1 = 3, ids = [0, 3, 1, 0, 4, 4];
       const G = randn(B * U1 * 4, r);
       const got = runPredictor(e, cfg, flat, ids, B, U1, G);
-      assertClose("predictor forward vs float64", got.out, predictorRef(cfg, Float64Array.from(flat), ids, B, U1), 1e-5, 1e-5);
+      checkOp("predictor forward vs float64", got.out, predictorRef(cfg, Float64Array.from(flat), ids, B, U1), 1e-5, 1e-5);
       const f = (p: Float64Array) => predictorRef(cfg, p, ids, B, U1).reduce((s, y, i) => s + y * G[i], 0);
       const fd = finiteDiff(f, Float64Array.from(flat), Array.from({ length: total }, (_, i) => i));
       // As above; LayerNorm's rstd (~1-3 here) scales the f32 error: 5e-5 abs + 1e-4 rel.
-      assertClose(`predictor grads (layers ${layers}, ln ${layerNorm})`, got.grad, fd, 5e-5, 1e-4);
+      checkOp(`predictor grads (layers ${layers}, ln ${layerNorm})`, got.grad, fd, 5e-5, 1e-4);
     }
   });
 
@@ -181,8 +181,8 @@ describe("lstm", () => {
         };
         const a = runLstm(e, B, T, In, H, v), b = runLstm(e, B, T, In, H, v, true);
         // GEMM summation order (<= 13 + 13 terms of O(1)) and exp4/tanh4 vs Mathf (~2e-7) differ: 1e-5.
-        assertClose("out", a.out, b.out, 1e-5, 1e-5);
-        for (const k of Object.keys(a.grads)) assertClose(k, a.grads[k], b.grads[k], 1e-5, 1e-5);
+        checkOp("out", a.out, b.out, 1e-5, 1e-5);
+        for (const k of Object.keys(a.grads)) checkOp(k, a.grads[k], b.grads[k], 1e-5, 1e-5);
       }),
       { numRuns: 40 },
     );
@@ -203,7 +203,7 @@ describe("lstm", () => {
         const out = e.read(step.out, B * 6);
         const ref = [0, 1, 2].flatMap((b) => Array.from(full.subarray((b * U1 + u) * 6, (b * U1 + u + 1) * 6)));
         // The same kernels on the same values; only the GEMM's M (B vs B*U1) differs: 1e-6.
-        assertClose(`step ${u}`, out, ref, 1e-6, 1e-6);
+        checkOp(`step ${u}`, out, ref, 1e-6, 1e-6);
         state = step.state;
       }
     });

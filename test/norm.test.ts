@@ -4,8 +4,9 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { Engine } from "../src/index.js";
-import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
-import { elementwiseCases, f32 } from "./elementwise_fixture.js";
+import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
+import { elementwiseCases, f32 } from "./elementwise-fixture.js";
 
 type Kernel = (...args: number[]) => void;
 const k = (e: Engine, name: string): Kernel => (e.wasm as unknown as Record<string, Kernel>)[name];
@@ -72,12 +73,12 @@ for (const op of ["layernorm", "rmsnorm"] as const) {
               const a = run(e, op, false, t, R, C, 1e-5, pad), n = run(e, op, true, t, R, C, 1e-5, pad);
               // Row statistics summed in 4 lanes vs one: a few ulp of rstd <= 1/sqrt(eps) and of outputs
               // of size ~3; the backward sums C products, relative to their scale rstd * C * |dout w|.
-              assertClose(`${op} rstd`, a.rstd, n.rstd, 1e-6, 2e-6);
-              assertClose(`${op} y`, a.y, n.y, 4e-6, 4e-6);
+              checkOp(`${op} rstd`, a.rstd, n.rstd, 1e-6, 2e-6);
+              checkOp(`${op} y`, a.y, n.y, 4e-6, 4e-6);
               const scale = Math.max(...Array.from(a.rstd));
-              assertClose(`${op} dx`, a.dx, n.dx, 4e-6 * scale, 4e-6);
-              if (a.dw) assertClose(`${op} dweight`, a.dw, n.dw!, 4e-6 * R, 4e-6);
-              if (a.db) assertClose(`${op} dbias`, a.db, n.db!, 4e-6 * R, 4e-6);
+              checkOp(`${op} dx`, a.dx, n.dx, 4e-6 * scale, 4e-6);
+              if (a.dw) checkOp(`${op} dweight`, a.dw, n.dw!, 4e-6 * R, 4e-6);
+              if (a.db) checkOp(`${op} dbias`, a.db, n.db!, 4e-6 * R, 4e-6);
               // The padding past C is never touched (a subnet's slice of a wider parameter).
               if (a.dw) expect(Array.from(a.dw.slice(C))).toEqual(Array(pad).fill(3));
             }),
@@ -100,23 +101,23 @@ for (const op of ["layernorm", "rmsnorm"] as const) {
             // mean rounds to ulp(100)/2 = 3.8e-6, which every normalised value sees times rstd.
             const rsMax = Math.max(...Array.from(got.rstd));
             const meanErr = op === "layernorm" && offset > 0 ? 2 ** (Math.floor(Math.log2(offset)) - 23) : 0;
-            assertClose(`${op} forward`, got.y, y64, 2e-6 + meanErr * rsMax * 2, 2e-6);
+            checkOp(`${op} forward`, got.y, y64, 2e-6 + meanErr * rsMax * 2, 2e-6);
             const loss = (x: ArrayLike<number>, w: ArrayLike<number> | null, b: ArrayLike<number> | null) =>
               ref64(op, x, w, b, R, C, eps).reduce((s, yi, i) => s + t.dout[i] * yi, 0);
             // f32 gradient terms scale with rstd (up to 1/sqrt(eps) = 32) and C (sums over the row);
             // the mean's rounding enters norm (times rstd) and dinp (times rstd^2 |dout w| <= 4 rstd^2).
             // FD truncation in f64 is ~1e-9.
             const dx = finiteDiff((v) => loss(v, t.w, t.b), Float64Array.from(t.x), [...Array(R * C).keys()]);
-            assertClose(`${op} dinp`, got.dx, Array.from(dx, (v, i) => v + t.d0[i]),
+            checkOp(`${op} dinp`, got.dx, Array.from(dx, (v, i) => v + t.d0[i]),
               2e-6 * rsMax + 4 * meanErr * rsMax * rsMax, 1e-5);
             if (t.w) {
               const dw = finiteDiff((v) => loss(t.x, v, t.b), Float64Array.from(t.w), [...Array(C).keys()]);
-              assertClose(`${op} dweight`, got.dw!, Array.from(dw, (v, i) => v + t.dw0[i]),
+              checkOp(`${op} dweight`, got.dw!, Array.from(dw, (v, i) => v + t.dw0[i]),
                 4e-6 * R + 4 * meanErr * rsMax * R, 1e-5);
             }
             if (t.b) {
               const db = finiteDiff((v) => loss(t.x, t.w, v), Float64Array.from(t.b), [...Array(C).keys()]);
-              assertClose(`${op} dbias`, got.db!, Array.from(db, (v, i) => v + t.db0[i]), 4e-6 * R, 1e-5);
+              checkOp(`${op} dbias`, got.db!, Array.from(db, (v, i) => v + t.db0[i]), 4e-6 * R, 1e-5);
             }
           }),
         { numRuns: 60 },
@@ -135,12 +136,12 @@ for (const op of ["layernorm", "rmsnorm"] as const) {
           const got = run(e, op, false, t, R, C, c.eps!);
           // Both f32 with different summation orders; |y| and |dx| up to ~10: a few ulp.
           const tag = `${op} ${R}x${C} ${affine ? "affine" : "plain"} (${e.build})`;
-          assertClose(`${tag} y`, got.y, f32(c, "y"), 2e-6, 2e-6);
-          assertClose(`${tag} rstd`, got.rstd, f32(c, "rstd"), 1e-7, 2e-6);
-          if (op === "layernorm") assertClose(`${tag} mean`, got.mean, f32(c, "mean"), 2e-6, 2e-6);
-          assertClose(`${tag} dx`, got.dx, f32(c, "dx"), 4e-6, 4e-6);
-          if (affine) assertClose(`${tag} dweight`, got.dw!, f32(c, "dweight"), 4e-6, 4e-6);
-          if (affine && op === "layernorm") assertClose(`${tag} dbias`, got.db!, f32(c, "dbias"), 4e-6, 4e-6);
+          checkOp(`${tag} y`, got.y, f32(c, "y"), 2e-6, 2e-6);
+          checkOp(`${tag} rstd`, got.rstd, f32(c, "rstd"), 1e-7, 2e-6);
+          if (op === "layernorm") checkOp(`${tag} mean`, got.mean, f32(c, "mean"), 2e-6, 2e-6);
+          checkOp(`${tag} dx`, got.dx, f32(c, "dx"), 4e-6, 4e-6);
+          if (affine) checkOp(`${tag} dweight`, got.dw!, f32(c, "dweight"), 4e-6, 4e-6);
+          if (affine && op === "layernorm") checkOp(`${tag} dbias`, got.db!, f32(c, "dbias"), 4e-6, 4e-6);
         }
       }
     });

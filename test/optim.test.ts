@@ -1,9 +1,9 @@
 // ScaledAdam, AdamW and Eden against icefall's and torch's own code (fixtures from test/ref/optim.py),
 // and the SIMD kernels against their scalar twins.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { bothBuilds, assertClose, diff, engine, randn, rng } from "./helpers.js";
+import { bothBuilds, diff, engine, randn, rng } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 import { eden, packTensors, ScaledAdamRegion, AdamWRegion, scaledAdamSlotFloats, type Engine, type ScaledAdamOptions } from "../src/index.js";
 import { adamW, scaledAdam } from "./kernels.js";
 
@@ -36,7 +36,7 @@ interface OptimFixture extends Fixture {
 }
 
 function load<T extends Fixture>(name: string): T {
-  const f = JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8")) as T;
+  const f = readFixture<T>(name, "test/ref/optim.py");
   expect([f.magic, f.version, f.generator]).toEqual(["todm-fixture", 1, "test/ref/optim.py"]);
   return f;
 }
@@ -85,7 +85,7 @@ function checkTensor(name: string, got: ArrayLike<number>, ref: (number | null)[
       g[i] = r[i] = 0;
     }
   }
-  assertClose(name, g, r, rtol * scale, rtol);
+  checkOp(name, g, r, rtol * scale, rtol);
 }
 
 describe("ScaledAdam matches icefall (test/fixtures/scaled_adam.json)", () => {
@@ -283,7 +283,7 @@ describe("AdamW matches torch.optim.AdamW (test/fixtures/adamw.json)", () => {
           e.wasm.adamw_update(ptrs[0][0], ptrs[0][1], ptrs[0][2], ptrs[0][3], 1e-3, 0.9, 0.999, 1e-8, 0.01, step, n);
           e.wasm.adamw_update_naive(ptrs[1][0], ptrs[1][1], ptrs[1][2], ptrs[1][3], 1e-3, 0.9, 0.999, 1e-8, 0.01, step, n);
           // One step, the same f32 operations but FMA: within a few ulp of values of magnitude <= 1.
-          for (let k = 0; k < 3; k++) assertClose("adamw", e.read(ptrs[0][k], n), e.read(ptrs[1][k], n), 1e-6, 1e-6);
+          for (let k = 0; k < 3; k++) checkOp("adamw", e.read(ptrs[0][k], n), e.read(ptrs[1][k], n), 1e-6, 1e-6);
         });
       }),
       { numRuns: 100 },

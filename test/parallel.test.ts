@@ -2,7 +2,7 @@
 // gradient over a batch equals the sum of its gradients over the shards (dropout masks drawn per
 // utterance of the whole batch); and 2 threads against 1 thread on the same batches of a tiny model:
 // per-step losses, parameters after the steps, replicas identical bit for bit, and a resync of
-// replica 0's optimizer state into a fresh group.
+// replica 0's optimizer state into a fresh group; and 1 thread (one replica) against the plain step, bit for bit.
 // Worker threads run plain Node and load dist/: everything here comes from dist/ (compiled by test/setup/build-dist.ts).
 import { join } from "node:path";
 import fc from "fast-check";
@@ -13,7 +13,8 @@ import type { ModelConfig } from "../src/model/config.js";
 import type { Model as ModelT } from "../src/model/model.js";
 import type { OptimizerBox as OptimizerBoxT } from "../src/train/optimizer.js";
 import type * as ParallelModule from "../src/train/parallel.js";
-import { assertClose, rng } from "./helpers.js";
+import { rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
 
 let dist: {
   createEngine: (o?: { build?: "simd" | "relaxed-simd" }) => Promise<Engine>;
@@ -104,8 +105,8 @@ describe("data-parallel training", () => {
       }
       // the same utterances, masks and weights; only rounding differs (other GEMM row counts and
       // padded lengths, gradient summed per shard): f32 over sums of a few hundred terms
-      assertClose("per-utterance losses", losses, whole.losses, 1e-5, 1e-5);
-      assertClose("gradient", e.read(m.params.gradPtr, n), gWhole, 1e-6, 1e-4);
+      checkOp("per-utterance losses", losses, whole.losses, 1e-5, 1e-5);
+      checkOp("gradient", e.read(m.params.gradPtr, n), gWhole, 1e-6, 1e-4);
       // and the masks matter: another seed moves the losses (so the check above could fail)
       m.params.zeroGrad();
       const other = m.trainStep(b, sub, { dropout: DROP, seed: 100 });
@@ -157,9 +158,9 @@ describe("data-parallel training", () => {
     }
     // loss ~10 nats per utterance, f32; the gradient sums in another order, which ScaledAdam's
     // normalised updates carry into the weights at ~1e-7 relative per step: 1e-5 relative is ample
-    assertClose("per-step losses", twoLosses, oneLosses, 0, 1e-5);
+    checkOp("per-step losses", twoLosses, oneLosses, 0, 1e-5);
     // parameters of size ~0.1..1 after 7 updates of ~lr·rms each: 1e-5 absolute
-    assertClose("parameters after the steps", two.e.read(two.m.params.paramPtr, two.m.params.total), oneParams, 1e-5, 1e-5);
+    checkOp("parameters after the steps", two.e.read(two.m.params.paramPtr, two.m.params.total), oneParams, 1e-5, 1e-5);
     // the steps did move the weights (so the comparison above could fail)
     const init = await make();
     const moved = init.e.read(init.m.params.paramPtr, init.m.params.total).reduce((acc, v, i) => Math.max(acc, Math.abs(v - oneParams[i])), 0);
@@ -196,12 +197,12 @@ describe("data-parallel training", () => {
       await par.close();
     }
     // as above: f32 losses ~10-40 nats, gradients summed in another order carried by ScaledAdam at ~1e-7 per step
-    assertClose("RNN-T losses", twoLosses, oneLosses, 0, 1e-5);
-    assertClose("CTC losses", twoCtc, oneCtc, 0, 1e-5);
+    checkOp("RNN-T losses", twoLosses, oneLosses, 0, 1e-5);
+    checkOp("CTC losses", twoCtc, oneCtc, 0, 1e-5);
     expect(Math.min(...oneCtc)).toBeGreaterThan(0);
     const ctcW = two.m.params.get("ctc.weight");
     // the head was trained on both sides alike: its values after 3 steps of ~lr·rms each, 1e-5 absolute
-    assertClose("ctc.weight after the steps", two.e.read(ctcW.ptr, ctcW.numel), one.e.read(one.m.params.get("ctc.weight").ptr, ctcW.numel), 1e-5, 1e-5);
+    checkOp("ctc.weight after the steps", two.e.read(ctcW.ptr, ctcW.numel), one.e.read(one.m.params.get("ctc.weight").ptr, ctcW.numel), 1e-5, 1e-5);
   });
 
   it("3 threads (the ordered sum of 3 slots, an empty shard for a batch of 2) equal 1 thread; replicas identical", async () => {
@@ -222,12 +223,40 @@ describe("data-parallel training", () => {
         one.opt.step(0.04);
         const r = await par.step(batches[s], sub, { dropout: DROP, seed: 7 + s, lr: 0.04 });
         // per-utterance losses in the batch's order; f32 loss of a few nats, other summation order
-        assertClose(`losses at step ${s}`, r.losses, ref.losses, 0, 1e-5);
+        checkOp(`losses at step ${s}`, r.losses, ref.losses, 0, 1e-5);
         const ps = await Promise.all([0, 1, 2].map((i) => par.replicaParams(i)));
         for (const p of ps.slice(1)) expect(Buffer.compare(Buffer.from(p.buffer), Buffer.from(ps[0].buffer)), `replicas after step ${s}`).toBe(0);
       }
       // three updates of ~lr·rms each, summed in another order: 1e-5 absolute
-      assertClose("parameters", await par.replicaParams(0), one.e.read(one.m.params.paramPtr, one.m.params.total), 1e-5, 1e-5);
+      checkOp("parameters", await par.replicaParams(0), one.e.read(one.m.params.paramPtr, one.m.params.total), 1e-5, 1e-5);
+    } finally {
+      await par.close();
+    }
+  });
+
+  it("1 thread (one replica, the trainer's one-thread step) equals zeroGrad, sandwichStep and the optimizer bit for bit", async () => {
+    const sub = { layers: 2, ffDim: 12, heads: 2 };
+    const make = async () => {
+      const e = await dist.createEngine();
+      const m = new dist.Model(e, tiny());
+      m.params.init(9);
+      return { e, m, opt: new dist.OptimizerBox(e, m, dist.optim) };
+    };
+    const batches = BATCHES().slice(0, 3);
+    const ref = await make(), alone = await make();
+    const par = await dist.par.ParallelTrainer.create(alone.m, alone.opt, { threads: 1, optim: dist.optim, checkEvery: 1 });
+    try {
+      for (let s = 0; s < batches.length; s++) {
+        ref.m.params.zeroGrad();
+        const want = ref.m.sandwichStep(batches[s], dist.par.asPlan(sub, DROP), { seed: 40 + s });
+        ref.opt.step(0.03);
+        const got = await par.step(batches[s], sub, { dropout: DROP, seed: 40 + s, lr: 0.03 });
+        // the same calls on the same model: identical bits, no tolerance
+        expect([got.lossSum, got.frames, got.applied, got.members[0].ctcSum], `step ${s}`).toEqual([want.lossSum, want.frames, true, want.members[0].ctcSum]);
+        expect(Array.from(got.losses), `losses at step ${s}`).toEqual(Array.from(want.losses));
+      }
+      const a = alone.e.read(alone.m.params.paramPtr, alone.m.params.total), b = ref.e.read(ref.m.params.paramPtr, ref.m.params.total);
+      expect(Buffer.compare(Buffer.from(a.buffer), Buffer.from(b.buffer)), "parameters after the steps").toBe(0);
     } finally {
       await par.close();
     }

@@ -1,10 +1,10 @@
 // RNN-T loss (assembly/rnnt.ts, src/rnnt.ts) against torchaudio, brute force, finite differences
 // and its scalar twin.
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { rnntLossInPlace, type Engine } from "../src/index.js";
-import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 import { rnntLoss } from "./kernels.js";
 
 type Shape = [number, number, number, number];
@@ -21,7 +21,7 @@ interface Case {
   grad: number[];
 }
 
-const fixture = JSON.parse(readFileSync(new URL("./fixtures/rnnt.json", import.meta.url), "utf8"));
+const fixture = readFixture("rnnt.json", "test/ref/rnnt.py");
 
 /** Per-utterance -log P by enumerating every alignment, in float64 (independent of the lattice recursion). */
 function bruteLosses(z: ArrayLike<number>, shape: Shape, targets: ArrayLike<number>, tl: ArrayLike<number>, ul: ArrayLike<number>, blank: number): number[] {
@@ -101,8 +101,8 @@ describe("rnnt loss", () => {
         const { losses, grad } = rnntLoss(e, logits, c.shape, Int32Array.from(c.targets), Int32Array.from(c.logit_lengths), Int32Array.from(c.target_lengths), { blank: c.blank });
         // The issue's bar: 1e-4 relative on losses, 1e-4 absolute on gradients (both sides are f32 over
         // lattices of <= 30 nodes with |z| <= 30; the exp/log implementations differ).
-        assertClose(`${e.build} case ${i} losses`, losses, c.losses, 0, 1e-4);
-        assertClose(`${e.build} case ${i} grad`, grad, c.grad, 1e-4);
+        checkOp(`${e.build} case ${i} losses`, losses, c.losses, 0, 1e-4);
+        checkOp(`${e.build} case ${i} grad`, grad, c.grad, 1e-4);
         expect(logits).toEqual(Float32Array.from(c.logits)); // the caller's logits are untouched
       }
     }
@@ -116,7 +116,7 @@ describe("rnnt loss", () => {
         const ref = bruteLosses(logits, shape, targets, tl, ul, blank);
         // f32 log-softmax and lattice vs float64 enumeration: losses up to ~250 (|z| <= 30, <= 7 arcs),
         // f32 rounding of each arc ~1e-5 relative: 1e-5 relative plus 1e-5 absolute for losses near 0.
-        assertClose("losses vs brute force", losses, ref, 1e-5, 1e-5);
+        checkOp("losses vs brute force", losses, ref, 1e-5, 1e-5);
       }),
       { numRuns: 150 },
     );
@@ -134,7 +134,7 @@ describe("rnnt loss", () => {
         // Gradient entries are probabilities' differences in [-1, 1]; the kernel's are f32 exps of
         // sums of terms up to ~250 in magnitude (1 ulp ~ 1.5e-5 relative). Central differences with
         // h = 1e-5 in float64 are exact to ~1e-9. Padding nodes must be exactly 0 (both sides).
-        assertClose("grad vs finite differences", grad, fd, 1e-4);
+        checkOp("grad vs finite differences", grad, fd, 1e-4);
       }),
       { numRuns: 60 },
     );
@@ -149,15 +149,15 @@ describe("rnnt loss", () => {
           const fast = runKernels(e, logits, shape, targets, tl, ul, blank, false, d0, dl);
           const slow = runKernels(e, logits, shape, targets, tl, ul, blank, true, d0, dl);
           // Polynomial exp vs Mathf.exp (~2e-7 relative each), sums over V <= 37 in another order.
-          assertClose("losses simd vs naive", fast.losses, slow.losses, 1e-5, 1e-5);
-          assertClose("grad simd vs naive", fast.grad, slow.grad, 2e-5, 1e-5);
+          checkOp("losses simd vs naive", fast.losses, slow.losses, 1e-5, 1e-5);
+          checkOp("grad simd vs naive", fast.grad, slow.grad, 2e-5, 1e-5);
           expect(fast.logits).toEqual(logits); // the accumulating backward leaves the logits alone
           // The accumulating backward adds dlosses[b] * grad to what was there (grad from the public API).
           const api = rnntLoss(e, logits, shape, targets, tl, ul, { blank }).grad;
           const [B, , , ] = shape, per = logits.length / B;
           const expected = d0.map((v, i) => v + dl[Math.floor(i / per)] * api[i]);
           // One f32 multiply-add on values of magnitude <= ~3: 1e-6 absolute.
-          assertClose("accumulated grad", fast.grad, expected, 1e-6, 1e-6);
+          checkOp("accumulated grad", fast.grad, expected, 1e-6, 1e-6);
         }),
         { numRuns: 40 },
       );
@@ -219,14 +219,14 @@ describe("rnnt loss", () => {
       return -(alpha[tl[b] - 1][ul[b]] + lp(tl[b] - 1, ul[b], 0));
     });
     // Losses ~1000 accumulated over ~340 f32 log-add steps (each ~1 ulp of the running value): 1e-5 relative.
-    assertClose("long-T losses", losses, ref, 0, 1e-5);
+    checkOp("long-T losses", losses, ref, 0, 1e-5);
     const ones = new Float32Array(2).fill(1), zero = new Float32Array(logits.length);
     const fast = runKernels(e, logits, shape, targets, tl, ul, 0, false, zero, ones);
     const slow = runKernels(e, logits, shape, targets, tl, ul, 0, true, zero, ones);
-    assertClose("long-T losses simd vs naive", fast.losses, slow.losses, 0, 1e-6); // exp4 vs Mathf.exp in lnorm
+    checkOp("long-T losses simd vs naive", fast.losses, slow.losses, 0, 1e-6); // exp4 vs Mathf.exp in lnorm
     // Not 1e-5: α, β and log P reach ~1000 here, where one f32 ulp is 6e-5, so the occupancy
     // exp(α + β - log P) of either build carries a relative error up to ~1e-4 (f32 lattices, as torchaudio's).
-    assertClose("long-T grad simd vs naive", fast.grad, slow.grad, 2e-4);
+    checkOp("long-T grad simd vs naive", fast.grad, slow.grad, 2e-4);
   });
 
   it("gradient sums to zero over V at every node and is exactly zero at padding", async () => {
@@ -262,7 +262,7 @@ describe("rnnt loss", () => {
     expect(got.losses).toEqual(api.losses); // the same kernels on the same values
     const per = logits.length / 3;
     // One f32 multiply of the same gradient: 1e-7 absolute (|grad| <= 2 after scaling).
-    assertClose("scaled in-place grad", got.grad, api.grad.map((g, i) => g * dl[Math.floor(i / per)]), 1e-7, 1e-6);
+    checkOp("scaled in-place grad", got.grad, api.grad.map((g, i) => g * dl[Math.floor(i / per)]), 1e-7, 1e-6);
   });
 
   it("blank = -1 means the last class", async () => {
@@ -301,7 +301,7 @@ describe("rnnt loss", () => {
       });
       const ref = Array.from(x, (v) => (v < -87.33654 ? 0 : Math.exp(v)));
       // Cephes expf is accurate to ~2 ulp; 5e-7 relative leaves room for the FMA-less build.
-      assertClose(`${e.build} exp`, got, ref, 0, 5e-7);
+      checkOp(`${e.build} exp`, got, ref, 0, 5e-7);
     }
   });
 });

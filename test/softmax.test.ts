@@ -4,8 +4,9 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { Engine } from "../src/index.js";
-import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
-import { elementwiseCases, f32 } from "./elementwise_fixture.js";
+import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
+import { elementwiseCases, f32 } from "./elementwise-fixture.js";
 
 type Kernel = (...args: number[]) => void;
 const k = (e: Engine, name: string): Kernel => (e.wasm as unknown as Record<string, Kernel>)[name];
@@ -57,10 +58,10 @@ describe("softmax, log_softmax: SIMD against the naive twins (both builds)", () 
             // vector exp (1 ulp) vs musl's expf, sums in another order: a few ulp of probabilities <= 1;
             // log-probabilities down to -2*scale carry the f32 rounding of x - max (ulp of 2*scale).
             const atol = op === "softmax" ? 2e-7 : 4e-7;
-            assertClose(`${op} forward`, a.y, n.y, atol, 2e-6);
+            checkOp(`${op} forward`, a.y, n.y, atol, 2e-6);
             // d0 + dout - p * sum(dout) may cancel from terms as large as |sum(dout)| (up to ~20 for
             // C = 37): one ulp of 16 is 1.9e-6, FMA or not.
-            assertClose(`${op} backward`, a.dx, n.dx, 2e-6, 4e-6);
+            checkOp(`${op} backward`, a.dx, n.dx, 2e-6, 4e-6);
           }),
           { numRuns: 100 },
         );
@@ -81,12 +82,12 @@ describe("softmax, log_softmax: backward against float64 finite differences", ()
           const y64 = ref64(op, x, R, C);
           // Forward: probabilities to a few ulp absolute; log-probabilities relative (x - max rounds
           // to f32: 2^-24 relative of |x - max| <= 160).
-          assertClose(`${op} forward`, y, y64, op === "softmax" ? 2e-7 : 1e-6, 1e-6);
+          checkOp(`${op} forward`, y, y64, op === "softmax" ? 2e-7 : 1e-6, 1e-6);
           const loss = (v: Float64Array) => ref64(op, v, R, C).reduce((s, yi, i) => s + dout[i] * yi, 0);
           const fd = finiteDiff(loss, Float64Array.from(x), [...Array(R * C).keys()]);
           // f32 backward vs FD in f64 (truncation h^2 ~ 1e-10). log_softmax's d0 + dout - p*sum(dout)
           // cancels from terms up to |sum(dout)| ~ 20: a couple of ulp of 16 (1.9e-6 each).
-          assertClose(`${op} grad`, dx, Array.from(fd, (v, i) => v + d0[i]), op === "softmax" ? 1e-6 : 4e-6, 4e-6);
+          checkOp(`${op} grad`, dx, Array.from(fd, (v, i) => v + d0[i]), op === "softmax" ? 1e-6 : 4e-6, 4e-6);
         }),
         { numRuns: 60 },
       );
@@ -114,8 +115,8 @@ describe("softmax, log_softmax against PyTorch 1.13 (test/fixtures/elementwise.j
           const { y, dx } = run(e, op, f32(c, "x"), f32(c, "dout"), new Float32Array(R * C), R, C);
           // Two f32 implementations; logits up to +-80 make log-probabilities up to -160, whose f32
           // rounding of x - max differs by an ulp of 128 (1.5e-5) between orders of operations.
-          assertClose(`${op} forward (${e.build}, ${R}x${C})`, y, f32(c, "y"), 3e-7, 2e-6);
-          assertClose(`${op} backward (${e.build}, ${R}x${C})`, dx, f32(c, "dx"), 1e-6, 4e-6);
+          checkOp(`${op} forward (${e.build}, ${R}x${C})`, y, f32(c, "y"), 3e-7, 2e-6);
+          checkOp(`${op} backward (${e.build}, ${R}x${C})`, dx, f32(c, "dx"), 1e-6, 4e-6);
         }
       }
     });

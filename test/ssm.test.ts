@@ -1,10 +1,11 @@
 // The MH-SSM layer (assembly/ssm.ts, ssm_backward.ts, ssm_gate.ts, src/ssm.ts) against independent
 // references: the SSM's convolution view and a float64 recurrence written here, float64 central finite
 // differences, the scalar twins, a PyTorch module (test/fixtures/mhssm.json), and itself run in chunks.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 import { mhssmBackwardRaw, mhssmForwardRaw, mhssmInit, mhssmParamCount, mhssmShapes, mhssmStateSize, type MhssmConfig, type MhssmParams, type MhssmPtrs } from "../src/index.js";
 import type { Engine } from "../src/index.js";
 import { mhssmBackward, mhssmForward, mhssmStream } from "./kernels.js";
@@ -164,7 +165,7 @@ describe("ssm scan forward", () => {
             });
             // f32 recurrence over <= 40 steps, N2 <= 8 modes with |dA| < 1, params and u O(1): rounding
             // error measured at most 2.1e-7 of (1 + output scale) over 300 runs; 2e-6 leaves 10x margin.
-            assertClose(`scan ${e.build} naive=${naive} B${B} T${T} C${C} N2${N2}`, got, ref, 2e-6 * (1 + maxAbs(ref)));
+            checkOp(`scan ${e.build} naive=${naive} B${B} T${T} C${C} N2${N2}`, got, ref, 2e-6 * (1 + maxAbs(ref)));
           }
         },
       ),
@@ -181,7 +182,7 @@ describe("ssm scan forward", () => {
     const ref = layer64(toLayer64(cfg, params), u, B, T).y;
     // The slowest head (dt ~ 1e-3, |dA| ~ 0.9995) keeps ~2000 frames of memory: the f32 state sums that
     // many rounded terms. Measured worst 1.0e-6 of the output scale; 1e-5 leaves 10x margin.
-    assertClose("long T", got, ref, 1e-5 * maxAbs(ref));
+    checkOp("long T", got, ref, 1e-5 * maxAbs(ref));
   });
 
   it("SIMD and naive twins agree (C = 4k+1..3 tails)", async () => {
@@ -196,7 +197,7 @@ describe("ssm scan forward", () => {
         e.wasm.ssm_scan_forward(y1, u, da[0], da[1], da[2], da[3], d, 0, e.alloc(e.wasm.ssm_scan_forward_scratch(T)), B, T, C, N2, C, C, 1, 0);
         e.wasm.ssm_scan_forward_naive(y2, u, da[0], da[1], da[2], da[3], d, 0, 0, B, T, C, N2, C, C, 1, 0);
         // Same operations, other association (SIMD groups u - ai·hi first) and possibly FMA: 1e-5.
-        assertClose(`simd vs naive C${C}`, e.read(y1, B * T * C), e.read(y2, B * T * C), 1e-5, 1e-5);
+        checkOp(`simd vs naive C${C}`, e.read(y1, B * T * C), e.read(y2, B * T * C), 1e-5, 1e-5);
       });
     }
   });
@@ -228,13 +229,13 @@ describe("ssm gate", () => {
             return [compact, e.read(dp, rows * C)];
           });
           // a·σ(b) in f32 with a polynomial exp (SIMD) or Mathf.exp: a few ulp of the result: 1e-6 rel.
-          assertClose("gate forward", out, gate64(yc, rows, C, P), 1e-7, 1e-6);
+          checkOp("gate forward", out, gate64(yc, rows, C, P), 1e-7, 1e-6);
           const loss = (x: Float64Array) => gate64(x, rows, C, P).reduce((acc, v, i) => acc + v * dout[i], 0);
           const fd = finiteDiff(loss, yc, Array.from(yc.keys()), 1e-6);
           const want = fd.map((g, i) => g + dyInit[i]);
           // f32 products of terms up to |y| = 40 vs float64 FD (h = 1e-6): measured worst 2.2e-6·(1 + |ref|)
           // over 400 runs (7.5e-8 at |y| <= 1); 1e-5 abs + 1e-5 rel leaves 4x margin.
-          assertClose("gate backward", dy, want, 1e-5, 1e-5);
+          checkOp("gate backward", dy, want, 1e-5, 1e-5);
         },
       ),
       { numRuns: 100 },
@@ -290,7 +291,7 @@ describe("mhssm layer backward", () => {
           off = 0;
           for (const [i, n] of [...names, "u"].entries()) {
             const len = i < names.length ? sizes[i] : u.length;
-            assertClose(`d${n} (B${B} T${T} H${H} P${P} N2${N2} bi=${bidirectional})`,
+            checkOp(`d${n} (B${B} T${T} H${H} P${P} N2${N2} bi=${bidirectional})`,
               mine.subarray(off, off + len), fd.subarray(off, off + len), 5e-6 * scale);
             off += len;
           }
@@ -318,7 +319,7 @@ describe("mhssm layer backward", () => {
         return [e.read(du, B * T * C), e.read(dd, C), ...g.map((p) => e.read(p, N2 * C))];
       }));
       // Same sums in another association (and FMA in the relaxed build); values O(1..10): 1e-5 abs + rel.
-      res[0].forEach((v, i) => assertClose(`backward twin ${i} C${C}`, v, res[1][i], 1e-5, 1e-5));
+      res[0].forEach((v, i) => checkOp(`backward twin ${i} C${C}`, v, res[1][i], 1e-5, 1e-5));
     }
   });
 });
@@ -350,7 +351,7 @@ describe("mhssm streaming and subnets", () => {
         t0 += n;
       }
       // The brief's requirement: 1e-4 (the same f32 operations in the same order: expect ~0).
-      assertClose(`stream chunks ${chunks}`, got, full, 1e-4);
+      checkOp(`stream chunks ${chunks}`, got, full, 1e-4);
     }
   });
 
@@ -367,7 +368,7 @@ describe("mhssm streaming and subnets", () => {
       const out = mhssmStream(e, cfg, params, state, part, B, n, { heads: 2 });
       for (let b = 0; b < B; b++) got.set(out.subarray(b * n * C, (b + 1) * n * C), (b * T + t0) * C);
     }
-    assertClose("stream subnet", got, full, 1e-4); // the brief's 1e-4 (same operations: expect ~0)
+    checkOp("stream subnet", got, full, 1e-4); // the brief's 1e-4 (same operations: expect ~0)
   });
 
   it("the first k heads of a bigger layer (strided rows) equal a standalone k-head layer", async () => {
@@ -387,16 +388,16 @@ describe("mhssm streaming and subnets", () => {
     const fs = mhssmForward(e, small, ps, uSmall, B, T, { lens });
     // Identical per-channel arithmetic except that channels 16..19 are a SIMD quad in one run and
     // a quad or tail in the other (other association): 1e-6.
-    assertClose("slice out", fb.out, fs.out, 1e-6, 1e-6);
+    checkOp("slice out", fb.out, fs.out, 1e-6, 1e-6);
     const bb = mhssmBackward(e, big, pb, uBig, dout, B, T, { heads: 4, ld: Cb, lens });
     const bs = mhssmBackward(e, small, ps, uSmall, dout, B, T, { lens });
-    for (const n of trainedNames(small)) assertClose(`slice d${n}`, bb.grads[n], bs.grads[n], 1e-5, 1e-5);
+    for (const n of trainedNames(small)) checkOp(`slice d${n}`, bb.grads[n], bs.grads[n], 1e-5, 1e-5);
     const duBig = new Float32Array(B * T * Cs);
     for (let i = 0; i < B * T; i++) {
       duBig.set(bb.du.subarray(i * Cb, i * Cb + Cs), i * Cs);
       for (let c = Cs; c < Cb; c++) expect(bb.du[i * Cb + c]).toBe(0); // channels outside the slice untouched
     }
-    assertClose("slice du", duBig, bs.du, 1e-5, 1e-5);
+    checkOp("slice du", duBig, bs.du, 1e-5, 1e-5);
     // The subnet's trained size, counted from the standalone layer's table.
     const counted = mhssmShapes(small).filter((x) => x.trainable).reduce((a, x) => a + x.shape.reduce((p, q) => p * q, 1), 0);
     expect(mhssmParamCount(big, 4)).toBe(counted);
@@ -429,11 +430,11 @@ describe("mhssm raw API (arena tensors)", () => {
       mhssmBackwardRaw(e, cfg, p, g, du, dp, y, up, dims);
       mhssmBackwardRaw(e, cfg, p, g, du, dp, y, up, dims); // accumulates: twice the gradient
       // The same kernels on the same values, only the row strides differ: bit-identical.
-      assertClose("raw out (strided)", e.read(out, B * T * ldOut), strided(refOut), 0);
+      checkOp("raw out (strided)", e.read(out, B * T * ldOut), strided(refOut), 0);
       // Two calls add (fwd + bwd) + (fwd + bwd) where the reference doubles one sum: f32 rounding, 1e-6.
-      assertClose("raw du (two calls)", e.read(du, B * T * C), ref.du.map((x) => 2 * x), 1e-6, 1e-6);
+      checkOp("raw du (two calls)", e.read(du, B * T * C), ref.du.map((x) => 2 * x), 1e-6, 1e-6);
       for (const n of trainedNames(cfg)) {
-        assertClose(`raw d${n} (two calls)`, e.read(g[n], params[n].length), ref.grads[n].map((x) => 2 * x), 1e-6, 1e-6);
+        checkOp(`raw d${n} (two calls)`, e.read(g[n], params[n].length), ref.grads[n].map((x) => 2 * x), 1e-6, 1e-6);
       }
     });
   });
@@ -449,7 +450,7 @@ interface FixtureCase {
 
 describe("mhssm against PyTorch (test/fixtures/mhssm.json from test/ref/mhssm.py)", () => {
   const path = new URL("./fixtures/mhssm.json", import.meta.url);
-  const fx = existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : undefined;
+  const fx = existsSync(path) ? readFixture("mhssm.json", "test/ref/mhssm.py") : undefined;
   it("is a todm fixture", () => {
     expect(fx?.magic).toBe("todm-fixture");
     expect(fx?.version).toBe(1);
@@ -461,12 +462,12 @@ describe("mhssm against PyTorch (test/fixtures/mhssm.json from test/ref/mhssm.py
       for (const [k, v] of Object.entries(c.params)) params[k] = Float32Array.from(v);
       // Our init computes the same constants (S4D-Lin A, per-head dt ranges) independently: f32 rounding.
       const init = mhssmInit(c.config, 0);
-      for (const k of ["a_re", "a_im", "log_dt_min", "log_dt_max"]) assertClose(`init ${k}`, init[k], c.params[k], 0, 1e-6);
+      for (const k of ["a_re", "a_im", "log_dt_min", "log_dt_max"]) checkOp(`init ${k}`, init[k], c.params[k], 0, 1e-6);
       const f = mhssmForward(e, c.config, params, c.u, c.B, c.T, { lens: c.lens });
       const b = mhssmBackward(e, c.config, params, c.u, c.dout, c.B, c.T, { lens: c.lens });
       // f32 recurrence vs float64 FFT convolution, T <= 21 steps, N/2 <= 8 modes: measured <= 4.5e-7 of
       // each tensor's largest value (ds worst); 1e-5 of it leaves 20x margin.
-      const check = (name: string, got: ArrayLike<number>, ref: number[]) => assertClose(`${c.name} ${name}`, got, ref, 1e-5 * maxAbs(ref));
+      const check = (name: string, got: ArrayLike<number>, ref: number[]) => checkOp(`${c.name} ${name}`, got, ref, 1e-5 * maxAbs(ref));
       check("y", f.y, c.y);
       check("out", f.out, c.out);
       check("du", b.du, c.du);

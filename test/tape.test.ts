@@ -1,9 +1,9 @@
 // The autograd tape end to end: a composite expression of primitive ops against PyTorch autograd
 // (test/ref/tape_composite.py), with weights that are leading slices of bigger tensors.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Tape } from "../src/engine/tape.js";
-import { assertClose, engine } from "./helpers.js";
+import { engine } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 
 interface Fixture {
   magic: string;
@@ -15,7 +15,7 @@ interface Fixture {
   grads: Record<string, number[]>;
 }
 
-const fx: Fixture = JSON.parse(readFileSync(new URL("./fixtures/tape_composite.json", import.meta.url), "utf8"));
+const fx: Fixture = readFixture("tape_composite.json", "test/ref/tape_composite.py");
 
 describe("tape", () => {
   it("matches PyTorch autograd on a composite of every recorded op, with sliced weights", async () => {
@@ -58,10 +58,10 @@ describe("tape", () => {
         tape.backward(loss);
         // f32 through ~15 ops against float64 PyTorch; loss ~10 and gradients O(1):
         // a few f32 ulps per op, amplified by the two norms' 1/std, stays well under 1e-4.
-        assertClose("loss", tape.dataOf(loss), [fx.loss], 1e-4, 1e-5);
+        checkOp("loss", tape.dataOf(loss), [fx.loss], 1e-4, 1e-5);
         for (const k of names) {
           // Full-size gradients: entries outside the used slices must stay exactly 0 (PyTorch's are 0).
-          assertClose(`d${k}`, e.read(at[k].g, at[k].n), fx.grads[k], 1e-4, 1e-4);
+          checkOp(`d${k}`, e.read(at[k].g, at[k].n), fx.grads[k], 1e-4, 1e-4);
         }
       } finally {
         tape.end();
@@ -101,7 +101,7 @@ describe("tape", () => {
 
 describe("tape: model ops", () => {
   it("t_mhssm matches the PyTorch MH-SSM fixture (forward and every gradient), causal and bidirectional", async () => {
-    const fx = JSON.parse(readFileSync(new URL("./fixtures/mhssm.json", import.meta.url), "utf8"));
+    const fx = readFixture("mhssm.json", "test/ref/mhssm.py");
     const e = await engine();
     for (const c of fx.cases) {
       const { heads, headDim, stateSize, bidirectional } = c.config;
@@ -124,10 +124,10 @@ describe("tape: model ops", () => {
         tape.backward(loss);
         // Float64 PyTorch reference; the kernels' own fixture test measures ~5e-7 relative: 1e-5 of scale.
         const scale = (a: number[]) => Math.max(1e-6, ...a.map(Math.abs));
-        assertClose(`${c.name} out`, tape.dataOf(out), c.out, 1e-5 * scale(c.out));
-        assertClose(`${c.name} du`, tape.gradOf(u), c.du, 1e-5 * scale(c.du));
+        checkOp(`${c.name} out`, tape.dataOf(out), c.out, 1e-5 * scale(c.out));
+        checkOp(`${c.name} du`, tape.gradOf(u), c.du, 1e-5 * scale(c.du));
         for (const [k, ref] of Object.entries(c.grads as Record<string, number[]>)) {
-          assertClose(`${c.name} d${k}`, tape.gradOf(grads[k]), ref, 1e-5 * scale(ref));
+          checkOp(`${c.name} d${k}`, tape.gradOf(grads[k]), ref, 1e-5 * scale(ref));
         }
       } finally {
         tape.end();

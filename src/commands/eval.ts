@@ -17,13 +17,11 @@
 // Bad input (manifest lines, missing or corrupt audio, LibriSpeech transcript problems) is skipped,
 // counted, and listed at the end. Audio durations of a LibriSpeech split come from the file headers.
 
-import { probeAudio } from "../audio/read.js";
 import { SkipLedger } from "../data/errors.js";
-import { scanLibriSpeech } from "../data/librispeech.js";
-import { readManifest } from "../data/manifest.js";
-import { statSync } from "node:fs";
 import type { Engine } from "../engine/engine.js";
-import { evaluateSearches, resolveSubnet, type EvalResult, type EvalUtterance } from "../eval/eval.js";
+import { loadEvalData } from "../eval/data.js";
+import { fmtCount } from "../train/rundir.js";
+import { evaluateSearches, resolveSubnet, type EvalResult } from "../eval/eval.js";
 import { countParams, subnetName, supernetSpec } from "../model/config.js";
 import { openModel } from "../model/path.js";
 import { writeFileAtomic } from "../io/safetensors.js";
@@ -60,32 +58,7 @@ export interface EvalReport {
   hypotheses: { source: string; ref: string; hyps: { search: string; hyp: string; errors: number }[] }[];
 }
 
-/** The utterances of a manifest file or a LibriSpeech split directory (first `limit`). */
-export async function loadEvalData(path: string, ledger: SkipLedger, limit = Infinity): Promise<{ kind: string; utterances: EvalUtterance[] }> {
-  let isDir: boolean;
-  try {
-    isDir = statSync(path).isDirectory();
-  } catch {
-    throw new Error(`--data ${path}: no such file or directory (a NeMo manifest or a LibriSpeech split directory)`);
-  }
-  if (!isDir) {
-    const entries = readManifest(path, ledger).slice(0, limit);
-    return { kind: "manifest", utterances: entries.map((e) => ({ audio: e.audio, text: e.text, duration: e.duration, source: e.source })) };
-  }
-  const utts: EvalUtterance[] = [];
-  for (const u of scanLibriSpeech(path, ledger).slice(0, limit)) {
-    try {
-      const { duration } = await probeAudio(u.audio, false); // headers only; corrupt data is caught when decoded
-      utts.push({ audio: u.audio, text: u.text, duration, source: u.source });
-    } catch (e) {
-      ledger.skip(e);
-    }
-  }
-  return { kind: "LibriSpeech", utterances: utts };
-}
-
 const pad = (s: string, n: number) => s.padStart(n);
-const formatCount = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
 
 /** Runs the evaluation, prints the table (and the report's path), returns the report. */
 export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise<EvalReport> {
@@ -98,7 +71,7 @@ export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise
   const ledger = new SkipLedger(opts.strict);
   const { kind, utterances } = await loadEvalData(opts.data, ledger, opts.limit ?? Infinity);
   const hours = utterances.reduce((s, u) => s + (u.duration ?? 0), 0) / 3600;
-  log(`model: ${path} (${subnetName(sub)} of ${subnetName(supernetSpec(model.cfg))}, ${formatCount(countParams(model.cfg, sub))} parameters, ${model.cfg.causal ? "causal" : "bidirectional"}, ${tokenizer.type} tokenizer of ${tokenizer.size})`);
+  log(`model: ${path} (${subnetName(sub)} of ${subnetName(supernetSpec(model.cfg))}, ${fmtCount(countParams(model.cfg, sub))} parameters, ${model.cfg.causal ? "causal" : "bidirectional"}, ${tokenizer.type} tokenizer of ${tokenizer.size})`);
   log(`data: ${opts.data} (${kind}): ${utterances.length} utterances, ${hours.toFixed(2)} hours; searches: greedy${beam > 1 ? `, beam ${beam}` : ""}; engine ${engine.build}, one thread`);
   const searches = beam > 1 ? [{ beam: 1 }, { beam }] : [{ beam: 1 }];
   const results = await evaluateSearches(model, tokenizer, utterances, searches, {

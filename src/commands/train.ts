@@ -8,7 +8,7 @@
 //   node dist/cli.js train --out /tmp/init --init-only      # only OUT/init.safetensors: the step-0 model
 
 import { createEngine } from "../index.js";
-import { DEFAULT_TRAIN, loadTrainConfig } from "../train/config.js";
+import { loadTrainConfig } from "../train/config.js";
 import { train } from "../train/trainer.js";
 
 export interface TrainCliOptions {
@@ -49,5 +49,3 @@ export async function runTrain(o: TrainCliOptions): Promise<void> {
   console.log(`done: ${r.steps} steps, stopped by ${r.stoppedBy}; model ${r.modelPath}`);
   if (r.stoppedBy === "signal") process.exitCode = 130;
 }
-
-export const TRAIN_DEFAULTS_HELP = DEFAULT_TRAIN;

@@ -1,6 +1,10 @@
-// Data-parallel training on N threads of one machine (README, "Memory and threads"): N replicas of the
+// The training step, on N threads of one machine (README, "Memory and threads"): N replicas of the
 // model, each in its own engine instance; replica 0 is the caller's model on the calling thread, the
 // others live in worker threads (parallel-worker.ts, loaded from dist/ like the batch loader's worker).
+// The one-thread run is the case N = 1, so that the gradient check and the optimizer step live here
+// alone (Replica.reduceAndStep); it pays for nothing it does not use: no worker, no shared buffer, no
+// copy of the gradient, no shard copy of the batch, no checksum, and its losses are bit for bit those
+// of Model.sandwichStep on the whole batch followed by the optimizer step.
 //
 //   const par = await ParallelTrainer.create(model, optimizer, { threads: 2, optim: cfg.optim });
 //   const r = await par.step(batch, subnet, { seed, dropout, lr });  // forward, backward, all-reduce, optimizer
@@ -94,12 +98,14 @@ const STATS = 5 + 3 * MAX_MEMBERS; // per rank: lossSum, frames, utterances, che
 export const MAX_SHARD_UTTERANCES = 4096;
 
 export interface SharedLayout {
-  sab: SharedArrayBuffer;
+  sab: SharedArrayBuffer | ArrayBuffer;
   threads: number;
   gradFloats: number;
 }
 
+/** The buffer of N replicas; for one, a small private one without losses or gradient slots. */
 export function sharedLayout(threads: number, gradFloats: number): SharedLayout {
+  if (threads === 1) return { sab: new ArrayBuffer(CTRL_INTS * 4 + STATS * 8), threads, gradFloats };
   const bytes = CTRL_INTS * 4 + threads * STATS * 8 + threads * MAX_SHARD_UTTERANCES * 4 + 2 * threads * gradFloats * 4;
   return { sab: new SharedArrayBuffer(bytes), threads, gradFloats };
 }
@@ -135,24 +141,25 @@ export class Replica {
   readonly losses: Float32Array;
   private readonly slots: Float32Array[][]; // [bank][rank]
   readonly timings: StepTimings = { compute: 0, publish: 0, wait: 0, reduce: 0, optimizer: 0 };
-  /** Where another replica's gradient is copied to be added (trainable floats, taken from the arena for good). */
+  /** Where another replica's gradient is copied to be added (trainable floats, taken from the arena for good; 0 alone). */
   private readonly scratch: number;
+  /** Alone (N = 1): the last step's per-utterance losses, straight from the model. */
+  lastLosses: Float32Array = new Float32Array(0);
+  readonly threads: number;
 
   constructor(readonly engine: Engine, readonly model: Model, readonly optimizer: OptimizerBox, readonly rank: number, layout: SharedLayout) {
     const { sab, threads: N, gradFloats: n } = layout;
     if (n !== model.params.trainableFloats) throw new Error(`replica ${rank}: ${model.params.trainableFloats} trainable floats, the shared buffer has ${n}`);
+    this.threads = N;
     this.ctrl = new Int32Array(sab, 0, CTRL_INTS);
     let off = CTRL_INTS * 4;
     this.stats = new Float64Array(sab, off, N * STATS);
     off += N * STATS * 8;
-    this.losses = new Float32Array(sab, off, N * MAX_SHARD_UTTERANCES);
+    const alone = N === 1;
+    this.losses = alone ? new Float32Array(0) : new Float32Array(sab, off, N * MAX_SHARD_UTTERANCES);
     off += N * MAX_SHARD_UTTERANCES * 4;
-    this.slots = [0, 1].map((bank) => Array.from({ length: N }, (_, r) => new Float32Array(sab, off + (bank * N + r) * n * 4, n)));
-    this.scratch = engine.alloc(n, "all-reduce scratch");
-  }
-
-  get threads(): number {
-    return this.slots[0].length;
+    this.slots = alone ? [] : [0, 1].map((bank) => Array.from({ length: N }, (_, r) => new Float32Array(sab, off + (bank * N + r) * n * 4, n)));
+    this.scratch = alone ? 0 : engine.alloc(n, "all-reduce scratch");
   }
 
   /** Marks the group failed and wakes every waiter (they throw). */
@@ -206,31 +213,64 @@ export class Replica {
       s[at] = 0; s[at + 1] = 0; s[at + 2] = 0;
       return;
     }
-    if (shard.B > MAX_SHARD_UTTERANCES) throw new Error(`a shard of ${shard.B} utterances exceeds ${MAX_SHARD_UTTERANCES}`);
-    const r = model.sandwichStep(shard, plan, { seed: o.seed, lossScale: o.lossScale, utterances: index });
+    const alone = this.threads === 1;
+    if (!alone && shard.B > MAX_SHARD_UTTERANCES) throw new Error(`a shard of ${shard.B} utterances exceeds ${MAX_SHARD_UTTERANCES}`);
+    // alone: the whole batch, its own utterance indices and the default loss scale 1/B
+    const r = model.sandwichStep(shard, plan, alone ? { seed: o.seed } : { seed: o.seed, lossScale: o.lossScale, utterances: index });
     s[at] = r.lossSum; s[at + 1] = r.frames; s[at + 2] = shard.B;
     r.members.forEach((m, k) => {
       s[at + 5 + 3 * k] = m.lossSum;
       s[at + 6 + 3 * k] = m.kdSum;
       s[at + 7 + 3 * k] = m.ctcSum;
     });
-    this.losses.set(r.losses, this.rank * MAX_SHARD_UTTERANCES);
+    if (alone) this.lastLosses = r.losses;
+    else this.losses.set(r.losses, this.rank * MAX_SHARD_UTTERANCES);
   }
 
   /**
-   * The all-reduce and the optimizer step. With `check`, this replica's parameter checksum (before
-   * this step's update) is published, and replica 0 compares them all after the barrier.
+   * The all-reduce, the gradient check and the optimizer step: the one place a training step decides to
+   * step (loss and summed gradient finite) or to skip. With `check`, this replica's parameter checksum
+   * (before this step's update) is published, and replica 0 compares them all after the barrier.
+   * Alone (N = 1) there is nothing to reduce: the check and the step only.
    */
   reduceAndStep(gen: number, lr: number, check: boolean): ReduceOutcome {
     const { engine: e, model, rank } = this;
-    const N = this.threads, n = model.params.trainableFloats, bank = this.slots[gen & 1];
-    const g0 = model.params.gradPtr >> 2, tm = this.timings;
+    const N = this.threads, n = model.params.trainableFloats, tm = this.timings;
     let t = performance.now();
     const lap = () => {
       const now = performance.now(), d = now - t;
       t = now;
       return d;
     };
+    if (N > 1) this.allReduce(gen, check, lap);
+    let lossSum = 0, frames = 0;
+    const members = Array.from({ length: MAX_MEMBERS }, () => ({ lossSum: 0, kdSum: 0, ctcSum: 0 }));
+    for (let r = 0; r < N; r++) {
+      lossSum += this.stats[r * STATS];
+      frames += this.stats[r * STATS + 1];
+      members.forEach((m, k) => {
+        m.lossSum += this.stats[r * STATS + 5 + 3 * k];
+        m.kdSum += this.stats[r * STATS + 6 + 3 * k];
+        m.ctcSum += this.stats[r * STATS + 7 + 3 * k];
+      });
+    }
+    const gradSum = e.scoped(() => {
+      const out = e.alloc(1);
+      e.wasm.sum_forward(out, model.params.gradPtr, n);
+      return e.read(out, 1)[0];
+    });
+    const applied = Number.isFinite(lossSum) && Number.isFinite(gradSum);
+    tm.reduce = lap();
+    if (applied) this.optimizer.step(lr);
+    tm.optimizer = lap();
+    return { lossSum, frames, gradSum, applied, members };
+  }
+
+  /** Publishes this replica's gradient, meets the others, and sums every slot into its gradient region. */
+  private allReduce(gen: number, check: boolean, lap: () => number): void {
+    const { engine: e, model, rank } = this;
+    const N = this.threads, n = model.params.trainableFloats, bank = this.slots[gen & 1];
+    const g0 = model.params.gradPtr >> 2, tm = this.timings;
     bank[rank].set(e.f32.subarray(g0, g0 + n));
     if (check) this.stats[rank * STATS + 3] = paramChecksum(e, model.params.paramPtr, model.params.total);
     this.stats[rank * STATS + 4] = tm.compute;
@@ -257,29 +297,7 @@ export class Replica {
         e.wasm.add_forward(gp, gp, sc, n);
       }
     }
-    let lossSum = 0, frames = 0;
-    const members = Array.from({ length: MAX_MEMBERS }, () => ({ lossSum: 0, kdSum: 0, ctcSum: 0 }));
-    for (let r = 0; r < N; r++) {
-      lossSum += this.stats[r * STATS];
-      frames += this.stats[r * STATS + 1];
-      members.forEach((m, k) => {
-        m.lossSum += this.stats[r * STATS + 5 + 3 * k];
-        m.kdSum += this.stats[r * STATS + 6 + 3 * k];
-        m.ctcSum += this.stats[r * STATS + 7 + 3 * k];
-      });
-    }
-    const gradSum = e.scoped(() => {
-      const out = e.alloc(1);
-      e.wasm.sum_forward(out, model.params.gradPtr, n);
-      return e.read(out, 1)[0];
-    });
-    const applied = Number.isFinite(lossSum) && Number.isFinite(gradSum);
-    tm.reduce = lap();
-    if (applied) this.optimizer.step(lr);
-    tm.optimizer = lap();
-    return { lossSum, frames, gradSum, applied, members };
   }
-
   /** Each replica's forward and backward time (ms) in the last step. */
   computeTimes(): number[] {
     return Array.from({ length: this.threads }, (_, r) => this.stats[r * STATS + 4]);
@@ -325,14 +343,8 @@ export interface ParallelStepOptions {
   lr: number;
 }
 
-export interface ParallelStepResult extends StepResult {
-  /** Sum of the summed gradient (the trainer's finiteness check). */
-  gradSum: number;
-  /** False when the loss or gradient was not finite and no replica took the optimizer step. */
-  applied: boolean;
-  /** Each sandwich member's loss, KD and CTC sums over the whole batch (as many as the plan's members). */
-  members: { lossSum: number; kdSum: number; ctcSum: number }[];
-}
+/** The step's losses, and the outcome of the gradient check (members: as many as the plan's). */
+export type ParallelStepResult = StepResult & Pick<ReduceOutcome, "gradSum" | "applied" | "members">;
 
 interface Peer {
   worker: Worker;
@@ -348,10 +360,10 @@ export class ParallelTrainer {
 
   private constructor(readonly replica: Replica, private readonly peers: Peer[], readonly checkEvery: number) {}
 
-  /** Starts threads - 1 workers, each with a replica of `model`, and syncs them to it. */
+  /** Starts threads - 1 workers (none for one thread), each with a replica of `model`, and syncs them to it. */
   static async create(model: Model, optimizer: OptimizerBox, opts: ParallelOptions): Promise<ParallelTrainer> {
     const N = Math.floor(opts.threads);
-    if (!(N >= 2)) throw new Error(`ParallelTrainer: threads must be >= 2, got ${opts.threads}`);
+    if (!(N >= 1)) throw new Error(`ParallelTrainer: threads must be >= 1, got ${opts.threads}`);
     const layout = sharedLayout(N, model.params.trainableFloats);
     const replica = new Replica(model.engine, model, optimizer, 0, layout);
     const peers: Peer[] = [];
@@ -380,7 +392,7 @@ export class ParallelTrainer {
         peers.push(peer);
       }
       await Promise.all(peers.map((p) => par.reply(p)));
-      await par.sync();
+      if (peers.length) await par.sync();
     } catch (e) {
       await par.close();
       throw e;
@@ -436,9 +448,10 @@ export class ParallelTrainer {
     if (this.closed) throw new Error("ParallelTrainer: step() after close()");
     const dead = this.peers.find((p) => p.fatal);
     if (dead || this.replica.failed) throw new Error(`data-parallel worker failed: ${dead?.fatal ?? "an earlier step failed"}`);
-    const gen = ++this.gen;
-    const check = this.checkEvery > 0 && gen % this.checkEvery === 0;
-    const shards = shardBatch(batch, this.threads);
+    const gen = ++this.gen, alone = this.threads === 1;
+    const check = !alone && this.checkEvery > 0 && gen % this.checkEvery === 0;
+    // alone: the batch itself, not a copy (its index is unused)
+    const shards = alone ? [{ batch, index: new Int32Array(0) }] : shardBatch(batch, this.threads);
     const common = { plan, seed: o.seed, lossScale: 1 / batch.B, lr: o.lr, check };
     this.peers.forEach((p, i) => {
       const s = shards[i + 1];
@@ -451,15 +464,18 @@ export class ParallelTrainer {
       out = this.replica.reduceAndStep(gen, o.lr, check);
     } catch (e) {
       this.replica.fail();
+      if (alone) throw e;
       await new Promise((r) => setTimeout(r, 50)); // let a worker's own message arrive
       const why = this.peers.map((p) => p.fatal).find(Boolean);
       throw why ? new Error(`data-parallel worker failed: ${why}`) : e;
     }
-    const losses = new Float32Array(batch.B);
-    shards.forEach((s, r) => {
-      const pub = this.replica.published(r);
-      s.index.forEach((i, k) => (losses[i] = pub.losses[k]));
-    });
+    const losses = alone ? this.replica.lastLosses : new Float32Array(batch.B);
+    if (!alone) {
+      shards.forEach((s, r) => {
+        const pub = this.replica.published(r);
+        s.index.forEach((i, k) => (losses[i] = pub.losses[k]));
+      });
+    }
     return { lossSum: out.lossSum, losses, frames: out.frames, gradSum: out.gradSum, applied: out.applied, members: out.members.slice(0, plan.members.length) };
   }
 

@@ -2,7 +2,7 @@
 fixed batch, the PyTorch mirror's forward outputs, and the losses of 10 ScaledAdam steps on that batch;
 and test/fixtures/model_bidir.safetensors, a smaller bidirectional model checked on the forward only.
 
-What it is: the ground truth for test/model_mirror.test.ts (llm.c's `expected_losses`). The initial
+What it is: the ground truth for test/model-mirror.test.ts (llm.c's `expected_losses`). The initial
 weights are drawn here (seeded, torch's generator), in the families of src/model/params.ts but with
 non-zero biases, non-trivial norms and a non-trivial feature normalisation so that every path is
 exercised; they are written in our model format (safetensors with todm.format_version, todm.config

@@ -7,7 +7,7 @@
     node dist/cli.js eval --model runs/mirror --data data-cache/synth-default/test.jsonl --report mirror.json
 
 What it is: the recipe of src/train/trainer.ts (DEFAULT_TRAIN) run on test/ref/todm_model.py, the model
-test/model_mirror.test.ts checks against ours, stepped by icefall's ScaledAdam and Eden (imported from
+test/model-mirror.test.ts checks against ours, stepped by icefall's ScaledAdam and Eden (imported from
 icefall's optim.py and run unchanged, as test/ref/model_steps.py does):
   - the initial weights, feature statistics (frontend.feat_mean/istd), config and tokenizer come from
     INIT (a todm model file; `todm train --init-only` writes the one our run starts from);

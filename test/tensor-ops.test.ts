@@ -5,7 +5,8 @@
 // and against its scalar `_naive` twin, in both builds.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { assertClose, bothBuilds, randn, rng } from "./helpers.js";
+import { bothBuilds, randn, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
 import type { Engine } from "../src/index.js";
 
 type Kernel = (out: number, inp: number) => void;
@@ -44,9 +45,9 @@ function checkLinearOp(e: Engine, op: LinearOp, seed: number): void {
   const x = randn(op.inLen, r), y = randn(op.outLen, r), g0 = randn(op.inLen, r);
   const tag = `${e.build} ${op.name}`;
   const fx = runKernel(e, op.forward(e), new Float32Array(op.outLen).fill(NaN), x); // must overwrite all of out
-  assertClose(`${tag} forward vs JS`, fx, op.reference(x), op.atol, op.atol ? 1e-6 : 0);
+  checkOp(`${tag} forward vs JS`, fx, op.reference(x), op.atol, op.atol ? 1e-6 : 0);
   if (op.forwardNaive) {
-    assertClose(`${tag} forward vs naive`, fx, runKernel(e, op.forwardNaive(e), new Float32Array(op.outLen).fill(NaN), x), op.atol, 0);
+    checkOp(`${tag} forward vs naive`, fx, runKernel(e, op.forwardNaive(e), new Float32Array(op.outLen).fill(NaN), x), op.atol, 0);
   }
   const bty = runKernel(e, op.backward(e), new Float32Array(op.inLen), y);
   // <F x, y> == <x, F^T y>: exact maths; the float64 dots of f32 values differ by rounding only (1e-12 rel),
@@ -56,10 +57,10 @@ function checkLinearOp(e: Engine, op: LinearOp, seed: number): void {
   expect(Math.abs(lhs - rhs), `${tag} adjoint: ${lhs} vs ${rhs}`).toBeLessThanOrEqual(1e-12 * scale + op.atol * op.outLen);
   // Accumulation: pre-filled gradients are added to. Sum of two f32 values, rounded once: 1 ulp (6e-8 rel).
   const acc = runKernel(e, op.backward(e), g0, y);
-  assertClose(`${tag} backward accumulates`, acc, Float64Array.from(g0, (v, i) => v + bty[i]), 1e-7, 2e-7);
+  checkOp(`${tag} backward accumulates`, acc, Float64Array.from(g0, (v, i) => v + bty[i]), 1e-7, 2e-7);
   if (op.backwardNaive) {
     // The twin does the same additions in the same order: identical results, unless op.twinAtol says why not.
-    assertClose(`${tag} backward vs naive`, acc, runKernel(e, op.backwardNaive(e), g0, y), op.twinAtol ?? 0, 0);
+    checkOp(`${tag} backward vs naive`, acc, runKernel(e, op.backwardNaive(e), g0, y), op.twinAtol ?? 0, 0);
   }
 }
 
@@ -110,7 +111,7 @@ describe("tensor_ops", () => {
             return e.read(d, R * C);
           });
           const ref = Array.from({ length: R * C }, (_, k) => (k < R * Ca ? g[Math.floor(k / Ca) * C + (k % Ca)] : 0));
-          assertClose("concat_cols_backward with db = 0", got, ref, 0, 0);
+          checkOp("concat_cols_backward with db = 0", got, ref, 0, 0);
         }),
         { numRuns: 100 },
       );

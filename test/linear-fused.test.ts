@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { Tape } from "../src/engine/tape.js";
 import type { Engine } from "../src/index.js";
-import { assertClose, bothBuilds, finiteDiff, randn, rng } from "./helpers.js";
+import { bothBuilds, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
 
 /** A dropout-like mask: 0 or 1/(1-p) with p = 0.2. */
 function maskOf(n: number, r: () => number): Float32Array {
@@ -30,8 +31,8 @@ describe("fused epilogue kernels vs their naive twins", () => {
               e.wasm.silu_mask_forward(o1, s1, L, Bi, M, R, C);
               e.wasm.silu_mask_forward_naive(o2, s2, L, Bi, M, R, C);
               // sigmoid4 (simd_math.ts, exp within ~1 ulp, one division) vs musl expf: a few ulps
-              assertClose(`${e.build} sig R=${R} C=${C}`, e.read(s1, n), e.read(s2, n), 1e-7, 1e-6);
-              assertClose(`${e.build} silu R=${R} C=${C}`, e.read(o1, n), e.read(o2, n), 1e-7, 1e-6);
+              checkOp(`${e.build} sig R=${R} C=${C}`, e.read(s1, n), e.read(s2, n), 1e-7, 1e-6);
+              checkOp(`${e.build} silu R=${R} C=${C}`, e.read(o1, n), e.read(o2, n), 1e-7, 1e-6);
               // dlin is written, not accumulated: start both from garbage (NaN) to prove it
               const [d1, d2] = [e.upload(new Float32Array(n).fill(NaN)), e.upload(new Float32Array(n).fill(NaN))];
               const [b1, b2] = withDbias ? [e.upload(db0), e.upload(db0)] : [0, 0];
@@ -39,14 +40,14 @@ describe("fused epilogue kernels vs their naive twins", () => {
               e.wasm.silu_mask_backward_naive(d2, b2, G, L, Bi, s2, M, R, C);
               // same formula, same summation order; the relaxed build fuses one multiply-add: a few
               // ulps per element, and R such terms in each bias sum
-              assertClose(`${e.build} dlin R=${R} C=${C}`, e.read(d1, n), e.read(d2, n), 1e-6, 1e-6);
-              if (withDbias) assertClose(`${e.build} dbias R=${R} C=${C}`, e.read(b1, C), e.read(b2, C), R * 1e-6, 1e-6);
+              checkOp(`${e.build} dlin R=${R} C=${C}`, e.read(d1, n), e.read(d2, n), 1e-6, 1e-6);
+              if (withDbias) checkOp(`${e.build} dbias R=${R} C=${C}`, e.read(b1, C), e.read(b2, C), R * 1e-6, 1e-6);
               // and against float64: d = g·m·s·(1 + x(1-s)), x = lin + b (rounding of s, x: 1e-6 relative)
               const ref = Array.from({ length: n }, (_, i) => {
                 const x = lin[i] + (withBias ? bias[i % C] : 0), s = 1 / (1 + Math.exp(-x));
                 return dout[i] * (withMask ? mask[i] : 1) * s * (1 + x * (1 - s));
               });
-              assertClose(`${e.build} dlin vs float64 R=${R} C=${C}`, e.read(d1, n), ref, 1e-6, 1e-5);
+              checkOp(`${e.build} dlin vs float64 R=${R} C=${C}`, e.read(d1, n), ref, 1e-6, 1e-5);
             });
           }
         }),
@@ -63,8 +64,8 @@ describe("fused epilogue kernels vs their naive twins", () => {
         e.wasm.silu_mask_forward(out, sig, e.upload(xs), 0, 0, 1, n);
         const s64 = xs.map((x) => 1 / (1 + Math.exp(-x)));
         // sigmoid4_abs: a few ulps where σ(x) >= 1.2e-38, and about 1.2e-38 below (x < -87.3)
-        assertClose(`${e.build} σ`, e.read(sig, n), s64, 1.3e-38, 1e-6);
-        assertClose(`${e.build} x·σ(x)`, e.read(out, n), xs.map((x, i) => x * s64[i]), 1.3e-38 * 1e4, 1e-6);
+        checkOp(`${e.build} σ`, e.read(sig, n), s64, 1.3e-38, 1e-6);
+        checkOp(`${e.build} x·σ(x)`, e.read(out, n), xs.map((x, i) => x * s64[i]), 1.3e-38 * 1e4, 1e-6);
       });
     }
   });
@@ -85,10 +86,10 @@ describe("fused epilogue kernels vs their naive twins", () => {
               e.wasm.residual_bias_forward(y1, X, Bi, alpha, R, C);
               e.wasm.residual_bias_forward_naive(y2, X, Bi, alpha, R, C);
               // one multiply-add per element, fused in the relaxed build: 1 ulp of O(1) values
-              assertClose(`${e.build} x + a b`, e.read(y1, n), e.read(y2, n), 3e-7, 3e-7);
+              checkOp(`${e.build} x + a b`, e.read(y1, n), e.read(y2, n), 3e-7, 3e-7);
               e.wasm.residual_mask_forward(y1, X, O, M, alpha, n);
               e.wasm.residual_mask_forward_naive(y2, X, O, M, alpha, n);
-              assertClose(`${e.build} x + a m o`, e.read(y1, n), e.read(y2, n), 3e-7, 3e-7);
+              checkOp(`${e.build} x + a m o`, e.read(y1, n), e.read(y2, n), 3e-7, 3e-7);
               const G = e.upload(g);
               const [dx1, dx2] = [e.upload(dx0), e.upload(dx0)];
               const [do1, do2] = withDo ? [e.upload(do0), e.upload(do0)] : [0, 0];
@@ -193,15 +194,15 @@ describe("fused tape ops", () => {
           const tag = `${e.build} ${kind} BT=${c.BT} C=${c.C} OC=${c.OC} mask=${c.mask}`;
           // f32 sums of <= 13 products of O(1) terms, times a mask <= 1.25 and SiLU' <= 1.1:
           // 13 * 13 * u * 1.25 * 1.1 < 2e-5 absolute on values of O(1..10)
-          assertClose(`${tag} dinp`, got.dinp, gInp, 3e-5, 1e-5);
-          assertClose(`${tag} dw`, wIdx.map((i) => got.dw[i]), gW, 3e-5, 1e-5);
+          checkOp(`${tag} dinp`, got.dinp, gInp, 3e-5, 1e-5);
+          checkOp(`${tag} dw`, wIdx.map((i) => got.dw[i]), gW, 3e-5, 1e-5);
           // rows and columns outside the subnet's slice get no gradient
           expect(all(d.OCm * d.ldw).filter((i) => !wIdx.includes(i)).every((i) => got.dw[i] === 0)).toBe(true);
           if (got.db) {
-            assertClose(`${tag} db`, got.db.slice(0, c.OC), gB, 3e-5, 1e-5);
+            checkOp(`${tag} db`, got.db.slice(0, c.OC), gB, 3e-5, 1e-5);
             expect(Array.from(got.db.slice(c.OC)).every((v) => v === 0)).toBe(true);
           }
-          if (got.dx) assertClose(`${tag} dx`, got.dx, gX, 1e-6); // dx = G exactly (one f32 add onto 0)
+          if (got.dx) checkOp(`${tag} dx`, got.dx, gX, 1e-6); // dx = G exactly (one f32 add onto 0)
         });
       }
     });
@@ -214,11 +215,11 @@ describe("fused tape ops", () => {
           const tag = `${e.build} ${kind} BT=${c.BT} C=${c.C} OC=${c.OC} mask=${c.mask}`;
           // the same math in another order (x + alpha·b then the GEMM with alpha; the mask and SiLU' in
           // one expression): a few f32 roundings of O(10) values
-          assertClose(`${tag} out`, f.out, u.out, 1e-5, 1e-5);
-          assertClose(`${tag} dinp`, f.dinp, u.dinp, 1e-5, 1e-5);
-          assertClose(`${tag} dw`, f.dw, u.dw, 1e-5, 1e-5);
-          if (f.db && u.db) assertClose(`${tag} db`, f.db, u.db, 1e-5, 1e-5);
-          if (f.dx && u.dx) assertClose(`${tag} dx`, f.dx, u.dx, 0);
+          checkOp(`${tag} out`, f.out, u.out, 1e-5, 1e-5);
+          checkOp(`${tag} dinp`, f.dinp, u.dinp, 1e-5, 1e-5);
+          checkOp(`${tag} dw`, f.dw, u.dw, 1e-5, 1e-5);
+          if (f.db && u.db) checkOp(`${tag} db`, f.db, u.db, 1e-5, 1e-5);
+          if (f.dx && u.dx) checkOp(`${tag} dx`, f.dx, u.dx, 0);
         });
       }
     });

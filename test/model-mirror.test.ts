@@ -3,7 +3,6 @@
 // forward (per-utterance losses, encoder output, for the Supernet and a subnet) and gradients (per-tensor
 // norms) are checked against the mirror run in float64; then, on the causal model, 10 steps of trainStep + ScaledAdamRegion.step() are checked against 10
 // steps of the mirror with icefall's ScaledAdam in float32 (llm.c's `expected_losses`).
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Batch } from "../src/data/batching.js";
 import type { SubnetSpec } from "../src/model/config.js";
@@ -12,7 +11,8 @@ import { loadModel } from "../src/model/io.js";
 import type { Model } from "../src/model/model.js";
 import { ScaledAdamRegion } from "../src/engine/optim.js";
 import type { Engine } from "../src/engine/engine.js";
-import { assertClose, bothBuilds } from "./helpers.js";
+import { bothBuilds } from "./helpers.js";
+import { checkOp, readFixture } from "./harness.js";
 
 const MODEL = "test/fixtures/model_init.safetensors";
 
@@ -43,7 +43,7 @@ interface Fixture {
   losses64fwd: number[];
 }
 
-const fx = JSON.parse(readFileSync("test/fixtures/model_steps.json", "utf8")) as Fixture;
+const fx = readFixture<Fixture>("model_steps.json", "test/ref/model_steps.py");
 
 function fixtureBatch(): Batch {
   const b = fx.batch;
@@ -81,12 +81,12 @@ function checkForward(e: Engine, file: string, ref: Forward64): void {
     // float64, with the SSM as a recurrence against the mirror's FFT convolution: seen 8.7e-7 at worst
     // (both builds); 1e-5 absolute is ~10x that.
     const d = m.cfg.dModel;
-    assertClose(`encoder output ${JSON.stringify(fwd.subnet)}`, validRows(enc, lens2, T2, d), validRows(fwd.enc, fwd.enc_lens, T2, d), 1e-5);
+    checkOp(`encoder output ${JSON.stringify(fwd.subnet)}`, validRows(enc, lens2, T2, d), validRows(fwd.enc, fwd.enc_lens, T2, d), 1e-5);
     m.params.zeroGrad();
     const r = m.trainStep(batch, fwd.subnet);
     // Losses ~30 nats, a log-space sum over a lattice of ~150 nodes of log-softmax over V = 10, in f32
     // against float64: seen 1.5e-7 relative at worst (both models, both builds); 1e-6 relative is ~7x that.
-    assertClose(`losses ${JSON.stringify(fwd.subnet)}`, r.losses, fwd.losses, 0, 1e-6);
+    checkOp(`losses ${JSON.stringify(fwd.subnet)}`, r.losses, fwd.losses, 0, 1e-6);
   }
   // gradients of the batch-mean loss, per tensor: the L2 norm of each (f32 vs float64 autograd).
   m.params.zeroGrad();
@@ -100,7 +100,7 @@ function checkForward(e: Engine, file: string, ref: Forward64): void {
   // Each norm sums up to 4096 squared f32 gradients, themselves sums over the lattice and the frames,
   // against float64 autograd: seen 3.5e-6 relative at worst (both models, both builds); 3e-5 is ~9x that (1e-7
   // absolute for a near-zero norm, none in this model).
-  assertClose("gradient norms", got, names.map((n) => ref.grad_norms[n]), 1e-7, 3e-5);
+  checkOp("gradient norms", got, names.map((n) => ref.grad_norms[n]), 1e-7, 3e-5);
 }
 
 describe("model vs its PyTorch mirror", () => {
@@ -145,7 +145,7 @@ describe("model vs its PyTorch mirror", () => {
         // drift can grow with the steps. Seen: 2.3e-7 relative at worst over 10 steps (both builds), the
         // size of torch's own f32 vs float64-forward gap (1.5e-7). 2e-6 relative is ~10x that, yet a
         // wrong detail of the step (lr off by 1% moves step 1 by ~1e-3) fails it by far.
-        assertClose(`losses of 10 steps (${e.build})`, losses, fx.losses32, 0, 2e-6);
+        checkOp(`losses of 10 steps (${e.build})`, losses, fx.losses32, 0, 2e-6);
         // and the run learns: the loss falls
         expect(losses[fx.steps - 1]).toBeLessThan(0.7 * losses[0]);
       } finally {

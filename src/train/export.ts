@@ -1,18 +1,12 @@
-// `todm export`: one subnet of a Supernet run as a standalone model file (optionally int8), which
-// `todm transcribe` and `todm eval` load like any model.
+// Exporting one subnet of a Supernet run as a standalone model file (optionally int8), which `todm
+// transcribe` and `todm eval` load like any model: the library of `todm export` and of the end of a
+// Supernet run (finish.ts). The file format: src/model/export.ts.
 //
 //   todm export --run runs/exp1 --subnet L4-ff288-h2 --out l4.safetensors
 //   todm export --run runs/exp1 --max-params 1.5M --out small.safetensors --int8
 //   todm export --run runs/exp1 --max-rtf 0.05 --out fast.safetensors
 //
-// | option            | default              | meaning                                                          |
-// | ----------------- | -------------------- | ---------------------------------------------------------------- |
-// | --subnet NAME     |                      | that subnet (see `todm subnets --run RUN_DIR`)                   |
-// | --max-params N    |                      | the most accurate subnet with at most N parameters (1.5M, 800k)  |
-// | --max-rtf R       |                      | the most accurate subnet whose measured one-thread RTF is <= R   |
-// | --model-file FILE | model.safetensors    | which model of the run (e.g. best.safetensors), or a path        |
-// | --int8            | off                  | per-row symmetric int8 weights (src/model/quant.ts)              |
-// | --rtf-seconds S   | 10                   | seconds of synthetic audio each --max-rtf candidate decodes      |
+// The options (ExportCommandOptions) are the flags of `todm export` (src/cli.ts, `todm export --help`).
 //
 // "Most accurate" is by the validation WER of the run's last validation line that has any (log.jsonl:
 // `subnets`, and `wer` for the largest). Candidates without a recorded WER are named and passed over;
@@ -20,8 +14,7 @@
 // this machine, with the eval code (features + encoder + greedy search on the calling thread, best of 3), on
 // deterministic synthetic audio: tones and noise, not speech, so greedy search emits few symbols.
 
-import { existsSync, statSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { statSync } from "node:fs";
 import type { Engine } from "../engine/engine.js";
 import { SAMPLE_RATE, transcribeSamples } from "../eval/eval.js";
 import { parseSubnetName, subnetName, type SubnetSpec } from "../model/config.js";
@@ -29,8 +22,8 @@ import { encodeSubnetModel } from "../model/export.js";
 import { loadModelFromFile } from "../model/io.js";
 import type { SubnetInfo } from "../model/supernet.js";
 import { seededRandom } from "../util/random.js";
-import { ModelFileError, readSafetensors, writeFileAtomic } from "../io/safetensors.js";
-import { fmtCount, lastValidationWers, parseCount, readRunSpace } from "./subnets.js";
+import { readSafetensors, writeFileAtomic } from "../io/safetensors.js";
+import { fmtCount, lastValidationWers, parseCount, readRunSpace, runModelFile } from "./rundir.js";
 import type { Model } from "../model/model.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 
@@ -56,21 +49,6 @@ export interface ExportResult {
   /** The source model file's size in bytes. */
   sourceBytes: number;
   out: string;
-}
-
-/** RUN_DIR/model.safetensors, or `--model-file` (a name inside the run directory, or a path). */
-export function runModelFile(runDir: string, modelFile?: string): string {
-  if (!existsSync(runDir) || !statSync(runDir).isDirectory()) throw new Error(`--run ${runDir}: no such directory`);
-  // a name inside the run directory first (best.safetensors), else a path
-  const inRun = modelFile && !isAbsolute(modelFile) ? join(runDir, modelFile) : undefined;
-  const file = !modelFile ? join(runDir, "model.safetensors") : inRun && (existsSync(inRun) || !existsSync(modelFile)) ? inRun : modelFile;
-  if (!existsSync(file)) {
-    const hint = existsSync(join(runDir, "checkpoints"))
-      ? `make one with todm average --run ${runDir} --last N --out FILE, or pick another with --model-file (e.g. best.safetensors)`
-      : "a finished run holds model.safetensors (and best.safetensors)";
-    throw new ModelFileError(file, "no such model file", hint);
-  }
-  return file;
 }
 
 /** Deterministic synthetic audio: 0.2 s tone segments over light noise (for timing only). */

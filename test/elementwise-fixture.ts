@@ -1,6 +1,5 @@
-// Loads test/fixtures/elementwise.json (written by test/ref/elementwise.py) and checks its header.
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+// The cases of test/fixtures/elementwise.json (written by test/ref/elementwise.py), read by harness.ts.
+import { readFixture } from "./harness.js";
 
 export interface FixtureCase {
   op: string;
@@ -16,12 +15,7 @@ let cached: FixtureCase[] | undefined;
 /** The fixture's cases; a field `f` of a case is read as f32 with `f32(c, "f")`. */
 export function elementwiseCases(op?: string): FixtureCase[] {
   if (!cached) {
-    const path = fileURLToPath(new URL("./fixtures/elementwise.json", import.meta.url));
-    const doc = JSON.parse(readFileSync(path, "utf8"));
-    if (doc.magic !== "todm-fixture" || doc.version !== 1 || doc.generator !== "test/ref/elementwise.py") {
-      throw new Error(`${path}: not a version-1 todm fixture from test/ref/elementwise.py`);
-    }
-    cached = doc.cases as FixtureCase[];
+    cached = readFixture<{ cases: FixtureCase[] }>("elementwise.json", "test/ref/elementwise.py").cases;
   }
   const out = op ? cached.filter((c) => c.op === op) : cached;
   if (out.length === 0) throw new Error(`fixture has no case for ${op}`);

@@ -1,4 +1,5 @@
-// `todm eval --run RUN_DIR --data ...`: every subnet of a Supernet run (or a chosen list) on one test set:
+// Scoring the subnets of a run (`todm eval --run RUN_DIR --data ...`, and the end of a Supernet run,
+// src/train/finish.ts): every subnet of a Supernet run (or a chosen list) on one test set:
 // WER of greedy search (and of beam search if asked) with bootstrap 95% intervals, parameters, MACs per
 // second of audio and the one-thread real-time factor, as a Markdown table and an SVG plot of WER
 // against size.
@@ -6,32 +7,24 @@
 //   todm eval --run runs/exp1 --data data/test.jsonl
 //   todm eval --run runs/exp1 --data data/test.jsonl --subnets L6-ff576-h4,L2-ff144-h2 --beam 4 --table t.md
 //
-// | option          | default             | meaning                                                        |
-// | --------------- | ------------------- | -------------------------------------------------------------- |
-// | --subnets A,B   | all of the run's    | the subnets to evaluate (names from `todm subnets --run`)      |
-// | --beam N        | 1                   | also modified beam search with N hypotheses (1: greedy only)   |
-// | --model-file F  | model.safetensors   | which model of the run (e.g. best.safetensors), or a path      |
-// | --table FILE    | RUN_DIR/subnets.md  | the Markdown table (also printed)                              |
-// | --plot FILE     | RUN_DIR/subnets.svg | WER against parameters, one dot per subnet, the Pareto front   |
-// and --limit, --batch-frames, --seed, --strict as `todm eval --model`.
+// The options (EvalSubnetsOptions) are the flags of `todm eval --run` (src/cli.ts, `todm eval --help`).
 //
 // The Supernet is loaded once and each subnet decodes in place (Model.decode with its SubnetSpec): what
 // an exported subnet computes (test/export.test.ts). Audio is read and featurised again for every
-// subnet; reading is not in the RTF, features are (as in `todm eval`). Not here: exporting (todm export).
+// subnet; reading is not in the RTF, features are (as in `todm eval`). Not here: exporting (src/train/export.ts).
 
 import { join } from "node:path";
 import { SkipLedger } from "../data/errors.js";
 import type { Engine } from "../engine/engine.js";
-import { evaluateSearches, type EvalResult } from "../eval/eval.js";
+import { evaluateSearches, type EvalResult } from "./eval.js";
 import { parseSubnetName, type SubnetSpec } from "../model/config.js";
 import { loadModel } from "../model/io.js";
 import type { SubnetInfo } from "../model/supernet.js";
 import { linePlot, type Series } from "../util/plot.js";
 import { Progress } from "../util/progress.js";
 import { writeFileAtomic } from "../io/safetensors.js";
-import { loadEvalData } from "./eval.js";
-import { runModelFile } from "./export.js";
-import { fmtCount, lastValidationWers, readRunSpace } from "./subnets.js";
+import { fmtCount, lastValidationWers, readRunSpace, runModelFile } from "../train/rundir.js";
+import { loadEvalData } from "./data.js";
 
 export interface EvalSubnetsOptions {
   run: string;

@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { Tape } from "../src/engine/tape.js";
 import type { Engine } from "../src/index.js";
-import { assertClose, bothBuilds, finiteDiff, randn, rng } from "./helpers.js";
+import { bothBuilds, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
 
 /** Fills the arena above the current mark with NaN, so that uncleared buffers hold garbage. */
 function dirty(e: Engine, floats: number): void {
@@ -45,7 +46,7 @@ describe("lazily cleared gradients", () => {
           const s = tape.add(tape.sum(tape.mul(tape.add(h, k, BT * OC), tape.input(G), BT * OC), BT * OC), tape.sum(tape.add(X, X, BT * C), BT * C), 1);
           tape.backward(s);
           // L is linear in x: exact FD up to float64 rounding; f32 sums of 2*7 products of O(1): 1e-5
-          assertClose(`${e.build} dx`, tape.gradOf(X), gx, 1e-5);
+          checkOp(`${e.build} dx`, tape.gradOf(X), gx, 1e-5);
         } finally {
           tape.end();
         }
@@ -74,7 +75,7 @@ describe("lazily cleared gradients", () => {
           const g = tape.gradOf(big), wv = tape.dataOf(w);
           // dL/dbig[t, c] = Σ_o w[o, c] (exact sums of 2 f32 values, up to one rounding)
           const ref = Array.from({ length: BT * C }, (_, i) => wv[i % C] + wv[C + (i % C)]);
-          assertClose(`${e.build} dbig`, g.slice(0, BT * C), ref, 1e-6);
+          checkOp(`${e.build} dbig`, g.slice(0, BT * C), ref, 1e-6);
           expect(Array.from(g.slice(BT * C))).toEqual(new Array(5).fill(0));
         } finally {
           tape.end();
