@@ -7,7 +7,7 @@
 // What it is not: SIMD. These are O(B·T·U) scalar loops with no V dimension; rnnt_prune_ranges keeps a twin
 // computing its constraints in closed form. Reference: k2 `get_rnnt_prune_ranges` and
 // `_adjust_pruning_lower_bound` (read, not copied); /work/shared/PAPERS.md "Pruned RNN-T". Tested against
-// brute-force enumeration of alignments (occupations) and against the band constraints (test/rnnt_pruned.test.ts).
+// brute-force enumeration of alignments (occupations) and against the band constraints (test/rnnt-pruned.test.ts).
 
 import { log_add_exp } from "../math";
 

@@ -5,7 +5,7 @@
 // scales. Every tensor is an arena pointer; these functions allocate their outputs and saved lattices in the
 // arena (free them with the caller's mark) and do not validate lengths or targets (checkRnntInputs does that).
 // What it is not: wired into the model or the trainer yet (that lands after the model redesign); no prototype
-// patching of Engine. Reference: /work/shared/PAPERS.md "Pruned RNN-T"; tests in test/rnnt_pruned.test.ts.
+// patching of Engine. Reference: /work/shared/PAPERS.md "Pruned RNN-T"; tests in test/rnnt-pruned.test.ts.
 //
 // A step, in order: simpleLoss -> pruneRanges -> prunedJoinerLoss (forward, in-place loss backward, joiner
 // backward) -> simpleLossBackward; the loss is scales.simple * simple + scales.pruned * pruned.

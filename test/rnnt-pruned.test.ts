@@ -4,8 +4,9 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { joinerBackward, joinerForward, joinerParams, namedShapeOffsets, prunedJoinerLoss, prunedLossScales, type Engine, type JoinerConfig } from "../src/index.js";
-import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
-import { bruteRnnt } from "./rnnt_brute.js";
+import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
+import { bruteRnnt } from "./rnnt-brute.js";
 import { rnntLoss } from "./kernels.js";
 
 interface Case {
@@ -104,10 +105,10 @@ describe("pruned RNN-T: band joiner and band loss", () => {
         });
         // Same f32 math in a different layout (band rows vs lattice rows change GEMM blocking): 1e-5 relative
         // on losses; gradients sum <= T*U1 node contributions of size <= ~3: 5e-5 absolute + 1e-5 relative.
-        assertClose("losses", got.losses, ref.losses, 1e-5, 1e-5);
-        assertClose("denc", got.denc, ref.denc, 5e-5, 1e-5);
-        assertClose("dpred", got.dpred, ref.dpred, 5e-5, 1e-5);
-        assertClose("dparams", got.dparams, ref.dparams, 5e-5, 1e-5);
+        checkOp("losses", got.losses, ref.losses, 1e-5, 1e-5);
+        checkOp("denc", got.denc, ref.denc, 5e-5, 1e-5);
+        checkOp("dpred", got.dpred, ref.dpred, 5e-5, 1e-5);
+        checkOp("dparams", got.dparams, ref.dparams, 5e-5, 1e-5);
       }), { numRuns: 40 });
     }
   });
@@ -138,9 +139,9 @@ describe("pruned RNN-T: band joiner and band loss", () => {
       const f = (v: Float64Array) => brutePruned(c, v.subarray(0, nE), v.subarray(nE, nE + nP), v.subarray(nE + nP)).reduce((s, l) => s + l, 0);
       const fd = finiteDiff(f, x, Array.from({ length: x.length }, (_, i) => i), 1e-5);
       // Chain of f32 GEMMs, tanh and exps; gradients are O(1) sums over <= 12 band nodes: 2e-4 absolute.
-      assertClose("denc", got.denc, fd.subarray(0, nE), 2e-4);
-      assertClose("dpred", got.dpred, fd.subarray(nE, nE + nP), 2e-4);
-      assertClose("dparams", got.dparams, fd.subarray(nE + nP), 2e-4);
+      checkOp("denc", got.denc, fd.subarray(0, nE), 2e-4);
+      checkOp("dpred", got.dpred, fd.subarray(nE, nE + nP), 2e-4);
+      checkOp("dparams", got.dparams, fd.subarray(nE + nP), 2e-4);
     }), { numRuns: 40 });
     expect(checked).toBeGreaterThan(25);
   });
@@ -152,18 +153,18 @@ describe("pruned RNN-T: band joiner and band loss", () => {
         const dl = randn(c.B, r, 2), d0 = { enc: randn(c.enc.length, r), pred: randn(c.pred.length, r), params: randn(c.params.length, r) };
         const fast = runPruned(e, c, false, dl, d0), slow = runPruned(e, c, true, dl, d0);
         // Polynomial tanh/exp vs Mathf (~2e-7 relative) and GEMM summation order; dots of <= 37 terms.
-        assertClose("logits", fast.logits, slow.logits, 2e-5, 1e-5);
+        checkOp("logits", fast.logits, slow.logits, 2e-5, 1e-5);
         const fin = (x: Float32Array) => x.map((v) => (v === Infinity ? 0 : v)); // +inf: an infeasible band
         expect(fast.losses.map((v) => +(v === Infinity))).toEqual(slow.losses.map((v) => +(v === Infinity)));
-        assertClose("losses", fin(fast.losses), fin(slow.losses), 1e-5, 1e-5);
-        assertClose("dlogits", fast.dlogits, slow.dlogits, 2e-5, 1e-5);
-        assertClose("denc", fast.denc, slow.denc, 1e-4, 1e-4);
-        assertClose("dpred", fast.dpred, slow.dpred, 1e-4, 1e-4);
-        assertClose("dparams", fast.dparams, slow.dparams, 1e-4, 1e-4);
+        checkOp("losses", fin(fast.losses), fin(slow.losses), 1e-5, 1e-5);
+        checkOp("dlogits", fast.dlogits, slow.dlogits, 2e-5, 1e-5);
+        checkOp("denc", fast.denc, slow.denc, 1e-4, 1e-4);
+        checkOp("dpred", fast.dpred, slow.dpred, 1e-4, 1e-4);
+        checkOp("dparams", fast.dparams, slow.dparams, 1e-4, 1e-4);
         expect(fast.inplace).toEqual(fast.dlogits); // the same arithmetic, written over the logits
         // Accumulation: with zero initial gradients the result is d0 less.
         const zero = runPruned(e, c, false, dl);
-        assertClose("denc accumulates", fast.denc, zero.denc.map((v, i) => v + d0.enc[i]), 1e-5, 1e-6);
+        checkOp("denc accumulates", fast.denc, zero.denc.map((v, i) => v + d0.enc[i]), 1e-5, 1e-6);
       }), { numRuns: 30 });
     }
   });

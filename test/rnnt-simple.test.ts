@@ -5,8 +5,9 @@ import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { simpleLoss, simpleLossBackward, pruneRanges, type Engine } from "../src/index.js";
-import { assertClose, bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
-import { bruteRnnt, lse } from "./rnnt_brute.js";
+import { bothBuilds, engine, finiteDiff, randn, rng } from "./helpers.js";
+import { checkOp } from "./harness.js";
+import { bruteRnnt, lse } from "./rnnt-brute.js";
 
 interface SimpleCase {
   B: number; T: number; U1: number; V: number; blank: number; lmScale: number; amScale: number;
@@ -82,12 +83,12 @@ describe("pruned RNN-T: simple loss", () => {
         const got = runSimple(e, c, false, new Float32Array(c.B).fill(1));
         // f32 kernel vs float64 torch on the same f32 inputs: normaliser through a GEMM of exps (~1e-6 relative),
         // lattice of <= 14 arcs with |log p| <= ~100 (case "peaked" has |z| ~ 65): 2e-5 relative + 2e-5 absolute.
-        assertClose(`${e.build} case ${i} losses`, got.losses, f.losses, 2e-5, 2e-5);
+        checkOp(`${e.build} case ${i} losses`, got.losses, f.losses, 2e-5, 2e-5);
         // Gradients are differences of probabilities times occupations, |g| <= ~T: 5e-5 absolute.
-        assertClose(`${e.build} case ${i} dam`, got.dam, f.dam, 5e-5);
-        assertClose(`${e.build} case ${i} dlm`, got.dlm, f.dlm, 5e-5);
-        assertClose(`${e.build} case ${i} px_grad`, got.px, f.px_grad, 2e-5);
-        assertClose(`${e.build} case ${i} py_grad`, got.py, f.py_grad, 2e-5);
+        checkOp(`${e.build} case ${i} dam`, got.dam, f.dam, 5e-5);
+        checkOp(`${e.build} case ${i} dlm`, got.dlm, f.dlm, 5e-5);
+        checkOp(`${e.build} case ${i} px_grad`, got.px, f.px_grad, 2e-5);
+        checkOp(`${e.build} case ${i} py_grad`, got.py, f.py_grad, 2e-5);
       }
     }
   });
@@ -97,7 +98,7 @@ describe("pruned RNN-T: simple loss", () => {
     fc.assert(fc.property(simpleArb(4, 3, 6), (c) => {
       const got = runSimple(e, c, false, new Float32Array(c.B).fill(1));
       // f32 normaliser and lattice vs float64: losses <= ~60 here; 1e-5 relative + 1e-5 absolute.
-      assertClose("simple losses vs brute force", got.losses, bruteSimple(c, c.am, c.lm), 1e-5, 1e-5);
+      checkOp("simple losses vs brute force", got.losses, bruteSimple(c, c.am, c.lm), 1e-5, 1e-5);
     }), { numRuns: 120 });
   });
 
@@ -111,8 +112,8 @@ describe("pruned RNN-T: simple loss", () => {
       const fd = finiteDiff(sum, x, Array.from({ length: x.length }, (_, i) => i), 1e-5);
       // Gradient entries are bounded by occupations (<= T); f32 exps of terms up to ~30: 1e-4 absolute.
       // Rows past the lengths have zero gradient on both sides.
-      assertClose("dam vs finite differences", got.dam, fd.subarray(0, nA), 1e-4);
-      assertClose("dlm vs finite differences", got.dlm, fd.subarray(nA), 1e-4);
+      checkOp("dam vs finite differences", got.dam, fd.subarray(0, nA), 1e-4);
+      checkOp("dlm vs finite differences", got.dlm, fd.subarray(nA), 1e-4);
     }), { numRuns: 50 });
   });
 
@@ -144,13 +145,13 @@ describe("pruned RNN-T: simple loss", () => {
         const dl = randn(c.B, r, 2), d0am = randn(c.am.length, r), d0lm = randn(c.lm.length, r);
         const fast = runSimple(e, c, false, dl, d0am, d0lm), slow = runSimple(e, c, true, dl, d0am, d0lm);
         // Polynomial vs Mathf exp (~2e-7 relative) and GEMM summation order: losses 1e-5, gradients 2e-5.
-        assertClose("losses", fast.losses, slow.losses, 1e-5, 1e-5);
-        assertClose("dam", fast.dam, slow.dam, 2e-5, 1e-5);
-        assertClose("dlm", fast.dlm, slow.dlm, 2e-5, 1e-5);
+        checkOp("losses", fast.losses, slow.losses, 1e-5, 1e-5);
+        checkOp("dam", fast.dam, slow.dam, 2e-5, 1e-5);
+        checkOp("dlm", fast.dlm, slow.dlm, 2e-5, 1e-5);
         // Accumulation: dam = d0am + dlosses[b] * (gradient with unit dlosses).
         const unit = runSimple(e, c, false, new Float32Array(c.B).fill(1));
         const perA = c.T * c.V;
-        assertClose("dam accumulates", fast.dam, d0am.map((v, i) => v + dl[Math.floor(i / perA)] * unit.dam[i]), 1e-5, 1e-5);
+        checkOp("dam accumulates", fast.dam, d0am.map((v, i) => v + dl[Math.floor(i / perA)] * unit.dam[i]), 1e-5, 1e-5);
         expect(fast.am).toEqual(c.am);
       }), { numRuns: 40 });
     }
@@ -164,7 +165,7 @@ describe("pruned RNN-T: simple loss", () => {
     for (let u = 0; u < 4; u++) { c.lm[u * 8 + 1] += 80; c.lm[u * 8 + 0] -= 80; }
     const got = runSimple(e, c, false, Float32Array.of(1));
     // exp(-80) underflows the product of exps; the direct fallback keeps the float64 value: 1e-4 relative.
-    assertClose("peaked loss", got.losses, bruteSimple(c, c.am, c.lm), 0, 1e-4);
+    checkOp("peaked loss", got.losses, bruteSimple(c, c.am, c.lm), 0, 1e-4);
     expect(got.dam.every(Number.isFinite) && got.dlm.every(Number.isFinite)).toBe(true);
   });
 
