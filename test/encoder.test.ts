@@ -3,7 +3,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
-import { blockForward, DropoutSeeds, NO_DROPOUT, ParamHandles } from "../src/model/encoder.js";
+import { NO_DROPOUT } from "../src/model/encoder.js";
+import { blockForward, DropoutSeeds, ParamHandles } from "../src/model/tape_ops.js";
 import { ModelParams } from "../src/model/params.js";
 import { Tape } from "../src/engine/tape.js";
 import { assertClose, engine } from "./helpers.js";

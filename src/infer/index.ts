@@ -9,24 +9,24 @@
 //   const final = s.finish();
 //
 // What it is: the embedding API over the inference build (wasm/todm-infer-*.wasm, assembly/infer.ts):
-// Kaldi fbank, the encoder (encoder.ts), and greedy or modified beam search (src/decode.ts, advanced
-// frame by frame), for model files from src/model/io.ts: float32, or int8 (`todm export --int8`: the
-// encoder's linear layers run on int8 weights with gemm_i8_forward; the predictor and joiner are
-// dequantised to f32 at load).
-// What it is not: training, file or audio-format access (the caller decodes audio; src/infer/node.ts
-// reads files in Node), or resampling of streams (pass audio at 16 kHz, e.g. an AudioContext created
+// Kaldi fbank, the streaming state of one recognition (`Run`: fbank, encoder state, search), over the
+// model of src/model/ (the encoder's kernel implementation, kernel_ops.ts; the predictor and joiner as
+// a search model, search.ts) and the searches of src/decode/ (advanced frame by frame), for model files
+// from src/model/io.ts: float32, or int8 (`todm export --int8`: the encoder's linear layers run on int8
+// weights with gemm_i8_forward; the predictor and joiner are dequantised to f32 at load).
+// What it is not: the model's math (src/model/), training, file or audio-format access (the caller
+// decodes audio; src/infer/node.ts reads files in Node), or resampling of streams (pass audio at 16 kHz, e.g. an AudioContext created
 // with { sampleRate: 16000 }; transcribe() resamples whole signals itself).
 // Browser-safe by construction: this module graph imports no node: module (test/infer.test.ts checks
 // the emitted files).
 
 import { resample } from "../audio/resample.js";
-import { BeamSearch, engineSearchModel, GreedySearch, type EngineSearchState, type Hypothesis, type SearchModel } from "../decode/decode.js";
-import type { JoinerConfig } from "../model/joiner.js";
-import type { PredictorConfig } from "../model/predictor.js";
+import { BeamSearch, GreedySearch, type Hypothesis, type SearchModel } from "../decode/decode.js";
 import type { SubnetSpec } from "../model/config.js";
 import { subnetName } from "../model/config.js";
 import type { Tokenizer } from "../data/tokenizer.js";
-import { encodeChunk, EncoderState } from "./encoder.js";
+import { encodeChunk, EncoderState } from "../model/kernel_ops.js";
+import { transducerSearchModel, type EngineSearchState } from "../model/search.js";
 import { loadModelInto, MODEL_SAMPLE_RATE, type LoadedModel } from "./model.js";
 import { compileInfer, InferError, InferHost, type InferBuildName, type WasmOption } from "./wasm.js";
 
@@ -173,7 +173,7 @@ export class Recognizer {
       this.host.scoped(() => {
         const f = fb.accept(samples.subarray(i, i + step));
         if (!f.frames) return;
-        const r = encodeChunk(this.host, this.model, st, this.host.read(f.ptr, f.frames * this.model.cfg.featDim), f.frames);
+        const r = encodeChunk(this.host, this.model, st, this.host.read(f.ptr, f.frames * this.model.cfg.featDim));
         if (r.frames) parts.push(this.host.read(r.enc, r.frames * d));
       });
     }
@@ -263,7 +263,7 @@ export class RecognizerStream {
   }
 }
 
-/** The search model of the current chunk's encoder frames (engineSearchModel is built per chunk). */
+/** The search model of the current chunk's encoder frames (transducerSearchModel is built per chunk). */
 class ChunkSearchModel implements SearchModel<EngineSearchState> {
   current!: SearchModel<EngineSearchState>;
   constructor(readonly vocab: number, readonly blank: number) {}
@@ -278,17 +278,12 @@ class Run {
   private readonly enc: EncoderState;
   private readonly sm: ChunkSearchModel;
   private search: GreedySearch<EngineSearchState> | BeamSearch<EngineSearchState> | null = null;
-  private readonly pcfg: PredictorConfig;
-  private readonly jcfg: JoinerConfig;
   frames = 0;
 
   constructor(private readonly host: InferHost, private readonly m: LoadedModel, private readonly beam: number) {
     this.fbank = new Fbank(host, m.cfg.featDim);
     this.enc = new EncoderState(m);
-    const c = m.cfg;
-    this.pcfg = { vocab: c.vocabSize, embedDim: c.predictorDim, hidden: c.predictorDim, layers: c.predictorLayers as 1 | 2, layerNorm: false };
-    this.jcfg = { encDim: c.dModel, predDim: c.predictorDim, joinDim: c.joinerDim, vocab: c.vocabSize };
-    this.sm = new ChunkSearchModel(c.vocabSize, 0);
+    this.sm = new ChunkSearchModel(m.cfg.vocabSize, 0);
   }
 
   accept(samples: Float32Array): void {
@@ -297,10 +292,9 @@ class Run {
       const f = this.fbank.accept(samples);
       if (f.frames === 0) return;
       const feats = host.read(f.ptr, f.frames * m.cfg.featDim);
-      const { enc, frames } = encodeChunk(host, m, this.enc, feats, f.frames);
+      const { enc, frames } = encodeChunk(host, m, this.enc, feats);
       if (frames === 0) return;
-      this.sm.current = engineSearchModel(host, { cfg: this.pcfg, params: m.ptr("predictor.embedding.weight") },
-        { cfg: this.jcfg, params: m.ptr("joiner.enc.weight") }, enc, 1, frames, 0);
+      this.sm.current = transducerSearchModel(host, m.cfg, m.ptr, enc, 1, frames);
       this.search ??= this.beam > 1 ? new BeamSearch(this.sm, 1, { beam: this.beam }) : new GreedySearch(this.sm, 1);
       for (let t = 0; t < frames; t++) this.search.frame([0], t, this.frames + t);
       this.frames += frames;

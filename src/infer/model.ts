@@ -5,33 +5,27 @@
 // src/model/io.ts writes (docs/model-format.md): F32 tensors of a Supernet or an exported subnet.
 // int8 models (`todm.quant = "int8"`: I8 tensors `<name>` with F32 per-output-row scales
 // `<name>.scale`): the encoder's linear weights (ENCODER_INT8 below) stay int8 in the arena with their
-// scales, for gemm_i8_forward (encoder.ts); every other I8 tensor (the predictor's embedding and LSTM,
-// the joiner, which src/decode.ts runs in f32) is dequantised to f32 at load (`tensorF32`).
-// What it is not: the forward (encoder.ts) or the searches (src/decode.ts).
+// scales, for gemm_i8_forward (src/model/kernel_ops.ts); every other I8 tensor (the predictor's embedding and LSTM,
+// the joiner, which src/model/search.ts runs in f32) is dequantised to f32 at load (`tensorF32`).
+// What it is not: the forward (src/model/kernel_ops.ts) or the searches (src/decode/).
 // Parameter layout: paramTable order, each tensor 16-float aligned, so the predictor and joiner stay
-// the contiguous blocks src/predictor.ts and src/joiner.ts address by offsets (as in ModelParams).
+// the contiguous blocks src/model/predictor.ts and joiner.ts address by offsets (as in ModelParams).
 
 import { decodeSafetensors, ModelFileError, type NamedTensor, type SafetensorsFile } from "../io/safetensors-bytes.js";
 import type { Tokenizer } from "../data/tokenizer.js";
-import { isTrainingOnly, paramTable, parseSubnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
+import { headDimOf, isTrainingOnly, paramTable, parseSubnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
+import type { ForwardWeights } from "../model/kernel_ops.js";
 import { parseModelMetadata } from "../model/metadata.js";
-import { headDim } from "./encoder.js";
 import type { InferHost } from "./wasm.js";
 
 /** The model's features: 16 kHz Kaldi fbank with the config's featDim bins (as in training). */
 export const MODEL_SAMPLE_RATE = 16000;
 
-export interface LoadedModel {
+export interface LoadedModel extends ForwardWeights {
   cfg: ModelConfig;
   sub: SubnetSpec;
   tokenizer: Tokenizer;
   metadata: Record<string, string>;
-  /** Arena pointer of each packed tensor. */
-  ptr: (name: string) => number;
-  /** Per encoder layer and direction: dA re/im, W re/im, each [N2, C] (C = the subnet's channels). */
-  ssm: { fwd: number[]; bwd: number[] }[];
-  /** The int8 weights kept int8 (encoder linear layers of an int8 file): byte pointer of W [rows, cols] and of its f32 row scales. */
-  i8: Map<string, { w: number; scale: number }>;
   /** Floats of f32 parameters packed (the subnet's share of the file, int8 weights excluded). */
   floats: number;
   /** Bytes of int8 weights and their f32 row scales packed (0 for a float file). */
@@ -128,7 +122,7 @@ export function loadModelInto(host: InferHost, bytes: Uint8Array, asked?: Subnet
     return base + 4 * o;
   };
   // dA and W of every layer's SSM, for the subnet's C channels (they do not depend on time)
-  const N2 = cfg.stateSize / 2, C = sub.heads * headDim(cfg);
+  const N2 = cfg.stateSize / 2, C = sub.heads * headDimOf(cfg);
   const ssm: LoadedModel["ssm"] = [];
   for (let l = 0; l < sub.layers; l++) {
     const p = `encoder.blocks.${l}.ssm.`;

@@ -20,20 +20,17 @@ import type { Engine } from "../engine/engine.js";
 import { Tape, type T } from "../engine/tape.js";
 import type { Batch } from "../data/batching.js";
 import { greedySearch, modifiedBeamSearch, type Hypothesis } from "../decode/decode.js";
-import { joinerBackward, joinerForward, type JoinerConfig } from "./joiner.js";
-import { predictorBackward, predictorForward, type PredictorConfig } from "./predictor.js";
+import { joinerBackward, joinerConfig, joinerForward } from "./joiner.js";
+import { predictorBackward, predictorConfig, predictorForward } from "./predictor.js";
 import { rnntLossInPlace } from "../engine/rnnt.js";
 import { ctcLossArena } from "../engine/ctc.js";
-import { engineSearchModel } from "../decode/decode.js";
-import { hasCtcHead, subsampledBins, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
-import { blockForward, DropoutSeeds, NO_DROPOUT, ParamHandles, type DropoutRates } from "./encoder.js";
+import { transducerSearchModel } from "./search.js";
+import { hasCtcHead, subsampledLength, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
+import { blocksForward, frontendForward, NO_DROPOUT, type DropoutRates } from "./encoder.js";
+import { DropoutSeeds, ParamHandles, TapeOps } from "./tape_ops.js";
 import { ModelParams } from "./params.js";
 
-/** Frames after the two stride-2 convolutions (causal: left padding 2 in time; else none). */
-export function subsampledLength(T: number, causal: boolean): number {
-  const once = (t: number) => (causal ? Math.floor((t - 1) / 2) + 1 : Math.floor((t - 3) / 2) + 1);
-  return Math.max(0, once(Math.max(0, once(T))));
-}
+export { subsampledLength } from "./config.js";
 
 export interface StepOptions {
   dropout?: DropoutRates;
@@ -114,14 +111,6 @@ export class Model {
     this.tape = new Tape(engine, 1 << 16);
   }
 
-  predictorConfig(): PredictorConfig {
-    return { vocab: this.cfg.vocabSize, embedDim: this.cfg.predictorDim, hidden: this.cfg.predictorDim, layers: this.cfg.predictorLayers as 1 | 2, layerNorm: false };
-  }
-
-  joinerConfig(): JoinerConfig {
-    return { encDim: this.cfg.dModel, predDim: this.cfg.predictorDim, joinDim: this.cfg.joinerDim, vocab: this.cfg.vocabSize };
-  }
-
   /** Uploads normalised features [B, T, F] and runs subsampling and the blocks on the tape. */
   private encode(batch: Batch, sub: SubnetSpec, drop: DropoutRates, seeds: DropoutSeeds, train: boolean) {
     void train;
@@ -134,31 +123,14 @@ export class Model {
    * after it. No dropout, nothing elastic: every subnet of a sandwich step gets the same output.
    */
   private frontend(batch: Batch): Frontend {
-    const { engine: e, cfg, tape } = this;
-    const H = this.handles;
+    const { engine: e, cfg } = this;
     const { B, T, F } = batch;
     if (F !== cfg.featDim) throw new Error(`the batch has ${F} feature bins, the model expects ${cfg.featDim}`);
-    // normalise on the host into a scratch copy: (x - mean) * istd per bin
-    const x = tape.input(batch.feats, false);
-    const xd = e.wasm.tensor_data(x) >> 2;
-    const f32 = e.f32;
-    const mean = this.params.get("frontend.feat_mean").ptr >> 2, istd = this.params.get("frontend.feat_istd").ptr >> 2;
-    for (let r = 0; r < B * T; r++) for (let k = 0; k < F; k++) f32[xd + r * F + k] = (f32[xd + r * F + k] - f32[mean + k]) * f32[istd + k];
-    const cs = cfg.subsampleChannels, causal = cfg.causal;
-    const pad = causal ? 2 : 0;
-    const T1 = causal ? Math.floor((T - 1) / 2) + 1 : Math.floor((T - 3) / 2) + 1;
-    const F1 = Math.floor((F - 3) / 2) + 1;
-    const T2 = subsampledLength(T, causal), F2 = subsampledBins(F);
+    const T2 = subsampledLength(T, cfg.causal);
     if (T2 < 1) throw new Error(`a batch of ${T} frames is too short for subsampling by 4`);
-    const w = (n: string) => H.h(n);
-    let h: T = e.wasm.t_conv2d(x, w("encoder.subsample.conv1.weight"), w("encoder.subsample.conv1.bias"), B, 1, T, F, cs, 3, 3, 2, 2, pad, 0, 0);
-    h = tape.relu(h, B * cs * T1 * F1);
-    h = e.wasm.t_conv2d(h, w("encoder.subsample.conv2.weight"), w("encoder.subsample.conv2.bias"), B, cs, T1, F1, cs, 3, 3, 2, 2, pad, 0, 0);
-    h = tape.relu(h, B * cs * T2 * F2);
-    h = e.wasm.t_permute_bctf(h, B, cs, T2, F2);
-    h = tape.linear(h, w("encoder.subsample.out.weight"), w("encoder.subsample.out.bias"), B * T2, cs * F2, cfg.dModel);
+    const h = frontendForward(new TapeOps(this.tape, this.handles, cfg, B, T), cfg, batch.feats)!;
     const lensPtr = e.alloc(B, "lengths"); // i32 [B], in the arena until the step's reset
-    for (let b = 0; b < B; b++) e.i32[(lensPtr >> 2) + b] = Math.min(T2, subsampledLength(batch.featLens[b], causal));
+    for (let b = 0; b < B; b++) e.i32[(lensPtr >> 2) + b] = Math.min(T2, subsampledLength(batch.featLens[b], cfg.causal));
     return { h, T2, lensPtr };
   }
 
@@ -171,7 +143,7 @@ export class Model {
     const { T2, lensPtr } = front;
     let h = front.h;
     const mask = cfg.convKernel ? this.frameMask(lensPtr, B, T2) : 0;
-    for (let l = 0; l < sub.layers; l++) h = blockForward(this.tape, this.handles, this.cfg, sub, l, h, B, T2, lensPtr, drop, seeds, mask);
+    h = blocksForward(new TapeOps(this.tape, this.handles, cfg, B, T2, { lensPtr, drop, seeds, mask }), cfg, sub, h);
     return { enc: h, T2, lensPtr };
   }
 
@@ -224,7 +196,7 @@ export class Model {
       const lambda = kd && "teacher" in kd ? kd.opts.lambda : 0;
       const dlosses = e.alloc(B, "loss weights");
       e.f32.fill((1 - lambda) * scale, dlosses >> 2, (dlosses >> 2) + B);
-      const pcfg = this.predictorConfig(), jcfg = this.joinerConfig();
+      const pcfg = predictorConfig(this.cfg), jcfg = joinerConfig(this.cfg);
       const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
       const psaved = predictorForward(e, pcfg, pBase.ptr, idsPtr, B, U1);
       const jsaved = joinerForward(e, jcfg, jBase.ptr, e.wasm.tensor_data(enc), psaved.out, B, T2, U1);
@@ -370,9 +342,7 @@ export class Model {
     try {
       const { enc, T2, lensPtr } = this.encode(batch, sub, NO_DROPOUT, new DropoutSeeds(0), false);
       const lens2 = e.readI32(lensPtr, batch.B);
-      const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
-      const sm = engineSearchModel(e, { cfg: this.predictorConfig(), params: pBase.ptr }, { cfg: this.joinerConfig(), params: jBase.ptr },
-        e.wasm.tensor_data(enc), batch.B, T2, 0);
+      const sm = transducerSearchModel(e, this.cfg, (n) => this.params.get(n).ptr, e.wasm.tensor_data(enc), batch.B, T2);
       return opts.beam && opts.beam > 1
         ? modifiedBeamSearch(sm, lens2, { beam: opts.beam })
         : greedySearch(sm, lens2, { maxSymPerFrame: opts.maxSymPerFrame ?? 1 });
