@@ -21,12 +21,12 @@
 // the emitted files).
 
 import { resample } from "../audio/resample.js";
-import { BeamSearch, GreedySearch, type Hypothesis, type SearchModel } from "../decode/decode.js";
+import { BeamSearch, GreedySearch, type Hypothesis } from "../decode/decode.js";
 import type { SubnetSpec } from "../model/config.js";
 import { subnetName } from "../model/config.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { encodeChunk, EncoderState } from "../model/kernel_ops.js";
-import { transducerSearchModel, type EngineSearchState } from "../model/search.js";
+import { transducerSearchModel, type EncoderSearchModel, type EngineSearchState } from "../model/search.js";
 import { loadModelInto, MODEL_SAMPLE_RATE, type LoadedModel } from "./model.js";
 import { compileInfer, InferError, InferHost, type InferBuildName, type WasmOption } from "./wasm.js";
 
@@ -166,24 +166,13 @@ export class Recognizer {
    * fresh copy: for tests and analysis. Fed in `chunk`-sample pieces when given (a causal model only).
    */
   encoderOutput(samples: Float32Array, chunk?: number): { data: Float32Array; frames: number } {
-    const st = new EncoderState(this.model), fb = new Fbank(this.host, this.model.cfg.featDim), d = this.model.cfg.dModel;
+    const run = new Run(this.host, this.model, 1), d = this.model.cfg.dModel;
     const step = chunk && this.model.cfg.causal ? chunk : Math.max(1, samples.length);
     const parts: Float32Array[] = [];
-    for (let i = 0; i < samples.length; i += step) {
-      this.host.scoped(() => {
-        const f = fb.accept(samples.subarray(i, i + step));
-        if (!f.frames) return;
-        const r = encodeChunk(this.host, this.model, st, this.host.read(f.ptr, f.frames * this.model.cfg.featDim));
-        if (r.frames) parts.push(this.host.read(r.enc, r.frames * d));
-      });
-    }
-    const data = new Float32Array(st.frames * d);
-    let o = 0;
-    for (const p of parts) {
-      data.set(p, o);
-      o += p.length;
-    }
-    return { data, frames: st.frames };
+    for (let i = 0; i < samples.length; i += step) run.encode(samples.subarray(i, i + step), (enc, n) => parts.push(this.host.read(enc, n * d)));
+    const data = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+    parts.reduce((o, p) => (data.set(p, o), o + p.length), 0);
+    return { data, frames: data.length / d };
   }
 
   /** A stream over 16 kHz chunks; refused for a non-causal model. */
@@ -263,47 +252,42 @@ export class RecognizerStream {
   }
 }
 
-/** The search model of the current chunk's encoder frames (transducerSearchModel is built per chunk). */
-class ChunkSearchModel implements SearchModel<EngineSearchState> {
-  current!: SearchModel<EngineSearchState>;
-  constructor(readonly vocab: number, readonly blank: number) {}
-  initial(b: number) { return this.current.initial(b); }
-  advance(states: EngineSearchState[], labels: number[]) { return this.current.advance(states, labels); }
-  logProbs(utts: number[], frames: number[], states: EngineSearchState[]) { return this.current.logProbs(utts, frames, states); }
-}
-
 /** One utterance in progress: fbank, encoder and search state. */
 class Run {
   private readonly fbank: Fbank;
   private readonly enc: EncoderState;
-  private readonly sm: ChunkSearchModel;
-  private search: GreedySearch<EngineSearchState> | BeamSearch<EngineSearchState> | null = null;
+  private readonly sm: EncoderSearchModel;
+  private readonly search: GreedySearch<EngineSearchState> | BeamSearch<EngineSearchState>;
   frames = 0;
 
-  constructor(private readonly host: InferHost, private readonly m: LoadedModel, private readonly beam: number) {
+  constructor(private readonly host: InferHost, private readonly m: LoadedModel, beam: number) {
     this.fbank = new Fbank(host, m.cfg.featDim);
     this.enc = new EncoderState(m);
-    this.sm = new ChunkSearchModel(m.cfg.vocabSize, 0);
+    this.sm = transducerSearchModel(host, m.cfg, m.ptr, 0, 1, 0);
+    this.search = beam > 1 ? new BeamSearch(this.sm, 1, { beam }) : new GreedySearch(this.sm, 1);
   }
 
-  accept(samples: Float32Array): void {
+  /** Fbank and the encoder over new samples; `use` gets the encoder frames they complete (in the arena, during the call). */
+  encode(samples: Float32Array, use: (enc: number, frames: number) => void): void {
     const { host, m } = this;
     host.scoped(() => {
       const f = this.fbank.accept(samples);
       if (f.frames === 0) return;
-      const feats = host.read(f.ptr, f.frames * m.cfg.featDim);
-      const { enc, frames } = encodeChunk(host, m, this.enc, feats);
-      if (frames === 0) return;
-      this.sm.current = transducerSearchModel(host, m.cfg, m.ptr, enc, 1, frames);
-      this.search ??= this.beam > 1 ? new BeamSearch(this.sm, 1, { beam: this.beam }) : new GreedySearch(this.sm, 1);
+      const { enc, frames } = encodeChunk(host, m, this.enc, host.read(f.ptr, f.frames * m.cfg.featDim));
+      if (frames > 0) use(enc, frames);
+    });
+  }
+
+  accept(samples: Float32Array): void {
+    this.encode(samples, (enc, frames) => {
+      this.sm.encoder(enc, 1, frames);
       for (let t = 0; t < frames; t++) this.search.frame([0], t, this.frames + t);
       this.frames += frames;
     });
   }
 
   result(): { text: string; tokens: number[]; frames: number[] } {
-    const h: Hypothesis | undefined = this.search === null ? undefined : this.search instanceof GreedySearch ? this.search.hyps[0] : this.search.best()[0];
-    const tokens = h ? [...h.tokens] : [];
-    return { text: this.m.tokenizer.decode(tokens), tokens, frames: h ? [...h.frames] : [] };
+    const h: Hypothesis = this.search instanceof GreedySearch ? this.search.hyps[0] : this.search.best()[0];
+    return { text: this.m.tokenizer.decode(h.tokens), tokens: [...h.tokens], frames: [...h.frames] };
   }
 }

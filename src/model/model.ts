@@ -111,12 +111,6 @@ export class Model {
     this.tape = new Tape(engine, 1 << 16);
   }
 
-  /** Uploads normalised features [B, T, F] and runs subsampling and the blocks on the tape. */
-  private encode(batch: Batch, sub: SubnetSpec, drop: DropoutRates, seeds: DropoutSeeds, train: boolean) {
-    void train;
-    return this.encodeBlocks(this.frontend(batch), batch.B, sub, drop, seeds);
-  }
-
   /**
    * The member-independent head of the encoder on the tape: normalisation (on the host, into the
    * arena), the convolutional subsampling and its output projection, and each utterance's frame count
@@ -328,7 +322,7 @@ export class Model {
     const { engine: e, tape } = this;
     tape.begin();
     try {
-      const { enc, T2, lensPtr } = this.encode(batch, sub, NO_DROPOUT, new DropoutSeeds(0), false);
+      const { enc, T2, lensPtr } = this.encodeBlocks(this.frontend(batch), batch.B, sub, NO_DROPOUT, new DropoutSeeds(0));
       return { enc: e.read(e.wasm.tensor_data(enc), batch.B * T2 * this.cfg.dModel), T2, lens2: e.readI32(lensPtr, batch.B) };
     } finally {
       tape.end();
@@ -340,7 +334,7 @@ export class Model {
     const { engine: e, tape } = this;
     tape.begin();
     try {
-      const { enc, T2, lensPtr } = this.encode(batch, sub, NO_DROPOUT, new DropoutSeeds(0), false);
+      const { enc, T2, lensPtr } = this.encodeBlocks(this.frontend(batch), batch.B, sub, NO_DROPOUT, new DropoutSeeds(0));
       const lens2 = e.readI32(lensPtr, batch.B);
       const sm = transducerSearchModel(e, this.cfg, (n) => this.params.get(n).ptr, e.wasm.tensor_data(enc), batch.B, T2);
       return opts.beam && opts.beam > 1

@@ -13,6 +13,12 @@ import type { ModelConfig } from "./config.js";
 import { joinerConfig, joinerPointers, type JoinerConfig } from "./joiner.js";
 import { namedShapeOffsets, predictorConfig, predictorParams, predictorStep, type PredictorConfig, type PredictorHost } from "./predictor.js";
 
+/** A SearchModel over encoder output that can be pointed at the next encoder output (a stream's chunk). */
+export type EncoderSearchModel = SearchModel<EngineSearchState> & {
+  /** Reads encoder output enc [B, T, Denc] (arena pointer; its projection is allocated in the caller's scope). */
+  encoder(enc: number, B: number, T: number): void;
+};
+
 /** A host that can run engineSearchModel: the training Engine or the inference build's InferHost. */
 export type SearchHost = PredictorHost & WasmHost<ArenaExports & Pick<EngineExports, "gemm" | "mem_copy_f32" | "joiner_pairs_forward">>;
 
@@ -25,23 +31,28 @@ export interface EngineSearchState {
 
 /**
  * The engine's predictor + joiner as a SearchModel over encoder output enc [B, T, Denc] (arena
- * pointer). Allocates the projected encoder frames in the arena: call inside `e.scoped`. Each call
- * of the model copies its inputs in and results out within its own scope.
+ * pointer; 0: none yet, see `encoder`). Allocates the projected encoder frames in the arena: call inside
+ * `e.scoped`. Each call of the model copies its inputs in and results out within its own scope.
  */
 export function engineSearchModel(
   e: SearchHost, pred: { cfg: PredictorConfig; params: number }, join: { cfg: JoinerConfig; params: number },
   enc: number, B: number, T: number, blank = 0,
-): SearchModel<EngineSearchState> {
+): EncoderSearchModel {
   const { encDim, predDim, joinDim: J, vocab: V } = join.cfg;
   const H = pred.cfg.hidden, L = pred.cfg.layers;
   if (predDim !== H) throw new Error(`engineSearchModel: joiner predDim ${predDim} != predictor hidden ${H}`);
   if (pred.cfg.vocab !== V) throw new Error(`engineSearchModel: predictor vocab ${pred.cfg.vocab} != joiner vocab ${V}`);
   namedShapeOffsets(predictorParams(pred.cfg)); // validates the table
   const w = joinerPointers(join.cfg, join.params);
-  // Projected encoder frames, once: eProj [B*T, J] = enc W_enc^T + b_enc.
-  const eProj = e.alloc(B * T * J, "decoding encoder projection");
-  for (let r = 0; r < B * T; r++) e.wasm.mem_copy_f32(eProj + 4 * r * J, w["enc.bias"], J);
-  e.wasm.gemm(0, 1, B * T, J, encDim, 1, enc, encDim, w["enc.weight"], encDim, 1, eProj, J);
+  let eProj = 0, frames = T;
+  /** Projected encoder frames, once per encoder output: eProj [B*T, J] = enc W_enc^T + b_enc. */
+  const encoder = (enc: number, B: number, T: number) => {
+    eProj = e.alloc(B * T * J, "decoding encoder projection");
+    frames = T;
+    for (let r = 0; r < B * T; r++) e.wasm.mem_copy_f32(eProj + 4 * r * J, w["enc.bias"], J);
+    e.wasm.gemm(0, 1, B * T, J, encDim, 1, enc, encDim, w["enc.weight"], encDim, 1, eProj, J);
+  };
+  if (enc) encoder(enc, B, T);
 
   /** Runs the predictor one step for n states and labels; returns the new states. */
   const step = (states: EngineSearchState[], labels: number[]): EngineSearchState[] =>
@@ -73,12 +84,13 @@ export function engineSearchModel(
     blank,
     initial: () => start,
     advance: step,
-    logProbs(utts, frames, states) {
+    encoder,
+    logProbs(utts, ts, states) {
       return e.scoped(() => {
         const n = states.length;
         const logits = e.alloc(n * V);
         e.wasm.joiner_pairs_forward(
-          logits, eProj, e.upload(concat(states.map((s) => s.proj))), e.upload(utts.map((b, i) => b * T + frames[i]), "i32"),
+          logits, eProj, e.upload(concat(states.map((s) => s.proj))), e.upload(utts.map((b, i) => b * frames + ts[i]), "i32"),
           w["out.weight"], w["out.bias"], e.alloc(n * J), n, J, V, J,
         );
         return logSoftmaxRows(e.read(logits, n * V), V);
@@ -101,7 +113,7 @@ function concat(parts: Float32Array[]): Float32Array {
  * The search model of a transducer with config `cfg` whose parameters are in the arena (`param(name)`:
  * the pointer of a named tensor; the predictor and joiner blocks are contiguous from their first tensor).
  */
-export function transducerSearchModel(e: SearchHost, cfg: ModelConfig, param: (name: string) => number, enc: number, B: number, T: number): SearchModel<EngineSearchState> {
+export function transducerSearchModel(e: SearchHost, cfg: ModelConfig, param: (name: string) => number, enc: number, B: number, T: number): EncoderSearchModel {
   return engineSearchModel(e, { cfg: predictorConfig(cfg), params: param("predictor.embedding.weight") },
     { cfg: joinerConfig(cfg), params: param("joiner.enc.weight") }, enc, B, T, 0);
 }

@@ -18,15 +18,21 @@ import type { ModelParams } from "./params.js";
 /** Tensor headers over the parameter and gradient regions, made once (they outlive every step). */
 export class ParamHandles {
   private readonly handles = new Map<string, number>();
-  private readonly blocks = new Map<string, number>();
+  private readonly ssmBlocks: number[] = [];
 
   constructor(readonly engine: Engine, readonly params: ModelParams) {
     for (const e of params.entries) {
       const p = params.get(e.name);
       this.handles.set(e.name, engine.wasm.tensor_wrap(p.ptr, p.gptr, p.numel));
     }
-    // made now, before any step's mark, so that they outlive every step
-    for (let l = 0; l < params.cfg.layers; l++) this.ssmBlock(l, params.cfg.causal);
+    // the MH-SSM operand blocks, made now, before any step's mark, so that they outlive every step
+    for (let l = 0; l < params.cfg.layers; l++) {
+      const p = `encoder.blocks.${l}.ssm.`;
+      const dir = (d: string) => [`${p}${d}.s`, `${p}${d}.c_re`, `${p}${d}.c_im`, `${p}${d}.d`].map((n) => this.h(n));
+      const vals = [...dir("fwd"), ...(params.cfg.causal ? [0, 0, 0, 0] : dir("bwd")),
+        ...["a_re", "a_im", "log_dt_min", "log_dt_max"].map((n) => params.get(`${p}${n}`).ptr)];
+      this.ssmBlocks.push(engine.upload(vals, "i32"));
+    }
   }
 
   h(name: string): T {
@@ -35,19 +41,10 @@ export class ParamHandles {
     return t;
   }
 
-  /** The MH-SSM operand block of layer l (made in the constructor): tensor handles, then constant pointers. */
-  ssmBlock(l: number, causal: boolean): number {
-    const key = `${l}`;
-    let pb = this.blocks.get(key);
-    if (pb === undefined) {
-      if (this.blocks.size >= this.params.cfg.layers) throw new Error(`no encoder block ${l}`);
-      const p = `encoder.blocks.${l}.ssm.`;
-      const dir = (d: string) => [`${p}${d}.s`, `${p}${d}.c_re`, `${p}${d}.c_im`, `${p}${d}.d`].map((n) => this.h(n));
-      const vals = [...dir("fwd"), ...(causal ? [0, 0, 0, 0] : dir("bwd")),
-        ...["a_re", "a_im", "log_dt_min", "log_dt_max"].map((n) => this.params.get(`${p}${n}`).ptr)];
-      pb = this.engine.upload(vals, "i32");
-      this.blocks.set(key, pb);
-    }
+  /** The MH-SSM operand block of layer l: tensor handles, then constant pointers. */
+  ssmBlock(l: number): number {
+    const pb = this.ssmBlocks[l];
+    if (pb === undefined) throw new Error(`no encoder block ${l}`);
     return pb;
   }
 }
@@ -164,7 +161,7 @@ export class TapeOps implements EncoderOps<T> {
 
   mhssm(u: T, layer: number, C: number, P: number): T {
     const { cfg } = this;
-    const pb = this.H.ssmBlock(layer, cfg.causal);
+    const pb = this.H.ssmBlock(layer);
     const s = this.tape.engine.wasm.t_mhssm(u, pb, this.B, this.T, C, cfg.stateSize / 2, P, this.block().lensPtr, cfg.causal ? 0 : 1);
     if (s === 0) throw new Error("out of WASM memory in mhssm: reduce the batch size (max frames per batch)");
     return s;
