@@ -9,7 +9,7 @@
 //   const final = s.finish();
 //
 // What it is: the embedding API over the inference build (wasm/todm-infer-*.wasm, assembly/infer.ts):
-// Kaldi fbank, the streaming state of one recognition (`Run`: fbank, encoder state, search), over the
+// the streaming state of one recognition (`Run`: fbank, encoder state, search), over the
 // model of src/model/ (the encoder's kernel implementation, kernel_ops.ts; the predictor and joiner as
 // a search model, search.ts) and the searches of src/decode/ (advanced frame by frame), for model files
 // from src/model/io.ts: float32, or int8 (`todm export --int8`: the encoder's linear layers run on int8
@@ -21,6 +21,7 @@
 // the emitted files).
 
 import { resample } from "../audio/resample.js";
+import { FbankStream } from "../engine/features.js";
 import { BeamSearch, GreedySearch, type Hypothesis } from "../decode/decode.js";
 import type { SubnetSpec } from "../model/config.js";
 import { subnetName } from "../model/config.js";
@@ -56,33 +57,6 @@ export interface StreamOptions {
    * does not depend on it, only the latency and the compute do.
    */
   batchMs?: number;
-}
-
-/** Kaldi fbank (snip_edges) on the host of the inference build: one call per chunk. */
-class Fbank {
-  private pending = new Float32Array(0);
-  private readonly shift: number;
-
-  constructor(private readonly host: InferHost, private readonly bins: number) {
-    const err = host.wasm.fbank_setup(MODEL_SAMPLE_RATE, bins);
-    if (err !== 0) throw new InferError(`fbank: cannot set up ${bins} bins at ${MODEL_SAMPLE_RATE} Hz (code ${err})`);
-    this.shift = host.wasm.fbank_frame_shift(MODEL_SAMPLE_RATE);
-  }
-
-  /** The frames that the samples so far complete (arena pointer in the caller's scope) and their count. */
-  accept(chunk: Float32Array): { ptr: number; frames: number } {
-    const all = new Float32Array(this.pending.length + chunk.length);
-    all.set(this.pending);
-    all.set(chunk, this.pending.length);
-    const w = this.host.wasm;
-    const frames = w.fbank_num_frames(all.length, MODEL_SAMPLE_RATE);
-    this.pending = all.slice(frames * this.shift);
-    if (frames === 0) return { ptr: 0, frames: 0 };
-    const input = this.host.upload(all), out = this.host.alloc(frames * this.bins, "fbank features");
-    const got = w.fbank_forward(out, input, all.length, MODEL_SAMPLE_RATE, this.bins);
-    if (got !== frames) throw new InferError(`fbank: kernel returned ${got}, expected ${frames} frames`);
-    return { ptr: out, frames };
-  }
 }
 
 /** A loaded model on its own instance of the inference build. */
@@ -254,14 +228,14 @@ export class RecognizerStream {
 
 /** One utterance in progress: fbank, encoder and search state. */
 class Run {
-  private readonly fbank: Fbank;
+  private readonly fbank: FbankStream;
   private readonly enc: EncoderState;
   private readonly sm: EncoderSearchModel;
   private readonly search: GreedySearch<EngineSearchState> | BeamSearch<EngineSearchState>;
   frames = 0;
 
   constructor(private readonly host: InferHost, private readonly m: LoadedModel, beam: number) {
-    this.fbank = new Fbank(host, m.cfg.featDim);
+    this.fbank = new FbankStream(host, MODEL_SAMPLE_RATE, m.cfg.featDim);
     this.enc = new EncoderState(m);
     this.sm = transducerSearchModel(host, m.cfg, m.ptr, 0, 1, 0);
     this.search = beam > 1 ? new BeamSearch(this.sm, 1, { beam }) : new GreedySearch(this.sm, 1);
@@ -273,7 +247,7 @@ class Run {
     host.scoped(() => {
       const f = this.fbank.accept(samples);
       if (f.frames === 0) return;
-      const { enc, frames } = encodeChunk(host, m, this.enc, host.read(f.ptr, f.frames * m.cfg.featDim));
+      const { enc, frames } = encodeChunk(host, m, this.enc, f.data);
       if (frames > 0) use(enc, frames);
     });
   }

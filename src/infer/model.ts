@@ -9,12 +9,12 @@
 // (src/model/kernel_ops.ts); every other I8 tensor (the predictor's embedding and LSTM, the joiner, which
 // src/model/search.ts runs in f32) is dequantised to f32 at load.
 // What it is not: the forward (src/model/kernel_ops.ts) or the searches (src/decode/).
-// Parameter layout: paramTable order, each tensor 16-float aligned, so the predictor and joiner stay
-// the contiguous blocks src/model/predictor.ts and joiner.ts address by offsets (as in ModelParams).
+// Parameter layout: config.ts layoutParams, as in ModelParams (int8 weights apart), so the predictor
+// and joiner stay the contiguous blocks src/model/predictor.ts and joiner.ts address by offsets.
 
 import { decodeSafetensors, ModelFileError } from "../io/safetensors-bytes.js";
 import type { Tokenizer } from "../data/tokenizer.js";
-import { headDimOf, isTrainingOnly, paramTable, parseSubnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
+import { headDimOf, isTrainingOnly, layoutParams, paramTable, parseSubnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
 import type { ForwardWeights } from "../model/kernel_ops.js";
 import { modelTensors, parseModelMetadata, storedF32 } from "../model/metadata.js";
 import type { InferHost } from "./wasm.js";
@@ -75,18 +75,10 @@ export function loadModelInto(host: InferHost, bytes: Uint8Array, asked?: Subnet
     i8.set(name, { w, scale });
     int8Bytes += t.q.length + 4 * t.rows;
   }
-  const offsets = new Map<string, number>();
-  let floats = 0;
-  for (const p of table) {
-    if (i8.has(p.name)) continue;
-    offsets.set(p.name, floats);
-    floats += Math.ceil(p.shape.reduce((a, b) => a * b, 1) / 16) * 16;
-  }
+  const { entries, total: floats } = layoutParams(table.filter((p) => !i8.has(p.name)));
   const base = host.alloc(floats, "model parameters");
-  for (const p of table) {
-    if (i8.has(p.name)) continue;
-    host.write(base + 4 * offsets.get(p.name)!, storedF32(stored.get(p.name)!));
-  }
+  const offsets = new Map(entries.map((p) => [p.name, p.offset]));
+  for (const p of entries) host.write(base + 4 * p.offset, storedF32(stored.get(p.name)!));
   const ptr = (name: string) => {
     const o = offsets.get(name);
     if (o === undefined) throw new Error(i8.has(name) ? `parameter ${name} is int8 (LoadedModel.i8), not f32` : `no parameter named ${name} in the loaded subnet`);

@@ -12,6 +12,15 @@
 // the callers' business. This file is browser-safe: no node: imports, no Buffer, no process.
 // Memory is not shared: each thread owns its own instance. Pointers are plain numbers below 2 GiB.
 
+/** The WASM error raised by `abort` inside the training engine, with the AssemblyScript file and line
+ * (here, not in src/engine/engine.ts, so that browser-safe host code such as fbank can throw it). */
+export class EngineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EngineError";
+  }
+}
+
 /** The exports every build has: its memory and the bump arena of assembly/memory.ts. */
 export interface ArenaExports {
   memory: WebAssembly.Memory;
