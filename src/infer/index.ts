@@ -144,8 +144,7 @@ export class Recognizer {
     const step = chunk && this.model.cfg.causal ? chunk : Math.max(1, samples.length);
     const parts: Float32Array[] = [];
     for (let i = 0; i < samples.length; i += step) run.encode(samples.subarray(i, i + step), (enc, n) => parts.push(this.host.read(enc, n * d)));
-    const data = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-    parts.reduce((o, p) => (data.set(p, o), o + p.length), 0);
+    const data = concat(parts);
     return { data, frames: data.length / d };
   }
 
@@ -189,12 +188,7 @@ export class RecognizerStream {
 
   private flush(): void {
     if (this.heldSamples === 0) return;
-    const all = new Float32Array(this.heldSamples);
-    let o = 0;
-    for (const p of this.held) {
-      all.set(p, o);
-      o += p.length;
-    }
+    const all = concat(this.held);
     this.held = [];
     this.heldSamples = 0;
     this.run.accept(all);
@@ -224,6 +218,12 @@ export class RecognizerStream {
     this.finished = true;
     return this.run.result();
   }
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  parts.reduce((o, p) => (out.set(p, o), o + p.length), 0);
+  return out;
 }
 
 /** One utterance in progress: fbank, encoder and search state. */

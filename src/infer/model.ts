@@ -23,8 +23,6 @@ import type { InferHost } from "./wasm.js";
 export const MODEL_SAMPLE_RATE = 16000;
 
 export interface LoadedModel extends ForwardWeights {
-  cfg: ModelConfig;
-  sub: SubnetSpec;
   tokenizer: Tokenizer;
   metadata: Record<string, string>;
   /** Floats of f32 parameters packed (the subnet's share of the file, int8 weights excluded). */

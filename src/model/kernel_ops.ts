@@ -1,21 +1,15 @@
 // The inference implementation of the encoder's ops (encoder.ts `EncoderOps`): the forward kernels
-// called directly, one utterance, chunk by chunk with carried state. It runs on the inference build
-// (todm/infer, assembly/infer.ts) and on the training engine alike: no tape, no dropout.
+// called directly (no tape, no dropout) on the inference build, one utterance chunk by chunk.
 //
-// What it is: `KernelOps`, `EncoderState` (what a stream carries between chunks) and `encodeChunk`.
-// Every call takes the new fbank frames and returns the encoder frames they complete, carrying
-//   - per subsampling convolution, the input rows its next 3x3 stride-2 window still needs (a causal
-//     model starts each with 2 zero rows: the causal left padding),
-//   - each layer's SSM state (ssm_step: h = x/dB per mode and channel),
-//   - each layer's last K-1 GLU rows for the causal depthwise convolution, when the model has one.
-// The carried state lives in JS arrays, uploaded into the arena per call, so streams never leak arena
-// memory and any number of them can share one instance. One call per chunk runs every layer over all of
-// the chunk's frames (a few dozen kernel calls per chunk, never one per frame). A non-causal model
-// (bidirectional SSM, centred convolution) is encoded in one call over the whole utterance; streaming
-// it is refused by the caller (src/infer/index.ts).
-// int8 weights (`ForwardWeights.i8`): those linears run through gemm_i8_forward (activations quantised
-// per row on the fly); the rest is f32. On f32 weights the fused linears compute as the training tape's
-// fused ops do (assembly/tape_fused.ts), so the output equals Model.encodeOutput bit for bit.
+// What it is: `KernelOps`, `EncoderState` and `encodeChunk`: each call takes new fbank frames and
+// returns the encoder frames they complete, carrying in JS arrays (so streams never leak arena memory
+// and any number share one instance) per subsampling convolution the input rows its next window needs
+// (a causal model starts with 2 zero rows: the left padding), per layer the SSM state (ssm_step) and the
+// last K-1 GLU rows of the causal depthwise convolution. Every layer runs over all of a chunk's frames
+// at once. A non-causal model is encoded in one call over the whole utterance (src/infer/ refuses to
+// stream it). int8 weights (`ForwardWeights.i8`) run through gemm_i8_forward; on f32 weights the fused
+// linears compute as the tape's fused ops (assembly/tape_fused.ts): the output equals
+// Model.encodeOutput bit for bit (test/infer.test.ts).
 // What it is not: the block or the frontend (encoder.ts), the model file's loading (src/infer/model.ts).
 
 import type { EngineExports } from "../engine/engine.js";
@@ -136,8 +130,7 @@ export class KernelOps implements EncoderOps<number> {
     return out;
   }
 
-  /** On f32 weights as the tape's fused t_linear_silu (GEMM without the bias, then the bias, σ and the
-   * product in one pass); on int8 weights gemm_i8_forward, then SiLU. */
+  /** As the tape's fused t_linear_silu on f32 weights (GEMM, then bias, σ and product in one pass). */
   linearSilu(x: number, name: string, K: number, N: number, ldw: number): number {
     const { host, m, rows: M } = this, w = host.wasm;
     if (m.i8.has(`${name}.weight`)) {
@@ -151,8 +144,7 @@ export class KernelOps implements EncoderOps<number> {
     return out;
   }
 
-  /** On f32 weights as the tape's fused t_linear_residual without dropout (res + alpha · b first, then the
-   * GEMM accumulates onto it); on int8 weights gemm_i8_forward, scale and add. */
+  /** As the tape's fused t_linear_residual on f32 weights (res + alpha · b, then the GEMM accumulates). */
   linearResidual(res: number, x: number, name: string, K: number, N: number, ldw: number, alpha: number): number {
     const { host, m, rows: M } = this, w = host.wasm;
     if (m.i8.has(`${name}.weight`)) {

@@ -175,69 +175,65 @@ export class Model {
   private memberStep(batch: Batch, front: Frontend, lo: number, sub: SubnetSpec, opts: StepOptions, kd?: KdRole): StepResult {
     const { engine: e } = this;
     const { B, U } = batch;
-    {
-      const seeds = new DropoutSeeds(opts.seed ?? 0, opts.utterances);
-      const { enc, T2, lensPtr } = this.encodeBlocks(front, B, sub, opts.dropout ?? NO_DROPOUT, seeds);
-      const U1 = U + 1;
-      // predictor input: blank (id 0) then the labels, written straight into the arena
-      const idsPtr = e.alloc(B * U1, "predictor ids");
-      const i32 = e.i32, ids = idsPtr >> 2;
-      for (let b = 0; b < B; b++) {
-        i32[ids + b * U1] = 0;
-        for (let u = 0; u < U; u++) i32[ids + b * U1 + u + 1] = batch.tokens[b * U + u];
-      }
-      const scale = opts.lossScale ?? 1 / B;
-      const lambda = kd && "teacher" in kd ? kd.opts.lambda : 0;
-      const dlosses = e.alloc(B, "loss weights");
-      e.f32.fill((1 - lambda) * scale, dlosses >> 2, (dlosses >> 2) + B);
-      const pcfg = predictorConfig(this.cfg), jcfg = joinerConfig(this.cfg);
-      const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
-      const psaved = predictorForward(e, pcfg, pBase.ptr, idsPtr, B, U1);
-      const jsaved = joinerForward(e, jcfg, jBase.ptr, e.wasm.tensor_data(enc), psaved.out, B, T2, U1);
-      const V = this.cfg.vocabSize, nLogits = B * T2 * U1 * V;
-      const tokenLens = e.upload(batch.tokenLens, "i32");
-      let kdGrad = 0, kdSum = 0;
-      if (kd && "teacherOut" in kd) {
-        // the teacher's joiner distributions, detached, for the students of this step
-        e.wasm.log_softmax_forward(kd.teacherOut, jsaved.logits, B * T2 * U1, V);
-      } else if (kd && lambda > 0) {
-        // KD's gradient goes to its own buffer: the RNN-T loss below overwrites the logits with its own
-        kdGrad = e.alloc(nLogits, "distillation gradient");
-        e.wasm.mem_zero_f32(kdGrad, nLogits);
-        const kdLosses = e.alloc(B, "distillation losses"), kdScales = e.alloc(B, "distillation weights");
-        e.f32.fill(lambda * scale, kdScales >> 2, (kdScales >> 2) + B);
-        const o = kd.opts;
-        const scratch = e.alloc(e.wasm.kd_alpha_scratch(V), "distillation scratch");
-        e.wasm.kd_alpha_forward_backward(kdLosses, kdGrad, jsaved.logits, kd.teacher, lensPtr, tokenLens, kdScales, scratch, B, T2, U1, V, o.alphaNeg, o.alphaPos, o.clip);
-        for (const v of e.read(kdLosses, B)) kdSum += v;
-      }
-      const targets = e.upload(batch.tokens.length ? batch.tokens : [0], "i32");
-      const losses = rnntLossInPlace(e, {
-        logits: jsaved.logits,
-        targets,
-        logitLengths: lensPtr,
-        targetLengths: tokenLens,
-        dlosses,
-      }, [B, T2, U1, V], 0);
-      if (kdGrad) e.wasm.add_forward(jsaved.logits, jsaved.logits, kdGrad, nLogits);
-      const lossValues = e.read(losses, B); // the step's result: one small copy
-      const dpred = e.alloc(B * U1 * pcfg.hidden);
-      e.wasm.mem_zero_f32(dpred, B * U1 * pcfg.hidden);
-      joinerBackward(e, jcfg, jBase.ptr, jBase.gptr, jsaved, jsaved.logits, e.wasm.tensor_grad(enc), dpred);
-      predictorBackward(e, pcfg, pBase.ptr, pBase.gptr, psaved, dpred);
-      // The CTC term keeps its full weight for distilled students too (not (1 - lambda)·w): it trains the
-      // shared encoder acoustically whatever the member learns its transducer outputs from.
-      const ctc = hasCtcHead(this.cfg) ? this.ctcHead(enc, B, T2, U, lensPtr, targets, tokenLens, this.cfg.ctcWeight! * scale) : { sum: 0, infeasible: 0 };
-      e.wasm.tape_backward_from(0, lo); // the encoder output's gradient is already in place
-      let lossSum = 0, frames = 0;
-      for (let b = 0; b < B; b++) {
-        lossSum += lossValues[b];
-        frames += e.i32[(lensPtr >> 2) + b];
-      }
-      return hasCtcHead(this.cfg)
-        ? { lossSum, kdSum, losses: lossValues, frames, ctcSum: ctc.sum, ctcInfeasible: ctc.infeasible }
-        : { lossSum, kdSum, losses: lossValues, frames };
+    const seeds = new DropoutSeeds(opts.seed ?? 0, opts.utterances);
+    const { enc, T2, lensPtr } = this.encodeBlocks(front, B, sub, opts.dropout ?? NO_DROPOUT, seeds);
+    const U1 = U + 1;
+    // predictor input: blank (id 0) then the labels, written straight into the arena
+    const idsPtr = e.alloc(B * U1, "predictor ids");
+    const i32 = e.i32, ids = idsPtr >> 2;
+    for (let b = 0; b < B; b++) {
+      i32[ids + b * U1] = 0;
+      for (let u = 0; u < U; u++) i32[ids + b * U1 + u + 1] = batch.tokens[b * U + u];
     }
+    const scale = opts.lossScale ?? 1 / B;
+    const lambda = kd && "teacher" in kd ? kd.opts.lambda : 0;
+    const dlosses = e.alloc(B, "loss weights");
+    e.f32.fill((1 - lambda) * scale, dlosses >> 2, (dlosses >> 2) + B);
+    const pcfg = predictorConfig(this.cfg), jcfg = joinerConfig(this.cfg);
+    const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
+    const psaved = predictorForward(e, pcfg, pBase.ptr, idsPtr, B, U1);
+    const jsaved = joinerForward(e, jcfg, jBase.ptr, e.wasm.tensor_data(enc), psaved.out, B, T2, U1);
+    const V = this.cfg.vocabSize, nLogits = B * T2 * U1 * V;
+    const tokenLens = e.upload(batch.tokenLens, "i32");
+    let kdGrad = 0, kdSum = 0;
+    if (kd && "teacherOut" in kd) {
+      // the teacher's joiner distributions, detached, for the students of this step
+      e.wasm.log_softmax_forward(kd.teacherOut, jsaved.logits, B * T2 * U1, V);
+    } else if (kd && lambda > 0) {
+      // KD's gradient goes to its own buffer: the RNN-T loss below overwrites the logits with its own
+      kdGrad = e.alloc(nLogits, "distillation gradient");
+      e.wasm.mem_zero_f32(kdGrad, nLogits);
+      const kdLosses = e.alloc(B, "distillation losses"), kdScales = e.alloc(B, "distillation weights");
+      e.f32.fill(lambda * scale, kdScales >> 2, (kdScales >> 2) + B);
+      const o = kd.opts;
+      const scratch = e.alloc(e.wasm.kd_alpha_scratch(V), "distillation scratch");
+      e.wasm.kd_alpha_forward_backward(kdLosses, kdGrad, jsaved.logits, kd.teacher, lensPtr, tokenLens, kdScales, scratch, B, T2, U1, V, o.alphaNeg, o.alphaPos, o.clip);
+      for (const v of e.read(kdLosses, B)) kdSum += v;
+    }
+    const targets = e.upload(batch.tokens.length ? batch.tokens : [0], "i32");
+    const losses = rnntLossInPlace(e, {
+      logits: jsaved.logits,
+      targets,
+      logitLengths: lensPtr,
+      targetLengths: tokenLens,
+      dlosses,
+    }, [B, T2, U1, V], 0);
+    if (kdGrad) e.wasm.add_forward(jsaved.logits, jsaved.logits, kdGrad, nLogits);
+    const lossValues = e.read(losses, B); // the step's result: one small copy
+    const dpred = e.alloc(B * U1 * pcfg.hidden);
+    e.wasm.mem_zero_f32(dpred, B * U1 * pcfg.hidden);
+    joinerBackward(e, jcfg, jBase.ptr, jBase.gptr, jsaved, jsaved.logits, e.wasm.tensor_grad(enc), dpred);
+    predictorBackward(e, pcfg, pBase.ptr, pBase.gptr, psaved, dpred);
+    // The CTC term keeps its full weight for distilled students too (not (1 - lambda)·w): it trains the
+    // shared encoder acoustically whatever the member learns its transducer outputs from.
+    const ctc = hasCtcHead(this.cfg) ? this.ctcHead(enc, B, T2, U, lensPtr, targets, tokenLens, this.cfg.ctcWeight! * scale) : { sum: 0, infeasible: 0 };
+    e.wasm.tape_backward_from(0, lo); // the encoder output's gradient is already in place
+    let lossSum = 0, frames = 0;
+    for (let b = 0; b < B; b++) {
+      lossSum += lossValues[b];
+      frames += e.i32[(lensPtr >> 2) + b];
+    }
+    return { lossSum, kdSum, losses: lossValues, frames, ...(hasCtcHead(this.cfg) ? { ctcSum: ctc.sum, ctcInfeasible: ctc.infeasible } : {}) };
   }
 
   /**

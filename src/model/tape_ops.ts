@@ -1,12 +1,9 @@
 // The training implementation of the encoder's ops (encoder.ts `EncoderOps`): every op recorded on the
 // autograd tape (src/engine/tape.ts), over a padded batch [B, T, ·].
 //
-// What it is: `TapeOps` (the ops, with the step's dropout rates and seeds), the parameter handles they
-// read (`ParamHandles`), the stateless dropout seeds (`DropoutSeeds`), and `blockForward`, one block on
-// the tape. W1 with its SiLU and dropout, and W2 and Out with their dropout, scale and residual add,
-// run as fused tape ops (assembly/tape_fused.ts): the same math with fewer passes over the activations.
-// The convolution module's GLU output is multiplied by `mask`, zeroing the frames past each utterance's
-// end, so that none of them leaks into the depthwise convolution.
+// What it is: `TapeOps`, the parameter handles they read (`ParamHandles`), the stateless dropout seeds
+// (`DropoutSeeds`) and `blockForward` (one block). The linears with SiLU, dropout, scale or residual add
+// are fused tape ops (assembly/tape_fused.ts); the GLU output is zeroed past each utterance's end.
 // What it is not: the block or the frontend themselves (encoder.ts), the transducer half (model.ts).
 
 import type { Engine } from "../engine/engine.js";
