@@ -1,5 +1,6 @@
 // Speech features on the host side: Kaldi fbank (one WASM call per utterance or per chunk), its
-// streaming wrapper, and SpecAugment.
+// streaming wrapper, and SpecAugment. Browser-safe: fbank runs on any host with the fbank kernels (the
+// training Engine, or the inference build in todm/infer).
 //
 //   const { data, frames, bins } = fbank(engine, samples, 16000);     // data: frames x 80, fresh copy
 //   const stream = new FbankStream(engine, 16000);

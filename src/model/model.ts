@@ -1,15 +1,15 @@
 // The whole transducer on the engine: features -> convolutional subsampling -> Stateformer blocks
 // (the tape) -> joiner with the LSTM predictor -> RNN-T loss, for any subnet of the Supernet.
 //
-// The encoder runs on the autograd tape. The transducer half has a fixed structure and large
-// activations, so it is driven directly by its kernels' forward/backward pairs (src/predictor.ts,
-// src/joiner.ts, src/rnnt.ts); its gradient with respect to the encoder output lands in the tape's
+// The encoder (encoder.ts, recorded by tape_ops.ts) runs on the autograd tape. The transducer half has
+// a fixed structure and large activations, so it is driven directly by its kernels' forward/backward
+// pairs (predictor.ts, joiner.ts, src/engine/rnnt.ts); its gradient with respect to the encoder output lands in the tape's
 // gradient of that tensor, and one `tape_backward` call finishes the encoder. A Supernet step
 // (sandwichStep) runs the frontend (normalisation, subsampling: no dropout, not elastic) once: each
 // member back-propagates only its own records (`tape_backward_from`), its gradient w.r.t. the frontend's
 // output accumulating there, and the frontend's records run backward once at the end.
 // With model.ctcWeight = w > 0 each member also trains an auxiliary CTC head on its encoder output
-// (hybrid CTC/transducer: loss RNN-T + w·CTC, src/ctc.ts); its gradient joins the joiner's in the encoder
+// (hybrid CTC/transducer: loss RNN-T + w·CTC, src/engine/ctc.ts); its gradient joins the joiner's in the encoder
 // output's tape gradient before the encoder's backward. StepResult.lossSum stays the RNN-T loss.
 //
 //   const model = new Model(engine, cfg);  model.params.init(seed);
