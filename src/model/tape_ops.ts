@@ -9,13 +9,14 @@
 import type { Engine } from "../engine/engine.js";
 import type { Tape, T } from "../engine/tape.js";
 import { strideTwoRows, subsamplePad, type ModelConfig, type SubnetSpec } from "./config.js";
-import { stateformerBlock, type DropoutRates, type DropPoint, type EncoderOps } from "./encoder.js";
+import { NO_DROPOUT, stateformerBlock, type DropoutRates, type DropPoint, type EncoderOps } from "./encoder.js";
 import type { ModelParams } from "./params.js";
 
 /** Tensor headers over the parameter and gradient regions, made once (they outlive every step). */
 export class ParamHandles {
   private readonly handles = new Map<string, number>();
-  private readonly ssmBlocks: number[] = [];
+  /** Per layer, the MH-SSM operand block (t_mhssm): tensor handles, then constant pointers. */
+  readonly ssmBlocks: number[] = [];
 
   constructor(readonly engine: Engine, readonly params: ModelParams) {
     for (const e of params.entries) {
@@ -36,13 +37,6 @@ export class ParamHandles {
     const t = this.handles.get(name);
     if (t === undefined) throw new Error(`no parameter named ${name}`);
     return t;
-  }
-
-  /** The MH-SSM operand block of layer l: tensor handles, then constant pointers. */
-  ssmBlock(l: number): number {
-    const pb = this.ssmBlocks[l];
-    if (pb === undefined) throw new Error(`no encoder block ${l}`);
-    return pb;
   }
 }
 
@@ -84,18 +78,16 @@ export interface TapeBlockContext {
   mask: T | 0;
 }
 
+/** What the frontend's ops see: no lengths, no dropout, no mask (it draws no dropout seed). */
+const FRONTEND: TapeBlockContext = { lensPtr: 0, drop: NO_DROPOUT, seeds: new DropoutSeeds(0), mask: 0 };
+
 /** The encoder's ops on the tape over a batch of B utterances of T frames (T shrinks through the frontend). */
 export class TapeOps implements EncoderOps<T> {
   constructor(readonly tape: Tape, readonly H: ParamHandles, readonly cfg: ModelConfig, readonly B: number, public T: number,
-              readonly ctx: TapeBlockContext | null = null) {}
+              readonly ctx: TapeBlockContext = FRONTEND) {}
 
   private get rows(): number {
     return this.B * this.T;
-  }
-
-  private block(): TapeBlockContext {
-    if (!this.ctx) throw new Error("TapeOps: a block op without its context (lengths, dropout)");
-    return this.ctx;
   }
 
   /**
@@ -104,7 +96,7 @@ export class TapeOps implements EncoderOps<T> {
    * tensor) when p = 0. Draws its seed either way, so later calls keep their seeds.
    */
   private mask(width: number, point: DropPoint): T | 0 {
-    const { drop, seeds } = this.block();
+    const { drop, seeds } = this.ctx;
     const s = seeds.next(), p = drop[point];
     if (!(p > 0)) return 0;
     const w = this.tape.engine.wasm, n = this.rows * width, per = this.T * width;
@@ -158,14 +150,13 @@ export class TapeOps implements EncoderOps<T> {
 
   mhssm(u: T, layer: number, C: number, P: number): T {
     const { cfg } = this;
-    const pb = this.H.ssmBlock(layer);
-    const s = this.tape.engine.wasm.t_mhssm(u, pb, this.B, this.T, C, cfg.stateSize / 2, P, this.block().lensPtr, cfg.causal ? 0 : 1);
+    const s = this.tape.engine.wasm.t_mhssm(u, this.H.ssmBlocks[layer], this.B, this.T, C, cfg.stateSize / 2, P, this.ctx.lensPtr, cfg.causal ? 0 : 1);
     if (s === 0) throw new Error("out of WASM memory in mhssm: reduce the batch size (max frames per batch)");
     return s;
   }
 
   gluDepthwiseSilu(a: T, _layer: number, name: string, d: number, K: number): T {
-    const { tape, rows } = this, n = rows * d, { mask } = this.block();
+    const { tape, rows } = this, n = rows * d, { mask } = this.ctx;
     let g = tape.mul(tape.sliceCols(a, rows, 2 * d, 0, d), tape.sigmoid(tape.sliceCols(a, rows, 2 * d, d, 2 * d), n), n);
     if (mask) g = tape.mul(g, mask, n);
     const c = tape.dwconv1d(g, this.H.h(`${name}.weight`), this.H.h(`${name}.bias`), this.B, this.T, d, K, this.cfg.causal);
