@@ -315,29 +315,27 @@ export class Model {
 
   /** The encoder output [B, T', d] of a subnet (no dropout), its length T' and the valid frames per utterance, as copies. */
   encodeOutput(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg)): { enc: Float32Array; T2: number; lens2: Int32Array } {
-    const { engine: e, tape } = this;
-    tape.begin();
-    try {
-      const { enc, T2, lensPtr } = this.encodeBlocks(this.frontend(batch), batch.B, sub, NO_DROPOUT, new DropoutSeeds(0));
-      return { enc: e.read(e.wasm.tensor_data(enc), batch.B * T2 * this.cfg.dModel), T2, lens2: e.readI32(lensPtr, batch.B) };
-    } finally {
-      tape.end();
-    }
+    return this.withEncoder(batch, sub, (enc, T2, lens2) => ({ enc: this.engine.read(enc, batch.B * T2 * this.cfg.dModel), T2, lens2 }));
   }
 
   /** Greedy (or beam) transcripts of a batch through a subnet, as token ids. No gradients. */
   decode(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg), opts: { beam?: number; maxSymPerFrame?: number } = {}): Hypothesis[] {
-    const { engine: e, tape } = this;
-    tape.begin();
-    try {
-      const { enc, T2, lensPtr } = this.encodeBlocks(this.frontend(batch), batch.B, sub, NO_DROPOUT, new DropoutSeeds(0));
-      const lens2 = e.readI32(lensPtr, batch.B);
-      const sm = transducerSearchModel(e, this.cfg, (n) => this.params.get(n).ptr, e.wasm.tensor_data(enc), batch.B, T2);
+    return this.withEncoder(batch, sub, (enc, T2, lens2) => {
+      const sm = transducerSearchModel(this.engine, this.cfg, (n) => this.params.get(n).ptr, enc, batch.B, T2);
       return opts.beam && opts.beam > 1
         ? modifiedBeamSearch(sm, lens2, { beam: opts.beam })
         : greedySearch(sm, lens2, { maxSymPerFrame: opts.maxSymPerFrame ?? 1 });
+    });
+  }
+
+  /** `use` of the subnet's encoder output (arena pointer, no dropout), its length T' and valid frames, in one tape scope. */
+  private withEncoder<R>(batch: Batch, sub: SubnetSpec, use: (enc: number, T2: number, lens2: Int32Array) => R): R {
+    this.tape.begin();
+    try {
+      const { enc, T2, lensPtr } = this.encodeBlocks(this.frontend(batch), batch.B, sub, NO_DROPOUT, new DropoutSeeds(0));
+      return use(this.engine.wasm.tensor_data(enc), T2, this.engine.readI32(lensPtr, batch.B));
     } finally {
-      tape.end();
+      this.tape.end();
     }
   }
 }
