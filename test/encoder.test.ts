@@ -2,7 +2,8 @@
 // gradient, for the Supernet and for a subnet reading leading slices, causal and bidirectional.
 import { describe, expect, it } from "vitest";
 import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
-import { blockForward, DropoutSeeds, NO_DROPOUT, ParamHandles } from "../src/model/encoder.js";
+import { NO_DROPOUT } from "../src/model/encoder.js";
+import { blockForward, DropoutSeeds, ParamHandles } from "../src/model/tape_ops.js";
 import { ModelParams } from "../src/model/params.js";
 import { Tape } from "../src/engine/tape.js";
 import { engine } from "./helpers.js";

@@ -6,7 +6,8 @@
 import { describe, expect, it } from "vitest";
 import type { Batch } from "../src/data/batching.js";
 import type { SubnetSpec } from "../src/model/config.js";
-import { DropoutSeeds, NO_DROPOUT, type DropoutRates } from "../src/model/encoder.js";
+import { NO_DROPOUT, type DropoutRates } from "../src/model/encoder.js";
+import { DropoutSeeds } from "../src/model/tape_ops.js";
 import { loadModel } from "../src/model/io.js";
 import type { Model } from "../src/model/model.js";
 import { ScaledAdamRegion } from "../src/engine/optim.js";

@@ -1,7 +1,8 @@
 // RNN-T decoding over encoder output, batched: greedy search and modified beam search.
 //
 // What it is: host-side searches written against a small model interface (`SearchModel`), so the same
-// code runs the engine's predictor + joiner (`engineSearchModel`) or a stub given as tables (tests).
+// code runs the transducer's predictor + joiner (src/model/search.ts `engineSearchModel`, on the training
+// engine or the inference build) or a stub given as tables (tests). It imports nothing of the model.
 // Each search step makes one batched call for all live hypotheses of all utterances.
 //   - greedySearch: per frame, emit argmax labels until blank or `maxSymPerFrame` symbols (default 1,
 //     icefall's greedy_search_batch); reaching the cap moves to the next frame without a blank.
@@ -14,14 +15,6 @@
 // What it is not: LM fusion, fast_beam_search (k2).
 // Reference: icefall egs/librispeech/ASR/zipformer/beam_search.py (read, not copied).
 
-import type { EngineExports } from "../engine/engine.js";
-import type { PredictorHost } from "../model/predictor.js";
-import type { ArenaExports, WasmHost } from "../wasm/host.js";
-
-/** A host that can run engineSearchModel: the training Engine or the inference build's InferHost. */
-export type SearchHost = PredictorHost & WasmHost<ArenaExports & Pick<EngineExports, "gemm" | "mem_copy_f32" | "joiner_pairs_forward">>;
-import { joinerPointers, type JoinerConfig } from "../model/joiner.js";
-import { namedShapeOffsets, predictorParams, predictorStep, type PredictorConfig } from "../model/predictor.js";
 
 /** What a search needs from a transducer, batched over hypotheses. S is one hypothesis' predictor state. */
 export interface SearchModel<S> {
@@ -176,87 +169,6 @@ export class BeamSearch<S> {
       return { tokens: best.tokens, frames: best.frames, logProb: best.logProb };
     });
   }
-}
-
-/** A hypothesis' predictor state for the engine model: per layer h and c, and the projected output [J]. */
-export interface EngineSearchState {
-  h: Float32Array[];
-  c: Float32Array[];
-  proj: Float32Array;
-}
-
-/**
- * The engine's predictor + joiner as a SearchModel over encoder output enc [B, T, Denc] (arena
- * pointer). Allocates the projected encoder frames in the arena: call inside `e.scoped`. Each call
- * of the model copies its inputs in and results out within its own scope.
- */
-export function engineSearchModel(
-  e: SearchHost, pred: { cfg: PredictorConfig; params: number }, join: { cfg: JoinerConfig; params: number },
-  enc: number, B: number, T: number, blank = 0,
-): SearchModel<EngineSearchState> {
-  const { encDim, predDim, joinDim: J, vocab: V } = join.cfg;
-  const H = pred.cfg.hidden, L = pred.cfg.layers;
-  if (predDim !== H) throw new Error(`engineSearchModel: joiner predDim ${predDim} != predictor hidden ${H}`);
-  if (pred.cfg.vocab !== V) throw new Error(`engineSearchModel: predictor vocab ${pred.cfg.vocab} != joiner vocab ${V}`);
-  namedShapeOffsets(predictorParams(pred.cfg)); // validates the table
-  const w = joinerPointers(join.cfg, join.params);
-  // Projected encoder frames, once: eProj [B*T, J] = enc W_enc^T + b_enc.
-  const eProj = e.alloc(B * T * J, "decoding encoder projection");
-  for (let r = 0; r < B * T; r++) e.wasm.mem_copy_f32(eProj + 4 * r * J, w["enc.bias"], J);
-  e.wasm.gemm(0, 1, B * T, J, encDim, 1, enc, encDim, w["enc.weight"], encDim, 1, eProj, J);
-
-  /** Runs the predictor one step for n states and labels; returns the new states. */
-  const step = (states: EngineSearchState[], labels: number[]): EngineSearchState[] =>
-    e.scoped(() => {
-      const n = states.length;
-      const st = {
-        h: Array.from({ length: L }, (_, l) => e.upload(concat(states.map((s) => s.h[l])))),
-        c: Array.from({ length: L }, (_, l) => e.upload(concat(states.map((s) => s.c[l])))),
-      };
-      const r = predictorStep(e, pred.cfg, pred.params, e.upload(labels, "i32"), n, st);
-      // Project the predictor output once per state: proj = out W_pred^T + b_pred.
-      const proj = e.alloc(n * J);
-      for (let i = 0; i < n; i++) e.wasm.mem_copy_f32(proj + 4 * i * J, w["pred.bias"], J);
-      e.wasm.gemm(0, 1, n, J, H, 1, r.out, H, w["pred.weight"], predDim, 1, proj, J);
-      const hs = r.state.h.map((p) => e.read(p, n * H)), cs = r.state.c.map((p) => e.read(p, n * H));
-      const ps = e.read(proj, n * J);
-      return Array.from({ length: n }, (_, i) => ({
-        h: hs.map((a) => a.slice(i * H, (i + 1) * H)),
-        c: cs.map((a) => a.slice(i * H, (i + 1) * H)),
-        proj: ps.slice(i * J, (i + 1) * J),
-      }));
-    });
-
-  const zero: EngineSearchState = { h: Array.from({ length: L }, () => new Float32Array(H)), c: Array.from({ length: L }, () => new Float32Array(H)), proj: new Float32Array(J) };
-  const start = step([zero], [blank])[0]; // the predictor fed the blank as start symbol (as in training)
-
-  return {
-    vocab: V,
-    blank,
-    initial: () => start,
-    advance: step,
-    logProbs(utts, frames, states) {
-      return e.scoped(() => {
-        const n = states.length;
-        const logits = e.alloc(n * V);
-        e.wasm.joiner_pairs_forward(
-          logits, eProj, e.upload(concat(states.map((s) => s.proj))), e.upload(utts.map((b, i) => b * T + frames[i]), "i32"),
-          w["out.weight"], w["out.bias"], e.alloc(n * J), n, J, V, J,
-        );
-        return logSoftmaxRows(e.read(logits, n * V), V);
-      });
-    },
-  };
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** In-place log-softmax of each V-wide row (float64 accumulation). */

@@ -17,7 +17,9 @@ import { readFileSync } from "node:fs";
 import v8 from "node:v8";
 import { fileURLToPath } from "node:url";
 import type { instantiate as instantiateEngine } from "../../wasm/todm-simd.js";
-import { instantiate, WasmHost, type HostErrors } from "../wasm/host.js";
+import { EngineError, instantiate, WasmHost, type HostErrors } from "../wasm/host.js";
+
+export { EngineError } from "../wasm/host.js";
 
 /** The engine's exports, mirrored from the AssemblyScript sources (asc writes the declarations). */
 export type EngineExports = Awaited<ReturnType<typeof instantiateEngine>>;
@@ -46,13 +48,6 @@ export function wasmPath(build: BuildName): string {
   return fileURLToPath(new URL(`../../wasm/${WASM_FILES[build]}`, import.meta.url));
 }
 
-/** The WASM error raised by `abort` inside the engine, with the AssemblyScript file and line. */
-export class EngineError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "EngineError";
-  }
-}
 
 const ENGINE_ERRORS: HostErrors = {
   error: EngineError,

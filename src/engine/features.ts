@@ -1,5 +1,6 @@
 // Speech features on the host side: Kaldi fbank (one WASM call per utterance or per chunk), its
-// streaming wrapper, and SpecAugment.
+// streaming wrapper, and SpecAugment. Browser-safe: fbank runs on any host with the fbank kernels (the
+// training Engine, or the inference build in todm/infer).
 //
 //   const { data, frames, bins } = fbank(engine, samples, 16000);     // data: frames x 80, fresh copy
 //   const stream = new FbankStream(engine, 16000);
@@ -13,7 +14,8 @@
 // 2019 and lhotse's SpecAugment (masks of uniform width 0..max at uniform positions, value = the
 // utterance mean).
 
-import { Engine, EngineError } from "./engine.js";
+import type { EngineExports } from "./engine.js";
+import { EngineError, type ArenaExports, type WasmHost } from "../wasm/host.js";
 import { mulberry32 as seededUniform } from "../util/random.js";
 
 /** A feature matrix: `data` is frames x bins, row-major. */
@@ -30,8 +32,11 @@ export interface FbankOptions {
 
 const DEFAULT_BINS = 80;
 
+/** A host with the fbank kernels: the training Engine or the inference build's InferHost (browser-safe). */
+export type FbankHost = WasmHost<ArenaExports & Pick<EngineExports, "fbank_setup" | "fbank_frame_length" | "fbank_frame_shift" | "fbank_num_frames" | "fbank_forward" | "FBANK_MAX_BINS">>;
+
 /** Checks (rate, bins) with the kernel's own setup and returns the frame geometry. */
-function geometry(engine: Engine, sampleRate: number, bins: number): { length: number; shift: number } {
+function geometry(engine: FbankHost, sampleRate: number, bins: number): { length: number; shift: number } {
   if (!Number.isInteger(bins)) throw new EngineError(`fbank: numMelBins must be an integer, got ${bins}`);
   const err = engine.wasm.fbank_setup(sampleRate, bins);
   if (err === -1) throw new EngineError(`fbank: unsupported sample rate ${sampleRate} Hz (supported: 100 to 163840 Hz)`);
@@ -40,7 +45,7 @@ function geometry(engine: Engine, sampleRate: number, bins: number): { length: n
 }
 
 /** Runs the kernel over `parts` laid end to end in the arena: one call, however many frames. */
-function fbankOf(engine: Engine, parts: ArrayLike<number>[], sampleRate: number, bins: number): Features {
+function fbankOf(engine: FbankHost, parts: ArrayLike<number>[], sampleRate: number, bins: number): Features {
   const n = parts.reduce((s, p) => s + p.length, 0);
   const frames = engine.wasm.fbank_num_frames(n, sampleRate);
   if (frames === 0) return { data: new Float32Array(0), frames: 0, bins };
@@ -60,7 +65,7 @@ function fbankOf(engine: Engine, parts: ArrayLike<number>[], sampleRate: number,
 }
 
 /** Kaldi log-mel fbank of a whole utterance (samples in [-1, 1]). Frames: 1 + (n - 25 ms) / 10 ms, or 0. */
-export function fbank(engine: Engine, samples: Float32Array | ArrayLike<number>, sampleRate: number, opts: FbankOptions = {}): Features {
+export function fbank(engine: FbankHost, samples: Float32Array | ArrayLike<number>, sampleRate: number, opts: FbankOptions = {}): Features {
   const bins = opts.numMelBins ?? DEFAULT_BINS;
   geometry(engine, sampleRate, bins);
   return fbankOf(engine, [samples], sampleRate, bins);
@@ -76,11 +81,11 @@ export function fbank(engine: Engine, samples: Float32Array | ArrayLike<number>,
 export class FbankStream {
   readonly sampleRate: number;
   readonly bins: number;
-  private readonly engine: Engine;
+  private readonly engine: FbankHost;
   private readonly shift: number;
   private pending: Float32Array = new Float32Array(0);
 
-  constructor(engine: Engine, sampleRate: number, bins = DEFAULT_BINS) {
+  constructor(engine: FbankHost, sampleRate: number, bins = DEFAULT_BINS) {
     this.engine = engine;
     this.sampleRate = sampleRate;
     this.bins = bins;

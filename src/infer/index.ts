@@ -9,24 +9,25 @@
 //   const final = s.finish();
 //
 // What it is: the embedding API over the inference build (wasm/todm-infer-*.wasm, assembly/infer.ts):
-// Kaldi fbank, the encoder (encoder.ts), and greedy or modified beam search (src/decode.ts, advanced
-// frame by frame), for model files from src/model/io.ts: float32, or int8 (`todm export --int8`: the
-// encoder's linear layers run on int8 weights with gemm_i8_forward; the predictor and joiner are
-// dequantised to f32 at load).
-// What it is not: training, file or audio-format access (the caller decodes audio; src/infer/node.ts
-// reads files in Node), or resampling of streams (pass audio at 16 kHz, e.g. an AudioContext created
+// the streaming state of one recognition (`Run`: fbank, encoder state, search), over the
+// model of src/model/ (the encoder's kernel implementation, kernel_ops.ts; the predictor and joiner as
+// a search model, search.ts) and the searches of src/decode/ (advanced frame by frame), for model files
+// from src/model/io.ts: float32, or int8 (`todm export --int8`: the encoder's linear layers run on int8
+// weights with gemm_i8_forward; the predictor and joiner are dequantised to f32 at load).
+// What it is not: the model's math (src/model/), training, file or audio-format access (the caller
+// decodes audio; src/infer/node.ts reads files in Node), or resampling of streams (pass audio at 16 kHz, e.g. an AudioContext created
 // with { sampleRate: 16000 }; transcribe() resamples whole signals itself).
 // Browser-safe by construction: this module graph imports no node: module (test/infer.test.ts checks
 // the emitted files).
 
 import { resample } from "../audio/resample.js";
-import { BeamSearch, engineSearchModel, GreedySearch, type EngineSearchState, type Hypothesis, type SearchModel } from "../decode/decode.js";
-import type { JoinerConfig } from "../model/joiner.js";
-import type { PredictorConfig } from "../model/predictor.js";
+import { FbankStream } from "../engine/features.js";
+import { BeamSearch, GreedySearch, type Hypothesis } from "../decode/decode.js";
 import type { SubnetSpec } from "../model/config.js";
 import { subnetName } from "../model/config.js";
 import type { Tokenizer } from "../data/tokenizer.js";
-import { encodeChunk, EncoderState } from "./encoder.js";
+import { encodeChunk, EncoderState } from "../model/kernel_ops.js";
+import { transducerSearchModel, type EncoderSearchModel, type EngineSearchState } from "../model/search.js";
 import { loadModelInto, MODEL_SAMPLE_RATE, type LoadedModel } from "./model.js";
 import { compileInfer, InferError, InferHost, type InferBuildName, type WasmOption } from "./wasm.js";
 
@@ -56,33 +57,6 @@ export interface StreamOptions {
    * does not depend on it, only the latency and the compute do.
    */
   batchMs?: number;
-}
-
-/** Kaldi fbank (snip_edges) on the host of the inference build: one call per chunk. */
-class Fbank {
-  private pending = new Float32Array(0);
-  private readonly shift: number;
-
-  constructor(private readonly host: InferHost, private readonly bins: number) {
-    const err = host.wasm.fbank_setup(MODEL_SAMPLE_RATE, bins);
-    if (err !== 0) throw new InferError(`fbank: cannot set up ${bins} bins at ${MODEL_SAMPLE_RATE} Hz (code ${err})`);
-    this.shift = host.wasm.fbank_frame_shift(MODEL_SAMPLE_RATE);
-  }
-
-  /** The frames that the samples so far complete (arena pointer in the caller's scope) and their count. */
-  accept(chunk: Float32Array): { ptr: number; frames: number } {
-    const all = new Float32Array(this.pending.length + chunk.length);
-    all.set(this.pending);
-    all.set(chunk, this.pending.length);
-    const w = this.host.wasm;
-    const frames = w.fbank_num_frames(all.length, MODEL_SAMPLE_RATE);
-    this.pending = all.slice(frames * this.shift);
-    if (frames === 0) return { ptr: 0, frames: 0 };
-    const input = this.host.upload(all), out = this.host.alloc(frames * this.bins, "fbank features");
-    const got = w.fbank_forward(out, input, all.length, MODEL_SAMPLE_RATE, this.bins);
-    if (got !== frames) throw new InferError(`fbank: kernel returned ${got}, expected ${frames} frames`);
-    return { ptr: out, frames };
-  }
 }
 
 /** A loaded model on its own instance of the inference build. */
@@ -166,24 +140,12 @@ export class Recognizer {
    * fresh copy: for tests and analysis. Fed in `chunk`-sample pieces when given (a causal model only).
    */
   encoderOutput(samples: Float32Array, chunk?: number): { data: Float32Array; frames: number } {
-    const st = new EncoderState(this.model), fb = new Fbank(this.host, this.model.cfg.featDim), d = this.model.cfg.dModel;
+    const run = new Run(this.host, this.model, 1), d = this.model.cfg.dModel;
     const step = chunk && this.model.cfg.causal ? chunk : Math.max(1, samples.length);
     const parts: Float32Array[] = [];
-    for (let i = 0; i < samples.length; i += step) {
-      this.host.scoped(() => {
-        const f = fb.accept(samples.subarray(i, i + step));
-        if (!f.frames) return;
-        const r = encodeChunk(this.host, this.model, st, this.host.read(f.ptr, f.frames * this.model.cfg.featDim), f.frames);
-        if (r.frames) parts.push(this.host.read(r.enc, r.frames * d));
-      });
-    }
-    const data = new Float32Array(st.frames * d);
-    let o = 0;
-    for (const p of parts) {
-      data.set(p, o);
-      o += p.length;
-    }
-    return { data, frames: st.frames };
+    for (let i = 0; i < samples.length; i += step) run.encode(samples.subarray(i, i + step), (enc, n) => parts.push(this.host.read(enc, n * d)));
+    const data = concat(parts);
+    return { data, frames: data.length / d };
   }
 
   /** A stream over 16 kHz chunks; refused for a non-causal model. */
@@ -226,12 +188,7 @@ export class RecognizerStream {
 
   private flush(): void {
     if (this.heldSamples === 0) return;
-    const all = new Float32Array(this.heldSamples);
-    let o = 0;
-    for (const p of this.held) {
-      all.set(p, o);
-      o += p.length;
-    }
+    const all = concat(this.held);
     this.held = [];
     this.heldSamples = 0;
     this.run.accept(all);
@@ -263,53 +220,48 @@ export class RecognizerStream {
   }
 }
 
-/** The search model of the current chunk's encoder frames (engineSearchModel is built per chunk). */
-class ChunkSearchModel implements SearchModel<EngineSearchState> {
-  current!: SearchModel<EngineSearchState>;
-  constructor(readonly vocab: number, readonly blank: number) {}
-  initial(b: number) { return this.current.initial(b); }
-  advance(states: EngineSearchState[], labels: number[]) { return this.current.advance(states, labels); }
-  logProbs(utts: number[], frames: number[], states: EngineSearchState[]) { return this.current.logProbs(utts, frames, states); }
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  parts.reduce((o, p) => (out.set(p, o), o + p.length), 0);
+  return out;
 }
 
 /** One utterance in progress: fbank, encoder and search state. */
 class Run {
-  private readonly fbank: Fbank;
+  private readonly fbank: FbankStream;
   private readonly enc: EncoderState;
-  private readonly sm: ChunkSearchModel;
-  private search: GreedySearch<EngineSearchState> | BeamSearch<EngineSearchState> | null = null;
-  private readonly pcfg: PredictorConfig;
-  private readonly jcfg: JoinerConfig;
+  private readonly sm: EncoderSearchModel;
+  private readonly search: GreedySearch<EngineSearchState> | BeamSearch<EngineSearchState>;
   frames = 0;
 
-  constructor(private readonly host: InferHost, private readonly m: LoadedModel, private readonly beam: number) {
-    this.fbank = new Fbank(host, m.cfg.featDim);
+  constructor(private readonly host: InferHost, private readonly m: LoadedModel, beam: number) {
+    this.fbank = new FbankStream(host, MODEL_SAMPLE_RATE, m.cfg.featDim);
     this.enc = new EncoderState(m);
-    const c = m.cfg;
-    this.pcfg = { vocab: c.vocabSize, embedDim: c.predictorDim, hidden: c.predictorDim, layers: c.predictorLayers as 1 | 2, layerNorm: false };
-    this.jcfg = { encDim: c.dModel, predDim: c.predictorDim, joinDim: c.joinerDim, vocab: c.vocabSize };
-    this.sm = new ChunkSearchModel(c.vocabSize, 0);
+    this.sm = transducerSearchModel(host, m.cfg, m.ptr, 0, 1, 0);
+    this.search = beam > 1 ? new BeamSearch(this.sm, 1, { beam }) : new GreedySearch(this.sm, 1);
   }
 
-  accept(samples: Float32Array): void {
+  /** Fbank and the encoder over new samples; `use` gets the encoder frames they complete (in the arena, during the call). */
+  encode(samples: Float32Array, use: (enc: number, frames: number) => void): void {
     const { host, m } = this;
     host.scoped(() => {
       const f = this.fbank.accept(samples);
       if (f.frames === 0) return;
-      const feats = host.read(f.ptr, f.frames * m.cfg.featDim);
-      const { enc, frames } = encodeChunk(host, m, this.enc, feats, f.frames);
-      if (frames === 0) return;
-      this.sm.current = engineSearchModel(host, { cfg: this.pcfg, params: m.ptr("predictor.embedding.weight") },
-        { cfg: this.jcfg, params: m.ptr("joiner.enc.weight") }, enc, 1, frames, 0);
-      this.search ??= this.beam > 1 ? new BeamSearch(this.sm, 1, { beam: this.beam }) : new GreedySearch(this.sm, 1);
+      const { enc, frames } = encodeChunk(host, m, this.enc, f.data);
+      if (frames > 0) use(enc, frames);
+    });
+  }
+
+  accept(samples: Float32Array): void {
+    this.encode(samples, (enc, frames) => {
+      this.sm.encoder(enc, 1, frames);
       for (let t = 0; t < frames; t++) this.search.frame([0], t, this.frames + t);
       this.frames += frames;
     });
   }
 
   result(): { text: string; tokens: number[]; frames: number[] } {
-    const h: Hypothesis | undefined = this.search === null ? undefined : this.search instanceof GreedySearch ? this.search.hyps[0] : this.search.best()[0];
-    const tokens = h ? [...h.tokens] : [];
-    return { text: this.m.tokenizer.decode(tokens), tokens, frames: h ? [...h.frames] : [] };
+    const h: Hypothesis = this.search instanceof GreedySearch ? this.search.hyps[0] : this.search.best()[0];
+    return { text: this.m.tokenizer.decode(h.tokens), tokens: [...h.tokens], frames: [...h.frames] };
   }
 }

@@ -4,34 +4,27 @@
 // What it is: the loading half of the inference API (src/infer/index.ts). Model files are the ones
 // src/model/io.ts writes (docs/model-format.md): F32 tensors of a Supernet or an exported subnet.
 // int8 models (`todm.quant = "int8"`: I8 tensors `<name>` with F32 per-output-row scales
-// `<name>.scale`): the encoder's linear weights (ENCODER_INT8 below) stay int8 in the arena with their
-// scales, for gemm_i8_forward (encoder.ts); every other I8 tensor (the predictor's embedding and LSTM,
-// the joiner, which src/decode.ts runs in f32) is dequantised to f32 at load (`tensorF32`).
-// What it is not: the forward (encoder.ts) or the searches (src/decode.ts).
-// Parameter layout: paramTable order, each tensor 16-float aligned, so the predictor and joiner stay
-// the contiguous blocks src/predictor.ts and src/joiner.ts address by offsets (as in ModelParams).
+// `<name>.scale`, read and checked by src/model/metadata.ts modelTensors): the encoder's linear weights
+// (ENCODER_INT8 below) stay int8 in the arena with their scales, for gemm_i8_forward
+// (src/model/kernel_ops.ts); every other I8 tensor (the predictor's embedding and LSTM, the joiner, which
+// src/model/search.ts runs in f32) is dequantised to f32 at load.
+// What it is not: the forward (src/model/kernel_ops.ts) or the searches (src/decode/).
+// Parameter layout: config.ts layoutParams, as in ModelParams (int8 weights apart), so the predictor
+// and joiner stay the contiguous blocks src/model/predictor.ts and joiner.ts address by offsets.
 
-import { decodeSafetensors, ModelFileError, type NamedTensor, type SafetensorsFile } from "../io/safetensors-bytes.js";
+import { decodeSafetensors, ModelFileError } from "../io/safetensors-bytes.js";
 import type { Tokenizer } from "../data/tokenizer.js";
-import { isTrainingOnly, paramTable, parseSubnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
-import { parseModelMetadata } from "../model/metadata.js";
-import { headDim } from "./encoder.js";
+import { headDimOf, isTrainingOnly, layoutParams, paramTable, parseSubnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
+import type { ForwardWeights } from "../model/kernel_ops.js";
+import { modelTensors, parseModelMetadata, storedF32 } from "../model/metadata.js";
 import type { InferHost } from "./wasm.js";
 
 /** The model's features: 16 kHz Kaldi fbank with the config's featDim bins (as in training). */
 export const MODEL_SAMPLE_RATE = 16000;
 
-export interface LoadedModel {
-  cfg: ModelConfig;
-  sub: SubnetSpec;
+export interface LoadedModel extends ForwardWeights {
   tokenizer: Tokenizer;
   metadata: Record<string, string>;
-  /** Arena pointer of each packed tensor. */
-  ptr: (name: string) => number;
-  /** Per encoder layer and direction: dA re/im, W re/im, each [N2, C] (C = the subnet's channels). */
-  ssm: { fwd: number[]; bwd: number[] }[];
-  /** The int8 weights kept int8 (encoder linear layers of an int8 file): byte pointer of W [rows, cols] and of its f32 row scales. */
-  i8: Map<string, { w: number; scale: number }>;
   /** Floats of f32 parameters packed (the subnet's share of the file, int8 weights excluded). */
   floats: number;
   /** Bytes of int8 weights and their f32 row scales packed (0 for a float file). */
@@ -60,75 +53,37 @@ function pickSubnet(cfg: ModelConfig, meta: Record<string, string>, asked: Subne
   return s;
 }
 
-/** An I8 tensor of an int8 file and its per-row `<name>.scale`, checked. */
-function int8Parts(file: SafetensorsFile, t: NamedTensor, source: string): { q: Int8Array; scale: Float32Array; rows: number; cols: number } {
-  const scale = file.tensors.get(`${t.name}.scale`);
-  const rows = t.shape[0] ?? 1;
-  if (!scale || scale.dtype !== "F32" || scale.data.length !== rows) {
-    throw new ModelFileError(source, `int8 tensor ${t.name} needs an F32 ${t.name}.scale with ${rows} values (one per output row)`);
-  }
-  return { q: t.data as Int8Array, scale: scale.data as Float32Array, rows, cols: t.data.length / Math.max(1, rows) };
-}
-
-/** A tensor's values as f32: F32 as stored, I8 dequantised with its per-row `<name>.scale`. */
-function tensorF32(file: SafetensorsFile, t: NamedTensor, source: string): Float32Array {
-  if (t.dtype === "F32") return t.data as Float32Array;
-  if (t.dtype === "I8" && file.metadata["todm.quant"] === "int8") {
-    const { q, scale: s, rows, cols } = int8Parts(file, t, source), out = new Float32Array(q.length);
-    for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) out[r * cols + k] = q[r * cols + k] * s[r];
-    return out;
-  }
-  throw new ModelFileError(source, `tensor ${t.name} has dtype ${t.dtype}; the inference API reads F32, and I8 + F32 scale in files with todm.quant = "int8"`);
-}
-
 /** Parses model bytes and packs what subnet `asked` needs into `host`'s arena (kept for the instance's life). */
 export function loadModelInto(host: InferHost, bytes: Uint8Array, asked?: SubnetSpec | string, source = "<model bytes>"): LoadedModel {
   const file = decodeSafetensors(bytes, source);
   const { cfg, tokenizer } = parseModelMetadata(file, source);
-  const quant = file.metadata["todm.quant"];
-  if (quant !== undefined && quant !== "int8") throw new ModelFileError(source, `unsupported todm.quant "${quant}" (todm/infer reads "int8")`);
   const sub = pickSubnet(cfg, file.metadata, asked, source);
   // the training-only CTC head (a Supernet file trained with model.ctcWeight > 0) is not loaded
   const table = paramTable(cfg).filter((p) => (p.block === undefined || p.block < sub.layers) && !isTrainingOnly(p));
-  const tensor = (name: string, shape: number[]) => {
-    const t = file.tensors.get(name);
-    if (!t) throw new ModelFileError(source, `tensor ${name} is missing`);
-    if (t.shape.join("x") !== shape.join("x")) throw new ModelFileError(source, `tensor ${name} is [${t.shape}], expected [${shape}]`);
-    return t;
-  };
+  const stored = modelTensors(file, table, source);
   // int8 encoder weights: bytes padded to 64, then their scales (the f32 block below skips them, so the
   // predictor and joiner blocks stay contiguous)
   const i8 = new Map<string, { w: number; scale: number }>();
   let int8Bytes = 0;
-  for (const p of table) {
-    const t = tensor(p.name, p.shape);
-    if (t.dtype !== "I8" || quant !== "int8" || !ENCODER_INT8.test(p.name)) continue; // a stray I8 in a float file: tensorF32 refuses it below
-    const { q, scale: s, rows } = int8Parts(file, t, source);
-    const w = host.alloc(Math.ceil(q.length / 64) * 16, "int8 model weights"), scale = host.alloc(Math.ceil(rows / 16) * 16, "int8 weight scales");
-    host.writeI8(w, q);
-    host.write(scale, s);
-    i8.set(p.name, { w, scale });
-    int8Bytes += q.length + 4 * rows;
+  for (const [name, t] of stored) {
+    if (!("q" in t) || !ENCODER_INT8.test(name)) continue;
+    const w = host.alloc(Math.ceil(t.q.length / 64) * 16, "int8 model weights"), scale = host.alloc(Math.ceil(t.rows / 16) * 16, "int8 weight scales");
+    host.writeI8(w, t.q);
+    host.write(scale, t.scale);
+    i8.set(name, { w, scale });
+    int8Bytes += t.q.length + 4 * t.rows;
   }
-  const offsets = new Map<string, number>();
-  let floats = 0;
-  for (const p of table) {
-    if (i8.has(p.name)) continue;
-    offsets.set(p.name, floats);
-    floats += Math.ceil(p.shape.reduce((a, b) => a * b, 1) / 16) * 16;
-  }
+  const { entries, total: floats } = layoutParams(table.filter((p) => !i8.has(p.name)));
   const base = host.alloc(floats, "model parameters");
-  for (const p of table) {
-    if (i8.has(p.name)) continue;
-    host.write(base + 4 * offsets.get(p.name)!, tensorF32(file, tensor(p.name, p.shape), source));
-  }
+  const offsets = new Map(entries.map((p) => [p.name, p.offset]));
+  for (const p of entries) host.write(base + 4 * p.offset, storedF32(stored.get(p.name)!));
   const ptr = (name: string) => {
     const o = offsets.get(name);
     if (o === undefined) throw new Error(i8.has(name) ? `parameter ${name} is int8 (LoadedModel.i8), not f32` : `no parameter named ${name} in the loaded subnet`);
     return base + 4 * o;
   };
   // dA and W of every layer's SSM, for the subnet's C channels (they do not depend on time)
-  const N2 = cfg.stateSize / 2, C = sub.heads * headDim(cfg);
+  const N2 = cfg.stateSize / 2, C = sub.heads * headDimOf(cfg);
   const ssm: LoadedModel["ssm"] = [];
   for (let l = 0; l < sub.layers; l++) {
     const p = `encoder.blocks.${l}.ssm.`;

@@ -103,10 +103,28 @@ export function ssmWidth(c: ModelConfig): number {
   return c.heads * headDimOf(c);
 }
 
+/**
+ * Output rows of a 3-tap, stride-2 window over `n` rows preceded by `pad` zero rows (0 when fewer than
+ * 3 rows): the one subsampling length formula, for time (causal: pad 2; else 0) and frequency (pad 0).
+ */
+export function strideTwoRows(n: number, pad = 0): number {
+  return n + pad >= 3 ? Math.floor((n + pad - 3) / 2) + 1 : 0;
+}
+
+/** Time subsampling pad: a causal encoder pads 2 zero rows before each stride-2 convolution, else none. */
+export function subsamplePad(causal: boolean): number {
+  return causal ? 2 : 0;
+}
+
+/** Frames after the two stride-2 convolutions of the frontend. */
+export function subsampledLength(T: number, causal: boolean): number {
+  const pad = subsamplePad(causal);
+  return strideTwoRows(strideTwoRows(T, pad), pad);
+}
+
 /** Frequency bins after two 3x3 stride-2 convolutions without padding in frequency. */
 export function subsampledBins(featDim: number): number {
-  const f1 = Math.floor((featDim - 3) / 2) + 1;
-  return Math.floor((f1 - 3) / 2) + 1;
+  return strideTwoRows(strideTwoRows(featDim));
 }
 
 export function validateConfig(c: ModelConfig, source = "config"): void {
@@ -278,7 +296,7 @@ export function parseSubnetName(name: string): SubnetSpec {
  * plus once per symbol).
  */
 export function macsPerSecond(c: ModelConfig, s: SubnetSpec, tokensPerSecond = 3): number {
-  const F1 = Math.floor((c.featDim - 3) / 2) + 1, F2 = subsampledBins(c.featDim);
+  const F1 = strideTwoRows(c.featDim), F2 = subsampledBins(c.featDim);
   const cs = c.subsampleChannels, d = c.dModel;
   const T1 = 50, T2 = 25; // frames per second after each stride-2 convolution
   let macs = T1 * F1 * cs * 9 + T2 * F2 * cs * cs * 9 + T2 * cs * F2 * d;

@@ -9,12 +9,11 @@
 //   const { model, tokenizer } = loadModel(engine, "model.safetensors");
 
 import type { Engine } from "../engine/engine.js";
-import { decodeSafetensors, encodeSafetensors, ModelFileError, readSafetensors, writeFileAtomic, type NamedTensor, type SafetensorsFile } from "../io/safetensors.js";
+import { decodeSafetensors, encodeSafetensors, readSafetensors, writeFileAtomic, type NamedTensor, type SafetensorsFile } from "../io/safetensors.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { paramTable, type ModelConfig } from "./config.js";
-import { FORMAT_VERSION, parseModelMetadata } from "./metadata.js";
+import { FORMAT_VERSION, modelTensors, parseModelMetadata, storedF32 } from "./metadata.js";
 import { Model } from "./model.js";
-import { dequantizeRowsInt8, QUANT_INT8 } from "./quant.js";
 
 export { FORMAT_VERSION, parseModelMetadata } from "./metadata.js";
 
@@ -35,31 +34,9 @@ export function saveModel(path: string, model: Model, tokenizer: Tokenizer, extr
   writeFileAtomic(path, encodeModel(model, tokenizer, extra));
 }
 
-/**
- * The f32 values of every tensor of the parameter table of `cfg`, in table order: F32 tensors as stored,
- * I8 tensors (int8 files) dequantised with their `<name>.scale`. Refuses missing or misshapen tensors.
- */
+/** The f32 values of every tensor of the parameter table of `cfg`, in table order (metadata.ts modelTensors, dequantised). */
 export function modelTensorsF32(file: SafetensorsFile, cfg: ModelConfig, source: string): Map<string, Float32Array> {
-  const quant = file.metadata["todm.quant"];
-  if (quant !== undefined && quant !== QUANT_INT8) throw new ModelFileError(source, `unsupported todm.quant "${quant}" (this todm reads "${QUANT_INT8}")`);
-  const out = new Map<string, Float32Array>();
-  for (const p of paramTable(cfg)) {
-    const t = file.tensors.get(p.name);
-    if (!t) throw new ModelFileError(source, `tensor ${p.name} is missing`);
-    if (t.shape.join("x") !== p.shape.join("x") || (t.dtype !== "F32" && !(t.dtype === "I8" && quant === QUANT_INT8 && p.shape.length === 2))) {
-      throw new ModelFileError(source, `tensor ${p.name} is ${t.dtype} [${t.shape}], expected F32 [${p.shape}]${quant === QUANT_INT8 ? " or I8 (2-D)" : ""}`);
-    }
-    if (t.dtype === "F32") {
-      out.set(p.name, t.data as Float32Array);
-      continue;
-    }
-    const s = file.tensors.get(`${p.name}.scale`);
-    if (!s || s.dtype !== "F32" || s.shape.join("x") !== String(p.shape[0])) {
-      throw new ModelFileError(source, `int8 tensor ${p.name} needs an F32 tensor ${p.name}.scale of shape [${p.shape[0]}]${s ? `, found ${s.dtype} [${s.shape}]` : ""}`);
-    }
-    out.set(p.name, dequantizeRowsInt8(t.data as Int8Array, s.data as Float32Array, p.shape[0], p.shape[1]));
-  }
-  return out;
+  return new Map([...modelTensors(file, paramTable(cfg), source)].map(([name, t]) => [name, storedF32(t)]));
 }
 
 /** Loads a model file into a new Model in `engine`; refuses truncated, foreign or inconsistent files. */

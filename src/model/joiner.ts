@@ -7,6 +7,7 @@
 // Reference: icefall zipformer joiner.py.
 
 import type { Engine } from "../engine/engine.js";
+import type { ModelConfig } from "./config.js";
 import { namedShapeOffsets, type NamedShape } from "./predictor.js";
 
 export interface JoinerConfig {
@@ -14,6 +15,11 @@ export interface JoinerConfig {
   predDim: number; // Dpred
   joinDim: number; // J
   vocab: number; // V, including the blank
+}
+
+/** The transducer's joiner for a model config (the one definition: training, export and inference). */
+export function joinerConfig(c: ModelConfig): JoinerConfig {
+  return { encDim: c.dModel, predDim: c.predictorDim, joinDim: c.joinerDim, vocab: c.vocabSize };
 }
 
 export function joinerParams(cfg: JoinerConfig): NamedShape[] {

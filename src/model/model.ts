@@ -1,15 +1,15 @@
 // The whole transducer on the engine: features -> convolutional subsampling -> Stateformer blocks
 // (the tape) -> joiner with the LSTM predictor -> RNN-T loss, for any subnet of the Supernet.
 //
-// The encoder runs on the autograd tape. The transducer half has a fixed structure and large
-// activations, so it is driven directly by its kernels' forward/backward pairs (src/predictor.ts,
-// src/joiner.ts, src/rnnt.ts); its gradient with respect to the encoder output lands in the tape's
+// The encoder (encoder.ts, recorded by tape_ops.ts) runs on the autograd tape. The transducer half has
+// a fixed structure and large activations, so it is driven directly by its kernels' forward/backward
+// pairs (predictor.ts, joiner.ts, src/engine/rnnt.ts); its gradient with respect to the encoder output lands in the tape's
 // gradient of that tensor, and one `tape_backward` call finishes the encoder. A Supernet step
 // (sandwichStep) runs the frontend (normalisation, subsampling: no dropout, not elastic) once: each
 // member back-propagates only its own records (`tape_backward_from`), its gradient w.r.t. the frontend's
 // output accumulating there, and the frontend's records run backward once at the end.
 // With model.ctcWeight = w > 0 each member also trains an auxiliary CTC head on its encoder output
-// (hybrid CTC/transducer: loss RNN-T + w·CTC, src/ctc.ts); its gradient joins the joiner's in the encoder
+// (hybrid CTC/transducer: loss RNN-T + w·CTC, src/engine/ctc.ts); its gradient joins the joiner's in the encoder
 // output's tape gradient before the encoder's backward. StepResult.lossSum stays the RNN-T loss.
 //
 //   const model = new Model(engine, cfg);  model.params.init(seed);
@@ -20,20 +20,17 @@ import type { Engine } from "../engine/engine.js";
 import { Tape, type T } from "../engine/tape.js";
 import type { Batch } from "../data/batching.js";
 import { greedySearch, modifiedBeamSearch, type Hypothesis } from "../decode/decode.js";
-import { joinerBackward, joinerForward, type JoinerConfig } from "./joiner.js";
-import { predictorBackward, predictorForward, type PredictorConfig } from "./predictor.js";
+import { joinerBackward, joinerConfig, joinerForward } from "./joiner.js";
+import { predictorBackward, predictorConfig, predictorForward } from "./predictor.js";
 import { rnntLossInPlace } from "../engine/rnnt.js";
 import { ctcLossArena } from "../engine/ctc.js";
-import { engineSearchModel } from "../decode/decode.js";
-import { hasCtcHead, subsampledBins, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
-import { blockForward, DropoutSeeds, NO_DROPOUT, ParamHandles, type DropoutRates } from "./encoder.js";
+import { transducerSearchModel } from "./search.js";
+import { hasCtcHead, subsampledLength, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
+import { blocksForward, frontendForward, NO_DROPOUT, type DropoutRates } from "./encoder.js";
+import { DropoutSeeds, ParamHandles, TapeOps } from "./tape_ops.js";
 import { ModelParams } from "./params.js";
 
-/** Frames after the two stride-2 convolutions (causal: left padding 2 in time; else none). */
-export function subsampledLength(T: number, causal: boolean): number {
-  const once = (t: number) => (causal ? Math.floor((t - 1) / 2) + 1 : Math.floor((t - 3) / 2) + 1);
-  return Math.max(0, once(Math.max(0, once(T))));
-}
+export { subsampledLength } from "./config.js";
 
 export interface StepOptions {
   dropout?: DropoutRates;
@@ -114,51 +111,20 @@ export class Model {
     this.tape = new Tape(engine, 1 << 16);
   }
 
-  predictorConfig(): PredictorConfig {
-    return { vocab: this.cfg.vocabSize, embedDim: this.cfg.predictorDim, hidden: this.cfg.predictorDim, layers: this.cfg.predictorLayers as 1 | 2, layerNorm: false };
-  }
-
-  joinerConfig(): JoinerConfig {
-    return { encDim: this.cfg.dModel, predDim: this.cfg.predictorDim, joinDim: this.cfg.joinerDim, vocab: this.cfg.vocabSize };
-  }
-
-  /** Uploads normalised features [B, T, F] and runs subsampling and the blocks on the tape. */
-  private encode(batch: Batch, sub: SubnetSpec, drop: DropoutRates, seeds: DropoutSeeds, train: boolean) {
-    void train;
-    return this.encodeBlocks(this.frontend(batch), batch.B, sub, drop, seeds);
-  }
-
   /**
    * The member-independent head of the encoder on the tape: normalisation (on the host, into the
    * arena), the convolutional subsampling and its output projection, and each utterance's frame count
    * after it. No dropout, nothing elastic: every subnet of a sandwich step gets the same output.
    */
   private frontend(batch: Batch): Frontend {
-    const { engine: e, cfg, tape } = this;
-    const H = this.handles;
+    const { engine: e, cfg } = this;
     const { B, T, F } = batch;
     if (F !== cfg.featDim) throw new Error(`the batch has ${F} feature bins, the model expects ${cfg.featDim}`);
-    // normalise on the host into a scratch copy: (x - mean) * istd per bin
-    const x = tape.input(batch.feats, false);
-    const xd = e.wasm.tensor_data(x) >> 2;
-    const f32 = e.f32;
-    const mean = this.params.get("frontend.feat_mean").ptr >> 2, istd = this.params.get("frontend.feat_istd").ptr >> 2;
-    for (let r = 0; r < B * T; r++) for (let k = 0; k < F; k++) f32[xd + r * F + k] = (f32[xd + r * F + k] - f32[mean + k]) * f32[istd + k];
-    const cs = cfg.subsampleChannels, causal = cfg.causal;
-    const pad = causal ? 2 : 0;
-    const T1 = causal ? Math.floor((T - 1) / 2) + 1 : Math.floor((T - 3) / 2) + 1;
-    const F1 = Math.floor((F - 3) / 2) + 1;
-    const T2 = subsampledLength(T, causal), F2 = subsampledBins(F);
+    const T2 = subsampledLength(T, cfg.causal);
     if (T2 < 1) throw new Error(`a batch of ${T} frames is too short for subsampling by 4`);
-    const w = (n: string) => H.h(n);
-    let h: T = e.wasm.t_conv2d(x, w("encoder.subsample.conv1.weight"), w("encoder.subsample.conv1.bias"), B, 1, T, F, cs, 3, 3, 2, 2, pad, 0, 0);
-    h = tape.relu(h, B * cs * T1 * F1);
-    h = e.wasm.t_conv2d(h, w("encoder.subsample.conv2.weight"), w("encoder.subsample.conv2.bias"), B, cs, T1, F1, cs, 3, 3, 2, 2, pad, 0, 0);
-    h = tape.relu(h, B * cs * T2 * F2);
-    h = e.wasm.t_permute_bctf(h, B, cs, T2, F2);
-    h = tape.linear(h, w("encoder.subsample.out.weight"), w("encoder.subsample.out.bias"), B * T2, cs * F2, cfg.dModel);
+    const h = frontendForward(new TapeOps(this.tape, this.handles, cfg, B, T), cfg, batch.feats)!;
     const lensPtr = e.alloc(B, "lengths"); // i32 [B], in the arena until the step's reset
-    for (let b = 0; b < B; b++) e.i32[(lensPtr >> 2) + b] = Math.min(T2, subsampledLength(batch.featLens[b], causal));
+    for (let b = 0; b < B; b++) e.i32[(lensPtr >> 2) + b] = Math.min(T2, subsampledLength(batch.featLens[b], cfg.causal));
     return { h, T2, lensPtr };
   }
 
@@ -171,7 +137,7 @@ export class Model {
     const { T2, lensPtr } = front;
     let h = front.h;
     const mask = cfg.convKernel ? this.frameMask(lensPtr, B, T2) : 0;
-    for (let l = 0; l < sub.layers; l++) h = blockForward(this.tape, this.handles, this.cfg, sub, l, h, B, T2, lensPtr, drop, seeds, mask);
+    h = blocksForward(new TapeOps(this.tape, this.handles, cfg, B, T2, { lensPtr, drop, seeds, mask }), cfg, sub, h);
     return { enc: h, T2, lensPtr };
   }
 
@@ -209,69 +175,65 @@ export class Model {
   private memberStep(batch: Batch, front: Frontend, lo: number, sub: SubnetSpec, opts: StepOptions, kd?: KdRole): StepResult {
     const { engine: e } = this;
     const { B, U } = batch;
-    {
-      const seeds = new DropoutSeeds(opts.seed ?? 0, opts.utterances);
-      const { enc, T2, lensPtr } = this.encodeBlocks(front, B, sub, opts.dropout ?? NO_DROPOUT, seeds);
-      const U1 = U + 1;
-      // predictor input: blank (id 0) then the labels, written straight into the arena
-      const idsPtr = e.alloc(B * U1, "predictor ids");
-      const i32 = e.i32, ids = idsPtr >> 2;
-      for (let b = 0; b < B; b++) {
-        i32[ids + b * U1] = 0;
-        for (let u = 0; u < U; u++) i32[ids + b * U1 + u + 1] = batch.tokens[b * U + u];
-      }
-      const scale = opts.lossScale ?? 1 / B;
-      const lambda = kd && "teacher" in kd ? kd.opts.lambda : 0;
-      const dlosses = e.alloc(B, "loss weights");
-      e.f32.fill((1 - lambda) * scale, dlosses >> 2, (dlosses >> 2) + B);
-      const pcfg = this.predictorConfig(), jcfg = this.joinerConfig();
-      const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
-      const psaved = predictorForward(e, pcfg, pBase.ptr, idsPtr, B, U1);
-      const jsaved = joinerForward(e, jcfg, jBase.ptr, e.wasm.tensor_data(enc), psaved.out, B, T2, U1);
-      const V = this.cfg.vocabSize, nLogits = B * T2 * U1 * V;
-      const tokenLens = e.upload(batch.tokenLens, "i32");
-      let kdGrad = 0, kdSum = 0;
-      if (kd && "teacherOut" in kd) {
-        // the teacher's joiner distributions, detached, for the students of this step
-        e.wasm.log_softmax_forward(kd.teacherOut, jsaved.logits, B * T2 * U1, V);
-      } else if (kd && lambda > 0) {
-        // KD's gradient goes to its own buffer: the RNN-T loss below overwrites the logits with its own
-        kdGrad = e.alloc(nLogits, "distillation gradient");
-        e.wasm.mem_zero_f32(kdGrad, nLogits);
-        const kdLosses = e.alloc(B, "distillation losses"), kdScales = e.alloc(B, "distillation weights");
-        e.f32.fill(lambda * scale, kdScales >> 2, (kdScales >> 2) + B);
-        const o = kd.opts;
-        const scratch = e.alloc(e.wasm.kd_alpha_scratch(V), "distillation scratch");
-        e.wasm.kd_alpha_forward_backward(kdLosses, kdGrad, jsaved.logits, kd.teacher, lensPtr, tokenLens, kdScales, scratch, B, T2, U1, V, o.alphaNeg, o.alphaPos, o.clip);
-        for (const v of e.read(kdLosses, B)) kdSum += v;
-      }
-      const targets = e.upload(batch.tokens.length ? batch.tokens : [0], "i32");
-      const losses = rnntLossInPlace(e, {
-        logits: jsaved.logits,
-        targets,
-        logitLengths: lensPtr,
-        targetLengths: tokenLens,
-        dlosses,
-      }, [B, T2, U1, V], 0);
-      if (kdGrad) e.wasm.add_forward(jsaved.logits, jsaved.logits, kdGrad, nLogits);
-      const lossValues = e.read(losses, B); // the step's result: one small copy
-      const dpred = e.alloc(B * U1 * pcfg.hidden);
-      e.wasm.mem_zero_f32(dpred, B * U1 * pcfg.hidden);
-      joinerBackward(e, jcfg, jBase.ptr, jBase.gptr, jsaved, jsaved.logits, e.wasm.tensor_grad(enc), dpred);
-      predictorBackward(e, pcfg, pBase.ptr, pBase.gptr, psaved, dpred);
-      // The CTC term keeps its full weight for distilled students too (not (1 - lambda)·w): it trains the
-      // shared encoder acoustically whatever the member learns its transducer outputs from.
-      const ctc = hasCtcHead(this.cfg) ? this.ctcHead(enc, B, T2, U, lensPtr, targets, tokenLens, this.cfg.ctcWeight! * scale) : { sum: 0, infeasible: 0 };
-      e.wasm.tape_backward_from(0, lo); // the encoder output's gradient is already in place
-      let lossSum = 0, frames = 0;
-      for (let b = 0; b < B; b++) {
-        lossSum += lossValues[b];
-        frames += e.i32[(lensPtr >> 2) + b];
-      }
-      return hasCtcHead(this.cfg)
-        ? { lossSum, kdSum, losses: lossValues, frames, ctcSum: ctc.sum, ctcInfeasible: ctc.infeasible }
-        : { lossSum, kdSum, losses: lossValues, frames };
+    const seeds = new DropoutSeeds(opts.seed ?? 0, opts.utterances);
+    const { enc, T2, lensPtr } = this.encodeBlocks(front, B, sub, opts.dropout ?? NO_DROPOUT, seeds);
+    const U1 = U + 1;
+    // predictor input: blank (id 0) then the labels, written straight into the arena
+    const idsPtr = e.alloc(B * U1, "predictor ids");
+    const i32 = e.i32, ids = idsPtr >> 2;
+    for (let b = 0; b < B; b++) {
+      i32[ids + b * U1] = 0;
+      for (let u = 0; u < U; u++) i32[ids + b * U1 + u + 1] = batch.tokens[b * U + u];
     }
+    const scale = opts.lossScale ?? 1 / B;
+    const lambda = kd && "teacher" in kd ? kd.opts.lambda : 0;
+    const dlosses = e.alloc(B, "loss weights");
+    e.f32.fill((1 - lambda) * scale, dlosses >> 2, (dlosses >> 2) + B);
+    const pcfg = predictorConfig(this.cfg), jcfg = joinerConfig(this.cfg);
+    const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
+    const psaved = predictorForward(e, pcfg, pBase.ptr, idsPtr, B, U1);
+    const jsaved = joinerForward(e, jcfg, jBase.ptr, e.wasm.tensor_data(enc), psaved.out, B, T2, U1);
+    const V = this.cfg.vocabSize, nLogits = B * T2 * U1 * V;
+    const tokenLens = e.upload(batch.tokenLens, "i32");
+    let kdGrad = 0, kdSum = 0;
+    if (kd && "teacherOut" in kd) {
+      // the teacher's joiner distributions, detached, for the students of this step
+      e.wasm.log_softmax_forward(kd.teacherOut, jsaved.logits, B * T2 * U1, V);
+    } else if (kd && lambda > 0) {
+      // KD's gradient goes to its own buffer: the RNN-T loss below overwrites the logits with its own
+      kdGrad = e.alloc(nLogits, "distillation gradient");
+      e.wasm.mem_zero_f32(kdGrad, nLogits);
+      const kdLosses = e.alloc(B, "distillation losses"), kdScales = e.alloc(B, "distillation weights");
+      e.f32.fill(lambda * scale, kdScales >> 2, (kdScales >> 2) + B);
+      const o = kd.opts;
+      const scratch = e.alloc(e.wasm.kd_alpha_scratch(V), "distillation scratch");
+      e.wasm.kd_alpha_forward_backward(kdLosses, kdGrad, jsaved.logits, kd.teacher, lensPtr, tokenLens, kdScales, scratch, B, T2, U1, V, o.alphaNeg, o.alphaPos, o.clip);
+      for (const v of e.read(kdLosses, B)) kdSum += v;
+    }
+    const targets = e.upload(batch.tokens.length ? batch.tokens : [0], "i32");
+    const losses = rnntLossInPlace(e, {
+      logits: jsaved.logits,
+      targets,
+      logitLengths: lensPtr,
+      targetLengths: tokenLens,
+      dlosses,
+    }, [B, T2, U1, V], 0);
+    if (kdGrad) e.wasm.add_forward(jsaved.logits, jsaved.logits, kdGrad, nLogits);
+    const lossValues = e.read(losses, B); // the step's result: one small copy
+    const dpred = e.alloc(B * U1 * pcfg.hidden);
+    e.wasm.mem_zero_f32(dpred, B * U1 * pcfg.hidden);
+    joinerBackward(e, jcfg, jBase.ptr, jBase.gptr, jsaved, jsaved.logits, e.wasm.tensor_grad(enc), dpred);
+    predictorBackward(e, pcfg, pBase.ptr, pBase.gptr, psaved, dpred);
+    // The CTC term keeps its full weight for distilled students too (not (1 - lambda)·w): it trains the
+    // shared encoder acoustically whatever the member learns its transducer outputs from.
+    const ctc = hasCtcHead(this.cfg) ? this.ctcHead(enc, B, T2, U, lensPtr, targets, tokenLens, this.cfg.ctcWeight! * scale) : { sum: 0, infeasible: 0 };
+    e.wasm.tape_backward_from(0, lo); // the encoder output's gradient is already in place
+    let lossSum = 0, frames = 0;
+    for (let b = 0; b < B; b++) {
+      lossSum += lossValues[b];
+      frames += e.i32[(lensPtr >> 2) + b];
+    }
+    return { lossSum, kdSum, losses: lossValues, frames, ...(hasCtcHead(this.cfg) ? { ctcSum: ctc.sum, ctcInfeasible: ctc.infeasible } : {}) };
   }
 
   /**
@@ -353,31 +315,27 @@ export class Model {
 
   /** The encoder output [B, T', d] of a subnet (no dropout), its length T' and the valid frames per utterance, as copies. */
   encodeOutput(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg)): { enc: Float32Array; T2: number; lens2: Int32Array } {
-    const { engine: e, tape } = this;
-    tape.begin();
-    try {
-      const { enc, T2, lensPtr } = this.encode(batch, sub, NO_DROPOUT, new DropoutSeeds(0), false);
-      return { enc: e.read(e.wasm.tensor_data(enc), batch.B * T2 * this.cfg.dModel), T2, lens2: e.readI32(lensPtr, batch.B) };
-    } finally {
-      tape.end();
-    }
+    return this.withEncoder(batch, sub, (enc, T2, lens2) => ({ enc: this.engine.read(enc, batch.B * T2 * this.cfg.dModel), T2, lens2 }));
   }
 
   /** Greedy (or beam) transcripts of a batch through a subnet, as token ids. No gradients. */
   decode(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg), opts: { beam?: number; maxSymPerFrame?: number } = {}): Hypothesis[] {
-    const { engine: e, tape } = this;
-    tape.begin();
-    try {
-      const { enc, T2, lensPtr } = this.encode(batch, sub, NO_DROPOUT, new DropoutSeeds(0), false);
-      const lens2 = e.readI32(lensPtr, batch.B);
-      const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
-      const sm = engineSearchModel(e, { cfg: this.predictorConfig(), params: pBase.ptr }, { cfg: this.joinerConfig(), params: jBase.ptr },
-        e.wasm.tensor_data(enc), batch.B, T2, 0);
+    return this.withEncoder(batch, sub, (enc, T2, lens2) => {
+      const sm = transducerSearchModel(this.engine, this.cfg, (n) => this.params.get(n).ptr, enc, batch.B, T2);
       return opts.beam && opts.beam > 1
         ? modifiedBeamSearch(sm, lens2, { beam: opts.beam })
         : greedySearch(sm, lens2, { maxSymPerFrame: opts.maxSymPerFrame ?? 1 });
+    });
+  }
+
+  /** `use` of the subnet's encoder output (arena pointer, no dropout), its length T' and valid frames, in one tape scope. */
+  private withEncoder<R>(batch: Batch, sub: SubnetSpec, use: (enc: number, T2: number, lens2: Int32Array) => R): R {
+    this.tape.begin();
+    try {
+      const { enc, T2, lensPtr } = this.encodeBlocks(this.frontend(batch), batch.B, sub, NO_DROPOUT, new DropoutSeeds(0));
+      return use(this.engine.wasm.tensor_data(enc), T2, this.engine.readI32(lensPtr, batch.B));
     } finally {
-      tape.end();
+      this.tape.end();
     }
   }
 }

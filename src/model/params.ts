@@ -81,7 +81,7 @@ export class ModelParams {
   /**
    * Seeded initialisation: linear and convolution weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))
    * (PyTorch's default), norm weights 1 and biases U(±0.05), embeddings N(0, 1), LSTM U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's),
-   * the SSM as in src/ssm.ts (mhssmInit): s spread over each head's dt range, C complex normal, D N(0,1),
+   * the SSM as in src/engine/ssm.ts (mhssmInit): s spread over each head's dt range, C complex normal, D N(0,1),
    * A fixed at S4D-Lin and per-head dt ranges split geometrically over [dtMin, dtMax].
    */
   init(seed: number): void {
@@ -93,31 +93,28 @@ export class ModelParams {
       const v = new Float32Array(e.numel);
       const leaf = e.name.slice(e.name.lastIndexOf(".") + 1);
       const fanIn = e.shape.slice(1).reduce((a, b) => a * b, 1);
+      const uniform = (b: number) => {
+        for (let i = 0; i < v.length; i++) v[i] = (rnd.uniform() * 2 - 1) * b;
+      };
       switch (e.init) {
         case "linear":
-        case "conv": {
-          const b = 1 / Math.sqrt(fanIn);
-          for (let i = 0; i < v.length; i++) v[i] = (rnd.uniform() * 2 - 1) * b;
+        case "conv":
+          uniform(1 / Math.sqrt(fanIn));
           break;
-        }
-        case "lstm": {
-          const b = 1 / Math.sqrt(c.predictorDim);
-          for (let i = 0; i < v.length; i++) v[i] = (rnd.uniform() * 2 - 1) * b;
+        case "lstm":
+          uniform(1 / Math.sqrt(c.predictorDim));
           break;
-        }
         case "embedding":
           for (let i = 0; i < v.length; i++) v[i] = rnd.normal();
           break;
-        case "bias": {
+        case "bias":
           // PyTorch's default, U(±1/sqrt(fan_in)) with the fan-in of the layer, never 0: ScaledAdam's steps
           // are relative to a tensor's RMS, so a zero tensor would stay frozen (icefall's ScaledLinear
           // initialises its biases uniformly for the same reason).
-          const b = 1 / Math.sqrt(this.fanInOfBias(e.name));
-          for (let i = 0; i < v.length; i++) v[i] = (rnd.uniform() * 2 - 1) * b;
+          uniform(1 / Math.sqrt(this.fanInOfBias(e.name)));
           break;
-        }
         case "norm_bias":
-          for (let i = 0; i < v.length; i++) v[i] = (rnd.uniform() * 2 - 1) * 0.05; // small but not 0 (see "bias")
+          uniform(0.05); // small but not 0 (see "bias")
           break;
         case "norm_weight":
           v.fill(1);

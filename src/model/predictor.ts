@@ -10,6 +10,7 @@
 
 import type { Engine, EngineExports } from "../engine/engine.js";
 import type { ArenaExports, WasmHost } from "../wasm/host.js";
+import type { ModelConfig } from "./config.js";
 
 /** A host that can run predictorForward / predictorStep: the training Engine or the inference build's InferHost. */
 export type PredictorHost = WasmHost<ArenaExports & Pick<EngineExports, "embedding_forward" | "mem_zero_f32" | "lstm_forward" | "pred_layernorm_forward">>;
@@ -20,6 +21,11 @@ export interface PredictorConfig {
   hidden: number; // H, also the output width
   layers: 1 | 2;
   layerNorm: boolean;
+}
+
+/** The transducer's predictor for a model config (the one definition: training, export and inference). */
+export function predictorConfig(c: ModelConfig): PredictorConfig {
+  return { vocab: c.vocabSize, embedDim: c.predictorDim, hidden: c.predictorDim, layers: c.predictorLayers as 1 | 2, layerNorm: false };
 }
 
 export interface NamedShape {

@@ -4,13 +4,22 @@
 // alloc / upload / write / read / scoped that every caller of a kernel uses.
 //
 // Both builds use it: the training engine (src/engine/engine.ts, Engine extends WasmHost) and the
-// inference API (src/infer/index.ts, InferHost extends WasmHost). Code that runs on either (the search
-// of src/decode/, the predictor and joiner steps of src/model/) takes a WasmHost of just the exports
-// it calls, which both builds satisfy.
+// inference API (src/infer/index.ts, InferHost extends WasmHost). Code that runs on either (the
+// encoder's kernel ops, predictor, joiner and search model of src/model/, fbank of src/engine/features.ts)
+// takes a WasmHost of just the exports it calls, which both builds satisfy.
 // What it is not: a loader. Where the bytes come from (node:fs and the relaxed-SIMD V8 flag in
 // src/engine/engine.ts and src/infer/node.ts; fetch, a Response or given bytes in src/infer/wasm.ts) is
 // the callers' business. This file is browser-safe: no node: imports, no Buffer, no process.
 // Memory is not shared: each thread owns its own instance. Pointers are plain numbers below 2 GiB.
+
+/** The WASM error raised by `abort` inside the training engine, with the AssemblyScript file and line
+ * (here, not in src/engine/engine.ts, so that browser-safe host code such as fbank can throw it). */
+export class EngineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EngineError";
+  }
+}
 
 /** The exports every build has: its memory and the bump arena of assembly/memory.ts. */
 export interface ArenaExports {
