@@ -49,6 +49,7 @@ export { collate, framesFor, makeBatches, type Batch, type BatchingOptions, type
 export { BatchLoader, type LoaderOptions, type LoaderStats } from "./data/loader.js";
 export { ENGINE_FBANK, STANDIN_FBANK, standInFbank, type FeatureFn, type FeatureSpec } from "./data/features.js";
 export { DEFAULT_TEXT, ensureDefaultCorpus, planSynthesis, synthesize, type SynthOptions, type SynthResult } from "./data/synth.js";
+export { DEFAULT_CORPUS, planCorpusV2, readYardstick, type CorpusVersion } from "./data/corpus_plan.js";
 export { Progress } from "./progress.js";
 export { loadTrainingData, type TrainingData, type TrainingDataOptions } from "./data/dataset.js";
 export {

@@ -5,6 +5,7 @@
 // exported (under 45 minutes in all). `--set supernet.enabled=false` trains the single model.
 
 import { readFileSync } from "node:fs";
+import { DEFAULT_CORPUS, type CorpusVersion } from "../data/corpus_plan.js";
 import { DEFAULT_MODEL, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, type SupernetSpace } from "../model/supernet.js";
 
@@ -17,6 +18,7 @@ export interface TrainConfig {
     vocabSize: number; // BPE vocabulary including blank
     maxDuration: number; // seconds; longer utterances are left out
     cacheDir: string; // synthetic corpus and feature cache
+    corpus: CorpusVersion; // the built-in corpus used when train is [] ("v1": 6,000 espeak-ng sentences; "v2": issue 15's); a run saved without it used v1
     strict: boolean;
   };
   optim: {
@@ -58,7 +60,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   // on the default single model, 400 updates, same seed: 84.1% against 88.0% validation WER (RESULTS.md).
   // DEFAULT_MODEL itself has none, so library code that builds a Model gets no CTC head unless it asks.
   model: { ...DEFAULT_MODEL, ctcWeight: 0.3 },
-  data: { train: [], valid: [], tokenizer: "char", vocabSize: 256, maxDuration: 20, cacheDir: "data-cache", strict: false },
+  data: { train: [], valid: [], tokenizer: "char", vocabSize: 256, maxDuration: 20, cacheDir: "data-cache", corpus: DEFAULT_CORPUS, strict: false },
   optim: {
     name: "scaled_adam", baseLr: 0.045, lrBatches: 300, lrEpochs: 8, warmupBatches: 100, warmupStart: 0.5,
     clippingScale: 2.0, adamwLr: 1e-3, weightDecay: 1e-2,

@@ -19,6 +19,7 @@ import type { Engine } from "../engine.js";
 import { EngineError } from "../engine.js";
 import { specAugment } from "../features.js";
 import { loadTrainingData, type TrainingData } from "../data/dataset.js";
+import { corpusCacheDir } from "../data/corpus_plan.js";
 import { makeBatches, framesFor, type Batch } from "../data/batching.js";
 import { BatchLoader } from "../data/loader.js";
 import { ENGINE_FBANK } from "../data/features.js";
@@ -134,7 +135,8 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     tokenizer: tokenizer ?? { type: cfg.data.tokenizer, vocabSize: cfg.data.vocabSize },
     strict: cfg.data.strict,
     maxDuration: cfg.data.maxDuration,
-    defaultCorpusDir: join(cfg.data.cacheDir, "synth-default"),
+    corpus: cfg.data.corpus ?? "v1",
+    defaultCorpusDir: corpusCacheDir(cfg.data.cacheDir, cfg.data.corpus ?? "v1"),
     log,
   });
   for (const line of data.summary) log(line);
@@ -391,7 +393,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
  */
 async function finishSupernet(engine: Engine, runDir: string, cfg: TrainConfig, all: SubnetInfo[], validated: SubnetInfo[], log: (l: string) => void): Promise<void> {
   const names = cfg.supernet.export?.length ? cfg.supernet.export : validated.map((s) => s.name);
-  const test = cfg.data.train.length ? cfg.data.valid[0] : join(cfg.data.cacheDir, "synth-default", "test.jsonl");
+  const test = cfg.data.train.length ? cfg.data.valid[0] : join(corpusCacheDir(cfg.data.cacheDir, cfg.data.corpus ?? "v1"), "test.jsonl");
   if (test && existsSync(test)) {
     log(`\nscoring ${names.length} of the ${all.length} subnets on ${test}`);
     await runEvalSubnets(engine, { run: runDir, data: test, subnets: names.join(","), beam: 1, log, progress: Boolean(process.stderr.isTTY) && process.env.CI !== "true" });
