@@ -44,3 +44,4 @@ export * from "./gemm_i8";
 export * from "./linear_fused";
 export * from "./tape_fused";
 export * from "./ctc";
+export * from "./audio/resample";

@@ -11,7 +11,8 @@
 import type { Features } from "../features.js";
 
 export type { Features };
-export type FeatureFn = (samples: Float32Array, sampleRate: number) => Features;
+/** `speed`, when present, is the speed perturbation the loader uses with these features (the engine's WASM one). */
+export type FeatureFn = ((samples: Float32Array, sampleRate: number) => Features) & { speed?: (x: Float32Array, factor: number) => Float32Array };
 
 export interface FeatureSpec {
   /** Module URL or absolute path of an ES module. */
@@ -31,7 +32,10 @@ export async function createEngineFbank(config: { build?: "simd" | "relaxed-simd
   if (typeof fbank !== "function") {
     throw new Error("engine.fbank is not available in this build (the fbank module is not merged); use the stand-in features");
   }
-  return (samples, sampleRate) => fbank.call(engine, samples, sampleRate);
+  const { speedPerturb } = await import("../audio/speed.js");
+  return Object.assign((samples: Float32Array, sampleRate: number) => fbank.call(engine, samples, sampleRate), {
+    speed: (x: Float32Array, factor: number) => speedPerturb(engine, x, factor),
+  });
 }
 
 /** The spec of the default features, for workers. */

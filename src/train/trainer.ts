@@ -20,6 +20,7 @@ import { EngineError } from "../engine.js";
 import { specAugment } from "../features.js";
 import { loadTrainingData, type TrainingData } from "../data/dataset.js";
 import { corpusCacheDir } from "../data/corpus_plan.js";
+import { speedFactor } from "../audio/speed.js";
 import { makeBatches, framesFor, type Batch } from "../data/batching.js";
 import { BatchLoader } from "../data/loader.js";
 import { ENGINE_FBANK } from "../data/features.js";
@@ -211,9 +212,13 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
 
   // ---- loaders ----------------------------------------------------------------------------------
   const cacheDir = join(cfg.data.cacheDir, "features");
-  const loader = new BatchLoader({ utterances: trainUtts, features: ENGINE_FBANK, workers: cfg.train.loaderWorkers, cacheDir, ledger: data.ledger });
-  const frames = trainUtts.map((u) => framesFor(u.duration));
-  const planFor = (epoch: number) => makeBatches(frames, { maxFrames: cfg.batch.maxFrames, buckets: cfg.batch.buckets, seed: cfg.train.seed }, epoch);
+  // A run saved before speedPerturb existed had none.
+  const speed = cfg.train.speedPerturb ? { seed: cfg.train.seed } : undefined;
+  const loader = new BatchLoader({ utterances: trainUtts, features: ENGINE_FBANK, workers: cfg.train.loaderWorkers, cacheDir, ledger: data.ledger, speedPerturb: speed });
+  // With speed perturbation an epoch's batches are planned on the perturbed lengths, so maxFrames still holds.
+  const framesAt = (epoch: number) => trainUtts.map((u, i) => framesFor(speed ? u.duration / speedFactor(speed.seed, epoch, i) : u.duration));
+  const planFor = (epoch: number) => makeBatches(framesAt(epoch), { maxFrames: cfg.batch.maxFrames, buckets: cfg.batch.buckets, seed: cfg.train.seed }, epoch);
+  log(`speed perturbation: ${speed ? `on (0.9/1.0/1.1 per utterance per epoch, seed ${speed.seed}; perturbed features computed on the fly, only 1.0 cached)` : "off"}`);
   if (!loaded && !opts.initFrom) {
     const stats = await featureStats(loader, planFor(0).batches.slice(0, 20), modelCfg.featDim);
     model.params.write("frontend.feat_mean", stats.mean);
@@ -285,7 +290,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
     outer: for (; pos.epoch < cfg.train.epochs; pos.epoch++, pos.batchInEpoch = 0) {
       const plan = planFor(pos.epoch).batches;
       const todo = plan.slice(pos.batchInEpoch);
-      for await (const batch of loader.run(todo)) {
+      for await (const batch of loader.run(todo, pos.epoch)) {
         if (Date.now() - t0 >= budgetMs) { stoppedBy = "budget"; break outer; }
         if (cfg.train.maxSteps > 0 && pos.step >= cfg.train.maxSteps) { stoppedBy = "steps"; break outer; }
         augment(batch, pos.step);
