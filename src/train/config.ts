@@ -18,6 +18,7 @@ export interface TrainConfig {
     vocabSize: number; // BPE vocabulary including blank
     maxDuration: number; // seconds; longer utterances are left out
     cacheDir: string; // synthetic corpus and feature cache
+    featureCache: boolean | null; // cache training features on disk; null = yes, except for the built-in corpus v2 (see trainer.ts)
     corpus: CorpusVersion; // the built-in corpus used when train is [] ("v1": 6,000 espeak-ng sentences; "v2": issue 15's); a run saved without it used v1
     strict: boolean;
   };
@@ -69,7 +70,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   // on the default single model, 400 updates, same seed: 84.1% against 88.0% validation WER (RESULTS.md).
   // DEFAULT_MODEL itself has none, so library code that builds a Model gets no CTC head unless it asks.
   model: { ...DEFAULT_MODEL, ctcWeight: 0.3 },
-  data: { train: [], valid: [], tokenizer: "char", vocabSize: 256, maxDuration: 20, cacheDir: "data-cache", corpus: DEFAULT_CORPUS, strict: false },
+  data: { train: [], valid: [], tokenizer: "char", vocabSize: 256, maxDuration: 20, cacheDir: "data-cache", featureCache: null, corpus: DEFAULT_CORPUS, strict: false },
   optim: {
     name: "scaled_adam", baseLr: 0.045, lrBatches: 300, lrEpochs: 8, warmupBatches: 100, warmupStart: 0.5,
     clippingScale: 2.0, adamwLr: 1e-3, weightDecay: 1e-2,

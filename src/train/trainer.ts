@@ -212,9 +212,14 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
 
   // ---- loaders ----------------------------------------------------------------------------------
   const cacheDir = join(cfg.data.cacheDir, "features");
+  // The built-in corpus v2 (~29 h) is read less than once by a default run, so cached training features would
+  // cost their 3.3 GB of disk without ever being read; a miss costs the loader's worker ~0.1 s per batch, beside
+  // a step of ~2.7 s (issue 15). Validation features (a few hundred utterances, read at every validation) are cached.
+  const builtinV2 = cfg.data.train.length === 0 && (cfg.data.corpus ?? "v1") === "v2";
+  const trainCache = (cfg.data.featureCache ?? !builtinV2) ? cacheDir : undefined;
   // A run saved before speedPerturb existed had none.
   const speed = cfg.train.speedPerturb ? { seed: cfg.train.seed } : undefined;
-  const loader = new BatchLoader({ utterances: trainUtts, features: ENGINE_FBANK, workers: cfg.train.loaderWorkers, cacheDir, ledger: data.ledger, speedPerturb: speed });
+  const loader = new BatchLoader({ utterances: trainUtts, features: ENGINE_FBANK, workers: cfg.train.loaderWorkers, cacheDir: trainCache, ledger: data.ledger, speedPerturb: speed });
   // With speed perturbation an epoch's batches are planned on the perturbed lengths, so maxFrames still holds.
   const framesAt = (epoch: number) => trainUtts.map((u, i) => framesFor(speed ? u.duration / speedFactor(speed.seed, epoch, i) : u.duration));
   const planFor = (epoch: number) => makeBatches(framesAt(epoch), { maxFrames: cfg.batch.maxFrames, buckets: cfg.batch.buckets, seed: cfg.train.seed }, epoch);
