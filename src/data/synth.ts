@@ -441,7 +441,7 @@ export async function ensureDefaultCorpus(dir = corpusCacheDir("data-cache", DEF
   if (existsSync(marker)) {
     const m = JSON.parse(readFileSync(marker, "utf8"));
     // v1 caches written before v2 existed have no "corpus" field.
-    if (m.format === "todm-synth" && m.version === 1 && (m.corpus ?? "v1") === corpus) return manifestsOf(Object.keys(m.counts));
+    if (m.format === "todm-synth" && m.version === 1 && (m.corpus ?? "v1") === corpus) return manifestsOf(m.counts ? Object.keys(m.counts) : SPLITS);
   }
   (log ?? console.log)(`building the built-in synthetic corpus ${corpus} in ${dir} (first use; cached afterwards)`);
   return (await synthesize({ out: dir, corpus, log })).manifests;
