@@ -128,13 +128,15 @@ describe("a disk that fills up", () => {
     const first = files.find((f) => f.endsWith(".wav"))!;
     truncateSync(join(out, first), 100);
     expect(checkWrittenWav(join(out, first))).toBeNull();
+    // A temporary WAV left by a build killed between write and rename is removed by the next build.
+    writeFileSync(join(out, first + ".123.abc.tmp"), "half");
     // A disk that fills up while the manifests are written: no manifest at all, no temporary file.
     const manifestsFull = (p: string, d: Uint8Array | string) => {
       if (p.includes(".jsonl.")) throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
       writeFileSync(p, d);
     };
     await expect(synthesize({ out, text, log: () => {}, progress: false, writeFile: manifestsFull })).rejects.toThrow(/disk is full \(ENOSPC\) writing the manifests/);
-    expect(readdirSync(out).filter((f) => f.endsWith(".jsonl") || f.endsWith(".tmp") || f === "synth.json")).toEqual([]);
+    expect(readdirSync(out, { recursive: true }).map(String).filter((f) => f.endsWith(".jsonl") || f.endsWith(".tmp") || f === "synth.json")).toEqual([]);
     // Space again: the build finishes, reusing every intact WAV.
     const r = await synthesize({ out, text, log: () => {}, progress: false });
     expect(r.reused).toBe(7);

@@ -18,7 +18,7 @@
 // is todm's only additive noise.
 
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -277,7 +277,11 @@ export async function buildCorpus(items: SynthItem[], engines: Partial<Record<En
     rmSync(join(out, "audio"), { recursive: true, force: true });
     rmSync(join(out, "synth.json"), { force: true });
   }
-  for (const s of splits) mkdirSync(join(out, "audio", s), { recursive: true });
+  for (const s of splits) {
+    mkdirSync(join(out, "audio", s), { recursive: true });
+    // Temporary files of a build killed between a write and its rename.
+    for (const f of readdirSync(join(out, "audio", s))) if (f.endsWith(".tmp")) rmSync(join(out, "audio", s, f), { force: true });
+  }
   writeAtomicWith(write, keyFile, key + "\n");
   const wavOf = (it: SynthItem) => join(out, "audio", it.split, `${it.id}.wav`);
   const durations = new Float64Array(items.length).fill(-1);
