@@ -51,3 +51,4 @@ export * from "./ops/linear_fused";
 export { t_linear_silu, t_linear_residual } from "./tape/tape_fused";
 export * from "./transducer/ctc";
 export * from "./transducer/rnnt_pruned";
+export * from "./audio/resample";

@@ -1,16 +1,20 @@
-// Makes data/text/sentences.txt, the text list that `todm synth` speaks by default, from the Common
-// Voice sentence collection (CC0; its LICENSE is copied next to the list). Deterministic: the same
-// input gives the same list.
+// Makes the text lists that `todm synth` speaks, from the Common Voice sentence collection (CC0; its
+// LICENSE is copied next to the lists). Deterministic: the same input gives the same list.
 //
-//   node scripts/make-sentence-list.mjs /work/shared/data/text/common-voice-en.txt 6000
+//   node scripts/make-sentence-list.mjs /work/shared/data/text/common-voice-en.txt 6000   # data/text/sentences.txt (corpus v1)
+//   node scripts/make-sentence-list.mjs /work/shared/data/text/common-voice-en.txt all    # data/text/sentences-v2.txt (corpus v2; needs dist/)
 //
 // Kept: sentences of 4-14 words and at most 90 characters, of ASCII letters and plain punctuation,
 // with no digits, no all-capital words (espeak-ng spells acronyms out), no abbreviations with a
-// period, each distinct after normalisation. Then a seeded shuffle picks N of them.
+// period, each distinct after normalisation. With N, a seeded shuffle picks N of them. With "all",
+// every kept sentence in source order, minus each sentence whose normalised text (src/data/normalize.ts)
+// is a sentence of the frozen yardstick (data/yardstick/yardstick-v1.tsv), so no training or validation
+// utterance of corpus v2 can speak one.
 import { readFileSync, writeFileSync } from "node:fs";
 
 const [src, nArg] = process.argv.slice(2);
-const n = Number(nArg ?? 6000);
+const all = nArg === "all";
+const n = all ? Infinity : Number(nArg ?? 6000);
 const seen = new Set();
 const keep = [];
 for (const raw of readFileSync(src, "utf8").split("\n")) {
@@ -24,6 +28,25 @@ for (const raw of readFileSync(src, "utf8").split("\n")) {
   if (seen.has(norm)) continue;
   seen.add(norm);
   keep.push(s);
+}
+if (all) {
+  const { normalizeText } = await import("../dist/data/normalize.js");
+  const rows = readFileSync("data/yardstick/yardstick-v1.tsv", "utf8").trim().split("\n").slice(1);
+  const yard = new Set(rows.map((r) => r.split("\t")[7]));
+  const out = [], byNorm = new Set();
+  let dropped = 0;
+  for (const s of keep) {
+    const t = normalizeText(s);
+    // The rules above normalise more crudely than normalizeText; drop what only the latter merges.
+    if (yard.has(t)) dropped++;
+    else if (t && !byNorm.has(t)) {
+      byNorm.add(t);
+      out.push(s);
+    }
+  }
+  writeFileSync("data/text/sentences-v2.txt", out.join("\n") + "\n");
+  console.log(`kept ${keep.length} candidate sentences, dropped ${dropped} yardstick sentences, wrote ${out.length} to data/text/sentences-v2.txt`);
+  process.exit(0);
 }
 // mulberry32, seed 2024
 let state = 2024;

@@ -8,6 +8,7 @@ import { Command } from "commander";
 import { createEngine } from "./index.js";
 import { runSelfcheck } from "./commands/selfcheck.js";
 import { describeDefaults } from "./train/config.js";
+import { DEFAULT_CORPUS as DEFAULT_CORPUS_NAME } from "./data/corpus_plan.js";
 
 const program = new Command();
 program
@@ -46,14 +47,18 @@ program
 
 program
   .command("synth")
-  .description("speak sentences with espeak-ng into a 16 kHz corpus with train/valid/test manifests (needs apt-get install espeak-ng)")
+  .description("speak sentences with espeak-ng and flite into a 16 kHz corpus with one manifest per split (needs apt-get install -y espeak-ng flite); resumes when run again")
   .requiredOption("--out <dir>", "output folder: audio/<split>/*.wav, <split>.jsonl, synth.json")
-  .option("--text <file>", "sentences, one a line (default: the shipped CC0 list data/text/sentences.txt)")
-  .option("--utterances <n>", "utterances in all splits (default: one per sentence)")
+  .option("--corpus <v>", `a built-in corpus: v2 (40,191 sentences, espeak-ng and flite; train, valid, test = yardstick-v1, flite-heldout) or v1 (6,000 sentences, espeak-ng) (default: ${DEFAULT_CORPUS_NAME})`)
+  .option("--preset <name>", "speak a shipped plan as it is: yardstick-v1 (353 utterances -> DIR/test.jsonl)")
+  .option("--text <file>", "your own sentences, one a line, planned with the v1 rules (espeak-ng only)")
+  .option("--utterances <n>", "with --text or --corpus v1: utterances in all splits (default: one per sentence)")
   .option("--seed <s>", "seed for voices, variants, speed, pitch, noise", "1")
-  .option("--noise", "add light white noise (15-30 dB SNR)", false)
-  .option("--jobs <n>", "espeak-ng processes in parallel", "2")
-  .action(async (opts: { out: string; text?: string; utterances?: string; seed?: string; noise?: boolean; jobs?: string }) => {
+  .option("--noise", "add light white noise (15-30 dB SNR) to the WAVs (v2: train and valid only); todm's only additive noise", false)
+  .option("--no-flite", "corpus v2 from espeak-ng alone even when flite is installed")
+  .option("--jobs <n>", "engine processes in parallel (default: one per core)")
+  .option("--timeout <s>", "seconds before a hung engine is killed and its sentence skipped", "30")
+  .action(async (opts: { out: string; corpus?: string; preset?: string; text?: string; utterances?: string; seed?: string; noise?: boolean; flite: boolean; jobs?: string; timeout?: string }) => {
     const { runSynth } = await import("./commands/synth.js");
     await runSynth(opts);
   });
@@ -68,6 +73,7 @@ program
   .option("--init-from <model>", "start from a model file's weights (fine-tuning; same architecture and tokenizer)")
   .option("--init-only", "write the initial model (seeded weights, feature statistics, tokenizer) to <out>/init.safetensors and stop", false)
   .option("--threads <n>", "data-parallel compute threads, each with a replica of the model (train.threads, default 2)")
+  .option("--corpus <v>", `the built-in corpus when no --train is given: v2 or v1 (data.corpus, default ${DEFAULT_CORPUS_NAME})`)
   .option("--train <manifest>", "training manifest (JSONL; repeatable)", collect, [])
   .option("--valid <manifest>", "validation manifest (JSONL; repeatable)", collect, [])
   .option("--minutes <m>", "wall-clock budget of the training loop (train.maxMinutes)")
@@ -154,7 +160,7 @@ program
   .option("--out <dir>", "experiment directory (runs, eval reports, logs, REPORT.md)", "runs/repro")
   .option("--train <manifest>", "training manifest (repeatable; default: the built-in synthetic corpus)", collect, [])
   .option("--valid <manifest>", "validation manifest (repeatable)", collect, [])
-  .option("--test <manifest>", "test manifest scored at the end (default: data-cache/synth-default/test.jsonl)")
+  .option("--test <manifest>", "test manifest scored at the end (default: the built-in corpus's test split, the yardstick)")
   .option("--steps <n>", "optimizer updates of every run (the Supernet's steps = each twin's updates)", "400")
   .option("--seeds <n>", "seeds of the Supernet and of each twin", "2")
   .option("--twins <n>", "subnets reported and trained alone (spread from the largest to the smallest)", "6")

@@ -47,6 +47,7 @@ export { BatchLoader, type LoaderOptions, type LoaderStats } from "./data/loader
 export { ENGINE_FBANK, STANDIN_FBANK, standInFbank, type FeatureFn, type FeatureSpec } from "./data/features.js";
 export { DEFAULT_TEXT, ensureDefaultCorpus, planSynthesis, synthesize, type SynthOptions, type SynthResult } from "./data/synth.js";
 export { Progress } from "./util/progress.js";
+export { DEFAULT_CORPUS, planCorpusV2, readYardstick, type CorpusVersion } from "./data/corpus_plan.js";
 export { loadTrainingData, type TrainingData, type TrainingDataOptions } from "./data/dataset.js";
 export {
   alignWords, alignTexts, scoringWords, corpusScore, scoreUtterances, bootstrapInterval, werPercent,

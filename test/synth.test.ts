@@ -82,11 +82,11 @@ const hasEspeak = spawnSync("espeak-ng", ["--version"]).status === 0;
 describe.skipIf(!hasEspeak)("synthesize with espeak-ng", () => {
   it("writes 16 kHz mono WAVs whose durations match the manifests, and a tokenizable corpus", async () => {
     const out = mkdtempSync(join(tmpdir(), "todm-synth-"));
-    const r = await synthesize({ out, utterances: 16, seed: 5, log: () => {}, progress: false });
-    expect(r.counts.train + r.counts.valid + r.counts.test).toBe(16);
+    const r = await synthesize({ out, corpus: "v1", utterances: 16, seed: 5, log: () => {}, progress: false });
+    expect(r.counts.train! + r.counts.valid! + r.counts.test!).toBe(16);
     const tok = trainChar(sentences.map((s) => s.text));
     for (const s of SPLITS) {
-      for (const e of readManifest(r.manifests[s])) {
+      for (const e of readManifest(r.manifests[s]!)) {
         const w = readWav(readFileSync(e.audio), e.audio);
         expect([w.sampleRate, w.channels]).toEqual([16000, 1]);
         // The manifest rounds durations to 0.1 ms.

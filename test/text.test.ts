@@ -295,7 +295,7 @@ describe("loadTrainingData", () => {
     writeFileSync(join(d, "a.wav"), tone(0.1));
     for (const s of ["train", "valid", "test"]) writeFileSync(join(d, `${s}.jsonl`), JSON.stringify({ audio_filepath: "a.wav", duration: 0.1, text: `${s} words` }) + "\n");
     writeFileSync(join(d, "synth.json"), JSON.stringify({ format: "todm-synth", version: 1 }));
-    const data = await loadTrainingData({ defaultCorpusDir: d, tokenizer: { type: "bpe", vocabSize: 20 } });
+    const data = await loadTrainingData({ defaultCorpusDir: d, corpus: "v1", tokenizer: { type: "bpe", vocabSize: 20 } });
     expect(data.train.texts()).toEqual(["TRAIN WORDS"]);
     expect(data.valid.utterances.length).toBe(0); // "VALID" has a V and an L the training text lacks
     expect(data.ledger.errors[0].message).toBe(`${join(d, "valid.jsonl")}:1: text has character 'V' (U+0056) that the tokenizer cannot encode`);

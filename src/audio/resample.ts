@@ -104,3 +104,8 @@ export function resample(x: Float32Array, from: number, to: number, opts: Resamp
   }
   return y;
 }
+
+/** The filter bank of a rate change (for the WASM speed perturbation, src/audio/speed.ts). */
+export function resamplePlan(from: number, to: number, opts: ResampleOptions = {}): Readonly<Plan> {
+  return plan(from, to, { ...RESAMPLE_DEFAULTS, ...opts });
+}

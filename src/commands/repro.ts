@@ -18,6 +18,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { corpusCacheDir, DEFAULT_CORPUS } from "../data/corpus_plan.js";
 import { DEFAULT_MODEL, headDimOf, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, listSubnets, type SubnetInfo } from "../model/supernet.js";
 import { writeFileAtomic } from "../io/safetensors.js";
@@ -169,7 +170,7 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   const all = listSubnets(model, space);
   const reported = reportedSubnets(all, o.twins);
   const P = headDimOf(model);
-  const test = o.test ?? join("data-cache", "synth-default", "test.jsonl");
+  const test = o.test ?? join(corpusCacheDir("data-cache", DEFAULT_CORPUS), "test.jsonl");
   if (!existsSync(test)) throw new Error(`repro: no test manifest ${test} (give --test, or run \`todm train\` once to build the synthetic corpus)`);
   const dataArgs = [...o.train.flatMap((t) => ["--train", t]), ...o.valid.flatMap((v) => ["--valid", v])];
   const common = (dir: string, seed: number, extra: string[], fresh = false) => {

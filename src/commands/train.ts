@@ -1,13 +1,15 @@
 // `todm train`: resolves the configuration (defaults, --config FILE, --set overrides, data options),
 // prints it, and runs the training loop (src/train/trainer.ts).
 //
-//   node dist/cli.js train                                  # default model, built-in synthetic corpus
+//   node dist/cli.js train                                  # default model, built-in synthetic corpus (v2)
+//   node dist/cli.js train --corpus v1                      # on the corpus of RESULTS.md's earlier runs
 //   node dist/cli.js train --out runs/k --train k.jsonl --valid kv.jsonl --set train.maxMinutes=30
 //   node dist/cli.js train --resume runs/k                  # continue a stopped or killed run
 //   node dist/cli.js train --threads 2                      # data-parallel on 2 threads (src/train/parallel.ts)
 //   node dist/cli.js train --out /tmp/init --init-only      # only OUT/init.safetensors: the step-0 model
 
 import { createEngine } from "../index.js";
+import { CORPUS_VERSIONS, type CorpusVersion } from "../data/corpus_plan.js";
 import { loadTrainConfig } from "../train/config.js";
 import { train } from "../train/trainer.js";
 
@@ -24,6 +26,7 @@ export interface TrainCliOptions {
   minutes?: string;
   steps?: string;
   seed?: string;
+  corpus?: string;
 }
 
 export async function runTrain(o: TrainCliOptions): Promise<void> {
@@ -33,6 +36,10 @@ export async function runTrain(o: TrainCliOptions): Promise<void> {
   if (o.minutes !== undefined) overrides.push(`train.maxMinutes=${Number(o.minutes)}`);
   if (o.steps !== undefined) overrides.push(`train.maxSteps=${Number(o.steps)}`);
   if (o.seed !== undefined) overrides.push(`train.seed=${Number(o.seed)}`);
+  if (o.corpus !== undefined) {
+    if (!CORPUS_VERSIONS.includes(o.corpus as CorpusVersion)) throw new Error(`--corpus ${o.corpus}: expected one of ${CORPUS_VERSIONS.join(", ")}`);
+    overrides.push(`data.corpus=${o.corpus}`);
+  }
   if (o.threads !== undefined) {
     const n = Number(o.threads);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--threads ${o.threads}: expected a whole number >= 1`);

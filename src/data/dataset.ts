@@ -8,6 +8,7 @@
 
 import { Corpus } from "./corpus.js";
 import { SkipLedger } from "./errors.js";
+import { corpusCacheDir, DEFAULT_CORPUS, type CorpusVersion } from "./corpus_plan.js";
 import { ensureDefaultCorpus } from "./synth.js";
 import { trainBpe, trainChar, type Tokenizer } from "./tokenizer.js";
 
@@ -21,7 +22,8 @@ export interface TrainingDataOptions {
   strict?: boolean;
   /** Leave out utterances longer than this many seconds (default 20). */
   maxDuration?: number;
-  /** Where the default corpus is built and cached. */
+  /** Which built-in corpus (default DEFAULT_CORPUS, src/data/corpus_plan.ts) and where it is built and cached. */
+  corpus?: CorpusVersion;
   defaultCorpusDir?: string;
   log?: (line: string) => void;
 }
@@ -38,7 +40,9 @@ export interface TrainingData {
 export async function loadTrainingData(opts: TrainingDataOptions = {}): Promise<TrainingData> {
   let train = opts.train ?? [], valid = opts.valid ?? [];
   if (train.length === 0) {
-    const m = await ensureDefaultCorpus(opts.defaultCorpusDir, opts.log);
+    const corpus = opts.corpus ?? DEFAULT_CORPUS;
+    const m = await ensureDefaultCorpus(opts.defaultCorpusDir ?? corpusCacheDir("data-cache", corpus), opts.log, corpus);
+    if (!m.train || !m.valid) throw new Error(`the built-in corpus ${corpus} has no train or valid manifest`);
     train = [m.train];
     if (valid.length === 0) valid = [m.valid];
   }

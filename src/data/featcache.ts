@@ -7,12 +7,17 @@
 // u32 version 1, u32 frames, u32 bins, then frames*bins f32 (little endian). Entries are written to a
 // temporary file and renamed, so a crash or a concurrent worker never leaves half an entry; an entry
 // that does not parse is recomputed. Not an LRU: delete the folder to reclaim space.
+//
+// Speed perturbation (src/audio/speed.ts): only factor 1.0 is cached. A perturbed utterance (0.9 or
+// 1.1, two draws in three) is decoded, resampled, perturbed in WASM and featurised on the fly, and
+// never written: the cache stays one copy of the corpus's features, and no perturbed audio is stored.
 
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readAudioFile } from "../audio/read.js";
 import { resample } from "../audio/resample.js";
+import { speedPerturbHost } from "../audio/speed.js";
 import { collate, type Batch } from "./batching.js";
 import { DataError } from "./errors.js";
 import type { FeatureFn, Features } from "./features.js";
@@ -25,8 +30,10 @@ export interface FeatureEnv {
   featureKey: string;
   sampleRate: number;
   cacheDir?: string;
+  /** Speed perturbation of 16 kHz samples (default: the host resampler). */
+  perturb?: (x: Float32Array, factor: number) => Float32Array;
   /** audioSeconds counts decoded audio exactly, and cache hits as frames * 10 ms (their audio is not read). */
-  stats: { cacheHits: number; cacheMisses: number; audioSeconds: number };
+  stats: { cacheHits: number; cacheMisses: number; audioSeconds: number; perturbed?: number; perturbMs?: number };
 }
 
 export function cachePath(env: Pick<FeatureEnv, "cacheDir" | "featureKey" | "sampleRate">, audio: string): string | undefined {
@@ -68,9 +75,9 @@ function writeEntry(path: string, f: Features): void {
   renameSync(tmp, path);
 }
 
-/** Features of one file: from the cache, else decoded, resampled, computed (and cached). */
-export async function featuresOf(env: FeatureEnv, audio: string): Promise<Features> {
-  const path = cachePath(env, audio);
+/** Features of one file: from the cache, else decoded, resampled, computed (and cached); `factor` != 1: perturbed, never cached. */
+export async function featuresOf(env: FeatureEnv, audio: string, factor = 1): Promise<Features> {
+  const path = factor === 1 ? cachePath(env, audio) : undefined;
   if (path) {
     const hit = readEntry(path);
     if (hit) {
@@ -81,7 +88,13 @@ export async function featuresOf(env: FeatureEnv, audio: string): Promise<Featur
   }
   env.stats.cacheMisses++;
   const a = await readAudioFile(audio);
-  const x = a.sampleRate === env.sampleRate ? a.samples : resample(a.samples, a.sampleRate, env.sampleRate);
+  let x = a.sampleRate === env.sampleRate ? a.samples : resample(a.samples, a.sampleRate, env.sampleRate);
+  if (factor !== 1) {
+    const t0 = performance.now();
+    x = (env.perturb ?? speedPerturbHost)(x, factor);
+    env.stats.perturbed = (env.stats.perturbed ?? 0) + 1;
+    env.stats.perturbMs = (env.stats.perturbMs ?? 0) + performance.now() - t0;
+  }
   env.stats.audioSeconds += x.length / env.sampleRate;
   const f = env.features(x, env.sampleRate);
   if (f.frames === 0) throw new DataError("empty", audio, undefined, `audio too short for one feature frame (${x.length} samples)`);
@@ -92,7 +105,7 @@ export async function featuresOf(env: FeatureEnv, audio: string): Promise<Featur
 
 export interface BatchJob {
   seq: number;
-  items: { id: number; audio: string; tokens: Int32Array }[];
+  items: { id: number; audio: string; tokens: Int32Array; factor?: number }[];
 }
 
 export interface BatchResult {
@@ -107,7 +120,7 @@ export async function loadBatch(env: FeatureEnv, job: BatchJob): Promise<BatchRe
   const errors: BatchResult["errors"] = [];
   for (const it of job.items) {
     try {
-      const f = await featuresOf(env, it.audio);
+      const f = await featuresOf(env, it.audio, it.factor ?? 1);
       ok.push({ id: it.id, feats: f.data, frames: f.frames, bins: f.bins, tokens: it.tokens });
     } catch (e) {
       if (!(e instanceof DataError)) throw e;

@@ -10,9 +10,11 @@
 
 import { loadEngine } from "../engine/engine.js";
 import { fbank, type Features } from "../engine/features.js";
+import { speedPerturb } from "../audio/speed.js";
 
 export type { Features };
-export type FeatureFn = (samples: Float32Array, sampleRate: number) => Features;
+/** `speed`, when present, is the speed perturbation the loader uses with these features (the engine's WASM one). */
+export type FeatureFn = ((samples: Float32Array, sampleRate: number) => Features) & { speed?: (x: Float32Array, factor: number) => Float32Array };
 
 export interface FeatureSpec {
   /** Module URL or absolute path of an ES module. */
@@ -25,7 +27,9 @@ export interface FeatureSpec {
 /** The engine's fbank, in a fresh engine (one per worker thread). */
 export async function createEngineFbank(config: { build?: "simd" | "relaxed-simd" } = {}): Promise<FeatureFn> {
   const engine = await loadEngine({ build: config.build });
-  return (samples, sampleRate) => fbank(engine, samples, sampleRate);
+  return Object.assign((samples: Float32Array, sampleRate: number) => fbank(engine, samples, sampleRate), {
+    speed: (x: Float32Array, factor: number) => speedPerturb(engine, x, factor),
+  });
 }
 
 /** The spec of the default features, for workers. */

@@ -21,8 +21,10 @@ async function makeEnv(): Promise<FeatureEnv> {
   const mod = await import(init.spec.module);
   const factory = mod[init.spec.factory] as ((c: unknown) => Promise<FeatureFn>) | undefined;
   if (typeof factory !== "function") throw new Error(`feature module ${init.spec.module} has no export ${init.spec.factory}`);
+  const features = await factory(init.spec.config ?? {});
   return {
-    features: await factory(init.spec.config ?? {}),
+    features,
+    perturb: features.speed,
     featureKey: init.featureKey,
     sampleRate: init.sampleRate,
     cacheDir: init.cacheDir,

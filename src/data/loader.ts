@@ -22,6 +22,7 @@ import { DataError, SkipLedger } from "./errors.js";
 import { loadBatch, type BatchJob, type BatchResult, type FeatureEnv } from "./featcache.js";
 import type { FeatureFn, FeatureSpec } from "./features.js";
 import type { Utterance } from "./corpus.js";
+import { speedFactor } from "../audio/speed.js";
 
 export interface LoaderOptions {
   utterances: Pick<Utterance, "audio" | "tokens">[];
@@ -37,6 +38,8 @@ export interface LoaderOptions {
   cacheDir?: string;
   sampleRate?: number;
   ledger?: SkipLedger;
+  /** Speed perturbation: each utterance of each epoch at 0.9, 1.0 or 1.1, drawn from this seed (src/audio/speed.ts). */
+  speedPerturb?: { seed: number };
 }
 
 export interface LoaderStats {
@@ -49,6 +52,9 @@ export interface LoaderStats {
   cacheMisses: number;
   /** Seconds of audio delivered. */
   audioSeconds: number;
+  /** Utterances speed-perturbed (factor 0.9 or 1.1), and the loader threads' milliseconds spent perturbing them. */
+  perturbed: number;
+  perturbMs: number;
 }
 
 interface Pending {
@@ -58,7 +64,7 @@ interface Pending {
 
 export class BatchLoader {
   readonly ledger: SkipLedger;
-  readonly stats: LoaderStats = { batches: 0, utterances: 0, skipped: 0, waitMs: 0, cacheHits: 0, cacheMisses: 0, audioSeconds: 0 };
+  readonly stats: LoaderStats = { batches: 0, utterances: 0, skipped: 0, waitMs: 0, cacheHits: 0, cacheMisses: 0, audioSeconds: 0, perturbed: 0, perturbMs: 0 };
   private readonly opts: LoaderOptions;
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
@@ -79,6 +85,7 @@ export class BatchLoader {
       if (opts.cacheDir && !opts.featureKey) throw new Error("BatchLoader: a feature cache with a function needs a featureKey naming it");
       this.localEnv = {
         features: opts.features,
+        perturb: opts.features.speed,
         featureKey: opts.featureKey ?? "",
         sampleRate,
         cacheDir: opts.cacheDir,
@@ -94,7 +101,7 @@ export class BatchLoader {
         return mod[spec.factory](spec.config ?? {}) as Promise<FeatureFn>;
       })();
       this.localEnvPromise = env.then((features) => {
-        this.localEnv = { features, featureKey, sampleRate, cacheDir: opts.cacheDir, stats: { cacheHits: 0, cacheMisses: 0, audioSeconds: 0 } };
+        this.localEnv = { features, perturb: features.speed, featureKey, sampleRate, cacheDir: opts.cacheDir, stats: { cacheHits: 0, cacheMisses: 0, audioSeconds: 0 } };
       });
       return;
     }
@@ -124,10 +131,14 @@ export class BatchLoader {
     this.pending.clear();
   }
 
-  private submit(batch: number[], k: number): Promise<BatchResult> {
+  private submit(batch: number[], k: number, epoch: number): Promise<BatchResult> {
+    const sp = this.opts.speedPerturb;
     const job: BatchJob = {
       seq: this.seq++,
-      items: batch.map((id) => ({ id, audio: this.opts.utterances[id].audio, tokens: this.opts.utterances[id].tokens ?? new Int32Array(0) })),
+      items: batch.map((id) => ({
+        id, audio: this.opts.utterances[id].audio, tokens: this.opts.utterances[id].tokens ?? new Int32Array(0),
+        ...(sp ? { factor: speedFactor(sp.seed, epoch, id) } : {}),
+      })),
     };
     if (this.workers.length === 0) {
       return (this.localEnvPromise ?? Promise.resolve()).then(() => loadBatch(this.localEnv!, job));
@@ -139,14 +150,14 @@ export class BatchLoader {
     });
   }
 
-  /** Yields the batches of one epoch's plan, in order, skipping (and recording) bad utterances. */
-  async *run(plan: number[][]): AsyncGenerator<Batch> {
+  /** Yields the batches of one epoch's plan, in order, skipping (and recording) bad utterances; `epoch` draws the speed factors. */
+  async *run(plan: number[][], epoch = 0): AsyncGenerator<Batch> {
     const depth = Math.max(1, this.opts.prefetch ?? 4);
     const inflight: Promise<BatchResult>[] = [];
     let next = 0;
     const fill = () => {
       while (next < plan.length && inflight.length < depth) {
-        const p = this.submit(plan[next], next);
+        const p = this.submit(plan[next], next, epoch);
         p.catch(() => undefined); // rejections are rethrown where awaited
         inflight.push(p);
         next++;
@@ -175,6 +186,8 @@ export class BatchLoader {
     this.stats.cacheHits = all.reduce((s, x) => s + x.cacheHits, 0);
     this.stats.cacheMisses = all.reduce((s, x) => s + x.cacheMisses, 0);
     this.stats.audioSeconds = all.reduce((s, x) => s + x.audioSeconds, 0);
+    this.stats.perturbed = all.reduce((s, x) => s + (x.perturbed ?? 0), 0);
+    this.stats.perturbMs = all.reduce((s, x) => s + (x.perturbMs ?? 0), 0);
   }
 
   /** Stops the workers. */

@@ -4,7 +4,7 @@
 // atomic (a temporary file renamed into place). Not a reader of other manifest dialects (Kaldi
 // wav.scp/text, ESPnet).
 
-import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { DataError, SkipLedger } from "./errors.js";
 
@@ -76,8 +76,8 @@ function parseLine(line: string, path: string, n: number, base: string, checkAud
   return e;
 }
 
-/** Writes entries as JSONL with paths relative to the manifest's folder; atomic (temp + rename). */
-export function writeManifest(path: string, entries: Pick<ManifestEntry, "audio" | "duration" | "text" | "extra">[]): void {
+/** Writes entries as JSONL with paths relative to the manifest's folder; atomic (temp + rename, or `write`). */
+export function writeManifest(path: string, entries: Pick<ManifestEntry, "audio" | "duration" | "text" | "extra">[], write = writeAtomic): void {
   const base = dirname(resolve(path));
   mkdirSync(base, { recursive: true });
   const lines = entries.map((e) => {
@@ -85,12 +85,17 @@ export function writeManifest(path: string, entries: Pick<ManifestEntry, "audio"
     if (sep !== "/") rel = rel.split(sep).join("/");
     return JSON.stringify({ audio_filepath: rel, duration: Math.round(e.duration * 1e4) / 1e4, text: e.text, ...(e.extra ?? {}) });
   });
-  writeAtomic(path, lines.join("\n") + (lines.length ? "\n" : ""));
+  write(path, lines.join("\n") + (lines.length ? "\n" : ""));
 }
 
 /** Writes a file through a temporary sibling and a rename, so readers never see half a file. */
 export function writeAtomic(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true }); // a full disk leaves no temporary file behind
+    throw e;
+  }
 }

@@ -1,45 +1,38 @@
-// The synthetic corpus: sentences spoken by espeak-ng with voices, variants, speed and pitch drawn
-// from a seed, resampled to 16 kHz, written as WAV with one NeMo manifest per split. It is todm's
-// built-in default data, built on first use and cached (`ensureDefaultCorpus`).
+// The synthetic corpus: sentences spoken by espeak-ng and flite (separate programs, src/data/engines.ts)
+// with voices, variants, rate and pitch drawn from a seed, resampled to 16 kHz, written as WAV with one
+// NeMo manifest per split. It is todm's built-in default data, built on first use and cached
+// (`ensureDefaultCorpus`). The plans: corpus v1 here (planSynthesis: 6,000 sentences, espeak-ng only),
+// corpus v2 (the default) and the frozen yardstick in corpus_plan.ts.
 //
-// Splits: a sentence's split is fixed by a hash of its normalised text (about 6% test, 6% valid, the
-// rest train), so no sentence is shared between splits whatever the seed. Voices: every English voice
-// + variant combination is one "speaker"; the seed holds out 10% of the combinations for test and
-// another 10% for valid, and training never hears them.
-// espeak-ng (GPL-3.0-or-later) is run as a separate process (Debian: `apt-get install espeak-ng`); it
-// is not a dependency of todm. Not a TTS engine of its own, and not a data augmenter (the optional
-// noise is light white noise at 15-30 dB SNR).
+// v1 rules. Splits: a sentence's split is fixed by a hash of its normalised text (about 6% test, 6%
+// valid, the rest train), so no sentence is shared between splits whatever the seed. Voices: every
+// English voice + variant combination is one "speaker"; the seed holds out 10% of the combinations for
+// test and another 10% for valid, and training never hears them.
+//
+// The build (buildCorpus) runs a job per core, each with one `sh` loop per engine; one progress bar
+// with ETA; it skips and counts the utterances an engine cannot speak (named in the log and in
+// synth.json), stops with a clear message when the disk is full, keeps every WAV written, and resumes:
+// run it again and the WAVs already written (checked by size and header) are reused. Manifests and
+// synth.json are written atomically, last. Not a TTS engine of its own, and not the loader's
+// augmentation: the optional noise (`--noise`, light white noise at 15-30 dB SNR, baked into the WAVs)
+// is todm's only additive noise.
 
-import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { resample } from "../audio/resample.js";
-import { readWav, writeWav } from "../audio/wav.js";
-import { writeAtomic, writeManifest } from "./manifest.js";
+import { writeWav } from "../audio/wav.js";
+import { corpusCacheDir, DEFAULT_CORPUS, planCorpusV2, PRESETS, type PlanV2Options, readYardstick, TEXT_V2, flitePerson, type CorpusVersion, type Preset } from "./corpus_plan.js";
+import { EngineRunner, findEngine, SynthFailure, type EngineInfo, type EngineName, type SpeakTiming } from "./engines.js";
+import { writeManifest } from "./manifest.js";
 import { normalizeText } from "./normalize.js";
 import { Progress } from "../util/progress.js";
 import { mulberry32 } from "../util/random.js";
+import { CORPUS_SPLITS, SPLITS, shuffle, voiceSplits, sentenceSplit, type CorpusSplit, type Split } from "./voices.js";
 
-export type Split = "train" | "valid" | "test";
-export const SPLITS: Split[] = ["train", "valid", "test"];
-
-/** English espeak-ng voices that need no mbrola data. */
-export const VOICES = ["en", "en-gb", "en-us", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-gb-x-rp", "en-029", "en-us-nyc"];
-
-/** Variants that sound like a person (robotic, whispered, demonic and sped-up ones left out). */
-export const VARIANTS = [
-  "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
-  "klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6",
-  "adam", "Alex", "Alicia", "Andrea", "Andy", "Annie", "antonio", "aunty", "belinda", "benjamin", "boris",
-  "caleb", "david", "Denis", "ed", "edward", "edward2", "Gene", "Gene2", "grandma", "grandpa", "gustave",
-  "Henrique", "Hugo", "iven", "iven2", "iven3", "iven4", "Jacky", "john", "kaukovalta", "Lee", "linda",
-  "marcelo", "Marco", "Mario", "max", "Michael", "michel", "miguel", "Mike", "norbert", "Nguyen", "pablo",
-  "paul", "pedro", "quincy", "rob", "robert", "sandro", "shelby", "steph", "steph2", "steph3", "travis",
-  "victor", "zac",
-];
+export { CORPUS_SPLITS, SPLITS, VARIANTS, VOICES, sentenceSplit, voiceSplits, type CorpusSplit, type Split } from "./voices.js";
 
 /** The shipped sentence list (CC0, data/text/LICENSE). */
 export const DEFAULT_TEXT = fileURLToPath(new URL("../../data/text/sentences.txt", import.meta.url));
@@ -51,39 +44,22 @@ export const DEFAULT_SEED = 1;
 /** A seed gives the same corpus on every machine (src/random.ts). */
 export const seeded = mulberry32;
 
-function shuffle<T>(xs: T[], r: () => number): T[] {
-  for (let i = xs.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [xs[i], xs[j]] = [xs[j], xs[i]];
-  }
-  return xs;
-}
-
-/** A sentence's split, from an FNV-1a hash of its normalised text (independent of the seed). */
-export function sentenceSplit(normalized: string): Split {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < normalized.length; i++) h = Math.imul(h ^ normalized.charCodeAt(i), 0x01000193) >>> 0;
-  const b = h % 100;
-  return b < 6 ? "test" : b < 12 ? "valid" : "train";
-}
-
-/** Voice+variant combinations per split: the seed holds out 10% for test and 10% for valid. */
-export function voiceSplits(seed: number): Record<Split, string[]> {
-  const combos = shuffle(VOICES.flatMap((v) => VARIANTS.map((x) => `${v}+${x}`)), seeded(seed ^ 0x5eed));
-  const k = Math.round(combos.length * 0.1);
-  return { test: combos.slice(0, k), valid: combos.slice(k, 2 * k), train: combos.slice(2 * k) };
-}
-
 export interface SynthItem {
   id: string;
-  split: Split;
-  /** The sentence as spoken (punctuation helps espeak's prosody). */
+  split: CorpusSplit;
+  /** The sentence as spoken (punctuation helps the engines' prosody). */
   spoken: string;
   /** The transcript: normalised. */
   text: string;
-  voice: string; // "en-us+f3"
-  speed: number; // words per minute
-  pitch: number; // 0..99
+  engine: EngineName;
+  /** espeak-ng: "en-us+f3" (voice+variant); flite: a voice ("kal16"). */
+  voice: string;
+  /** espeak-ng: words per minute, and pitch 0..99. */
+  speed?: number;
+  pitch?: number;
+  /** flite: duration_stretch, and int_f0_target_mean in Hz (null: the voice's own). */
+  stretch?: number;
+  f0?: number | null;
   /** Signal-to-noise ratio in dB of the added white noise, or null for none. */
   snr: number | null;
   noiseSeed: number;
@@ -132,6 +108,7 @@ export function planSynthesis(sentences: { spoken: string; text: string }[], opt
         split,
         spoken: s.spoken,
         text: s.text,
+        engine: "espeak-ng",
         voice: voices[split][Math.floor(r() * voices[split].length)],
         speed: 130 + Math.floor(r() * 71), // 130..200 wpm (espeak's default is 175)
         pitch: 25 + Math.floor(r() * 51), // 25..75 (default 50)
@@ -143,72 +120,6 @@ export function planSynthesis(sentences: { spoken: string; text: string }[], opt
   }
   if (assigned !== total) throw new Error(`synth: internal error, planned ${assigned} of ${total}`);
   return items;
-}
-
-/** Finds espeak-ng or explains how to install it. */
-export function findEspeak(bin = process.env.TODM_ESPEAK ?? "espeak-ng"): { bin: string; version: string } {
-  const r = spawnSync(bin, ["--version"], { encoding: "utf8" });
-  if (r.error || r.status !== 0) {
-    throw new Error(`synth needs espeak-ng (GPL, run as a separate program): \`apt-get install espeak-ng\` (or set TODM_ESPEAK to its path). Tried "${bin}": ${r.error?.message ?? r.stderr}`);
-  }
-  return { bin, version: r.stdout.trim().split("\n")[0] };
-}
-
-/**
- * Runs espeak-ng for one job slot. Starting a process from Node forks the whole Node process (about
- * 10 ms of system time each, 6,000 times for the default corpus), so a small `sh` loop starts the
- * espeak-ng processes instead: Node writes `<id> <voice> <speed> <pitch> <text file> <wav file>` lines
- * to its stdin and reads `<status> <id>` lines back. Files live in a private temporary folder.
- */
-export class EspeakRunner {
-  private readonly sh;
-  private readonly waiting = new Map<string, (status: number) => void>();
-  private buffered = "";
-
-  constructor(readonly bin: string, private readonly tmp: string) {
-    const script = 'while read -r id voice speed pitch txt wav; do "$0" -v "$voice" -s "$speed" -p "$pitch" -f "$txt" -w "$wav" 2>"$wav.err"; echo "$? $id"; done';
-    this.sh = spawn("sh", ["-c", script, bin], { stdio: ["pipe", "pipe", "inherit"] });
-    this.sh.stdout.setEncoding("utf8");
-    this.sh.stdout.on("data", (chunk: string) => {
-      this.buffered += chunk;
-      let nl;
-      while ((nl = this.buffered.indexOf("\n")) >= 0) {
-        const [status, id] = this.buffered.slice(0, nl).split(" ");
-        this.buffered = this.buffered.slice(nl + 1);
-        this.waiting.get(id)?.(Number(status));
-        this.waiting.delete(id);
-      }
-    });
-    // If the shell dies, every item still waiting fails (status 127) instead of hanging.
-    this.sh.on("close", () => {
-      for (const done of this.waiting.values()) done(127);
-      this.waiting.clear();
-    });
-  }
-
-  /** Speaks one item and returns 16 kHz samples (plus noise when asked). */
-  async speak(it: SynthItem): Promise<Float32Array> {
-    const txt = join(this.tmp, `${it.id}.txt`), wav = join(this.tmp, `${it.id}.wav`);
-    writeFileSync(txt, it.spoken + "\n");
-    const status = await new Promise<number>((res) => {
-      this.waiting.set(it.id, res);
-      this.sh.stdin.write(`${it.id} ${it.voice} ${it.speed} ${it.pitch} ${txt} ${wav}\n`);
-    });
-    if (status !== 0) {
-      const err = existsSync(`${wav}.err`) ? readFileSync(`${wav}.err`, "utf8").trim() : "";
-      throw new Error(`espeak-ng failed on ${it.id} (${it.voice}, status ${status}): ${err}`);
-    }
-    const bytes = readFileSync(wav);
-    for (const f of [txt, wav, `${wav}.err`]) rmSync(f, { force: true });
-    const w = readWav(bytes, `espeak-ng output for ${it.id}`);
-    const x = resample(w.samples, w.sampleRate, SYNTH_RATE);
-    if (it.snr !== null) addNoise(x, it.snr, it.noiseSeed);
-    return x;
-  }
-
-  close(): void {
-    this.sh.stdin.end();
-  }
 }
 
 /** Adds white Gaussian noise at `snr` dB below the signal's power, in place. */
@@ -224,98 +135,277 @@ export function addNoise(x: Float32Array, snr: number, seed: number): void {
   }
 }
 
-export interface SynthOptions {
+
+/** The manifest fields of an utterance: engine, voice, variant, and its rate and pitch settings. */
+export function manifestExtra(it: SynthItem): Record<string, unknown> {
+  const noise = it.snr === null ? {} : { snr: Math.round(it.snr * 10) / 10 };
+  if (it.engine === "flite") {
+    // flite has no variants: the person names the speaker (kal and kal16 are one).
+    return { engine: "flite", voice: it.voice, variant: null, person: flitePerson(it.voice), duration_stretch: it.stretch, f0: it.f0 ?? null, ...noise };
+  }
+  const [voice, variant] = it.voice.split("+");
+  return { engine: "espeak-ng", voice, variant: variant ?? null, speed: it.speed, pitch: it.pitch, ...noise };
+}
+
+/** Seconds of a WAV as buildCorpus writes it (plain 44-byte header, 16-bit mono, 16 kHz), or null if the file is not one, or is truncated. */
+export function checkWrittenWav(path: string): number | null {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return null;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const h = Buffer.alloc(44);
+    if (size < 46 || readSync(fd, h, 0, 44, 0) !== 44) return null;
+    const ok = h.toString("latin1", 0, 4) === "RIFF" && h.readUInt32LE(4) === size - 8 && h.toString("latin1", 8, 16) === "WAVEfmt " &&
+      h.readUInt32LE(16) === 16 && h.readUInt16LE(20) === 1 && h.readUInt16LE(22) === 1 && h.readUInt32LE(24) === SYNTH_RATE &&
+      h.readUInt16LE(34) === 16 && h.toString("latin1", 36, 40) === "data" && h.readUInt32LE(40) === size - 44;
+    return ok ? (size - 44) / 2 / SYNTH_RATE : null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes through a temporary sibling and a rename; on failure the temporary file is removed and the error rethrown. */
+function writeAtomicWith(write: (path: string, data: Uint8Array | string) => void, path: string, data: Uint8Array | string): void {
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    write(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export interface BuildTiming {
+  /** Summed over the job slots: waiting for the engines (process start + synthesis), reading their WAVs, resampling, encoding and writing. */
+  engineMs: number;
+  readMs: number;
+  resampleMs: number;
+  writeMs: number;
+}
+
+export interface BuildOptions {
   out: string;
-  text?: string;
-  utterances?: number;
-  seed?: number;
-  noise?: boolean;
-  /** espeak-ng processes in parallel (default 2). */
+  /** Engine runs in parallel (default: one per core). */
   jobs?: number;
+  /** Seconds before a hung engine is killed (default 30). */
+  timeoutSec?: number;
   log?: (line: string) => void;
   progress?: boolean;
+  /** Writes a file (default fs.writeFileSync); tests inject one that fails with ENOSPC. */
+  writeFile?: (path: string, data: Uint8Array | string) => void;
+  /** Extra fields of synth.json. */
+  meta?: Record<string, unknown>;
 }
 
 export interface SynthResult {
-  manifests: Record<Split, string>;
-  counts: Record<Split, number>;
-  hours: Record<Split, number>;
+  manifests: Partial<Record<CorpusSplit, string>>;
+  counts: Partial<Record<CorpusSplit, number>>;
+  hours: Partial<Record<CorpusSplit, number>>;
+  /** Utterances that could not be spoken: left out of the manifests. */
+  failures: { id: string; engine: EngineName; sentence: string; reason: string }[];
+  /** Utterances reused from an earlier, interrupted build. */
+  reused: number;
   seconds: number;
+  timing: BuildTiming;
+  engines: Partial<Record<EngineName, string>>;
 }
 
-/** Synthesises a corpus into `out`: audio/<split>/<id>.wav, <split>.jsonl, and synth.json last. */
-export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
-  const log = opts.log ?? ((l: string) => console.log(l));
+/**
+ * Speaks a plan into `out`: audio/<split>/<id>.wav, <split>.jsonl for every split in the plan, then
+ * synth.json. Resumes an interrupted build of the same plan (a different plan in the same folder
+ * starts over). Throws on a full disk (naming the file; what was written is kept).
+ */
+export async function buildCorpus(items: SynthItem[], engines: Partial<Record<EngineName, EngineInfo>>, o: BuildOptions): Promise<SynthResult> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  const write = o.writeFile ?? ((p: string, d: Uint8Array | string) => writeFileSync(p, d));
   const t0 = Date.now();
-  const espeak = findEspeak();
-  const textFile = resolve(opts.text ?? DEFAULT_TEXT);
-  const sentences = readSentences(textFile);
-  const items = planSynthesis(sentences, opts);
-  const out = resolve(opts.out);
-  for (const s of SPLITS) mkdirSync(join(out, "audio", s), { recursive: true });
-  log(`synth: ${items.length} utterances from ${sentences.length} sentences of ${textFile}, seed ${opts.seed ?? DEFAULT_SEED}, ${espeak.version}`);
-  const durations = new Float64Array(items.length);
-  const bar = opts.progress === false ? undefined : new Progress("synth", items.length);
-  let next = 0;
+  const out = resolve(o.out);
+  const splits = CORPUS_SPLITS.filter((s) => items.some((it) => it.split === s));
+  for (const it of items) if (!engines[it.engine]) throw new Error(`synth: the plan needs ${it.engine} (for ${it.id}), which was not found`);
+  mkdirSync(out, { recursive: true });
+  // The plan's key: a folder holding WAVs of another plan (other seed, text or engine version) starts over.
+  const key = createHash("sha256").update(JSON.stringify({ items, engines: Object.values(engines).map((e) => e!.version) })).digest("hex");
+  const keyFile = join(out, "plan.sha256");
+  if (existsSync(keyFile) && readFileSync(keyFile, "utf8").trim() !== key) {
+    log(`synth: ${out} holds another plan's audio; removing it and starting over`);
+    rmSync(join(out, "audio"), { recursive: true, force: true });
+    rmSync(join(out, "synth.json"), { force: true });
+  }
+  for (const s of splits) {
+    mkdirSync(join(out, "audio", s), { recursive: true });
+    // Temporary files of a build killed between a write and its rename.
+    for (const f of readdirSync(join(out, "audio", s))) if (f.endsWith(".tmp")) rmSync(join(out, "audio", s, f), { force: true });
+  }
+  writeAtomicWith(write, keyFile, key + "\n");
+  const wavOf = (it: SynthItem) => join(out, "audio", it.split, `${it.id}.wav`);
+  const durations = new Float64Array(items.length).fill(-1);
+  const todo: number[] = [];
+  items.forEach((it, i) => {
+    const d = checkWrittenWav(wavOf(it));
+    if (d !== null && d > 0) durations[i] = d;
+    else todo.push(i);
+  });
+  const reused = items.length - todo.length;
+  const used = (Object.values(engines) as EngineInfo[]).filter((e) => items.some((it) => it.engine === e.name));
+  const jobs = Math.max(1, o.jobs ?? availableParallelism());
+  log(`synth: ${items.length} utterances (${splits.join(", ")}) with ${used.map((e) => e.version).join(" and ")}, ${jobs} jobs -> ${out}` +
+    (reused ? `; resuming: ${reused} already written, ${todo.length} to go` : ""));
+  const timing: BuildTiming = { engineMs: 0, readMs: 0, resampleMs: 0, writeMs: 0 };
+  const failures: SynthResult["failures"] = [];
+  const bar = o.progress === false || todo.length === 0 ? undefined : new Progress("synth", todo.length);
+  let next = 0, stop: Error | undefined;
   const tmp = mkdtempSync(join(tmpdir(), "todm-synth-"));
   const worker = async () => {
-    const runner = new EspeakRunner(espeak.bin, tmp);
+    const runners = new Map<EngineName, EngineRunner>();
     try {
-      while (next < items.length) {
-        const i = next++;
+      while (next < todo.length && !stop) {
+        const i = todo[next++];
         const it = items[i];
-        const x = await runner.speak(it);
-        writeAtomic(join(out, "audio", it.split, `${it.id}.wav`), writeWav([x], SYNTH_RATE, { bits: 16 }));
+        let runner = runners.get(it.engine);
+        if (!runner) runners.set(it.engine, (runner = new EngineRunner(engines[it.engine]!, tmp, o.timeoutSec ?? 30)));
+        let x: Float32Array;
+        try {
+          const w = await runner.speak(it, timing as SpeakTiming);
+          const t1 = performance.now();
+          x = resample(w.samples, w.sampleRate, SYNTH_RATE);
+          if (it.snr !== null) addNoise(x, it.snr, it.noiseSeed);
+          timing.resampleMs += performance.now() - t1;
+        } catch (e) {
+          if (!(e instanceof SynthFailure)) throw e;
+          failures.push({ id: e.id, engine: e.engine, sentence: e.sentence, reason: e.reason });
+          log(`synth: skipped: ${e.message}`);
+          bar?.tick();
+          continue;
+        }
+        const t2 = performance.now();
+        try {
+          writeAtomicWith(write, wavOf(it), writeWav([x], SYNTH_RATE, { bits: 16 }));
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === "ENOSPC" || code === "EDQUOT") {
+            stop ??= Object.assign(new Error(`${code} writing ${wavOf(it)}`), { code });
+            break;
+          }
+          throw e;
+        }
+        timing.writeMs += performance.now() - t2;
         durations[i] = x.length / SYNTH_RATE;
         bar?.tick();
       }
     } finally {
-      runner.close();
+      for (const r of runners.values()) r.close();
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, opts.jobs ?? 2) }, worker));
+    await Promise.all(Array.from({ length: Math.min(jobs, Math.max(1, todo.length)) }, worker));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+    bar?.finish();
   }
-  bar?.finish();
-  const manifests = {} as Record<Split, string>, counts = {} as Record<Split, number>, hours = {} as Record<Split, number>;
-  for (const s of SPLITS) {
-    const idx = items.map((_, i) => i).filter((i) => items[i].split === s);
-    manifests[s] = join(out, `${s}.jsonl`);
-    writeManifest(manifests[s], idx.map((i) => {
-      const it = items[i];
-      return {
-        audio: join(out, "audio", s, `${it.id}.wav`),
-        duration: durations[i],
-        text: it.text,
-        extra: { voice: it.voice, speed: it.speed, pitch: it.pitch, ...(it.snr === null ? {} : { snr: Math.round(it.snr * 10) / 10 }) },
-      };
-    }));
-    counts[s] = idx.length;
-    hours[s] = idx.reduce((a, i) => a + durations[i], 0) / 3600;
+  if (stop) {
+    const written = durations.filter((d) => d > 0).length;
+    throw new Error(`synth: the disk is full (${stop.message}). ${written} of ${items.length} utterances are written and kept; free some space and run the same command again to resume`);
   }
-  const seconds = (Date.now() - t0) / 1000;
-  const textHash = createHash("sha256").update(readFileSync(textFile)).digest("hex");
-  writeAtomic(join(out, "synth.json"), JSON.stringify({
-    format: "todm-synth", version: 1, seed: opts.seed ?? DEFAULT_SEED, utterances: items.length, noise: Boolean(opts.noise),
-    text: textFile, textSha256: textHash, espeak: espeak.version, counts, hours, seconds,
-  }, null, 2) + "\n");
-  for (const s of SPLITS) log(`  ${s}: ${counts[s]} utterances, ${hours[s].toFixed(2)} h -> ${manifests[s]}`);
-  log(`synth: done in ${seconds.toFixed(1)} s`);
-  return { manifests, counts, hours, seconds };
+  const manifests: SynthResult["manifests"] = {}, counts: SynthResult["counts"] = {}, hours: SynthResult["hours"] = {};
+  try {
+    for (const s of splits) {
+      const idx = items.map((_, i) => i).filter((i) => items[i].split === s && durations[i] > 0);
+      manifests[s] = join(out, `${s}.jsonl`);
+      writeManifest(manifests[s]!, idx.map((i) => ({ audio: wavOf(items[i]), duration: durations[i], text: items[i].text, extra: manifestExtra(items[i]) })), (p, d) => writeAtomicWith(write, p, d));
+      counts[s] = idx.length;
+      hours[s] = idx.reduce((a, i) => a + durations[i], 0) / 3600;
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    const byEngine = Object.fromEntries(used.map((e) => [e.name, items.filter((it, i) => it.engine === e.name && durations[i] > 0).length]));
+    writeAtomicWith(write, join(out, "synth.json"), JSON.stringify({
+      format: "todm-synth", version: 1, ...o.meta, utterances: items.length, counts, hours, byEngine, failures, reused, seconds,
+      timing: Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)])), jobs,
+      engines: Object.fromEntries(used.map((e) => [e.name, e.version])),
+    }, null, 2) + "\n");
+    for (const s of splits) log(`  ${s}: ${counts[s]} utterances, ${hours[s]!.toFixed(2)} h -> ${manifests[s]}`);
+    if (failures.length) log(`synth: ${failures.length} utterance(s) could not be spoken and were skipped (listed in synth.json); run again to retry them`);
+    const ms = (v: number) => `${(v / 1000).toFixed(1)} s`;
+    log(`synth: done in ${seconds.toFixed(1)} s (summed over ${jobs} jobs: engines ${ms(timing.engineMs)}, reading ${ms(timing.readMs)}, resampling ${ms(timing.resampleMs)}, writing ${ms(timing.writeMs)})`);
+    return { manifests, counts, hours, failures, reused, seconds, timing, engines: Object.fromEntries(used.map((e) => [e.name, e.version])) };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOSPC" || code === "EDQUOT") throw new Error(`synth: the disk is full (${code}) writing the manifests of ${out}; every WAV is written and kept: free some space and run the same command again`);
+    throw e;
+  }
+}
+
+export interface SynthOptions {
+  out: string;
+  /** A built-in corpus (default DEFAULT_CORPUS) when no text is given. */
+  corpus?: CorpusVersion;
+  /** A shipped plan spoken as it is (only "yardstick-v1": DIR/test.jsonl). */
+  preset?: Preset;
+  /** Your own sentences: planned with the v1 rules (espeak-ng only). */
+  text?: string;
+  utterances?: number;
+  seed?: number;
+  noise?: boolean;
+  /** Leave flite out even when it is installed. */
+  noFlite?: boolean;
+  /** Per-split caps of corpus v2 (tests). */
+  sizes?: PlanV2Options["sizes"];
+  jobs?: number;
+  timeoutSec?: number;
+  log?: (line: string) => void;
+  progress?: boolean;
+  writeFile?: BuildOptions["writeFile"];
+}
+
+/** `todm synth`: a preset, a built-in corpus, or a text of your own, built into `out`. */
+export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const espeak = findEngine("espeak-ng", { warn: log });
+  const build = { out: opts.out, jobs: opts.jobs, timeoutSec: opts.timeoutSec, log, progress: opts.progress, writeFile: opts.writeFile };
+  if (opts.preset !== undefined) {
+    if (!(opts.preset in PRESETS)) throw new Error(`synth: unknown preset "${opts.preset}" (known: ${Object.keys(PRESETS).join(", ")})`);
+    if (opts.text !== undefined || opts.utterances !== undefined || opts.noise) throw new Error("synth: --preset speaks a fixed plan; --text, --utterances and --noise do not apply");
+    const items = readYardstick(PRESETS[opts.preset]);
+    return buildCorpus(items, { "espeak-ng": espeak }, { ...build, meta: { preset: opts.preset, plan: PRESETS[opts.preset] } });
+  }
+  const seed = opts.seed ?? DEFAULT_SEED;
+  const corpus = opts.text !== undefined ? "v1" : opts.corpus ?? DEFAULT_CORPUS;
+  if (corpus === "v2") {
+    if (opts.utterances !== undefined) throw new Error("synth: corpus v2 speaks each sentence once; --utterances applies to --text and --corpus v1");
+    const flite = opts.noFlite ? null : findEngine("flite", { optional: true, warn: log });
+    if (!flite && !opts.noFlite) log("synth: flite not found (`apt-get install -y flite`): building corpus v2 from espeak-ng alone, without the flite-heldout split");
+    const items = planCorpusV2(readSentences(TEXT_V2), { seed, flite: Boolean(flite), sizes: opts.sizes, noise: opts.noise });
+    const engines = flite ? { "espeak-ng": espeak, flite } : { "espeak-ng": espeak };
+    return buildCorpus(items, engines, { ...build, meta: { corpus: "v2", seed, noise: Boolean(opts.noise), text: TEXT_V2, textSha256: sha256File(TEXT_V2), flite: Boolean(flite) } });
+  }
+  const textFile = resolve(opts.text ?? DEFAULT_TEXT);
+  const sentences = readSentences(textFile);
+  const items = planSynthesis(sentences, opts);
+  log(`synth: ${items.length} utterances from ${sentences.length} sentences of ${textFile}, seed ${seed}`);
+  return buildCorpus(items, { "espeak-ng": espeak }, { ...build, meta: { corpus: opts.text === undefined ? "v1" : "text", seed, noise: Boolean(opts.noise), text: textFile, textSha256: sha256File(textFile) } });
+}
+
+function sha256File(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
 /**
- * The default corpus (shipped text, seed 1), built on first use into `cacheDir` and reused after:
- * `todm train` with no data arguments calls this. A half-built folder (no synth.json) is rebuilt.
+ * A built-in corpus (v1 or v2, seed 1), built on first use into `dir` and reused after: `todm train`
+ * with no data arguments calls this. A half-built folder (no synth.json) is resumed. Returns the
+ * manifests of its splits.
  */
-export async function ensureDefaultCorpus(cacheDir = "data-cache/synth-default", log?: (l: string) => void): Promise<Record<Split, string>> {
-  const marker = join(cacheDir, "synth.json");
+export async function ensureDefaultCorpus(dir = corpusCacheDir("data-cache", DEFAULT_CORPUS), log?: (l: string) => void, corpus: CorpusVersion = DEFAULT_CORPUS): Promise<Partial<Record<CorpusSplit, string>>> {
+  const marker = join(dir, "synth.json");
+  const manifestsOf = (splits: string[]) => Object.fromEntries(splits.map((s) => [s, join(dir, `${s}.jsonl`)]));
   if (existsSync(marker)) {
     const m = JSON.parse(readFileSync(marker, "utf8"));
-    if (m.format === "todm-synth" && m.version === 1) return Object.fromEntries(SPLITS.map((s) => [s, join(cacheDir, `${s}.jsonl`)])) as Record<Split, string>;
+    // v1 caches written before v2 existed have no "corpus" field.
+    if (m.format === "todm-synth" && m.version === 1 && (m.corpus ?? "v1") === corpus) return manifestsOf(m.counts ? Object.keys(m.counts) : SPLITS);
   }
-  (log ?? console.log)(`building the default synthetic corpus in ${cacheDir} (first use; cached afterwards)`);
-  return (await synthesize({ out: cacheDir, log })).manifests;
+  (log ?? console.log)(`building the built-in synthetic corpus ${corpus} in ${dir} (first use; cached afterwards)`);
+  return (await synthesize({ out: dir, corpus, log })).manifests;
 }

@@ -5,6 +5,7 @@
 // exported (under 45 minutes in all). `--set supernet.enabled=false` trains the single model.
 
 import { readFileSync } from "node:fs";
+import { DEFAULT_CORPUS, type CorpusVersion } from "../data/corpus_plan.js";
 import { DEFAULT_MODEL, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, type SupernetSpace } from "../model/supernet.js";
 
@@ -17,6 +18,8 @@ export interface TrainConfig {
     vocabSize: number; // BPE vocabulary including blank
     maxDuration: number; // seconds; longer utterances are left out
     cacheDir: string; // synthetic corpus and feature cache
+    featureCache: boolean | null; // cache training features on disk; null = yes, except for the built-in corpus v2 (see trainer.ts)
+    corpus: CorpusVersion; // the built-in corpus used when train is [] ("v1": 6,000 espeak-ng sentences; "v2": issue 15's); a run saved without it used v1
     strict: boolean;
   };
   optim: {
@@ -41,6 +44,7 @@ export interface TrainConfig {
     epochs: number;
     dropout: number; // p for every dropout point of the encoder
     specAugment: boolean;
+    speedPerturb: boolean; // each utterance of each epoch at speed 0.9, 1.0 or 1.1, drawn from the seed (src/audio/speed.ts); default SPEED_PERTURB
     validEvery: number; // steps between validations
     validUtterances: number; // validation subset size (0 = all)
     checkpointEvery: number; // steps between checkpoints
@@ -53,12 +57,20 @@ export interface TrainConfig {
   supernet: SupernetSpace;
 }
 
+/**
+ * Speed perturbation by default: off until the integrator's A/B (issue 15) measures it. The built-in
+ * corpus already varies the rate at synthesis (espeak-ng 130-200 wpm, flite duration_stretch
+ * 0.85-1.2), and a default run reads corpus v2's ~29 h less than once, so the perturbation would not
+ * be fighting repetition, the case it is known to help.
+ */
+export const SPEED_PERTURB = false;
+
 export const DEFAULT_TRAIN: TrainConfig = {
   // The training recipe adds the auxiliary CTC loss (weight 0.3) to the architecture's defaults: measured
   // on the default single model, 400 updates, same seed: 84.1% against 88.0% validation WER (RESULTS.md).
   // DEFAULT_MODEL itself has none, so library code that builds a Model gets no CTC head unless it asks.
   model: { ...DEFAULT_MODEL, ctcWeight: 0.3 },
-  data: { train: [], valid: [], tokenizer: "char", vocabSize: 256, maxDuration: 20, cacheDir: "data-cache", strict: false },
+  data: { train: [], valid: [], tokenizer: "char", vocabSize: 256, maxDuration: 20, cacheDir: "data-cache", featureCache: null, corpus: DEFAULT_CORPUS, strict: false },
   optim: {
     name: "scaled_adam", baseLr: 0.045, lrBatches: 300, lrEpochs: 8, warmupBatches: 100, warmupStart: 0.5,
     clippingScale: 2.0, adamwLr: 1e-3, weightDecay: 1e-2,
@@ -67,7 +79,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   train: {
     seed: 1, maxMinutes: 38, maxSteps: 0, epochs: 100, dropout: 0.1, specAugment: true,
     validEvery: 200, validUtterances: 200, checkpointEvery: 100, keepCheckpoints: 5, loaderWorkers: 1, threads: 2,
-    shareFrontend: true,
+    shareFrontend: true, speedPerturb: SPEED_PERTURB,
   },
   supernet: structuredClone(DEFAULT_SPACE),
 };

@@ -9,6 +9,8 @@ import { loadTrainingData, type TrainingData } from "../data/dataset.js";
 import { makeBatches, framesFor, type Batch } from "../data/batching.js";
 import { BatchLoader } from "../data/loader.js";
 import { ENGINE_FBANK } from "../data/features.js";
+import { corpusCacheDir } from "../data/corpus_plan.js";
+import { speedFactor } from "../audio/speed.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { alignTexts } from "../eval/wer.js";
 import type { TrainConfig } from "./config.js";
@@ -32,7 +34,8 @@ export async function loadRunData(cfg: TrainConfig, tokenizer: Tokenizer | undef
     tokenizer: tokenizer ?? { type: cfg.data.tokenizer, vocabSize: cfg.data.vocabSize },
     strict: cfg.data.strict,
     maxDuration: cfg.data.maxDuration,
-    defaultCorpusDir: join(cfg.data.cacheDir, "synth-default"),
+    corpus: cfg.data.corpus ?? "v1",
+    defaultCorpusDir: corpusCacheDir(cfg.data.cacheDir, cfg.data.corpus ?? "v1"),
     log,
   });
   for (const line of data.summary) log(line);
@@ -40,12 +43,25 @@ export async function loadRunData(cfg: TrainConfig, tokenizer: Tokenizer | undef
   return data;
 }
 
-/** The training batches: a loader over the training utterances and each epoch's plan (seeded by the run's seed). */
-export function trainBatches(cfg: TrainConfig, data: TrainingData): { loader: BatchLoader; planFor: (epoch: number) => number[][] } {
+/**
+ * The training batches: a loader over the training utterances and each epoch's plan (seeded by the run's
+ * seed). With speed perturbation (train.speedPerturb) each utterance of each epoch plays at 0.9, 1.0 or
+ * 1.1 (drawn from the seed, src/audio/speed.ts) and the epoch is planned on the perturbed lengths, so
+ * maxFrames still holds; only factor 1.0 features are cached.
+ * The built-in corpus v2 (~29 h) is read less than once by a default run, so its cached training
+ * features would cost 3.3 GB of disk without ever being read (data.featureCache null = cache, except
+ * there); validation features are always cached.
+ */
+export function trainBatches(cfg: TrainConfig, data: TrainingData, log: (l: string) => void = () => {}): { loader: BatchLoader; planFor: (epoch: number) => number[][] } {
   const utterances = data.train.utterances;
-  const loader = new BatchLoader({ utterances, features: ENGINE_FBANK, workers: cfg.train.loaderWorkers, cacheDir: join(cfg.data.cacheDir, "features"), ledger: data.ledger });
-  const frames = utterances.map((u) => framesFor(u.duration));
-  const planFor = (epoch: number) => makeBatches(frames, { maxFrames: cfg.batch.maxFrames, buckets: cfg.batch.buckets, seed: cfg.train.seed }, epoch).batches;
+  const builtinV2 = cfg.data.train.length === 0 && (cfg.data.corpus ?? "v1") === "v2";
+  const cacheDir = (cfg.data.featureCache ?? !builtinV2) ? join(cfg.data.cacheDir, "features") : undefined;
+  // a run saved before speedPerturb existed had none
+  const speed = cfg.train.speedPerturb ? { seed: cfg.train.seed } : undefined;
+  const loader = new BatchLoader({ utterances, features: ENGINE_FBANK, workers: cfg.train.loaderWorkers, cacheDir, ledger: data.ledger, speedPerturb: speed });
+  const framesAt = (epoch: number) => utterances.map((u, i) => framesFor(speed ? u.duration / speedFactor(speed.seed, epoch, i) : u.duration));
+  const planFor = (epoch: number) => makeBatches(framesAt(epoch), { maxFrames: cfg.batch.maxFrames, buckets: cfg.batch.buckets, seed: cfg.train.seed }, epoch).batches;
+  log(`speed perturbation: ${speed ? `on (0.9/1.0/1.1 per utterance per epoch, seed ${speed.seed}; perturbed features computed on the fly, only 1.0 cached)` : "off"}`);
   return { loader, planFor };
 }
 

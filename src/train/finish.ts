@@ -6,6 +6,7 @@
 
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { corpusCacheDir } from "../data/corpus_plan.js";
 import { runEvalSubnets } from "../eval/subnets.js";
 import { writeFileAtomic } from "../io/safetensors.js";
 import { saveModel } from "../model/io.js";
@@ -54,7 +55,7 @@ export async function finishRun(run: Run, validation: Validation, stoppedBy: Sto
 async function finishSupernet(run: Run): Promise<void> {
   const { cfg, dir, engine, log } = run;
   const names = cfg.supernet.export?.length ? cfg.supernet.export : run.validSubs.map((s) => s.name);
-  const test = cfg.data.train.length ? cfg.data.valid[0] : join(cfg.data.cacheDir, "synth-default", "test.jsonl");
+  const test = cfg.data.train.length ? cfg.data.valid[0] : join(corpusCacheDir(cfg.data.cacheDir, cfg.data.corpus ?? "v1"), "test.jsonl");
   if (test && existsSync(test)) {
     log(`\nscoring ${names.length} of the ${run.subnets.length} subnets on ${test}`);
     await runEvalSubnets(engine, { run: dir, data: test, subnets: names.join(","), beam: 1, log, progress: Boolean(process.stderr.isTTY) && process.env.CI !== "true" });

@@ -69,7 +69,7 @@ export async function trainLoop(run: Run, loader: BatchLoader, planFor: (epoch: 
     par = await ParallelTrainer.create(model, run.opt, { threads, optim: cfg.optim });
     if (threads > 1) log(`data-parallel training on ${threads} threads (replicas synced from this thread's model)`);
     outer: for (; pos.epoch < cfg.train.epochs; pos.epoch++, pos.batchInEpoch = 0) {
-      for await (const batch of loader.run(planFor(pos.epoch).slice(pos.batchInEpoch))) {
+      for await (const batch of loader.run(planFor(pos.epoch).slice(pos.batchInEpoch), pos.epoch)) {
         if (Date.now() - t0 >= budgetMs) { stoppedBy = "budget"; break outer; }
         if (cfg.train.maxSteps > 0 && pos.step >= cfg.train.maxSteps) { stoppedBy = "steps"; break outer; }
         augment(cfg, batch, pos.step);

@@ -47,7 +47,7 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   const source = openSource(engine, cfg, opts, log);
   const data = await loadRunData(source.cfg, source.tokenizer, log);
   const run = openRun(engine, source, data.tokenizer, opts, log);
-  const { loader, planFor } = trainBatches(run.cfg, data);
+  const { loader, planFor } = trainBatches(run.cfg, data, log);
   if (!source.checkpoint && !opts.initFrom) {
     const stats = await featureStats(loader, planFor(0).slice(0, 20), run.model.cfg.featDim);
     run.model.params.write("frontend.feat_mean", stats.mean);
