@@ -19,7 +19,7 @@
 import type { Engine } from "../engine.js";
 import { Tape, type T } from "../tape.js";
 import type { Batch } from "../data/batching.js";
-import { greedySearch, modifiedBeamSearch, type Hypothesis } from "../decode.js";
+import { greedySearch, modifiedBeamSearch, type FusionOptions, type Hypothesis } from "../decode.js";
 import { joinerBackward, joinerForward, type JoinerConfig } from "../joiner.js";
 import { predictorBackward, predictorForward, type PredictorConfig } from "../predictor.js";
 import { rnntLossInPlace } from "../rnnt.js";
@@ -363,8 +363,8 @@ export class Model {
     }
   }
 
-  /** Greedy (or beam) transcripts of a batch through a subnet, as token ids. No gradients. */
-  decode(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg), opts: { beam?: number; maxSymPerFrame?: number } = {}): Hypothesis[] {
+  /** Greedy (or beam) transcripts of a batch through a subnet, as token ids. No gradients. With `fusion`, modified beam search (even at beam 1) with shallow fusion. */
+  decode(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg), opts: { beam?: number; maxSymPerFrame?: number; fusion?: FusionOptions<any> } = {}): Hypothesis[] {
     const { engine: e, tape } = this;
     tape.begin();
     try {
@@ -373,8 +373,8 @@ export class Model {
       const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
       const sm = engineSearchModel(e, { cfg: this.predictorConfig(), params: pBase.ptr }, { cfg: this.joinerConfig(), params: jBase.ptr },
         e.wasm.tensor_data(enc), batch.B, T2, 0);
-      return opts.beam && opts.beam > 1
-        ? modifiedBeamSearch(sm, lens2, { beam: opts.beam })
+      return (opts.beam && opts.beam > 1) || opts.fusion
+        ? modifiedBeamSearch(sm, lens2, { beam: opts.beam ?? 1, fusion: opts.fusion })
         : greedySearch(sm, lens2, { maxSymPerFrame: opts.maxSymPerFrame ?? 1 });
     } finally {
       tape.end();
