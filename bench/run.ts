@@ -25,6 +25,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   infer: () => import("./infer.js"),
   "infer-size": () => import("./infer_size.js"),
   ctc: () => import("./ctc.js"),
+  lm: () => import("./lm.js"),
 };
 
 const RESULTS = "bench/results.json";
