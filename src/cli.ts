@@ -163,6 +163,7 @@ program
     const engine = await createEngine({ build: opts.build });
     if (opts.run !== undefined) {
       if (opts.subnet !== undefined || opts.report !== undefined) throw new Error("eval --run: use --subnets a,b,c (and --table, --plot) instead of --subnet and --report");
+      if (opts.lm !== undefined || opts.tuneLm !== undefined) throw new Error("eval --run: --lm and --tune-lm go with --model");
       const { runEvalSubnets } = await import("./commands/eval_subnets.js");
       await runEvalSubnets(engine, {
         run: opts.run, data: opts.data, subnets: opts.subnets, beam: opts.beam === undefined ? 1 : Number(opts.beam), modelFile: opts.modelFile,
