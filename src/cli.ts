@@ -95,7 +95,9 @@ program
   .option("--lm <file>", "shallow fusion with this LM file (todm lm) in modified beam search (beam 1 included)")
   .option("--lm-weight <w>", "the LM weight λ: score + λ·ln P_LM(token | history)", "0.3")
   .option("--lm-eos", "also add λ·ln P_LM(</s>) at the end of the utterance", false)
-  .action(async (files: string[], opts: { model: string; json: boolean; beam: string; subnet?: string; window: string; build?: "simd" | "relaxed-simd"; stream: boolean; chunk: string; lm?: string; lmWeight: string; lmEos: boolean }) => {
+  .option("--lodr <file>", "with --lm: LODR, subtract this low-order LM (a bigram of the training text: todm lm --order 2)")
+  .option("--lodr-weight <w>", "the LODR weight: - w·ln P_low(token | history) (not tuned yet)", "0.1")
+  .action(async (files: string[], opts: { model: string; json: boolean; beam: string; subnet?: string; window: string; build?: "simd" | "relaxed-simd"; stream: boolean; chunk: string; lm?: string; lmWeight: string; lmEos: boolean; lodr?: string; lodrWeight: string }) => {
     if (opts.stream) {
       if (opts.lm) throw new Error("--lm is not available with --stream yet");
       if (opts.json) throw new Error("--json is not available with --stream");
@@ -108,6 +110,7 @@ program
     const engine = await createEngine({ build: opts.build });
     const failed = await runTranscribe(engine, files, {
       model: opts.model, json: opts.json, beam: Number(opts.beam), subnet: opts.subnet, window: Number(opts.window), lm: opts.lm, lmWeight: Number(opts.lmWeight), lmEos: opts.lmEos,
+      lodr: opts.lodr, lodrWeight: Number(opts.lodrWeight),
     });
     if (failed) process.exitCode = 1;
   });
@@ -150,13 +153,15 @@ program
   .option("--lm <file>", "shallow fusion with this LM file (todm lm) in modified beam search (beam 1 included)")
   .option("--lm-weight <w>", "the LM weight λ: score + λ·ln P_LM(token | history)", "0.3")
   .option("--lm-eos", "also add λ·ln P_LM(</s>) at the end of the utterance", false)
+  .option("--lodr <file>", "with --lm: LODR, subtract this low-order LM (a bigram of the training text: todm lm --order 2)")
+  .option("--lodr-weight <w>", "the LODR weight: - w·ln P_low(token | history) (not tuned yet)", "0.1")
   .option("--tune-lm <manifest>", "with --lm: pick the LM weight on this (valid) manifest from --lm-grid, print the table, then evaluate --data with it")
   .option("--lm-grid <list>", "LM weights tried by --tune-lm", "0.1,0.2,0.3,0.5,0.7,1")
   .option("--tune-limit <n>", "--tune-lm: only the first n utterances of the manifest", "200")
   .action(async (opts: {
     model?: string; run?: string; data: string; report?: string; beam?: string; subnet?: string; subnets?: string; modelFile: string; table?: string; plot?: string;
     limit?: string; batchFrames: string; seed: string; strict: boolean; build?: "simd" | "relaxed-simd";
-    lm?: string; lmWeight: string; lmEos: boolean; tuneLm?: string; lmGrid: string; tuneLimit: string;
+    lm?: string; lmWeight: string; lmEos: boolean; lodr?: string; lodrWeight: string; tuneLm?: string; lmGrid: string; tuneLimit: string;
   }, cmd: Command) => {
     if ((opts.model === undefined) === (opts.run === undefined)) throw new Error("eval: give --model FILE_OR_RUN_DIR or --run RUN_DIR (not both)");
     const limit = opts.limit === undefined ? undefined : Number(opts.limit);
@@ -178,7 +183,7 @@ program
       model: opts.model!, data: opts.data, report: opts.report, beam: opts.beam === undefined ? 4 : Number(opts.beam), subnet: opts.subnet,
       limit, batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
       lm: opts.lm, lmWeight: cmd.getOptionValueSource("lmWeight") === "default" && opts.tuneLm ? undefined : Number(opts.lmWeight), lmEos: opts.lmEos,
-      tuneLm: opts.tuneLm, lmGrid: opts.lmGrid.split(",").map(Number), tuneLimit: Number(opts.tuneLimit),
+      tuneLm: opts.tuneLm, lmGrid: opts.lmGrid.split(",").map(Number), tuneLimit: Number(opts.tuneLimit), lodr: opts.lodr, lodrWeight: Number(opts.lodrWeight),
     });
   });
 

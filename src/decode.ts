@@ -14,9 +14,12 @@
 //     LM state; hypotheses are still merged by equal label sequences (the LM state is a function of the
 //     label sequence, so merged hypotheses have equal LM states too); with `endOfSentence`, the final
 //     choice adds `weight * ln P_LM(</s> | history)`. Hypothesis.logProb is then the fused score.
+//     With `lodr` (low-order density ratio, as icefall's LODR): a second, low-order LM (a bigram of the
+//     training text) is subtracted the same way, `- lodr.weight * ln P_low(k | history)`, to take out
+//     the transducer's own internal LM; its state rides along like the first.
 //   Both record the encoder frame at which each token was emitted (`Hypothesis.frames`).
 //   GreedySearch / BeamSearch are the same searches advanced one frame per call, for streams (src/infer/).
-// What it is not: LODR, rescoring, fast_beam_search (k2). The LM itself is src/lm/ (any FusionLm will do).
+// What it is not: rescoring, fast_beam_search (k2). The LM itself is src/lm/ (any FusionLm will do).
 // Reference: icefall egs/librispeech/ASR/zipformer/beam_search.py (read, not copied).
 
 import type { Engine } from "./engine.js";
@@ -50,8 +53,10 @@ export interface FusionOptions<L = unknown> {
   lm: FusionLm<L>;
   /** λ in score + λ·ln P_LM(token | history). */
   weight: number;
-  /** Add λ·ln P_LM(</s> | history) when choosing the final hypothesis (Default: false). */
+  /** Add λ·ln P_LM(</s> | history) when choosing the final hypothesis (Default: false; with lodr, its </s> is subtracted too). */
   endOfSentence?: boolean;
+  /** LODR: a low-order LM whose score is subtracted, `- weight·ln P_low(token | history)`. */
+  lodr?: { lm: FusionLm<L>; weight: number };
 }
 
 export interface Hypothesis {
@@ -127,6 +132,8 @@ interface BeamHyp<S> {
   state: S;
   /** The LM state (fusion only). */
   lmState?: unknown;
+  /** The LODR LM's state (fusion with lodr only). */
+  lodrState?: unknown;
 }
 
 export interface BeamOptions {
@@ -159,8 +166,9 @@ export class BeamSearch<S> {
     if (!(this.beam >= 1)) throw new Error(`modifiedBeamSearch: beam must be >= 1, got ${this.beam}`);
     this.fusion = opts.fusion;
     if (this.fusion && !Number.isFinite(this.fusion.weight)) throw new Error(`modifiedBeamSearch: LM weight must be a finite number, got ${this.fusion.weight}`);
-    const lm0 = this.fusion?.lm.initial();
-    this.beams = Array.from({ length: B }, (_, b) => [{ tokens: [], frames: [], logProb: 0, state: model.initial(b), lmState: lm0 }]);
+    if (this.fusion?.lodr && !Number.isFinite(this.fusion.lodr.weight)) throw new Error(`modifiedBeamSearch: LODR weight must be a finite number, got ${this.fusion.lodr.weight}`);
+    const lm0 = this.fusion?.lm.initial(), lodr0 = this.fusion?.lodr?.lm.initial();
+    this.beams = Array.from({ length: B }, (_, b) => [{ tokens: [], frames: [], logProb: 0, state: model.initial(b), lmState: lm0, lodrState: lodr0 }]);
   }
 
   /** Searches frame `t` (the model's index) of the utterances `live`; `at` is recorded in frames (default t). */
@@ -174,7 +182,11 @@ export class BeamSearch<S> {
       // All (hypothesis, token) candidates of this utterance; keep the `beam` best.
       const cands: { i: number; k: number; score: number }[] = [];
       beams[b].forEach((h, i) => {
-        if (fusion) {
+        if (fusion?.lodr) {
+          const lm = fusion.lm.logProbs(h.lmState), w = fusion.weight;
+          const low = fusion.lodr.lm.logProbs(h.lodrState), wl = fusion.lodr.weight;
+          for (let k = 0; k < V; k++) cands.push({ i, k, score: h.logProb + lp[(row + i) * V + k] + (k === blank ? 0 : w * lm[k] - wl * low[k]) });
+        } else if (fusion) {
           const lm = fusion.lm.logProbs(h.lmState), w = fusion.weight;
           for (let k = 0; k < V; k++) cands.push({ i, k, score: h.logProb + lp[(row + i) * V + k] + (k === blank ? 0 : w * lm[k]) });
         } else {
@@ -192,8 +204,10 @@ export class BeamSearch<S> {
         if (old) {
           old.logProb = logAddExp(old.logProb, c.score); // candidates come best first: `old` keeps its frames
         } else {
-          const lmState = fusion && c.k !== model.blank ? fusion.lm.advance(h.lmState, c.k) : h.lmState;
-          const hyp: BeamHyp<S> = { tokens, frames, logProb: c.score, state: h.state, lmState };
+          const emits = fusion && c.k !== model.blank;
+          const lmState = emits ? fusion.lm.advance(h.lmState, c.k) : h.lmState;
+          const lodrState = emits && fusion.lodr ? fusion.lodr.lm.advance(h.lodrState, c.k) : h.lodrState;
+          const hyp: BeamHyp<S> = { tokens, frames, logProb: c.score, state: h.state, lmState, lodrState };
           if (c.k !== model.blank) toAdvance.push({ hyp, from: h.state, label: c.k });
           next.set(key, hyp);
         }
@@ -209,7 +223,8 @@ export class BeamSearch<S> {
   /** The most probable hypothesis of each utterance so far (with fusion's endOfSentence: </s> added). */
   best(): Hypothesis[] {
     const f = this.fusion;
-    const final = (h: BeamHyp<S>) => h.logProb + (f?.endOfSentence ? f.weight * f.lm.endLogProb(h.lmState) : 0);
+    const final = (h: BeamHyp<S>) =>
+      h.logProb + (f?.endOfSentence ? f.weight * f.lm.endLogProb(h.lmState) - (f.lodr ? f.lodr.weight * f.lodr.lm.endLogProb(h.lodrState) : 0) : 0);
     return this.beams.map((hs) => {
       let best = hs[0], bestScore = final(best);
       for (const h of hs.slice(1)) {

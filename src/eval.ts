@@ -52,10 +52,10 @@ export interface SearchSpec {
   fusion?: FusionOptions<any>;
 }
 
-/** "greedy", "beam 4", "beam 4 + LM 0.3". */
+/** "greedy", "beam 4", "beam 4 + LM 0.3", "beam 4 + LM 0.3 </s> - LODR 0.1". */
 export function searchName(s: SearchSpec): string {
   const base = s.beam > 1 || s.fusion ? `beam ${s.beam}` : "greedy";
-  return s.fusion ? `${base} + LM ${s.fusion.weight}${s.fusion.endOfSentence ? " </s>" : ""}` : base;
+  return s.fusion ? `${base} + LM ${s.fusion.weight}${s.fusion.endOfSentence ? " </s>" : ""}${s.fusion.lodr ? ` - LODR ${s.fusion.lodr.weight}` : ""}` : base;
 }
 
 export interface EvalOptions {

@@ -52,6 +52,10 @@ describe("todm lm and --lm", () => {
     expect(ev).toMatch(/\n0 +\d+\.\d+ +\[/);
     expect(ev).toMatch(/<- chosen/);
     expect(ev).toMatch(/\nbeam 2 \+ LM 0\.[25] +\d+\.\d+/);
+    todm("lm", "--text", corpus.train, "--model", run, "--order", "2", "--out", join(dir, "bigram.tlm"));
+    const lodr = todm("eval", "--model", run, "--data", corpus.valid, "--beam", "2", "--lm", join(dir, "lm.tlm"), "--lm-weight", "0.5", "--lodr", join(dir, "bigram.tlm"), "--lodr-weight", "0.2");
+    expect(lodr).toMatch(/LM: .*lm\.tlm \(order 3\), weight 0\.5; LODR .*bigram\.tlm \(order 2\) weight 0\.2/);
+    expect(lodr).toMatch(/\nbeam 2 \+ LM 0\.5 - LODR 0\.2 +\d+\.\d+/);
     const tr = todm("transcribe", "--model", run, "--lm", join(dir, "lm.tlm"), "--lm-weight", "0.5", "--beam", "2", join(dir, "audio", "valid0.wav"));
     expect(tr).toMatch(/valid0\.wav\t/);
 

@@ -59,13 +59,15 @@ function bestFused(m: ReturnType<typeof tableModel>, T: number, f: FusionOptions
   let best = { tokens: [] as number[], score: -Infinity };
   for (const [k, ac] of marg) {
     const tokens = k ? k.split(",").map(Number) : [];
-    let s = f.lm.initial(), lm = 0;
-    for (const w of tokens) {
-      lm += f.lm.logProbs(s)[w];
-      s = f.lm.advance(s, w);
-    }
-    if (f.endOfSentence) lm += f.lm.endLogProb(s);
-    const score = ac + f.weight * lm;
+    const lmScore = (lm: FusionOptions<number>["lm"]) => {
+      let s = lm.initial(), sum = 0;
+      for (const w of tokens) {
+        sum += lm.logProbs(s)[w];
+        s = lm.advance(s, w);
+      }
+      return sum + (f.endOfSentence ? lm.endLogProb(s) : 0);
+    };
+    const score = ac + f.weight * lmScore(f.lm) - (f.lodr ? f.lodr.weight * lmScore(f.lodr.lm) : 0);
     if (score > best.score) best = { tokens, score };
   }
   return best;
@@ -91,6 +93,17 @@ describe("shallow fusion in modified beam search", () => {
       expect(got.logProb).toBeCloseTo(want.score, 4); // float32 acoustic tables; sums in float64
       expect(got.tokens).toEqual(want.tokens);
     }), { numRuns: 60 });
+  });
+
+  it("LODR: a beam wide enough finds the best score with the low-order LM subtracted (brute force)", () => {
+    fc.assert(fc.property(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.double({ min: 0.1, max: 2, noNaN: true }), fc.double({ min: 0.05, max: 1, noNaN: true }), fc.boolean(), fc.integer(), (V, T, weight, low, eos, seed) => {
+      const m = tableModel(V, seed, 2);
+      const f: FusionOptions<number> = { lm: randomLm(V, seed ^ 0x55, 3), weight, endOfSentence: eos, lodr: { lm: randomLm(V, seed ^ 0x77, 2), weight: low } };
+      const want = bestFused(m, T, f);
+      const [got] = modifiedBeamSearch(m, [T], { beam: V ** T, fusion: f });
+      expect(got.logProb).toBeCloseTo(want.score, 4);
+      expect(got.tokens).toEqual(want.tokens);
+    }), { numRuns: 40 });
   });
 
   it("an LM that strongly prefers one sequence makes the search pick it", () => {

@@ -19,6 +19,8 @@
 // | --tune-lm MANIFEST | none    | pick λ on this (valid) manifest from --lm-grid; prints the table  |
 // | --lm-grid LIST     | 0.1,0.2,0.3,0.5,0.7,1 | the λ values --tune-lm tries                        |
 // | --tune-limit N     | 200     | --tune-lm: the first N utterances of its manifest                 |
+// | --lodr FILE        | none    | LODR: subtract this low-order LM (todm lm --order 2)              |
+// | --lodr-weight W    | 0.1     | its weight (not tuned yet)                                        |
 //
 // Bad input (manifest lines, missing or corrupt audio, LibriSpeech transcript problems) is skipped,
 // counted, and listed at the end. Audio durations of a LibriSpeech split come from the file headers.
@@ -35,7 +37,7 @@ import { openModel } from "../model/path.js";
 import { writeFileAtomic } from "../safetensors.js";
 import type { FusionOptions } from "../decode.js";
 import { tuneLmWeight, type TuneResult } from "../lm/tune.js";
-import { loadLmFile } from "./lm.js";
+import { loadLmFile, lodrOption } from "./lm.js";
 
 export interface EvalCommandOptions {
   model: string;
@@ -59,6 +61,9 @@ export interface EvalCommandOptions {
   tuneLm?: string;
   lmGrid?: number[];
   tuneLimit?: number;
+  /** LODR: a low-order LM file subtracted at lodrWeight (Default: 0.1). */
+  lodr?: string;
+  lodrWeight?: number;
 }
 
 export interface EvalReport {
@@ -121,13 +126,13 @@ export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise
   log(`data: ${opts.data} (${kind}): ${utterances.length} utterances, ${hours.toFixed(2)} hours; searches: greedy${beam > 1 ? `, beam ${beam}` : ""}; engine ${engine.build}, one thread`);
   let fusion: FusionOptions<number> | undefined, tune: (TuneResult & { manifest: string }) | undefined;
   if (opts.lm !== undefined) {
-    const lm = loadLmFile(opts.lm, tokenizer);
+    const lm = loadLmFile(opts.lm, tokenizer), lodr = lodrOption(opts.lodr, opts.lodrWeight, tokenizer);
     let weight = opts.lmWeight ?? 0.3, endOfSentence = opts.lmEos ?? false;
     if (!(Number.isFinite(weight) && weight >= 0)) throw new Error(`--lm-weight must be a number >= 0, got ${opts.lmWeight}`);
     if (opts.tuneLm !== undefined) {
       const tuneLedger = new SkipLedger(opts.strict);
       const { utterances: valid } = await loadEvalData(opts.tuneLm, tuneLedger, opts.tuneLimit ?? 200);
-      const t = await tuneLmWeight(model, tokenizer, lm, valid, { beam, grid: opts.lmGrid, subnet: sub, batchFrames: opts.batchFrames, ledger: tuneLedger, progress: opts.progress ?? true });
+      const t = await tuneLmWeight(model, tokenizer, lm, valid, { beam, grid: opts.lmGrid, lodr, subnet: sub, batchFrames: opts.batchFrames, ledger: tuneLedger, progress: opts.progress ?? true });
       tune = { ...t, manifest: opts.tuneLm };
       log(`LM weight on ${opts.tuneLm} (${t.utterances} utterances, beam ${beam}${endOfSentence ? ", </s> scored" : ""}):`);
       log(`${"λ".padEnd(6)} ${pad("WER%", 7)} ${pad("95% CI", 16)}`);
@@ -135,9 +140,9 @@ export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise
       if (opts.lmWeight === undefined) weight = t.weight;
       endOfSentence = endOfSentence || t.endOfSentence;
     }
-    fusion = { lm, weight, endOfSentence };
-    log(`LM: ${opts.lm} (order ${lm.order}), weight ${weight}${endOfSentence ? ", </s> scored" : ""}`);
-  }
+    fusion = { lm, weight, endOfSentence, lodr };
+    log(`LM: ${opts.lm} (order ${lm.order}), weight ${weight}${endOfSentence ? ", </s> scored" : ""}${lodr ? `; LODR ${opts.lodr} (order ${lodr.lm.order}) weight ${lodr.weight}` : ""}`);
+  } else if (opts.lodr !== undefined) throw new Error("--lodr goes with --lm");
   const searches = [...(beam > 1 ? [{ beam: 1 }, { beam }] : [{ beam: 1 }]), ...(fusion ? [{ beam, fusion }] : [])];
   const results = await evaluateSearches(model, tokenizer, utterances, searches, {
     subnet: sub, batchFrames: opts.batchFrames, ledger, bootstrap: { seed: opts.seed ?? 0 }, progress: opts.progress ?? true,

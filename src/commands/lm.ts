@@ -66,6 +66,14 @@ export function loadLmFile(path: string, tokenizer?: Tokenizer): NgramLm {
   return NgramLm.fromBytes(bytes, path, tokenizer);
 }
 
+/** The LODR option of --lodr FILE --lodr-weight W (undefined without a file). */
+export function lodrOption(file: string | undefined, weight: number | undefined, tokenizer: Tokenizer): { lm: NgramLm; weight: number } | undefined {
+  if (file === undefined) return undefined;
+  const w = weight ?? 0.1;
+  if (!(Number.isFinite(w) && w >= 0)) throw new Error(`--lodr-weight must be a number >= 0, got ${weight}`);
+  return { lm: loadLmFile(file, tokenizer), weight: w };
+}
+
 /** The lines of a text file, or the "text" fields of a JSONL manifest, each with its source. */
 function readTextLines(path: string): { lines: string[]; source: (i: number) => string } {
   let text: string;

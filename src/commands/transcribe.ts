@@ -15,7 +15,7 @@ import type { Engine } from "../engine.js";
 import { resolveSubnet, transcribeFile, type TimedToken, type Transcript } from "../eval.js";
 import { openModel } from "../model/path.js";
 import type { FusionOptions } from "../decode.js";
-import { loadLmFile } from "./lm.js";
+import { loadLmFile, lodrOption } from "./lm.js";
 
 export interface TranscribeCommandOptions {
   model: string;
@@ -28,6 +28,9 @@ export interface TranscribeCommandOptions {
   lm?: string;
   lmWeight?: number;
   lmEos?: boolean;
+  /** LODR: a low-order LM file subtracted at lodrWeight (Default: 0.1). */
+  lodr?: string;
+  lodrWeight?: number;
   /** Where lines go (Default: stdout). */
   out?: (line: string) => void;
   /** Where per-file errors go (Default: stderr). */
@@ -53,8 +56,8 @@ export async function runTranscribe(engine: Engine, files: string[], opts: Trans
   if (opts.lm !== undefined) {
     const weight = opts.lmWeight ?? 0.3;
     if (!(Number.isFinite(weight) && weight >= 0)) throw new Error(`--lm-weight must be a number >= 0, got ${opts.lmWeight}`);
-    fusion = { lm: loadLmFile(opts.lm, tokenizer), weight, endOfSentence: opts.lmEos ?? false };
-  }
+    fusion = { lm: loadLmFile(opts.lm, tokenizer), weight, endOfSentence: opts.lmEos ?? false, lodr: lodrOption(opts.lodr, opts.lodrWeight, tokenizer) };
+  } else if (opts.lodr !== undefined) throw new Error("--lodr goes with --lm");
   let failed = 0;
   for (const path of files) {
     let t: Transcript;

@@ -23,6 +23,8 @@ export interface TuneOptions extends EvalOptions {
   tryEndOfSentence?: boolean;
   /** Only the first `limit` utterances (Default: all). */
   limit?: number;
+  /** LODR, fixed while λ is tuned. */
+  lodr?: { lm: FusionLm<unknown>; weight: number };
 }
 
 export interface TuneRow {
@@ -47,7 +49,7 @@ export async function tuneLmWeight(model: Model, tokenizer: Tokenizer, lm: Fusio
   const utts = valid.slice(0, opts.limit ?? valid.length);
   if (utts.length === 0) throw new Error("tune LM: no validation utterances");
   const eos = opts.tryEndOfSentence ? [false, true] : [false];
-  const specs: SearchSpec[] = [{ beam }, ...grid.flatMap((weight) => eos.map((endOfSentence) => ({ beam, fusion: { lm, weight, endOfSentence } })))];
+  const specs: SearchSpec[] = [{ beam }, ...grid.flatMap((weight) => eos.map((endOfSentence) => ({ beam, fusion: { lm, weight, endOfSentence, lodr: opts.lodr } })))];
   const results = await evaluateSearches(model, tokenizer, utts, specs, opts);
   const table: TuneRow[] = results.map((r, i) => ({ weight: specs[i].fusion?.weight ?? 0, endOfSentence: specs[i].fusion?.endOfSentence ?? false, wer: r.wer, ci: r.ci }));
   let best = table[1];
