@@ -4,7 +4,11 @@
 // every count by enumeration; it shares no code with src/lm/estimate.ts.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readManifest } from "../src/data/manifest.js";
+import { makeCorpus } from "./corpus.js";
 import { normalizeText } from "../src/data/normalize.js";
 import { CharTokenizer, trainBpe, trainChar } from "../src/data/tokenizer.js";
 import { estimateKneserNey } from "../src/lm/estimate.js";
@@ -284,6 +288,21 @@ describe("LM bad input", () => {
 });
 
 describe("the run's LM text", () => {
+  it("from manifests whose sentences overlap: no valid or test sentence reaches the LM", () => {
+    const dir = mkdtempSync(join(tmpdir(), "todm-lmtext-"));
+    const { train, valid } = makeCorpus(dir); // six words in random order: train and valid share sentences
+    const texts = (p: string) => readManifest(p).map((e) => e.text);
+    const trainTexts = texts(train), validTexts = texts(valid);
+    const shared = trainTexts.filter((t) => validTexts.includes(t));
+    expect(shared.length).toBeGreaterThan(0);
+    const tok = trainChar(trainTexts);
+    const run = buildRunLm(trainTexts, tok, { order: 3, heldOut: [validTexts] });
+    expect(run.dropped).toBe(shared.length);
+    const only = trainTexts.filter((t) => !validTexts.includes(t));
+    expect(run.estimate.sentences).toBe(only.length);
+    expect(run.estimate.tables).toEqual(buildRunLm(only, tok, { order: 3 }).estimate.tables);
+  });
+
   it("is the training text only: sentences also in valid or test are left out", () => {
     const train = ["A B", "B C", "C A B", "a  b", "C C"];
     const valid = ["C A B"], test = ["A B.", "X"];

@@ -65,6 +65,7 @@ export interface EstimateResult {
 
 export const FALLBACK_DISCOUNTS: [number, number, number] = [0.5, 1.0, 1.5];
 export const MIN_DISCOUNT = 0.01;
+const MAX_NGRAMS_PER_ORDER = 16_000_000;
 
 /** D1, D2, D3+ from the count-of-counts n1..n4, with the fallback and clamp stated above. */
 export function modifiedKnDiscounts(nk: readonly number[]): { d: [number, number, number]; fallback: boolean } {
@@ -101,6 +102,8 @@ class Level {
     const k = parent * this.W + w;
     let j = this.index.get(k);
     if (j === undefined) {
+      // A JS Map holds at most 2^24 entries: say so instead of V8's "Map maximum size exceeded".
+      if (this.word.length >= MAX_NGRAMS_PER_ORDER) throw new Error(`lm: more than ${MAX_NGRAMS_PER_ORDER} distinct n-grams of one order: lower --order or use less text`);
       j = this.word.length;
       this.index.set(k, j);
       this.parent.push(parent);
