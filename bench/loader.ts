@@ -20,7 +20,8 @@ import { makeBatches } from "../dist/data/batching.js";
 import { ENGINE_FBANK, STANDIN_FBANK, standInFbank, type FeatureFn } from "../dist/data/features.js";
 import { BatchLoader } from "../dist/data/loader.js";
 import { readManifest } from "../dist/data/manifest.js";
-import { findEspeak, synthesize } from "../dist/data/synth.js";
+import { synthesize } from "../dist/data/synth.js";
+import { findEngine } from "../dist/data/engines.js";
 import { median, type BenchContext, type BenchRecord } from "./lib.js";
 
 const SHARED = "/work/shared/data";
@@ -42,11 +43,7 @@ async function totalSeconds(files: string[]): Promise<number> {
 }
 
 function findEspeakOrNull(): string | null {
-  try {
-    return findEspeak().bin;
-  } catch {
-    return null;
-  }
+  return findEngine("espeak-ng", { optional: true })?.bin ?? null;
 }
 
 async function fileSets(work: string, log: (s: string) => void): Promise<FileSet[]> {
@@ -71,8 +68,8 @@ async function fileSets(work: string, log: (s: string) => void): Promise<FileSet
   } else log(`  ${kath} missing: FLAC cases left out`);
   if (findEspeakOrNull()) {
     // The default training data: espeak-ng speech at 16 kHz in WAV (100 utterances of the default plan).
-    const r = await synthesize({ out: join(work, "synth"), utterances: 100, seed: 1, log: () => {}, progress: false });
-    const files = readManifest(r.manifests.train).map((e) => e.audio);
+    const r = await synthesize({ out: join(work, "synth"), corpus: "v1", utterances: 100, seed: 1, log: () => {}, progress: false });
+    const files = readManifest(r.manifests.train!).map((e) => e.audio);
     sets.push({ name: "WAV 16 kHz (synthetic default corpus): decode + fbank", files, seconds: await totalSeconds(files) });
   } else log("  no espeak-ng: the synthetic-corpus case is left out");
   const fsdd = join(SHARED, "fsdd", "recordings");

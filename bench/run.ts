@@ -26,6 +26,7 @@ const BENCHES: Record<string, () => Promise<{ run(ctx: BenchContext): Promise<Be
   "infer-size": () => import("./infer_size.js"),
   ctc: () => import("./ctc.js"),
   pruned: () => import("./pruned.js"),
+  lm: () => import("./lm.js"),
 };
 
 const RESULTS = "bench/results.json";

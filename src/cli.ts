@@ -98,8 +98,14 @@ program
   .option("--build <name>", "force a build: simd or relaxed-simd (default: the best the runtime supports)")
   .option("--stream", "decode with the inference WebAssembly in chunks, as a live source would arrive, printing partial transcripts to stderr as they change (causal models only)", false)
   .option("--chunk <ms>", "with --stream: chunk length in milliseconds", "160")
-  .action(async (files: string[], opts: { model: string; json: boolean; beam: string; subnet?: string; window: string; build?: "simd" | "relaxed-simd"; stream: boolean; chunk: string }) => {
+  .option("--lm <file>", "shallow fusion with this LM file (todm lm) in modified beam search (beam 1 included)")
+  .option("--lm-weight <w>", "the LM weight λ: score + λ·ln P_LM(token | history)", "0.3")
+  .option("--lm-eos", "also add λ·ln P_LM(</s>) at the end of the utterance", false)
+  .option("--lodr <file>", "with --lm: LODR, subtract this low-order LM (a bigram of the training text: todm lm --order 2)")
+  .option("--lodr-weight <w>", "the LODR weight: - w·ln P_low(token | history) (not tuned yet)", "0.1")
+  .action(async (files: string[], opts: { model: string; json: boolean; beam: string; subnet?: string; window: string; build?: "simd" | "relaxed-simd"; stream: boolean; chunk: string; lm?: string; lmWeight: string; lmEos: boolean; lodr?: string; lodrWeight: string }) => {
     if (opts.stream) {
+      if (opts.lm) throw new Error("--lm is not available with --stream yet");
       if (opts.json) throw new Error("--json is not available with --stream");
       const { runTranscribeStream } = await import("./commands/transcribe-stream.js");
       const failed = await runTranscribeStream(files, { model: opts.model, beam: Number(opts.beam), subnet: opts.subnet, chunkMs: Number(opts.chunk), build: opts.build });
@@ -108,8 +114,28 @@ program
     }
     const { runTranscribe } = await import("./commands/transcribe.js");
     const engine = await createEngine({ build: opts.build });
-    const failed = await runTranscribe(engine, files, { model: opts.model, json: opts.json, beam: Number(opts.beam), subnet: opts.subnet, window: Number(opts.window) });
+    const failed = await runTranscribe(engine, files, {
+      model: opts.model, json: opts.json, beam: Number(opts.beam), subnet: opts.subnet, window: Number(opts.window), lm: opts.lm, lmWeight: Number(opts.lmWeight), lmEos: opts.lmEos,
+      lodr: opts.lodr, lodrWeight: Number(opts.lodrWeight),
+    });
     if (failed) process.exitCode = 1;
+  });
+
+program
+  .command("lm")
+  .description("build a token n-gram LM (interpolated modified Kneser-Ney) over a model's tokenizer from text; convert ARPA to and from todm's LM file")
+  .option("--text <file...>", "sentences, one a line (a .jsonl file: its \"text\" fields); normalised as training text")
+  .option("--model <path>", "the model file or run directory whose tokenizer the LM is over")
+  .option("--order <n>", "n-gram order", "5")
+  .option("--min-count <k>", "keep n-grams of order >= 2 seen at least k times", "1")
+  .option("--max-mb <x>", "raise the min count until the LM file is at most x MiB", "4")
+  .option("--out <file>", "the LM file to write (atomically)")
+  .option("--arpa <file>", "also write the LM as ARPA text (with --lm: convert that LM file)")
+  .option("--from-arpa <file>", "convert an ARPA file over the model's tokens instead of estimating")
+  .option("--lm <file>", "with --arpa: the LM file to convert to ARPA")
+  .action(async (o: { text?: string[]; model?: string; order: string; minCount: string; maxMb: string; out?: string; arpa?: string; fromArpa?: string; lm?: string }) => {
+    const { runLm } = await import("./commands/lm.js");
+    runLm({ ...o, order: Number(o.order), minCount: Number(o.minCount), maxMb: Number(o.maxMb) });
   });
 
 program
@@ -130,15 +156,25 @@ program
   .option("--seed <s>", "seed of the bootstrap resampling (1000 draws)", "0")
   .option("--strict", "stop at the first bad item instead of skipping and counting it", false)
   .option("--build <name>", "force a build: simd or relaxed-simd (default: the best the runtime supports)")
+  .option("--lm <file>", "shallow fusion with this LM file (todm lm) in modified beam search (beam 1 included)")
+  .option("--lm-weight <w>", "the LM weight λ: score + λ·ln P_LM(token | history)", "0.3")
+  .option("--lm-eos", "also add λ·ln P_LM(</s>) at the end of the utterance", false)
+  .option("--lodr <file>", "with --lm: LODR, subtract this low-order LM (a bigram of the training text: todm lm --order 2)")
+  .option("--lodr-weight <w>", "the LODR weight: - w·ln P_low(token | history) (not tuned yet)", "0.1")
+  .option("--tune-lm <manifest>", "with --lm: pick the LM weight on this (valid) manifest from --lm-grid, print the table, then evaluate --data with it")
+  .option("--lm-grid <list>", "LM weights tried by --tune-lm", "0.1,0.2,0.3,0.5,0.7,1")
+  .option("--tune-limit <n>", "--tune-lm: only the first n utterances of the manifest", "200")
   .action(async (opts: {
     model?: string; run?: string; data: string; report?: string; beam?: string; subnet?: string; subnets?: string; modelFile: string; table?: string; plot?: string;
     limit?: string; batchFrames: string; seed: string; strict: boolean; build?: "simd" | "relaxed-simd";
-  }) => {
+    lm?: string; lmWeight: string; lmEos: boolean; lodr?: string; lodrWeight: string; tuneLm?: string; lmGrid: string; tuneLimit: string;
+  }, cmd: Command) => {
     if ((opts.model === undefined) === (opts.run === undefined)) throw new Error("eval: give --model FILE_OR_RUN_DIR or --run RUN_DIR (not both)");
     const limit = opts.limit === undefined ? undefined : Number(opts.limit);
     const engine = await createEngine({ build: opts.build });
     if (opts.run !== undefined) {
       if (opts.subnet !== undefined || opts.report !== undefined) throw new Error("eval --run: use --subnets a,b,c (and --table, --plot) instead of --subnet and --report");
+      if (opts.lm !== undefined || opts.tuneLm !== undefined) throw new Error("eval --run: --lm and --tune-lm go with --model");
       const { runEvalSubnets } = await import("./eval/subnets.js");
       await runEvalSubnets(engine, {
         run: opts.run, data: opts.data, subnets: opts.subnets, beam: opts.beam === undefined ? 1 : Number(opts.beam), modelFile: opts.modelFile,
@@ -147,10 +183,13 @@ program
       return;
     }
     if (opts.subnets !== undefined || opts.table !== undefined || opts.plot !== undefined) throw new Error("eval: --subnets, --table and --plot go with --run");
+    if (opts.lm === undefined && opts.tuneLm !== undefined) throw new Error("eval: --tune-lm needs --lm FILE");
     const { runEval } = await import("./commands/eval.js");
     await runEval(engine, {
       model: opts.model!, data: opts.data, report: opts.report, beam: opts.beam === undefined ? 4 : Number(opts.beam), subnet: opts.subnet,
       limit, batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
+      lm: opts.lm, lmWeight: cmd.getOptionValueSource("lmWeight") === "default" && opts.tuneLm ? undefined : Number(opts.lmWeight), lmEos: opts.lmEos,
+      tuneLm: opts.tuneLm, lmGrid: opts.lmGrid.split(",").map(Number), tuneLimit: Number(opts.tuneLimit), lodr: opts.lodr, lodrWeight: Number(opts.lodrWeight),
     });
   });
 

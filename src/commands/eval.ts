@@ -13,6 +13,14 @@
 // | --seed S           | 0       | seed of the bootstrap resampling                                  |
 // | --report FILE      | none    | JSON report (written atomically): every number printed, per search |
 // | --strict           | off     | stop at the first bad item instead of skipping and counting it    |
+// | --lm FILE          | none    | adds a third search: beam N with shallow fusion of this LM        |
+// | --lm-weight W      | 0.3     | the LM weight λ (with --tune-lm: tuned unless given)              |
+// | --lm-eos           | off     | add λ·ln P_LM(</s>) at the end of each utterance                  |
+// | --tune-lm MANIFEST | none    | pick λ on this (valid) manifest from --lm-grid; prints the table  |
+// | --lm-grid LIST     | 0.1,0.2,0.3,0.5,0.7,1 | the λ values --tune-lm tries                        |
+// | --tune-limit N     | 200     | --tune-lm: the first N utterances of its manifest                 |
+// | --lodr FILE        | none    | LODR: subtract this low-order LM (todm lm --order 2)              |
+// | --lodr-weight W    | 0.1     | its weight (not tuned yet)                                        |
 //
 // Bad input (manifest lines, missing or corrupt audio, LibriSpeech transcript problems) is skipped,
 // counted, and listed at the end. Audio durations of a LibriSpeech split come from the file headers.
@@ -25,6 +33,9 @@ import { evaluateSearches, resolveSubnet, type EvalResult } from "../eval/eval.j
 import { countParams, subnetName, supernetSpec } from "../model/config.js";
 import { openModel } from "../model/path.js";
 import { writeFileAtomic } from "../io/safetensors.js";
+import type { FusionOptions } from "../decode/decode.js";
+import { tuneLmWeight, type TuneResult } from "../lm/tune.js";
+import { loadLmFile, lodrOption } from "./lm.js";
 
 export interface EvalCommandOptions {
   model: string;
@@ -40,6 +51,17 @@ export interface EvalCommandOptions {
   /** Progress bar on stderr (Default: true). */
   progress?: boolean;
   log?: (line: string) => void;
+  /** An LM file: adds beam search with shallow fusion at lmWeight (Default 0.3, or tuned). */
+  lm?: string;
+  lmWeight?: number;
+  lmEos?: boolean;
+  /** A (valid) manifest to pick the LM weight on, from lmGrid, on its first tuneLimit utterances. */
+  tuneLm?: string;
+  lmGrid?: number[];
+  tuneLimit?: number;
+  /** LODR: a low-order LM file subtracted at lodrWeight (Default: 0.1). */
+  lodr?: string;
+  lodrWeight?: number;
 }
 
 export interface EvalReport {
@@ -56,6 +78,8 @@ export interface EvalReport {
   skippedItems: string[];
   /** Per utterance: reference and each search's hypothesis and error count, in evaluation order. */
   hypotheses: { source: string; ref: string; hyps: { search: string; hyp: string; errors: number }[] }[];
+  /** --lm: the file and weight used; --tune-lm: the tuning table. */
+  lm?: { file: string; weight: number; endOfSentence: boolean; tune?: TuneResult & { manifest: string } };
 }
 
 const pad = (s: string, n: number) => s.padStart(n);
@@ -73,14 +97,34 @@ export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise
   const hours = utterances.reduce((s, u) => s + (u.duration ?? 0), 0) / 3600;
   log(`model: ${path} (${subnetName(sub)} of ${subnetName(supernetSpec(model.cfg))}, ${fmtCount(countParams(model.cfg, sub))} parameters, ${model.cfg.causal ? "causal" : "bidirectional"}, ${tokenizer.type} tokenizer of ${tokenizer.size})`);
   log(`data: ${opts.data} (${kind}): ${utterances.length} utterances, ${hours.toFixed(2)} hours; searches: greedy${beam > 1 ? `, beam ${beam}` : ""}; engine ${engine.build}, one thread`);
-  const searches = beam > 1 ? [{ beam: 1 }, { beam }] : [{ beam: 1 }];
+  let fusion: FusionOptions<number> | undefined, tune: (TuneResult & { manifest: string }) | undefined;
+  if (opts.lm !== undefined) {
+    const lm = loadLmFile(opts.lm, tokenizer), lodr = lodrOption(opts.lodr, opts.lodrWeight, tokenizer);
+    let weight = opts.lmWeight ?? 0.3, endOfSentence = opts.lmEos ?? false;
+    if (!(Number.isFinite(weight) && weight >= 0)) throw new Error(`--lm-weight must be a number >= 0, got ${opts.lmWeight}`);
+    if (opts.tuneLm !== undefined) {
+      const tuneLedger = new SkipLedger(opts.strict);
+      const { utterances: valid } = await loadEvalData(opts.tuneLm, tuneLedger, opts.tuneLimit ?? 200);
+      const t = await tuneLmWeight(model, tokenizer, lm, valid, { beam, grid: opts.lmGrid, lodr, subnet: sub, batchFrames: opts.batchFrames, ledger: tuneLedger, progress: opts.progress ?? true });
+      tune = { ...t, manifest: opts.tuneLm };
+      log(`LM weight on ${opts.tuneLm} (${t.utterances} utterances, beam ${beam}${endOfSentence ? ", </s> scored" : ""}):`);
+      log(`${"λ".padEnd(6)} ${pad("WER%", 7)} ${pad("95% CI", 16)}`);
+      for (const r of t.table) log(`${String(r.weight).padEnd(6)} ${pad(r.wer.toFixed(2), 7)} ${pad(`[${r.ci[0].toFixed(2)}, ${r.ci[1].toFixed(2)}]`, 16)}${r.weight === t.weight ? "  <- chosen" : ""}`);
+      if (opts.lmWeight === undefined) weight = t.weight;
+      endOfSentence = endOfSentence || t.endOfSentence;
+    }
+    fusion = { lm, weight, endOfSentence, lodr };
+    log(`LM: ${opts.lm} (order ${lm.order}), weight ${weight}${endOfSentence ? ", </s> scored" : ""}${lodr ? `; LODR ${opts.lodr} (order ${lodr.lm.order}) weight ${lodr.weight}` : ""}`);
+  } else if (opts.lodr !== undefined) throw new Error("--lodr goes with --lm");
+  const searches = [...(beam > 1 ? [{ beam: 1 }, { beam }] : [{ beam: 1 }]), ...(fusion ? [{ beam, fusion }] : [])];
   const results = await evaluateSearches(model, tokenizer, utterances, searches, {
     subnet: sub, batchFrames: opts.batchFrames, ledger, bootstrap: { seed: opts.seed ?? 0 }, progress: opts.progress ?? true,
   });
-  log(`${"search".padEnd(8)} ${pad("WER%", 7)} ${pad("95% CI", 16)} ${pad("sub", 6)} ${pad("del", 6)} ${pad("ins", 6)} ${pad("words", 7)} ${pad("RTF", 7)}`);
+  const w = Math.max(8, ...results.map((r) => r.search.length));
+  log(`${"search".padEnd(w)} ${pad("WER%", 7)} ${pad("95% CI", 16)} ${pad("sub", 6)} ${pad("del", 6)} ${pad("ins", 6)} ${pad("words", 7)} ${pad("RTF", 7)}`);
   for (const r of results) {
     const ci = `[${r.ci[0].toFixed(2)}, ${r.ci[1].toFixed(2)}]`;
-    log(`${r.search.padEnd(8)} ${pad(r.wer.toFixed(2), 7)} ${pad(ci, 16)} ${pad(String(r.sub), 6)} ${pad(String(r.del), 6)} ${pad(String(r.ins), 6)} ${pad(String(r.words), 7)} ${pad(r.rtf.toFixed(4), 7)}`);
+    log(`${r.search.padEnd(w)} ${pad(r.wer.toFixed(2), 7)} ${pad(ci, 16)} ${pad(String(r.sub), 6)} ${pad(String(r.del), 6)} ${pad(String(r.ins), 6)} ${pad(String(r.words), 7)} ${pad(r.rtf.toFixed(4), 7)}`);
   }
   log(`scored ${results[0].utterances} utterances, ${(results[0].audioSeconds / 3600).toFixed(3)} hours of audio; RTF = (features + decoding) seconds / audio seconds`);
   for (const l of ledger.report()) log(l);
@@ -101,6 +145,7 @@ export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise
       ref: u.ref,
       hyps: results.map((r) => ({ search: r.search, hyp: r.perUtterance[i].hyp, errors: r.perUtterance[i].score.errors })),
     })),
+    ...(fusion ? { lm: { file: opts.lm!, weight: fusion.weight, endOfSentence: fusion.endOfSentence ?? false, ...(tune ? { tune } : {}) } } : {}),
   };
   if (opts.report) {
     writeFileAtomic(opts.report, JSON.stringify(report, null, 1) + "\n");

@@ -10,9 +10,17 @@
 //     per utterance keep the `beam` (default 4) best (hypothesis, token) candidates by total log-prob,
 //     merge hypotheses with equal label sequences by log-add; the result is the most probable one
 //     (no length normalisation).
+//     With `fusion` (shallow fusion, icefall `modified_beam_search_lm_shallow_fusion`): each non-blank
+//     token k adds `weight * ln P_LM(k | history)` to the candidate's score; each hypothesis carries its
+//     LM state; hypotheses are still merged by equal label sequences (the LM state is a function of the
+//     label sequence, so merged hypotheses have equal LM states too); with `endOfSentence`, the final
+//     choice adds `weight * ln P_LM(</s> | history)`. Hypothesis.logProb is then the fused score.
+//     With `lodr` (low-order density ratio, as icefall's LODR): a second, low-order LM (a bigram of the
+//     training text) is subtracted the same way, `- lodr.weight * ln P_low(k | history)`, to take out
+//     the transducer's own internal LM; its state rides along like the first.
 //   Both record the encoder frame at which each token was emitted (`Hypothesis.frames`).
 //   GreedySearch / BeamSearch are the same searches advanced one frame per call, for streams (src/infer/).
-// What it is not: LM fusion, fast_beam_search (k2).
+// What it is not: rescoring, fast_beam_search (k2). The LM itself is src/lm/ (any FusionLm will do).
 // Reference: icefall egs/librispeech/ASR/zipformer/beam_search.py (read, not copied).
 
 
@@ -26,6 +34,27 @@ export interface SearchModel<S> {
   advance(states: S[], labels: number[]): S[];
   /** Log-probabilities [n, V] over the vocabulary for (utterance, frame, state) triples. */
   logProbs(utts: number[], frames: number[], states: S[]): Float32Array;
+}
+
+/** A language model for shallow fusion over the transducer's token ids (blank excluded); L is its state. */
+export interface FusionLm<L> {
+  /** The state at the start of an utterance (after <s>). */
+  initial(): L;
+  /** ln P_LM(k | state), indexable by token id k (the blank's entry is never read). */
+  logProbs(state: L): ArrayLike<number>;
+  advance(state: L, token: number): L;
+  /** ln P_LM(</s> | state). */
+  endLogProb(state: L): number;
+}
+
+export interface FusionOptions<L = unknown> {
+  lm: FusionLm<L>;
+  /** λ in score + λ·ln P_LM(token | history). */
+  weight: number;
+  /** Add λ·ln P_LM(</s> | history) when choosing the final hypothesis (Default: false; with lodr, its </s> is subtracted too). */
+  endOfSentence?: boolean;
+  /** LODR: a low-order LM whose score is subtracted, `- weight·ln P_low(token | history)`. */
+  lodr?: { lm: FusionLm<L>; weight: number };
 }
 
 export interface Hypothesis {
@@ -99,6 +128,16 @@ interface BeamHyp<S> {
   frames: number[];
   logProb: number;
   state: S;
+  /** The LM state (fusion only). */
+  lmState?: unknown;
+  /** The LODR LM's state (fusion with lodr only). */
+  lodrState?: unknown;
+}
+
+export interface BeamOptions {
+  beam?: number;
+  /** Shallow fusion with an LM (its state type is the LM's own business). */
+  fusion?: FusionOptions<any>;
 }
 
 const logAddExp = (a: number, b: number) => {
@@ -107,7 +146,7 @@ const logAddExp = (a: number, b: number) => {
 };
 
 /** Modified beam search (one symbol per frame at most), `beam` hypotheses per utterance (default 4). */
-export function modifiedBeamSearch<S>(model: SearchModel<S>, lengths: ArrayLike<number>, opts: { beam?: number } = {}): Hypothesis[] {
+export function modifiedBeamSearch<S>(model: SearchModel<S>, lengths: ArrayLike<number>, opts: BeamOptions = {}): Hypothesis[] {
   const search = new BeamSearch(model, lengths.length, opts);
   const T = Math.max(0, ...Array.from(lengths));
   for (let t = 0; t < T; t++) search.frame(Array.from({ length: lengths.length }, (_, b) => b).filter((b) => t < lengths[b]), t);
@@ -118,16 +157,21 @@ export function modifiedBeamSearch<S>(model: SearchModel<S>, lengths: ArrayLike<
 export class BeamSearch<S> {
   private readonly beams: BeamHyp<S>[][];
   private readonly beam: number;
+  private readonly fusion?: FusionOptions<unknown>;
 
-  constructor(private readonly model: SearchModel<S>, B: number, opts: { beam?: number } = {}) {
+  constructor(private readonly model: SearchModel<S>, B: number, opts: BeamOptions = {}) {
     this.beam = opts.beam ?? 4;
     if (!(this.beam >= 1)) throw new Error(`modifiedBeamSearch: beam must be >= 1, got ${this.beam}`);
-    this.beams = Array.from({ length: B }, (_, b) => [{ tokens: [], frames: [], logProb: 0, state: model.initial(b) }]);
+    this.fusion = opts.fusion;
+    if (this.fusion && !Number.isFinite(this.fusion.weight)) throw new Error(`modifiedBeamSearch: LM weight must be a finite number, got ${this.fusion.weight}`);
+    if (this.fusion?.lodr && !Number.isFinite(this.fusion.lodr.weight)) throw new Error(`modifiedBeamSearch: LODR weight must be a finite number, got ${this.fusion.lodr.weight}`);
+    const lm0 = this.fusion?.lm.initial(), lodr0 = this.fusion?.lodr?.lm.initial();
+    this.beams = Array.from({ length: B }, (_, b) => [{ tokens: [], frames: [], logProb: 0, state: model.initial(b), lmState: lm0, lodrState: lodr0 }]);
   }
 
   /** Searches frame `t` (the model's index) of the utterances `live`; `at` is recorded in frames (default t). */
   frame(live: number[], t: number, at = t): void {
-    const { model, beams, beam } = this, V = model.vocab;
+    const { model, beams, beam, fusion } = this, V = model.vocab, blank = model.blank;
     const flat = live.flatMap((b) => beams[b].map((h) => ({ b, h })));
     const lp = model.logProbs(flat.map((x) => x.b), flat.map(() => t), flat.map((x) => x.h.state));
     const toAdvance: { hyp: BeamHyp<S>; from: S; label: number }[] = [];
@@ -136,7 +180,16 @@ export class BeamSearch<S> {
       // All (hypothesis, token) candidates of this utterance; keep the `beam` best.
       const cands: { i: number; k: number; score: number }[] = [];
       beams[b].forEach((h, i) => {
-        for (let k = 0; k < V; k++) cands.push({ i, k, score: h.logProb + lp[(row + i) * V + k] });
+        if (fusion?.lodr) {
+          const lm = fusion.lm.logProbs(h.lmState), w = fusion.weight;
+          const low = fusion.lodr.lm.logProbs(h.lodrState), wl = fusion.lodr.weight;
+          for (let k = 0; k < V; k++) cands.push({ i, k, score: h.logProb + lp[(row + i) * V + k] + (k === blank ? 0 : w * lm[k] - wl * low[k]) });
+        } else if (fusion) {
+          const lm = fusion.lm.logProbs(h.lmState), w = fusion.weight;
+          for (let k = 0; k < V; k++) cands.push({ i, k, score: h.logProb + lp[(row + i) * V + k] + (k === blank ? 0 : w * lm[k]) });
+        } else {
+          for (let k = 0; k < V; k++) cands.push({ i, k, score: h.logProb + lp[(row + i) * V + k] });
+        }
       });
       cands.sort((x, y) => y.score - x.score || x.i - y.i || x.k - y.k);
       const next = new Map<string, BeamHyp<S>>();
@@ -149,7 +202,10 @@ export class BeamSearch<S> {
         if (old) {
           old.logProb = logAddExp(old.logProb, c.score); // candidates come best first: `old` keeps its frames
         } else {
-          const hyp: BeamHyp<S> = { tokens, frames, logProb: c.score, state: h.state };
+          const emits = fusion && c.k !== model.blank;
+          const lmState = emits ? fusion.lm.advance(h.lmState, c.k) : h.lmState;
+          const lodrState = emits && fusion.lodr ? fusion.lodr.lm.advance(h.lodrState, c.k) : h.lodrState;
+          const hyp: BeamHyp<S> = { tokens, frames, logProb: c.score, state: h.state, lmState, lodrState };
           if (c.k !== model.blank) toAdvance.push({ hyp, from: h.state, label: c.k });
           next.set(key, hyp);
         }
@@ -162,11 +218,18 @@ export class BeamSearch<S> {
     }
   }
 
-  /** The most probable hypothesis of each utterance so far. */
+  /** The most probable hypothesis of each utterance so far (with fusion's endOfSentence: </s> added). */
   best(): Hypothesis[] {
+    const f = this.fusion;
+    const final = (h: BeamHyp<S>) =>
+      h.logProb + (f?.endOfSentence ? f.weight * f.lm.endLogProb(h.lmState) - (f.lodr ? f.lodr.weight * f.lodr.lm.endLogProb(h.lodrState) : 0) : 0);
     return this.beams.map((hs) => {
-      const best = hs.reduce((a, h) => (h.logProb > a.logProb ? h : a));
-      return { tokens: best.tokens, frames: best.frames, logProb: best.logProb };
+      let best = hs[0], bestScore = final(best);
+      for (const h of hs.slice(1)) {
+        const s = final(h);
+        if (s > bestScore) [best, bestScore] = [h, s];
+      }
+      return { tokens: best.tokens, frames: best.frames, logProb: bestScore };
     });
   }
 }

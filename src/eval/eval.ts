@@ -11,7 +11,8 @@
 // decoding the audio files is timed apart and left out. Utterances are sorted by duration and batched
 // while B * T_max stays within `batchFrames` feature frames. Bad audio is skipped into a SkipLedger
 // (strict: thrown). Not here: the command line (src/commands/eval.ts, transcribe.ts), streaming
-// decoding with carried state, LM rescoring.
+// decoding with carried state, LM rescoring. An LM (src/lm/) joins a search by shallow fusion
+// (SearchSpec.fusion, TranscribeOptions.fusion).
 
 import { readAudioAt } from "../audio/read.js";
 import { readAudioWindows } from "../audio/windows.js";
@@ -22,7 +23,7 @@ import type { Tokenizer } from "../data/tokenizer.js";
 import { fbank, type Features } from "../engine/features.js";
 import { parseSubnetName, subnetName, supernetSpec, type ModelConfig, type SubnetSpec } from "../model/config.js";
 import type { Model } from "../model/model.js";
-import type { Hypothesis } from "../decode/decode.js";
+import type { FusionOptions, Hypothesis } from "../decode/decode.js";
 import { Progress } from "../util/progress.js";
 import { alignTexts, bootstrapInterval, corpusScore, type BootstrapOptions, type UtteranceScore } from "./wer.js";
 
@@ -46,6 +47,14 @@ export interface EvalUtterance {
 export interface SearchSpec {
   /** 1 = greedy search, > 1 = modified beam search with this many hypotheses. */
   beam: number;
+  /** Shallow fusion with an LM (modified beam search, even at beam 1). */
+  fusion?: FusionOptions<any>;
+}
+
+/** "greedy", "beam 4", "beam 4 + LM 0.3", "beam 4 + LM 0.3 </s> - LODR 0.1". */
+export function searchName(s: SearchSpec): string {
+  const base = s.beam > 1 || s.fusion ? `beam ${s.beam}` : "greedy";
+  return s.fusion ? `${base} + LM ${s.fusion.weight}${s.fusion.endOfSentence ? " </s>" : ""}${s.fusion.lodr ? ` - LODR ${s.fusion.lodr.weight}` : ""}` : base;
 }
 
 export interface EvalOptions {
@@ -117,10 +126,10 @@ function padTime(b: Batch, minT: number): Batch {
 }
 
 /** Decodes feature matrices (one per utterance) as one padded batch. */
-export function decodeFeatures(model: Model, feats: Features[], sub: SubnetSpec = supernetSpec(model.cfg), beam = 1): Hypothesis[] {
+export function decodeFeatures(model: Model, feats: Features[], sub: SubnetSpec = supernetSpec(model.cfg), beam = 1, fusion?: FusionOptions<any>): Hypothesis[] {
   if (feats.length === 0) return [];
   const batch = padTime(collate(feats.map((f, i) => ({ id: i, feats: f.data, frames: f.frames, bins: f.bins, tokens: new Int32Array(0) }))), MIN_BATCH_FRAMES);
-  return model.decode(batch, sub, { beam });
+  return model.decode(batch, sub, { beam, fusion });
 }
 
 function featuresOf(model: Model, samples: Float32Array): Features {
@@ -186,7 +195,7 @@ export async function evaluateSearches(
     }
     searches.forEach((s, k) => {
       const t0 = now();
-      const hyps = decodeFeatures(model, feats, sub, s.beam);
+      const hyps = decodeFeatures(model, feats, sub, s.beam, s.fusion);
       decodeSeconds[k] += now() - t0;
       hyps.forEach((h, j) => {
         const u = kept[j];
@@ -202,7 +211,7 @@ export async function evaluateSearches(
     const score = corpusScore(per[k].map((p) => p.score));
     const computeSeconds = featureSeconds + decodeSeconds[k];
     return {
-      search: s.beam > 1 ? `beam ${s.beam}` : "greedy",
+      search: searchName(s),
       beam: s.beam,
       wer: score.wer,
       ci: bootstrapInterval(score.perUtterance, opts.bootstrap),
@@ -248,6 +257,8 @@ export interface TranscribeOptions {
   beam?: number;
   /** Longest window decoded at once, seconds (Default: 30): bounds the arena whatever the file's length. */
   windowSeconds?: number;
+  /** Shallow fusion with an LM (modified beam search, even at beam 1). */
+  fusion?: FusionOptions<any>;
 }
 
 /** Decodes windows one by one and joins their texts; token times offset by each window's start. */
@@ -258,7 +269,7 @@ class WindowedTranscript {
   private windows = 0;
   private readonly sub: SubnetSpec;
 
-  constructor(private readonly model: Model, private readonly tokenizer: Tokenizer, private readonly beam: number, sub?: SubnetSpec) {
+  constructor(private readonly model: Model, private readonly tokenizer: Tokenizer, private readonly beam: number, sub?: SubnetSpec, private readonly fusion?: FusionOptions<any>) {
     this.sub = sub ?? supernetSpec(model.cfg);
   }
 
@@ -268,7 +279,7 @@ class WindowedTranscript {
     this.windows++;
     const f = featuresOf(this.model, window);
     if (f.frames === 0) return; // a tail shorter than one 25 ms frame
-    const [h] = decodeFeatures(this.model, [f], this.sub, this.beam);
+    const [h] = decodeFeatures(this.model, [f], this.sub, this.beam, this.fusion);
     const text = this.tokenizer.decode(h.tokens).trim();
     if (text) this.texts.push(text);
     h.tokens.forEach((id, i) => this.tokens.push({ id, symbol: this.tokenizer.symbols[id], time: start + h.frames[i] * SECONDS_PER_ENCODER_FRAME }));
@@ -287,7 +298,7 @@ class WindowedTranscript {
 export function transcribeSamples(model: Model, tokenizer: Tokenizer, samples: Float32Array, opts: TranscribeOptions = {}): Transcript {
   const win = Math.round((opts.windowSeconds ?? 30) * SAMPLE_RATE);
   if (!(win > 0)) throw new Error(`transcribe: windowSeconds must be positive, got ${opts.windowSeconds}`);
-  const t = new WindowedTranscript(model, tokenizer, opts.beam ?? 1, opts.subnet);
+  const t = new WindowedTranscript(model, tokenizer, opts.beam ?? 1, opts.subnet, opts.fusion);
   for (let start = 0; start < samples.length; start += win) t.add(samples.subarray(start, Math.min(samples.length, start + win)));
   return t.result();
 }
@@ -298,7 +309,7 @@ export function transcribeSamples(model: Model, tokenizer: Tokenizer, samples: F
  * windows and result as transcribeSamples over the whole file at 16 kHz.
  */
 export async function transcribeFile(model: Model, tokenizer: Tokenizer, path: string, opts: TranscribeOptions = {}): Promise<Transcript> {
-  const t = new WindowedTranscript(model, tokenizer, opts.beam ?? 1, opts.subnet);
+  const t = new WindowedTranscript(model, tokenizer, opts.beam ?? 1, opts.subnet, opts.fusion);
   for await (const w of readAudioWindows(path, { rate: SAMPLE_RATE, windowSeconds: opts.windowSeconds ?? 30 })) t.add(w);
   return t.result();
 }

@@ -19,7 +19,7 @@
 import type { Engine } from "../engine/engine.js";
 import { Tape, type T } from "../engine/tape.js";
 import type { Batch } from "../data/batching.js";
-import { greedySearch, modifiedBeamSearch, type Hypothesis } from "../decode/decode.js";
+import { greedySearch, modifiedBeamSearch, type FusionOptions, type Hypothesis } from "../decode/decode.js";
 import { joinerBackward, joinerConfig, joinerForward } from "./joiner.js";
 import { predictorBackward, predictorConfig, predictorForward } from "./predictor.js";
 import { rnntLossInPlace } from "../engine/rnnt.js";
@@ -318,12 +318,12 @@ export class Model {
     return this.withEncoder(batch, sub, (enc, T2, lens2) => ({ enc: this.engine.read(enc, batch.B * T2 * this.cfg.dModel), T2, lens2 }));
   }
 
-  /** Greedy (or beam) transcripts of a batch through a subnet, as token ids. No gradients. */
-  decode(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg), opts: { beam?: number; maxSymPerFrame?: number } = {}): Hypothesis[] {
+  /** Greedy (or beam) transcripts of a batch through a subnet, as token ids. No gradients. With `fusion`, modified beam search (even at beam 1) with shallow fusion. */
+  decode(batch: Batch, sub: SubnetSpec = supernetSpec(this.cfg), opts: { beam?: number; maxSymPerFrame?: number; fusion?: FusionOptions<any> } = {}): Hypothesis[] {
     return this.withEncoder(batch, sub, (enc, T2, lens2) => {
       const sm = transducerSearchModel(this.engine, this.cfg, (n) => this.params.get(n).ptr, enc, batch.B, T2);
-      return opts.beam && opts.beam > 1
-        ? modifiedBeamSearch(sm, lens2, { beam: opts.beam })
+      return (opts.beam && opts.beam > 1) || opts.fusion
+        ? modifiedBeamSearch(sm, lens2, { beam: opts.beam ?? 1, fusion: opts.fusion })
         : greedySearch(sm, lens2, { maxSymPerFrame: opts.maxSymPerFrame ?? 1 });
     });
   }
