@@ -26,12 +26,12 @@ export { ssm_discretize_forward } from "./ssm/ssm_discretize";
 export { ssm_scan_forward, ssm_step, ssm_scan_forward_scratch } from "./ssm/ssm";
 export { ssm_gate_forward } from "./ssm/ssm_gate";
 export { dwconv1d_forward } from "./ops/conv1d";
-// predictor, joiner (the searches themselves run on the host: src/decode.ts)
+// predictor, joiner (the searches themselves run on the host: src/decode/decode.ts)
 export { embedding_forward } from "./ops/embedding";
 export { lstm_forward } from "./transducer/lstm";
 export { pred_layernorm_forward } from "./transducer/pred_layernorm";
 export { joiner_pairs_forward } from "./transducer/joiner";
-// int8 model files: the encoder's linear layers on int8 weights (src/infer/encoder.ts)
+// int8 model files: the encoder's linear layers on int8 weights (src/model/kernel_ops.ts)
 export { gemm_i8_forward } from "./ops/gemm_i8";
 
 /** 1 in the relaxed-SIMD build, 0 in the plain one: the host names the build it was handed. */

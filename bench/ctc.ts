@@ -1,4 +1,4 @@
-// CTC loss forward+backward (assembly/ctc.ts, log-softmax fused) beside PyTorch's CPU ctc_loss with its
+// CTC loss forward+backward (assembly/transducer/ctc.ts, log-softmax fused) beside PyTorch's CPU ctc_loss with its
 // log_softmax, one thread, same machine, same run (peer script: bench/peers/ctc.py). The shape is one
 // training batch of the auxiliary CTC head: 8 utterances of 150 encoder frames, 40 labels, V = 256 (BPE)
 // and V = 64.

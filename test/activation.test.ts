@@ -1,4 +1,4 @@
-// Activations (assembly/activation.ts, gelu.ts) and the vector math under them (simd_math.ts):
+// Activations (assembly/ops/activation.ts, gelu.ts) and the vector math under them (simd_math.ts):
 // accuracy against float64 Math over wide ranges, SIMD against the naive twins in both builds,
 // backward against float64 central finite differences of a float64 forward.
 import { describe, expect, it } from "vitest";

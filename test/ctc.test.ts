@@ -1,4 +1,4 @@
-// CTC loss (assembly/ctc.ts, src/ctc.ts) against PyTorch, brute-force enumeration of alignments,
+// CTC loss (assembly/transducer/ctc.ts, src/engine/ctc.ts) against PyTorch, brute-force enumeration of alignments,
 // float64 central finite differences and its scalar twin.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";

@@ -1,4 +1,4 @@
-// Decoding (src/decode.ts): greedy and modified beam search against brute force over all alignments
+// Decoding (src/decode/decode.ts): greedy and modified beam search against brute force over all alignments
 // on tiny vocabularies with a table model, and the engine-backed model against full-sequence forwards.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";

@@ -1,4 +1,4 @@
-// dropout (assembly/dropout.ts): the mask against an independent BigInt implementation of the
+// dropout (assembly/ops/dropout.ts): the mask against an independent BigInt implementation of the
 // documented hash, SIMD against the naive twin bit for bit (both builds), determinism per seed,
 // independence from call length, binomial bounds on the keep rate, and backward = d0 + mask * dout.
 import { describe, expect, it } from "vitest";

@@ -1,4 +1,4 @@
-// add / mul / scale (assembly/elementwise.ts): SIMD against the naive twins in both builds, the
+// add / mul / scale (assembly/ops/elementwise.ts): SIMD against the naive twins in both builds, the
 // backward against float64 central finite differences, and the "0 = gradient not needed" pointers.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";

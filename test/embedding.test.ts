@@ -1,4 +1,4 @@
-// embedding (assembly/embedding.ts): forward against a brute-force gather and the backward against a
+// embedding (assembly/ops/embedding.ts): forward against a brute-force gather and the backward against a
 // brute-force scatter-add written here (its float64 finite differences are exactly this scatter: the
 // loss is linear in the table), with repeated ids, leading-slice tables (ldt > C), both builds.
 import { describe, expect, it } from "vitest";

@@ -257,7 +257,7 @@ describe("export: choosing the subnet", () => {
   });
 });
 
-describe("gemm_i8 (assembly/gemm_i8.ts)", () => {
+describe("gemm_i8 (assembly/ops/gemm_i8.ts)", () => {
   /** Runs a kernel on strided operands (ldx = K + padX, ldw = K + padW, ldy = N + padY); returns y [M, N] and x's scales. */
   function run(e: Engine, kind: "forward" | "naive" | "dequant", x: Float32Array, q: Int8Array, scale: Float32Array, bias: Float32Array | null,
                M: number, N: number, K: number, pad: [number, number, number]) {

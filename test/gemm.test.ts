@@ -1,4 +1,4 @@
-// GEMM (assembly/gemm.ts) against its scalar twin gemm_naive, in both builds (the relaxed one fuses
+// GEMM (assembly/ops/gemm.ts) against its scalar twin gemm_naive, in both builds (the relaxed one fuses
 // multiply-adds, so its rounding differs). Shapes are drawn by fast-check (every dimension 1..70, so
 // edge tiles of every size), plus fixed shapes larger than the blocking (K > KC = 256, M > MC = 120 or 64,
 // N > NC = 1024), and products with M <= 8 rows that take the unpacked path. The tolerance is the

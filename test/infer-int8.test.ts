@@ -4,7 +4,7 @@
 // subnet picked from an int8 Supernet file), streams equal the whole utterance bit for bit, and
 // the int8 path really runs (its output is not the f32 one bit for bit), and holds fewer weight bytes.
 // The kernel itself (gemm_i8_forward against gemm_i8_naive and its error bound) is tested through the
-// training build (test/export.test.ts), which compiles the same assembly/gemm_i8.ts.
+// training build (test/export.test.ts), which compiles the same assembly/ops/gemm_i8.ts.
 import { describe, expect, it } from "vitest";
 import { trainChar } from "../src/data/tokenizer.js";
 import type { Engine } from "../src/engine/engine.js";

@@ -1,4 +1,4 @@
-// Joiner (assembly/joiner.ts) against a float64 reference, float64 finite differences and its naive twin.
+// Joiner (assembly/transducer/joiner.ts) against a float64 reference, float64 finite differences and its naive twin.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { joinerBackward, joinerForward, joinerParams, namedShapeOffsets, type Engine, type JoinerConfig } from "../src/index.js";

@@ -1,4 +1,4 @@
-// AlphaNet's adaptive alpha-divergence KD (assembly/kd.ts, src/kd.ts) against a PyTorch fixture of
+// AlphaNet's adaptive alpha-divergence KD (assembly/transducer/kd.ts, src/engine/kd.ts) against a PyTorch fixture of
 // AlphaNet's surrogate (test/ref/alpha_div.py), float64 finite differences of the divergence itself
 // (where the surrogate's gradient must equal the true one, and where it must not), a direct float64
 // KL, and the scalar twin in both builds.

@@ -1,6 +1,6 @@
 // Copying wrappers over kernels, for tests only: each validates its inputs, copies them into the
-// arena, runs the same arena functions the training path runs (src/ctc.ts, src/kd.ts, src/rnnt.ts,
-// src/ssm.ts, src/optim.ts, assembly/gemm_i8.ts) and returns fresh arrays.
+// arena, runs the same arena functions the training path runs (src/engine/ctc.ts, src/engine/kd.ts, src/engine/rnnt.ts,
+// src/engine/ssm.ts, src/engine/optim.ts, assembly/ops/gemm_i8.ts) and returns fresh arrays.
 //
 // What it is not: library code. These used to be methods patched onto Engine's prototype from the
 // modules above; the training path calls the arena functions directly and never needed them.
@@ -22,12 +22,12 @@ export function fbankStream(e: Engine, sampleRate: number, opts: FbankOptions = 
   return new FbankStream(e, sampleRate, opts.numMelBins);
 }
 
-/** icefall's ScaledAdam over tensors of these shapes ([] is a scalar); see src/optim.ts. */
+/** icefall's ScaledAdam over tensors of these shapes ([] is a scalar); see src/engine/optim.ts. */
 export function scaledAdam(e: Engine, shapes: readonly (readonly number[])[], opts: ScaledAdamOptions = {}): ScaledAdamOptimizer {
   return new TensorScaledAdam(e, shapes, opts);
 }
 
-/** torch.optim.AdamW over tensors of these shapes; see src/optim.ts. */
+/** torch.optim.AdamW over tensors of these shapes; see src/engine/optim.ts. */
 export function adamW(e: Engine, shapes: readonly (readonly number[])[], opts: AdamWOptions = {}): TensorOptimizer {
   return new TensorAdamW(e, shapes, opts);
 }

@@ -1,5 +1,5 @@
-// The fused linear epilogues (assembly/linear_fused.ts) against their scalar twins, and the fused tape
-// ops (assembly/tape_fused.ts) against float64 finite differences of a float64 forward and against
+// The fused linear epilogues (assembly/ops/linear_fused.ts) against their scalar twins, and the fused tape
+// ops (assembly/tape/tape_fused.ts) against float64 finite differences of a float64 forward and against
 // the chains of unfused ops they replace, in both builds. Shapes are awkward (1, 3, 5, 7, 13 ...), with
 // and without a dropout mask, bias, strided (subnet) weights.
 import { describe, expect, it } from "vitest";

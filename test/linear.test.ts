@@ -1,4 +1,4 @@
-// linear_forward/backward and bias_add_forward/backward (assembly/linear.ts), in both builds:
+// linear_forward/backward and bias_add_forward/backward (assembly/ops/linear.ts), in both builds:
 // - against PyTorch (test/fixtures/linear.json from test/ref/linear.py: nn.Linear on a leading slice
 //   of a bigger layer, with output gradients);
 // - backward against float64 central finite differences of a float64 forward written here;

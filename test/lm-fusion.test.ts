@@ -1,4 +1,4 @@
-// Shallow fusion of the n-gram LM in modified beam search (src/decode.ts + src/lm/ngram.ts): weight 0
+// Shallow fusion of the n-gram LM in modified beam search (src/decode/decode.ts + src/lm/ngram.ts): weight 0
 // changes nothing; a wide enough beam finds the best fused score of a brute-force enumeration of every
 // alignment; an LM that strongly prefers one sequence makes the search pick it.
 import { describe, expect, it } from "vitest";

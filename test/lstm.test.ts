@@ -1,4 +1,4 @@
-// LSTM layer (assembly/lstm.ts) and the predictor (src/predictor.ts) against torch.nn.LSTM fixtures,
+// LSTM layer (assembly/transducer/lstm.ts) and the predictor (src/model/predictor.ts) against torch.nn.LSTM fixtures,
 // float64 finite differences of an independent float64 reference, and the naive twins.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";

@@ -1,4 +1,4 @@
-// layernorm (assembly/norm.ts) and rmsnorm (assembly/rmsnorm.ts): SIMD against the naive twins in
+// layernorm (assembly/ops/norm.ts) and rmsnorm (assembly/ops/rmsnorm.ts): SIMD against the naive twins in
 // both builds, every gradient (inp, weight, bias) against float64 central finite differences of a
 // float64 forward written here, the no-affine variants, leading-slice weights, and PyTorch 1.13.
 import { describe, expect, it } from "vitest";

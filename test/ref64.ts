@@ -1,5 +1,5 @@
 // Float64 reference math for the elementwise/activation/norm/softmax tests: independent of the
-// kernels (no polynomial shared with assembly/simd_math.ts), accurate to about 1e-14.
+// kernels (no polynomial shared with assembly/math.ts), accurate to about 1e-14.
 
 /** erfc(z) for z >= 0: 1 - erf via the all-positive series below 3, a continued fraction above. */
 export function erfc64(z: number): number {

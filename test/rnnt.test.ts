@@ -1,4 +1,4 @@
-// RNN-T loss (assembly/rnnt.ts, src/rnnt.ts) against torchaudio, brute force, finite differences
+// RNN-T loss (assembly/transducer/rnnt.ts, src/engine/rnnt.ts) against torchaudio, brute force, finite differences
 // and its scalar twin.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";

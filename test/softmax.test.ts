@@ -1,4 +1,4 @@
-// softmax / log_softmax (assembly/softmax.ts): SIMD against the naive twins in both builds, the
+// softmax / log_softmax (assembly/ops/softmax.ts): SIMD against the naive twins in both builds, the
 // backward against float64 central finite differences of a float64 forward, logits up to +-80 and
 // beyond, and PyTorch 1.13 (test/fixtures/elementwise.json).
 import { describe, expect, it } from "vitest";

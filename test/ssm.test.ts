@@ -1,4 +1,4 @@
-// The MH-SSM layer (assembly/ssm.ts, ssm_backward.ts, ssm_gate.ts, src/ssm.ts) against independent
+// The MH-SSM layer (assembly/ssm/ssm.ts, ssm_backward.ts, ssm_gate.ts, src/engine/ssm.ts) against independent
 // references: the SSM's convolution view and a float64 recurrence written here, float64 central finite
 // differences, the scalar twins, a PyTorch module (test/fixtures/mhssm.json), and itself run in chunks.
 import { existsSync } from "node:fs";
@@ -14,7 +14,7 @@ import { mhssmBackward, mhssmForward, mhssmStream } from "./kernels.js";
 
 interface Disc { dAr: Float64Array; dAi: Float64Array; dBr: Float64Array; dBi: Float64Array } // [C, N2]
 
-/** ZOH in float64 from the stored parameters (the forward equations of assembly/ssm.ts). */
+/** ZOH in float64 from the stored parameters (the forward equations of assembly/ssm/ssm.ts). */
 function discretize64(s: ArrayLike<number>, lo: ArrayLike<number>, hi: ArrayLike<number>, aRe: ArrayLike<number>,
                       aIm: ArrayLike<number>, C: number, N2: number): Disc {
   const r: Disc = { dAr: new Float64Array(C * N2), dAi: new Float64Array(C * N2), dBr: new Float64Array(C * N2), dBi: new Float64Array(C * N2) };

@@ -146,7 +146,7 @@ describe("sandwich step", () => {
       m.trainStep(b, supernetSpec(TINY), { lossScale: 1 }, { teacherOut: teacher });
       const student = { layers: 2, ffDim: 6, heads: 2 };
       // alpha- = alpha+ = 1: plain KL, unclipped and without a max branch, so AlphaNet's surrogate gradient
-      // is the true gradient of the divergence (assembly/kd.ts)
+      // is the true gradient of the divergence (assembly/transducer/kd.ts)
       const kd = { lambda: 0.3, alphaNeg: 1, alphaPos: 1, clip: 5 };
       const objective = () => {
         const r = m.trainStep(b, student, { lossScale: 1 }, { teacher, opts: kd });

@@ -1,4 +1,4 @@
-// Lazily cleared gradients on the tape (assembly/tape_core.ts, LAZY): activations get their gradient
+// Lazily cleared gradients on the tape (assembly/tape/tape_core.ts, LAZY): activations get their gradient
 // buffer uncleared, and the first backward that writes it overwrites it (a GEMM with beta = 0) or
 // clears it first. These graphs run in arena memory dirtied with garbage first, so that a gradient
 // that was not cleared shows up; references are float64 finite differences and exact values.

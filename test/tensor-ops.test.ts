@@ -1,4 +1,4 @@
-// Slices, concatenation, transposes, the subsampling permute and sums (assembly/tensor_ops.ts).
+// Slices, concatenation, transposes, the subsampling permute and sums (assembly/ops/tensor_ops.ts).
 // All are linear: each forward is checked against a plain JS reference, each backward against the
 // exact adjoint identity <forward(x), y> == <x, backward(y)> (computed in float64 from the kernels'
 // outputs), against its accumulation contract (pre-filled gradients are added to, not overwritten),

@@ -1,4 +1,4 @@
-// WER (src/wer.ts): the alignment against brute-force enumeration of every edit script on tiny word
+// WER (src/eval/wer.ts): the alignment against brute-force enumeration of every edit script on tiny word
 // sequences, hand-counted examples, and the bootstrap interval against the delta-method normal
 // approximation of a ratio estimator's standard error.
 import { describe, expect, it } from "vitest";

@@ -11,7 +11,7 @@
 // own tools read int16 scale, which adds 2 ln 32768 = 20.79 to every log energy above the floor.
 //
 // Frames depend only on their own samples, so a stream cut anywhere gives the same frames (the host
-// keeps the tail, see src/features.ts). Tables (window, sparse mel weights) live in buffers taken at
+// keeps the tail, see src/engine/features.ts). Tables (window, sparse mel weights) live in buffers taken at
 // module start and are recomputed when the sample rate or bin count changes. Depends only on
 // memory.ts and fft.ts (fft_core.ts), so the inference build can include it.
 

@@ -5,14 +5,14 @@
 // corrected) multiplied by each tensor's RMS, momentum on the resulting delta (no beta1 bias
 // correction), a learned log-scale per tensor updated every P = size_update_period steps, scalars at
 // scalar_lr_scale and clamped to +-scalar_max. Clipping is split: scaled_adam_grad_norm gives the
-// host the RMS-scaled gradient norm, the host keeps the history and its median (src/optim.ts), and
+// host the RMS-scaled gradient norm, the host keeps the history and its median (src/engine/optim.ts), and
 // passes the clipping factor back as `grad_scale`. It is not AdamW (see adamw.ts) and it does not
 // log. The reference is test/fixtures/scaled_adam.json (test/ref/optim.py runs icefall's code).
 // Known error: f32 sums in another order than torch's, FMA in the relaxed build, and the clipping
 // factor and RMS folded into the per-step constants: last-bit differences per step, within 2e-7 of
 // each tensor's scale after 24 steps on the fixture.
 //
-// Layout, owned by the host (src/optim.ts):
+// Layout, owned by the host (src/engine/optim.ts):
 //   table          i32 [n_tensors, 2]: {offset in floats into every region, numel}. numel == 1 is a
 //                  scalar parameter (icefall's `p.numel() == p.shape[0]` on its stacked tensors).
 //   params, grads, exp_avg, exp_avg_sq   f32 regions with one layout (the table's offsets).

@@ -6,7 +6,7 @@
 //   c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c').
 // The input projection of all steps is one GEMM; each step adds one [B,H]x[H,4H] GEMM. A decoding
 // step is lstm_forward with T = 1 and (h0, c0) = the carried state. Stacked layers are composed by the
-// host (src/predictor.ts). What it is not: bidirectional, projected (proj_size) or peephole LSTMs.
+// host (src/model/predictor.ts). What it is not: bidirectional, projected (proj_size) or peephole LSTMs.
 // Reference: torch.nn.LSTM (test/ref/lstm.py writes the fixture); float64 finite differences in tests.
 // The gate nonlinearities are SIMD over H (sigmoid4/tanh4 from assembly/math.ts) with a scalar tail; the
 // naive twins use the scalar loop (Mathf) throughout and gemm_naive.

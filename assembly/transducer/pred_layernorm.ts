@@ -2,7 +2,7 @@
 //
 // What it is: y = (x - mean) * rstd * gamma + beta per row, rstd = 1/sqrt(var + eps), biased variance
 // (torch.nn.LayerNorm). What it is not: the encoder's norm (assembly/ops/norm.ts, SIMD). This scalar
-// kernel stays because src/predictor.ts (training and the inference build) calls it and norm.ts's
+// kernel stays because src/model/predictor.ts (training and the inference build) calls it and norm.ts's
 // kernels compute the mean by another formula (a shifted sum): switching would change the predictor's bits.
 // Reference: llm.c layernorm_forward/backward; tested against finite differences and torch.
 

@@ -1,4 +1,4 @@
-// The RNN-T joiner of assembly/joiner.ts evaluated only on pruned RNN-T's band, forward and backward.
+// The RNN-T joiner of assembly/transducer/joiner.ts evaluated only on pruned RNN-T's band, forward and backward.
 //
 //   e = enc W_enc^T + b_enc [B,T,J];  p = pred W_pred^T + b_pred [B,U,J]
 //   h[b,t,r,:] = tanh(e[b,t,:] + p[b, g(b,t,r), :]) [B,T,R,J],  g(b,t,r) = min(ranges[b,t] + r, U-1)
@@ -6,8 +6,8 @@
 // The band's symbols u = ranges[b,t] + r past U-1 gather the last predictor row (the loss ignores them).
 // What it is not: the loss (assembly/transducer/rnnt_pruned_loss.ts), nor a joiner for decoding.
 // Reference: icefall zipformer joiner.py with k2 `do_rnnt_pruning` (gather, read not copied); with R = U and
-// ranges 0 it is assembly/joiner.ts exactly. Tested against that, finite differences, and the naive twin.
-// Weights may be leading slices (ld strides) as in assembly/joiner.ts.
+// ranges 0 it is assembly/transducer/joiner.ts exactly. Tested against that, finite differences, and the naive twin.
+// Weights may be leading slices (ld strides) as in assembly/transducer/joiner.ts.
 
 import { gemm, gemm_naive } from "../ops/gemm";
 import { tanh4 } from "../math";

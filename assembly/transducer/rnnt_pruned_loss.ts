@@ -1,13 +1,13 @@
 // The RNN-T loss over pruned RNN-T's band (k2 `rnnt_loss_pruned`), log-softmax fused, forward and backward.
 //
-// What it is: assembly/rnnt.ts's loss where frame t holds only the R nodes u = s_t .. s_t+R-1 (s_t = ranges[b,t],
+// What it is: assembly/transducer/rnnt.ts's loss where frame t holds only the R nodes u = s_t .. s_t+R-1 (s_t = ranges[b,t],
 // from rnnt_prune_ranges), band layout [B,T,R] (node r of frame t is u = s_t + r). Arcs leaving the band are
 // absent (-inf): the blank from (t,u) needs u in frame t+1's band, the label needs r+1 < R; nodes u > Ub are off
 // the lattice. With R = U and all starts 0 it is the full loss. If the band admits no complete path (s_0 != 0,
 // or Ub outside the last frame's band), the loss is +inf and the backward leaves that utterance's gradient 0.
-// What it is not: the joiner (rnnt_pruned_joiner.ts). Reference: assembly/rnnt.ts (Graves 2012), k2's pruned
+// What it is not: the joiner (rnnt_pruned_joiner.ts). Reference: assembly/transducer/rnnt.ts (Graves 2012), k2's pruned
 // loss (read, not copied); tested equal to engine.rnntLoss at R = U, by finite differences and the naive twin.
-// Known error: as assembly/rnnt.ts (f32 lattice, polynomial exp ~2e-7 relative).
+// Known error: as assembly/transducer/rnnt.ts (f32 lattice, polynomial exp ~2e-7 relative).
 
 import { exp4, log_add_exp } from "../math";
 

@@ -6,7 +6,7 @@
 //   Ln[u]   = log Σ_v exp(lm[u,v]);   q[v] = mean over the batch's rows u <= Ub of softmax(lm[b,u,:])[v] + 1e-20
 //   An[t]   = log Σ_v exp(am[t,v]) q[v]   (q: k2's "unigram LM" of the am-only term, differentiated through)
 //   ŷ(t,u)  = c (am[t,y] + lm[u,y] - N) + l (lm[u,y] - Ln[u]) + a (am[t,y] + log q[y] - An[t]),  y = y_{u+1}
-//   ∅(t,u)  = the same with y = blank;  loss = -log P from the RNN-T recursion over ŷ, ∅ (assembly/rnnt.ts).
+//   ∅(t,u)  = the same with y = blank;  loss = -log P from the RNN-T recursion over ŷ, ∅ (assembly/transducer/rnnt.ts).
 // Where the GEMM's dot product underflows (below SIMPLE_TINY, e.g. am and lm peaked on different symbols), N is
 // recomputed at that node by a direct max-subtracted log-sum-exp over v, and the backward treats the node directly.
 // What it is not: k2 to the bit. k2 averages q over every row of lm, padding included; here over the valid rows

@@ -1,7 +1,7 @@
 // Feature functions for the loader, and how a worker thread obtains one.
 //
 // The loader calls a FeatureFn `(samples, sampleRate) => {data, frames, bins}` (data [frames, bins]
-// row-major). The real one is the engine's Kaldi-compatible WASM fbank (`fbank` of src/features.ts);
+// row-major). The real one is the engine's Kaldi-compatible WASM fbank (`fbank` of src/engine/features.ts);
 // since functions cannot cross into worker threads, a worker gets a FeatureSpec
 // instead: an ES module and the name of an async factory `(config) => FeatureFn` it exports.
 // `createEngineFbank` (the default) makes a private engine in the worker; `createStandInFbank` is a

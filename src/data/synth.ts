@@ -41,7 +41,7 @@ export const DEFAULT_TEXT = fileURLToPath(new URL("../../data/text/sentences.txt
 export const SYNTH_RATE = 16000;
 export const DEFAULT_SEED = 1;
 
-/** A seed gives the same corpus on every machine (src/random.ts). */
+/** A seed gives the same corpus on every machine (src/util/random.ts). */
 export const seeded = mulberry32;
 
 export interface SynthItem {

@@ -1,4 +1,4 @@
-// Shape arithmetic for the convolution kernels (assembly/conv2d.ts, assembly/conv1d.ts), shared by the
+// Shape arithmetic for the convolution kernels (assembly/ops/conv2d.ts, assembly/ops/conv1d.ts), shared by the
 // model code that sizes activations and by the tests. No kernels here: they are called through
 // `engine.wasm.conv2d_forward(...)` etc., with the im2col scratch sized by `conv2dScratchFloats`.
 

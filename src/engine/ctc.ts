@@ -1,5 +1,5 @@
 // CTC loss on the host: `checkCtcInputs` and `ctcLossArena`, the training path's call on arena tensors
-// (src/model/model.ts, the auxiliary CTC head), over assembly/ctc.ts.
+// (src/model/model.ts, the auxiliary CTC head), over assembly/transducer/ctc.ts.
 //
 // What it is: the input check and the unvalidated arena call. The copying wrapper the tests use
 // (ctcLoss: validate, copy in, fresh arrays out) is in test/kernels.ts. What it is not: a reduction or a blank other than 0.

@@ -8,7 +8,7 @@
 //   stream.flush();                                                   // nothing more (snip_edges); resets
 //   const masked = specAugment(data, frames, bins, { seed: 7 });
 //
-// Not here: the kernels (assembly/fbank.ts, assembly/fft.ts), feature normalisation, time warping.
+// Not here: the kernels (assembly/audio/fbank.ts, assembly/audio/fft.ts), feature normalisation, time warping.
 // The reference for fbank is torchaudio.compliance.kaldi.fbank(wave, num_mel_bins=80, dither=0.0,
 // sample_frequency=rate) on the same [-1, 1] samples (test/ref/fbank.py); for SpecAugment, Park et al.
 // 2019 and lhotse's SpecAugment (masks of uniform width 0..max at uniform positions, value = the

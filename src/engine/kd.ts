@@ -1,11 +1,11 @@
-// In-place distillation on the host: the options, results and input check of assembly/kd.ts.
+// In-place distillation on the host: the options, results and input check of assembly/transducer/kd.ts.
 //
 // What it is: the types and `checkKdInputs` of AlphaNet's adaptive alpha-divergence between the
 // teacher's log-probabilities and the student's logits over each utterance's RNN-T lattice. The
 // copying wrapper the tests use (kdAlpha: check, copy in, run kd_alpha_forward_backward, fresh arrays
 // out) is in test/kernels.ts. What it is not: the training path, which calls the kernel on arena pointers (teacher logits
 // turned into log-probs in place by log_softmax_forward, dstudent accumulating beside the RNN-T
-// gradient). Semantics and formulas: the header of assembly/kd.ts.
+// gradient). Semantics and formulas: the header of assembly/transducer/kd.ts.
 
 import { EngineError } from "./engine.js";
 

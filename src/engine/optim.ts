@@ -1,7 +1,7 @@
 // Optimizers and the learning-rate schedule: ScaledAdam (icefall), AdamW (torch) and Eden (icefall).
 //
-// What it is: the host half of the optimizers whose per-element work is in assembly/scaled_adam.ts
-// and assembly/adamw.ts. It owns the tensor table and the state layout, keeps ScaledAdam's clipping
+// What it is: the host half of the optimizers whose per-element work is in assembly/optim/scaled_adam.ts
+// and assembly/optim/adamw.ts. It owns the tensor table and the state layout, keeps ScaledAdam's clipping
 // history and takes its median, and offers two ways in:
 //   - for the training loop, `ScaledAdamRegion` / `AdamWRegion` update a parameter region that already
 //     lives in the engine's memory, in place, without copying (see their doc comments);
@@ -72,7 +72,7 @@ export const ADAMW_DEFAULTS: Readonly<Required<AdamWOptions>> = Object.freeze({
   weightDecay: 1e-2,
 });
 
-/** Floats per tensor in ScaledAdam's tensor_state region (see assembly/scaled_adam.ts). */
+/** Floats per tensor in ScaledAdam's tensor_state region (see assembly/optim/scaled_adam.ts). */
 export function scaledAdamSlotFloats(sizeUpdatePeriod: number): number {
   return 4 + sizeUpdatePeriod;
 }

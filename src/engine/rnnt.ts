@@ -1,5 +1,5 @@
 // RNN-T loss on the host: `checkRnntInputs` and `rnntLossInPlace`, the training path's call on arena
-// tensors over assembly/rnnt.ts (rnnt_loss_forward / rnnt_loss_backward_inplace, no second
+// tensors over assembly/transducer/rnnt.ts (rnnt_loss_forward / rnnt_loss_backward_inplace, no second
 // [B,T,U+1,V] buffer).
 // What it is not: the copying wrapper the tests use (rnntLoss: copy in, fresh arrays out, the
 // caller's logits untouched), which is in test/kernels.ts.

@@ -1,8 +1,8 @@
 // The MH-SSM layer on the host: its parameter table, its initialisation, and its forward, backward
-// and streaming step over the kernels of assembly/ssm_discretize.ts, ssm.ts, ssm_backward.ts and
+// and streaming step over the kernels of assembly/ssm/ssm_discretize.ts, ssm.ts, ssm_backward.ts and
 // ssm_gate.ts.
 //
-// What it is: the layer u [B, T, C] -> gated SSM output [B, T, C], C = H·P (see assembly/ssm.ts for
+// What it is: the layer u [B, T, C] -> gated SSM output [B, T, C], C = H·P (see assembly/ssm/ssm.ts for
 // the equations). What it is not: the output projection (the block applies its own Linear to the
 // gated output), the autograd tape, or the training loop.
 // Two levels: mhssmForwardRaw / mhssmBackwardRaw / mhssmStepRaw work on arena pointers (what a
@@ -90,7 +90,7 @@ export function mhssmHeadRange(cfg: MhssmConfig, h: number): [number, number] {
   return [hi - (h + 1) * step, hi - h * step];
 }
 
-/** Seeded normals (src/random.ts), so that init does not depend on Math.random. */
+/** Seeded normals (src/util/random.ts), so that init does not depend on Math.random. */
 const normals = (seed: number) => seededRandom(seed).normal;
 
 /**

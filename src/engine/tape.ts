@@ -1,6 +1,6 @@
 // The host side of the autograd tape: a thin, typed wrapper over the engine's `t_*` exports.
 //
-// The tape itself lives in WASM (assembly/tape.ts). This class only starts and ends a step (arena
+// The tape itself lives in WASM (assembly/tape/tape.ts). This class only starts and ends a step (arena
 // mark and reset), turns arrays into tensors, and turns the null handle of an exhausted arena into an
 // error that names the knob to turn. Handles are numbers (pointers to tensor headers in WASM memory).
 //
@@ -88,11 +88,11 @@ export class Tape {
   linear(x: T, w: T, b: T | 0, rows: number, inC: number, outC: number, ldw = inC): T {
     return this.ok(this.engine.wasm.t_linear(x, w, b, rows, inC, outC, ldw), "linear");
   }
-  /** SiLU(x · w[:outC, :inC]^T + b) ⊙ mask, one op (assembly/tape_fused.ts); b and mask (dropout) may be 0. */
+  /** SiLU(x · w[:outC, :inC]^T + b) ⊙ mask, one op (assembly/tape/tape_fused.ts); b and mask (dropout) may be 0. */
   linearSilu(x: T, w: T, b: T | 0, mask: T | 0, rows: number, inC: number, outC: number, ldw = inC): T {
     return this.ok(this.engine.wasm.t_linear_silu(x, w, b, mask, rows, inC, outC, ldw), "linear_silu");
   }
-  /** res + alpha · mask ⊙ (x · w[:outC, :inC]^T + b), one op (assembly/tape_fused.ts); res is [rows, outC]. */
+  /** res + alpha · mask ⊙ (x · w[:outC, :inC]^T + b), one op (assembly/tape/tape_fused.ts); res is [rows, outC]. */
   linearResidual(res: T, x: T, w: T, b: T | 0, mask: T | 0, alpha: number, rows: number, inC: number, outC: number, ldw = inC): T {
     return this.ok(this.engine.wasm.t_linear_residual(res, x, w, b, mask, alpha, rows, inC, outC, ldw), "linear_residual");
   }

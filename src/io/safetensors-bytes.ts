@@ -1,6 +1,6 @@
-// safetensors bytes <-> tensors, without file access: the half of src/safetensors.ts that also runs
+// safetensors bytes <-> tensors, without file access: the half of src/io/safetensors.ts that also runs
 // in a browser or a Web Worker (the inference API, src/infer/, parses model bytes with it).
-// The format and its checks are described in src/safetensors.ts.
+// The format and its checks are described in src/io/safetensors.ts.
 
 export type DType = "F32" | "I32" | "I8" | "U8" | "F64" | "I64";
 

@@ -1,7 +1,7 @@
 // Picking the LM weight λ of shallow fusion on validation utterances: one pass over the audio
 // (features and encoder once per batch), beam search without the LM and with each λ of a small grid,
 // the lowest WER wins (ties: the smaller λ). `todm eval --tune-lm` prints the table; the training run
-// calls it at its end on a subset of valid (the integrator wires it). Node-only through src/eval.ts
+// calls it at its end on a subset of valid (the integrator wires it). Node-only through src/eval/eval.ts
 // (it reads audio files); the LM and the search themselves are browser-safe.
 //
 //   const t = await tuneLmWeight(model, tokenizer, lm, validUtterances.slice(0, 200), { beam: 4 });

@@ -204,8 +204,8 @@ export function paramTable(c: ModelConfig): ParamSpec[] {
     t.push({ name: `${p}norm.weight`, shape: [d], init: "norm_weight", block: l });
     t.push({ name: `${p}norm.bias`, shape: [d], init: "norm_bias", block: l });
   }
-  // The predictor and the joiner, each a contiguous block in the layouts of src/predictor.ts and
-  // src/joiner.ts (no alignment padding inside: validateConfig requires widths divisible by 16).
+  // The predictor and the joiner, each a contiguous block in the layouts of src/model/predictor.ts and
+  // src/model/joiner.ts (no alignment padding inside: validateConfig requires widths divisible by 16).
   // joiner.enc is the encoder's output projection (icefall's joiner.encoder_proj).
   t.push({ name: "predictor.embedding.weight", shape: [c.vocabSize, P], init: "embedding" });
   for (let l = 0; l < c.predictorLayers; l++) {

@@ -15,7 +15,7 @@
 // The implementations (what is not here):
 //   - tape_ops.ts `TapeOps`: records on the autograd tape for training, batched and padded; W1 with its
 //     SiLU and dropout, W2 and Out with their dropout, scale and residual add are fused tape ops
-//     (assembly/tape_fused.ts), and the GLU zeroes the frames past each utterance's end.
+//     (assembly/tape/tape_fused.ts), and the GLU zeroes the frames past each utterance's end.
 //   - kernel_ops.ts `KernelOps`: calls the forward kernels directly, one utterance chunk by chunk with
 //     carried state (the inference build, todm/infer), int8 linears through gemm_i8_forward.
 // Both give the same bits on f32 weights (test/infer.test.ts). Reference: test/ref/stateformer.py.

@@ -6,7 +6,7 @@
 //
 // The exported model computes what the Supernet computes for that subnet in place (Model.decode(batch,
 // sub)): the same numbers through the same kernels, only with tighter leading-dimension strides
-// (test/export.test.ts measures it). Not here: choosing the subnet (src/commands/export.ts).
+// (test/export.test.ts measures it). Not here: choosing the subnet (src/train/export.ts).
 
 import { encodeSafetensors, ModelFileError, type NamedTensor, type SafetensorsFile } from "../io/safetensors.js";
 import { headDimOf, inferenceConfig, paramTable, subnetName, subnetShape, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";

@@ -1,4 +1,4 @@
-// The RNN-T joiner on the host: its parameter table and thin wrappers over assembly/joiner.ts.
+// The RNN-T joiner on the host: its parameter table and thin wrappers over assembly/transducer/joiner.ts.
 //
 // What it is: Linear(Denc -> J) on the encoder output, Linear(Dpred -> J) on the predictor output,
 // broadcast add over (t, u), tanh, Linear(J -> V). Parameters are one flat region laid out by

@@ -8,7 +8,7 @@
 // last K-1 GLU rows of the causal depthwise convolution. Every layer runs over all of a chunk's frames
 // at once. A non-causal model is encoded in one call over the whole utterance (src/infer/ refuses to
 // stream it). int8 weights (`ForwardWeights.i8`) run through gemm_i8_forward; on f32 weights the fused
-// linears compute as the tape's fused ops (assembly/tape_fused.ts): the output equals
+// linears compute as the tape's fused ops (assembly/tape/tape_fused.ts): the output equals
 // Model.encodeOutput bit for bit (test/infer.test.ts).
 // What it is not: the block or the frontend (encoder.ts), the model file's loading (src/infer/model.ts).
 

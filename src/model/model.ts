@@ -45,7 +45,7 @@ export interface StepOptions {
   utterances?: ArrayLike<number>;
 }
 
-/** In-place distillation of a student subnet by the largest (AlphaNet's adaptive alpha-divergence, assembly/kd.ts). */
+/** In-place distillation of a student subnet by the largest (AlphaNet's adaptive alpha-divergence, assembly/transducer/kd.ts). */
 export interface KdOptions {
   /** a student's loss is (1 - lambda)·RNN-T + lambda·KD */
   lambda: number;

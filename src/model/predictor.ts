@@ -1,5 +1,5 @@
 // The RNN-T predictor on the host: Embedding -> 1 or 2 LSTM layers -> optional LayerNorm, composed
-// from the kernels in assembly/embedding.ts, assembly/lstm.ts and assembly/pred_layernorm.ts.
+// from the kernels in assembly/ops/embedding.ts, assembly/transducer/lstm.ts and assembly/transducer/pred_layernorm.ts.
 //
 // What it is: forward and backward over a padded label batch ids [B, U+1] (blank first, then the
 // labels), and a single step with carried state for decoding. Parameters live in one flat f32 region

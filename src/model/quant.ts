@@ -7,7 +7,7 @@
 // Which tensors: every 2-D weight matrix of the encoder, predictor and joiner (linear layers, the LSTM's
 // w_ih and w_hh, the predictor's embedding); not norms, biases, convolution kernels or any MH-SSM tensor
 // (s, c_re, c_im, d and the constants stay F32: they are small and the scan is sensitive to them).
-// Not here: the int8 GEMM kernel (assembly/gemm_i8.ts), the inference engine's int8 loader (src/infer/).
+// Not here: the int8 GEMM kernel (assembly/ops/gemm_i8.ts), the inference engine's int8 loader (src/infer/).
 
 import type { ParamSpec } from "./config.js";
 

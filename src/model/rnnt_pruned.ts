@@ -94,7 +94,7 @@ export interface JoinerIO { enc: number; pred: number; denc: number; dpred: numb
 
 /**
  * The training path of the pruned loss: the joiner on the band, the band's RNN-T loss, its gradient written over
- * the band logits, and the joiner's backward accumulating into dparams (joiner layout, src/joiner.ts), denc
+ * the band logits, and the joiner's backward accumulating into dparams (joiner layout, src/model/joiner.ts), denc
  * [B,T,Denc] and dpred [B,U1,Dpred]. enc [B,T,Denc], pred [B,U1,Dpred], ranges [B,T] i32 (pruneRanges).
  * Returns the pointer of the losses [B] (+inf for an utterance whose band admits no path: gradient 0).
  */

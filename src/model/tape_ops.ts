@@ -3,7 +3,7 @@
 //
 // What it is: `TapeOps`, the parameter handles they read (`ParamHandles`), the stateless dropout seeds
 // (`DropoutSeeds`) and `blockForward` (one block). The linears with SiLU, dropout, scale or residual add
-// are fused tape ops (assembly/tape_fused.ts); the GLU output is zeroed past each utterance's end.
+// are fused tape ops (assembly/tape/tape_fused.ts); the GLU output is zeroed past each utterance's end.
 // What it is not: the block or the frontend themselves (encoder.ts), the transducer half (model.ts).
 
 import type { Engine } from "../engine/engine.js";
@@ -92,7 +92,7 @@ export class TapeOps implements EncoderOps<T> {
 
   /**
    * Inverted dropout's mask [B·T, width] with one stretch per utterance: element (b, t, c) keeps iff
-   * keep(seed_b, t·width + c) (assembly/dropout.ts, `dropout_mask`); values 0 or 1/(1-p), or 0 (no
+   * keep(seed_b, t·width + c) (assembly/ops/dropout.ts, `dropout_mask`); values 0 or 1/(1-p), or 0 (no
    * tensor) when p = 0. Draws its seed either way, so later calls keep their seeds.
    */
   private mask(width: number, point: DropPoint): T | 0 {

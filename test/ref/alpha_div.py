@@ -1,6 +1,6 @@
 """Writes test/fixtures/alpha_div.json: AlphaNet's adaptive alpha-divergence over RNN-T lattices.
 
-What it is: the ground truth for assembly/kd.ts. Per lattice node, AlphaNet's f-divergence between
+What it is: the ground truth for assembly/transducer/kd.ts. Per lattice node, AlphaNet's f-divergence between
 the teacher p and the student q (facebookresearch/AlphaNet loss_ops.py, f_divergence: w = p/q, w^alpha
 clipped at `clip`, alpha ~ 1 the unclipped KL limit, alpha ~ 0 the log limit with w clipped), averaged
 over each utterance's valid nodes (t < T_b, u <= U_b); per utterance the larger of D(alpha-) and

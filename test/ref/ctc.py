@@ -1,6 +1,6 @@
 """Writes test/fixtures/ctc.json: PyTorch's CTC loss and its logits gradient on small awkward cases.
 
-What it is: the ground truth for assembly/ctc.ts, made with
+What it is: the ground truth for assembly/transducer/ctc.ts, made with
 F.ctc_loss(log_softmax(logits), targets, input_lengths, target_lengths, blank=0, reduction='none',
 zero_infinity=True) on CPU in float64 (then stored as float32 values), and the gradient of the SUM
 of the per-utterance losses with respect to the raw logits [B, T, V]. What it is not: a speed test.

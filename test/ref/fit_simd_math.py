@@ -1,4 +1,4 @@
-"""Fits the polynomial coefficients used by assembly/simd_math.ts (run with /usr/bin/python3).
+"""Fits the polynomial coefficients used by assembly/math.ts (run with /usr/bin/python3).
 
 Not a test and not run by tests: it prints the coefficients that simd_math.ts carries, so that they
 can be regenerated and checked. Each fit is a weighted least-squares fit on Chebyshev nodes followed

@@ -1,8 +1,8 @@
 """Writes test/fixtures/joiner.json: a torch RNN-T joiner's logits and gradients on random inputs.
 
-What it is: the ground truth for assembly/joiner.ts / src/joiner.ts: Linear(Denc->J) on enc [B,T,Denc],
+What it is: the ground truth for assembly/transducer/joiner.ts / src/model/joiner.ts: Linear(Denc->J) on enc [B,T,Denc],
 Linear(Dpred->J) on pred [B,U+1,Dpred], broadcast add, tanh, Linear(J->V); loss sum(logits * G).
-Parameters are stored in the order of src/joiner.ts joinerParams (torch Linear layouts).
+Parameters are stored in the order of src/model/joiner.ts joinerParams (torch Linear layouts).
 Run: /usr/bin/python3 test/ref/joiner.py   (torch 1.13). The tests never run this script.
 """
 import json

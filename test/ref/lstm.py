@@ -1,7 +1,7 @@
 """Writes test/fixtures/lstm.json: torch.nn.LSTM and a torch RNN-T predictor, outputs and gradients.
 
-What it is: the ground truth for assembly/lstm.ts (one layer with a carried (h0, c0) state) and for
-src/predictor.ts (Embedding -> 1 or 2 LSTM layers -> optional LayerNorm, zero initial state).
+What it is: the ground truth for assembly/transducer/lstm.ts (one layer with a carried (h0, c0) state) and for
+src/model/predictor.ts (Embedding -> 1 or 2 LSTM layers -> optional LayerNorm, zero initial state).
 Every case's loss is sum(out * G) for a fixed random G; all gradients are of that loss.
 Tensors are stored flat, row-major, with torch's own layouts (gates i, f, g, o).
 Run: /usr/bin/python3 test/ref/lstm.py   (torch 1.13). The tests never run this script.

@@ -3,7 +3,7 @@
 Usage (Debian's torch; the `python3` first on PATH has no torch):
     /usr/bin/python3 test/ref/mhssm.py
 
-The layer is the one of assembly/ssm.ts, computed differently: each direction is the S4D convolution view
+The layer is the one of assembly/ssm/ssm.ts, computed differently: each direction is the S4D convolution view
 (kernel K_l = 2·Re(sum_n C_n·dB_n·dA_n^l) from a Vandermonde product, applied with an FFT, as in
 state-spaces/s4 models/s4/s4d.py), in float64 (complex128), with per-sequence flips for the reverse
 direction of padded sequences; then pairwise head gating. Parameters are drawn in float32 so that the

@@ -1,4 +1,4 @@
-"""Writes test/fixtures/scaled_adam.json, adamw.json and eden.json: the ground truth for src/optim.ts.
+"""Writes test/fixtures/scaled_adam.json, adamw.json and eden.json: the ground truth for src/engine/optim.ts.
 
 What it is: icefall's ScaledAdam and Eden (zipformer optim.py at commit 36e0420c, the refactored
 version of December 2024), and torch.optim.AdamW, run with Debian's torch 1.13 on a handful of small

@@ -1,6 +1,6 @@
 """Writes test/fixtures/rnnt.json: torchaudio's RNN-T loss and its gradient on random cases.
 
-What it is: the ground truth for assembly/rnnt.ts, made with torchaudio.functional.rnnt_loss
+What it is: the ground truth for assembly/transducer/rnnt.ts, made with torchaudio.functional.rnnt_loss
 (reduction='none', clamp=-1, fused_log_softmax=True) on CPU, float32. The gradient stored is the
 gradient of the SUM of the per-utterance losses with respect to the raw logits.
 What it is not: a speed test (see bench/peers/rnnt.py). The tests never run this script.

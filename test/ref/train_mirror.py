@@ -15,7 +15,7 @@ icefall's optim.py and run unchanged, as test/ref/model_steps.py does):
     torchaudio.compliance.kaldi.fbank, 80 bins, dither 0 (test/fbank.test.ts: ours matches it);
   - batches: makeBatches of src/data/batching.ts ported bit for bit (mulberry32, duration buckets, at
     most batch.maxFrames padded frames), so both runs see the same batches in the same order;
-  - SpecAugment: src/features.ts specAugment ported bit for bit (same seeds: hashSeed(seed, step, u)),
+  - SpecAugment: src/engine/features.ts specAugment ported bit for bit (same seeds: hashSeed(seed, step, u)),
     on the unnormalised features, masked with the utterance mean;
   - dropout 0.1 at ours' three points (FF hidden, FF output, MH-SSM output): torch's own masks, not ours;
   - loss: the batch mean of per-utterance RNN-T losses; ScaledAdam(lr 0.045, clipping_scale 2.0) with
@@ -91,7 +91,7 @@ import torchaudio  # noqa: E402
 from torchaudio.compliance import kaldi  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from optim import load_icefall, mulberry32  # noqa: E402  (test/ref/optim.py: the same generator as src/random.ts)
+from optim import load_icefall, mulberry32  # noqa: E402  (test/ref/optim.py: the same generator as src/util/random.ts)
 from todm_model import TodmModel, param_table, read_safetensors, write_safetensors  # noqa: E402
 
 
@@ -169,7 +169,7 @@ def all_features(paths, processes):
         return pool.map(features_of, paths, chunksize=32)
 
 
-# ---- batches and SpecAugment: ports of src/data/batching.ts and src/features.ts -------------------------
+# ---- batches and SpecAugment: ports of src/data/batching.ts and src/engine/features.ts -------------------------
 
 def js_round(x):
     return math.floor(x + 0.5)

@@ -176,6 +176,6 @@ describe.skipIf(!/\b1\.51\b/.test(espeakVersion))("yardstick-v1 rebuilt with esp
   });
 });
 
-if (!espeakVersion) console.log("synth_v2.test: espeak-ng not installed; the yardstick and built-corpus tests are skipped");
-else if (!/\b1\.51\b/.test(espeakVersion)) console.log(`synth_v2.test: ${espeakVersion.split("\n")[0]} is not 1.51; the yardstick checksum test is skipped`);
-if (!fliteVersion) console.log("synth_v2.test: flite not installed; the built v2 corpus test is skipped");
+if (!espeakVersion) console.log("synth-v2.test: espeak-ng not installed; the yardstick and built-corpus tests are skipped");
+else if (!/\b1\.51\b/.test(espeakVersion)) console.log(`synth-v2.test: ${espeakVersion.split("\n")[0]} is not 1.51; the yardstick checksum test is skipped`);
+if (!fliteVersion) console.log("synth-v2.test: flite not installed; the built v2 corpus test is skipped");
