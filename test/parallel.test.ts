@@ -205,6 +205,47 @@ describe("data-parallel training", () => {
     checkOp("ctc.weight after the steps", two.e.read(ctcW.ptr, ctcW.numel), one.e.read(one.m.params.get("ctc.weight").ptr, ctcW.numel), 1e-5, 1e-5);
   });
 
+  it("with the pruned loss (model.loss \"pruned\"), a distilled sandwich: 2 threads equal 1 thread, simple sums included", async () => {
+    const none = { ffHidden: 0, ffOut: 0, ssmOut: 0, convOut: 0 };
+    // two members, the smaller distilled on the full lattice; the loss weights of a step inside the warm-up
+    const plan = {
+      members: [{ spec: { layers: 2, ffDim: 12, heads: 2 }, dropout: DROP }, { spec: { layers: 1, ffDim: 6, heads: 2 }, dropout: none }],
+      kd: { lambda: 0.5, alphaNeg: 1, alphaPos: 1, clip: 5 }, lossScales: { simple: 0.8, pruned: 0.4 },
+    };
+    const make = async () => {
+      const e = await dist.createEngine();
+      const m = new dist.Model(e, { ...tiny(), loss: "pruned", pruneRange: 2 });
+      m.params.init(10);
+      return { e, m, opt: new dist.OptimizerBox(e, m, dist.optim) };
+    };
+    const batches = BATCHES().slice(0, 3);
+    const one = await make(), two = await make();
+    const sums = (r: { members: { lossSum: number; simpleSum: number; kdSum: number }[] }) => r.members.flatMap((m) => [m.lossSum, m.simpleSum, m.kdSum]);
+    const oneSums: number[] = [];
+    for (let s = 0; s < batches.length; s++) {
+      one.m.params.zeroGrad();
+      oneSums.push(...sums(one.m.sandwichStep(batches[s], plan, { seed: 400 + s })));
+      one.opt.step(0.03);
+    }
+    const par = await dist.par.ParallelTrainer.create(two.m, two.opt, { threads: 2, optim: dist.optim, checkEvery: 1 });
+    const twoSums: number[] = [];
+    try {
+      for (let s = 0; s < batches.length; s++) twoSums.push(...sums(await par.step(batches[s], plan, { seed: 400 + s, lr: 0.03 })));
+    } finally {
+      await par.close();
+    }
+    // as above: f32 losses ~1-40 nats, gradients summed in another order carried by ScaledAdam at ~1e-7 per step
+    // (KD sums are ~1e-2..1: 1e-6 absolute on top)
+    checkOp("pruned, simple and KD sums of both members", twoSums, oneSums, 1e-6, 1e-5);
+    // per step [teacher loss, simple, KD (0: the teacher), student loss, simple, KD]: all finite, all but the teacher's KD > 0
+    expect(oneSums.every((v, i) => Number.isFinite(v) && (i % 6 === 2 ? v === 0 : v > 0)), `sums ${oneSums}`).toBe(true);
+    for (const name of ["simple.am.weight", "simple.lm.bias", "joiner.out.weight"]) {
+      const p = two.m.params.get(name);
+      // trained on both sides alike: values after 3 steps of ~lr·rms each, 1e-5 absolute
+      checkOp(`${name} after the steps`, two.e.read(p.ptr, p.numel), one.e.read(one.m.params.get(name).ptr, p.numel), 1e-5, 1e-5);
+    }
+  });
+
   it("3 threads (the ordered sum of 3 slots, an empty shard for a batch of 2) equal 1 thread; replicas identical", async () => {
     const sub = { layers: 2, ffDim: 12, heads: 2 };
     const make = async () => {

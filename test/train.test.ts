@@ -160,6 +160,30 @@ describe("todm train", () => {
     expect(ctc("plain3").every((v) => typeof v === "number" && v > 0)).toBe(true);
   });
 
+  it("model.loss=pruned: --init-from a model without the simple projections seeds them fresh; the log has simpleLoss and the warm-up's scales", () => {
+    // As the CTC head: the projections are training-only, drawn after every shared tensor, so a run started
+    // from a full-loss file equals a pruned run from scratch bit for bit. The scales follow
+    // prunedLossScales(step, warm-up) with the warm-up set here (independent closed form below).
+    const dir = mkdtempSync(join(tmpdir(), "todm-init-pruned-"));
+    const corpus = makeCorpus(dir);
+    const cache = join(dir, "cache");
+    const env = { ...process.env, CI: "true" };
+    const run = (name: string, ...extra: string[]) => execFileSync("node", [CLI, ...args(corpus, join(dir, name), cache, 3), ...extra], { encoding: "utf8", env });
+    const pruned = ["--set", "model.loss=pruned", "--set", "model.pruneRange=3", "--set", "train.prunedWarmupSteps=4"];
+    run("initFull", "--init-only");
+    run("plainPruned", ...pruned);
+    const up = run("fromFull", ...pruned, "--init-from", join(dir, "initFull", "init.safetensors"));
+    expect(up).toMatch(/simple\.am\.weight, simple\.am\.bias, simple\.lm\.weight, simple\.lm\.bias: not in it, initialised fresh/);
+    expect(stepLosses(join(dir, "plainPruned")).length).toBe(3);
+    expect(stepLosses(join(dir, "fromFull"))).toEqual(stepLosses(join(dir, "plainPruned")));
+    const steps = readFileSync(join(dir, "plainPruned", "log.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === "step");
+    expect(steps.every((r) => typeof r.simpleLoss === "number" && r.simpleLoss > 0)).toBe(true);
+    // step k (0-based) of a 4-step warm-up: simple 1 - (k/4)·0.5, pruned 0.1 + 0.9·k/4
+    expect(steps.map((r) => r.lossScales)).toEqual([0, 1, 2].map((k) => ({ simple: 1 - (k / 4) * 0.5, pruned: 0.1 + (0.9 * k) / 4 })));
+    const saved = JSON.parse(readFileSync(join(dir, "plainPruned", "config.json"), "utf8"));
+    expect(saved.model.loss).toBe("pruned");
+  });
+
   it("a model too large for memory fails with a message naming the knob", () => {
     const dir = mkdtempSync(join(tmpdir(), "todm-oom-"));
     const corpus = makeCorpus(dir);

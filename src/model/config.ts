@@ -29,7 +29,29 @@ export interface ModelConfig {
    * `ctc.bias` [V], shared by every subnet, trained only: export and inference drop them.
    */
   ctcWeight?: number;
+  /**
+   * The transducer's training loss. "full" (or absent): the RNN-T loss on the whole T x (U+1) lattice.
+   * "pruned" (k2/icefall's pruned RNN-T, src/model/rnnt_pruned.ts): a "simple" loss on a trivial joiner
+   * (am + lm, from the projections `simple.am.*` [V, dModel] and `simple.lm.*` [V, predictorDim], shared
+   * by every subnet, trained only: export and inference drop them) picks a band of `pruneRange` symbols
+   * per frame, and the real joiner and the RNN-T loss run on that band only. Inference is the same.
+   */
+  loss?: "full" | "pruned";
+  /** Pruned loss: symbols kept per frame (k2 s_range, icefall prune_range). Default 5. */
+  pruneRange?: number;
+  /** Pruned loss: the simple loss's lm-only smoothing (k2 lm_only_scale, icefall lm_scale). Default 0.25. */
+  simpleLmScale?: number;
+  /** Pruned loss: the simple loss's am-only smoothing (k2 am_only_scale, icefall am_scale). Default 0. */
+  simpleAmScale?: number;
+  /** Pruned loss: the simple loss's weight after the warm-up (icefall simple_loss_scale). Default 0.5. */
+  simpleLossScale?: number;
 }
+
+/** The pruned loss's options with their defaults (icefall's). */
+export const PRUNED_DEFAULTS = { pruneRange: 5, simpleLmScale: 0.25, simpleAmScale: 0, simpleLossScale: 0.5 } as const;
+
+/** Keys of ModelConfig that only the pruned loss reads (dropped with it from a run's saved config and from exports). */
+const PRUNED_KEYS = ["loss", "pruneRange", "simpleLmScale", "simpleAmScale", "simpleLossScale"] as const;
 
 export interface SubnetSpec {
   layers: number;
@@ -77,7 +99,7 @@ export function headDimOf(c: ModelConfig): number {
 
 /** True when two configs describe the same tensors and math (headDim resolved, vocabulary size ignored). */
 export function sameArchitecture(a: ModelConfig, b: ModelConfig): boolean {
-  const norm = (c: ModelConfig) => JSON.stringify(Object.entries({ ...c, headDim: headDimOf(c), vocabSize: 0, ctcWeight: hasCtcHead(c), ssmDtMin: c.ssmDtMin ?? 1e-3, ssmDtMax: c.ssmDtMax ?? 1e-1 }).sort(([x], [y]) => (x < y ? -1 : 1)));
+  const norm = (c: ModelConfig) => JSON.stringify(Object.entries({ ...withoutPrunedKeys(c), simpleHead: hasSimpleHead(c), headDim: headDimOf(c), vocabSize: 0, ctcWeight: hasCtcHead(c), ssmDtMin: c.ssmDtMin ?? 1e-3, ssmDtMax: c.ssmDtMax ?? 1e-1 }).sort(([x], [y]) => (x < y ? -1 : 1)));
   return norm(a) === norm(b);
 }
 
@@ -86,14 +108,29 @@ export function hasCtcHead(c: ModelConfig): boolean {
   return (c.ctcWeight ?? 0) > 0;
 }
 
-/** Tensors used by training only (the auxiliary CTC head): not counted, exported or loaded for inference. */
-export function isTrainingOnly(p: { name: string }): boolean {
-  return p.name.startsWith("ctc.");
+/** True when the model trains with the pruned RNN-T loss: the simple loss's projections exist in the table. */
+export function hasSimpleHead(c: ModelConfig): boolean {
+  return c.loss === "pruned";
 }
 
-/** The config without its training-only parts (ctcWeight): what an exported or inference model carries. */
+/** The config without the pruned loss's keys (what a config with loss "full" is, key for key). */
+export function withoutPrunedKeys(c: ModelConfig): ModelConfig {
+  const out = { ...c } as Record<string, unknown>;
+  for (const k of PRUNED_KEYS) delete out[k];
+  return out as unknown as ModelConfig;
+}
+
+/**
+ * Tensors used by training only (the auxiliary CTC head, the pruned loss's simple projections): not
+ * counted, exported or loaded for inference.
+ */
+export function isTrainingOnly(p: { name: string }): boolean {
+  return p.name.startsWith("ctc.") || p.name.startsWith("simple.");
+}
+
+/** The config without its training-only parts (ctcWeight, the loss and its options): what an exported or inference model carries. */
 export function inferenceConfig(c: ModelConfig): ModelConfig {
-  const { ctcWeight, ...rest } = c;
+  const { ctcWeight, ...rest } = withoutPrunedKeys(c);
   void ctcWeight;
   return rest;
 }
@@ -132,13 +169,20 @@ export function validateConfig(c: ModelConfig, source = "config"): void {
     throw new Error(`${source}: ${what}`);
   };
   for (const [k, v] of Object.entries(c)) {
-    if (k === "ctcWeight") {
-      if (!(typeof v === "number" && Number.isFinite(v) && v >= 0)) bad(`ctcWeight must be a finite number >= 0, got ${v}`);
+    if (k === "ctcWeight" || k === "simpleLossScale") {
+      if (!(typeof v === "number" && Number.isFinite(v) && v >= 0)) bad(`${k} must be a finite number >= 0, got ${v}`);
+    } else if (k === "simpleLmScale" || k === "simpleAmScale") {
+      if (!(typeof v === "number" && v >= 0 && v <= 1)) bad(`${k} must be a number in [0, 1], got ${v}`);
+    } else if (k === "loss") {
+      if (v !== "full" && v !== "pruned") bad(`loss must be "full" or "pruned", got ${JSON.stringify(v)}`);
+    } else if (k === "pruneRange") {
+      if (!(typeof v === "number" && Number.isInteger(v) && v >= 2)) bad(`pruneRange must be an integer >= 2, got ${v}`);
     } else if (k === "ssmDtMin" || k === "ssmDtMax") {
       if (!(typeof v === "number" && v > 0)) bad(`${k} must be a positive number, got ${v}`);
     } else if (typeof v === "number" && (!Number.isInteger(v) || v < 0)) bad(`${k} must be a non-negative integer, got ${v}`);
   }
   if ((c.ssmDtMin ?? 1e-3) >= (c.ssmDtMax ?? 1e-1)) bad(`ssmDtMin must be below ssmDtMax`);
+  if ((c.simpleLmScale ?? PRUNED_DEFAULTS.simpleLmScale) + (c.simpleAmScale ?? PRUNED_DEFAULTS.simpleAmScale) > 1) bad(`simpleLmScale + simpleAmScale must be <= 1`);
   if (c.heads < 2 || c.heads % 2) bad(`heads must be even and >= 2 (heads are gated in pairs), got ${c.heads}`);
   if (!c.headDim && c.dModel % c.heads) bad(`dModel (${c.dModel}) must be divisible by heads (${c.heads}), or set headDim`);
   if (c.stateSize < 2 || c.stateSize % 2) bad(`stateSize must be even (complex conjugate pairs), got ${c.stateSize}`);
@@ -225,6 +269,14 @@ export function paramTable(c: ModelConfig): ParamSpec[] {
     t.push({ name: "ctc.weight", shape: [c.vocabSize, d], init: "linear" });
     t.push({ name: "ctc.bias", shape: [c.vocabSize], init: "bias" });
   }
+  // The pruned loss's simple joiner: the encoder and the predictor projected to V (training only; absent
+  // unless loss is "pruned"). After the CTC head, so every tensor before them draws the same initial values.
+  if (hasSimpleHead(c)) {
+    t.push({ name: "simple.am.weight", shape: [c.vocabSize, d], init: "linear" });
+    t.push({ name: "simple.am.bias", shape: [c.vocabSize], init: "bias" });
+    t.push({ name: "simple.lm.weight", shape: [c.vocabSize, P], init: "linear" });
+    t.push({ name: "simple.lm.bias", shape: [c.vocabSize], init: "bias" });
+  }
   // Global feature normalisation (mean and inverse std per bin), measured on training data.
   t.push({ name: "frontend.feat_mean", shape: [c.featDim], init: "zero", trainable: false });
   t.push({ name: "frontend.feat_istd", shape: [c.featDim], init: "norm_weight", trainable: false });
@@ -263,7 +315,7 @@ export function subnetShape(p: ParamSpec, c: ModelConfig, s: SubnetSpec): number
   return p.shape.map((dim, i) => (p.slice?.[i] === "ff" ? s.ffDim : p.slice?.[i] === "ssm" ? width : dim));
 }
 
-/** Number of trained parameters of a subnet (the Supernet when s is its own spec), without the training-only CTC head. */
+/** Number of trained parameters of a subnet (the Supernet when s is its own spec), without the training-only heads (CTC, simple loss). */
 export function countParams(c: ModelConfig, s: SubnetSpec = supernetSpec(c)): number {
   let n = 0;
   for (const p of paramTable(c)) {

@@ -11,6 +11,12 @@
 // With model.ctcWeight = w > 0 each member also trains an auxiliary CTC head on its encoder output
 // (hybrid CTC/transducer: loss RNN-T + w·CTC, src/engine/ctc.ts); its gradient joins the joiner's in the encoder
 // output's tape gradient before the encoder's backward. StepResult.lossSum stays the RNN-T loss.
+// With model.loss = "pruned" (prunedTransducer) the transducer half is k2/icefall's pruned RNN-T
+// (src/model/rnnt_pruned.ts): the simple loss on am = simple.am(enc), lm = simple.lm(pred), prune ranges
+// from its occupations, the real joiner and the RNN-T loss on the T x pruneRange band only; the loss is
+// scales.simple·simple + scales.pruned·pruned (icefall's warm-up, SandwichPlan.lossScales), lossSum the
+// pruned loss and simpleSum the simple loss, both unweighted. Distillation under the pruned loss is on
+// the full lattice, for the KD term alone (see prunedTransducer).
 //
 //   const model = new Model(engine, cfg);  model.params.init(seed);
 //   const r = model.trainStep(batch, subnet, { dropout, seed });   // accumulates gradients
@@ -25,10 +31,11 @@ import { predictorBackward, predictorConfig, predictorForward } from "./predicto
 import { rnntLossInPlace } from "../engine/rnnt.js";
 import { ctcLossArena } from "../engine/ctc.js";
 import { transducerSearchModel } from "./search.js";
-import { hasCtcHead, subsampledLength, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
+import { hasCtcHead, hasSimpleHead, PRUNED_DEFAULTS, subsampledLength, supernetSpec, validateConfig, type ModelConfig, type SubnetSpec } from "./config.js";
 import { blocksForward, frontendForward, NO_DROPOUT, type DropoutRates } from "./encoder.js";
 import { DropoutSeeds, ParamHandles, TapeOps } from "./tape_ops.js";
 import { ModelParams } from "./params.js";
+import { prunedJoinerLoss, prunedLossScales, pruneRanges, simpleLoss, simpleLossBackward, type TransducerTargets } from "./rnnt_pruned.js";
 
 export { subsampledLength } from "./config.js";
 
@@ -43,6 +50,17 @@ export interface StepOptions {
    * training, src/train/parallel.ts); default 0..B-1. Dropout masks are drawn per (seed, index).
    */
   utterances?: ArrayLike<number>;
+  /**
+   * model.loss "pruned": the weights of the simple and the pruned loss (icefall's warm-up, prunedLossScales).
+   * Default: the final ones, { simple: model.simpleLossScale, pruned: 1 }. Ignored by the full loss.
+   */
+  lossScales?: LossScales;
+}
+
+/** The weights of the pruned RNN-T's two losses in a step (src/model/rnnt_pruned.ts prunedLossScales). */
+export interface LossScales {
+  simple: number;
+  pruned: number;
 }
 
 /** In-place distillation of a student subnet by the largest (AlphaNet's adaptive alpha-divergence, assembly/transducer/kd.ts). */
@@ -70,6 +88,8 @@ export interface SandwichPlan {
    * their summed gradients (default true). Same losses; its parameters' gradients differ by f32 rounding.
    */
   shareFrontend?: boolean;
+  /** model.loss "pruned": this step's loss weights (every member's); default the final ones. */
+  lossScales?: LossScales;
 }
 
 /** Where a step's distillation stands: the teacher writes its log-probabilities, a student reads them. */
@@ -87,9 +107,22 @@ export interface StepResult {
   ctcSum?: number;
   /** Utterances whose labels do not fit their encoder frames for CTC (loss 0, no gradient: zero_infinity). */
   ctcInfeasible?: number;
+  /**
+   * model.loss "pruned": sum over the batch of per-utterance simple losses (nats, unweighted). lossSum and
+   * losses are then the pruned loss's (+inf for an utterance with more labels than (pruneRange-1)·frames).
+   */
+  simpleSum?: number;
   losses: Float32Array;
   /** Encoder frames after subsampling, summed over the batch. */
   frames: number;
+}
+
+/** One sandwich member's sums over the batch (StepResult's; 0 where the model has no such term). */
+export interface MemberSums {
+  lossSum: number;
+  kdSum: number;
+  ctcSum: number;
+  simpleSum: number;
 }
 
 /** The frontend's output on the tape: h [B, T', d], T' and the valid frames per utterance (i32 [B] in the arena). */
@@ -187,6 +220,34 @@ export class Model {
     }
     const scale = opts.lossScale ?? 1 / B;
     const lambda = kd && "teacher" in kd ? kd.opts.lambda : 0;
+    const t = hasSimpleHead(this.cfg)
+      ? this.prunedTransducer(batch, enc, T2, lensPtr, idsPtr, scale, lambda, opts.lossScales, kd)
+      : this.fullTransducer(batch, enc, T2, lensPtr, idsPtr, scale, lambda, kd);
+    const { lossValues, kdSum, targets, tokenLens } = t;
+    // The CTC term keeps its full weight for distilled students too (not (1 - lambda)·w): it trains the
+    // shared encoder acoustically whatever the member learns its transducer outputs from.
+    const ctc = hasCtcHead(this.cfg) ? this.ctcHead(enc, B, T2, U, lensPtr, targets, tokenLens, this.cfg.ctcWeight! * scale) : { sum: 0, infeasible: 0 };
+    e.wasm.tape_backward_from(0, lo); // the encoder output's gradient is already in place
+    let lossSum = 0, frames = 0;
+    for (let b = 0; b < B; b++) {
+      lossSum += lossValues[b];
+      frames += e.i32[(lensPtr >> 2) + b];
+    }
+    return {
+      lossSum, kdSum, losses: lossValues, frames,
+      ...(hasCtcHead(this.cfg) ? { ctcSum: ctc.sum, ctcInfeasible: ctc.infeasible } : {}),
+      ...(t.simpleSum !== undefined ? { simpleSum: t.simpleSum } : {}),
+    };
+  }
+
+  /**
+   * The full-lattice transducer half of a member step: predictor, joiner on all T' x (U+1) nodes, the
+   * RNN-T loss (and KD) with its gradient written over the logits, and the backward of joiner and
+   * predictor, into the tape's gradient of enc. Returns the per-utterance losses and the uploaded targets.
+   */
+  private fullTransducer(batch: Batch, enc: T, T2: number, lensPtr: number, idsPtr: number, scale: number, lambda: number, kd?: KdRole) {
+    const { engine: e } = this;
+    const { B, U } = batch, U1 = U + 1;
     const dlosses = e.alloc(B, "loss weights");
     e.f32.fill((1 - lambda) * scale, dlosses >> 2, (dlosses >> 2) + B);
     const pcfg = predictorConfig(this.cfg), jcfg = joinerConfig(this.cfg);
@@ -224,16 +285,86 @@ export class Model {
     e.wasm.mem_zero_f32(dpred, B * U1 * pcfg.hidden);
     joinerBackward(e, jcfg, jBase.ptr, jBase.gptr, jsaved, jsaved.logits, e.wasm.tensor_grad(enc), dpred);
     predictorBackward(e, pcfg, pBase.ptr, pBase.gptr, psaved, dpred);
-    // The CTC term keeps its full weight for distilled students too (not (1 - lambda)·w): it trains the
-    // shared encoder acoustically whatever the member learns its transducer outputs from.
-    const ctc = hasCtcHead(this.cfg) ? this.ctcHead(enc, B, T2, U, lensPtr, targets, tokenLens, this.cfg.ctcWeight! * scale) : { sum: 0, infeasible: 0 };
-    e.wasm.tape_backward_from(0, lo); // the encoder output's gradient is already in place
-    let lossSum = 0, frames = 0;
-    for (let b = 0; b < B; b++) {
-      lossSum += lossValues[b];
-      frames += e.i32[(lensPtr >> 2) + b];
+    return { lossValues, kdSum, targets, tokenLens, simpleSum: undefined as number | undefined };
+  }
+
+  /**
+   * The pruned transducer half of a member step (model.loss "pruned"; k2/icefall, src/model/rnnt_pruned.ts):
+   * am = simple.am(enc) [B,T',V], lm = simple.lm(pred) [B,U+1,V], the simple loss and its occupations, the
+   * prune ranges, the joiner and the RNN-T loss on the band (gradients through the joiner into enc and
+   * pred), and the simple loss's backward through both projections into enc and pred; the two losses
+   * weighted by `scales` (and by 1 - lambda for a distilled student).
+   *
+   * Distillation: the student learns from the teacher's distributions on the FULL lattice, for the KD term
+   * alone. The teacher runs the full joiner forward (no backward) to write its log-probabilities, a student
+   * runs the full joiner forward and backward for its KD gradient; the RNN-T terms stay pruned. This is
+   * the simplest correct choice (the KD term is exactly the full-loss path's); it spends the full joiner on
+   * every distilled step, so distilling on the student's band is the measured alternative for later.
+   */
+  private prunedTransducer(batch: Batch, enc: T, T2: number, lensPtr: number, idsPtr: number, scale: number, lambda: number, lossScales?: LossScales, kd?: KdRole) {
+    const { engine: e, cfg } = this;
+    const { B, U } = batch, U1 = U + 1, V = cfg.vocabSize, d = cfg.dModel, P = cfg.predictorDim;
+    const scales = lossScales ?? prunedLossScales(0, 0, cfg.simpleLossScale ?? PRUNED_DEFAULTS.simpleLossScale);
+    const R = cfg.pruneRange ?? PRUNED_DEFAULTS.pruneRange;
+    const weights = (w: number, what: string) => {
+      const p = e.alloc(B, what);
+      e.f32.fill(w, p >> 2, (p >> 2) + B);
+      return p;
+    };
+    const dPruned = weights((1 - lambda) * scale * scales.pruned, "pruned loss weights");
+    const dSimple = weights((1 - lambda) * scale * scales.simple, "simple loss weights");
+    const pcfg = predictorConfig(cfg), jcfg = joinerConfig(cfg);
+    const pBase = this.params.get("predictor.embedding.weight"), jBase = this.params.get("joiner.enc.weight");
+    const psaved = predictorForward(e, pcfg, pBase.ptr, idsPtr, B, U1);
+    const tokenLens = e.upload(batch.tokenLens, "i32");
+    const targets = e.upload(batch.tokens.length ? batch.tokens : [0], "i32");
+    const encData = e.wasm.tensor_data(enc), encGrad = e.wasm.tensor_grad(enc);
+    const dpred = e.alloc(B * U1 * P, "predictor output gradient");
+    e.wasm.mem_zero_f32(dpred, B * U1 * P);
+    let kdSum = 0;
+    if (kd && ("teacherOut" in kd || lambda > 0)) {
+      // the full joiner, for distillation only (see above)
+      const mark = e.mark();
+      const jsaved = joinerForward(e, jcfg, jBase.ptr, encData, psaved.out, B, T2, U1);
+      if ("teacherOut" in kd) {
+        e.wasm.log_softmax_forward(kd.teacherOut, jsaved.logits, B * T2 * U1, V);
+      } else {
+        const nLogits = B * T2 * U1 * V;
+        const kdGrad = e.alloc(nLogits, "distillation gradient");
+        e.wasm.mem_zero_f32(kdGrad, nLogits);
+        const kdLosses = e.alloc(B, "distillation losses"), kdScales = weights(lambda * scale, "distillation weights");
+        const o = kd.opts;
+        const scratch = e.alloc(e.wasm.kd_alpha_scratch(V), "distillation scratch");
+        e.wasm.kd_alpha_forward_backward(kdLosses, kdGrad, jsaved.logits, kd.teacher, lensPtr, tokenLens, kdScales, scratch, B, T2, U1, V, o.alphaNeg, o.alphaPos, o.clip);
+        for (const v of e.read(kdLosses, B)) kdSum += v;
+        joinerBackward(e, jcfg, jBase.ptr, jBase.gptr, jsaved, kdGrad, encGrad, dpred);
+      }
+      e.reset(mark);
     }
-    return { lossSum, kdSum, losses: lossValues, frames, ...(hasCtcHead(this.cfg) ? { ctcSum: ctc.sum, ctcInfeasible: ctc.infeasible } : {}) };
+    // the simple joiner: am = enc · Wam^T + bam, lm = pred · Wlm^T + blm
+    const Wam = this.params.get("simple.am.weight"), bam = this.params.get("simple.am.bias");
+    const Wlm = this.params.get("simple.lm.weight"), blm = this.params.get("simple.lm.bias");
+    const am = e.alloc(B * T2 * V, "simple loss am"), lm = e.alloc(B * U1 * V, "simple loss lm");
+    e.wasm.linear_forward(am, encData, Wam.ptr, bam.ptr, B * T2, d, V, d);
+    e.wasm.linear_forward(lm, psaved.out, Wlm.ptr, blm.ptr, B * U1, P, V, P);
+    const tg = (dlosses: number): TransducerTargets => ({ targets, logitLengths: lensPtr, targetLengths: tokenLens, dlosses });
+    const simple = simpleLoss(e, am, lm, tg(dSimple), { B, T: T2, U1, V }, {
+      lmScale: cfg.simpleLmScale ?? PRUNED_DEFAULTS.simpleLmScale, amScale: cfg.simpleAmScale ?? PRUNED_DEFAULTS.simpleAmScale,
+    });
+    const ranges = pruneRanges(e, simple, R);
+    const losses = prunedJoinerLoss(e, jcfg, jBase.ptr, jBase.gptr, { enc: encData, pred: psaved.out, denc: encGrad, dpred }, ranges, tg(dPruned), { B, T: T2, U1 }, { sRange: R });
+    const lossValues = e.read(losses, B);
+    let simpleSum = 0;
+    for (const v of e.read(simple.losses, B)) simpleSum += v;
+    // the simple loss's backward, through both projections: d(enc) += dam · Wam, d(pred) += dlm · Wlm
+    const dam = e.alloc(B * T2 * V, "simple loss am gradient"), dlm = e.alloc(B * U1 * V, "simple loss lm gradient");
+    e.wasm.mem_zero_f32(dam, B * T2 * V);
+    e.wasm.mem_zero_f32(dlm, B * U1 * V);
+    simpleLossBackward(e, simple, dam, dlm);
+    e.wasm.linear_backward(encGrad, Wam.gptr, bam.gptr, dam, encData, Wam.ptr, B * T2, d, V, d);
+    e.wasm.linear_backward(dpred, Wlm.gptr, blm.gptr, dlm, psaved.out, Wlm.ptr, B * U1, P, V, P);
+    predictorBackward(e, pcfg, pBase.ptr, pBase.gptr, psaved, dpred);
+    return { lossValues, kdSum, targets, tokenLens, simpleSum };
   }
 
   /**
@@ -267,7 +398,7 @@ export class Model {
    * With two or more members the frontend runs once and is back-propagated once (opts.shareFrontend, else
    * plan.shareFrontend, default true); false runs each member's full trainStep in turn.
    */
-  sandwichStep(batch: Batch, plan: SandwichPlan, opts: Omit<StepOptions, "dropout"> & { shareFrontend?: boolean } = {}): StepResult & { members: { lossSum: number; kdSum: number; ctcSum: number }[] } {
+  sandwichStep(batch: Batch, plan: SandwichPlan, opts: Omit<StepOptions, "dropout"> & { shareFrontend?: boolean } = {}): StepResult & { members: MemberSums[] } {
     const e = this.engine;
     const { shareFrontend, ...stepOpts } = opts;
     opts = stepOpts;
@@ -279,7 +410,7 @@ export class Model {
       const teacher = useKd ? e.alloc(batch.B * T2 * (batch.U + 1) * this.cfg.vocabSize, "teacher log-probabilities") : 0;
       const memberOpts = (m: SandwichMember, i: number): [StepOptions, KdRole | undefined] => [
         // each member draws its own dropout masks: mix the member's index into the step seed
-        { ...opts, dropout: m.dropout, seed: i === 0 ? opts.seed : (Math.imul((opts.seed ?? 0) ^ 0x5bd1e995, 0x2c1b3c6d) + Math.imul(i, 0x297a2d39)) >>> 0 },
+        { ...opts, dropout: m.dropout, lossScales: opts.lossScales ?? plan.lossScales, seed: i === 0 ? opts.seed : (Math.imul((opts.seed ?? 0) ^ 0x5bd1e995, 0x2c1b3c6d) + Math.imul(i, 0x297a2d39)) >>> 0 },
         !useKd ? undefined : i === 0 ? { teacherOut: teacher } : { teacher, opts: plan.kd! },
       ];
       let results: StepResult[];
@@ -307,7 +438,7 @@ export class Model {
           tape.end();
         }
       }
-      return { ...results[0], members: results.map((r) => ({ lossSum: r.lossSum, kdSum: r.kdSum ?? 0, ctcSum: r.ctcSum ?? 0 })) };
+      return { ...results[0], members: results.map((r) => ({ lossSum: r.lossSum, kdSum: r.kdSum ?? 0, ctcSum: r.ctcSum ?? 0, simpleSum: r.simpleSum ?? 0 })) };
     } finally {
       e.reset(mark);
     }

@@ -4,7 +4,7 @@
 // from them, the real joiner and the RNN-T loss on the T x sRange band, and icefall's warm-up of the two loss
 // scales. Every tensor is an arena pointer; these functions allocate their outputs and saved lattices in the
 // arena (free them with the caller's mark) and do not validate lengths or targets (checkRnntInputs does that).
-// What it is not: wired into the model or the trainer yet (that lands after the model redesign); no prototype
+// What it is not: the model's step (src/model/model.ts prunedTransducer drives these under model.loss "pruned"); no prototype
 // patching of Engine. Reference: /work/shared/PAPERS.md "Pruned RNN-T"; tests in test/rnnt-pruned.test.ts.
 //
 // A step, in order: simpleLoss -> pruneRanges -> prunedJoinerLoss (forward, in-place loss backward, joiner

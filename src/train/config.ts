@@ -6,7 +6,7 @@
 
 import { readFileSync } from "node:fs";
 import { DEFAULT_CORPUS, type CorpusVersion } from "../data/corpus_plan.js";
-import { DEFAULT_MODEL, type ModelConfig } from "../model/config.js";
+import { DEFAULT_MODEL, PRUNED_DEFAULTS, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, type SupernetSpace } from "../model/supernet.js";
 
 export interface TrainConfig {
@@ -52,6 +52,13 @@ export interface TrainConfig {
     loaderWorkers: number;
     threads: number; // data-parallel training threads (src/train/parallel.ts); 1 = the calling thread only
     shareFrontend: boolean; // a Supernet step runs the subsampling once for all its subnets (Model.sandwichStep)
+    /**
+     * model.loss "pruned": steps of icefall's warm-up of the two loss scales (simple 1 -> model.simpleLossScale,
+     * pruned 0.1 -> 1; src/model/rnnt_pruned.ts prunedLossScales). null = prunedWarmupOf(optim): icefall's
+     * warm_step 2000 in proportion to its Eden lr_batches 5000, i.e. 0.4·optim.lrBatches (120 steps at the
+     * default 300, about an eighth of the main job's ~1,000 updates). Unmeasured: the integrator's A/B sets it.
+     */
+    prunedWarmupSteps: number | null;
   };
   /** The Supernet (src/model/supernet.ts): search space, sandwich sampling, distillation, dropout rule. */
   supernet: SupernetSpace;
@@ -69,7 +76,9 @@ export const DEFAULT_TRAIN: TrainConfig = {
   // The training recipe adds the auxiliary CTC loss (weight 0.3) to the architecture's defaults: measured
   // on the default single model, 400 updates, same seed: 84.1% against 88.0% validation WER (RESULTS.md).
   // DEFAULT_MODEL itself has none, so library code that builds a Model gets no CTC head unless it asks.
-  model: { ...DEFAULT_MODEL, ctcWeight: 0.3 },
+  // The loss and its options are listed so that `--set model.loss=pruned` (and the others) are known keys;
+  // under loss "full" the run drops the pruned loss's keys from the model it saves (open.ts).
+  model: { ...DEFAULT_MODEL, ctcWeight: 0.3, loss: "full", ...PRUNED_DEFAULTS },
   data: { train: [], valid: [], tokenizer: "char", vocabSize: 256, maxDuration: 20, cacheDir: "data-cache", featureCache: null, corpus: DEFAULT_CORPUS, strict: false },
   optim: {
     name: "scaled_adam", baseLr: 0.045, lrBatches: 300, lrEpochs: 8, warmupBatches: 100, warmupStart: 0.5,
@@ -79,10 +88,15 @@ export const DEFAULT_TRAIN: TrainConfig = {
   train: {
     seed: 1, maxMinutes: 38, maxSteps: 0, epochs: 100, dropout: 0.1, specAugment: true,
     validEvery: 200, validUtterances: 200, checkpointEvery: 100, keepCheckpoints: 5, loaderWorkers: 1, threads: 2,
-    shareFrontend: true, speedPerturb: SPEED_PERTURB,
+    shareFrontend: true, speedPerturb: SPEED_PERTURB, prunedWarmupSteps: null,
   },
   supernet: structuredClone(DEFAULT_SPACE),
 };
+
+/** The pruned loss's warm-up in steps: train.prunedWarmupSteps, or 0.4·optim.lrBatches when null (icefall's 2000 / 5000). */
+export function prunedWarmupOf(cfg: Pick<TrainConfig, "train" | "optim">): number {
+  return cfg.train.prunedWarmupSteps ?? Math.round(0.4 * cfg.optim.lrBatches);
+}
 
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
 

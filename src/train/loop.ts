@@ -9,7 +9,9 @@
 import { join } from "node:path";
 import { EngineError } from "../engine/engine.js";
 import type { BatchLoader } from "../data/loader.js";
-import { hasCtcHead, subnetName } from "../model/config.js";
+import { hasCtcHead, hasSimpleHead, PRUNED_DEFAULTS, subnetName } from "../model/config.js";
+import { prunedLossScales } from "../model/rnnt_pruned.js";
+import { prunedWarmupOf } from "./config.js";
 import type { SandwichPlan } from "../model/model.js";
 import type { DropoutRates } from "../model/encoder.js";
 import { sampleSandwich, subnetDropout } from "../model/supernet.js";
@@ -23,11 +25,14 @@ export type StopReason = "budget" | "steps" | "epochs" | "signal";
 
 /** The step's subnets and their dropout (seeded by the run's seed and the step alone). */
 export function planAt(run: Run, step: number): SandwichPlan {
-  const { cfg, space, subnets } = run;
+  const { cfg, space, subnets, model } = run;
   const rates = (p: number): DropoutRates => ({ ffHidden: p, ffOut: p, ssmOut: p, convOut: p });
-  if (!space.enabled) return { members: [{ spec: run.sub, dropout: rates(cfg.train.dropout) }], kd: null };
+  // the pruned loss's two weights at this step (icefall's warm-up, scaled to the run: prunedWarmupOf)
+  const scales = hasSimpleHead(model.cfg)
+    ? { lossScales: prunedLossScales(step, prunedWarmupOf(cfg), model.cfg.simpleLossScale ?? PRUNED_DEFAULTS.simpleLossScale) } : {};
+  if (!space.enabled) return { members: [{ spec: run.sub, dropout: rates(cfg.train.dropout) }], kd: null, ...scales };
   const picked = sampleSandwich(subnets, space.random, mulberry32(hashSeed(cfg.train.seed, step, 0x5a4d)));
-  return { members: picked.map((s) => ({ spec: s.spec, dropout: rates(subnetDropout(space.dropout, cfg.train.dropout, s.params, subnets[0].params)) })), kd: run.kd, shareFrontend: cfg.train.shareFrontend };
+  return { members: picked.map((s) => ({ spec: s.spec, dropout: rates(subnetDropout(space.dropout, cfg.train.dropout, s.params, subnets[0].params)) })), kd: run.kd, shareFrontend: cfg.train.shareFrontend, ...scales };
 }
 
 /** Logs one validation; writes best.safetensors on a new best WER. */
@@ -100,15 +105,18 @@ export async function trainLoop(run: Run, loader: BatchLoader, planFor: (epoch: 
         lastLoss = r.lossSum / batch.B;
         // the auxiliary CTC loss (model.ctcWeight > 0) of the largest member, unweighted, next to the RNN-T loss
         const ctc = hasCtcHead(model.cfg) ? { ctcLoss: r.members[0].ctcSum / batch.B } : {};
+        // model.loss "pruned": `loss` is the pruned RNN-T loss; the simple loss beside it (unweighted) and the step's two weights
+        const simple = hasSimpleHead(model.cfg) ? { simpleLoss: r.members[0].simpleSum / batch.B, lossScales: plan.lossScales } : {};
         if (ctc.ctcLoss !== undefined) emaCtc = Number.isNaN(emaCtc) ? ctc.ctcLoss : 0.95 * emaCtc + 0.05 * ctc.ctcLoss;
         emaLoss = Number.isNaN(emaLoss) ? lastLoss : 0.95 * emaLoss + 0.05 * lastLoss;
         const stepMs = Date.now() - tStep;
         const sandwich = space.enabled
           ? { subnets: plan.members.map((m) => subnetName(m.spec)), dropout: plan.members.map((m) => +m.dropout.ffHidden.toFixed(4)),
               losses: r.members.map((m) => +(m.lossSum / batch.B).toFixed(4)), kd: r.members.map((m) => +(m.kdSum / batch.B).toFixed(5)),
-              ...(hasCtcHead(model.cfg) ? { ctcLosses: r.members.map((m) => +(m.ctcSum / batch.B).toFixed(4)) } : {}) }
+              ...(hasCtcHead(model.cfg) ? { ctcLosses: r.members.map((m) => +(m.ctcSum / batch.B).toFixed(4)) } : {}),
+              ...(hasSimpleHead(model.cfg) ? { simpleLosses: r.members.map((m) => +(m.simpleSum / batch.B).toFixed(4)) } : {}) }
           : {};
-        run.writeLog({ type: "step", step: pos.step, epoch: pos.epoch, loss: lastLoss, lossPerFrame: r.lossSum / r.frames, ...ctc, lr, utterances: batch.B, audioSec: sec, stepMs, elapsedSec: (Date.now() - t0) / 1000, ...sandwich });
+        run.writeLog({ type: "step", step: pos.step, epoch: pos.epoch, loss: lastLoss, lossPerFrame: r.lossSum / r.frames, ...ctc, ...simple, lr, utterances: batch.B, audioSec: sec, stepMs, elapsedSec: (Date.now() - t0) / 1000, ...sandwich });
         const el = Date.now() - t0;
         const rate = audioSec / Math.max(1e-3, (Date.now() - tRate) / 1000);
         const eta = Number.isFinite(budgetMs) ? `${Math.max(0, Math.round((budgetMs - el) / 1000))}s left` : "";

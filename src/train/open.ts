@@ -10,7 +10,7 @@ import type { Engine } from "../engine/engine.js";
 import type { Tokenizer } from "../data/tokenizer.js";
 import { writeFileAtomic } from "../io/safetensors.js";
 import { Model } from "../model/model.js";
-import { countParams, hasCtcHead, inferenceConfig, sameArchitecture, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
+import { countParams, hasCtcHead, hasSimpleHead, sameArchitecture, withoutPrunedKeys, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, kdOptions, listSubnets, validateSpace, validationSubnets } from "../model/supernet.js";
 import { loadModel } from "../model/io.js";
 import { listCheckpoints, loadCheckpoint, saveCheckpoint, type RunPosition } from "./checkpoint.js";
@@ -45,8 +45,10 @@ export function openSource(engine: Engine, cfg: TrainConfig, opts: { out: string
 /** The run's model, optimizer, position and Supernet, from its source and the data's tokenizer; writes config.json. */
 export function openRun(engine: Engine, src: ReturnType<typeof openSource>, tokenizer: Tokenizer, opts: { out: string; initFrom?: string }, log: (l: string) => void) {
   const { cfg, checkpoint, init } = src, dir = opts.out, logPath = join(dir, "log.jsonl");
-  // ctcWeight 0 is dropped: a run without the CTC head saves exactly the config it saved before the key existed
-  const modelCfg: ModelConfig = { ...(hasCtcHead(cfg.model) ? cfg.model : inferenceConfig(cfg.model)), vocabSize: tokenizer.size };
+  // ctcWeight 0 and the pruned loss's keys under loss "full" are dropped: such a run saves exactly the config
+  // it saved before the keys existed
+  const modelCfg: ModelConfig = { ...(hasSimpleHead(cfg.model) ? cfg.model : withoutPrunedKeys(cfg.model)), vocabSize: tokenizer.size };
+  if (!hasCtcHead(modelCfg)) delete modelCfg.ctcWeight;
   if (modelCfg.featDim !== 80) throw new Error(`model.featDim is ${modelCfg.featDim}: the training loader computes 80-bin fbank features, so it must be 80`);
   let model: Model, pos: RunPosition;
   if (checkpoint) {
@@ -62,14 +64,14 @@ export function openRun(engine: Engine, src: ReturnType<typeof openSource>, toke
     model = new Model(engine, modelCfg);
     model.params.init(cfg.train.seed);
     if (init) {
-      // The auxiliary CTC head is training-only (exports drop it): a model with or without one may start a
-      // run with or without one. Everything else must match.
-      const noCtc = (c: ModelConfig): ModelConfig => ({ ...c, ctcWeight: 0 });
+      // The auxiliary CTC head and the simple loss's projections are training-only (exports drop them): a
+      // model with or without them may start a run with or without them. Everything else must match.
+      const noCtc = (c: ModelConfig): ModelConfig => ({ ...withoutPrunedKeys(c), ctcWeight: 0 });
       if (!sameArchitecture(noCtc(init.model.cfg), noCtc(modelCfg)) || init.tokenizer.size !== tokenizer.size) {
         throw new Error(`--init-from ${opts.initFrom}: its model config differs from this run's (fine-tuning needs the same architecture)`);
       }
       // The run's own model (its ctcWeight), seeded, then every tensor the initial model has copied in by name:
-      // a CTC head the initial model lacks keeps its seeded initialisation.
+      // a CTC head or simple-loss projections the initial model lacks keep their seeded initialisation.
       const fresh: string[] = [];
       for (const p of model.params.entries) {
         if (!init.model.params.has(p.name)) {

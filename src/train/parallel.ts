@@ -35,7 +35,7 @@
 import { Worker } from "node:worker_threads";
 import type { Engine } from "../engine/engine.js";
 import type { Batch } from "../data/batching.js";
-import type { Model, SandwichPlan, StepResult } from "../model/model.js";
+import type { MemberSums, Model, SandwichPlan, StepResult } from "../model/model.js";
 import type { ModelConfig, SubnetSpec } from "../model/config.js";
 import { NO_DROPOUT, type DropoutRates } from "../model/encoder.js";
 import type { TrainConfig } from "./config.js";
@@ -93,7 +93,7 @@ export function paramChecksum(engine: Engine, ptr: number, n: number): number {
 const CTRL_INTS = 16; // [0] barrier arrivals, [1] failure flag
 const ARRIVALS = 0, FAILED = 1;
 export const MAX_MEMBERS = 16; // subnets per sandwich step
-const STATS = 5 + 3 * MAX_MEMBERS; // per rank: lossSum, frames, utterances, checksum, compute ms, then each member's loss, KD and CTC sums (f64)
+const STATS = 5 + 4 * MAX_MEMBERS; // per rank: lossSum, frames, utterances, checksum, compute ms, then each member's loss, KD, CTC and simple-loss sums (f64)
 /** Utterances per shard whose losses travel back through the buffer. */
 export const MAX_SHARD_UTTERANCES = 4096;
 
@@ -125,8 +125,8 @@ export interface ReduceOutcome {
   gradSum: number;
   /** False when the loss or the gradient was not finite: no replica stepped its optimizer. */
   applied: boolean;
-  /** Each sandwich member's loss, KD and CTC sums over the whole batch. */
-  members: { lossSum: number; kdSum: number; ctcSum: number }[];
+  /** Each sandwich member's loss, KD, CTC and simple-loss sums over the whole batch. */
+  members: MemberSums[];
 }
 
 /** A subnet and its dropout, or a whole sandwich, as the plan of one step. */
@@ -219,9 +219,10 @@ export class Replica {
     const r = model.sandwichStep(shard, plan, alone ? { seed: o.seed } : { seed: o.seed, lossScale: o.lossScale, utterances: index });
     s[at] = r.lossSum; s[at + 1] = r.frames; s[at + 2] = shard.B;
     r.members.forEach((m, k) => {
-      s[at + 5 + 3 * k] = m.lossSum;
-      s[at + 6 + 3 * k] = m.kdSum;
-      s[at + 7 + 3 * k] = m.ctcSum;
+      s[at + 5 + 4 * k] = m.lossSum;
+      s[at + 6 + 4 * k] = m.kdSum;
+      s[at + 7 + 4 * k] = m.ctcSum;
+      s[at + 8 + 4 * k] = m.simpleSum;
     });
     if (alone) this.lastLosses = r.losses;
     else this.losses.set(r.losses, this.rank * MAX_SHARD_UTTERANCES);
@@ -244,14 +245,15 @@ export class Replica {
     };
     if (N > 1) this.allReduce(gen, check, lap);
     let lossSum = 0, frames = 0;
-    const members = Array.from({ length: MAX_MEMBERS }, () => ({ lossSum: 0, kdSum: 0, ctcSum: 0 }));
+    const members = Array.from({ length: MAX_MEMBERS }, () => ({ lossSum: 0, kdSum: 0, ctcSum: 0, simpleSum: 0 }));
     for (let r = 0; r < N; r++) {
       lossSum += this.stats[r * STATS];
       frames += this.stats[r * STATS + 1];
       members.forEach((m, k) => {
-        m.lossSum += this.stats[r * STATS + 5 + 3 * k];
-        m.kdSum += this.stats[r * STATS + 6 + 3 * k];
-        m.ctcSum += this.stats[r * STATS + 7 + 3 * k];
+        m.lossSum += this.stats[r * STATS + 5 + 4 * k];
+        m.kdSum += this.stats[r * STATS + 6 + 4 * k];
+        m.ctcSum += this.stats[r * STATS + 7 + 4 * k];
+        m.simpleSum += this.stats[r * STATS + 8 + 4 * k];
       });
     }
     const gradSum = e.scoped(() => {
