@@ -100,7 +100,7 @@ describe("pruned RNN-T in the model", () => {
     }
   });
 
-  it("a band narrower than U+1 gives a loss above the full loss (fewer alignments), and the simple loss above both", async () => {
+  it("a band narrower than U+1 gives a loss above the full loss (fewer alignments); default scales are the final ones", async () => {
     const e = await engine();
     const base = e.mark();
     try {
@@ -112,6 +112,17 @@ describe("pruned RNN-T in the model", () => {
       // -log of a sum over a subset of the full lattice's alignments (same joiner, same weights): never below
       for (let i = 0; i < b.B; i++) expect(r.losses[i]).toBeGreaterThan(rf.losses[i] * (1 + 1e-6));
       expect(Number.isFinite(r.lossSum)).toBe(true);
+      // without lossScales a step weighs the losses by the final scales (simple model.simpleLossScale, pruned 1)
+      const grads = (mm: Model, scales?: { simple: number; pruned: number }) => {
+        mm.params.zeroGrad();
+        mm.trainStep(b, undefined, { lossScale: 1, lossScales: scales });
+        return Array.from(e.read(mm.params.gradPtr, mm.params.total));
+      };
+      expect(grads(m)).toEqual(grads(m, { simple: 0.5, pruned: 1 }));
+      const m2 = new Model(e, { ...PRUNED, pruneRange: 2, simpleLossScale: 0.3 });
+      m2.params.init(4);
+      expect(grads(m2)).toEqual(grads(m2, { simple: 0.3, pruned: 1 }));
+      expect(grads(m2)).not.toEqual(grads(m2, { simple: 0.5, pruned: 1 }));
     } finally {
       e.reset(base);
     }
