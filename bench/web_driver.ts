@@ -70,6 +70,8 @@ export interface RunDemoOptions {
   runs?: number;
   /** An LM file chosen through the page's LM input after the model (Default: none). */
   lmFile?: string;
+  /** The page loads the model (and its LM) itself from its ?model= URL (todm serve --model): modelFile is not chosen; wait for the LM. */
+  modelFromPage?: boolean;
 }
 
 interface PageState {
@@ -127,12 +129,14 @@ export async function runDemo(browser: Browser, pageUrl: string, modelFile: stri
     });
     page.on("pageerror", (e) => pageErrors.push(`pageerror: ${e.message}`));
     await page.goto(pageUrl);
-    await page.waitForSelector('body[data-state="idle"]');
+    if (!opts.modelFromPage) await page.waitForSelector('body[data-state="idle"]'); // else it is loading already
     const before = await rendererMemory(browser);
-    await page.setInputFiles("#model-file", modelFile);
-    await waitForState(page, ["ready"], "loading the model", timeoutMs);
-    if (opts.lmFile) {
-      await page.setInputFiles("#lm-file", opts.lmFile);
+    if (!opts.modelFromPage) {
+      await page.setInputFiles("#model-file", modelFile);
+      await waitForState(page, ["ready"], "loading the model", timeoutMs);
+    }
+    if (opts.lmFile || opts.modelFromPage) {
+      if (opts.lmFile) await page.setInputFiles("#lm-file", opts.lmFile);
       await page.waitForFunction("window.todmDemo.lm !== null || window.todmDemo.error !== null", undefined, { timeout: timeoutMs });
       await waitForState(page, ["ready"], "loading the LM", timeoutMs);
     }

@@ -275,9 +275,10 @@ program
   .option("--port <n>", "TCP port (0: any free port)", "8080")
   .option("--host <h>", "interface to listen on (127.0.0.1: this machine only; browsers allow the microphone on 127.0.0.1/localhost or HTTPS)", "127.0.0.1")
   .option("--verbose", "print one line per request", false)
-  .action(async (opts: { port: string; host: string; verbose: boolean }) => {
+  .option("--model <path>", "also serve this model (file or run directory) and its LM sidecar if it has one; the page loads them by itself")
+  .action(async (opts: { port: string; host: string; verbose: boolean; model?: string }) => {
     const { runServe } = await import("./commands/serve.js");
-    await runServe({ port: Number(opts.port), host: opts.host, log: opts.verbose ? (l) => console.log(l) : undefined });
+    await runServe({ port: Number(opts.port), host: opts.host, model: opts.model, log: opts.verbose ? (l) => console.log(l) : undefined });
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {

@@ -7,7 +7,7 @@
 // same LM and weight.
 // Needs `npm run build` (the server serves dist/ and wasm/) and Chromium (`apt-get install
 // chromium`, or $CHROMIUM); without Chromium the suite is skipped with a message.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
@@ -124,6 +124,23 @@ describe.skipIf(!CHROMIUM)("the demo page in headless Chromium", () => {
     expect(run.pageErrors).toEqual([]);
     expect(run.lm).toEqual({ name: "other.lm.tlm", order: 3, weight: 2 });
     expect([run.mode, run.final, run.shownFinal]).toEqual(["stream", expected, expected]);
+  });
+
+  it("todm serve --model serves the model and its LM sidecar; the page loads both by itself", async () => {
+    const withLm = await startServer({ port: 0, model: join(dir, "with-lm.safetensors") });
+    try {
+      expect(withLm.modelPaths).toEqual(["/model/with-lm.safetensors", "/model/other.lm.tlm"]);
+      const root = await fetch(withLm.url, { redirect: "manual" });
+      expect(root.headers.get("location")).toBe(`/web/?model=${encodeURIComponent("/model/with-lm.safetensors")}`);
+      expect(new Uint8Array(await (await fetch(`${withLm.url}model/other.lm.tlm`)).arrayBuffer())).toEqual(new Uint8Array(readFileSync(join(dir, "other.lm.tlm"))));
+      const expected = await cliTranscript(join(dir, "with-lm.safetensors"), tiny.wavFile);
+      const run = await runDemo(browser, `${withLm.url}web/?model=${encodeURIComponent("/model/with-lm.safetensors")}`, "", tiny.wavFile, { modelFromPage: true });
+      expect(run.pageErrors).toEqual([]);
+      expect(run.lm).toEqual({ name: "other.lm.tlm", order: 3, weight: 2 });
+      expect(run.final).toBe(expected);
+    } finally {
+      await withLm.close();
+    }
   });
 
   it("a non-causal model is transcribed whole (no partials) to todm transcribe's text", async () => {

@@ -24,7 +24,9 @@
 // A language model (optional): the second file input takes a `.tlm` file (`todm lm`; `todm export`
 // writes the model's own beside it as NAME.lm.tlm and names it in the model's `todm.lm` metadata, which
 // the page shows). The Recognizer is then reloaded with it: modified beam search with shallow fusion,
-// at the weight the model records (else 0.3). URL parameters: `?beam=N` (Default: 1), `?lm-weight=W`.
+// at the weight the model records (else 0.3). URL parameters: `?beam=N` (Default: 1), `?lm-weight=W`,
+// `?model=URL` (what `todm serve --model FILE` links to): the page fetches the model, then the LM its
+// todm.lm names from the same folder if the server has it.
 
 import { MODEL_SAMPLE_RATE, Recognizer } from "../dist/infer/index.js";
 import { readWav } from "../dist/audio/wav.js";
@@ -85,6 +87,22 @@ async function loadModel(file) {
 async function loadLm(file) {
   if (!modelFile) throw new Error("choose a model file first");
   lmFile = { name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) };
+  await loadRecognizer();
+}
+
+/** Fetches a model from a URL, then its own LM (todm.lm) from beside it if the server has it. */
+async function loadFromUrl(url) {
+  setState("loading", `Fetching ${url.pathname} ...`);
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url.pathname}: HTTP ${res.status}`);
+  modelFile = { name: decodeURIComponent(url.pathname.split("/").pop()), bytes: new Uint8Array(await res.arrayBuffer()) };
+  lmFile = null;
+  await loadRecognizer();
+  const own = recognizer.lmInfo;
+  if (!own) return;
+  const lmRes = await fetch(new URL(encodeURIComponent(own.file), url));
+  if (!lmRes.ok) return; // the page says the model has an LM; the user may choose it
+  lmFile = { name: own.file, bytes: new Uint8Array(await lmRes.arrayBuffer()) };
   await loadRecognizer();
 }
 
@@ -284,4 +302,6 @@ $("wav-file").addEventListener("change", guarded(async (ev) => {
   if (f) await transcribeWavFile(f);
 }));
 $("mic-start").addEventListener("click", guarded(startMic));
+const modelUrl = new URLSearchParams(location.search).get("model");
+if (modelUrl) guarded(() => loadFromUrl(new URL(modelUrl, location.href)))();
 $("mic-stop").addEventListener("click", guarded(finishMic));
