@@ -21,6 +21,7 @@ import { inferWasm, inferWasmPath, loadRecognizer } from "../src/infer/node.js";
 import { readAudioAt } from "../src/audio/read.js";
 import { writeWav } from "../src/audio/wav.js";
 import { runTranscribeStream } from "../src/commands/transcribe-stream.js";
+import { runTranscribe } from "../src/commands/transcribe.js";
 import { bothBuilds, engine, rng } from "./helpers.js";
 import { checkOp } from "./harness.js";
 import { fbank } from "../src/engine/features.js";
@@ -382,6 +383,21 @@ describe("todm transcribe --stream", () => {
       });
       expect(partials.at(-1)![2] ?? "").toBe(whole);
       await expect(runTranscribeStream([wav], { model: join(dir, "nc.safetensors"), out: () => {}, err: () => {} })).rejects.toThrow(/cannot stream: the model is non-causal/);
+      // with an LM (--lm FILE, or the model's own by todm.lm metadata): the final line is todm transcribe --lm's
+      writeFileSync(join(dir, "m.lm.tlm"), lmFile(TEXTS, tokenizer, 3));
+      const st = decodeSafetensors(bytes);
+      writeFileSync(join(dir, "own.safetensors"), encodeSafetensors([...st.tensors.values()], { ...st.metadata, "todm.lm": JSON.stringify({ file: "m.lm.tlm", weight: 1.5 }) }));
+      const line = async (f: typeof runTranscribeStream | typeof runTranscribe, model: string, extra = {}) => {
+        const got: string[] = [];
+        const args = { model, out: (l: string) => got.push(l), err: () => {}, tty: false, build: e.build, beam: 2, ...extra };
+        expect(f === runTranscribe ? await runTranscribe(e, [wav], args) : await runTranscribeStream([wav], args)).toBe(0);
+        return got[0];
+      };
+      const fused = await line(runTranscribe, join(dir, "m.safetensors"), { lm: join(dir, "m.lm.tlm"), lmWeight: 1.5 });
+      expect(await line(runTranscribeStream, join(dir, "m.safetensors"), { lm: join(dir, "m.lm.tlm"), lmWeight: 1.5 })).toBe(fused);
+      expect(await line(runTranscribeStream, join(dir, "own.safetensors"))).toBe(fused);
+      expect(await line(runTranscribeStream, join(dir, "own.safetensors"), { noLm: true })).toBe(await line(runTranscribe, join(dir, "m.safetensors")));
+      expect(fused).not.toBe(await line(runTranscribe, join(dir, "m.safetensors"))); // the LM changed the text: the equalities say which ran
     } finally {
       e.reset(mark);
     }
