@@ -113,7 +113,8 @@ export class Recognizer {
     private readonly host: InferHost,
     private readonly model: LoadedModel,
     private readonly beam: number,
-    private readonly fusion?: FusionOptions<number>,
+    private readonly fusion: FusionOptions<number> | undefined,
+    private readonly source: string,
   ) {}
 
   /** Loads model bytes (a .safetensors file's contents) into a fresh instance of the inference build. */
@@ -134,7 +135,7 @@ export class Recognizer {
       const lm = NgramLm.fromBytes(lmBytes, opts.lmSource ?? "<lm bytes>", model.tokenizer);
       fusion = { lm, weight, endOfSentence: opts.lmEndOfSentence ?? info?.endOfSentence ?? false };
     } else if (opts.lmWeight !== undefined) throw new InferError("lmWeight goes with lm (the LM file's bytes)");
-    return new Recognizer(host, model, beam, fusion);
+    return new Recognizer(host, model, beam, fusion, source);
   }
 
   /** The LM in use (shallow fusion), or null: its weight and order. */
@@ -145,7 +146,7 @@ export class Recognizer {
 
   /** The model's `todm.lm` metadata (the LM sidecar todm export wrote and its weight), or null. */
   get lmInfo(): ModelLmInfo | null {
-    return modelLmInfo(this.model.metadata, "<model>");
+    return modelLmInfo(this.model.metadata, this.source);
   }
 
   /** Which build runs: "relaxed-simd" or "simd". */
