@@ -43,6 +43,8 @@ export interface DemoRun {
   partials: string[];
   /** The text the page shows as final (#final). */
   shownFinal: string;
+  /** The LM the page decoded with (runDemo with lmFile), or null. */
+  lm?: { name: string; order: number; weight: number } | null;
   audioSeconds: number;
   /** Model bytes in hand -> Recognizer ready: WASM fetch + compile + model load. */
   loadMs: number;
@@ -66,12 +68,17 @@ export interface RunDemoOptions {
   timeoutMs?: number;
   /** Choose the WAV file this many times in the same page; the figures are the first run's (Default: 1). */
   runs?: number;
+  /** An LM file chosen through the page's LM input after the model (Default: none). */
+  lmFile?: string;
+  /** The page loads the model (and its LM) itself from its ?model= URL (todm serve --model): modelFile is not chosen; wait for the LM. */
+  modelFromPage?: boolean;
 }
 
 interface PageState {
   build: DemoRun["build"];
   loadMs: number;
   memoryBytes: number;
+  lm: DemoRun["lm"];
   error: string | null;
   result: { mode: DemoRun["mode"]; final: string; partials: string[]; audioSeconds: number; computeMs: number; rtf: number; firstResultMs: number };
 }
@@ -122,10 +129,17 @@ export async function runDemo(browser: Browser, pageUrl: string, modelFile: stri
     });
     page.on("pageerror", (e) => pageErrors.push(`pageerror: ${e.message}`));
     await page.goto(pageUrl);
-    await page.waitForSelector('body[data-state="idle"]');
+    if (!opts.modelFromPage) await page.waitForSelector('body[data-state="idle"]'); // else it is loading already
     const before = await rendererMemory(browser);
-    await page.setInputFiles("#model-file", modelFile);
-    await waitForState(page, ["ready"], "loading the model", timeoutMs);
+    if (!opts.modelFromPage) {
+      await page.setInputFiles("#model-file", modelFile);
+      await waitForState(page, ["ready"], "loading the model", timeoutMs);
+    }
+    if (opts.lmFile || opts.modelFromPage) {
+      if (opts.lmFile) await page.setInputFiles("#lm-file", opts.lmFile);
+      await page.waitForFunction("window.todmDemo.lm !== null || window.todmDemo.error !== null", undefined, { timeout: timeoutMs });
+      await waitForState(page, ["ready"], "loading the LM", timeoutMs);
+    }
     await page.setInputFiles("#wav-file", wavFile);
     await waitForState(page, ["done"], "transcribing the WAV file", timeoutMs);
     const after = await rendererMemory(browser);
@@ -147,6 +161,7 @@ export async function runDemo(browser: Browser, pageUrl: string, modelFile: stri
       mode: s.result.mode,
       final: s.result.final,
       partials: s.result.partials,
+      lm: s.lm,
       shownFinal: (await page.textContent("#final")) ?? "",
       audioSeconds: s.result.audioSeconds,
       loadMs: s.loadMs,

@@ -98,24 +98,26 @@ program
   .option("--build <name>", "force a build: simd or relaxed-simd (default: the best the runtime supports)")
   .option("--stream", "decode with the inference WebAssembly in chunks, as a live source would arrive, printing partial transcripts to stderr as they change (causal models only)", false)
   .option("--chunk <ms>", "with --stream: chunk length in milliseconds", "160")
-  .option("--lm <file>", "shallow fusion with this LM file (todm lm) in modified beam search (beam 1 included)")
-  .option("--lm-weight <w>", "the LM weight λ: score + λ·ln P_LM(token | history)", "0.3")
-  .option("--lm-eos", "also add λ·ln P_LM(</s>) at the end of the utterance", false)
+  .option("--lm <file>", "shallow fusion with this LM file (todm lm) in modified beam search (beam 1 included); default: the model's own LM (todm export's sidecar)")
+  .option("--no-lm", "decode without the model's own LM")
+  .option("--lm-weight <w>", "the LM weight λ: score + λ·ln P_LM(token | history) (default: the model's recorded weight, else 0.3)")
+  .option("--lm-eos", "also add λ·ln P_LM(</s>) at the end of the utterance (default: as the model records)")
   .option("--lodr <file>", "with --lm: LODR, subtract this low-order LM (a bigram of the training text: todm lm --order 2)")
   .option("--lodr-weight <w>", "the LODR weight: - w·ln P_low(token | history) (not tuned yet)", "0.1")
-  .action(async (files: string[], opts: { model: string; json: boolean; beam: string; subnet?: string; window: string; build?: "simd" | "relaxed-simd"; stream: boolean; chunk: string; lm?: string; lmWeight: string; lmEos: boolean; lodr?: string; lodrWeight: string }) => {
+  .action(async (files: string[], opts: { model: string; json: boolean; beam: string; subnet?: string; window: string; build?: "simd" | "relaxed-simd"; stream: boolean; chunk: string; lm?: string | false; lmWeight?: string; lmEos?: boolean; lodr?: string; lodrWeight: string }) => {
+    const lmOpts = { lm: opts.lm || undefined, noLm: opts.lm === false, lmWeight: opts.lmWeight === undefined ? undefined : Number(opts.lmWeight), lmEos: opts.lmEos };
     if (opts.stream) {
-      if (opts.lm) throw new Error("--lm is not available with --stream yet");
+      if (opts.lodr) throw new Error("--lodr is not available with --stream");
       if (opts.json) throw new Error("--json is not available with --stream");
       const { runTranscribeStream } = await import("./commands/transcribe-stream.js");
-      const failed = await runTranscribeStream(files, { model: opts.model, beam: Number(opts.beam), subnet: opts.subnet, chunkMs: Number(opts.chunk), build: opts.build });
+      const failed = await runTranscribeStream(files, { model: opts.model, beam: Number(opts.beam), subnet: opts.subnet, chunkMs: Number(opts.chunk), build: opts.build, ...lmOpts });
       if (failed) process.exitCode = 1;
       return;
     }
     const { runTranscribe } = await import("./commands/transcribe.js");
     const engine = await createEngine({ build: opts.build });
     const failed = await runTranscribe(engine, files, {
-      model: opts.model, json: opts.json, beam: Number(opts.beam), subnet: opts.subnet, window: Number(opts.window), lm: opts.lm, lmWeight: Number(opts.lmWeight), lmEos: opts.lmEos,
+      model: opts.model, json: opts.json, beam: Number(opts.beam), subnet: opts.subnet, window: Number(opts.window), ...lmOpts,
       lodr: opts.lodr, lodrWeight: Number(opts.lodrWeight),
     });
     if (failed) process.exitCode = 1;
@@ -254,12 +256,16 @@ program
   .option("--int8", "store 2-D weight matrices as per-row symmetric int8 (todm.quant = int8)", false)
   .option("--rtf-seconds <s>", "seconds of synthetic audio each --max-rtf candidate decodes", "10")
   .option("--build <name>", "force a build for --max-rtf: simd or relaxed-simd (default: the best the runtime supports)")
-  .action(async (opts: { run: string; out: string; subnet?: string; maxParams?: string; maxRtf?: string; modelFile: string; int8: boolean; rtfSeconds: string; build?: "simd" | "relaxed-simd" }) => {
+  .option("--lm <file>", "carry this LM file (todm lm) with the export: a sidecar OUT-without-.safetensors.lm.tlm, named with W in the model's todm.lm metadata (default: the run's subnets/lm.tlm and recorded weight, if any)")
+  .option("--no-lm", "export without an LM, even when the run has one")
+  .option("--lm-weight <w>", "the LM weight recorded with the export (default: the run's recorded weight, else 0.3)")
+  .action(async (opts: { run: string; out: string; subnet?: string; maxParams?: string; maxRtf?: string; modelFile: string; int8: boolean; rtfSeconds: string; build?: "simd" | "relaxed-simd"; lm?: string | false; lmWeight?: string }) => {
     const { runExport } = await import("./train/export.js");
     const engine = opts.maxRtf !== undefined ? await createEngine({ build: opts.build }) : undefined;
     runExport(engine, {
       run: opts.run, out: opts.out, subnet: opts.subnet, maxParams: opts.maxParams, maxRtf: opts.maxRtf === undefined ? undefined : Number(opts.maxRtf),
       modelFile: opts.modelFile, int8: opts.int8, rtfSeconds: Number(opts.rtfSeconds),
+      lm: opts.lm || undefined, noLm: opts.lm === false, lmWeight: opts.lmWeight === undefined ? undefined : Number(opts.lmWeight),
     });
   });
 
@@ -269,9 +275,10 @@ program
   .option("--port <n>", "TCP port (0: any free port)", "8080")
   .option("--host <h>", "interface to listen on (127.0.0.1: this machine only; browsers allow the microphone on 127.0.0.1/localhost or HTTPS)", "127.0.0.1")
   .option("--verbose", "print one line per request", false)
-  .action(async (opts: { port: string; host: string; verbose: boolean }) => {
+  .option("--model <path>", "also serve this model (file or run directory) and its LM sidecar if it has one; the page loads them by itself")
+  .action(async (opts: { port: string; host: string; verbose: boolean; model?: string }) => {
     const { runServe } = await import("./commands/serve.js");
-    await runServe({ port: Number(opts.port), host: opts.host, log: opts.verbose ? (l) => console.log(l) : undefined });
+    await runServe({ port: Number(opts.port), host: opts.host, model: opts.model, log: opts.verbose ? (l) => console.log(l) : undefined });
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {

@@ -1,10 +1,12 @@
 // todm export: a subnet cut out of a Supernet run as a standalone model, float32 and int8, and the
 // choice of subnet (--subnet, --max-params, --max-rtf). Ground truth: the Supernet running the same
 // subnet in place (Model.decode / encodeOutput with a SubnetSpec), the quantisation formula computed
-// here in float64, and the run's log.jsonl written by the test.
+// here in float64, and the run's log.jsonl written by the test. The LM sidecar: its bytes are the LM
+// file's, the tensors equal an export without it, and todm transcribe's text with the model's own LM
+// equals the text with --lm FILE --lm-weight W given explicitly.
 // Run directories are made synthetically: a random-init Model saved with saveModel, a config.json and a
 // log.jsonl in the Supernet trainer's format.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -23,6 +25,11 @@ import { readSafetensors } from "../src/io/safetensors.js";
 import { DEFAULT_TRAIN } from "../src/train/config.js";
 import { bothBuilds, engine, rng } from "./helpers.js";
 import { gemmI8 } from "./kernels.js";
+import { runTranscribe, type TranscribeCommandOptions } from "../src/commands/transcribe.js";
+import { loadRecognizer } from "../src/infer/node.js";
+import { writeWav } from "../src/audio/wav.js";
+import { estimateKneserNey } from "../src/lm/estimate.js";
+import { encodeLm } from "../src/lm/format.js";
 
 // A tiny Supernet: 3 blocks, ffDim 12, 4 heads of 2 channels (dModel 8).
 const TINY: ModelConfig = {
@@ -352,5 +359,82 @@ describe("gemm_i8 (assembly/ops/gemm_i8.ts)", () => {
     const d = gemmI8(e2, o.x, M, K, o.q, o.scale, o.bias, N, "dequant");
     withinQuantBound(a, d, o.x, dequantizeRowsInt8(o.q, o.scale, N, K), o.bias, M, N, K);
     expect(() => gemmI8(e2, o.x, M, K + 1, o.q, o.scale, o.bias, N)).toThrow(/gemmI8: x has/);
+  });
+});
+
+describe("export: the LM travels with the model (sidecar + todm.lm metadata)", () => {
+  const lmOf = (texts: string[], t: CharTokenizer, order = 3) => encodeLm(estimateKneserNey(texts.map((s) => t.encode(s)), { order, vocab: t.size }).tables, t.toJSON());
+  const tensorsOf = (f: string) => { const st = readSafetensors(f); return [...st.tensors.entries()].map(([n, t]) => [n, t.dtype, t.shape, Array.from(t.data as Float32Array)]); };
+
+  /** todm transcribe's text of one file (greedy or beam 1 with fusion on the training engine). */
+  async function transcript(model: string, wav: string, extra: Partial<TranscribeCommandOptions> = {}): Promise<string> {
+    const lines: string[] = [];
+    expect(await runTranscribe(e, [wav], { model, out: (l) => lines.push(l), ...extra })).toBe(0);
+    return lines[0].split("\t")[1];
+  }
+
+  it("--lm FILE --lm-weight W: the sidecar is the LM's bytes, the tensors are unchanged; transcribe uses it by default, --no-lm turns it off", async () => {
+    const run = makeRun("with-lm", TINY, SPACE, []);
+    const lmFile = join(dir, "text.tlm");
+    writeFileSync(lmFile, lmOf(["AB C", "C BA", "BBC A"], tok));
+    const plain = join(dir, "plain.safetensors"), withLm = join(dir, "withlm.safetensors");
+    expect(runExport(undefined, { run, out: plain, subnet: "L3-ff12-h4", log: () => {} }).lm).toBeNull();
+    const r = runExport(undefined, { run, out: withLm, subnet: "L3-ff12-h4", lm: lmFile, lmWeight: 4, log: () => {} });
+    expect(r.lm).toEqual({ file: join(dir, "withlm.lm.tlm"), weight: 4, bytes: statSync(lmFile).size });
+    expect(readFileSync(join(dir, "withlm.lm.tlm"))).toEqual(readFileSync(lmFile));
+    expect(JSON.parse(readSafetensors(withLm).metadata["todm.lm"])).toEqual({ file: "withlm.lm.tlm", weight: 4 });
+    expect(readSafetensors(plain).metadata["todm.lm"]).toBeUndefined();
+    expect(tensorsOf(withLm)).toEqual(tensorsOf(plain)); // only the metadata differs: PyTorch readers see the same model
+
+    const r2 = rng(5), x = Float32Array.from({ length: 16000 }, (_, i) => 0.3 * Math.sin(i / (3 + 20 * r2())) + 0.1 * (r2() - 0.5));
+    const wav = join(dir, "lm.wav");
+    writeFileSync(wav, writeWav([x], 16000));
+    const explicit = await transcript(plain, wav, { lm: lmFile, lmWeight: 4 });
+    const none = await transcript(plain, wav);
+    expect(await transcript(withLm, wav)).toBe(explicit); // the model's own LM at its recorded weight
+    expect(await transcript(withLm, wav, { noLm: true })).toBe(none);
+    expect(await transcript(withLm, wav, { lmWeight: 0 })).toBe(none); // --lm-weight overrides W; 0 = beam 1 = greedy
+    expect(explicit).not.toBe(none); // the LM changes this transcript, so the equalities above say which LM ran
+    // todm/infer takes the recorded weight when given the sidecar
+    const rec = await loadRecognizer(withLm, { lm: join(dir, "withlm.lm.tlm"), build: e.build });
+    expect(rec.lm?.weight).toBe(4);
+    expect(rec.lmInfo).toEqual({ file: "withlm.lm.tlm", weight: 4 });
+    expect(await rec.transcribe(x, 16000)).toBe(explicit);
+
+    // a model whose sidecar is missing: a clear error that names it and the way out
+    rmSync(join(dir, "withlm.lm.tlm"));
+    await expect(transcript(withLm, wav)).rejects.toThrow(/withlm\.safetensors: its metadata names the LM .*withlm\.lm\.tlm, which does not exist \(.*--no-lm\)/);
+    expect(await transcript(withLm, wav, { noLm: true })).toBe(none);
+    await expect(transcript(withLm, wav, { noLm: true, lm: lmFile })).rejects.toThrow(/--lm and --no-lm contradict/);
+  });
+
+  it("a run's subnets/lm.tlm with a recorded weight is carried by default; --no-lm, no weight and a foreign LM", () => {
+    const run = makeRun("run-lm", TINY, SPACE, []);
+    mkdirSync(join(run, "subnets"));
+    const lmBytes = lmOf(["AB C", "CAB"], tok, 2);
+    writeFileSync(join(run, "subnets", "lm.tlm"), lmBytes);
+    const out = join(dir, "fromrun.safetensors"), logs: string[] = [];
+    // lm.tlm without a recorded weight: said, and not carried
+    expect(runExport(undefined, { run, out, subnet: "L1-ff5-h2", log: (l) => logs.push(l) }).lm).toBeNull();
+    expect(logs.join("\n")).toMatch(/lm\.tlm: no weight is recorded for it .* exported without an LM \(give --lm .* --lm-weight W/);
+    // the run's exported subnet records W for subnets/lm.tlm (what todm train writes)
+    const st = readSafetensors(join(run, "model.safetensors"));
+    writeFileSync(join(run, "subnets", "L3-ff12-h4.safetensors"), encodeSubnetModel(st, "model", { layers: 3, ffDim: 12, heads: 4 }, { metadata: { "todm.lm": JSON.stringify({ file: "lm.tlm", weight: 0.45 }) } }));
+    const r = runExport(undefined, { run, out, subnet: "L1-ff5-h2", log: () => {} });
+    expect(r.lm?.weight).toBe(0.45);
+    expect(readFileSync(join(dir, "fromrun.lm.tlm"))).toEqual(Buffer.from(lmBytes));
+    expect(JSON.parse(readSafetensors(out).metadata["todm.lm"])).toEqual({ file: "fromrun.lm.tlm", weight: 0.45 });
+    expect(runExport(undefined, { run, out, subnet: "L1-ff5-h2", lmWeight: 0.9, log: () => {} }).lm?.weight).toBe(0.9);
+    const bare = join(dir, "bare.safetensors");
+    expect(runExport(undefined, { run, out: bare, subnet: "L1-ff5-h2", noLm: true, log: () => {} }).lm).toBeNull();
+    expect(readSafetensors(bare).metadata["todm.lm"]).toBeUndefined();
+    expect(existsSync(join(dir, "bare.lm.tlm"))).toBe(false);
+    // an LM of another tokenizer, and a truncated one, are refused before anything is written
+    const foreign = join(dir, "foreign.tlm"), cut = join(dir, "cut.tlm"), o2 = join(dir, "never.safetensors");
+    writeFileSync(foreign, lmOf(["xyz"], trainChar(["xyz"]), 2));
+    writeFileSync(cut, lmBytes.subarray(0, 40));
+    expect(() => runExport(undefined, { run, out: o2, subnet: "L1-ff5-h2", lm: foreign, log: () => {} })).toThrow(/foreign\.tlm: built for a different tokenizer/);
+    expect(() => runExport(undefined, { run, out: o2, subnet: "L1-ff5-h2", lm: cut, log: () => {} })).toThrow(/cut\.tlm: truncated/);
+    expect(existsSync(o2)).toBe(false);
   });
 });

@@ -2,6 +2,8 @@
 // Model.encodeOutput, greedy and beam tokens equal to Model.decode, streams equal to the whole
 // utterance for random chunkings (fast-check), non-causal models refused for streaming, the module's
 // imports, its size, its module graph free of node: imports, and clear errors for bad model bytes.
+// With an LM (shallow fusion): tokens equal to Model.decode with the same FusionOptions, whole and
+// streamed; weight 0 equal to no LM; bad LM files refused with one-line errors.
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -19,9 +21,14 @@ import { inferWasm, inferWasmPath, loadRecognizer } from "../src/infer/node.js";
 import { readAudioAt } from "../src/audio/read.js";
 import { writeWav } from "../src/audio/wav.js";
 import { runTranscribeStream } from "../src/commands/transcribe-stream.js";
+import { runTranscribe } from "../src/commands/transcribe.js";
 import { bothBuilds, engine, rng } from "./helpers.js";
 import { checkOp } from "./harness.js";
 import { fbank } from "../src/engine/features.js";
+import { estimateKneserNey } from "../src/lm/estimate.js";
+import { NgramLm } from "../src/lm/ngram.js";
+import { encodeLm, LM_FORMAT_VERSION } from "../src/lm/format.js";
+import type { Tokenizer } from "../src/data/tokenizer.js";
 
 const TEXTS = ["hello world", "the quick brown fox", "jumps over the lazy dog"];
 const tokenizer = trainChar(TEXTS);
@@ -60,7 +67,7 @@ function batchOf(e: Engine, x: Float32Array): Batch {
   return { ids: [0], B: 1, T: f.frames, F: f.bins, U: 0, feats: f.data, featLens: Int32Array.from([f.frames]), tokens: new Int32Array(0), tokenLens: Int32Array.from([0]) };
 }
 
-async function recognizer(e: Engine, bytes: Uint8Array, opts: { subnet?: SubnetSpec; beam?: number } = {}): Promise<Recognizer> {
+async function recognizer(e: Engine, bytes: Uint8Array, opts: { subnet?: SubnetSpec; beam?: number; lm?: Uint8Array; lmWeight?: number; lmEndOfSentence?: boolean } = {}): Promise<Recognizer> {
   return loadRecognizer(bytes, { ...opts, build: e.build }); // the same build as the training engine: same FMA behaviour
 }
 
@@ -241,6 +248,114 @@ describe("streaming", () => {
   });
 });
 
+/** A .tlm file of `texts` over `tok` (todm lm's estimator and format). */
+function lmFile(texts: string[], tok: Tokenizer, order: number): Uint8Array {
+  return encodeLm(estimateKneserNey(texts.map((t) => tok.encode(t)), { order, vocab: tok.size }).tables, tok.toJSON());
+}
+
+describe("shallow fusion with an n-gram LM (lm option)", () => {
+  // An LM of the test texts, order 3: it knows which characters follow which, the random model does not.
+  const lmBytes = lmFile(TEXTS, tokenizer, 3);
+  const lm = NgramLm.fromBytes(lmBytes, "lm", tokenizer);
+
+  /** Feeds x in pieces of the given sizes (cycled) and returns the final result. */
+  function streamed(rec: Recognizer, x: Float32Array, sizes: number[]) {
+    const s = rec.stream({ sampleRate: 16000, batchMs: 0 });
+    let at = 0, k = 0;
+    while (at < x.length) {
+      const n = sizes[k++ % sizes.length];
+      s.accept(x.subarray(at, at + n));
+      s.partial(); // a partial between chunks must not disturb the search
+      at += n;
+    }
+    return s.finishResult();
+  }
+
+  it("tokens equal Model.decode with the same fusion options, whole and streamed (beam 1 and 3, with and without </s>)", async () => {
+    const e = await engine();
+    const mark = e.mark();
+    try {
+      const { model, bytes } = modelBytes(e, SMALL, 7);
+      let changed = 0, nonEmpty = 0;
+      for (const beam of [1, 3]) {
+        for (const [weight, eos] of [[0.6, false], [2, true]] as const) {
+          const rec = await recognizer(e, bytes, { beam, lm: lmBytes, lmWeight: weight, lmEndOfSentence: eos });
+          expect(rec.lm).toEqual({ weight, order: 3, endOfSentence: eos });
+          for (const seed of [4, 5]) {
+            const x = audio(seed, 0.9);
+            const [ref] = model.decode(batchOf(e, x), undefined, { beam, fusion: { lm, weight, endOfSentence: eos } });
+            const [plain] = model.decode(batchOf(e, x), undefined, { beam });
+            const got = rec.recognize(x, 16000);
+            const tag = `beam ${beam} weight ${weight} seed ${seed}`;
+            expect(got.tokens, tag).toEqual(ref.tokens);
+            expect(got.frames, tag).toEqual(ref.frames);
+            const st = streamed(rec, x, [1234, 377, 4000]);
+            expect(st.tokens, `${tag} streamed`).toEqual(ref.tokens);
+            expect(st.frames, `${tag} streamed`).toEqual(ref.frames);
+            if (ref.tokens.join() !== plain.tokens.join()) changed++;
+            if (ref.tokens.length) nonEmpty++;
+          }
+        }
+      }
+      expect(nonEmpty).toBeGreaterThan(4); // not a comparison of empty transcripts
+      expect(changed).toBeGreaterThan(0); // the LM did change some transcripts: it was used
+    } finally {
+      e.reset(mark);
+    }
+  });
+
+  it("weight 0 gives the transcripts of no LM (greedy at beam 1, beam search at beam 3)", async () => {
+    const e = await engine();
+    const mark = e.mark();
+    try {
+      const { bytes } = modelBytes(e, SMALL, 3);
+      for (const beam of [1, 3]) {
+        const plain = await recognizer(e, bytes, { beam });
+        const zero = await recognizer(e, bytes, { beam, lm: lmBytes, lmWeight: 0 });
+        for (const seed of [6, 11]) {
+          const x = audio(seed, 1.1);
+          const a = plain.recognize(x, 16000), b = zero.recognize(x, 16000);
+          expect(b.tokens).toEqual(a.tokens);
+          expect(b.frames).toEqual(a.frames);
+          expect(streamed(zero, x, [2000, 999]).tokens).toEqual(a.tokens);
+        }
+      }
+    } finally {
+      e.reset(mark);
+    }
+  });
+
+  it("truncated, foreign, future-version and other-tokenizer LM files give one-line errors; the weight is checked", async () => {
+    const e = await engine();
+    const mark = e.mark();
+    try {
+      const { bytes } = modelBytes(e, SMALL, 2);
+      const load = (lmFile: Uint8Array, extra: { lmWeight?: number } = {}) => recognizer(e, bytes, { lm: lmFile, ...extra });
+      const future = lmBytes.slice();
+      new DataView(future.buffer).setUint32(8, LM_FORMAT_VERSION + 1, true);
+      const otherTok = lmFile(["abc cab"], trainChar(["abc cab"]), 2);
+      const cases: [Uint8Array, RegExp][] = [
+        [lmBytes.subarray(0, lmBytes.length - 5), /^<lm bytes>: truncated: \d+ bytes, the header's counts need \d+$/],
+        [lmBytes.subarray(0, 10), /^<lm bytes>: truncated: 10 bytes/],
+        [bytes, /^<lm bytes>: not a todm LM file \(wrong magic\)/],
+        [future, /^<lm bytes>: LM format version \d+ is newer than what this todm reads \(1\) \(update todm\)$/],
+        [otherTok, /^<lm bytes>: built for a different tokenizer \(char tokenizer of \d+ symbols\) than the model's \(char tokenizer of \d+ symbols\)/],
+      ];
+      for (const [file, msg] of cases) {
+        const err = await load(file).then(() => null, (x: Error) => x);
+        expect(err?.name).toBe("LmFileError");
+        expect(err?.message).toMatch(msg);
+        expect(err?.message).not.toContain("\n");
+      }
+      await expect(load(lmBytes, { lmWeight: -1 })).rejects.toThrow(/lmWeight must be a number >= 0, got -1/);
+      await expect(load(lmBytes, { lmWeight: NaN })).rejects.toThrow(/lmWeight must be a number >= 0/);
+      await expect(recognizer(e, bytes, { lmWeight: 0.5 })).rejects.toThrow(/lmWeight goes with lm/);
+    } finally {
+      e.reset(mark);
+    }
+  });
+});
+
 describe("todm transcribe --stream", () => {
   it("prints partials as they change and the final line equals transcribe(); refuses a non-causal model", async () => {
     const e = await engine();
@@ -268,6 +383,21 @@ describe("todm transcribe --stream", () => {
       });
       expect(partials.at(-1)![2] ?? "").toBe(whole);
       await expect(runTranscribeStream([wav], { model: join(dir, "nc.safetensors"), out: () => {}, err: () => {} })).rejects.toThrow(/cannot stream: the model is non-causal/);
+      // with an LM (--lm FILE, or the model's own by todm.lm metadata): the final line is todm transcribe --lm's
+      writeFileSync(join(dir, "m.lm.tlm"), lmFile(TEXTS, tokenizer, 3));
+      const st = decodeSafetensors(bytes);
+      writeFileSync(join(dir, "own.safetensors"), encodeSafetensors([...st.tensors.values()], { ...st.metadata, "todm.lm": JSON.stringify({ file: "m.lm.tlm", weight: 1.5 }) }));
+      const line = async (f: typeof runTranscribeStream | typeof runTranscribe, model: string, extra = {}) => {
+        const got: string[] = [];
+        const args = { model, out: (l: string) => got.push(l), err: () => {}, tty: false, build: e.build, beam: 2, ...extra };
+        expect(f === runTranscribe ? await runTranscribe(e, [wav], args) : await runTranscribeStream([wav], args)).toBe(0);
+        return got[0];
+      };
+      const fused = await line(runTranscribe, join(dir, "m.safetensors"), { lm: join(dir, "m.lm.tlm"), lmWeight: 1.5 });
+      expect(await line(runTranscribeStream, join(dir, "m.safetensors"), { lm: join(dir, "m.lm.tlm"), lmWeight: 1.5 })).toBe(fused);
+      expect(await line(runTranscribeStream, join(dir, "own.safetensors"))).toBe(fused);
+      expect(await line(runTranscribeStream, join(dir, "own.safetensors"), { noLm: true })).toBe(await line(runTranscribe, join(dir, "m.safetensors")));
+      expect(fused).not.toBe(await line(runTranscribe, join(dir, "m.safetensors"))); // the LM changed the text: the equalities say which ran
     } finally {
       e.reset(mark);
     }

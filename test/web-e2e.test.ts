@@ -3,10 +3,11 @@
 // driven as a user drives it (model file, then WAV file, through the file inputs; then the fake
 // microphone playing the same file). Ground truth: `todm transcribe` (runTranscribe, the training
 // engine) on the same WAV file; the text it gives must also be the training sentence, so an empty
-// or wrong page transcript cannot pass.
+// or wrong page transcript cannot pass. With an LM: the page's stream against todm transcribe with the
+// same LM and weight.
 // Needs `npm run build` (the server serves dist/ and wasm/) and Chromium (`apt-get install
 // chromium`, or $CHROMIUM); without Chromium the suite is skipped with a message.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
@@ -16,6 +17,10 @@ import { PACKAGE_ROOT, startServer, type RunningServer } from "../src/commands/s
 import { runTranscribe } from "../src/commands/transcribe.js";
 import { writeWav } from "../src/audio/wav.js";
 import { engine } from "./helpers.js";
+import { encodeSafetensors, readSafetensors } from "../src/io/safetensors.js";
+import { tokenizerFromJSON } from "../src/data/tokenizer.js";
+import { estimateKneserNey } from "../src/lm/estimate.js";
+import { encodeLm } from "../src/lm/format.js";
 import { OVERFIT_TEXT, overfitTinyModel, speakTones, type Overfitted } from "./overfit.js";
 
 const CHROMIUM = findChromium();
@@ -28,9 +33,9 @@ describe.skipIf(!CHROMIUM)("the demo page in headless Chromium", () => {
   let dir: string, srv: RunningServer, browser: Browser, tiny: Overfitted, bidi: Overfitted, wav22k: string;
 
   /** `todm transcribe` (the CLI's function, on the training engine) of one file. */
-  async function cliTranscript(model: string, wav: string, subnet?: string): Promise<string> {
+  async function cliTranscript(model: string, wav: string, subnet?: string, lm?: { lm: string; lmWeight: number }): Promise<string> {
     const lines: string[] = [];
-    const failed = await runTranscribe(await engine(), [wav], { model, subnet, out: (l) => lines.push(l) });
+    const failed = await runTranscribe(await engine(), [wav], { model, subnet, out: (l) => lines.push(l), ...lm });
     expect(failed).toBe(0);
     return lines[0].split("\t")[1];
   }
@@ -100,6 +105,42 @@ describe.skipIf(!CHROMIUM)("the demo page in headless Chromium", () => {
     console.log(`web-e2e subnet ${sub}: page "${run.final}", todm transcribe "${expected}"`);
     expect([run.final, run.pageErrors]).toEqual([expected, []]);
     expect(run.final).not.toBe(OVERFIT_TEXT); // half the model does not know the sentence: the subnet really ran
+  });
+
+  it("with an LM chosen in the page (the model's todm.lm weight), the stream gives todm transcribe --lm's text", async () => {
+    // An LM of other sentences at a high weight, so it pulls the transcript away from the training sentence;
+    // the weight comes from the model's todm.lm metadata, as todm export writes it.
+    const tok = tokenizerFromJSON(JSON.parse(readSafetensors(tiny.modelFile).metadata["todm.tokenizer"]));
+    const texts = ["OH HI", "HO HO HO", "OH OH", "IH OH"]; // the sentence's characters in other orders
+    const lmFile = join(dir, "other.lm.tlm"), modelWithLm = join(dir, "with-lm.safetensors");
+    writeFileSync(lmFile, encodeLm(estimateKneserNey(texts.map((t) => tok.encode(t)), { order: 3, vocab: tok.size }).tables, tok.toJSON()));
+    const st = readSafetensors(tiny.modelFile);
+    writeFileSync(modelWithLm, encodeSafetensors([...st.tensors.values()], { ...st.metadata, "todm.lm": JSON.stringify({ file: "other.lm.tlm", weight: 2 }) }));
+    const expected = await cliTranscript(modelWithLm, tiny.wavFile); // the model's own LM, by default
+    expect(expected).toBe(await cliTranscript(tiny.modelFile, tiny.wavFile, undefined, { lm: lmFile, lmWeight: 2 }));
+    expect(expected).not.toBe(OVERFIT_TEXT); // the LM changes this transcript: equality below says the page used it
+    const run = await runDemo(browser, `${srv.url}web/`, modelWithLm, tiny.wavFile, { lmFile });
+    console.log(`web-e2e LM: page "${run.final}", todm transcribe --lm "${expected}", without the LM "${OVERFIT_TEXT}"`);
+    expect(run.pageErrors).toEqual([]);
+    expect(run.lm).toEqual({ name: "other.lm.tlm", order: 3, weight: 2 });
+    expect([run.mode, run.final, run.shownFinal]).toEqual(["stream", expected, expected]);
+  });
+
+  it("todm serve --model serves the model and its LM sidecar; the page loads both by itself", async () => {
+    const withLm = await startServer({ port: 0, model: join(dir, "with-lm.safetensors") });
+    try {
+      expect(withLm.modelPaths).toEqual(["/model/with-lm.safetensors", "/model/other.lm.tlm"]);
+      const root = await fetch(withLm.url, { redirect: "manual" });
+      expect(root.headers.get("location")).toBe(`/web/?model=${encodeURIComponent("/model/with-lm.safetensors")}`);
+      expect(new Uint8Array(await (await fetch(`${withLm.url}model/other.lm.tlm`)).arrayBuffer())).toEqual(new Uint8Array(readFileSync(join(dir, "other.lm.tlm"))));
+      const expected = await cliTranscript(join(dir, "with-lm.safetensors"), tiny.wavFile);
+      const run = await runDemo(browser, `${withLm.url}web/?model=${encodeURIComponent("/model/with-lm.safetensors")}`, "", tiny.wavFile, { modelFromPage: true });
+      expect(run.pageErrors).toEqual([]);
+      expect(run.lm).toEqual({ name: "other.lm.tlm", order: 3, weight: 2 });
+      expect(run.final).toBe(expected);
+    } finally {
+      await withLm.close();
+    }
   });
 
   it("a non-causal model is transcribed whole (no partials) to todm transcribe's text", async () => {

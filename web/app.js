@@ -13,12 +13,20 @@
 //   loadMs        model bytes in hand -> Recognizer ready (WASM fetch + compile + model load)
 //   build         the WASM build the Recognizer picked ("relaxed-simd" where the browser has it)
 //   memoryBytes   the Recognizer's WebAssembly memory after the last run
+//   lm            the LM in use, { name, order, weight }, or null
 //   result        { mode, final, partials[], audioSeconds, computeMs, rtf, firstResultMs }
 //     computeMs   time spent inside accept/partial/finish (or transcribe), not waiting for the UI
 //                 nor reading and resampling a file
 //     rtf         computeMs / 1000 / audioSeconds (below 1 is faster than real time)
 //     firstResultMs  compute from the start of the run to the first partial() (the whole
 //                    transcript for a model that cannot stream)
+//
+// A language model (optional): the second file input takes a `.tlm` file (`todm lm`; `todm export`
+// writes the model's own beside it as NAME.lm.tlm and names it in the model's `todm.lm` metadata, which
+// the page shows). The Recognizer is then reloaded with it: modified beam search with shallow fusion,
+// at the weight the model records (else 0.3). URL parameters: `?beam=N` (Default: 1), `?lm-weight=W`,
+// `?model=URL` (what `todm serve --model FILE` links to): the page fetches the model, then the LM its
+// todm.lm names from the same folder if the server has it.
 
 import { MODEL_SAMPLE_RATE, Recognizer } from "../dist/infer/index.js";
 import { readWav } from "../dist/audio/wav.js";
@@ -28,11 +36,13 @@ import { resample } from "../dist/audio/resample.js";
 const CHUNK_SECONDS = 0.1;
 
 const $ = (id) => document.getElementById(id);
-const demo = { build: null, loadMs: null, memoryBytes: null, model: null, result: null, error: null, runs: 0 };
+const demo = { build: null, loadMs: null, memoryBytes: null, model: null, lm: null, result: null, error: null, runs: 0 };
 window.todmDemo = demo;
 
 let recognizer = null;
 let mic = null;
+/** The chosen model and LM files: { name, bytes } (the LM: or null). */
+let modelFile = null, lmFile = null;
 
 function setState(state, message, isError = false) {
   document.body.dataset.state = state;
@@ -69,24 +79,62 @@ function wasmOption() {
 }
 
 async function loadModel(file) {
+  modelFile = { name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) };
+  lmFile = null;
+  await loadRecognizer();
+}
+
+async function loadLm(file) {
+  if (!modelFile) throw new Error("choose a model file first");
+  lmFile = { name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) };
+  await loadRecognizer();
+}
+
+/** Fetches a model from a URL, then its own LM (todm.lm) from beside it if the server has it. */
+async function loadFromUrl(url) {
+  setState("loading", `Fetching ${url.pathname} ...`);
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url.pathname}: HTTP ${res.status}`);
+  modelFile = { name: decodeURIComponent(url.pathname.split("/").pop()), bytes: new Uint8Array(await res.arrayBuffer()) };
+  lmFile = null;
+  await loadRecognizer();
+  const own = recognizer.lmInfo;
+  if (!own) return;
+  const lmRes = await fetch(new URL(encodeURIComponent(own.file), url));
+  if (!lmRes.ok) return; // the page says the model has an LM; the user may choose it
+  lmFile = { name: own.file, bytes: new Uint8Array(await lmRes.arrayBuffer()) };
+  await loadRecognizer();
+}
+
+/** (Re)loads the Recognizer with the chosen model and, if any, LM. */
+async function loadRecognizer() {
   stopMic();
   recognizer = null;
-  $("wav-file").disabled = $("mic-start").disabled = true;
-  setState("loading", `Loading ${file.name} ...`);
-  const modelBytes = new Uint8Array(await file.arrayBuffer());
+  demo.lm = null;
+  $("wav-file").disabled = $("mic-start").disabled = $("lm-file").disabled = true;
+  setState("loading", `Loading ${modelFile.name}${lmFile ? ` with the LM ${lmFile.name}` : ""} ...`);
+  const modelBytes = modelFile.bytes;
   const t0 = performance.now();
+  const params = new URLSearchParams(location.search);
   // `?subnet=L2-ff192-h2` runs that subnet of a Supernet file (default: the file's own, else the whole model).
-  const subnet = new URLSearchParams(location.search).get("subnet") ?? undefined;
-  recognizer = await Recognizer.load(modelBytes, { wasm: wasmOption(), source: file.name, subnet });
+  const subnet = params.get("subnet") ?? undefined;
+  const beam = params.has("beam") ? Number(params.get("beam")) : undefined;
+  const lm = lmFile ? { lm: lmFile.bytes, lmSource: lmFile.name, lmWeight: params.has("lm-weight") ? Number(params.get("lm-weight")) : undefined } : {};
+  recognizer = await Recognizer.load(modelBytes, { wasm: wasmOption(), source: modelFile.name, subnet, beam, ...lm });
   demo.loadMs = performance.now() - t0;
   demo.build = recognizer.build;
   demo.memoryBytes = recognizer.memoryBytes;
-  demo.model = { name: file.name, bytes: modelBytes.length, subnet: recognizer.subnetName, causal: recognizer.causal };
+  demo.model = { name: modelFile.name, bytes: modelBytes.length, subnet: recognizer.subnetName, causal: recognizer.causal };
+  demo.lm = recognizer.lm ? { name: lmFile.name, order: recognizer.lm.order, weight: recognizer.lm.weight } : null;
   $("load-ms").textContent = `${demo.loadMs.toFixed(0)} ms`;
   $("build").textContent = recognizer.build;
-  $("model-info").textContent = `${file.name}, ${(modelBytes.length / 1024).toFixed(0)} KiB, ${recognizer.subnetName}, ` +
+  $("model-info").textContent = `${modelFile.name}, ${(modelBytes.length / 1024).toFixed(0)} KiB, ${recognizer.subnetName}, ` +
     (recognizer.causal ? "causal (streams)" : "non-causal (no partial results: transcribes whole audio)");
-  $("wav-file").disabled = $("mic-start").disabled = false;
+  const own = recognizer.lmInfo;
+  $("lm-info").textContent = demo.lm
+    ? `${lmFile.name} (${(lmFile.bytes.length / 1024).toFixed(0)} KiB, order ${demo.lm.order}), weight ${demo.lm.weight}: beam search with shallow fusion`
+    : own ? `This model comes with an LM: choose ${own.file} (weight ${own.weight}).` : "No LM (optional).";
+  $("wav-file").disabled = $("mic-start").disabled = $("lm-file").disabled = false;
   setState("ready", "Model loaded. Choose a WAV file or start the microphone.");
 }
 
@@ -131,7 +179,7 @@ async function transcribeWavFile(file) {
   stopMic();
   setState("running", `Transcribing ${file.name} ...`);
   // No other model, file or microphone while this one runs (the recogniser is not re-entrant).
-  const inputs = ["model-file", "wav-file", "mic-start"].map($);
+  const inputs = ["model-file", "lm-file", "wav-file", "mic-start"].map($);
   inputs.forEach((el) => (el.disabled = true));
   try {
     const audio = readWav(new Uint8Array(await file.arrayBuffer()), file.name);
@@ -243,10 +291,17 @@ $("model-file").addEventListener("change", guarded(async (ev) => {
   const f = ev.target.files?.[0];
   if (f) await loadModel(f);
 }));
+$("lm-file").addEventListener("change", guarded(async (ev) => {
+  const f = ev.target.files?.[0];
+  ev.target.value = "";
+  if (f) await loadLm(f);
+}));
 $("wav-file").addEventListener("change", guarded(async (ev) => {
   const f = ev.target.files?.[0];
   ev.target.value = ""; // choosing the same file again runs it again
   if (f) await transcribeWavFile(f);
 }));
 $("mic-start").addEventListener("click", guarded(startMic));
+const modelUrl = new URLSearchParams(location.search).get("model");
+if (modelUrl) guarded(() => loadFromUrl(new URL(modelUrl, location.href)))();
 $("mic-stop").addEventListener("click", guarded(finishMic));

@@ -11,13 +11,22 @@
 // the file (symlinks resolved) must stay inside the package. GET and HEAD only. Not a production
 // server: no compression, no range requests, no caching beyond `Cache-Control: no-cache`.
 //
+// With --model FILE it also serves that model at /model/NAME and, when the model names an LM sidecar in
+// its `todm.lm` metadata (todm export --lm) and the file is there, the LM at /model/LM_NAME; `/` then
+// redirects to /web/?model=/model/NAME, and the page loads the model and its LM by itself. Only those
+// two files are reachable under /model/.
+//
 // Browsers give microphone access (getUserMedia) only to secure contexts: http://127.0.0.1 and
 // http://localhost qualify; another host needs HTTPS in front of this server.
 
 import { createReadStream, realpathSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { extname, join, posix, sep } from "node:path";
+import { existsSync } from "node:fs";
+import { basename, dirname, extname, join, posix, sep } from "node:path";
+import { modelLmInfo } from "../infer/index.js";
+import { readSafetensors } from "../io/safetensors.js";
+import { resolveModelPath } from "../model/path.js";
 import { fileURLToPath } from "node:url";
 
 /** The package folders that are served; everything else is 404. */
@@ -53,12 +62,16 @@ export interface ServeOptions {
   root?: string;
   /** One line per request, e.g. for --verbose (Default: none). */
   log?: (line: string) => void;
+  /** A model file or run directory to serve at /model/NAME, with its LM sidecar if it names one (Default: none). */
+  model?: string;
 }
 
 export interface RunningServer {
   server: Server;
   /** e.g. http://127.0.0.1:8080/ */
   url: string;
+  /** With `model`: the URL paths served under /model/ (the model, then its LM if present). */
+  modelPaths: string[];
   port: number;
   close(): Promise<void>;
 }
@@ -87,16 +100,43 @@ function send(res: ServerResponse, status: number, text: string, headers: Record
   res.end(text + "\n");
 }
 
-function handle(root: string, realRoot: string, req: IncomingMessage, res: ServerResponse): number {
+/** The files of --model by URL path: the model, and its LM sidecar when its metadata names one that exists. */
+export function modelFiles(model: string, warn: (line: string) => void = () => {}): Map<string, string> {
+  const path = resolveModelPath(model);
+  const files = new Map([[`/model/${encodeURIComponent(basename(path))}`, path]]);
+  const info = modelLmInfo(readSafetensors(path).metadata, path);
+  if (info) {
+    const lm = join(dirname(path), info.file);
+    if (existsSync(lm)) files.set(`/model/${encodeURIComponent(basename(info.file))}`, lm);
+    else warn(`todm serve: ${path} names the LM ${lm}, which does not exist: the page decodes without it`);
+  }
+  return files;
+}
+
+function handle(root: string, realRoot: string, req: IncomingMessage, res: ServerResponse, extra: Map<string, string> = new Map()): number {
   if (req.method !== "GET" && req.method !== "HEAD") {
     send(res, 405, "method not allowed", { Allow: "GET, HEAD" });
     return 405;
   }
   const urlPath = req.url ?? "/";
   if (urlPath === "/" || urlPath.startsWith("/?")) {
-    res.writeHead(302, { Location: "/web/" });
+    const first = [...extra.keys()][0];
+    res.writeHead(302, { Location: first ? `/web/?model=${encodeURIComponent(first)}` : "/web/" });
     res.end();
     return 302;
+  }
+  const own = extra.get(urlPath.split("?")[0]);
+  if (own !== undefined) {
+    try {
+      const st = statSync(own);
+      res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": String(st.size), "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff" });
+      if (req.method === "HEAD") res.end();
+      else createReadStream(own).pipe(res);
+      return 200;
+    } catch {
+      send(res, 404, "not found");
+      return 404;
+    }
   }
   let file = resolveRequestPath(root, urlPath);
   if (file === null) {
@@ -141,8 +181,9 @@ export function startServer(opts: ServeOptions = {}): Promise<RunningServer> {
   const host = opts.host ?? "127.0.0.1";
   const port = opts.port ?? 8080;
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new Error(`serve: --port must be an integer in 0..65535, got ${opts.port}`);
+  const extra = opts.model !== undefined ? modelFiles(opts.model, (l) => process.stderr.write(l + "\n")) : new Map<string, string>();
   const server = createServer((req, res) => {
-    const status = handle(root, realRoot, req, res);
+    const status = handle(root, realRoot, req, res, extra);
     opts.log?.(`${status} ${req.method} ${req.url}`);
   });
   return new Promise((resolve, reject) => {
@@ -159,6 +200,7 @@ export function startServer(opts: ServeOptions = {}): Promise<RunningServer> {
         server,
         port: a.port,
         url: `http://${shown}:${a.port}/`,
+        modelPaths: [...extra.keys()],
         close: () => new Promise<void>((done) => {
           server.closeAllConnections();
           server.close(() => done());
@@ -172,6 +214,8 @@ export function startServer(opts: ServeOptions = {}): Promise<RunningServer> {
 export async function runServe(opts: ServeOptions & { out?: (line: string) => void }): Promise<RunningServer> {
   const out = opts.out ?? ((l: string) => process.stdout.write(l + "\n"));
   const s = await startServer(opts);
-  out(`todm serve: the demo page is at ${s.url}web/ (serving web/, dist/, wasm/ of ${opts.root ?? PACKAGE_ROOT}); Ctrl-C stops`);
+  const page = s.modelPaths.length ? `${s.url}web/?model=${encodeURIComponent(s.modelPaths[0])}` : `${s.url}web/`;
+  const model = s.modelPaths.length ? `; the model ${s.modelPaths.length > 1 ? "and its LM are" : "is"} at ${s.modelPaths.join(", ")}` : "";
+  out(`todm serve: the demo page is at ${page} (serving web/, dist/, wasm/ of ${opts.root ?? PACKAGE_ROOT}${model}); Ctrl-C stops`);
   return s;
 }

@@ -13,6 +13,8 @@ import { DataError } from "../data/errors.js";
 import { readAudioAt } from "../audio/read.js";
 import { resolveModelPath } from "../model/path.js";
 import { loadRecognizer } from "../infer/node.js";
+import { resolveLm } from "./transcribe.js";
+import { readSafetensors } from "../io/safetensors.js";
 
 export interface TranscribeStreamOptions {
   model: string;
@@ -20,6 +22,11 @@ export interface TranscribeStreamOptions {
   subnet?: string;
   /** Chunk length in milliseconds (Default: 160). */
   chunkMs?: number;
+  /** As todm transcribe: --lm FILE (Default: the model's own LM), --no-lm, --lm-weight, --lm-eos. */
+  lm?: string;
+  noLm?: boolean;
+  lmWeight?: number;
+  lmEos?: boolean;
   /** Force a build of the inference WebAssembly (Default: relaxed SIMD where the runtime has it). */
   build?: "simd" | "relaxed-simd";
   out?: (line: string) => void;
@@ -38,7 +45,9 @@ export async function runTranscribeStream(files: string[], opts: TranscribeStrea
   if (!(Number.isInteger(beam) && beam >= 1)) throw new Error(`--beam must be an integer >= 1, got ${opts.beam}`);
   const chunkMs = opts.chunkMs ?? 160;
   if (!(chunkMs > 0)) throw new Error(`--chunk must be a positive number of milliseconds, got ${opts.chunkMs}`);
-  const rec = await loadRecognizer(resolveModelPath(opts.model), { beam, subnet: opts.subnet, build: opts.build });
+  const modelPath = resolveModelPath(opts.model);
+  const lm = resolveLm(modelPath, readSafetensors(modelPath).metadata, opts);
+  const rec = await loadRecognizer(modelPath, { beam, subnet: opts.subnet, build: opts.build, ...(lm && { lm: lm.path, lmWeight: lm.weight, lmEndOfSentence: lm.endOfSentence }) });
   if (!rec.causal) throw new Error(`${opts.model}: cannot stream: the model is non-causal (trained with causal: false); transcribe without --stream`);
   const chunk = Math.max(1, Math.round((chunkMs / 1000) * 16000));
   let failed = 0;

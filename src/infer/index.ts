@@ -7,6 +7,8 @@
 //   const s = rec.stream({ sampleRate: 16000 });                 // causal models only
 //   for (const chunk of chunks) { s.accept(chunk); show(s.partial()); }
 //   const final = s.finish();
+//   // with an n-gram LM (todm lm's .tlm bytes): modified beam search with shallow fusion
+//   const lmRec = await Recognizer.load(modelBytes, { wasm, lm: lmBytes, lmWeight: 0.3, beam: 4 });
 //
 // What it is: the embedding API over the inference build (wasm/todm-infer-*.wasm, assembly/infer.ts):
 // the streaming state of one recognition (`Run`: fbank, encoder state, search), over the
@@ -14,6 +16,11 @@
 // a search model, search.ts) and the searches of src/decode/ (advanced frame by frame), for model files
 // from src/model/io.ts: float32, or int8 (`todm export --int8`: the encoder's linear layers run on int8
 // weights with gemm_i8_forward; the predictor and joiner are dequantised to f32 at load).
+// With `lm` (a .tlm file, src/lm/format.ts, checked against the model's tokenizer): modified beam search
+// with shallow fusion (src/decode/decode.ts, as Model.decode with the same FusionOptions; beam 1
+// included). The LM is data scored in TypeScript (src/lm/ngram.ts): the WebAssembly does not grow.
+// Its weight defaults to the one `todm export` recorded in the model's `todm.lm` metadata
+// (docs/model-format.md), else DEFAULT_LM_WEIGHT.
 // What it is not: the model's math (src/model/), training, file or audio-format access (the caller
 // decodes audio; src/infer/node.ts reads files in Node), or resampling of streams (pass audio at 16 kHz, e.g. an AudioContext created
 // with { sampleRate: 16000 }; transcribe() resamples whole signals itself).
@@ -22,7 +29,8 @@
 
 import { resample } from "../audio/resample.js";
 import { FbankStream } from "../engine/features.js";
-import { BeamSearch, GreedySearch, type Hypothesis } from "../decode/decode.js";
+import { BeamSearch, GreedySearch, type FusionOptions, type Hypothesis } from "../decode/decode.js";
+import { NgramLm } from "../lm/ngram.js";
 import type { SubnetSpec } from "../model/config.js";
 import { subnetName } from "../model/config.js";
 import type { Tokenizer } from "../data/tokenizer.js";
@@ -33,6 +41,7 @@ import { compileInfer, InferError, InferHost, type InferBuildName, type WasmOpti
 
 export { InferError, type WasmOption, type WasmSource, type InferBuildName } from "./wasm.js";
 export { MODEL_SAMPLE_RATE } from "./model.js";
+export { LmFileError } from "../lm/format.js";
 export type { Hypothesis } from "../decode/decode.js";
 export type { ModelConfig, SubnetSpec } from "../model/config.js";
 
@@ -45,6 +54,45 @@ export interface RecognizerOptions {
   beam?: number;
   /** Names the model in error messages (Default: "<model bytes>"). */
   source?: string;
+  /**
+   * An n-gram LM file's bytes (`todm lm`, .tlm) over the model's tokenizer: decoding becomes modified
+   * beam search (`beam` hypotheses, 1 included) with shallow fusion. A truncated, foreign, future-version
+   * or other-tokenizer file throws an LmFileError.
+   */
+  lm?: Uint8Array | ArrayBuffer;
+  /** The LM weight λ: score + λ·ln P_LM(token | history) (Default: the model's `todm.lm` weight, else 0.3). */
+  lmWeight?: number;
+  /** Also add λ·ln P_LM(</s>) when choosing the final hypothesis (Default: the model's `todm.lm` endOfSentence, else false). */
+  lmEndOfSentence?: boolean;
+  /** Names the LM in error messages (Default: "<lm bytes>"). */
+  lmSource?: string;
+}
+
+/** The LM weight when neither the caller nor the model's `todm.lm` metadata gives one (as todm transcribe). */
+export const DEFAULT_LM_WEIGHT = 0.3;
+
+/** The model metadata key `todm.lm` (written by todm export): where the LM sidecar is and its weight. */
+export interface ModelLmInfo {
+  /** The LM file's name, beside the model file. */
+  file: string;
+  weight: number;
+  endOfSentence?: boolean;
+}
+
+/** The `todm.lm` entry of a model's metadata, or null; a malformed entry throws naming `source`. */
+export function modelLmInfo(metadata: Record<string, string>, source: string): ModelLmInfo | null {
+  const raw = metadata["todm.lm"];
+  if (raw === undefined) return null;
+  let v: ModelLmInfo;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw new InferError(`${source}: metadata todm.lm is not JSON`);
+  }
+  if (!(v && typeof v.file === "string" && v.file.length > 0 && Number.isFinite(v.weight) && v.weight >= 0)) {
+    throw new InferError(`${source}: metadata todm.lm needs {"file": NAME, "weight": W >= 0}, got ${raw}`);
+  }
+  return v;
 }
 
 export interface StreamOptions {
@@ -65,6 +113,8 @@ export class Recognizer {
     private readonly host: InferHost,
     private readonly model: LoadedModel,
     private readonly beam: number,
+    private readonly fusion: FusionOptions<number> | undefined,
+    private readonly source: string,
   ) {}
 
   /** Loads model bytes (a .safetensors file's contents) into a fresh instance of the inference build. */
@@ -74,7 +124,29 @@ export class Recognizer {
     const { module, build } = await compileInfer(opts.wasm);
     const host = await InferHost.instantiate(module, build);
     const bytes = modelBytes instanceof Uint8Array ? modelBytes : new Uint8Array(modelBytes);
-    return new Recognizer(host, loadModelInto(host, bytes, opts.subnet, opts.source ?? "<model bytes>"), beam);
+    const source = opts.source ?? "<model bytes>";
+    const model = loadModelInto(host, bytes, opts.subnet, source);
+    let fusion: FusionOptions<number> | undefined;
+    if (opts.lm !== undefined) {
+      const info = modelLmInfo(model.metadata, source);
+      const weight = opts.lmWeight ?? info?.weight ?? DEFAULT_LM_WEIGHT;
+      if (!(Number.isFinite(weight) && weight >= 0)) throw new InferError(`lmWeight must be a number >= 0, got ${opts.lmWeight}`);
+      const lmBytes = opts.lm instanceof Uint8Array ? opts.lm : new Uint8Array(opts.lm);
+      const lm = NgramLm.fromBytes(lmBytes, opts.lmSource ?? "<lm bytes>", model.tokenizer);
+      fusion = { lm, weight, endOfSentence: opts.lmEndOfSentence ?? info?.endOfSentence ?? false };
+    } else if (opts.lmWeight !== undefined) throw new InferError("lmWeight goes with lm (the LM file's bytes)");
+    return new Recognizer(host, model, beam, fusion, source);
+  }
+
+  /** The LM in use (shallow fusion), or null: its weight and order. */
+  get lm(): { weight: number; order: number; endOfSentence: boolean } | null {
+    const f = this.fusion;
+    return f ? { weight: f.weight, order: (f.lm as NgramLm).order, endOfSentence: !!f.endOfSentence } : null;
+  }
+
+  /** The model's `todm.lm` metadata (the LM sidecar todm export wrote and its weight), or null. */
+  get lmInfo(): ModelLmInfo | null {
+    return modelLmInfo(this.model.metadata, this.source);
   }
 
   /** Which build runs: "relaxed-simd" or "simd". */
@@ -124,7 +196,7 @@ export class Recognizer {
     let x = samples instanceof Float32Array ? samples : Float32Array.from(samples);
     if (!(sampleRate > 0)) throw new InferError(`sampleRate must be positive, got ${sampleRate}`);
     if (sampleRate !== MODEL_SAMPLE_RATE) x = resample(x, sampleRate, MODEL_SAMPLE_RATE);
-    const run = new Run(this.host, this.model, this.beam);
+    const run = new Run(this.host, this.model, this.beam, this.fusion);
     // A causal encoder gives the same frames for any chunking: feed 2.56 s (64 encoder frames) at a
     // time, so memory stays bounded for long audio. Measured on the default model (one thread, 10 s):
     // 2.56 s pieces ran 10-15% faster than one 10 s piece (the im2col buffer stays in cache) and 3x
@@ -161,7 +233,7 @@ export class Recognizer {
     }
     const batchMs = opts.batchMs ?? 160;
     if (!(batchMs >= 0)) throw new InferError(`stream: batchMs must be >= 0, got ${opts.batchMs}`);
-    return new RecognizerStream(new Run(this.host, this.model, this.beam), Math.round((batchMs / 1000) * MODEL_SAMPLE_RATE));
+    return new RecognizerStream(new Run(this.host, this.model, this.beam, this.fusion), Math.round((batchMs / 1000) * MODEL_SAMPLE_RATE));
   }
 }
 
@@ -234,11 +306,11 @@ class Run {
   private readonly search: GreedySearch<EngineSearchState> | BeamSearch<EngineSearchState>;
   frames = 0;
 
-  constructor(private readonly host: InferHost, private readonly m: LoadedModel, beam: number) {
+  constructor(private readonly host: InferHost, private readonly m: LoadedModel, beam: number, fusion?: FusionOptions<number>) {
     this.fbank = new FbankStream(host, MODEL_SAMPLE_RATE, m.cfg.featDim);
     this.enc = new EncoderState(m);
     this.sm = transducerSearchModel(host, m.cfg, m.ptr, 0, 1, 0);
-    this.search = beam > 1 ? new BeamSearch(this.sm, 1, { beam }) : new GreedySearch(this.sm, 1);
+    this.search = beam > 1 || fusion ? new BeamSearch(this.sm, 1, { beam, fusion }) : new GreedySearch(this.sm, 1);
   }
 
   /** Fbank and the encoder over new samples; `use` gets the encoder frames they complete (in the arena, during the call). */

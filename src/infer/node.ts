@@ -49,10 +49,13 @@ export function inferWasm(build?: InferBuildChoice): WasmOption {
   return { simd: read("simd"), relaxed: read("relaxed-simd") };
 }
 
-/** Loads a model (a path or its bytes) on the best build of this runtime (or the one forced with `build`). */
+/**
+ * Loads a model (a path or its bytes) on the best build of this runtime (or the one forced with `build`);
+ * `lm` may be an LM file's path or bytes.
+ */
 export async function loadRecognizer(
   model: string | Uint8Array,
-  opts: Omit<RecognizerOptions, "wasm"> & { build?: InferBuildChoice } = {},
+  opts: Omit<RecognizerOptions, "wasm" | "lm"> & { build?: InferBuildChoice; lm?: string | Uint8Array } = {},
 ): Promise<Recognizer> {
   let bytes: Uint8Array, source = opts.source;
   if (typeof model === "string") {
@@ -63,5 +66,14 @@ export async function loadRecognizer(
     }
     source ??= model;
   } else bytes = model;
-  return Recognizer.load(bytes, { ...opts, source, wasm: inferWasm(opts.build) });
+  let lm: Uint8Array | undefined, lmSource = opts.lmSource;
+  if (typeof opts.lm === "string") {
+    try {
+      lm = new Uint8Array(readFileSync(opts.lm));
+    } catch (e) {
+      throw new Error(`${opts.lm}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    lmSource ??= opts.lm;
+  } else lm = opts.lm;
+  return Recognizer.load(bytes, { ...opts, source, lm, lmSource, wasm: inferWasm(opts.build) });
 }

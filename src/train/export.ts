@@ -13,8 +13,19 @@
 // when no candidate that fits has one, the largest that fits is taken. The RTF is measured here, on
 // this machine, with the eval code (features + encoder + greedy search on the calling thread, best of 3), on
 // deterministic synthetic audio: tones and noise, not speech, so greedy search emits few symbols.
+//
+// The LM (docs/model-format.md "Language model"): with --lm FILE, or by default when the run has one
+// (RUN_DIR/subnets/lm.tlm, its weight in the `todm.lm` metadata of the run's exported subnets), the LM
+// is written as a sidecar beside OUT (OUT without .safetensors + ".lm.tlm", atomically) and OUT's
+// metadata `todm.lm` names it with its weight W; the tensors are unchanged. The LM is checked against
+// the model's tokenizer first. --no-lm exports without it.
 
-import { statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { DEFAULT_LM_WEIGHT, modelLmInfo } from "../infer/index.js";
+import { NgramLm } from "../lm/ngram.js";
+import { LmFileError } from "../lm/format.js";
+import { parseModelMetadata } from "../model/metadata.js";
 import type { Engine } from "../engine/engine.js";
 import { SAMPLE_RATE, transcribeSamples } from "../eval/eval.js";
 import { parseSubnetName, subnetName, type SubnetSpec } from "../model/config.js";
@@ -36,6 +47,12 @@ export interface ExportCommandOptions {
   modelFile?: string;
   int8?: boolean;
   rtfSeconds?: number;
+  /** An LM file to carry (Default: the run's subnets/lm.tlm when a weight is recorded for it). */
+  lm?: string;
+  /** Export without an LM. */
+  noLm?: boolean;
+  /** W recorded with the LM (Default: the run's recorded weight, else 0.3). */
+  lmWeight?: number;
   log?: (line: string) => void;
 }
 
@@ -46,6 +63,8 @@ export interface ExportResult {
   /** Measured RTF of every candidate (--max-rtf only), by name. */
   rtf: Map<string, number>;
   bytes: number;
+  /** The LM sidecar written beside `out` and its weight, if any. */
+  lm: { file: string; weight: number; bytes: number } | null;
   /** The source model file's size in bytes. */
   sourceBytes: number;
   out: string;
@@ -92,6 +111,42 @@ function mostAccurate(fits: SubnetInfo[], wers: Map<string, number>, log: (l: st
   return withWer.reduce((best, s) => (wers.get(s.name)! < wers.get(best.name)! || (wers.get(s.name) === wers.get(best.name) && s.params < best.params) ? s : best));
 }
 
+/** The run's own LM: RUN_DIR/subnets/lm.tlm and the weight its exported subnets record for it (`todm.lm`), or null. */
+export function runLm(run: string): { path: string; weight: number | null } | null {
+  const dir = join(run, "subnets"), path = join(dir, "lm.tlm");
+  if (!existsSync(path)) return null;
+  for (const f of readdirSync(dir).filter((n) => n.endsWith(".safetensors")).sort()) {
+    const info = modelLmInfo(readSafetensors(join(dir, f)).metadata, join(dir, f));
+    if (info?.file === "lm.tlm") return { path, weight: info.weight };
+  }
+  return { path, weight: null };
+}
+
+/** The sidecar's path for a model file: OUT without .safetensors, plus .lm.tlm. */
+export function lmSidecarPath(out: string): string {
+  return join(dirname(out), basename(out).replace(/\.safetensors$/, "") + ".lm.tlm");
+}
+
+/** The LM to carry: --lm, else the run's (when it records a weight), unless --no-lm. */
+function exportLm(opts: ExportCommandOptions, log: (l: string) => void): { path: string; weight: number } | null {
+  if (opts.noLm) {
+    if (opts.lm !== undefined) throw new Error("export: --lm and --no-lm contradict each other");
+    return null;
+  }
+  if (opts.lmWeight !== undefined && !(Number.isFinite(opts.lmWeight) && opts.lmWeight >= 0)) throw new Error(`--lm-weight must be a number >= 0, got ${opts.lmWeight}`);
+  const own = runLm(opts.run);
+  if (opts.lm !== undefined) return { path: opts.lm, weight: opts.lmWeight ?? own?.weight ?? DEFAULT_LM_WEIGHT };
+  if (!own) {
+    if (opts.lmWeight !== undefined) throw new Error("export: --lm-weight goes with an LM (--lm FILE, or the run's subnets/lm.tlm)");
+    return null;
+  }
+  if (own.weight === null && opts.lmWeight === undefined) {
+    log(`${own.path}: no weight is recorded for it in ${join(opts.run, "subnets")}: exported without an LM (give --lm ${own.path} --lm-weight W to carry it)`);
+    return null;
+  }
+  return { path: own.path, weight: opts.lmWeight ?? own.weight! };
+}
+
 /** Picks the subnet, writes the model file (atomically), prints what it did. */
 export function runExport(engine: Engine | undefined, opts: ExportCommandOptions): ExportResult {
   const log = opts.log ?? ((l: string) => console.log(l));
@@ -132,14 +187,26 @@ export function runExport(engine: Engine | undefined, opts: ExportCommandOptions
     }
     pick = mostAccurate(fits, wers, log);
   }
-  const bytes = encodeSubnetModel(st, file, pick.spec, {
-    int8: opts.int8,
-    metadata: { "todm.source": JSON.stringify({ run: opts.run, model: file, subnet: pick.name, validWer: wers.get(pick.name) ?? null }) },
-  });
+  const lm = exportLm(opts, log);
+  let lmBytes: Uint8Array | undefined;
+  const metadata: Record<string, string> = { "todm.source": JSON.stringify({ run: opts.run, model: file, subnet: pick.name, validWer: wers.get(pick.name) ?? null }) };
+  if (lm) {
+    try {
+      lmBytes = new Uint8Array(readFileSync(lm.path));
+    } catch (e) {
+      throw new LmFileError(lm.path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    NgramLm.fromBytes(lmBytes, lm.path, parseModelMetadata(st, file).tokenizer); // refuses a foreign, broken or other-tokenizer LM
+    metadata["todm.lm"] = JSON.stringify({ file: basename(lmSidecarPath(opts.out)), weight: lm.weight });
+  }
+  const bytes = encodeSubnetModel(st, file, pick.spec, { int8: opts.int8, metadata });
+  if (lmBytes) writeFileAtomic(lmSidecarPath(opts.out), lmBytes); // first: a model that names its LM never lacks it
   writeFileAtomic(opts.out, bytes);
   const sourceBytes = statSync(file).size;
   const wer = wers.get(pick.name) ?? null;
   log(`exported ${pick.name} (${fmtCount(pick.params)} parameters, ${(pick.macs / 1e6).toFixed(1)} MMAC/s${wer === null ? "" : `, validation WER ${wer.toFixed(2)}%`}${rtf.size ? `, RTF ${rtf.get(pick.name)!.toFixed(4)}` : ""}) ` +
     `to ${opts.out}: ${(bytes.length / 2 ** 20).toFixed(2)} MiB${opts.int8 ? " int8" : ""} (the run's ${subnetName({ layers: cfg.layers, ffDim: cfg.ffDim, heads: cfg.heads })} file: ${(sourceBytes / 2 ** 20).toFixed(2)} MiB)`);
-  return { subnet: pick, wer, rtf, bytes: bytes.length, sourceBytes, out: opts.out };
+  if (lm) log(`with the LM ${lm.path} (weight ${lm.weight}) as ${lmSidecarPath(opts.out)}: ${(lmBytes!.length / 2 ** 20).toFixed(2)} MiB`);
+  const lmOut = lm ? { file: lmSidecarPath(opts.out), weight: lm.weight, bytes: lmBytes!.length } : null;
+  return { subnet: pick, wer, rtf, bytes: bytes.length, lm: lmOut, sourceBytes, out: opts.out };
 }
