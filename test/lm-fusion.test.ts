@@ -3,36 +3,11 @@
 // alignment; an LM that strongly prefers one sequence makes the search pick it.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { logSoftmaxRows, modifiedBeamSearch, type FusionOptions, type SearchModel } from "../src/decode/decode.js";
+import { modifiedBeamSearch, type FusionOptions } from "../src/decode/decode.js";
 import { estimateKneserNey } from "../src/lm/estimate.js";
 import { NgramLm } from "../src/lm/ngram.js";
-import { randn, rng } from "./helpers.js";
-
-/** A stub transducer: seeded log-prob tables indexed by (utterance, frame, whole label prefix). */
-function tableModel(V: number, seed: number, peak: number): SearchModel<number[]> & { lp(b: number, t: number, prefix: number[]): Float32Array } {
-  const cache = new Map<string, Float32Array>();
-  const lp = (b: number, t: number, prefix: number[]) => {
-    const key = `${b}|${t}|${prefix.join(",")}`;
-    let row = cache.get(key);
-    if (!row) {
-      let h = seed;
-      for (const ch of key) h = Math.imul(h ^ ch.charCodeAt(0), 0x9e3779b1) >>> 0;
-      row = logSoftmaxRows(randn(V, rng(h), peak), V);
-      cache.set(key, row);
-    }
-    return row;
-  };
-  return {
-    vocab: V, blank: 0, lp,
-    initial: () => [],
-    advance: (states, labels) => states.map((s, i) => [...s, labels[i]]),
-    logProbs: (utts, frames, states) => {
-      const out = new Float32Array(states.length * V);
-      states.forEach((s, i) => out.set(lp(utts[i], frames[i], s), i * V));
-      return out;
-    },
-  };
-}
+import { rng } from "./helpers.js";
+import { tableModel } from "./table-model.js";
 
 /** An LM over tokens 1..V-1 estimated from a few random sentences. */
 function randomLm(V: number, seed: number, order: number): NgramLm {
@@ -76,7 +51,7 @@ function bestFused(m: ReturnType<typeof tableModel>, T: number, f: FusionOptions
 describe("shallow fusion in modified beam search", () => {
   it("weight 0 gives exactly today's beam search (tokens, frames, scores)", () => {
     fc.assert(fc.property(fc.integer({ min: 2, max: 4 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 4 }), fc.integer(), (V, T, beam, seed) => {
-      const m = tableModel(V, seed, 2);
+      const m = tableModel(V, 0, seed, 2);
       const lm = randomLm(V, seed, 3);
       const plain = modifiedBeamSearch(m, [T, Math.max(1, T - 1)], { beam });
       const fused = modifiedBeamSearch(m, [T, Math.max(1, T - 1)], { beam, fusion: { lm, weight: 0 } });
@@ -86,7 +61,7 @@ describe("shallow fusion in modified beam search", () => {
 
   it("a beam wide enough finds the best fused score of all alignments (brute force), with and without </s>", () => {
     fc.assert(fc.property(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.double({ min: 0.1, max: 2, noNaN: true }), fc.boolean(), fc.integer(), (V, T, weight, eos, seed) => {
-      const m = tableModel(V, seed, 2);
+      const m = tableModel(V, 0, seed, 2);
       const f: FusionOptions<number> = { lm: randomLm(V, seed ^ 0x55, 2), weight, endOfSentence: eos };
       const want = bestFused(m, T, f);
       const [got] = modifiedBeamSearch(m, [T], { beam: V ** T, fusion: f });
@@ -97,7 +72,7 @@ describe("shallow fusion in modified beam search", () => {
 
   it("LODR: a beam wide enough finds the best score with the low-order LM subtracted (brute force)", () => {
     fc.assert(fc.property(fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.double({ min: 0.1, max: 2, noNaN: true }), fc.double({ min: 0.05, max: 1, noNaN: true }), fc.boolean(), fc.integer(), (V, T, weight, low, eos, seed) => {
-      const m = tableModel(V, seed, 2);
+      const m = tableModel(V, 0, seed, 2);
       const f: FusionOptions<number> = { lm: randomLm(V, seed ^ 0x55, 3), weight, endOfSentence: eos, lodr: { lm: randomLm(V, seed ^ 0x77, 2), weight: low } };
       const want = bestFused(m, T, f);
       const [got] = modifiedBeamSearch(m, [T], { beam: V ** T, fusion: f });
@@ -107,7 +82,7 @@ describe("shallow fusion in modified beam search", () => {
   });
 
   it("an LM that strongly prefers one sequence makes the search pick it", () => {
-    const V = 3, T = 4, m = tableModel(V, 7, 0.5); // a flat acoustic model
+    const V = 3, T = 4, m = tableModel(V, 0, 7, 0.5); // a flat acoustic model
     const preferred = [2, 1, 2];
     const lm = new NgramLm(estimateKneserNey(Array.from({ length: 50 }, () => preferred), { order: 3, vocab: V }).tables);
     const [plain] = modifiedBeamSearch(m, [T], { beam: 4 });
