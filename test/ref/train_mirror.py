@@ -6,7 +6,7 @@
         --minutes 25 --threads 2 --out runs/mirror
     node dist/cli.js eval --model runs/mirror --data data-cache/synth-default/test.jsonl --report mirror.json
 
-What it is: the recipe of src/train/trainer.ts (DEFAULT_TRAIN) run on test/ref/todm_model.py, the model
+What it is: the recipe of src/train/trainer.ts (DEFAULT_TRAIN) run on todm_torch's TodmModel (python/todm_torch/model.py), the model
 test/model-mirror.test.ts checks against ours, stepped by icefall's ScaledAdam and Eden (imported from
 icefall's optim.py and run unchanged, as test/ref/model_steps.py does):
   - the initial weights, feature statistics (frontend.feat_mean/istd), config and tokenizer come from
@@ -41,7 +41,6 @@ import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-import unicodedata  # noqa: E402
 
 OPTIONS = [  # name, type, default, help (the defaults are those of src/train/config.ts DEFAULT_TRAIN)
     ("init", str, None, "todm model file with the initial weights, feature statistics, config and tokenizer"),
@@ -87,218 +86,21 @@ if ARGS is not None:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-import torchaudio  # noqa: E402
-from torchaudio.compliance import kaldi  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from optim import load_icefall, mulberry32  # noqa: E402  (test/ref/optim.py: the same generator as src/util/random.ts)
-from todm_model import TodmModel, param_table, read_safetensors, write_safetensors  # noqa: E402
+from optim import load_icefall  # noqa: E402  (test/ref/optim.py: icefall's optim.py, run unchanged)
+from todm_model import TodmModel, param_table, read_safetensors, write_safetensors  # noqa: E402  (puts python/ on the path)
 
 
 def elapsed():
     return time.time() - T0
 
 
-# ---- data: manifests, text, features ----------------------------------------------------------------
+# ---- data, batches, SpecAugment and the model: python/todm_torch (data.py, model.py) ---------------------------
 
-def normalize_text(text):
-    """src/data/normalize.ts normalizeText: NFKD without marks, upper case, non-word characters to spaces."""
-    s = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.category(c).startswith("M"))
-    for a in "\u2018\u2019\u02bc\u2032\u0060\u00b4":
-        s = s.replace(a, "'")
-    s = s.upper()
-    chars = []
-    for i, c in enumerate(s):
-        if c == "." and 0 < i < len(s) - 1 and s[i - 1].isalpha() and s[i + 1].isalpha():
-            continue  # U.S.A -> USA
-        chars.append(c if (c.isalpha() or c.isdigit() or c == "'") else " ")
-    words = []
-    for raw in "".join(chars).split():
-        w = raw.lstrip("'")
-        core = w.rstrip("'")
-        w = core + "'" if len(core) < len(w) and core.endswith("S") else core
-        while "''" in w:
-            w = w.replace("''", "'")
-        if w:
-            words.append(w)
-    return " ".join(words)
+from todm_torch.data import all_features, collate, frames_for, hash_seed, load_manifest, make_batches, normalize_text, spec_augment_  # noqa: E402,F401
 
-
-def load_manifest(path, symbols, max_duration):
-    """Utterances {audio, duration, text, tokens} as src/data/corpus.ts keeps them (same order)."""
-    ids = {s: i for i, s in enumerate(symbols)}
-    base = os.path.dirname(os.path.abspath(path))
-    utts, skipped = [], 0
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            o = json.loads(line)
-            if o["duration"] > max_duration:
-                continue
-            text = normalize_text(o["text"])
-            if not text or any(c not in ids for c in text):
-                skipped += 1  # ours skips it into the ledger as "unencodable-text"
-                continue
-            audio = o["audio_filepath"] if os.path.isabs(o["audio_filepath"]) else os.path.join(base, o["audio_filepath"])
-            utts.append({"audio": audio, "duration": o["duration"], "text": text, "tokens": [ids[c] for c in text]})
-    return utts, skipped
-
-
-def features_of(audio):
-    """Kaldi fbank of one file at 16 kHz: float32 [frames, 80]."""
-    wave, rate = torchaudio.load(audio)  # int16 / 32768, as src/audio/wav.ts
-    x = wave.mean(0) if wave.shape[0] > 1 else wave[0]
-    if rate != 16000:  # src/audio/resample.ts RESAMPLE_DEFAULTS
-        x = torchaudio.functional.resample(x.double(), rate, 16000, lowpass_filter_width=16, rolloff=0.94,
-                                           resampling_method="kaiser_window", beta=8.555).float()
-    return kaldi.fbank(x[None], num_mel_bins=80, dither=0.0, sample_frequency=16000).numpy()
-
-
-def _worker_init():
-    torch.set_num_threads(1)
-
-
-def all_features(paths, processes):
-    if processes <= 1:
-        return [features_of(p) for p in paths]
-    import multiprocessing as mp
-    # fork before the parent runs any torch operator, so no thread pool is copied half-alive
-    with mp.get_context("fork").Pool(processes, initializer=_worker_init) as pool:
-        return pool.map(features_of, paths, chunksize=32)
-
-
-# ---- batches and SpecAugment: ports of src/data/batching.ts and src/engine/features.ts -------------------------
-
-def js_round(x):
-    return math.floor(x + 0.5)
-
-
-def frames_for(duration):
-    """batching.ts framesFor at 16 kHz: 1 + floor((n - 400) / 160), 0 if n < 400."""
-    n = js_round(duration * 16000)
-    return 0 if n < 400 else 1 + (n - 400) // 160
-
-
-def shuffle_in_place(xs, r):
-    for i in range(len(xs) - 1, 0, -1):
-        j = int(r() * (i + 1))
-        xs[i], xs[j] = xs[j], xs[i]
-
-
-def make_batches(frames, max_frames, buckets, seed, epoch):
-    """batching.ts makeBatches: the same batches, in the same order, for the same (seed, epoch)."""
-    r = mulberry32((seed * 1_000_003 + epoch * 7919) % 2**32)
-    n = len(frames)
-    order = sorted(range(n), key=lambda i: (frames[i], i))
-    nb = max(1, min(buckets, n))
-    batches = []
-    for k in range(nb):
-        bucket = order[(k * n) // nb:((k + 1) * n) // nb]
-        shuffle_in_place(bucket, r)
-        cur, tmax = [], 0
-        for i in bucket:
-            t = max(tmax, frames[i])
-            if cur and (len(cur) + 1) * t > max_frames:
-                batches.append(cur)
-                cur, tmax = [], 0
-            cur.append(i)
-            tmax = max(tmax, frames[i])
-            if len(cur) == 1 and frames[i] > max_frames:
-                batches.append(cur)
-                cur, tmax = [], 0
-        if cur:
-            batches.append(cur)
-    shuffle_in_place(batches, r)
-    return batches
-
-
-def imul(a, b):
-    return (a * b) & 0xFFFFFFFF
-
-
-def hash_seed(*xs):
-    """trainer.ts hashSeed."""
-    h = 0x811C9DC5
-    for x in xs:
-        h = imul(h ^ (x & 0xFFFFFFFF), 0x01000193)
-        h ^= h >> 13
-    return h & 0xFFFFFFFF
-
-
-def spec_augment_(x, seed):
-    """features.ts specAugment in place on one utterance's [frames, bins] (2 frequency masks up to 15 bins,
-    2 time masks up to 5% of the frames, value: the mean of the utterance's features)."""
-    frames, bins = x.shape
-    u = mulberry32(seed)
-
-    def draw(size, max_width):
-        width = min(size, math.floor(u() * (max(0, math.floor(max_width)) + 1)))
-        return math.floor(u() * (size - width + 1)), width
-
-    freq = [draw(bins, 15) for _ in range(2)]
-    time_ = [draw(frames, 0.05 * frames) for _ in range(2)]
-    value = np.float32(x.astype(np.float64).sum() / x.size) if x.size else np.float32(0)
-    for s, w in freq:
-        x[:, s:s + w] = value
-    for s, w in time_:
-        x[s:s + w] = value
-
-
-def collate(feats, utts, idx):
-    """batching.ts collate: zero-padded feats [B, T, F], tokens [B, U] (0-padded), lengths."""
-    B = len(idx)
-    T = max(feats[i].shape[0] for i in idx)
-    U = max(len(utts[i]["tokens"]) for i in idx)
-    x = np.zeros((B, T, 80), dtype=np.float32)
-    tok = np.zeros((B, U), dtype=np.int32)
-    for b, i in enumerate(idx):
-        x[b, :feats[i].shape[0]] = feats[i]
-        tok[b, :len(utts[i]["tokens"])] = utts[i]["tokens"]
-    lens = np.array([feats[i].shape[0] for i in idx], dtype=np.int32)
-    tlens = np.array([len(utts[i]["tokens"]) for i in idx], dtype=np.int32)
-    return x, lens, tok, tlens
-
-
-# ---- dropout on the mirror, and greedy search ------------------------------------------------------------
-
-class TrainMirror(TodmModel):
-    """TodmModel (dropout through its `p_drop`) plus greedy search for validation."""
-
-    @torch.no_grad()
-    def greedy(self, feats, feat_lens):
-        """decode.ts greedySearch with maxSymPerFrame 1: token ids per utterance."""
-        enc, lens = self.encode(feats, feat_lens)
-        g, c = self.p, self.cfg
-        L, H = c["predictorLayers"], c["predictorDim"]
-        w = [g(f"predictor.lstm.{k}.{n}") for k in range(L) for n in ("w_ih", "w_hh", "b_ih", "b_hh")]
-        B = enc.shape[0]
-        e = enc @ g("joiner.enc.weight").T + g("joiner.enc.bias")
-
-        def step(ids, h, cc):
-            x = F.embedding(ids[:, None], g("predictor.embedding.weight"))
-            out, h, cc = torch.lstm(x, (h, cc), w, True, L, 0.0, False, False, True)
-            return out[:, 0] @ g("joiner.pred.weight").T + g("joiner.pred.bias"), h, cc
-
-        h = torch.zeros(L, B, H)
-        cc = torch.zeros(L, B, H)
-        q, h, cc = step(torch.zeros(B, dtype=torch.long), h, cc)
-        hyps = [[] for _ in range(B)]
-        for t in range(int(lens.max())):
-            logits = torch.tanh(e[:, t] + q) @ g("joiner.out.weight").T + g("joiner.out.bias")
-            k = logits.argmax(-1)
-            emit = (k != 0) & (t < lens)
-            if not bool(emit.any()):
-                continue
-            for b in torch.nonzero(emit)[:, 0].tolist():
-                hyps[b].append(int(k[b]))
-            q2, h2, c2 = step(k, h, cc)
-            m = emit[:, None]
-            q = torch.where(m, q2, q)
-            h = torch.where(m[None], h2, h)
-            cc = torch.where(m[None], c2, cc)
-        return hyps
+TrainMirror = TodmModel  # dropout through its `p_drop`, greedy search for validation
 
 
 def word_errors(ref, hyp):
