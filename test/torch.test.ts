@@ -25,6 +25,9 @@ import { DEFAULT_TRAIN } from "../src/train/config.js";
 import { NO_DROPOUT } from "../src/model/encoder.js";
 import { mulberry32 } from "../src/util/random.js";
 import { engine, rng } from "./helpers.js";
+import { makeCorpus } from "./corpus.js";
+import { readAudioAt } from "../src/audio/read.js";
+import { fbank } from "../src/engine/features.js";
 
 const PY = "/usr/bin/python3";
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -57,7 +60,37 @@ const TINY: ModelConfig = {
   predictorDim: 16, joinerDim: 16, vocabSize: 8, ctcWeight: 0.3,
 };
 
+const CLI = join(ROOT, "dist", "cli.js");
+const node = (args: string[]) => execFileSync("node", [CLI, ...args], { encoding: "utf8", env: { ...process.env, CI: "true" }, maxBuffer: 1 << 26 });
+type Step = { step: number; loss: number; subnets: string[]; losses: number[]; kd: number[]; utterances: number };
+const steps = (run: string): Step[] =>
+  readFileSync(join(run, "log.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === "step");
+
 describe.skipIf(missing !== null)("todm_torch against todm", () => {
+  it("the package's unittests: ScaledAdam/Eden against icefall's fixtures, the file format and bad input", () => {
+    const out = py(["-m", "unittest", "discover", "-s", join(PYDIR, "tests"), "-t", PYDIR]);
+    expect(out).toMatch(/Ran \d+ tests[\s\S]*OK/);
+  }, 300_000);
+
+  it("its defaults are todm's DEFAULT_TRAIN, and its features are engine.fbank's", async () => {
+    const defaults = JSON.parse(py(["-c", "import json; from todm_torch.config import DEFAULT_TRAIN; print(json.dumps(DEFAULT_TRAIN))"]));
+    expect(defaults).toEqual(DEFAULT_TRAIN);
+    // torchaudio's Kaldi fbank (with its resampling for 8 kHz stereo) against the engine's on the same files
+    const files = ["tone-16k-mono.wav", "tone-8k-stereo.flac"].map((f) => join(ROOT, "test", "fixtures", f));
+    const feats = JSON.parse(py(["-c", `import json, sys; from todm_torch.data import features_of; print(json.dumps([features_of(f).tolist() for f in ${JSON.stringify(files)}]))`])) as number[][][];
+    const e = await engine();
+    for (const [k, f] of files.entries()) {
+      const ours = fbank(e, await readAudioAt(f, 16000), 16000);
+      expect(feats[k].length, f).toBe(ours.frames);
+      // log-mel energies (f32 FFTs in two engines). The 8 kHz file also goes through both engines'
+      // resamplers (Kaiser sinc at the same settings, taps computed in other orders). Measured: 16 kHz
+      // within 2e-3, 8 kHz within 2.7e-3. Bounds: 2e-3 and 5e-3.
+      let worst = 0;
+      feats[k].forEach((row, t) => row.forEach((v, b) => (worst = Math.max(worst, Math.abs(v - ours.data[t * ours.bins + b])))));
+      expect(worst, f).toBeLessThanOrEqual(k === 0 ? 2e-3 : 5e-3);
+    }
+  }, 300_000);
+
   it("one sandwich step: the same members, losses and all-reduced gradients (2 gloo processes) as Model.sandwichStep", async () => {
     const dir = mkdtempSync(join(tmpdir(), "todm-torch-step-"));
     const e = await engine();
@@ -120,5 +153,69 @@ describe.skipIf(missing !== null)("todm_torch against todm", () => {
       checked++;
     }
     expect(checked).toBe(Object.keys(got.grads).length);
-  });
+  }, 300_000);
+
+  it("round trip: todm init, 20 torchrun steps (2 processes = 1 process), todm subnets, export and transcribe", () => {
+    const dir = mkdtempSync(join(tmpdir(), "todm-torch-trip-"));
+    const corpus = makeCorpus(dir);
+    const tiny = ["model.featDim=80", "model.subsampleChannels=4", "model.dModel=16", "model.layers=3", "model.ffDim=32", "model.heads=4",
+      "model.stateSize=4", "model.predictorDim=16", "model.joinerDim=16", "data.tokenizer=\"char\"", "batch.maxFrames=1500", "batch.buckets=2",
+      "train.validEvery=0", "train.checkpointEvery=10", "train.loaderWorkers=0", `data.cacheDir=${JSON.stringify(join(dir, "cache"))}`];
+    const data = ["--train", corpus.train, "--valid", corpus.valid];
+    node(["train", "--out", join(dir, "init"), ...data, "--init-only", ...tiny.flatMap((x) => ["--set", x])]);
+    const init = join(dir, "init"); // init.safetensors and config.json
+    // 1. the same 20 steps (Supernet, KD, CTC, dropout 0.1, SpecAugment) on 2 gloo processes and on 1
+    torchrun(2, ["-m", "todm_torch.train", "--init", init, "--out", join(dir, "r2"), "--steps", "20"]);
+    py(["-m", "todm_torch.train", "--init", init, "--out", join(dir, "r1"), "--steps", "20"]);
+    const two = steps(join(dir, "r2")), one = steps(join(dir, "r1"));
+    expect(two.length).toBe(20);
+    expect(Math.max(...one.map((s) => s.utterances))).toBeGreaterThan(4); // batches that the ranks really split
+    one.forEach((s, i) => {
+      const t = two[i];
+      expect(t.subnets).toEqual(s.subnets);
+      // f32 gradients reduced in another order (per rank, then across): 1e-5 relative over 20 steps
+      expect(Math.abs(t.loss - s.loss), `step ${s.step}`).toBeLessThanOrEqual(1e-5 * s.loss);
+      // the members' losses are logged to 4 decimals
+      s.losses.forEach((l, k) => expect(Math.abs(t.losses[k] - l), `step ${s.step} member ${k}`).toBeLessThanOrEqual(1e-5 * l + 1e-4));
+    });
+    // 2. against todm itself: 3 steps from the same initial model, dropout off (the engines draw different
+    // masks), everything else the default recipe: the same sandwiches and losses (f32 in two engines: 1e-5)
+    node(["train", "--out", join(dir, "t0"), ...data, "--init-from", join(init, "init.safetensors"), "--config", join(init, "config.json"),
+      "--steps", "3", "--threads", "1", "--set", "train.dropout=0"]);
+    py(["-m", "todm_torch.train", "--init", init, "--out", join(dir, "p0"), "--steps", "3", "--set", "train.dropout=0"]);
+    const todm3 = steps(join(dir, "t0")), torch3 = steps(join(dir, "p0"));
+    expect(torch3.length).toBe(3);
+    todm3.forEach((s, i) => {
+      expect(torch3[i].subnets).toEqual(s.subnets);
+      expect(Math.abs(torch3[i].loss - s.loss), `step ${s.step}`).toBeLessThanOrEqual(1e-5 * s.loss);
+    });
+    // 3. todm reads the PyTorch run as its own: subnets, export of two subnets, transcribe with each
+    const r2 = join(dir, "r2");
+    const listing = node(["subnets", "--run", r2]);
+    expect(listing).toMatch(/L3-ff32-h4/);
+    expect(listing).toMatch(/L1-ff8-h2/);
+    const wav = join(dir, "audio", "valid0.wav");
+    const subs = ["L3-ff32-h4", "L1-ff8-h2"], files = subs.map((sub) => join(dir, `${sub}.safetensors`));
+    const todmText = subs.map((sub, k) => {
+      node(["export", "--run", r2, "--subnet", sub, "--out", files[k]]);
+      const line = node(["transcribe", "--model", files[k], wav]).trim();
+      expect(line.startsWith(wav)).toBe(true);
+      return line.split("\t")[1] ?? "";
+    });
+    // nothing lost between the formats: todm_torch reads each exported file and decodes the same text
+    const torchText = JSON.parse(py(["-c", `import json, torch
+from todm_torch.model import TodmModel, parse_metadata
+from todm_torch.data import features_of
+from todm_torch.safetensors import read_safetensors
+x = torch.from_numpy(features_of(${JSON.stringify(wav)}))[None]
+out = []
+for f in ${JSON.stringify(files)}:
+    sym = parse_metadata(read_safetensors(f)[1], f)[1]["symbols"]
+    out.append("".join(sym[i] for i in TodmModel.from_file(f).greedy(x, torch.tensor([x.shape[1]]))[0]))
+print(json.dumps(out))`])) as string[];
+    expect(torchText).toEqual(todmText);
+    // 4. todm resumes the PyTorch run's checkpoint (same layout of the optimizer state)
+    node(["train", "--resume", join(dir, "r1"), "--steps", "22", "--threads", "1"]);
+    expect(steps(join(dir, "r1")).map((s) => s.step).slice(-3)).toEqual([20, 21, 22]);
+  }, 900_000); // about a minute on an idle 2-core machine; the shared development machine is slower
 });

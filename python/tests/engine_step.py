@@ -44,13 +44,12 @@ def main(spec_path, out_path):
     rows = shard_rows(lens, world)[rank]
     step = SupernetStep(model)
     net = torch.nn.parallel.DistributedDataParallel(step, broadcast_buffers=False) if world > 1 else step
-    n_stats = 2 + 3 * len(plan["members"])
     if rows:
         sx, sl, st, stl = shard(x, lens, tok, tlens, rows)
         loss, stats = net(torch.from_numpy(sx), torch.from_numpy(sl), torch.from_numpy(st), torch.from_numpy(stl), plan,
                           spec["seed"], rows, world / b["B"])
     else:
-        loss, stats = step.idle(), torch.zeros(n_stats, dtype=torch.float64)
+        loss, stats = net(None, None, None, None, plan, 0, [], 0.0)
     loss.backward()
     if world > 1:
         torch.distributed.all_reduce(stats)

@@ -87,7 +87,10 @@ class SupernetStep(torch.nn.Module):
 
     def forward(self, feats, feat_lens, tokens, token_lens, plan, seed, rows, loss_weight):
         """rows: each utterance's index in the whole batch. Returns (loss to back-propagate, stats float64
-        [2 + 3·members]: lossSum, frames, then per member the sums of its RNN-T, KD and CTC losses)."""
+        [2 + 3·members]: lossSum, frames, then per member the sums of its RNN-T, KD and CTC losses).
+        feats None: this rank holds no utterance of the batch (idle)."""
+        if feats is None:
+            return self.idle(), torch.zeros(2 + 3 * len(plan["members"]), dtype=torch.float64)
         m = self.model
         c = m.cfg
         h, lens = m.frontend(feats, feat_lens)
@@ -130,5 +133,6 @@ class SupernetStep(torch.nn.Module):
 
     def idle(self):
         """The loss of a rank without utterances this step: zero, but it touches every parameter, so that
-        DDP's backward hooks fire on this rank too (its gradient contribution is 0)."""
+        DDP's backward hooks fire on this rank too (its gradient contribution is 0). Call it through the
+        DDP-wrapped forward (feats None), so that DDP prepares its backward as on the other ranks."""
         return sum((p * 0).sum() for p in self.model.parameters())
