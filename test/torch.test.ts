@@ -7,8 +7,10 @@
 //   engine, todm_torch's under torchrun with 2 gloo processes (the batch sharded as todm shards it):
 //   the same sandwich members, the same losses, and the same all-reduced gradients.
 // - The Python side's defaults are todm's DEFAULT_TRAIN.
-// - The round trip: `todm train --init-only`, 20 `torchrun` steps, `todm subnets`, `todm export` of two
-//   subnets, `todm transcribe` of a fixture utterance with each.
+// - The round trip: `todm train --init-only`, 20 `torchrun` steps (2 processes = 1 process), 3 steps
+//   against `todm train`'s, `todm subnets`, `todm export` of two subnets, `todm transcribe` of a fixture
+//   utterance with each (todm_torch decodes the exported files to the same text), and each engine
+//   resuming the other's checkpoint.
 // What it is not: a speed or WER comparison (python/bench/compare.sh, RESULTS.md).
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -217,5 +219,9 @@ print(json.dumps(out))`])) as string[];
     // 4. todm resumes the PyTorch run's checkpoint (same layout of the optimizer state)
     node(["train", "--resume", join(dir, "r1"), "--steps", "22", "--threads", "1"]);
     expect(steps(join(dir, "r1")).map((s) => s.step).slice(-3)).toEqual([20, 21, 22]);
+    // 5. and todm_torch resumes todm's (the checkpoint todm wrote at step 22)
+    const out = py(["-m", "todm_torch.train", "--out", join(dir, "r1"), "--resume", "--steps", "24"]);
+    expect(out).toMatch(/resuming from .*step-00000022\.safetensors/);
+    expect(steps(join(dir, "r1")).map((s) => s.step).slice(-2)).toEqual([23, 24]);
   }, 900_000); // about a minute on an idle 2-core machine; the shared development machine is slower
 });

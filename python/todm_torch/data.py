@@ -80,35 +80,62 @@ class ManifestError(ValueError):
     pass
 
 
-def load_manifest(path, symbols, max_duration):
-    """(utterances {audio, duration, text, tokens}, skipped) as src/data/corpus.ts keeps them, same order.
-    A char tokenizer's symbols; a line that is not JSON or lacks a field is an error naming file and line."""
+def load_manifest(path, symbols, max_duration, strict=False, ledger=None):
+    """(utterances {audio, duration, text, tokens}, skipped) as src/data/manifest.ts and corpus.ts keep them,
+    in the same order. Bad lines (not JSON, a missing or mistyped field, a missing audio file) and text the
+    char tokenizer cannot encode are skipped and counted by kind in `ledger` (a dict), or raise
+    ManifestError naming the file and line when `strict` (data.strict)."""
+    import json
     ids = {s: i for i, s in enumerate(symbols)}
     base = os.path.dirname(os.path.abspath(path))
+    ledger = {} if ledger is None else ledger
     utts, skipped = [], 0
+
+    def skip(kind, n, what):
+        nonlocal skipped
+        if strict:
+            raise ManifestError(f"{path}:{n}: {what}")
+        ledger[kind] = ledger.get(kind, 0) + 1
+        skipped += 1
+
     try:
         f = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: no such manifest") from None
-    import json
+    except OSError as e:
+        raise ManifestError(f"cannot read manifest {path}: {e}") from None
     with f:
-        for k, line in enumerate(f, 1):
+        for n, line in enumerate(f, 1):
             line = line.strip()
             if not line:
                 continue
             try:
                 o = json.loads(line)
-                audio, duration, raw = o["audio_filepath"], float(o["duration"]), o["text"]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                raise ManifestError(f"{path}:{k}: not a manifest line with audio_filepath, duration and text ({e})") from None
+            except json.JSONDecodeError as e:
+                skip("bad-json", n, f"not valid JSON ({e})")
+                continue
+            if not isinstance(o, dict):
+                skip("bad-json", n, "a manifest line must be a JSON object")
+                continue
+            audio, duration, raw = o.get("audio_filepath"), o.get("duration"), o.get("text")
+            if not isinstance(audio, str) or not audio:
+                skip("missing-field", n, 'missing or non-string field "audio_filepath"')
+                continue
+            if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration) or duration <= 0:
+                skip("missing-field", n, 'missing or invalid field "duration" (a positive number of seconds)')
+                continue
+            if not isinstance(raw, str):
+                skip("missing-field", n, 'missing or non-string field "text"')
+                continue
+            audio = audio if os.path.isabs(audio) else os.path.join(base, audio)
+            if not os.path.exists(audio):
+                skip("missing-audio", n, f"audio file {audio} does not exist")
+                continue
             if duration > max_duration:
                 continue
             text = normalize_text(raw)
             if not text or any(c not in ids for c in text):
-                skipped += 1  # todm skips it into the ledger as "unencodable-text"
+                skip("unencodable-text", n, "text is empty after normalisation" if not text else "text has a character the tokenizer cannot encode")
                 continue
-            audio = audio if os.path.isabs(audio) else os.path.join(base, audio)
-            utts.append({"audio": audio, "duration": duration, "text": text, "tokens": [ids[c] for c in text]})
+            utts.append({"audio": audio, "duration": float(duration), "text": text, "tokens": [ids[c] for c in text]})
     return utts, skipped
 
 

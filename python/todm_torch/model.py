@@ -79,7 +79,7 @@ def ssm_direction(u, s, c_re, c_im, d, lo, hi, a):
     dtA = a[None, :] * dt[:, None]
     dB = (torch.exp(dtA) - 1) / a[None, :]
     Cc = torch.complex(c_re, c_im) * dB
-    vander = torch.exp(dtA[:, :, None] * torch.arange(T, dtype=u.dtype))
+    vander = torch.exp(dtA[:, :, None] * torch.arange(T, dtype=u.dtype, device=u.device))
     k = 2 * torch.einsum("cn,cnl->cl", Cc, vander).real
     y = torch.fft.irfft(torch.fft.rfft(u.transpose(1, 2), n=2 * T) * torch.fft.rfft(k, n=2 * T), n=2 * T)[..., :T]
     return y.transpose(1, 2) + d * u
@@ -104,7 +104,7 @@ class DropoutMasks:
             n = int(lens[b])
             if n > 0:
                 keep[b, :n] = (torch.rand(n, W, generator=self.gens[b]) >= self.p).to(x.dtype)
-        return x * keep * (1.0 / (1.0 - self.p))
+        return x * keep.to(x.device) * (1.0 / (1.0 - self.p))
 
 
 class TodmModel(torch.nn.Module):
@@ -152,7 +152,7 @@ class TodmModel(torch.nn.Module):
 
     def state_tensors(self):
         """{name: float32 numpy array} of every tensor, in the parameter table's order."""
-        return {n: self.p(n).detach().float().numpy().copy() for n in self.names}
+        return {n: self.p(n).detach().float().cpu().numpy().copy() for n in self.names}
 
     def dropout(self, x, lens):
         if self.drop is not None:
@@ -183,11 +183,11 @@ class TodmModel(torch.nn.Module):
         # Whole padded batch at once: a causal convolution's valid frames never see the padding after
         # them, and frames at or past an utterance's length are zeroed. The backward direction runs on
         # each utterance reversed within its length (index t -> len-1-t, an involution on valid frames).
-        t = torch.arange(T)[None, :]
-        valid = t < lens[:, None].long()
+        t = torch.arange(T, device=x.device)[None, :]
+        valid = t < lens[:, None].long().to(x.device)
         y = ssm_direction(u, *par("fwd"), lo, hi, a)
         if not c["causal"]:
-            rev = torch.where(valid, lens[:, None].long() - 1 - t, t)[:, :, None].expand(B, T, C)
+            rev = torch.where(valid, lens[:, None].long().to(x.device) - 1 - t, t)[:, :, None].expand(B, T, C)
             y = y + torch.gather(ssm_direction(torch.gather(u, 1, rev), *par("bwd"), lo, hi, a), 1, rev)
         y = y * valid[:, :, None].to(y.dtype)
         # pairwise gating of heads (2i, 2i+1): [ya * sigmoid(yg), yg * sigmoid(ya)]
@@ -211,7 +211,7 @@ class TodmModel(torch.nn.Module):
         B, C, T2, F2 = h.shape
         h = h.permute(0, 2, 1, 3).reshape(B, T2, C * F2)
         h = h @ self.p("encoder.subsample.out.weight").T + self.p("encoder.subsample.out.bias")
-        lens = torch.tensor([min(T2, subsampled_length(int(t), c["causal"])) for t in feat_lens], dtype=torch.int32)
+        lens = torch.tensor([min(T2, subsampled_length(int(t), c["causal"])) for t in feat_lens], dtype=torch.int32, device=h.device)
         return h, lens
 
     def blocks(self, h, lens, sub=None):
@@ -234,10 +234,10 @@ class TodmModel(torch.nn.Module):
         """tokens [B, U] -> predictor output [B, U+1, P] over [blank, tokens]."""
         c = self.cfg
         B = tokens.shape[0]
-        ids = torch.cat([torch.zeros(B, 1, dtype=torch.long), tokens.long()], 1)
+        ids = torch.cat([torch.zeros(B, 1, dtype=torch.long, device=tokens.device), tokens.long()], 1)
         x = F.embedding(ids, self.p("predictor.embedding.weight"))
         L, H = c["predictorLayers"], c["predictorDim"]
-        h0 = torch.zeros(L, B, H, dtype=self.dtype)
+        h0 = torch.zeros(L, B, H, dtype=self.dtype, device=tokens.device)
         # torch's fused LSTM (what nn.LSTM calls), on our parameter tensors: gates i, f, g, o
         out, _, _ = torch.lstm(x, (h0, h0), self.lstm_weights(), True, L, 0.0, self.training, False, True)
         return out
@@ -252,13 +252,13 @@ class TodmModel(torch.nn.Module):
         """The auxiliary CTC head's per-utterance losses (0, without gradient, where the labels do not fit)."""
         logits = enc @ self.p("ctc.weight").T + self.p("ctc.bias")
         lp = torch.log_softmax(logits, -1).transpose(0, 1)
-        tl = torch.as_tensor(token_lens, dtype=torch.long)
+        tl = torch.as_tensor(token_lens, dtype=torch.long, device=enc.device)
         return F.ctc_loss(lp, tokens.long(), lens.long(), tl, blank=0, reduction="none", zero_infinity=True)
 
     def forward(self, feats, feat_lens, tokens, token_lens, sub=None):
         enc, lens = self.encode(feats, feat_lens, sub)
         logits = self.join(enc, self.predict(tokens))
-        losses = rnnt_loss(logits, tokens, lens, torch.as_tensor(token_lens, dtype=torch.int32))
+        losses = rnnt_loss(logits, tokens, lens, torch.as_tensor(token_lens, dtype=torch.int32, device=logits.device))
         return {"losses": losses, "enc": enc, "enc_lens": lens, "logits": logits}
 
     @torch.no_grad()
@@ -276,9 +276,10 @@ class TodmModel(torch.nn.Module):
             out, h, cc = torch.lstm(x, (h, cc), w, True, L, 0.0, False, False, True)
             return out[:, 0] @ g("joiner.pred.weight").T + g("joiner.pred.bias"), h, cc
 
-        h = torch.zeros(L, B, H, dtype=self.dtype)
-        cc = torch.zeros(L, B, H, dtype=self.dtype)
-        q, h, cc = step(torch.zeros(B, dtype=torch.long), h, cc)
+        dev = enc.device
+        h = torch.zeros(L, B, H, dtype=self.dtype, device=dev)
+        cc = torch.zeros(L, B, H, dtype=self.dtype, device=dev)
+        q, h, cc = step(torch.zeros(B, dtype=torch.long, device=dev), h, cc)
         hyps = [[] for _ in range(B)]
         for t in range(int(lens.max()) if B else 0):
             logits = torch.tanh(e[:, t] + q) @ g("joiner.out.weight").T + g("joiner.out.bias")

@@ -153,8 +153,8 @@ class ScaledAdam:
         ea, es = np.zeros(region_floats, np.float32), np.zeros(region_floats, np.float32)
         for i, off in enumerate(offsets):
             n = self.params[i].numel()
-            ea[off:off + n] = self.exp_avg[i].reshape(-1).numpy()
-            es[off:off + n] = self.exp_avg_sq[i].reshape(-1).numpy()
+            ea[off:off + n] = self.exp_avg[i].reshape(-1).cpu().numpy()
+            es[off:off + n] = self.exp_avg_sq[i].reshape(-1).cpu().numpy()
         tensors = {"exp_avg": ea, "exp_avg_sq": es, "tensor_state": self.tensor_state.numpy().reshape(-1).copy()}
         if self.clipping is not None:
             tensors["clipping_norms"] = self.clipping.norms.copy()

@@ -45,12 +45,13 @@ def kd_alpha(z, teacher_logp, tlens, ulens, alpha_neg, alpha_pos, clip):
     logq = torch.log_softmax(z, -1)
     q = logq.detach().exp()
     logw = teacher_logp - logq.detach()
-    t = torch.arange(T)[None, :, None]
-    u = torch.arange(U1)[None, None, :]
-    tl = torch.as_tensor(tlens).long()[:, None, None]
-    ul = torch.as_tensor(ulens).long()[:, None, None]
-    mask = ((t < tl) & (u <= ul)).to(z.dtype)
-    nodes = (torch.as_tensor(tlens).long() * (torch.as_tensor(ulens).long() + 1)).clamp(min=1).to(z.dtype)
+    dev = z.device
+    t = torch.arange(T, device=dev)[None, :, None]
+    u = torch.arange(U1, device=dev)[None, None, :]
+    tl = torch.as_tensor(tlens, device=dev).long()
+    ul = torch.as_tensor(ulens, device=dev).long()
+    mask = ((t < tl[:, None, None]) & (u <= ul[:, None, None])).to(z.dtype)
+    nodes = (tl * (ul + 1)).clamp(min=1).to(z.dtype)
     log_clip = math.log(clip)
 
     def branch(alpha):
@@ -94,7 +95,7 @@ class SupernetStep(torch.nn.Module):
         m = self.model
         c = m.cfg
         h, lens = m.frontend(feats, feat_lens)
-        tl = torch.as_tensor(token_lens, dtype=torch.int32)
+        tl = torch.as_tensor(token_lens, dtype=torch.int32, device=h.device)
         pred = m.predict(tokens)
         kd = plan["kd"]
         ctc_w = c.get("ctcWeight") or 0

@@ -15,7 +15,8 @@ continues them, and so does `todm train --resume`), best.safetensors and model.s
 Without torchrun it runs as one process (world size 1).
 What it is not: todm's data path in full (manifests with a char tokenizer only: no built-in corpus, no
 BPE, no speed perturbation, no on-disk feature cache), the end-of-run subnet scoring (run `todm eval
---run` and `todm export` on RUN_DIR), or a GPU trainer (the model runs on the CPU; NCCL is untested).
+--run` and `todm export` on RUN_DIR). Where CUDA is available each rank trains on its GPU (LOCAL_RANK)
+with NCCL: written for it, but untested (the development machine has no GPU).
 """
 import time
 
@@ -43,6 +44,7 @@ def parse_args(argv=None):
     p.add_argument("--minutes", type=float, help="train.maxMinutes (wall clock from the start of this process)")
     p.add_argument("--seed", type=int, help="train.seed")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even where CUDA is available (default: a GPU per rank if any)")
     p.add_argument("--feature-cache-mb", type=float, default=1024, help="features kept in memory per process (MB)")
     return p.parse_args(argv)
 
@@ -89,6 +91,18 @@ class FeatureCache:
 
 
 def main(argv=None):
+    """The command; bad input (a model file, a manifest line, an option) exits 2 with one line naming it."""
+    from .config import ConfigError
+    from .data import ManifestError
+    from .safetensors import ModelFileError
+    try:
+        _main(argv)
+    except (ConfigError, ManifestError, ModelFileError) as e:
+        print(f"todm_torch.train: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def _main(argv=None):
     a = parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import numpy as np
@@ -106,8 +120,12 @@ def main(argv=None):
 
     torch.set_num_threads(a.threads)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    cuda = torch.cuda.is_available() and not a.cpu
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if cuda else "cpu")
+    if cuda:
+        torch.cuda.set_device(device)
     if world > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() and os.environ.get("TODM_TORCH_BACKEND") == "nccl" else "gloo")
+        dist.init_process_group("nccl" if cuda else "gloo")
     lead = rank == 0
 
     def log(line):
@@ -173,26 +191,27 @@ def main(argv=None):
     symbols = tok["symbols"]
     T, S, O = cfg["train"], cfg["supernet"], cfg["optim"]
     # ---- data ----
-    train_utts, skipped = [], 0
+    train_utts, skipped, ledger = [], 0, {}
     for path in cfg["data"]["train"]:
-        u, s = load_manifest(path, symbols, cfg["data"]["maxDuration"])
+        u, k = load_manifest(path, symbols, cfg["data"]["maxDuration"], cfg["data"]["strict"], ledger)
         train_utts += u
-        skipped += s
+        skipped += k
     valid_utts = []
     for path in cfg["data"]["valid"]:
-        valid_utts += load_manifest(path, symbols, cfg["data"]["maxDuration"])[0]
+        valid_utts += load_manifest(path, symbols, cfg["data"]["maxDuration"], cfg["data"]["strict"], ledger)[0]
     if T["validUtterances"] > 0:
         valid_utts = valid_utts[:T["validUtterances"]]
     if not train_utts:
-        fail("no training utterances left after skipping unencodable text")
+        fail("no training utterances left after skipping bad input")
     log(f"train: {len(train_utts)} utterances, {sum(u['duration'] for u in train_utts) / 3600:.2f} h "
-        f"({skipped} skipped: unencodable text); valid: {len(valid_utts)}; {world} process(es)")
+        f"(skipped: {json.dumps(ledger) if ledger else 'none'}); valid: {len(valid_utts)}; {world} process(es)")
     plan_frames = [frames_for(u["duration"]) for u in train_utts]
     feat_frames = [audio_frames(u["audio"]) for u in train_utts]  # what todm's shards are balanced by
     cache = FeatureCache(train_utts, a.feature_cache_mb * 2**20)
     vcache = FeatureCache(valid_utts, float("inf"))
 
     # ---- model, optimizer, subnets ----
+    model.to(device)
     opt = ScaledAdam(model.trainable(), lr=O["baseLr"], clipping_scale=O["clippingScale"])
     if opt_state:
         offsets, _ = optimizer_offsets(model)
@@ -200,7 +219,8 @@ def main(argv=None):
     subnets = list_subnets(model.cfg, S)
     vsubs = validation_subnets(subnets, S["validate"]) if S["enabled"] else subnets[:1]
     step_module = SupernetStep(model)
-    net = torch.nn.parallel.DistributedDataParallel(step_module, broadcast_buffers=False) if world > 1 else step_module
+    ddp_opts = {"device_ids": [device.index]} if cuda else {}
+    net = torch.nn.parallel.DistributedDataParallel(step_module, broadcast_buffers=False, **ddp_opts) if world > 1 else step_module
     pos = pos or {"step": 0, "epoch": 0, "batchInEpoch": 0, "elapsedSec": 0.0, "bestWer": None, "bestStep": None}
     t0 = time.time() - pos["elapsedSec"]
     log_path = os.path.join(a.out, "log.jsonl")
@@ -227,7 +247,7 @@ def main(argv=None):
                 feats = [vcache.get(i) for i in idx]
                 x, lens, _, _ = collate({i: f for i, f in zip(idx, feats)}, valid_utts, idx)
                 for k, s in enumerate(vsubs):
-                    for i, hyp in zip(idx, model.greedy(torch.from_numpy(x), torch.from_numpy(lens), s["spec"])):
+                    for i, hyp in zip(idx, model.greedy(torch.from_numpy(x).to(device), torch.from_numpy(lens), s["spec"])):
                         e, n = word_errors(valid_utts[i]["text"], decode(hyp))
                         errors[k] += e
                         words += n if k == 0 else 0
@@ -251,7 +271,7 @@ def main(argv=None):
             if T["maxSteps"] > 0 and pos["step"] >= T["maxSteps"]:
                 stopped = "steps"
                 break
-            flag = torch.tensor([1.0 if time.time() - t0 >= budget else 0.0])
+            flag = torch.tensor([1.0 if time.time() - t0 >= budget else 0.0], device=device)
             if world > 1:
                 dist.broadcast(flag, 0)  # rank 0's clock decides, so every rank stops at the same step
             if flag.item() > 0:
@@ -275,19 +295,20 @@ def main(argv=None):
                 need = min(int(flens.max()), 7)  # parallel.ts shardBatch: T at least min(batch T, 7)
                 if x.shape[1] < need:
                     x = np.pad(x, ((0, 0), (0, need - x.shape[1]), (0, 0)))
-                loss, stats = net(torch.from_numpy(x), torch.from_numpy(lens), torch.from_numpy(tokens), torch.from_numpy(tlens),
+                loss, stats = net(torch.from_numpy(x).to(device), torch.from_numpy(lens), torch.from_numpy(tokens).to(device), torch.from_numpy(tlens),
                                   plan, hash_seed(T["seed"], step), rows, world / B)
             else:
                 loss, stats = net(None, None, None, None, plan, 0, [], 0.0)
             finite = math.isfinite(float(loss))
             if world > 1:
-                ok = torch.tensor([1.0 if finite else 0.0])
+                ok = torch.tensor([1.0 if finite else 0.0], device=device)
                 dist.all_reduce(ok, op=dist.ReduceOp.MIN)
                 finite = ok.item() > 0
             if finite:
                 loss.backward()  # DDP all-reduces the gradients here
                 finite = all(bool(torch.isfinite(p.grad).all()) for p in model.trainable() if p.grad is not None)
             if world > 1:
+                stats = stats.to(device)
                 dist.all_reduce(stats)
             pos["batchInEpoch"] += 1
             if not finite:
@@ -301,7 +322,7 @@ def main(argv=None):
             opt.lr = lr
             opt.step()
             pos["step"] += 1
-            st = stats.tolist()
+            st = stats.cpu().tolist()
             sec = float(flens.sum()) / 100
             audio_total += sec
             loss_value = st[0] / B
