@@ -31,7 +31,8 @@ import { makeCorpus } from "./corpus.js";
 import { readAudioAt } from "../src/audio/read.js";
 import { fbank } from "../src/engine/features.js";
 
-const PY = "/usr/bin/python3";
+// Debian's python (the one with python3-torch); TODM_PYTHON picks another (a venv's, or a missing one to see the skip)
+const PY = process.env.TODM_PYTHON ?? "/usr/bin/python3";
 const ROOT = new URL("..", import.meta.url).pathname;
 const PYDIR = join(ROOT, "python");
 // nice: the tests share the machine; OPENBLAS_NUM_THREADS=1: one BLAS thread per process, as the bench runs
