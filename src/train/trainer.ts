@@ -6,7 +6,8 @@
 //   log.jsonl            one line per step ({"type":"step",...}) and per validation ({"type":"valid",...})
 //   checkpoints/         step-<8 digits>.safetensors (model + optimizer + position), the newest K kept
 //   best.safetensors     the model with the best validation WER so far
-//   model.safetensors    the final model
+//   model.safetensors    the final model, or the running average of the weights when it validates better (average.ts)
+//   model-avg.safetensors / model-final.safetensors   the other of the two
 //   curves.svg           loss and validation WER over steps
 // Determinism: the batch order, dropout masks and SpecAugment masks are functions of (seed, epoch,
 // step), so a run resumed from a checkpoint reproduces the losses of an uninterrupted run.
