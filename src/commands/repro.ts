@@ -9,7 +9,9 @@
 //
 // Every step is a child `todm` process whose exact command line is logged and written into the report.
 // A finished step (its model file or eval report exists) is skipped, an interrupted training is resumed
-// from its checkpoints: run the same command again to continue after a kill or across sessions.
+// from its checkpoints: run the same command again to continue after a kill or across sessions. The
+// runs build no LM (lm.enabled=false): the experiment scores greedy search, and the timed wall times
+// stay those of training.
 //
 //   todm repro --out runs/repro-synth --steps 400                       # the built-in synthetic corpus
 //   todm repro --out runs/repro-kathleen --train k.train.jsonl --valid k.valid.jsonl --test k.test.jsonl
@@ -154,7 +156,7 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   const common = (dir: string, seed: number, extra: string[], fresh = false) => {
     const resume = !fresh && existsSync(join(dir, "checkpoints")) && readdirSync(join(dir, "checkpoints")).some((f) => f.endsWith(".safetensors"));
     return ["train", ...(resume ? ["--resume", dir] : ["--out", dir]), ...dataArgs, "--steps", String(o.steps), "--seed", String(seed), "--threads", String(o.threads),
-      ...[...sets, "train.maxMinutes=0", "train.validEvery=0", ...extra].flatMap((s) => ["--set", s])];
+      ...[...sets, "train.maxMinutes=0", "train.validEvery=0", "lm.enabled=false", ...extra].flatMap((s) => ["--set", s])];
   };
   const trainJob = (id: string, seed: number, extra: string[]): Job => {
     const dir = join(out, id);

@@ -33,7 +33,8 @@ export function openSource(engine: Engine, cfg: TrainConfig, opts: { out: string
     const checkpoint = loadCheckpoint(engine, path);
     const saved = checkpoint.trainConfig as TrainConfig | null;
     // the budget and the thread count belong to this invocation, not to the run
-    if (saved) cfg = { ...saved, supernet: saved.supernet ?? structuredClone(DEFAULT_SPACE), train: { ...saved.train, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps, threads: cfg.train.threads } };
+    // the LM settings act only at the end: this command's (a run saved before them had none)
+    if (saved) cfg = { ...saved, supernet: saved.supernet ?? structuredClone(DEFAULT_SPACE), train: { ...saved.train, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps, threads: cfg.train.threads }, lm: cfg.lm };
     log(`resuming from ${path} (step ${checkpoint.position.step}, epoch ${checkpoint.position.epoch})`);
     return { cfg, checkpoint, tokenizer: checkpoint.tokenizer };
   }
