@@ -71,6 +71,15 @@ export interface TrainConfig {
   };
   /** The Supernet (src/model/supernet.ts): search space, sandwich sampling, distillation, dropout rule. */
   supernet: SupernetSpace;
+  /** The n-gram LM the run builds and tunes at its end (src/train/lm.ts); read from the command line on resume too. */
+  lm: {
+    enabled: boolean; // build RUN_DIR/subnets/lm.tlm (single model: RUN_DIR/lm.tlm) from the training text and tune its weight
+    order: number; // n-gram order over the tokenizer's units
+    maxMb: number; // size limit of the LM file, MiB (the min count is raised until it fits)
+    tuneUtterances: number; // the first N validation utterances the weight is tuned on (0 = all)
+    beam: number; // beam of the tuning search
+    grid: number[]; // the LM weights tried
+  };
 }
 
 /**
@@ -110,6 +119,9 @@ export const DEFAULT_TRAIN: TrainConfig = {
     shareFrontend: true, speedPerturb: SPEED_PERTURB, prunedWarmupSteps: null, average: { ...AVERAGE },
   },
   supernet: structuredClone(DEFAULT_SPACE),
+  // A character 6-gram at most 4 MiB: RESULTS.md "A first look at the LM" (2.69 MiB, built in 1.1 s; λ 0.2-0.3
+  // best of 0.1..1 on 200 valid utterances). The tuning is timed in RESULTS.md "The run's LM".
+  lm: { enabled: true, order: 6, maxMb: 4, tuneUtterances: 200, beam: 4, grid: [0.1, 0.2, 0.3, 0.4, 0.5] },
 };
 
 /** The pruned loss's warm-up in steps: train.prunedWarmupSteps, or 0.4·optim.lrBatches when null (icefall's 2000 / 5000). */

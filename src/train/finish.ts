@@ -2,8 +2,9 @@
 // final validation, RUN_DIR/model.safetensors (the better of the final and the averaged weights when the
 // run averaged them: average.ts) and curves.svg; for a Supernet run, the chosen subnets
 // scored on the test split (src/eval/subnets.ts, what `todm eval --run` does) and each exported as a
-// standalone model (export.ts, what `todm export` does). Also the --init-only model. Not here: the
-// steps (loop.ts).
+// standalone model (export.ts, what `todm export` does); the run's n-gram LM built and its weight tuned
+// (lm.ts), named with that weight in the exported subnets' metadata (a single model: in model.safetensors).
+// Also the --init-only model. Not here: the steps (loop.ts).
 
 import { existsSync, mkdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
@@ -12,8 +13,11 @@ import { runEvalSubnets } from "../eval/subnets.js";
 import { writeFileAtomic } from "../io/safetensors.js";
 import { saveModel } from "../model/io.js";
 import { linePlot } from "../util/plot.js";
+import type { TrainingData } from "../data/dataset.js";
+import { supernetSpec } from "../model/config.js";
 import type { Validation } from "./data.js";
 import { runExport } from "./export.js";
+import { buildAndTuneRunLm, type RunLmResult } from "./lm.js";
 import type { StopReason } from "./loop.js";
 import type { Run } from "./open.js";
 import { readRunLog } from "./rundir.js";
@@ -27,7 +31,7 @@ export function writeInitModel(run: Run, initFrom: string | undefined): string {
 }
 
 /** The end of the run after the loop stopped; returns the model file written (the checkpoint after a signal). */
-export async function finishRun(run: Run, validation: Validation, stoppedBy: StopReason, elapsedSec: number): Promise<string> {
+export async function finishRun(run: Run, validation: Validation, stoppedBy: StopReason, elapsedSec: number, data: TrainingData): Promise<string> {
   const { pos, space, log, average } = run;
   pos.elapsedSec = elapsedSec;
   const ckpt = run.checkpoint(elapsedSec);
@@ -40,17 +44,21 @@ export async function finishRun(run: Run, validation: Validation, stoppedBy: Sto
       (space.enabled ? `; subnets: ${fmtWers(wers)}` : ""));
   }
   const modelPath = join(run.dir, "model.safetensors");
-  const info = { step: pos.step, validWer: wer, trainSeconds: pos.elapsedSec };
+  let info: Record<string, unknown> = { step: pos.step, validWer: wer, trainSeconds: pos.elapsedSec };
   if (average.count > 0) {
-    await keepBetterOfAverage(run, validation, wers, info);
+    info = await keepBetterOfAverage(run, validation, wers, info);
   } else {
     if (wers && wer !== null) run.writeLog(validRecord(run, wers));
     if (average.enabled) log(`weight averaging: no snapshot taken (${average.start === null ? "the run ended before train.average.start" : `started at step ${average.start}, fewer than train.average.every steps before the end`}); model.safetensors holds the final weights`);
     saveModel(modelPath, run.model, run.tokenizer, { "todm.info": JSON.stringify(info) });
   }
+  // a single model's LM beside model.safetensors, which names it (tuned on the weights just chosen); a
+  // Supernet's beside its exported subnets
+  const lm = space.enabled ? null : await runLmSafely(run, data, join(run.dir, "lm.tlm"));
+  if (lm) saveModel(modelPath, run.model, run.tokenizer, { "todm.info": JSON.stringify(info), "todm.lm": JSON.stringify({ file: "lm.tlm", weight: lm.weight }) });
   writePlot(run.dir);
   log(`wrote ${modelPath} and ${join(run.dir, "curves.svg")}`);
-  if (space.enabled) await finishSupernet(run);
+  if (space.enabled) await finishSupernet(run, data);
   return modelPath;
 }
 
@@ -73,7 +81,7 @@ function validRecord(run: Run, wers: Map<string, number>, weights?: "final" | "a
  * chosen model's `valid` record is written last, so that the readers of the last validation (export,
  * eval --run) see the weights of model.safetensors. The model is left holding the chosen weights.
  */
-async function keepBetterOfAverage(run: Run, validation: Validation, finalWers: Map<string, number> | null, info: Record<string, unknown>): Promise<void> {
+async function keepBetterOfAverage(run: Run, validation: Validation, finalWers: Map<string, number> | null, info: Record<string, unknown>): Promise<Record<string, unknown>> {
   const { engine, model, average, dir, log } = run;
   const finalWeights = engine.read(model.params.paramPtr, model.params.trainableFloats);
   average.loadInto();
@@ -105,14 +113,17 @@ async function keepBetterOfAverage(run: Run, validation: Validation, finalWers: 
   const stale = join(dir, chosen === "average" ? "model-avg.safetensors" : "model-final.safetensors");
   if (existsSync(stale)) unlinkSync(stale);
   log(`wrote ${join(dir, files.average)} (averaged) and ${join(dir, files.final)} (final)`);
+  const largestOf = chosen === "average" ? avgWers : finalWers;
+  return { ...info, validWer: largest(largestOf), weights: chosen, average: summary }; // what model.safetensors says
 }
 
 /**
  * The end of a Supernet run: the chosen subnets (supernet.export, default the validated ones) scored on the
  * test split (the built-in corpus's, else the first validation manifest) into RUN_DIR/subnets.md and
- * subnets.svg, and each exported as a standalone model to RUN_DIR/subnets/<name>.safetensors.
+ * subnets.svg; the run's LM built to RUN_DIR/subnets/lm.tlm and its weight tuned with the largest (lm.ts);
+ * each subnet exported as a standalone model to RUN_DIR/subnets/<name>.safetensors that names the LM with W.
  */
-async function finishSupernet(run: Run): Promise<void> {
+async function finishSupernet(run: Run, data: TrainingData): Promise<void> {
   const { cfg, dir, engine, log } = run;
   const names = cfg.supernet.export?.length ? cfg.supernet.export : run.validSubs.map((s) => s.name);
   const test = cfg.data.train.length ? cfg.data.valid[0] : join(corpusCacheDir(cfg.data.cacheDir, cfg.data.corpus ?? "v1"), "test.jsonl");
@@ -123,7 +134,21 @@ async function finishSupernet(run: Run): Promise<void> {
     log("no test data to score the subnets on (give --valid): RUN_DIR/subnets.md not written");
   }
   mkdirSync(join(dir, "subnets"), { recursive: true });
-  for (const n of names) runExport(engine, { run: dir, subnet: n, out: join(dir, "subnets", `${n}.safetensors`), log });
+  const lm = await runLmSafely(run, data, join(dir, "subnets", "lm.tlm"));
+  for (const n of names) {
+    const out = join(dir, "subnets", `${n}.safetensors`);
+    runExport(engine, { run: dir, subnet: n, out, log, ...(lm ? { lm: lm.path, lmWeight: lm.weight, lmInPlace: true } : { noLm: true }) });
+  }
+}
+
+/** The run's LM (lm.ts) with the whole model; a failure is logged and the run ends without an LM. */
+async function runLmSafely(run: Run, data: TrainingData, path: string): Promise<RunLmResult | null> {
+  try {
+    return await buildAndTuneRunLm(run, data, supernetSpec(run.model.cfg), path);
+  } catch (e) {
+    run.log(`no LM: ${(e as Error).message}`);
+    return null;
+  }
 }
 
 /** curves.svg from log.jsonl: training loss (smoothed) and validation WER against steps. */

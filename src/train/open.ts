@@ -35,8 +35,9 @@ export function openSource(engine: Engine, cfg: TrainConfig, opts: { out: string
     const checkpoint = loadCheckpoint(engine, path);
     const saved = checkpoint.trainConfig as TrainConfig | null;
     // the budget and the thread count belong to this invocation, not to the run; a run saved before
-    // train.average existed continues without averaging
-    if (saved) cfg = { ...saved, supernet: saved.supernet ?? structuredClone(DEFAULT_SPACE), train: { ...saved.train, average: saved.train.average ?? { ...AVERAGE_OFF }, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps, threads: cfg.train.threads } };
+    // train.average existed continues without averaging; the LM settings act only at the end: this
+    // command's (a run saved before them had none)
+    if (saved) cfg = { ...saved, supernet: saved.supernet ?? structuredClone(DEFAULT_SPACE), train: { ...saved.train, average: saved.train.average ?? { ...AVERAGE_OFF }, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps, threads: cfg.train.threads }, lm: cfg.lm };
     log(`resuming from ${path} (step ${checkpoint.position.step}, epoch ${checkpoint.position.epoch})`);
     return { cfg, checkpoint, tokenizer: checkpoint.tokenizer };
   }

@@ -64,6 +64,6 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   const t0 = Date.now() - run.pos.elapsedSec * 1000;
   const { stoppedBy, lastLoss } = await trainLoop(run, loader, planFor, valid, t0, opts.status ?? statusLine());
   for (const line of data.ledger.report()) log(line); // bad input met while loading batches, if any
-  const modelPath = await finishRun(run, valid, stoppedBy, (Date.now() - t0) / 1000);
+  const modelPath = await finishRun(run, valid, stoppedBy, (Date.now() - t0) / 1000, data);
   return { steps: run.pos.step, finalLoss: lastLoss, bestWer: run.pos.bestWer, modelPath, stoppedBy };
 }
