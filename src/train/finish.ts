@@ -49,7 +49,7 @@ export async function finishRun(run: Run, validation: Validation, stoppedBy: Sto
     saveModel(modelPath, run.model, run.tokenizer, { "todm.info": JSON.stringify(info) });
   }
   writePlot(run.dir);
-  log(`wrote ${modelPath} and ${join(run.dir, "curves.svg")}`);
+  log(`wrote ${average.count > 0 ? "" : `${modelPath} and `}${join(run.dir, "curves.svg")}`);
   if (space.enabled) await finishSupernet(run);
   return modelPath;
 }
