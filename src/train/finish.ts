@@ -57,7 +57,7 @@ export async function finishRun(run: Run, validation: Validation, stoppedBy: Sto
   const lm = space.enabled ? null : await runLmSafely(run, data, join(run.dir, "lm.tlm"));
   if (lm) saveModel(modelPath, run.model, run.tokenizer, { "todm.info": JSON.stringify(info), "todm.lm": JSON.stringify({ file: "lm.tlm", weight: lm.weight }) });
   writePlot(run.dir);
-  log(`wrote ${modelPath} and ${join(run.dir, "curves.svg")}`);
+  log(`wrote ${average.count > 0 ? "" : `${modelPath} and `}${join(run.dir, "curves.svg")}`);
   if (space.enabled) await finishSupernet(run, data);
   return modelPath;
 }
