@@ -158,8 +158,8 @@ program
   .option("--seed <s>", "seed of the bootstrap resampling (1000 draws)", "0")
   .option("--strict", "stop at the first bad item instead of skipping and counting it", false)
   .option("--build <name>", "force a build: simd or relaxed-simd (default: the best the runtime supports)")
-  .option("--lm <file>", "shallow fusion with this LM file (todm lm) in modified beam search (beam 1 included)")
-  .option("--lm-weight <w>", "the LM weight λ: score + λ·ln P_LM(token | history)", "0.3")
+  .option("--lm <file>", "adds beam N with shallow fusion of this LM file (todm lm; beam 1 included) and the paired bootstrap 95% interval of (beam N + LM) - (beam N) in WER and CER points; with --run: per subnet (e.g. RUN_DIR/subnets/lm.tlm)")
+  .option("--lm-weight <w>", "the LM weight λ: score + λ·ln P_LM(token | history) (with --run default: the run's recorded weight, else 0.3)", "0.3")
   .option("--lm-eos", "also add λ·ln P_LM(</s>) at the end of the utterance", false)
   .option("--lodr <file>", "with --lm: LODR, subtract this low-order LM (a bigram of the training text: todm lm --order 2)")
   .option("--lodr-weight <w>", "the LODR weight: - w·ln P_low(token | history) (not tuned yet)", "0.1")
@@ -176,11 +176,12 @@ program
     const engine = await createEngine({ build: opts.build });
     if (opts.run !== undefined) {
       if (opts.subnet !== undefined || opts.report !== undefined) throw new Error("eval --run: use --subnets a,b,c (and --table, --plot) instead of --subnet and --report");
-      if (opts.lm !== undefined || opts.tuneLm !== undefined) throw new Error("eval --run: --lm and --tune-lm go with --model");
+      if (opts.tuneLm !== undefined || opts.lodr !== undefined || opts.lmEos) throw new Error("eval --run: --tune-lm, --lodr and --lm-eos go with --model");
       const { runEvalSubnets } = await import("./eval/subnets.js");
       await runEvalSubnets(engine, {
         run: opts.run, data: opts.data, subnets: opts.subnets, beam: opts.beam === undefined ? 1 : Number(opts.beam), modelFile: opts.modelFile,
         table: opts.table, plot: opts.plot, limit, batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
+        lm: opts.lm, lmWeight: cmd.getOptionValueSource("lmWeight") === "default" ? undefined : Number(opts.lmWeight),
       });
       return;
     }

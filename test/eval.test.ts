@@ -1,7 +1,8 @@
 // eval, transcribe, average and the model-path resolver, end to end on a tiny model overfitted to one
 // synthetic utterance (tones standing for characters). Ground truth: the utterance's own transcript
 // (the model is trained until greedy search reproduces it), word counts done by hand, the mean of
-// checkpoints computed here in float64, and decoding an utterance alone versus inside a padded batch.
+// checkpoints computed here in float64, and decoding an utterance alone versus inside a padded batch;
+// eval's CER columns and paired LM interval recomputed from its report's per-utterance hypotheses.
 // The CLI runs as `node dist/cli.js` (build first: `npm run build`).
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +20,9 @@ import { readAudioAt } from "../src/audio/read.js";
 import { readAudioWindows } from "../src/audio/windows.js";
 import { DataError } from "../src/data/errors.js";
 import { normalizeText } from "../src/data/normalize.js";
+import { charErrors, pairedBootstrap, scoringWords } from "../src/eval/wer.js";
+import { estimateKneserNey } from "../src/lm/estimate.js";
+import { encodeLm } from "../src/lm/format.js";
 import { DEFAULT_MODEL, type ModelConfig } from "../src/model/config.js";
 import { loadCheckpoint, saveCheckpoint } from "../src/train/checkpoint.js";
 import { encodeModel, loadModel, saveModel } from "../src/model/io.js";
@@ -204,6 +208,38 @@ describe("commands", () => {
     expect(log.some((l) => l.startsWith("skipped: 2"))).toBe(true);
     expect(log.some((l) => l.includes(`${bad}:`))).toBe(true);
     await expect(runEval(e, { model: runDir, data: manifest, strict: true, progress: false, log: () => {} })).rejects.toThrow(/test\.jsonl:3|corrupt\.wav/);
+  });
+
+  it("eval --lm: CER columns and the paired (beam 4 + LM) - (beam 4) interval, recomputed from the report's per-utterance counts", async () => {
+    const manifest = join(dir, "pair.jsonl");
+    writeFileSync(manifest, [
+      JSON.stringify({ audio_filepath: "utt.wav", duration: 1, text: "Hi ho." }),
+      JSON.stringify({ audio_filepath: "utt.wav", duration: 1, text: "HO HI HUM" }),
+      JSON.stringify({ audio_filepath: "utt.wav", duration: 1, text: "HI" }),
+    ].join("\n") + "\n");
+    const lmFile = join(dir, "pair.tlm");
+    writeFileSync(lmFile, encodeLm(estimateKneserNey(["HO HI", "HI HI HO"].map((t) => tok.encode(t)), { order: 3, vocab: tok.size }).tables, tok.toJSON()));
+    const log: string[] = [];
+    const rep = await runEval(e, { model: runDir, data: manifest, lm: lmFile, lmWeight: 0.7, seed: 2, progress: false, log: (l) => log.push(l) });
+    expect(rep.results.map((r) => r.search)).toEqual(["greedy", "beam 4", "beam 4 + LM 0.7"]);
+    // CER: the characters' edit distances of the printed hypotheses (charErrors, tested against brute force in wer.test.ts), pooled
+    for (const [k, r] of rep.results.entries()) {
+      const c = rep.hypotheses.map((h) => charErrors(h.ref, h.hyps[k].hyp));
+      expect(r.charErrors).toBe(c.reduce((t, x) => t + x.errors, 0));
+      expect(r.chars).toBe(5 + 9 + 2); // HI HO, HO HI HUM, HI (reference characters, spaces included)
+      expect(r.cer).toBeCloseTo((100 * r.charErrors) / r.chars, 10);
+    }
+    expect(rep.results[1].charErrors).toBeGreaterThan(0); // HO HI HUM against HI HO
+    const [p] = rep.paired!;
+    expect([p.a, p.b, p.utterances]).toEqual(["beam 4 + LM 0.7", "beam 4", 3]);
+    expect(p.wer).toBeCloseTo(rep.results[2].wer - rep.results[1].wer, 10);
+    expect(p.cer).toBeCloseTo(rep.results[2].cer - rep.results[1].cer, 10);
+    const counts = (k: number) => rep.hypotheses.map((h) => ({ errors: h.hyps[k].errors, words: scoringWords(h.ref).length }));
+    expect(p.werCi).toEqual(pairedBootstrap(counts(2), counts(1), { seed: 2 }));
+    expect(log.some((l) => /^paired, 3 utterances \(bootstrap 95%\): \(beam 4 \+ LM 0\.7\) - \(beam 4\): WER [+-]\d+\.\d\d points \[.*\] \(.*relative.*\); CER /.test(l))).toBe(true);
+    expect(log.some((l) => /CER%/.test(l))).toBe(true);
+    // without an LM: no paired line
+    expect((await runEval(e, { model: runDir, data: manifest, progress: false, log: () => {} })).paired).toBeUndefined();
   });
 
   it("eval reads a LibriSpeech split directory and a subnet by name", async () => {

@@ -401,3 +401,103 @@ describe("kd_alpha: lattice, accumulation, scales", () => {
     expect(() => kdAlpha(e, z, logSoftmaxRows(logits, 5), [2], [1], [1], dims, { clip: 0 })).toThrow(/clip/);
   });
 });
+
+// ---------------------------------------------------------------- the pruned band (kd_alpha_band_forward_backward)
+
+/**
+ * A band problem cut from a full-lattice one: random non-decreasing starts s[b,t] in 0..U1-1 and width R;
+ * band node (t, r) is lattice node (t, s + r), a node while s + r <= U_b. The band tensors copy those rows
+ * and hold NaN elsewhere (the kernel must neither read nor write them).
+ */
+function bandProblem(p: Problem, R: number, seed: number) {
+  const { B, T, U1, V } = p.dims;
+  const r = rng(seed);
+  const ranges = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    let s = 0;
+    for (let t = 0; t < T; t++) {
+      s = Math.min(U1 - 1, s + (r() < 0.4 ? Math.floor(r() * 3) : 0));
+      ranges[b * T + t] = s;
+    }
+  }
+  const n = B * T * R * V;
+  const student = new Float32Array(n).fill(NaN), teacher = new Float32Array(n).fill(NaN);
+  const nodes: { b: number; band: number; full: number }[] = []; // offsets of each node's row
+  const S = Float32Array.from(p.student), L = Float32Array.from(p.teacher);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < p.tlens[b]; t++) {
+      for (let k = 0; k < R; k++) {
+        const u = ranges[b * T + t] + k;
+        if (u > p.ulens[b]) continue;
+        const band = ((b * T + t) * R + k) * V, full = ((b * T + t) * U1 + u) * V;
+        student.set(S.subarray(full, full + V), band);
+        teacher.set(L.subarray(full, full + V), band);
+        nodes.push({ b, band, full });
+      }
+    }
+  }
+  return { ranges, student, teacher, nodes, R };
+}
+
+function runBand(e: Engine, p: Problem, bp: ReturnType<typeof bandProblem>, naive: boolean, dInit: Float32Array) {
+  const { B, T, V } = p.dims;
+  return e.scoped(() => {
+    const z = e.upload(bp.student), lp = e.upload(bp.teacher), rg = e.upload(bp.ranges, "i32");
+    const tl = e.upload(p.tlens, "i32"), ul = e.upload(p.ulens, "i32"), sc = e.upload(p.scales);
+    const losses = e.alloc(B), d = e.upload(dInit);
+    const scratch = e.alloc(e.wasm.kd_alpha_scratch(V));
+    const fn = naive ? e.wasm.kd_alpha_band_forward_backward_naive : e.wasm.kd_alpha_band_forward_backward;
+    fn(losses, d, z, lp, tl, ul, sc, rg, scratch, B, T, bp.R, V, p.alphaNeg, p.alphaPos, p.clip);
+    return { losses: e.read(losses, B), grad: e.read(d, dInit.length) };
+  });
+}
+
+describe("kd_alpha on the pruned band", () => {
+  it("losses are the float64 divergences averaged over the band's lattice nodes; KL gradients are (q - p)/|N_b|; nothing else is touched", async () => {
+    for (const e of await bothBuilds()) {
+      fc.assert(
+        fc.property(
+          fc.record({ B: fc.integer({ min: 1, max: 3 }), T: fc.integer({ min: 1, max: 5 }), U1: fc.integer({ min: 1, max: 6 }), V: fc.oneof(fc.integer({ min: 2, max: 33 }), fc.constant(256)) }),
+          fc.integer({ min: 1, max: 4 }), fc.constantFrom(...ALPHAS), fc.integer(),
+          (dims, R, alphas, seed) => {
+            const p = randomProblem(seed, dims, 3, 3, alphas, 5);
+            const bp = bandProblem(p, R, seed ^ 0x51);
+            const d0 = Float32Array.from(randn(dims.B * dims.T * R * dims.V, rng(seed ^ 9)));
+            const got = runBand(e, p, bp, false, d0), twin = runBand(e, p, bp, true, d0);
+            // reference: nodeDiv64 over the band's nodes, read from the FULL lattice's rows
+            const want = Array.from({ length: dims.B }, (_, b) => {
+              const mine = bp.nodes.filter((x) => x.b === b);
+              if (!mine.length) return 0;
+              const dn = mine.reduce((s, x) => s + nodeDiv64(p.student, p.teacher, x.full, dims.V, p.alphaNeg, p.clip).d, 0) / mine.length;
+              const dp = mine.reduce((s, x) => s + nodeDiv64(p.student, p.teacher, x.full, dims.V, p.alphaPos, p.clip).d, 0) / mine.length;
+              return Math.max(dn, dp);
+            });
+            // as the lattice test above: divergences from f32 log-probs, logits ±3: 1e-5 relative
+            checkOp("band losses", got.losses, want, 1e-6, 1e-5);
+            checkOp("band losses, naive twin", twin.losses, got.losses, 1e-6, 1e-5);
+            const inside = new Set(bp.nodes.flatMap((x) => Array.from({ length: dims.V }, (_, k) => x.band + k)));
+            for (let i = 0; i < d0.length; i++) if (!inside.has(i)) expect(Object.is(got.grad[i], d0[i])).toBe(true);
+            if (alphas[0] === 1 && alphas[1] === 1) {
+              const grad = Float64Array.from(d0);
+              for (let b = 0; b < dims.B; b++) {
+                const mine = bp.nodes.filter((x) => x.b === b);
+                for (const x of mine) {
+                  let m = -Infinity, s = 0;
+                  for (let k = 0; k < dims.V; k++) m = Math.max(m, p.student[x.full + k]);
+                  for (let k = 0; k < dims.V; k++) s += Math.exp(p.student[x.full + k] - m);
+                  for (let k = 0; k < dims.V; k++) {
+                    const q = Math.exp(p.student[x.full + k] - m) / s;
+                    grad[x.band + k] += (p.scales[b] * (q - Math.exp(p.teacher[x.full + k]))) / mine.length;
+                  }
+                }
+              }
+              // d0 (|d0| ~ 1) plus terms <= 2.25: 1e-6 absolute, 1e-5 relative (as the KL test above)
+              checkOp("band KL grad", got.grad, grad, 1e-6, 1e-5);
+            }
+          },
+        ),
+        { numRuns: 30 },
+      );
+    }
+  });
+});

@@ -187,7 +187,7 @@ describe("pruned RNN-T in the model", () => {
       const b = tinyBatch(9, TINY.featDim);
       const plan = {
         members: [{ spec: { layers: 2, ffDim: 12, heads: 2 }, dropout: NONE }, { spec: { layers: 1, ffDim: 5, heads: 2 }, dropout: NONE }],
-        kd: { lambda: 0.5, alphaNeg: 1, alphaPos: 1, clip: 5 },
+        kd: { lambda: 0.5, alphaNeg: 1, alphaPos: 1, clip: 5, lattice: "full" as const },
       };
       const full = new Model(e, TINY), m = new Model(e, { ...PRUNED, pruneRange: 3 });
       full.params.init(8);
@@ -206,6 +206,62 @@ describe("pruned RNN-T in the model", () => {
       expect(shared.members.every((x) => x.simpleSum > 0 && Number.isFinite(x.lossSum))).toBe(true);
       // the frontend's gradient differs by the f32 order of summing the members' (as test/sandwich-shared.test.ts)
       checkOp("gradients, shared vs apart", gShared, gApart, 1e-5, 1e-4);
+    } finally {
+      e.reset(base);
+    }
+  });
+
+  it("KD on the teacher's band: a band covering all of U+1 gives the full lattice's KD; a real band's student gradients match finite differences", async () => {
+    const e = await engine();
+    const base = e.mark();
+    try {
+      const b = tinyBatch(9, TINY.featDim);
+      const members = [{ spec: { layers: 2, ffDim: 12, heads: 2 }, dropout: NONE }, { spec: { layers: 1, ffDim: 5, heads: 2 }, dropout: NONE }];
+      const kd = { lambda: 0.5, alphaNeg: -1, alphaPos: 1, clip: 5 };
+      // R = U+1: every band starts at 0 and holds every node (k2's constraints), so band = full lattice
+      const m = new Model(e, { ...PRUNED, pruneRange: b.U + 1 });
+      m.params.init(8);
+      const step = (lattice: "band" | "full") => {
+        m.params.zeroGrad();
+        const r = m.sandwichStep(b, { members, kd: { ...kd, lattice }, lossScales: { simple: 0.5, pruned: 1 } }, { lossScale: 1 });
+        return { r, g: e.read(m.params.gradPtr, m.params.total) };
+      };
+      const band = step("band"), full = step("full");
+      expect(band.r.members[1].kdSum).toBeGreaterThan(0);
+      // the same nodes and formulas; the band joiner gathers rows where the full one broadcasts: f32 rounding
+      checkOp("student KD, band vs full lattice", [band.r.members[1].kdSum], [full.r.members[1].kdSum], 1e-6, 1e-5);
+      checkOp("gradients, band vs full lattice", band.g, full.g, 1e-5, 1e-4);
+
+      // a real band (R = 2): the student's gradient of (1-λ)(simple + pruned) + λ·KD on the teacher's fixed band
+      const m2 = new Model(e, { ...PRUNED, pruneRange: 2 });
+      m2.params.init(3);
+      const scales = { simple: 0.7, pruned: 0.6 };
+      const T2 = m2.encodeOutput(b).T2;
+      const teacher = e.alloc(b.B * T2 * 2 * TINY.vocabSize, "teacher band"), ranges = e.alloc(b.B * T2, "teacher ranges");
+      m2.trainStep(b, undefined, { lossScale: 1, lossScales: scales }, { teacherOut: teacher, ranges });
+      const starts = e.readI32(ranges, b.B * T2);
+      expect(starts.some((s) => s > 0), "the teacher's band moves off 0").toBe(true);
+      const sub = { layers: 1, ffDim: 5, heads: 2 }, opts: KdOptions = { ...kd, lambda: 0.8, lattice: "band" };
+      const role = { teacher, ranges, opts };
+      m2.params.zeroGrad();
+      m2.trainStep(b, sub, { lossScale: 1, lossScales: scales }, role);
+      const grads = e.read(m2.params.gradPtr, m2.params.total);
+      const loss = () => {
+        const r = m2.trainStep(b, sub, { lossScale: 1, lossScales: scales }, role);
+        return (1 - opts.lambda) * (scales.simple * r.simpleSum! + scales.pruned * r.lossSum) + opts.lambda * r.kdSum!;
+      };
+      const r = rng(23);
+      let kinks = 0;
+      for (const name of ["joiner.out.weight", "joiner.enc.weight", "joiner.pred.weight", "predictor.lstm.0.w_ih", "encoder.blocks.0.ff2.w2.bias"]) {
+        for (let k = 0; k < 4; k++) {
+          const p = m2.params.get(name), i = Math.floor(r() * p.numel);
+          const { fd, fdHalf } = centralDiffAt(e, p.ptr + 4 * i, loss);
+          const tol = 2e-3 + 2e-2 * Math.abs(fd); // as the finite-difference test above (and its kinks)
+          if (Math.abs(fd - fdHalf) > tol) { kinks++; continue; }
+          expect(Math.abs(fd - grads[p.offset + i]), `${name}[${i}]: finite difference ${fd} vs gradient ${grads[p.offset + i]}`).toBeLessThan(tol);
+        }
+      }
+      expect(kinks, "too many draws near a kink").toBeLessThan(5);
     } finally {
       e.reset(base);
     }

@@ -21,6 +21,8 @@ import { saveModel } from "../src/model/io.js";
 import { Model } from "../src/model/model.js";
 import type { SupernetSpace } from "../src/model/supernet.js";
 import { readSafetensors } from "../src/io/safetensors.js";
+import { estimateKneserNey } from "../src/lm/estimate.js";
+import { encodeLm } from "../src/lm/format.js";
 import { DEFAULT_TRAIN } from "../src/train/config.js";
 import { engine } from "./helpers.js";
 
@@ -165,6 +167,26 @@ describe("todm eval --run", () => {
     expect(svg.startsWith("<svg")).toBe(true);
     for (const n of chosen) expect(svg).toContain(`>${n}</text>`);
     expect(out.join("\n")).toContain("wrote");
+  });
+
+  it("--lm: a beam + LM column per subnet at the run's recorded weight, equal to todm eval --model --lm of the exported subnet, with its paired interval", async () => {
+    const r2 = makeRun("lmrun", TINY, SPACE, []);
+    mkdirSync(join(r2, "subnets"));
+    const lmFile = join(r2, "subnets", "lm.tlm");
+    writeFileSync(lmFile, encodeLm(estimateKneserNey(["AB", "C A", "BA C", "A B C"].map((t) => tok.encode(t)), { order: 3, vocab: tok.size }).tables, tok.toJSON()));
+    // what the end of a run writes: an exported subnet naming subnets/lm.tlm with W
+    runExport(undefined, { run: r2, out: join(r2, "subnets", "L3-ff12-h4.safetensors"), subnet: "L3-ff12-h4", lm: lmFile, lmWeight: 0.45, lmInPlace: true, log: () => {} });
+    const out: string[] = [];
+    const r = await runEvalSubnets(e, { run: r2, data: manifest, subnets: "L3-ff12-h4,L1-ff3-h2", beam: 2, lm: lmFile, seed: 3, progress: false, log: (l) => out.push(l) });
+    expect(out).toContain(`LM: ${lmFile}, weight 0.45`);
+    expect(r.table).toContain("| WER beam 2 % | 95% CI | WER beam 2 + LM % | 95% CI | LM - no LM, points [paired 95% CI] | RTF |");
+    for (const row of r.rows) {
+      const f = join(dir, `lm-${row.name}.safetensors`);
+      runExport(undefined, { run: r2, out: f, subnet: row.name, noLm: true, log: () => {} });
+      const rep = await runEval(e, { model: f, data: manifest, beam: 2, lm: lmFile, lmWeight: 0.45, seed: 3, progress: false, log: () => {} });
+      expect(row.lm!.wer).toBe(rep.results[2].wer);
+      expect(row.lmPaired).toEqual(rep.paired![0]);
+    }
   });
 
   it("Pareto front: the subnets no smaller one beats", () => {

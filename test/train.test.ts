@@ -1,6 +1,6 @@
 // `todm train` as a user runs it, on a tiny generated corpus and a tiny model: the run directory,
 // determinism, and a real training process killed with SIGKILL at a random step, resumed, and
-// producing the same losses as a run that was never interrupted.
+// producing the same losses as a run that was never interrupted; the run ends with its LM.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeWav } from "../src/audio/wav.js";
 import { makeCorpus } from "./corpus.js";
+import { DEFAULT_TRAIN } from "../src/train/config.js";
+import { runLm } from "../src/train/export.js";
 
 const CLI = new URL("../dist/cli.js", import.meta.url).pathname;
 const TINY = [
@@ -34,6 +36,10 @@ describe("todm train", () => {
     for (const f of ["log.jsonl", "config.json", "model.safetensors", "curves.svg", "checkpoints/step-00000006.safetensors"]) {
       expect(existsSync(join(dir, "a", f)), f).toBe(true);
     }
+    // the run's LM (test/run-lm.test.ts checks it in detail), at a weight of the default grid
+    const lm = runLm(join(dir, "a"));
+    expect(lm?.path).toBe(join(dir, "a", "subnets", "lm.tlm"));
+    expect(DEFAULT_TRAIN.lm.grid).toContain(lm?.weight);
     execFileSync("node", [CLI, ...args(corpus, join(dir, "b"), cache, 6)], { encoding: "utf8", env: { ...process.env, CI: "true" } });
     const a = stepLosses(join(dir, "a")), b = stepLosses(join(dir, "b"));
     expect(a.length).toBe(6);
@@ -142,7 +148,8 @@ describe("todm train", () => {
     const corpus = makeCorpus(dir);
     const cache = join(dir, "cache");
     const env = { ...process.env, CI: "true" };
-    const run = (name: string, ...extra: string[]) => execFileSync("node", [CLI, ...args(corpus, join(dir, name), cache, 3), ...extra], { encoding: "utf8", env });
+    // the full loss, so that the CTC head is the only tensor that differs (the pruned loss's projections are the next test's)
+    const run = (name: string, ...extra: string[]) => execFileSync("node", [CLI, ...args(corpus, join(dir, name), cache, 3), "--set", "model.loss=full", ...extra], { encoding: "utf8", env });
     run("init0", "--init-only", "--set", "model.ctcWeight=0");
     run("init3", "--init-only", "--set", "model.ctcWeight=0.3");
     run("plain3", "--set", "model.ctcWeight=0.3");
@@ -170,7 +177,7 @@ describe("todm train", () => {
     const env = { ...process.env, CI: "true" };
     const run = (name: string, ...extra: string[]) => execFileSync("node", [CLI, ...args(corpus, join(dir, name), cache, 3), ...extra], { encoding: "utf8", env });
     const pruned = ["--set", "model.loss=pruned", "--set", "model.pruneRange=3", "--set", "train.prunedWarmupSteps=4"];
-    run("initFull", "--init-only");
+    run("initFull", "--init-only", "--set", "model.loss=full");
     run("plainPruned", ...pruned);
     const up = run("fromFull", ...pruned, "--init-from", join(dir, "initFull", "init.safetensors"));
     expect(up).toMatch(/simple\.am\.weight, simple\.am\.bias, simple\.lm\.weight, simple\.lm\.bias: not in it, initialised fresh/);

@@ -1,9 +1,11 @@
 // WER (src/eval/wer.ts): the alignment against brute-force enumeration of every edit script on tiny word
-// sequences, hand-counted examples, and the bootstrap interval against the delta-method normal
-// approximation of a ratio estimator's standard error.
+// sequences, hand-counted examples, the bootstrap interval against the delta-method normal
+// approximation of a ratio estimator's standard error, and the paired bootstrap against every resample
+// of a tiny corpus enumerated and against the same resampling indices drawn here by test/helpers.ts's own
+// generator.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { alignTexts, alignWords, bootstrapInterval, charErrors, corpusScore, scoreUtterances, type UtteranceScore } from "../src/eval/wer.js";
+import { alignTexts, alignWords, bootstrapInterval, charErrors, corpusScore, pairedBootstrap, scoreUtterances, type ErrorCount, type UtteranceScore } from "../src/eval/wer.js";
 import { normalizeText } from "../src/data/normalize.js";
 import { rng } from "./helpers.js";
 
@@ -159,5 +161,59 @@ describe("character error rate", () => {
       { numRuns: 300, seed: 7 },
     );
     expect(charErrors("the cat", "the bat").errors).toBe(1); // one substituted letter
+  });
+});
+
+describe("paired bootstrap", () => {
+  const rate = (xs: ErrorCount[], idx: number[]) => (100 * idx.reduce((t, i) => t + xs[i].errors, 0)) / idx.reduce((t, i) => t + xs[i].words, 0);
+  // three utterances: every one of the 27 resamples has probability 1/27 = 3.7% > 2.5%, so with enough draws
+  // the 2.5% and 97.5% quantiles are the smallest and the largest difference over the resamples, exactly
+  const a: ErrorCount[] = [{ errors: 1, words: 4 }, { errors: 3, words: 5 }, { errors: 0, words: 7 }];
+  const b: ErrorCount[] = [{ errors: 2, words: 4 }, { errors: 2, words: 5 }, { errors: 3, words: 7 }];
+  const all: number[][] = [];
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) all.push([i, j, k]);
+
+  it("at 4000 draws gives the extreme differences over all 27 resamples of three utterances, points and relative", () => {
+    // each extreme is drawn ~148 times (sd 12) and the 2.5% quantile sits at rank 100: the chance it is not reached is < 1e-4
+    const diff = all.map((idx) => rate(a, idx) - rate(b, idx)), rel = all.map((idx) => (100 * (rate(a, idx) - rate(b, idx))) / rate(b, idx));
+    const [lo, hi] = pairedBootstrap(a, b, { draws: 4000, seed: 3 });
+    expect(lo).toBeCloseTo(Math.min(...diff), 10);
+    expect(hi).toBeCloseTo(Math.max(...diff), 10);
+    const [rlo, rhi] = pairedBootstrap(a, b, { draws: 4000, seed: 3, relative: true });
+    expect(rlo).toBeCloseTo(Math.min(...rel), 10);
+    expect(rhi).toBeCloseTo(Math.max(...rel), 10);
+    // unpaired (a and b resampled apart), the extremes would be min(a) - max(b) and max(a) - min(b): wider
+    const ra = all.map((idx) => rate(a, idx)), rb = all.map((idx) => rate(b, idx));
+    expect(Math.min(...ra) - Math.max(...rb)).toBeLessThan(lo - 1);
+    // one system against itself: no difference in any resample
+    expect(pairedBootstrap(a, a, { draws: 100 })).toEqual([0, 0]);
+    // without b: the interval of a's rate, which is bootstrapInterval
+    expect(pairedBootstrap(a, null, { seed: 5 })).toEqual(bootstrapInterval(a, { seed: 5 }));
+    expect(() => pairedBootstrap(a, b.slice(1))).toThrow(/different numbers of utterances \(3 and 2\)/);
+  });
+
+  it("equals the quantiles of the differences on the same resampling indices, drawn here by test/helpers.ts's generator", () => {
+    const r0 = rng(11);
+    const gen = (n: number): ErrorCount[] => Array.from({ length: n }, () => {
+      const words = 2 + Math.floor(r0() * 12);
+      return { words, errors: Math.floor(r0() * (words + 2)) };
+    });
+    const x = gen(57), y = gen(57);
+    const draws = 333, seed = 9;
+    const r = rng(seed); // mulberry32, the generator pairedBootstrap documents, written independently in helpers.ts
+    const d: number[] = [];
+    for (let k = 0; k < draws; k++) {
+      const idx = Array.from({ length: x.length }, () => Math.floor(r() * x.length));
+      d.push(rate(x, idx) - rate(y, idx));
+    }
+    d.sort((p, q) => p - q);
+    // numpy's default (linear) percentile
+    const q = (f: number) => {
+      const at = f * (draws - 1), i = Math.floor(at);
+      return d[i] + (at - i) * (d[Math.min(draws - 1, i + 1)] - d[i]);
+    };
+    const [lo, hi] = pairedBootstrap(x, y, { draws, seed });
+    expect(lo).toBeCloseTo(q(0.025), 10);
+    expect(hi).toBeCloseTo(q(0.975), 10);
   });
 });

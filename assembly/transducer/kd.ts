@@ -13,6 +13,8 @@
 // AlphaNet's surrogate -Σ_i sg(q_i)·sg(ρ_i)·log q_i, written with r_i = q_i·ρ_i and S = Σ_i r_i:
 //   dstudent[n, j] += scale_b·(1/|N_b|)·(q_j·S - r_j)
 // Where no clipping is active it equals the true gradient of D_α (the clip only picks the branch).
+// Under the pruned loss, kd_alpha_band_forward_backward takes N_b from the teacher's band instead:
+// {(t, s_t + r): t < T_b, r < R, s_t + r <= U_b} with s_t the band starts (src/model/model.ts says why).
 //
 // What it is not: a forward-only loss, a temperature, or the (1-λ)·RNN-T + λ·KD mix (the caller puts λ
 // into `scales`). Reference: facebookresearch/AlphaNet loss_ops.py (f_divergence, AdaptiveLossSoft);
@@ -201,8 +203,18 @@ export function kd_alpha_scratch(V: i32): i32 {
   return 2 * V;
 }
 
+// Nodes of frame t of utterance b: u = 0..count-1 of row (b·T + t) of the [B,T,U1,V] logits. On the full
+// lattice (ranges = 0) every frame has the nodes u <= U_b. On a pruned band (ranges = the band starts [B,T]
+// i32, U1 = the band width R) node r of frame t is the lattice node (t, s_t + r), which exists while
+// s_t + r <= U_b: the band's padding past the utterance's last label is not a node.
+// @ts-ignore: decorator
+@inline function frame_nodes(ranges: usize, b: i32, t: i32, T: i32, U1: i32, Ub: i32): i32 {
+  if (ranges == 0) return min(Ub + 1, U1);
+  return min(max(Ub + 1 - load<i32>(ranges + (<usize>(b * T + t) << 2)), 0), U1);
+}
+
 function kd_impl(
-  losses: usize, dstudent: usize, student: usize, teacher: usize, tlens: usize, ulens: usize, scales: usize,
+  losses: usize, dstudent: usize, student: usize, teacher: usize, tlens: usize, ulens: usize, scales: usize, ranges: usize,
   scratch: usize, B: i32, T: i32, U1: i32, V: i32, alpha_neg: f32, alpha_pos: f32, clip: f32, naive: bool,
 ): void {
   const kn = alpha_kind(alpha_neg), kp = alpha_kind(alpha_pos);
@@ -212,15 +224,13 @@ function kd_impl(
   for (let b = 0; b < B; b++) {
     // The host validates the lengths; clamping here only keeps bad ones from writing out of bounds.
     const Tb = min(max(load<i32>(tlens + (<usize>b << 2)), 0), T);
-    const nU = min(max(load<i32>(ulens + (<usize>b << 2)) + 1, 0), U1); // nodes u = 0..U_b
-    const count = Tb * nU;
-    if (count == 0) {
-      st(losses, b, 0);
-      continue;
-    }
+    const Ub = max(load<i32>(ulens + (<usize>b << 2)), -1);
     // Pass 1: D_α-(b) and D_α+(b), summed per node in f64.
     let sn: f64 = 0, sp: f64 = 0;
+    let count = 0;
     for (let t = 0; t < Tb; t++) {
+      const nU = frame_nodes(ranges, b, t, T, U1, Ub);
+      count += nU;
       for (let u = 0; u < nU; u++) {
         const off = (<usize>((b * T + t) * U1 + u) * V) << 2;
         const z = student + off, lp = teacher + off;
@@ -230,6 +240,10 @@ function kd_impl(
         sn += <f64>dn;
         if (!same) sp += <f64>(naive ? node_div_naive(z, lp, e, V, alpha_pos, kp, lclip) : node_div(z, lp, e, V, alpha_pos, kp, lclip));
       }
+    }
+    if (count == 0) {
+      st(losses, b, 0);
+      continue;
     }
     if (same) sp = sn;
     const dneg = sn / <f64>count, dpos = sp / <f64>count;
@@ -241,6 +255,7 @@ function kd_impl(
     const alpha = useNeg ? alpha_neg : alpha_pos, kind = useNeg ? kn : kp;
     const g = <f32>(<f64>scale / <f64>count);
     for (let t = 0; t < Tb; t++) {
+      const nU = frame_nodes(ranges, b, t, T, U1, Ub);
       for (let u = 0; u < nU; u++) {
         const off = (<usize>((b * T + t) * U1 + u) * V) << 2;
         const z = student + off, lp = teacher + off, dz = dstudent + off;
@@ -270,7 +285,7 @@ export function kd_alpha_forward_backward(
   losses: usize, dstudent: usize, student: usize, teacher: usize, tlens: usize, ulens: usize, scales: usize,
   scratch: usize, B: i32, T: i32, U1: i32, V: i32, alpha_neg: f32, alpha_pos: f32, clip: f32,
 ): void {
-  kd_impl(losses, dstudent, student, teacher, tlens, ulens, scales, scratch, B, T, U1, V, alpha_neg, alpha_pos, clip, false);
+  kd_impl(losses, dstudent, student, teacher, tlens, ulens, scales, 0, scratch, B, T, U1, V, alpha_neg, alpha_pos, clip, false);
 }
 
 /** The scalar twin of kd_alpha_forward_backward (musl expf, one accumulator). */
@@ -278,5 +293,25 @@ export function kd_alpha_forward_backward_naive(
   losses: usize, dstudent: usize, student: usize, teacher: usize, tlens: usize, ulens: usize, scales: usize,
   scratch: usize, B: i32, T: i32, U1: i32, V: i32, alpha_neg: f32, alpha_pos: f32, clip: f32,
 ): void {
-  kd_impl(losses, dstudent, student, teacher, tlens, ulens, scales, scratch, B, T, U1, V, alpha_neg, alpha_pos, clip, true);
+  kd_impl(losses, dstudent, student, teacher, tlens, ulens, scales, 0, scratch, B, T, U1, V, alpha_neg, alpha_pos, clip, true);
+}
+
+/**
+ * kd_alpha_forward_backward on pruned RNN-T's band (assembly/transducer/rnnt_pruned_joiner.ts): student logits
+ * and teacher log-probs [B,T,R,V], node r of frame t being the lattice node (t, ranges[b,t] + r); only the
+ * nodes with ranges[b,t] + r <= U_b count (|N_b| is their number) and are written. ranges [B,T] i32.
+ */
+export function kd_alpha_band_forward_backward(
+  losses: usize, dstudent: usize, student: usize, teacher: usize, tlens: usize, ulens: usize, scales: usize, ranges: usize,
+  scratch: usize, B: i32, T: i32, R: i32, V: i32, alpha_neg: f32, alpha_pos: f32, clip: f32,
+): void {
+  kd_impl(losses, dstudent, student, teacher, tlens, ulens, scales, ranges, scratch, B, T, R, V, alpha_neg, alpha_pos, clip, false);
+}
+
+/** The scalar twin of kd_alpha_band_forward_backward. */
+export function kd_alpha_band_forward_backward_naive(
+  losses: usize, dstudent: usize, student: usize, teacher: usize, tlens: usize, ulens: usize, scales: usize, ranges: usize,
+  scratch: usize, B: i32, T: i32, R: i32, V: i32, alpha_neg: f32, alpha_pos: f32, clip: f32,
+): void {
+  kd_impl(losses, dstudent, student, teacher, tlens, ulens, scales, ranges, scratch, B, T, R, V, alpha_neg, alpha_pos, clip, true);
 }

@@ -11,7 +11,7 @@
 // model file, not a checkpoint), plus `todm.averaged` (JSON: N, the files, their steps), and is
 // written atomically (src/train/checkpoint.ts writes the checkpoints). The
 // mean is taken in float64 and rounded once to float32. Not icefall's --use-averaged-model (the
-// running average kept during training).
+// running average kept during training: src/train/average.ts).
 
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";

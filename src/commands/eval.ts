@@ -1,5 +1,8 @@
 // `todm eval --model FILE_OR_RUN_DIR --data MANIFEST_OR_LIBRISPEECH_DIR`: WER of greedy and modified
-// beam search with bootstrap 95% intervals, and the one-thread real-time factor.
+// beam search with bootstrap 95% intervals, the character error rate likewise, and the one-thread
+// real-time factor. With --lm, also the paired bootstrap 95% interval of (beam N + LM) - (beam N) over
+// the same utterances, in WER and CER points (and WER relative): the LM's effect without the variation
+// between utterances that both searches share.
 //
 //   todm eval --model runs/exp1 --data data/test.jsonl
 //   todm eval --model model.safetensors --data /data/LibriSpeech/test-clean --subnet L4-ff384-h2 --report test.json
@@ -13,7 +16,7 @@
 // | --seed S           | 0       | seed of the bootstrap resampling                                  |
 // | --report FILE      | none    | JSON report (written atomically): every number printed, per search |
 // | --strict           | off     | stop at the first bad item instead of skipping and counting it    |
-// | --lm FILE          | none    | adds a third search: beam N with shallow fusion of this LM        |
+// | --lm FILE          | none    | adds beam N + LM, and (beam N + LM) - (beam N) paired             |
 // | --lm-weight W      | 0.3     | the LM weight λ (with --tune-lm: tuned unless given)              |
 // | --lm-eos           | off     | add λ·ln P_LM(</s>) at the end of each utterance                  |
 // | --tune-lm MANIFEST | none    | pick λ on this (valid) manifest from --lm-grid; prints the table  |
@@ -29,7 +32,7 @@ import { SkipLedger } from "../data/errors.js";
 import type { Engine } from "../engine/engine.js";
 import { loadEvalData } from "../eval/data.js";
 import { fmtCount } from "../train/rundir.js";
-import { evaluateSearches, resolveSubnet, type EvalResult } from "../eval/eval.js";
+import { evaluateSearches, pairedComparison, resolveSubnet, type EvalResult, type PairedComparison } from "../eval/eval.js";
 import { countParams, subnetName, supernetSpec } from "../model/config.js";
 import { openModel } from "../model/path.js";
 import { writeFileAtomic } from "../io/safetensors.js";
@@ -78,6 +81,8 @@ export interface EvalReport {
   skippedItems: string[];
   /** Per utterance: reference and each search's hypothesis and error count, in evaluation order. */
   hypotheses: { source: string; ref: string; hyps: { search: string; hyp: string; errors: number }[] }[];
+  /** --lm: (beam N + LM) - (beam N; greedy at --beam 1) on the same utterances, paired bootstrap 95% intervals. */
+  paired?: PairedComparison[];
   /** --lm: the file and weight used; --tune-lm: the tuning table. */
   lm?: { file: string; weight: number; endOfSentence: boolean; tune?: TuneResult & { manifest: string } };
 }
@@ -121,12 +126,18 @@ export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise
     subnet: sub, batchFrames: opts.batchFrames, ledger, bootstrap: { seed: opts.seed ?? 0 }, progress: opts.progress ?? true,
   });
   const w = Math.max(8, ...results.map((r) => r.search.length));
-  log(`${"search".padEnd(w)} ${pad("WER%", 7)} ${pad("95% CI", 16)} ${pad("sub", 6)} ${pad("del", 6)} ${pad("ins", 6)} ${pad("words", 7)} ${pad("RTF", 7)}`);
+  const iv = (c: [number, number], digits = 2) => `[${c[0].toFixed(digits)}, ${c[1].toFixed(digits)}]`;
+  log(`${"search".padEnd(w)} ${pad("WER%", 7)} ${pad("95% CI", 16)} ${pad("sub", 6)} ${pad("del", 6)} ${pad("ins", 6)} ${pad("words", 7)} ${pad("CER%", 7)} ${pad("95% CI", 16)} ${pad("RTF", 7)}`);
   for (const r of results) {
-    const ci = `[${r.ci[0].toFixed(2)}, ${r.ci[1].toFixed(2)}]`;
-    log(`${r.search.padEnd(w)} ${pad(r.wer.toFixed(2), 7)} ${pad(ci, 16)} ${pad(String(r.sub), 6)} ${pad(String(r.del), 6)} ${pad(String(r.ins), 6)} ${pad(String(r.words), 7)} ${pad(r.rtf.toFixed(4), 7)}`);
+    log(`${r.search.padEnd(w)} ${pad(r.wer.toFixed(2), 7)} ${pad(iv(r.ci), 16)} ${pad(String(r.sub), 6)} ${pad(String(r.del), 6)} ${pad(String(r.ins), 6)} ${pad(String(r.words), 7)} ${pad(r.cer.toFixed(2), 7)} ${pad(iv(r.cerCi), 16)} ${pad(r.rtf.toFixed(4), 7)}`);
   }
-  log(`scored ${results[0].utterances} utterances, ${(results[0].audioSeconds / 3600).toFixed(3)} hours of audio; RTF = (features + decoding) seconds / audio seconds`);
+  log(`scored ${results[0].utterances} utterances, ${(results[0].audioSeconds / 3600).toFixed(3)} hours of audio; RTF = (features + decoding) seconds / audio seconds; CER counts spaces`);
+  // the LM's search against the same beam without it (greedy at --beam 1): the last result against results[beam > 1 ? 1 : 0]
+  const paired = fusion ? [pairedComparison(results[results.length - 1], results[beam > 1 ? 1 : 0], { seed: opts.seed ?? 0 })] : [];
+  for (const p of paired) {
+    const sign = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(2)}`;
+    log(`paired, ${p.utterances} utterances (bootstrap 95%): (${p.a}) - (${p.b}): WER ${sign(p.wer)} points ${iv(p.werCi)} (${sign(p.werRelative)}% relative ${iv(p.werRelativeCi, 1)}); CER ${sign(p.cer)} points ${iv(p.cerCi)}`);
+  }
   for (const l of ledger.report()) log(l);
   const report: EvalReport = {
     magic: "todm-eval",
@@ -145,6 +156,7 @@ export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise
       ref: u.ref,
       hyps: results.map((r) => ({ search: r.search, hyp: r.perUtterance[i].hyp, errors: r.perUtterance[i].score.errors })),
     })),
+    ...(paired.length ? { paired } : {}),
     ...(fusion ? { lm: { file: opts.lm!, weight: fusion.weight, endOfSentence: fusion.endOfSentence ?? false, ...(tune ? { tune } : {}) } } : {}),
   };
   if (opts.report) {

@@ -9,7 +9,9 @@
 //
 // Every step is a child `todm` process whose exact command line is logged and written into the report.
 // A finished step (its model file or eval report exists) is skipped, an interrupted training is resumed
-// from its checkpoints: run the same command again to continue after a kill or across sessions.
+// from its checkpoints: run the same command again to continue after a kill or across sessions. The
+// runs build no LM (lm.enabled=false): the experiment scores greedy search, and the timed wall times
+// stay those of training.
 //
 //   todm repro --out runs/repro-synth --steps 400                       # the built-in synthetic corpus
 //   todm repro --out runs/repro-kathleen --train k.train.jsonl --valid k.valid.jsonl --test k.test.jsonl
@@ -22,8 +24,7 @@ import { corpusCacheDir, DEFAULT_CORPUS } from "../data/corpus_plan.js";
 import { DEFAULT_MODEL, headDimOf, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, listSubnets, type SubnetInfo } from "../model/supernet.js";
 import { writeFileAtomic } from "../io/safetensors.js";
-import { mulberry32 } from "../util/random.js";
-import { charErrors } from "../eval/wer.js";
+import { bootstrapInterval, charErrors, pairedBootstrap, type ErrorCount } from "../eval/wer.js";
 import type { EvalReport } from "./eval.js";
 
 export interface ReproOptions {
@@ -106,7 +107,7 @@ export function reportedSubnets(all: SubnetInfo[], n: number): SubnetInfo[] {
 }
 
 /**
- * Pooled WER over seeds (the same utterances), and a bootstrap 95% interval resampling utterances.
+ * Pooled WER over seeds (the same utterances), and a bootstrap 95% interval resampling utterances (bootstrapInterval).
  * `unit` "char" pools the character error rate instead (from the greedy hypothesis and the reference).
  */
 export function pooledWer(reports: EvalReport[], draws = 1000, seed = 0, unit: "word" | "char" = "word"): { wer: number; ci: [number, number]; perUtt: number[]; words: number[] } {
@@ -126,35 +127,14 @@ export function pooledWer(reports: EvalReport[], draws = 1000, seed = 0, unit: "
     });
   }
   const total = (e: number[], w: number[]) => (100 * e.reduce((a, b) => a + b, 0)) / Math.max(1, w.reduce((a, b) => a + b, 0));
-  const u = mulberry32(seed);
-  const samples: number[] = [];
-  for (let d = 0; d < draws; d++) {
-    let e = 0, w = 0;
-    for (let k = 0; k < n; k++) {
-      const i = Math.floor(u() * n);
-      e += errs[i];
-      w += words[i];
-    }
-    samples.push((100 * e) / Math.max(1, w));
-  }
-  samples.sort((a, b) => a - b);
-  return { wer: total(errs, words), ci: [samples[Math.floor(0.025 * draws)], samples[Math.ceil(0.975 * draws) - 1]], perUtt: errs, words };
+  return { wer: total(errs, words), ci: bootstrapInterval(errorCounts({ perUtt: errs, words }), { draws, seed }), perUtt: errs, words };
 }
 
-/** Paired bootstrap of the relative WER difference (a - b) / b over the same utterances: its 95% interval. */
+const errorCounts = (x: { perUtt: number[]; words: number[] }): ErrorCount[] => x.perUtt.map((errors, i) => ({ errors, words: x.words[i] }));
+
+/** Paired bootstrap of the relative WER difference (a - b) / b over the same utterances (src/eval/wer.ts pairedBootstrap): its 95% interval. */
 export function pairedRelative(a: { perUtt: number[]; words: number[] }, b: { perUtt: number[]; words: number[] }, draws = 1000, seed = 1): [number, number] {
-  const n = a.perUtt.length, u = mulberry32(seed), out: number[] = [];
-  for (let d = 0; d < draws; d++) {
-    let ea = 0, eb = 0;
-    for (let k = 0; k < n; k++) {
-      const i = Math.floor(u() * n);
-      ea += a.perUtt[i];
-      eb += b.perUtt[i];
-    }
-    out.push(eb ? (100 * (ea - eb)) / eb : 0);
-  }
-  out.sort((x, y) => x - y);
-  return [out[Math.floor(0.025 * draws)], out[Math.ceil(0.975 * draws) - 1]];
+  return pairedBootstrap(errorCounts(a), errorCounts(b), { draws, seed, relative: true });
 }
 
 const quote = (a: string) => (/^[\w./:=,@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
@@ -176,7 +156,7 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   const common = (dir: string, seed: number, extra: string[], fresh = false) => {
     const resume = !fresh && existsSync(join(dir, "checkpoints")) && readdirSync(join(dir, "checkpoints")).some((f) => f.endsWith(".safetensors"));
     return ["train", ...(resume ? ["--resume", dir] : ["--out", dir]), ...dataArgs, "--steps", String(o.steps), "--seed", String(seed), "--threads", String(o.threads),
-      ...[...sets, "train.maxMinutes=0", "train.validEvery=0", ...extra].flatMap((s) => ["--set", s])];
+      ...[...sets, "train.maxMinutes=0", "train.validEvery=0", "lm.enabled=false", ...extra].flatMap((s) => ["--set", s])];
   };
   const trainJob = (id: string, seed: number, extra: string[]): Job => {
     const dir = join(out, id);

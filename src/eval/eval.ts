@@ -1,5 +1,5 @@
-// Decoding audio with a trained model on the host: scoring a test set (`evaluate`, WER with a bootstrap
-// interval and the real-time factor) and transcribing single files in bounded windows
+// Decoding audio with a trained model on the host: scoring a test set (`evaluate`, WER and CER with
+// bootstrap intervals, and the real-time factor) and transcribing single files in bounded windows
 // (`transcribeSamples`, with each token's emission time).
 //
 //   const { model, tokenizer } = loadModel(engine, resolveModelPath("runs/exp1"));
@@ -25,7 +25,7 @@ import { parseSubnetName, subnetName, supernetSpec, type ModelConfig, type Subne
 import type { Model } from "../model/model.js";
 import type { FusionOptions, Hypothesis } from "../decode/decode.js";
 import { Progress } from "../util/progress.js";
-import { alignTexts, bootstrapInterval, corpusScore, type BootstrapOptions, type UtteranceScore } from "./wer.js";
+import { alignTexts, bootstrapInterval, charErrors, corpusScore, pairedBootstrap, werPercent, type BootstrapOptions, type ErrorCount, type UtteranceScore } from "./wer.js";
 
 /** The sample rate every model consumes. */
 export const SAMPLE_RATE = 16000;
@@ -76,6 +76,8 @@ export interface UtteranceResult {
   ref: string;
   hyp: string;
   score: UtteranceScore;
+  /** Character edit distance (charErrors): `words` counts the reference's characters. */
+  charScore: ErrorCount;
 }
 
 export interface EvalResult {
@@ -92,6 +94,12 @@ export interface EvalResult {
   errors: number;
   /** Reference words. */
   words: number;
+  /** Character error rate, percent (charErrors: spaces count), and its bootstrap 95% interval (the same seed). */
+  cer: number;
+  cerCi: [number, number];
+  charErrors: number;
+  /** Reference characters. */
+  chars: number;
   utterances: number;
   audioSeconds: number;
   /** Features + encoder + search, seconds, on this thread. */
@@ -201,7 +209,8 @@ export async function evaluateSearches(
         const u = kept[j];
         const ref = normalizeText(u.text), hyp = tokenizer.decode(h.tokens);
         const a = alignTexts(ref, hyp);
-        per[k].push({ source: u.source ?? u.audio, audio: u.audio, ref, hyp: normalizeText(hyp), score: { sub: a.sub, ins: a.ins, del: a.del, words: a.words, errors: a.errors } });
+        const c = charErrors(ref, hyp);
+        per[k].push({ source: u.source ?? u.audio, audio: u.audio, ref, hyp: normalizeText(hyp), score: { sub: a.sub, ins: a.ins, del: a.del, words: a.words, errors: a.errors }, charScore: { errors: c.errors, words: c.chars } });
       });
     });
     bar?.tick(idx.length);
@@ -210,12 +219,15 @@ export async function evaluateSearches(
   return searches.map((s, k) => {
     const score = corpusScore(per[k].map((p) => p.score));
     const computeSeconds = featureSeconds + decodeSeconds[k];
+    const chars = per[k].map((p) => p.charScore);
+    const charErr = chars.reduce((t, c) => t + c.errors, 0), charN = chars.reduce((t, c) => t + c.words, 0);
     return {
       search: searchName(s),
       beam: s.beam,
       wer: score.wer,
       ci: bootstrapInterval(score.perUtterance, opts.bootstrap),
       sub: score.sub, del: score.del, ins: score.ins, errors: score.errors, words: score.words,
+      cer: werPercent(charErr, charN), cerCi: bootstrapInterval(chars, opts.bootstrap), charErrors: charErr, chars: charN,
       utterances: score.utterances,
       audioSeconds,
       computeSeconds,
@@ -226,6 +238,36 @@ export async function evaluateSearches(
       perUtterance: per[k],
     };
   });
+}
+
+/** Two searches compared on the same utterances: a - b, with paired bootstrap 95% intervals (pairedBootstrap). */
+export interface PairedComparison {
+  a: string;
+  b: string;
+  utterances: number;
+  /** WER_a - WER_b, percentage points. */
+  wer: number;
+  werCi: [number, number];
+  /** 100 (WER_a - WER_b) / WER_b, percent. */
+  werRelative: number;
+  werRelativeCi: [number, number];
+  /** CER_a - CER_b, percentage points. */
+  cer: number;
+  cerCi: [number, number];
+}
+
+/** Compares two results of one evaluateSearches call (the same utterances, in the same order). */
+export function pairedComparison(a: EvalResult, b: EvalResult, opts: BootstrapOptions = {}): PairedComparison {
+  if (a.perUtterance.length !== b.perUtterance.length || a.perUtterance.some((u, i) => u.source !== b.perUtterance[i].source)) {
+    throw new Error(`paired comparison: "${a.search}" and "${b.search}" did not score the same utterances`);
+  }
+  const w = (r: EvalResult) => r.perUtterance.map((u) => u.score), c = (r: EvalResult) => r.perUtterance.map((u) => u.charScore);
+  return {
+    a: a.search, b: b.search, utterances: a.utterances,
+    wer: a.wer - b.wer, werCi: pairedBootstrap(w(a), w(b), opts),
+    werRelative: b.wer ? (100 * (a.wer - b.wer)) / b.wer : 0, werRelativeCi: pairedBootstrap(w(a), w(b), { ...opts, relative: true }),
+    cer: a.cer - b.cer, cerCi: pairedBootstrap(c(a), c(b), opts),
+  };
 }
 
 /** Scores one search (greedy unless `beam` > 1) over the utterances. */

@@ -11,12 +11,20 @@
 //
 // The Supernet is loaded once and each subnet decodes in place (Model.decode with its SubnetSpec): what
 // an exported subnet computes (test/export.test.ts). Audio is read and featurised again for every
-// subnet; reading is not in the RTF, features are (as in `todm eval`). Not here: exporting (src/train/export.ts).
+// subnet; reading is not in the RTF, features are (as in `todm eval`). With --lm FILE (and --beam N), a third
+// search per subnet: beam N with shallow fusion at --lm-weight (default: the weight the run's exported
+// subnets record for RUN_DIR/subnets/lm.tlm, else 0.3), and the paired bootstrap 95% interval of
+// (beam N + LM) - (beam N) in WER points. Not here: exporting (src/train/export.ts).
 
 import { join } from "node:path";
 import { SkipLedger } from "../data/errors.js";
 import type { Engine } from "../engine/engine.js";
-import { evaluateSearches, type EvalResult } from "./eval.js";
+import { evaluateSearches, pairedComparison, type EvalResult, type PairedComparison, type SearchSpec } from "./eval.js";
+import { DEFAULT_LM_WEIGHT } from "../infer/index.js";
+import { LmFileError } from "../lm/format.js";
+import { NgramLm } from "../lm/ngram.js";
+import { readFileSync } from "node:fs";
+import { runLm } from "../train/export.js";
 import { parseSubnetName, type SubnetSpec } from "../model/config.js";
 import { loadModel } from "../model/io.js";
 import type { SubnetInfo } from "../model/supernet.js";
@@ -43,6 +51,9 @@ export interface EvalSubnetsOptions {
   /** Progress bar with ETA across subnets on stderr (Default: true). */
   progress?: boolean;
   log?: (line: string) => void;
+  /** An LM file: adds beam search with shallow fusion at lmWeight (Default: the run's recorded weight, else 0.3). */
+  lm?: string;
+  lmWeight?: number;
 }
 
 export type Scores = Omit<EvalResult, "perUtterance">;
@@ -54,6 +65,9 @@ export interface SubnetRow {
   macs: number;
   greedy: Scores;
   beam: Scores | null;
+  /** With an LM: beam search with it, and (beam + LM) - (beam) paired. */
+  lm: Scores | null;
+  lmPaired: PairedComparison | null;
   /** The validation WER the run recorded for it during training, if any. */
   validWer: number | null;
 }
@@ -70,13 +84,15 @@ const ci = (r: Scores) => `[${r.ci[0].toFixed(2)}, ${r.ci[1].toFixed(2)}]`;
 
 /** The Markdown table of the rows (one per subnet, in the given order). */
 export function subnetTable(rows: SubnetRow[], beam: number, header: string[]): string {
-  const b = beam > 1;
-  const cols = ["subnet", "layers", "ffDim", "heads", "params", "MMAC/s", "WER greedy %", "95% CI", ...(b ? [`WER beam ${beam} %`, "95% CI"] : []), "RTF", "valid WER % (training)"];
+  const b = beam > 1, lm = rows.some((r) => r.lm);
+  const cols = ["subnet", "layers", "ffDim", "heads", "params", "MMAC/s", "WER greedy %", "95% CI", ...(b ? [`WER beam ${beam} %`, "95% CI"] : []),
+    ...(lm ? [`WER beam ${beam} + LM %`, "95% CI", "LM - no LM, points [paired 95% CI]"] : []), "RTF", "valid WER % (training)"];
   const lines = [...header, "", `| ${cols.join(" | ")} |`, `| ${cols.map((c, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`];
   for (const r of rows) {
     const cells = [
       r.name, String(r.spec.layers), String(r.spec.ffDim), String(r.spec.heads), fmtCount(r.params), (r.macs / 1e6).toFixed(1),
       r.greedy.wer.toFixed(2), ci(r.greedy), ...(b && r.beam ? [r.beam.wer.toFixed(2), ci(r.beam)] : []),
+      ...(lm && r.lm && r.lmPaired ? [r.lm.wer.toFixed(2), ci(r.lm), `${r.lmPaired.wer >= 0 ? "+" : ""}${r.lmPaired.wer.toFixed(2)} [${r.lmPaired.werCi[0].toFixed(2)}, ${r.lmPaired.werCi[1].toFixed(2)}]`] : []),
       r.greedy.rtf.toFixed(4), r.validWer === null ? "-" : r.validWer.toFixed(2),
     ];
     lines.push(`| ${cells.join(" | ")} |`);
@@ -131,7 +147,7 @@ export async function runEvalSubnets(engine: Engine, opts: EvalSubnetsOptions): 
   const header = [
     `# Subnets of ${opts.run}`,
     "",
-    `model ${file}; data ${opts.data} (${kind}): ${utterances.length} utterances, ${hours.toFixed(2)} hours; searches: greedy${beam > 1 ? `, beam ${beam}` : ""}; ` +
+    `model ${file}; data ${opts.data} (${kind}): ${utterances.length} utterances, ${hours.toFixed(2)} hours; searches: greedy${beam > 1 ? `, beam ${beam}` : ""}${opts.lm !== undefined ? `, beam ${beam} + LM` : ""}; ` +
       `engine ${engine.build}, one thread; 95% CI: bootstrap over utterances (seed ${opts.seed ?? 0}); RTF = (features + decoding) seconds / audio seconds (greedy)`,
   ];
   for (const l of header.slice(2)) log(l);
@@ -139,14 +155,31 @@ export async function runEvalSubnets(engine: Engine, opts: EvalSubnetsOptions): 
   // and growing the memory
   if (utterances.length) await evaluateSearches(model, tokenizer, utterances.slice(0, 8), [{ beam: 1 }], { subnet: chosen[0].spec, batchFrames: opts.batchFrames, ledger: new SkipLedger() });
   const bar = opts.progress ?? true ? new Progress("subnets", chosen.length) : undefined;
-  const searches = beam > 1 ? [{ beam: 1 }, { beam }] : [{ beam: 1 }];
+  const searches: SearchSpec[] = beam > 1 ? [{ beam: 1 }, { beam }] : [{ beam: 1 }];
+  if (opts.lm !== undefined) {
+    const weight = opts.lmWeight ?? runLm(opts.run)?.weight ?? DEFAULT_LM_WEIGHT;
+    if (!(Number.isFinite(weight) && weight >= 0)) throw new Error(`--lm-weight must be a number >= 0, got ${opts.lmWeight}`);
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(opts.lm);
+    } catch (e) {
+      throw new LmFileError(opts.lm, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    searches.push({ beam, fusion: { lm: NgramLm.fromBytes(bytes, opts.lm, tokenizer), weight } });
+    log(`LM: ${opts.lm}, weight ${weight}`);
+  }
   const rows: SubnetRow[] = [];
   for (const s of chosen) {
     const res = await evaluateSearches(model, tokenizer, utterances, searches, {
       subnet: s.spec, batchFrames: opts.batchFrames, ledger: new SkipLedger(opts.strict), bootstrap: { seed: opts.seed ?? 0 },
     });
     const strip = (r: EvalResult): Scores => ((({ perUtterance, ...rest }) => (void perUtterance, rest))(r));
-    rows.push({ name: s.name, spec: s.spec, params: s.params, macs: s.macs, greedy: strip(res[0]), beam: res[1] ? strip(res[1]) : null, validWer: wers.get(s.name) ?? null });
+    const withLm = opts.lm !== undefined ? res[res.length - 1] : null;
+    rows.push({
+      name: s.name, spec: s.spec, params: s.params, macs: s.macs, greedy: strip(res[0]), beam: beam > 1 ? strip(res[1]) : null,
+      lm: withLm ? strip(withLm) : null, lmPaired: withLm ? pairedComparison(withLm, res[beam > 1 ? 1 : 0], { seed: opts.seed ?? 0 }) : null,
+      validWer: wers.get(s.name) ?? null,
+    });
     bar?.tick();
   }
   bar?.finish();

@@ -10,8 +10,11 @@
 // is the percentile bootstrap of Bisani and Ney (2004), "Bootstrap estimates for confidence intervals
 // in ASR performance evaluation": resample utterances with replacement, recompute corpus WER, take
 // the 2.5th and 97.5th percentiles. Character error rate (charErrors) is the same alignment over the
-// characters of the normalised texts, spaces included. Not here: sclite's time-mediated alignment,
-// significance tests between two systems.
+// characters of the normalised texts, spaces included. `pairedBootstrap` compares two systems on the
+// same utterances: each draw resamples the utterances once and scores both systems on that resample, so
+// the interval of the difference (points, or relative to the second system) is free of the variation
+// between utterances the two share (Bisani and Ney, section 4). Not here: sclite's time-mediated
+// alignment, significance tests other than these intervals.
 
 import { normalizeText } from "../data/normalize.js";
 import { seeded } from "../data/synth.js";
@@ -157,22 +160,47 @@ function quantile(sorted: Float64Array, q: number): number {
  * with replacement; returns the (1-level)/2 and (1+level)/2 quantiles of their WERs. [0, 0] for no
  * utterances.
  */
-export function bootstrapInterval(perUtterance: readonly UtteranceScore[], opts: BootstrapOptions = {}): [number, number] {
+export function bootstrapInterval(perUtterance: readonly ErrorCount[], opts: BootstrapOptions = {}): [number, number] {
+  return pairedBootstrap(perUtterance, null, opts);
+}
+
+/** Errors and reference units (words or characters) of one utterance: all a bootstrap needs. */
+export type ErrorCount = Pick<UtteranceScore, "errors" | "words">;
+
+export interface PairedBootstrapOptions extends BootstrapOptions {
+  /** The difference relative to b, in percent of b's rate: 100 (rate_a - rate_b) / rate_b (Default: false: rate_a - rate_b in points). */
+  relative?: boolean;
+}
+
+/**
+ * Paired percentile bootstrap of the difference of two systems' error rates over the same utterances
+ * (a[i] and b[i] score utterance i): each of `draws` resamples (indices drawn with replacement, by the
+ * seeded generator in the order i = floor(u·n)) gives rate_a - rate_b on those indices, in percentage
+ * points (or relative, see `relative`); returns the (1-level)/2 and (1+level)/2 quantiles (linear
+ * interpolation). With b = null, the interval of rate_a itself (bootstrapInterval). [0, 0] for no
+ * utterances. The rates are corpus rates, 100 Σerrors / Σwords, whatever the unit (words or characters).
+ */
+export function pairedBootstrap(a: readonly ErrorCount[], b: readonly ErrorCount[] | null, opts: PairedBootstrapOptions = {}): [number, number] {
   const draws = opts.draws ?? 1000, level = opts.level ?? 0.95;
-  const n = perUtterance.length;
+  const n = a.length;
+  if (b && b.length !== n) throw new Error(`paired bootstrap: the two systems score different numbers of utterances (${n} and ${b.length})`);
   if (n === 0) return [0, 0];
   const r = seeded(opts.seed ?? 0);
-  const errors = Int32Array.from(perUtterance, (u) => u.errors), words = Int32Array.from(perUtterance, (u) => u.words);
-  const wers = new Float64Array(draws);
+  const ea = Int32Array.from(a, (u) => u.errors), wa = Int32Array.from(a, (u) => u.words);
+  const eb = b ? Int32Array.from(b, (u) => u.errors) : ea, wb = b ? Int32Array.from(b, (u) => u.words) : wa;
+  const stats = new Float64Array(draws);
   for (let d = 0; d < draws; d++) {
-    let e = 0, w = 0;
+    let e1 = 0, w1 = 0, e2 = 0, w2 = 0;
     for (let k = 0; k < n; k++) {
       const i = Math.floor(r() * n);
-      e += errors[i];
-      w += words[i];
+      e1 += ea[i];
+      w1 += wa[i];
+      e2 += eb[i];
+      w2 += wb[i];
     }
-    wers[d] = werPercent(e, w);
+    const ra = werPercent(e1, w1), rb = werPercent(e2, w2);
+    stats[d] = !b ? ra : opts.relative ? (rb ? (100 * (ra - rb)) / rb : 0) : ra - rb;
   }
-  wers.sort();
-  return [quantile(wers, (1 - level) / 2), quantile(wers, (1 + level) / 2)];
+  stats.sort();
+  return [quantile(stats, (1 - level) / 2), quantile(stats, (1 + level) / 2)];
 }

@@ -60,6 +60,8 @@ export interface RunLmOptions {
   maxBytes?: number;
   /** Sentences of the valid and test sets: removed from the text (lmTrainingTexts). */
   heldOut?: readonly (readonly string[])[];
+  /** Held-out sentences the caller already removed (src/train/lm.ts runLmText): added to the count the file records. */
+  droppedBefore?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -75,6 +77,6 @@ export function buildRunLm(trainTexts: readonly string[], tokenizer: Tokenizer, 
   const estimate = estimateKneserNey(text.sentences, {
     order: opts.order ?? DEFAULT_LM_ORDER, vocab: tokenizer.size, minCount: opts.minCount, maxBytes: opts.maxBytes ?? DEFAULT_LM_MAX_BYTES, headerBytes, onProgress: opts.onProgress,
   });
-  const info = { sentences: estimate.sentences, tokens: estimate.tokens, minCount: estimate.minCount, skippedLines: text.skipped, heldOutDropped: dropped, discounts: estimate.orders.map((o) => o.discounts) };
+  const info = { sentences: estimate.sentences, tokens: estimate.tokens, minCount: estimate.minCount, skippedLines: text.skipped, heldOutDropped: dropped + (opts.droppedBefore ?? 0), discounts: estimate.orders.map((o) => o.discounts) };
   return { bytes: encodeLm(estimate.tables, tokJson, info), estimate, text, dropped };
 }

@@ -35,7 +35,7 @@ import { hasCtcHead, hasSimpleHead, PRUNED_DEFAULTS, subsampledLength, supernetS
 import { blocksForward, frontendForward, NO_DROPOUT, type DropoutRates } from "./encoder.js";
 import { DropoutSeeds, ParamHandles, TapeOps } from "./tape_ops.js";
 import { ModelParams } from "./params.js";
-import { prunedJoinerLoss, prunedLossScales, pruneRanges, simpleLoss, simpleLossBackward, type TransducerTargets } from "./rnnt_pruned.js";
+import { prunedJoinerLoss, prunedKd, prunedLossScales, pruneRanges, simpleLoss, simpleLossBackward, type TransducerTargets } from "./rnnt_pruned.js";
 
 export { subsampledLength } from "./config.js";
 
@@ -71,6 +71,12 @@ export interface KdOptions {
   alphaNeg: number;
   alphaPos: number;
   clip: number;
+  /**
+   * model.loss "pruned" only: where a student learns from the teacher. "band": on the teacher's pruned band
+   * (its prune ranges, R nodes per frame); "full": on the full T x (U+1) lattice, which costs every member the
+   * full joiner again. Default "band" (supernet.kd.lattice, src/model/supernet.ts, says what it measured).
+   */
+  lattice?: "band" | "full";
 }
 
 /** One subnet of a sandwich step and its dropout. */
@@ -93,7 +99,12 @@ export interface SandwichPlan {
 }
 
 /** Where a step's distillation stands: the teacher writes its log-probabilities, a student reads them. */
-export type KdRole = { teacherOut: number } | { teacher: number; opts: KdOptions };
+/**
+ * Where a step's distillation stands: the teacher writes its log-probabilities, a student reads them. With
+ * `ranges` (model.loss "pruned", KdOptions.lattice "band") they are the teacher's band's [B,T',R,V] and the
+ * teacher also writes its band starts [B,T'] i32 there; without, the full lattice's [B,T',U+1,V].
+ */
+export type KdRole = { teacherOut: number; ranges?: number } | { teacher: number; ranges?: number; opts: KdOptions };
 
 export interface StepResult {
   /** Sum over the batch of per-utterance losses (nats). */
@@ -295,11 +306,15 @@ export class Model {
    * pred), and the simple loss's backward through both projections into enc and pred; the two losses
    * weighted by `scales` (and by 1 - lambda for a distilled student).
    *
-   * Distillation: the student learns from the teacher's distributions on the FULL lattice, for the KD term
-   * alone. The teacher runs the full joiner forward (no backward) to write its log-probabilities, a student
-   * runs the full joiner forward and backward for its KD gradient; the RNN-T terms stay pruned. This is
-   * the simplest correct choice (the KD term is exactly the full-loss path's); it spends the full joiner on
-   * every distilled step, so distilling on the student's band is the measured alternative for later.
+   * Distillation (kd.ranges set, KdOptions.lattice "band", the default): the student learns from the teacher's
+   * distributions on the TEACHER's band: the teacher writes its prune ranges and its band's log-probabilities,
+   * and each student evaluates its joiner on that same band (a second band pass beside its own loss's) for
+   * the alpha-divergence over the band's lattice nodes (src/model/rnnt_pruned.ts prunedKd). The teacher's
+   * band is where its alignments carry their mass, so that is where its distributions say most; it is
+   * computed once per step, and no member pays the full joiner. lattice "full": the student learns on the
+   * FULL lattice, for the KD term alone: the teacher runs the full joiner forward (no backward) to write its
+   * log-probabilities, a student runs it forward and backward for its KD gradient; the RNN-T terms stay
+   * pruned. The two are compared in RESULTS.md (issue 16).
    */
   private prunedTransducer(batch: Batch, enc: T, T2: number, lensPtr: number, idsPtr: number, scale: number, lambda: number, lossScales?: LossScales, kd?: KdRole) {
     const { engine: e, cfg } = this;
@@ -322,7 +337,7 @@ export class Model {
     const dpred = e.alloc(B * U1 * P, "predictor output gradient");
     e.wasm.mem_zero_f32(dpred, B * U1 * P);
     let kdSum = 0;
-    if (kd && ("teacherOut" in kd || lambda > 0)) {
+    if (kd && !kd.ranges && ("teacherOut" in kd || lambda > 0)) {
       // the full joiner, for distillation only (see above)
       const mark = e.mark();
       const jsaved = joinerForward(e, jcfg, jBase.ptr, encData, psaved.out, B, T2, U1);
@@ -352,7 +367,16 @@ export class Model {
       lmScale: cfg.simpleLmScale ?? PRUNED_DEFAULTS.simpleLmScale, amScale: cfg.simpleAmScale ?? PRUNED_DEFAULTS.simpleAmScale,
     });
     const ranges = pruneRanges(e, simple, R);
-    const losses = prunedJoinerLoss(e, jcfg, jBase.ptr, jBase.gptr, { enc: encData, pred: psaved.out, denc: encGrad, dpred }, ranges, tg(dPruned), { B, T: T2, U1 }, { sRange: R });
+    const io = { enc: encData, pred: psaved.out, denc: encGrad, dpred };
+    const bandTeacher = kd?.ranges && "teacherOut" in kd;
+    if (bandTeacher) e.i32.copyWithin(kd.ranges! >> 2, ranges >> 2, (ranges >> 2) + B * T2);
+    const losses = prunedJoinerLoss(e, jcfg, jBase.ptr, jBase.gptr, io, ranges, tg(dPruned), { B, T: T2, U1 }, { sRange: R, teacherOut: bandTeacher ? (kd as { teacherOut: number }).teacherOut : 0 });
+    if (kd?.ranges && "teacher" in kd && lambda > 0) {
+      // distillation on the teacher's band (see above)
+      const o = kd.opts;
+      kdSum = prunedKd(e, jcfg, jBase.ptr, jBase.gptr, io, { ranges: kd.ranges, logprobs: kd.teacher },
+        { scales: weights(lambda * scale, "distillation weights"), logitLengths: lensPtr, targetLengths: tokenLens, alphaNeg: o.alphaNeg, alphaPos: o.alphaPos, clip: o.clip }, { B, T: T2, U1 }, R);
+    }
     const lossValues = e.read(losses, B);
     let simpleSum = 0;
     for (const v of e.read(simple.losses, B)) simpleSum += v;
@@ -407,11 +431,14 @@ export class Model {
     const mark = e.mark();
     try {
       const T2 = subsampledLength(batch.T, this.cfg.causal);
-      const teacher = useKd ? e.alloc(batch.B * T2 * (batch.U + 1) * this.cfg.vocabSize, "teacher log-probabilities") : 0;
+      const band = useKd && this.cfg.loss === "pruned" && (plan.kd!.lattice ?? "band") === "band";
+      const nodes = band ? this.cfg.pruneRange ?? PRUNED_DEFAULTS.pruneRange : batch.U + 1;
+      const teacher = useKd ? e.alloc(batch.B * T2 * nodes * this.cfg.vocabSize, "teacher log-probabilities") : 0;
+      const ranges = band ? e.alloc(batch.B * T2, "teacher band starts") : 0;
       const memberOpts = (m: SandwichMember, i: number): [StepOptions, KdRole | undefined] => [
         // each member draws its own dropout masks: mix the member's index into the step seed
         { ...opts, dropout: m.dropout, lossScales: opts.lossScales ?? plan.lossScales, seed: i === 0 ? opts.seed : (Math.imul((opts.seed ?? 0) ^ 0x5bd1e995, 0x2c1b3c6d) + Math.imul(i, 0x297a2d39)) >>> 0 },
-        !useKd ? undefined : i === 0 ? { teacherOut: teacher } : { teacher, opts: plan.kd! },
+        !useKd ? undefined : i === 0 ? { teacherOut: teacher, ranges } : { teacher, ranges, opts: plan.kd! },
       ];
       let results: StepResult[];
       if (!share) {

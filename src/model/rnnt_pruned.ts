@@ -97,10 +97,11 @@ export interface JoinerIO { enc: number; pred: number; denc: number; dpred: numb
  * the band logits, and the joiner's backward accumulating into dparams (joiner layout, src/model/joiner.ts), denc
  * [B,T,Denc] and dpred [B,U1,Dpred]. enc [B,T,Denc], pred [B,U1,Dpred], ranges [B,T] i32 (pruneRanges).
  * Returns the pointer of the losses [B] (+inf for an utterance whose band admits no path: gradient 0).
+ * opts.teacherOut: also write the band's log-probabilities [B,T,R,V] there (a distilling teacher, prunedKd).
  */
 export function prunedJoinerLoss(
   e: Engine, cfg: JoinerConfig, params: number, dparams: number, io: JoinerIO, ranges: number,
-  tg: TransducerTargets, dims: { B: number; T: number; U1: number }, opts: { sRange?: number; blank?: number } = {},
+  tg: TransducerTargets, dims: { B: number; T: number; U1: number }, opts: { sRange?: number; blank?: number; teacherOut?: number } = {},
 ): number {
   const { B, T, U1 } = dims;
   const { enc, pred, denc, dpred } = io;
@@ -116,6 +117,8 @@ export function prunedJoinerLoss(
       const scratch = e.alloc(e.wasm.rnnt_pruned_joiner_forward_scratch(B, T, U1, J), "pruned joiner scratch");
       e.wasm.rnnt_pruned_joiner_forward(logits, h, enc, pred, ranges, w["enc.weight"], w["enc.bias"], w["pred.weight"], w["pred.bias"], w["out.weight"], w["out.bias"], scratch, B, T, U1, R, encDim, predDim, J, V, encDim, predDim, J);
     });
+    // a distilling teacher keeps its band's log-probabilities [B,T,R,V] before the loss overwrites the logits
+    if (opts.teacherOut) e.wasm.log_softmax_forward(opts.teacherOut, logits, rows, V);
     const lat = [0, 1, 2, 3, 4].map(() => e.alloc(rows, "pruned RNN-T lattice"));
     e.wasm.rnnt_pruned_loss_forward(losses, lat[0], lat[1], lat[2], lat[3], lat[4], logits, ranges, tg.targets, tg.logitLengths, tg.targetLengths, B, T, U1, R, V, blank);
     e.wasm.rnnt_pruned_loss_backward_inplace(logits, losses, lat[0], lat[1], lat[2], lat[3], lat[4], tg.dlosses, ranges, tg.targets, tg.logitLengths, tg.targetLengths, B, T, U1, R, V, blank);
@@ -127,6 +130,51 @@ export function prunedJoinerLoss(
     );
   });
   return losses;
+}
+
+/** What a distilled student reads of the teacher's step: its band starts [B,T] i32 and log-probabilities there [B,T,R,V]. */
+export interface TeacherBand {
+  ranges: number;
+  logprobs: number;
+}
+
+/**
+ * In-place distillation on the teacher's band (model.loss "pruned", supernet.kd.lattice "band"): the student's
+ * joiner on the teacher's band, the alpha-divergence against the teacher's log-probabilities there over the
+ * band's lattice nodes (kd_alpha_band_forward_backward), and the joiner's backward of that gradient into
+ * dparams, denc and dpred. kd.scales [B] f32 weight each utterance (lambda times the loss scale); lens are
+ * the T_b [B] i32 and U_b [B] i32. Returns the sum of the per-utterance divergences.
+ */
+export function prunedKd(
+  e: Engine, cfg: JoinerConfig, params: number, dparams: number, io: JoinerIO, teacher: TeacherBand,
+  kd: { scales: number; logitLengths: number; targetLengths: number; alphaNeg: number; alphaPos: number; clip: number },
+  dims: { B: number; T: number; U1: number }, sRange: number,
+): number {
+  const { B, T, U1 } = dims;
+  const { encDim, predDim, joinDim: J, vocab: V } = cfg;
+  const R = sRange, rows = B * T * R;
+  const w = joinerPointers(cfg, params), d = joinerPointers(cfg, dparams);
+  let sum = 0;
+  e.scoped(() => {
+    const logits = e.alloc(rows * V, "band joiner logits"), h = e.alloc(rows * J, "band joiner activations");
+    e.scoped(() => {
+      const scratch = e.alloc(e.wasm.rnnt_pruned_joiner_forward_scratch(B, T, U1, J), "band joiner scratch");
+      e.wasm.rnnt_pruned_joiner_forward(logits, h, io.enc, io.pred, teacher.ranges, w["enc.weight"], w["enc.bias"], w["pred.weight"], w["pred.bias"], w["out.weight"], w["out.bias"], scratch, B, T, U1, R, encDim, predDim, J, V, encDim, predDim, J);
+    });
+    const dlogits = e.alloc(rows * V, "band distillation gradient");
+    e.wasm.mem_zero_f32(dlogits, rows * V);
+    const losses = e.alloc(B, "band distillation losses");
+    const scratch = e.alloc(e.wasm.kd_alpha_scratch(V), "distillation scratch");
+    e.wasm.kd_alpha_band_forward_backward(losses, dlogits, logits, teacher.logprobs, kd.logitLengths, kd.targetLengths, kd.scales, teacher.ranges, scratch, B, T, R, V, kd.alphaNeg, kd.alphaPos, kd.clip);
+    for (const v of e.read(losses, B)) sum += v;
+    const bscratch = e.alloc(e.wasm.rnnt_pruned_joiner_backward_scratch(B, T, U1, J), "band joiner backward scratch");
+    e.wasm.rnnt_pruned_joiner_backward(
+      io.denc, io.dpred, d["enc.weight"], d["enc.bias"], d["pred.weight"], d["pred.bias"], d["out.weight"], d["out.bias"],
+      h, dlogits, io.enc, io.pred, teacher.ranges, w["enc.weight"], w["pred.weight"], w["out.weight"], bscratch,
+      B, T, U1, R, encDim, predDim, J, V, encDim, predDim, J,
+    );
+  });
+  return sum;
 }
 
 /**

@@ -26,6 +26,8 @@ export interface SupernetSpace {
     alphaNeg: number;
     alphaPos: number;
     clip: number; // w^alpha is clipped at this value (except alpha = 1, the unclipped KL limit)
+    /** model.loss "pruned" only: distil on the teacher's pruned band ("band") or on the full lattice ("full"); src/model/model.ts. */
+    lattice: "band" | "full";
   };
   /** The dropout rule; p_max is train.dropout. */
   dropout: {
@@ -45,7 +47,7 @@ export const DEFAULT_SPACE: SupernetSpace = {
   ffDims: [],
   heads: [],
   random: 2,
-  kd: { method: "alpha", lambda: 0.5, alphaNeg: -1, alphaPos: 1, clip: 5 },
+  kd: { method: "alpha", lambda: 0.5, alphaNeg: -1, alphaPos: 1, clip: 5, lattice: "band" },
   dropout: { rule: "adaptive", gamma: 1 },
   validate: [],
   export: [],
@@ -90,6 +92,7 @@ export function validateSpace(m: ModelConfig, space: SupernetSpace, source = "co
   if (!["alpha", "kl", "none"].includes(s.kd.method)) bad(`kd.method must be "alpha", "kl" or "none", got ${JSON.stringify(s.kd.method)}`);
   if (!(s.kd.lambda >= 0 && s.kd.lambda <= 1)) bad(`kd.lambda must be in [0, 1], got ${s.kd.lambda}`);
   if (!(s.kd.clip > 0)) bad(`kd.clip must be positive, got ${s.kd.clip}`);
+  if (s.kd.lattice !== undefined && !["band", "full"].includes(s.kd.lattice)) bad(`kd.lattice must be "band" or "full", got ${JSON.stringify(s.kd.lattice)}`);
   if (!["adaptive", "fixed", "largest"].includes(s.dropout.rule)) bad(`dropout.rule must be "adaptive", "fixed" or "largest", got ${JSON.stringify(s.dropout.rule)}`);
   if (!(s.dropout.gamma >= 0)) bad(`dropout.gamma must be non-negative, got ${s.dropout.gamma}`);
   const names = new Set(listSubnets(m, s).map((x) => x.name));
@@ -135,10 +138,10 @@ export function subnetDropout(rule: SupernetSpace["dropout"], pMax: number, para
 }
 
 /** The distillation settings of a step, or null without distillation ("kl": alpha- = alpha+ = 1, plain KL). */
-export function kdOptions(s: SupernetSpace): { lambda: number; alphaNeg: number; alphaPos: number; clip: number } | null {
+export function kdOptions(s: SupernetSpace): { lambda: number; alphaNeg: number; alphaPos: number; clip: number; lattice: "band" | "full" } | null {
   if (!s.enabled || s.kd.method === "none" || !(s.kd.lambda > 0)) return null;
   const kl = s.kd.method === "kl";
-  return { lambda: s.kd.lambda, alphaNeg: kl ? 1 : s.kd.alphaNeg, alphaPos: kl ? 1 : s.kd.alphaPos, clip: s.kd.clip };
+  return { lambda: s.kd.lambda, alphaNeg: kl ? 1 : s.kd.alphaNeg, alphaPos: kl ? 1 : s.kd.alphaPos, clip: s.kd.clip, lattice: s.kd.lattice ?? "band" };
 }
 
 /** The subnets validated during training: the configured list, or the largest, the smallest and two between. */

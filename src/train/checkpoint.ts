@@ -1,5 +1,7 @@
-// Checkpoints: a model file (src/model/io.ts) plus the optimizer's state as `optim.*` tensors and the
-// run's position as JSON metadata `todm.checkpoint` ({step, epoch, batchInEpoch, ...}). Written
+// Checkpoints: a model file (src/model/io.ts) plus the optimizer's state as `optim.*` tensors, the
+// run's position as JSON metadata `todm.checkpoint` ({step, epoch, batchInEpoch, ...}) and, when the run
+// averages its weights (average.ts), the running average as the F64 tensor `average.weights` (the
+// trainable region of the parameters, flat) with `todm.average` ({every, start, count}). Written
 // atomically as RUN_DIR/checkpoints/step-<8 digits>.safetensors; the newest K are kept.
 
 import { mkdirSync, readdirSync, unlinkSync } from "node:fs";
@@ -9,6 +11,7 @@ import { encodeSafetensors, readSafetensors, writeFileAtomic, ModelFileError, ty
 import { FORMAT_VERSION, loadModelFromFile } from "../model/io.js";
 import type { Model } from "../model/model.js";
 import type { Engine } from "../engine/engine.js";
+import type { AverageState } from "./average.js";
 
 export interface RunPosition {
   step: number; // optimizer steps taken
@@ -37,11 +40,12 @@ export function listCheckpoints(runDir: string): string[] {
 }
 
 export function saveCheckpoint(runDir: string, model: Model, tokenizer: Tokenizer, opt: OptimizerSnapshot,
-                               pos: RunPosition, trainConfig: unknown, keep: number): string {
+                               pos: RunPosition, trainConfig: unknown, keep: number, average?: AverageState): string {
   const dir = join(runDir, "checkpoints");
   mkdirSync(dir, { recursive: true });
   const tensors: NamedTensor[] = model.params.entries.map((e) => ({ name: e.name, dtype: "F32", shape: e.shape, data: model.params.read(e.name) }));
   for (const [k, v] of Object.entries(opt.tensors)) tensors.push({ name: `optim.${k}`, dtype: "F32", shape: [v.length], data: v });
+  if (average?.weights) tensors.push({ name: "average.weights", dtype: "F64", shape: [average.weights.length], data: average.weights });
   const path = join(dir, checkpointName(pos.step));
   writeFileAtomic(path, encodeSafetensors(tensors, {
     "todm.format_version": FORMAT_VERSION,
@@ -49,6 +53,7 @@ export function saveCheckpoint(runDir: string, model: Model, tokenizer: Tokenize
     "todm.tokenizer": JSON.stringify(tokenizer.toJSON()),
     "todm.checkpoint": JSON.stringify({ ...pos, optimizer: opt.json }),
     "todm.train_config": JSON.stringify(trainConfig),
+    ...(average ? { "todm.average": JSON.stringify({ every: average.every, start: average.start, count: average.count }) } : {}),
   }));
   const all = listCheckpoints(runDir);
   for (const old of all.slice(0, Math.max(0, all.length - keep))) unlinkSync(old);
@@ -61,6 +66,8 @@ export interface LoadedCheckpoint {
   position: RunPosition;
   optimizer: OptimizerSnapshot;
   trainConfig: unknown;
+  /** The running average of the weights, when the run kept one (todm.average). */
+  average?: AverageState;
 }
 
 export function loadCheckpoint(engine: Engine, path: string): LoadedCheckpoint {
@@ -75,5 +82,12 @@ export function loadCheckpoint(engine: Engine, path: string): LoadedCheckpoint {
   const tensors: Record<string, Float32Array> = {};
   for (const [name, t] of file.tensors) if (name.startsWith("optim.")) tensors[name.slice(6)] = t.data as Float32Array;
   const { optimizer, ...position } = ck;
-  return { model, tokenizer, position, optimizer: { tensors, json: optimizer }, trainConfig: JSON.parse(metadata["todm.train_config"] ?? "null") };
+  let average: AverageState | undefined;
+  if (metadata["todm.average"] !== undefined) {
+    const a = JSON.parse(metadata["todm.average"]) as Omit<AverageState, "weights">;
+    const w = file.tensors.get("average.weights");
+    if (a.count > 0 && w?.dtype !== "F64") throw new ModelFileError(path, `todm.average holds ${a.count} snapshots but the F64 tensor average.weights is ${w ? w.dtype : "missing"}`);
+    average = { ...a, weights: a.count > 0 ? (w!.data as Float64Array) : null };
+  }
+  return { model, tokenizer, position, optimizer: { tensors, json: optimizer }, trainConfig: JSON.parse(metadata["todm.train_config"] ?? "null"), average };
 }

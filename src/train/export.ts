@@ -15,13 +15,15 @@
 // deterministic synthetic audio: tones and noise, not speech, so greedy search emits few symbols.
 //
 // The LM (docs/model-format.md "Language model"): with --lm FILE, or by default when the run has one
-// (RUN_DIR/subnets/lm.tlm, its weight in the `todm.lm` metadata of the run's exported subnets), the LM
+// (RUN_DIR/subnets/lm.tlm, its weight in the `todm.lm` metadata of the run's exported subnets; a single
+// model's run: RUN_DIR/lm.tlm, its weight in RUN_DIR/model.safetensors), the LM
 // is written as a sidecar beside OUT (OUT without .safetensors + ".lm.tlm", atomically) and OUT's
 // metadata `todm.lm` names it with its weight W; the tensors are unchanged. The LM is checked against
-// the model's tokenizer first. --no-lm exports without it.
+// the model's tokenizer first. --no-lm exports without it. The end of a run (finish.ts) names the shared
+// RUN_DIR/subnets/lm.tlm in each subnet it exports there instead of copying it (lmInPlace).
 
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { DEFAULT_LM_WEIGHT, modelLmInfo } from "../infer/index.js";
 import { NgramLm } from "../lm/ngram.js";
 import { LmFileError } from "../lm/format.js";
@@ -53,6 +55,8 @@ export interface ExportCommandOptions {
   noLm?: boolean;
   /** W recorded with the LM (Default: the run's recorded weight, else 0.3). */
   lmWeight?: number;
+  /** The LM file is already beside OUT (a run's subnets/lm.tlm, shared by its exported subnets): the metadata names it, no sidecar copy. */
+  lmInPlace?: boolean;
   log?: (line: string) => void;
 }
 
@@ -111,10 +115,18 @@ function mostAccurate(fits: SubnetInfo[], wers: Map<string, number>, log: (l: st
   return withWer.reduce((best, s) => (wers.get(s.name)! < wers.get(best.name)! || (wers.get(s.name) === wers.get(best.name) && s.params < best.params) ? s : best));
 }
 
-/** The run's own LM: RUN_DIR/subnets/lm.tlm and the weight its exported subnets record for it (`todm.lm`), or null. */
+/**
+ * The run's own LM: RUN_DIR/subnets/lm.tlm and the weight its exported subnets record for it (`todm.lm`),
+ * else a single-model run's RUN_DIR/lm.tlm and the weight RUN_DIR/model.safetensors records; or null.
+ */
 export function runLm(run: string): { path: string; weight: number | null } | null {
   const dir = join(run, "subnets"), path = join(dir, "lm.tlm");
-  if (!existsSync(path)) return null;
+  if (!existsSync(path)) {
+    const single = join(run, "lm.tlm"), model = join(run, "model.safetensors");
+    if (!existsSync(single)) return null;
+    const info = existsSync(model) ? modelLmInfo(readSafetensors(model).metadata, model) : null;
+    return { path: single, weight: info?.file === "lm.tlm" ? info.weight : null };
+  }
   for (const f of readdirSync(dir).filter((n) => n.endsWith(".safetensors")).sort()) {
     const info = modelLmInfo(readSafetensors(join(dir, f)).metadata, join(dir, f));
     if (info?.file === "lm.tlm") return { path, weight: info.weight };
@@ -197,16 +209,18 @@ export function runExport(engine: Engine | undefined, opts: ExportCommandOptions
       throw new LmFileError(lm.path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     NgramLm.fromBytes(lmBytes, lm.path, parseModelMetadata(st, file).tokenizer); // refuses a foreign, broken or other-tokenizer LM
-    metadata["todm.lm"] = JSON.stringify({ file: basename(lmSidecarPath(opts.out)), weight: lm.weight });
+    if (opts.lmInPlace && resolve(dirname(lm.path)) !== resolve(dirname(opts.out))) throw new Error(`export: the LM ${lm.path} is not beside ${opts.out} (lmInPlace)`);
+    metadata["todm.lm"] = JSON.stringify({ file: basename(opts.lmInPlace ? lm.path : lmSidecarPath(opts.out)), weight: lm.weight });
   }
+  const sidecar = lm && (opts.lmInPlace ? lm.path : lmSidecarPath(opts.out));
   const bytes = encodeSubnetModel(st, file, pick.spec, { int8: opts.int8, metadata });
-  if (lmBytes) writeFileAtomic(lmSidecarPath(opts.out), lmBytes); // first: a model that names its LM never lacks it
+  if (lmBytes && !opts.lmInPlace) writeFileAtomic(sidecar!, lmBytes); // first: a model that names its LM never lacks it
   writeFileAtomic(opts.out, bytes);
   const sourceBytes = statSync(file).size;
   const wer = wers.get(pick.name) ?? null;
   log(`exported ${pick.name} (${fmtCount(pick.params)} parameters, ${(pick.macs / 1e6).toFixed(1)} MMAC/s${wer === null ? "" : `, validation WER ${wer.toFixed(2)}%`}${rtf.size ? `, RTF ${rtf.get(pick.name)!.toFixed(4)}` : ""}) ` +
     `to ${opts.out}: ${(bytes.length / 2 ** 20).toFixed(2)} MiB${opts.int8 ? " int8" : ""} (the run's ${subnetName({ layers: cfg.layers, ffDim: cfg.ffDim, heads: cfg.heads })} file: ${(sourceBytes / 2 ** 20).toFixed(2)} MiB)`);
-  if (lm) log(`with the LM ${lm.path} (weight ${lm.weight}) as ${lmSidecarPath(opts.out)}: ${(lmBytes!.length / 2 ** 20).toFixed(2)} MiB`);
-  const lmOut = lm ? { file: lmSidecarPath(opts.out), weight: lm.weight, bytes: lmBytes!.length } : null;
+  if (lm) log(`with the LM ${lm.path} (weight ${lm.weight})${opts.lmInPlace ? "" : ` as ${sidecar}`}: ${(lmBytes!.length / 2 ** 20).toFixed(2)} MiB`);
+  const lmOut = lm ? { file: sidecar!, weight: lm.weight, bytes: lmBytes!.length } : null;
   return { subnet: pick, wer, rtf, bytes: bytes.length, lm: lmOut, sourceBytes, out: opts.out };
 }

@@ -2,7 +2,8 @@
 // and their dropout, seeded by the run's seed and the step alone, so a resumed run draws the same),
 // augments the batch, and hands it to the step interface (parallel.ts: one replica or N, the same
 // gradient check and optimizer step); then the log line, the status line, validation every
-// train.validEvery steps (best.safetensors on a new best WER) and a checkpoint every
+// train.validEvery steps (best.safetensors on a new best WER), the running average of the weights every
+// train.average.every steps once it started (average.ts), and a checkpoint every
 // train.checkpointEvery. It stops at the end of the epochs, at train.maxSteps, when the time budget runs
 // out, or on SIGINT (after the step in flight). Not here: opening the run (open.ts), the end (finish.ts).
 
@@ -17,6 +18,7 @@ import type { DropoutRates } from "../model/encoder.js";
 import { sampleSandwich, subnetDropout } from "../model/supernet.js";
 import { saveModel } from "../model/io.js";
 import { mulberry32 } from "../util/random.js";
+import { averageProgress } from "./average.js";
 import { augment, hashSeed, type Validation } from "./data.js";
 import type { Run } from "./open.js";
 import { ParallelTrainer } from "./parallel.js";
@@ -70,6 +72,18 @@ export async function trainLoop(run: Run, loader: BatchLoader, planFor: (epoch: 
   const tRate = Date.now();
   const threads = cfg.train.threads ?? 1;
   let par: ParallelTrainer | undefined;
+  // the average's start, as a fraction of the budget (train.average.start); a start of 0 is step 0
+  // (by epochs when the run has neither train.maxSteps nor train.maxMinutes: the epoch's batch count, once per epoch)
+  let planned = -1, plannedBatches = 0;
+  const batchesPerEpoch = () => {
+    if (planned !== pos.epoch) {
+      planned = pos.epoch;
+      plannedBatches = planFor(pos.epoch).length;
+    }
+    return plannedBatches;
+  };
+  const progress = () => averageProgress(cfg, pos, (Date.now() - t0) / 1000, batchesPerEpoch);
+  run.average.maybeStart(pos.step, progress());
   try {
     par = await ParallelTrainer.create(model, run.opt, { threads, optim: cfg.optim });
     if (threads > 1) log(`data-parallel training on ${threads} threads (replicas synced from this thread's model)`);
@@ -100,6 +114,7 @@ export async function trainLoop(run: Run, loader: BatchLoader, planFor: (epoch: 
         }
         skippedInARow = 0;
         pos.step++;
+        if (run.average.afterStep(pos.step, progress()) && run.average.count === 1) log(`\nweight averaging: first snapshot at step ${pos.step} (started at step ${run.average.start})`);
         const sec = batch.featLens.reduce((a, b) => a + b, 0) / 100;
         audioSec += sec;
         lastLoss = r.lossSum / batch.B;

@@ -1,7 +1,8 @@
 // Phase 1 of a training run (trainer.ts): open it. A new run seeds its model (or copies an initial
 // model's weights: fine-tuning); a resumed one loads the newest checkpoint (model, optimizer, position),
 // keeps the budget and the thread count of this invocation, and drops the log lines written after that
-// checkpoint (they are redone). The run's Supernet (its subnets, the ones validated, KD) is resolved
+// checkpoint (they are redone), and continues the checkpoint's running average of the weights
+// (average.ts). The run's Supernet (its subnets, the ones validated, KD) is resolved
 // here too. Not here: reading the data (data.ts), the steps (loop.ts), the end (finish.ts).
 
 import { appendFileSync, existsSync } from "node:fs";
@@ -13,8 +14,9 @@ import { Model } from "../model/model.js";
 import { countParams, hasCtcHead, hasSimpleHead, sameArchitecture, withoutPrunedKeys, subnetName, supernetSpec, type ModelConfig } from "../model/config.js";
 import { DEFAULT_SPACE, kdOptions, listSubnets, validateSpace, validationSubnets } from "../model/supernet.js";
 import { loadModel } from "../model/io.js";
+import { ModelAverage, validateAverage } from "./average.js";
 import { listCheckpoints, loadCheckpoint, saveCheckpoint, type RunPosition } from "./checkpoint.js";
-import type { TrainConfig } from "./config.js";
+import { AVERAGE_OFF, type TrainConfig } from "./config.js";
 import { OptimizerBox } from "./optimizer.js";
 import { readRunLog } from "./rundir.js";
 
@@ -32,8 +34,10 @@ export function openSource(engine: Engine, cfg: TrainConfig, opts: { out: string
     const path = checkpoints[checkpoints.length - 1];
     const checkpoint = loadCheckpoint(engine, path);
     const saved = checkpoint.trainConfig as TrainConfig | null;
-    // the budget and the thread count belong to this invocation, not to the run
-    if (saved) cfg = { ...saved, supernet: saved.supernet ?? structuredClone(DEFAULT_SPACE), train: { ...saved.train, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps, threads: cfg.train.threads } };
+    // the budget and the thread count belong to this invocation, not to the run; a run saved before
+    // train.average existed continues without averaging; the LM settings act only at the end: this
+    // command's (a run saved before them had none)
+    if (saved) cfg = { ...saved, supernet: saved.supernet ?? structuredClone(DEFAULT_SPACE), train: { ...saved.train, average: saved.train.average ?? { ...AVERAGE_OFF }, maxMinutes: cfg.train.maxMinutes, maxSteps: cfg.train.maxSteps, threads: cfg.train.threads }, lm: cfg.lm };
     log(`resuming from ${path} (step ${checkpoint.position.step}, epoch ${checkpoint.position.epoch})`);
     return { cfg, checkpoint, tokenizer: checkpoint.tokenizer };
   }
@@ -88,6 +92,12 @@ export function openRun(engine: Engine, src: ReturnType<typeof openSource>, toke
   writeFileAtomic(join(dir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
   const opt = new OptimizerBox(engine, model, cfg.optim);
   if (checkpoint) opt.restore(checkpoint.optimizer);
+  validateAverage(cfg.train.average, "train config");
+  const average = new ModelAverage(model.params, cfg.train.average, checkpoint?.average);
+  if (average.enabled) {
+    log(`weight averaging every ${cfg.train.average.every} steps from ${cfg.train.average.start} of the budget` +
+      (average.start !== null ? ` (started at step ${average.start}, ${average.count} snapshots)` : ""));
+  }
   const sub = supernetSpec(model.cfg);
   log(`model ${subnetName(sub)}: ${(countParams(model.cfg) / 1e6).toFixed(2)} M parameters, ${model.cfg.causal ? "causal (streaming)" : "bidirectional"}`);
   const space = cfg.supernet;
@@ -102,11 +112,14 @@ export function openRun(engine: Engine, src: ReturnType<typeof openSource>, toke
   }
   return {
     engine, cfg, dir, logPath, model, tokenizer, opt, pos, log,
+    /** The running average of the weights (average.ts; disabled when train.average.every is 0). */
+    average,
     /** The whole model's subnet, every subnet of the space (largest first), those validated, and KD. */
     sub, space, subnets, validSubs, kd,
     /** Appends one record to RUN_DIR/log.jsonl. */
     writeLog: (rec: Record<string, unknown>) => appendFileSync(logPath, JSON.stringify(rec) + "\n"),
     /** Writes a checkpoint at the current position, with the training time `elapsedSec`. */
-    checkpoint: (elapsedSec: number) => saveCheckpoint(dir, model, tokenizer, opt.snapshot(), { ...pos, elapsedSec }, cfg, cfg.train.keepCheckpoints),
+    checkpoint: (elapsedSec: number) => saveCheckpoint(dir, model, tokenizer, opt.snapshot(), { ...pos, elapsedSec }, cfg, cfg.train.keepCheckpoints,
+      average.enabled ? average.state() : undefined),
   };
 }

@@ -6,7 +6,8 @@
 //   log.jsonl            one line per step ({"type":"step",...}) and per validation ({"type":"valid",...})
 //   checkpoints/         step-<8 digits>.safetensors (model + optimizer + position), the newest K kept
 //   best.safetensors     the model with the best validation WER so far
-//   model.safetensors    the final model
+//   model.safetensors    the final model, or the running average of the weights when it validates better (average.ts)
+//   model-avg.safetensors / model-final.safetensors   the other of the two
 //   curves.svg           loss and validation WER over steps
 // Determinism: the batch order, dropout masks and SpecAugment masks are functions of (seed, epoch,
 // step), so a run resumed from a checkpoint reproduces the losses of an uninterrupted run.
@@ -63,6 +64,6 @@ export async function train(engine: Engine, cfg: TrainConfig, opts: TrainOptions
   const t0 = Date.now() - run.pos.elapsedSec * 1000;
   const { stoppedBy, lastLoss } = await trainLoop(run, loader, planFor, valid, t0, opts.status ?? statusLine());
   for (const line of data.ledger.report()) log(line); // bad input met while loading batches, if any
-  const modelPath = await finishRun(run, valid, stoppedBy, (Date.now() - t0) / 1000);
+  const modelPath = await finishRun(run, valid, stoppedBy, (Date.now() - t0) / 1000, data);
   return { steps: run.pos.step, finalLoss: lastLoss, bestWer: run.pos.bestWer, modelPath, stoppedBy };
 }
