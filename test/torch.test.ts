@@ -163,7 +163,9 @@ describe.skipIf(missing !== null)("todm_torch against todm", () => {
     const corpus = makeCorpus(dir);
     const tiny = ["model.featDim=80", "model.subsampleChannels=4", "model.dModel=16", "model.layers=3", "model.ffDim=32", "model.heads=4",
       "model.stateSize=4", "model.predictorDim=16", "model.joinerDim=16", "data.tokenizer=\"char\"", "batch.maxFrames=1500", "batch.buckets=2",
-      "train.validEvery=0", "train.checkpointEvery=10", "train.loaderWorkers=0", `data.cacheDir=${JSON.stringify(join(dir, "cache"))}`];
+      "train.validEvery=0", "train.checkpointEvery=10", "train.loaderWorkers=0",
+      // todm_torch mirrors the full loss only; averaging and the LM act at the end of a todm run (off: step losses are compared)
+      "model.loss=\"full\"", "train.average.every=0", "lm.enabled=false", `data.cacheDir=${JSON.stringify(join(dir, "cache"))}`];
     const data = ["--train", corpus.train, "--valid", corpus.valid];
     node(["train", "--out", join(dir, "init"), ...data, "--init-only", ...tiny.flatMap((x) => ["--set", x])]);
     const init = join(dir, "init"); // init.safetensors and config.json

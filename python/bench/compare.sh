@@ -33,7 +33,10 @@ DATA="--train $D/train.jsonl --valid $OUT/valid200.jsonl"
 
 # the starting point of both: todm's seeded weights and feature statistics, and the resolved configuration.
 # data.featureCache=false: the 10-minute run reads less than an epoch, so neither engine caches features.
-[ -f "$OUT/init/init.safetensors" ] || node dist/cli.js train --out "$OUT/init" $DATA --init-only --set data.featureCache=false
+# model.loss=full: todm_torch has no pruned loss; train.average and lm act at the end of a todm run only
+# (todm_torch leaves them to todm's commands), so both are off for the comparison.
+[ -f "$OUT/init/init.safetensors" ] || node dist/cli.js train --out "$OUT/init" $DATA --init-only --set data.featureCache=false \
+  --set model.loss=full --set train.average.every=0 --set lm.enabled=false
 
 node dist/cli.js train --out "$OUT/todm" $DATA --init-from "$OUT/init/init.safetensors" --config "$OUT/init/config.json" \
   --threads 2 --minutes "$MIN" 2>&1 | tee "$OUT/todm.log"

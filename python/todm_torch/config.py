@@ -27,21 +27,25 @@ REQUIRED_MODEL_KEYS = ["featDim", "subsampleChannels", "dModel", "layers", "ffDi
 
 DEFAULT_SPACE = {
     "enabled": True, "layers": [], "ffDims": [], "heads": [], "random": 2,
-    "kd": {"method": "alpha", "lambda": 0.5, "alphaNeg": -1, "alphaPos": 1, "clip": 5},
+    "kd": {"method": "alpha", "lambda": 0.5, "alphaNeg": -1, "alphaPos": 1, "clip": 5, "lattice": "band"},
     "dropout": {"rule": "adaptive", "gamma": 1}, "validate": [], "export": [],
 }
 
 DEFAULT_TRAIN = {
-    "model": {**DEFAULT_MODEL, "ctcWeight": 0.3, "loss": "full", **PRUNED_DEFAULTS},
+    # todm's defaults, mirrored as values (test/torch.test.ts): the pruned loss among them, which check_supported
+    # refuses (initialise with `todm train --init-only --set model.loss=full`)
+    "model": {**DEFAULT_MODEL, "ctcWeight": 0.3, **PRUNED_DEFAULTS, "loss": "pruned"},
     "data": {"train": [], "valid": [], "tokenizer": "char", "vocabSize": 256, "maxDuration": 20, "cacheDir": "data-cache",
              "featureCache": None, "corpus": "v2", "strict": False},
     "optim": {"name": "scaled_adam", "baseLr": 0.045, "lrBatches": 300, "lrEpochs": 8, "warmupBatches": 100, "warmupStart": 0.5,
               "clippingScale": 2.0, "adamwLr": 1e-3, "weightDecay": 1e-2},
-    "batch": {"maxFrames": 12000, "buckets": 30},
+    "batch": {"maxFrames": 6000, "buckets": 30},
     "train": {"seed": 1, "maxMinutes": 38, "maxSteps": 0, "epochs": 100, "dropout": 0.1, "specAugment": True,
               "validEvery": 200, "validUtterances": 200, "checkpointEvery": 100, "keepCheckpoints": 5, "loaderWorkers": 1,
-              "threads": 2, "shareFrontend": True, "speedPerturb": False, "prunedWarmupSteps": None},
+              "threads": 2, "shareFrontend": True, "speedPerturb": False, "prunedWarmupSteps": None,
+              "average": {"every": 10, "start": 0.5}},
     "supernet": copy.deepcopy(DEFAULT_SPACE),
+    "lm": {"enabled": True, "order": 6, "maxMb": 4, "tuneUtterances": 200, "beam": 4, "grid": [0.1, 0.2, 0.3, 0.4, 0.5]},
 }
 
 
@@ -356,3 +360,14 @@ def check_supported(cfg, source):
         bad.append(f'supernet.kd.method {cfg["supernet"]["kd"]["method"]!r}')
     if bad:
         raise ConfigError(f"{source}: todm_torch does not support " + "; ".join(bad))
+
+
+def end_of_run_notes(cfg):
+    """What `todm train` does at the end of a run and todm_torch leaves to todm's commands (logged, not silent)."""
+    notes = []
+    if cfg["train"].get("average", {}).get("every", 0) > 0:
+        notes.append("train.average: weight averaging is not mirrored; the run keeps its final weights "
+                     "(`todm average --run OUT` averages checkpoints)")
+    if cfg.get("lm", {}).get("enabled"):
+        notes.append("lm: the run does not build its n-gram LM; `todm lm --text ... --model OUT` builds one")
+    return notes

@@ -110,7 +110,7 @@ def _main(argv=None):
     import torch.distributed as dist
 
     from .checkpoint import list_checkpoints, load_checkpoint, optimizer_offsets, save_checkpoint, save_model
-    from .config import (ConfigError, check_supported, list_subnets, load_train_config, merge_config, subnet_name,
+    from .config import (ConfigError, check_supported, end_of_run_notes, list_subnets, load_train_config, merge_config, subnet_name,
                          validation_subnets)
     from .data import collate, frames_for, hash_seed, load_manifest, make_batches, shard_rows, spec_augment_
     from .model import TodmModel, parse_metadata
@@ -180,6 +180,8 @@ def _main(argv=None):
             cfg["data"]["valid"] = a.valid
         cfg["model"] = {**cfg["model"], **model.cfg}
         check_supported(cfg, "the training configuration")
+        for note in end_of_run_notes(cfg):
+            print(f"todm_torch.train: note: {note}", file=sys.stderr, flush=True)
         if not cfg["data"]["train"]:
             fail("--train is required (todm_torch does not build todm's synthetic corpus: give its train.jsonl)")
         if not tok or tok.get("type") != "char":
