@@ -98,20 +98,10 @@ def elapsed():
 
 # ---- data, batches, SpecAugment and the model: python/todm_torch (data.py, model.py) ---------------------------
 
+from todm_torch.train import word_errors  # noqa: E402
 from todm_torch.data import all_features, collate, frames_for, hash_seed, load_manifest, make_batches, normalize_text, spec_augment_  # noqa: E402,F401
 
 TrainMirror = TodmModel  # dropout through its `p_drop`, greedy search for validation
-
-
-def word_errors(ref, hyp):
-    r, h = normalize_text(ref).split(), normalize_text(hyp).split()
-    d = list(range(len(h) + 1))
-    for i in range(1, len(r) + 1):
-        prev, d[0] = d[0], i
-        for j in range(1, len(h) + 1):
-            cur = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
-            prev, d[j] = d[j], cur
-    return d[len(h)], len(r)
 
 
 # ---- the run -------------------------------------------------------------------------------------------
