@@ -154,6 +154,11 @@ describe("todm eval --run", () => {
       expect(row.greedy.wer).toBe(rep.results[0].wer);
       expect(row.greedy.ci).toEqual(rep.results[0].ci);
       expect(row.beam!.wer).toBe(rep.results[1].wer);
+      expect(row.greedy.cer).toBe(rep.results[0].cer);
+      expect(row.beam!.cer).toBe(rep.results[1].cer);
+      const line = r.table.split("\n").find((l) => l.startsWith(`| ${row.name} |`))!;
+      const fmt = (x: { cer: number; cerCi: [number, number] }) => `${x.cer.toFixed(2)} [${x.cerCi[0].toFixed(2)}, ${x.cerCi[1].toFixed(2)}]`;
+      expect(line).toContain(`| ${fmt(rep.results[0])} | ${fmt(rep.results[1])} |`);
       expect(row.greedy.words).toBe(5); // "AB", "C A", "BA C": 1 + 2 + 2 reference words
       expect(row.greedy.utterances).toBe(3);
       expect(row.greedy.rtf).toBeGreaterThan(0);
@@ -162,7 +167,7 @@ describe("todm eval --run", () => {
     const table = readFileSync(join(run, "subnets.md"), "utf8");
     expect(table).toBe(r.table);
     expect(table.split("\n").filter((l) => l.startsWith("| L"))).toHaveLength(3);
-    expect(table).toContain("| subnet | layers | ffDim | heads | params | MMAC/s | WER greedy % | 95% CI | WER beam 2 % | 95% CI | RTF | valid WER % (training) |");
+    expect(table).toContain("| subnet | layers | ffDim | heads | params | MMAC/s | WER greedy % | 95% CI | WER beam 2 % | 95% CI | CER greedy % [95% CI] | CER beam 2 % | RTF | valid WER % (training) |");
     const svg = readFileSync(join(run, "subnets.svg"), "utf8");
     expect(svg.startsWith("<svg")).toBe(true);
     for (const n of chosen) expect(svg).toContain(`>${n}</text>`);
@@ -179,7 +184,7 @@ describe("todm eval --run", () => {
     const out: string[] = [];
     const r = await runEvalSubnets(e, { run: r2, data: manifest, subnets: "L3-ff12-h4,L1-ff3-h2", beam: 2, lm: lmFile, seed: 3, progress: false, log: (l) => out.push(l) });
     expect(out).toContain(`LM: ${lmFile}, weight 0.45`);
-    expect(r.table).toContain("| WER beam 2 % | 95% CI | WER beam 2 + LM % | 95% CI | LM - no LM, points [paired 95% CI] | RTF |");
+    expect(r.table).toContain("| WER beam 2 % | 95% CI | WER beam 2 + LM % | 95% CI | LM - no LM, points [paired 95% CI] | CER greedy % [95% CI] | CER beam 2 % | CER beam 2 + LM % | RTF |");
     for (const row of r.rows) {
       const f = join(dir, `lm-${row.name}.safetensors`);
       runExport(undefined, { run: r2, out: f, subnet: row.name, noLm: true, log: () => {} });

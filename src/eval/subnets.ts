@@ -1,6 +1,6 @@
 // Scoring the subnets of a run (`todm eval --run RUN_DIR --data ...`, and the end of a Supernet run,
 // src/train/finish.ts): every subnet of a Supernet run (or a chosen list) on one test set:
-// WER of greedy search (and of beam search if asked) with bootstrap 95% intervals, parameters, MACs per
+// WER and CER of greedy search (and of beam search if asked) with bootstrap 95% intervals, parameters, MACs per
 // second of audio and the one-thread real-time factor, as a Markdown table and an SVG plot of WER
 // against size.
 //
@@ -81,18 +81,22 @@ export interface EvalSubnetsResult {
 }
 
 const ci = (r: Scores) => `[${r.ci[0].toFixed(2)}, ${r.ci[1].toFixed(2)}]`;
+/** One cell: character error rate with its bootstrap interval. */
+const cer = (r: Scores) => `${r.cer.toFixed(2)} [${r.cerCi[0].toFixed(2)}, ${r.cerCi[1].toFixed(2)}]`;
 
 /** The Markdown table of the rows (one per subnet, in the given order). */
 export function subnetTable(rows: SubnetRow[], beam: number, header: string[]): string {
   const b = beam > 1, lm = rows.some((r) => r.lm);
   const cols = ["subnet", "layers", "ffDim", "heads", "params", "MMAC/s", "WER greedy %", "95% CI", ...(b ? [`WER beam ${beam} %`, "95% CI"] : []),
-    ...(lm ? [`WER beam ${beam} + LM %`, "95% CI", "LM - no LM, points [paired 95% CI]"] : []), "RTF", "valid WER % (training)"];
+    ...(lm ? [`WER beam ${beam} + LM %`, "95% CI", "LM - no LM, points [paired 95% CI]"] : []),
+    "CER greedy % [95% CI]", ...(b ? [`CER beam ${beam} %`] : []), ...(lm ? [`CER beam ${beam} + LM %`] : []), "RTF", "valid WER % (training)"];
   const lines = [...header, "", `| ${cols.join(" | ")} |`, `| ${cols.map((c, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`];
   for (const r of rows) {
     const cells = [
       r.name, String(r.spec.layers), String(r.spec.ffDim), String(r.spec.heads), fmtCount(r.params), (r.macs / 1e6).toFixed(1),
       r.greedy.wer.toFixed(2), ci(r.greedy), ...(b && r.beam ? [r.beam.wer.toFixed(2), ci(r.beam)] : []),
       ...(lm && r.lm && r.lmPaired ? [r.lm.wer.toFixed(2), ci(r.lm), `${r.lmPaired.wer >= 0 ? "+" : ""}${r.lmPaired.wer.toFixed(2)} [${r.lmPaired.werCi[0].toFixed(2)}, ${r.lmPaired.werCi[1].toFixed(2)}]`] : []),
+      cer(r.greedy), ...(b && r.beam ? [cer(r.beam)] : []), ...(lm && r.lm ? [cer(r.lm)] : []),
       r.greedy.rtf.toFixed(4), r.validWer === null ? "-" : r.validWer.toFixed(2),
     ];
     lines.push(`| ${cells.join(" | ")} |`);
