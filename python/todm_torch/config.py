@@ -40,7 +40,7 @@ DEFAULT_TRAIN = {
     "optim": {"name": "scaled_adam", "baseLr": 0.045, "lrBatches": 300, "lrEpochs": 8, "warmupBatches": 100, "warmupStart": 0.5,
               "clippingScale": 2.0, "adamwLr": 1e-3, "weightDecay": 1e-2},
     "batch": {"maxFrames": 6000, "buckets": 30},
-    "train": {"seed": 1, "maxMinutes": 38, "maxSteps": 0, "epochs": 100, "dropout": 0.1, "specAugment": True,
+    "train": {"seed": 1, "maxMinutes": 38, "maxSteps": 0, "epochs": 100, "dropout": 0.1, "specAugment": False,
               "validEvery": 200, "validUtterances": 200, "checkpointEvery": 100, "keepCheckpoints": 5, "loaderWorkers": 1,
               "threads": 2, "shareFrontend": True, "speedPerturb": False, "prunedWarmupSteps": None,
               "average": {"every": 10, "start": 0.5}},
