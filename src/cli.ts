@@ -166,17 +166,18 @@ program
   .option("--tune-lm <manifest>", "with --lm: pick the LM weight on this (valid) manifest from --lm-grid, print the table, then evaluate --data with it")
   .option("--lm-grid <list>", "LM weights tried by --tune-lm", "0.1,0.2,0.3,0.5,0.7,1")
   .option("--tune-limit <n>", "--tune-lm: only the first n utterances of the manifest", "200")
+  .option("--lm-only", "with --lm: greedy and beam N + LM only, no beam N without the LM (the paired interval is then against greedy)", false)
   .action(async (opts: {
     model?: string; run?: string; data: string; report?: string; beam?: string; subnet?: string; subnets?: string; modelFile: string; table?: string; plot?: string;
     limit?: string; batchFrames: string; seed: string; strict: boolean; build?: "simd" | "relaxed-simd";
-    lm?: string; lmWeight: string; lmEos: boolean; lodr?: string; lodrWeight: string; tuneLm?: string; lmGrid: string; tuneLimit: string;
+    lm?: string; lmWeight: string; lmEos: boolean; lodr?: string; lodrWeight: string; tuneLm?: string; lmGrid: string; tuneLimit: string; lmOnly: boolean;
   }, cmd: Command) => {
     if ((opts.model === undefined) === (opts.run === undefined)) throw new Error("eval: give --model FILE_OR_RUN_DIR or --run RUN_DIR (not both)");
     const limit = opts.limit === undefined ? undefined : Number(opts.limit);
     const engine = await createEngine({ build: opts.build });
     if (opts.run !== undefined) {
       if (opts.subnet !== undefined || opts.report !== undefined) throw new Error("eval --run: use --subnets a,b,c (and --table, --plot) instead of --subnet and --report");
-      if (opts.tuneLm !== undefined || opts.lodr !== undefined || opts.lmEos) throw new Error("eval --run: --tune-lm, --lodr and --lm-eos go with --model");
+      if (opts.tuneLm !== undefined || opts.lodr !== undefined || opts.lmEos || opts.lmOnly) throw new Error("eval --run: --tune-lm, --lodr, --lm-eos and --lm-only go with --model");
       const { runEvalSubnets } = await import("./eval/subnets.js");
       await runEvalSubnets(engine, {
         run: opts.run, data: opts.data, subnets: opts.subnets, beam: opts.beam === undefined ? 1 : Number(opts.beam), modelFile: opts.modelFile,
@@ -192,7 +193,7 @@ program
       model: opts.model!, data: opts.data, report: opts.report, beam: opts.beam === undefined ? 4 : Number(opts.beam), subnet: opts.subnet,
       limit, batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
       lm: opts.lm, lmWeight: cmd.getOptionValueSource("lmWeight") === "default" && opts.tuneLm ? undefined : Number(opts.lmWeight), lmEos: opts.lmEos,
-      tuneLm: opts.tuneLm, lmGrid: opts.lmGrid.split(",").map(Number), tuneLimit: Number(opts.tuneLimit), lodr: opts.lodr, lodrWeight: Number(opts.lodrWeight),
+      tuneLm: opts.tuneLm, lmGrid: opts.lmGrid.split(",").map(Number), tuneLimit: Number(opts.tuneLimit), lodr: opts.lodr, lodrWeight: Number(opts.lodrWeight), lmOnly: opts.lmOnly,
     });
   });
 
