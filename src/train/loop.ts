@@ -33,7 +33,7 @@ export function planAt(run: Run, step: number): SandwichPlan {
   const scales = hasSimpleHead(model.cfg)
     ? { lossScales: prunedLossScales(step, prunedWarmupOf(cfg), model.cfg.simpleLossScale ?? PRUNED_DEFAULTS.simpleLossScale) } : {};
   if (!space.enabled) return { members: [{ spec: run.sub, dropout: rates(cfg.train.dropout) }], kd: null, ...scales };
-  const picked = sampleSandwich(subnets, space.random, mulberry32(hashSeed(cfg.train.seed, step, 0x5a4d)));
+  const picked = sampleSandwich(subnets, space.random, mulberry32(hashSeed(cfg.train.seed, step, 0x5a4d)), space.sampleBias ?? 0);
   return { members: picked.map((s) => ({ spec: s.spec, dropout: rates(subnetDropout(space.dropout, cfg.train.dropout, s.params, subnets[0].params)) })), kd: run.kd, shareFrontend: cfg.train.shareFrontend, ...scales };
 }
 
