@@ -7,7 +7,10 @@ import fc from "fast-check";
 import { DEFAULT_MODEL, countParams, paramTable, subnetShape, supernetSpec, type ModelConfig } from "../src/model/config.js";
 import { Model, subsampledLength } from "../src/model/model.js";
 import { NO_DROPOUT } from "../src/model/encoder.js";
-import { DEFAULT_SPACE, listSubnets, resolveChoices, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../src/model/supernet.js";
+import { DEFAULT_SPACE, kdOptions, listSubnets, resolveChoices, sampleSandwich, studentLambda, subnetDropout, validateSpace, validationSubnets } from "../src/model/supernet.js";
+import { DEFAULT_TRAIN } from "../src/train/config.js";
+import { planAt } from "../src/train/loop.js";
+import type { Run } from "../src/train/open.js";
 import { mulberry32 } from "../src/util/random.js";
 import { centralDiffAt, engine, rng, tinyBatch } from "./helpers.js";
 
@@ -93,6 +96,28 @@ describe("search space", () => {
       expect(sampleSandwich(subs, k, mulberry32(seed), 0)).toEqual(old);
     }));
     expect(() => validateSpace(DEFAULT_MODEL, { ...DEFAULT_SPACE, sampleBias: -1 })).toThrow(/sampleBias must be a number >= 0/);
+  });
+
+  it("gives each student its KD weight min(1, lambda·(params_max/params)^sizeGamma) in the step's plan; 0 keeps lambda", () => {
+    expect(studentLambda(0.2, 1, 500, 1000)).toBeCloseTo(0.4, 12);
+    expect(studentLambda(0.5, 0.5, 250, 1000)).toBeCloseTo(1, 12);
+    expect(studentLambda(0.5, 1, 250, 1000)).toBe(1); // 2, capped
+    expect(studentLambda(0.5, -1, 250, 1000)).toBeCloseTo(0.125, 12);
+    expect(studentLambda(0.5, 0, 250, 1000)).toBe(0.5);
+    for (const sizeGamma of [0, 0.5]) {
+      const space = { ...DEFAULT_SPACE, enabled: true, kd: { ...DEFAULT_SPACE.kd, sizeGamma } };
+      const subnets = listSubnets(DEFAULT_MODEL, space);
+      const run = { cfg: DEFAULT_TRAIN, space, subnets, model: { cfg: DEFAULT_MODEL }, kd: kdOptions(space) } as unknown as Run;
+      for (const step of [0, 1, 17]) {
+        const plan = planAt(run, step);
+        expect(plan.members[0].kdLambda).toBeUndefined(); // the teacher
+        for (const m of plan.members.slice(1)) {
+          const p = subnets.find((s) => s.spec.layers === m.spec.layers && s.spec.ffDim === m.spec.ffDim && s.spec.heads === m.spec.heads)!.params;
+          if (sizeGamma === 0) expect(m.kdLambda).toBeUndefined();
+          else expect(m.kdLambda).toBeCloseTo(Math.min(1, 0.5 * Math.sqrt(subnets[0].params / p)), 12);
+        }
+      }
+    }
   });
 
   it("scales dropout with size (adaptive), keeps it fixed, or gives it to the largest only", () => {

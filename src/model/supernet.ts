@@ -34,6 +34,12 @@ export interface SupernetSpace {
     clip: number; // w^alpha is clipped at this value (except alpha = 1, the unclipped KL limit)
     /** model.loss "pruned" only: distil on the teacher's pruned band ("band") or on the full lattice ("full"); src/model/model.ts. */
     lattice: "band" | "full";
+    /**
+     * The KD weight per size: a student's lambda is min(1, lambda·(params_max/params)^sizeGamma) (studentLambda);
+     * 0 (the default) = lambda for every student, > 0 = more distillation for the small ones (a lever, issue 18).
+     * A run saved without it uses lambda.
+     */
+    sizeGamma?: number;
   };
   /** The dropout rule; p_max is train.dropout. */
   dropout: {
@@ -54,7 +60,7 @@ export const DEFAULT_SPACE: SupernetSpace = {
   heads: [],
   random: 2,
   sampleBias: 0,
-  kd: { method: "alpha", lambda: 0.5, alphaNeg: -1, alphaPos: 1, clip: 5, lattice: "band" },
+  kd: { method: "alpha", lambda: 0.5, alphaNeg: -1, alphaPos: 1, clip: 5, lattice: "band", sizeGamma: 0 },
   dropout: { rule: "adaptive", gamma: 1 },
   validate: [],
   export: [],
@@ -100,6 +106,7 @@ export function validateSpace(m: ModelConfig, space: SupernetSpace, source = "co
   if (!["alpha", "kl", "none"].includes(s.kd.method)) bad(`kd.method must be "alpha", "kl" or "none", got ${JSON.stringify(s.kd.method)}`);
   if (!(s.kd.lambda >= 0 && s.kd.lambda <= 1)) bad(`kd.lambda must be in [0, 1], got ${s.kd.lambda}`);
   if (!(s.kd.clip > 0)) bad(`kd.clip must be positive, got ${s.kd.clip}`);
+  if (!Number.isFinite(s.kd.sizeGamma ?? 0)) bad(`kd.sizeGamma must be a number, got ${s.kd.sizeGamma}`);
   if (s.kd.lattice !== undefined && !["band", "full"].includes(s.kd.lattice)) bad(`kd.lattice must be "band" or "full", got ${JSON.stringify(s.kd.lattice)}`);
   if (!["adaptive", "fixed", "largest"].includes(s.dropout.rule)) bad(`dropout.rule must be "adaptive", "fixed" or "largest", got ${JSON.stringify(s.dropout.rule)}`);
   if (!(s.dropout.gamma >= 0)) bad(`dropout.gamma must be non-negative, got ${s.dropout.gamma}`);
@@ -154,6 +161,11 @@ export function subnetDropout(rule: SupernetSpace["dropout"], pMax: number, para
     case "adaptive":
       return pMax * Math.pow(params / paramsMax, rule.gamma);
   }
+}
+
+/** A student's KD weight under supernet.kd.sizeGamma: min(1, lambda·(params_max/params)^sizeGamma); lambda when sizeGamma is 0. */
+export function studentLambda(lambda: number, sizeGamma: number, params: number, paramsMax: number): number {
+  return sizeGamma ? Math.min(1, lambda * Math.pow(paramsMax / params, sizeGamma)) : lambda;
 }
 
 /** The distillation settings of a step, or null without distillation ("kl": alpha- = alpha+ = 1, plain KL). */
