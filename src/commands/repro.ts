@@ -219,7 +219,7 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   if (useLm) {
     // one LM for the experiment, over the Supernet's tokenizer (every run reads the same data: the same tokenizer)
     jobs.push({
-      id: "lm", kind: "score", what: `# the LM: ${lmPath} (order ${cfg.lm.order}, at most ${cfg.lm.maxMb} MiB) from the training manifests' text minus every valid, test and yardstick sentence (src/train/lm.ts runLmText); its text in ${join(o.out, "lm.txt")}`,
+      id: "lm", kind: "score", what: `# the LM: ${join(o.out, "lm.tlm")} (order ${cfg.lm.order}, at most ${cfg.lm.maxMb} MiB) from the training manifests' text minus every valid, test and yardstick sentence (src/train/lm.ts runLmText); its text in ${join(o.out, "lm.txt")}`,
       done: () => existsSync(join(out, "lm.json")),
       run: async () => {
         const { tokenizer } = modelTokenizer(join(out, "supernet-s1"));
