@@ -166,17 +166,18 @@ program
   .option("--tune-lm <manifest>", "with --lm: pick the LM weight on this (valid) manifest from --lm-grid, print the table, then evaluate --data with it")
   .option("--lm-grid <list>", "LM weights tried by --tune-lm", "0.1,0.2,0.3,0.5,0.7,1")
   .option("--tune-limit <n>", "--tune-lm: only the first n utterances of the manifest", "200")
+  .option("--lm-only", "with --lm: greedy and beam N + LM only, no beam N without the LM (the paired interval is then against greedy)", false)
   .action(async (opts: {
     model?: string; run?: string; data: string; report?: string; beam?: string; subnet?: string; subnets?: string; modelFile: string; table?: string; plot?: string;
     limit?: string; batchFrames: string; seed: string; strict: boolean; build?: "simd" | "relaxed-simd";
-    lm?: string; lmWeight: string; lmEos: boolean; lodr?: string; lodrWeight: string; tuneLm?: string; lmGrid: string; tuneLimit: string;
+    lm?: string; lmWeight: string; lmEos: boolean; lodr?: string; lodrWeight: string; tuneLm?: string; lmGrid: string; tuneLimit: string; lmOnly: boolean;
   }, cmd: Command) => {
     if ((opts.model === undefined) === (opts.run === undefined)) throw new Error("eval: give --model FILE_OR_RUN_DIR or --run RUN_DIR (not both)");
     const limit = opts.limit === undefined ? undefined : Number(opts.limit);
     const engine = await createEngine({ build: opts.build });
     if (opts.run !== undefined) {
       if (opts.subnet !== undefined || opts.report !== undefined) throw new Error("eval --run: use --subnets a,b,c (and --table, --plot) instead of --subnet and --report");
-      if (opts.tuneLm !== undefined || opts.lodr !== undefined || opts.lmEos) throw new Error("eval --run: --tune-lm, --lodr and --lm-eos go with --model");
+      if (opts.tuneLm !== undefined || opts.lodr !== undefined || opts.lmEos || opts.lmOnly) throw new Error("eval --run: --tune-lm, --lodr, --lm-eos and --lm-only go with --model");
       const { runEvalSubnets } = await import("./eval/subnets.js");
       await runEvalSubnets(engine, {
         run: opts.run, data: opts.data, subnets: opts.subnets, beam: opts.beam === undefined ? 1 : Number(opts.beam), modelFile: opts.modelFile,
@@ -192,27 +193,32 @@ program
       model: opts.model!, data: opts.data, report: opts.report, beam: opts.beam === undefined ? 4 : Number(opts.beam), subnet: opts.subnet,
       limit, batchFrames: Number(opts.batchFrames), seed: Number(opts.seed), strict: opts.strict,
       lm: opts.lm, lmWeight: cmd.getOptionValueSource("lmWeight") === "default" && opts.tuneLm ? undefined : Number(opts.lmWeight), lmEos: opts.lmEos,
-      tuneLm: opts.tuneLm, lmGrid: opts.lmGrid.split(",").map(Number), tuneLimit: Number(opts.tuneLimit), lodr: opts.lodr, lodrWeight: Number(opts.lodrWeight),
+      tuneLm: opts.tuneLm, lmGrid: opts.lmGrid.split(",").map(Number), tuneLimit: Number(opts.tuneLimit), lodr: opts.lodr, lodrWeight: Number(opts.lodrWeight), lmOnly: opts.lmOnly,
     });
   });
 
 program
   .command("repro")
-  .description("the TODM experiment at our scale: a Supernet, its subnets trained alone (twins), the ablations, every model scored; writes a report (resumable: run it again to continue)")
-  .option("--out <dir>", "experiment directory (runs, eval reports, logs, REPORT.md)", "runs/repro")
+  .description("the TODM experiment at our scale: a Supernet, its subnets trained alone (twins), the ablations, every model scored greedy and with beam + the experiment's LM, the int8 RTF; writes a report and a WER-against-size SVG (resumable: run it again to continue)")
+  .option("--out <dir>", "experiment directory (runs, eval reports, logs, REPORT.md, wer-size.svg)", "runs/repro")
   .option("--train <manifest>", "training manifest (repeatable; default: the built-in synthetic corpus)", collect, [])
-  .option("--valid <manifest>", "validation manifest (repeatable)", collect, [])
+  .option("--valid <manifest>", "validation manifest (repeatable; the first tunes the LM weight)", collect, [])
   .option("--test <manifest>", "test manifest scored at the end (default: the built-in corpus's test split, the yardstick)")
   .option("--steps <n>", "optimizer updates of every run (the Supernet's steps = each twin's updates)", "400")
   .option("--seeds <n>", "seeds of the Supernet and of each twin", "2")
   .option("--twins <n>", "subnets reported and trained alone (spread from the largest to the smallest)", "6")
-  .option("--no-ablations", "skip the ablations (1 and 0 random subnets per step, fixed dropout, no KD, plain KL, AdamW)")
+  .option("--no-ablations", "skip the ablations (1 and 0 random subnets per step, fixed and largest-only dropout, plain KL and no KD, AdamW, per-member subsampling)")
+  .option("--levers", "also the smallest subnets' levers, seed 1 (dropout gamma 2 and 0.5, sampling weights supernet.sampleBias=1, KD weight per size supernet.kd.sizeGamma=1)", false)
+  .option("--no-lm", "skip the LM: no beam + LM columns (default: one LM from the training text minus valid and test sentences, weight tuned on valid, every model scored with it)")
+  .option("--rtf-utterances <n>", "test utterances decoded through the int8 inference build for the RTF (0 = all)", "50")
+  .option("--init-from-repro <dir>", "fine-tune: every run starts from the final model of the run of the same name in this experiment directory (e.g. the synthetic one)")
   .option("--threads <n>", "training threads of every run", "2")
-  .option("--set <key=value>", "a train option for every run (repeatable), e.g. --set model.dModel=96", collect, [])
-  .option("--tiny", "a tiny model and space (the CI smoke test)", false)
+  .option("--set <key=value>", "a train option for every run (repeatable), e.g. --set model.dModel=96; lm.order, lm.maxMb, lm.grid, lm.beam, lm.tuneUtterances set the experiment's LM", collect, [])
+  .option("--tiny", "a tiny model and space, the LM weight tuned over two values (the CI smoke test)", false)
   .option("--results <file>", "also write the report into this Markdown file between repro markers (e.g. RESULTS.md)")
   .option("--title <text>", "the report's heading (and its marker in --results)")
-  .action(async (o: { out: string; train: string[]; valid: string[]; test?: string; steps: string; seeds: string; twins: string; ablations: boolean; threads: string; set: string[]; tiny: boolean; results?: string; title?: string }) => {
+  .action(async (o: { out: string; train: string[]; valid: string[]; test?: string; steps: string; seeds: string; twins: string; ablations: boolean; levers: boolean; lm: boolean;
+    rtfUtterances: string; initFromRepro?: string; threads: string; set: string[]; tiny: boolean; results?: string; title?: string }) => {
     const { runRepro } = await import("./commands/repro.js");
     const num = (k: string, v: string, min: number) => {
       const n = Number(v);
@@ -220,7 +226,8 @@ program
       return n;
     };
     const command = ["todm", ...process.argv.slice(2)].map((a) => (/^[\w./:=,@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
-    await runRepro({ ...o, command, steps: num("steps", o.steps, 1), seeds: num("seeds", o.seeds, 1), twins: num("twins", o.twins, 2), threads: num("threads", o.threads, 1) });
+    await runRepro({ ...o, command, steps: num("steps", o.steps, 1), seeds: num("seeds", o.seeds, 1), twins: num("twins", o.twins, 2), threads: num("threads", o.threads, 1),
+      rtfUtterances: num("rtf-utterances", o.rtfUtterances, 0) });
   });
 
 program

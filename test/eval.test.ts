@@ -238,6 +238,13 @@ describe("commands", () => {
     expect(p.werCi).toEqual(pairedBootstrap(counts(2), counts(1), { seed: 2 }));
     expect(log.some((l) => /^paired, 3 utterances \(bootstrap 95%\): \(beam 4 \+ LM 0\.7\) - \(beam 4\): WER [+-]\d+\.\d\d points \[.*\] \(.*relative.*\); CER /.test(l))).toBe(true);
     expect(log.some((l) => /CER%/.test(l))).toBe(true);
+    // --lm-only: no beam 4 without the LM; the same two searches' hypotheses, and the pair against greedy
+    const only = await runEval(e, { model: runDir, data: manifest, lm: lmFile, lmWeight: 0.7, seed: 2, lmOnly: true, progress: false, log: () => {} });
+    expect(only.results.map((r) => r.search)).toEqual(["greedy", "beam 4 + LM 0.7"]);
+    expect(only.hypotheses.map((h) => h.hyps.map((x) => x.hyp))).toEqual(rep.hypotheses.map((h) => [h.hyps[0].hyp, h.hyps[2].hyp]));
+    expect([only.paired![0].a, only.paired![0].b]).toEqual(["beam 4 + LM 0.7", "greedy"]);
+    expect(only.paired![0].werCi).toEqual(pairedBootstrap(counts(2), counts(0), { seed: 2 }));
+    await expect(runEval(e, { model: runDir, data: manifest, lmOnly: true, progress: false, log: () => {} })).rejects.toThrow(/--lm-only goes with --lm/);
     // without an LM: no paired line
     expect((await runEval(e, { model: runDir, data: manifest, progress: false, log: () => {} })).paired).toBeUndefined();
   });

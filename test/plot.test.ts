@@ -30,4 +30,21 @@ describe("plot", () => {
     expect(circles[1][1]).toBeCloseTo(350 - (10 / 10.5) * 310, 0);
     expect(svg.startsWith("<svg")).toBe(true);
   });
+
+  it("draws interval bars at their points' x, spanning [lo, hi] on the y axis, and widens the y range to hold them", () => {
+    const svg = linePlot([{ name: "wer", points: [[0, 5], [100, 6]], dots: true, bars: [[4, 7], [5, 10]] }], { title: "t", xLabel: "x", yLabel: "y", width: 700, height: 400 });
+    // y range [4 - 0.3, 10 + 0.3] (5% of the span 6 on both sides): y = 350 - (v - 3.7) / 6.6 * 310, x from 70 to 680
+    const Y = (v: number) => 350 - ((v - 3.7) / 6.6) * 310;
+    const bars = [...svg.matchAll(/<path class="bar" d="M([\d.]+),([\d.]+)L([\d.]+),([\d.]+)/g)].map((m) => m.slice(1).map(Number));
+    expect(bars.length).toBe(2);
+    for (const [k, [x, lo, hi]] of ([[70, 4, 7], [680, 5, 10]] as const).entries()) {
+      expect(bars[k][0]).toBeCloseTo(x, 0);
+      expect(bars[k][2]).toBeCloseTo(x, 0);
+      expect(bars[k][1]).toBeCloseTo(Y(lo), 0); // printed to 0.1 px
+      expect(bars[k][3]).toBeCloseTo(Y(hi), 0);
+    }
+    const cy = [...svg.matchAll(/<circle cx="[\d.]+" cy="([\d.]+)"/g)].map((m) => Number(m[1]));
+    expect(cy[0]).toBeCloseTo(Y(5), 0);
+    expect(cy[1]).toBeCloseTo(Y(6), 0);
+  });
 });

@@ -1,16 +1,39 @@
 // `todm repro` at its tiny setting (the CI smoke test of the TODM experiment): a Supernet trained with the
-// sandwich rule and distillation, its twins, the ablations, every model scored, the report written; a
-// second invocation finds everything done. Also the report's statistics against direct computations.
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+// sandwich rule and distillation, its twins, the ablations and levers, every model scored greedy and with
+// beam + the experiment's LM, the int8 exports timed through todm/infer, the report and its SVG written; a
+// second invocation finds everything done; a second experiment fine-tunes from the first. Each reported
+// number is recomputed here from the eval reports, logs and files by separate code.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { pairedRelative, pooledWer, runRepro } from "../src/commands/repro.js";
 import type { EvalReport } from "../src/commands/eval.js";
+import { loadRecognizer } from "../src/infer/node.js";
+import { readAudioAt } from "../src/audio/read.js";
+import { readSafetensors } from "../src/io/safetensors.js";
 import { makeCorpus } from "./corpus.js";
 
 const report = (errors: number[], words: number[]): EvalReport =>
   ({ hypotheses: errors.map((e, i) => ({ source: `u${i}`, ref: Array.from({ length: words[i] }, () => "W").join(" "), hyps: [{ search: "greedy", hyp: "", errors: e }] })) }) as unknown as EvalReport;
+
+const jsonl = (f: string) => readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+const stepsOf = (dir: string) => jsonl(join(dir, "log.jsonl")).filter((r) => r.type === "step");
+const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+/** Least-squares line y = a + b x and its largest residual. */
+function fit(xs: number[], ys: number[]): { a: number; b: number; maxResidual: number } {
+  const n = xs.length, mx = xs.reduce((s, v) => s + v, 0) / n, my = ys.reduce((s, v) => s + v, 0) / n;
+  const b = xs.reduce((s, v, i) => s + (v - mx) * (ys[i] - my), 0) / xs.reduce((s, v) => s + (v - mx) ** 2, 0);
+  const a = my - b * mx;
+  return { a, b, maxResidual: Math.max(...xs.map((v, i) => Math.abs(a + b * v - ys[i]))) };
+}
+/** The cells of a Markdown table's row starting with `| first |`, in the section after `after`. */
+const row = (text: string, after: RegExp, first: string) => {
+  const at = text.search(after);
+  const line = text.slice(at).split("\n").find((l) => l.startsWith(`| ${first} |`))!;
+  return line.split("|").slice(2, -1).map((c) => c.trim());
+};
+const num = (cell: string) => Number(/^[+-]?[\d.]+/.exec(cell)![0]);
 
 describe("todm repro", () => {
   it("pools WER over seeds and brackets it; the paired interval brackets the relative difference", () => {
@@ -26,42 +49,123 @@ describe("todm repro", () => {
     expect(ci[1]).toBeGreaterThanOrEqual(rel);
   });
 
-  it("runs the tiny experiment end to end, logs the sampled sandwich, and resumes to a no-op", async () => {
+  it("runs the tiny experiment end to end (LM, int8 RTF, SVG, ablations, levers, machine time), resumes to a no-op, and fine-tunes a second from it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "todm-repro-"));
     const corpus = makeCorpus(dir);
     const out = join(dir, "exp");
     const lines: string[] = [];
     const opts = {
-      out, train: [corpus.train], valid: [corpus.valid], test: corpus.valid, steps: 2, seeds: 2, twins: 4, ablations: true, threads: 1,
+      out, train: [corpus.train], valid: [corpus.valid], test: corpus.valid, steps: 2, seeds: 2, twins: 2, ablations: true, levers: true, threads: 1,
       set: [`data.cacheDir=${JSON.stringify(join(dir, "cache"))}`, 'data.tokenizer="char"'], tiny: true, results: join(dir, "RESULTS.md"), title: "tiny",
       log: (l: string) => lines.push(l),
     };
     const text = await runRepro(opts);
-    expect(text).toMatch(/\| subnet \| params \| MACs\/s \| Supernet WER \| twin WER/);
-    expect(text.split("\n").filter((l) => /^\| L\d/.test(l)).length).toBe(8); // 4 subnets, main table and ablations
+    const [LARGE, SMALL] = ["L2-ff32-h4", "L1-ff8-h2"];
+    expect(text).toMatch(/\| subnet \| params \| MACs\/s \| RTF \(int8\) \| int8 WER \| Supernet WER \| twin WER/);
+    expect(text.split("\n").filter((l) => /^\| L\d/.test(l)).length).toBe(8); // 2 subnets: greedy, LM, ablations, levers
     expect(readFileSync(join(dir, "RESULTS.md"), "utf8")).toContain("<!-- repro:tiny begin -->");
     // the Supernet's steps: the largest, the smallest and 2 random, with adaptive dropout (p_max 0.1 on the largest)
-    const steps = readFileSync(join(out, "supernet-s1", "log.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === "step");
+    const steps = stepsOf(join(out, "supernet-s1"));
     expect(steps.length).toBe(2);
     for (const s of steps) {
       expect(s.subnets.length).toBe(4);
-      expect(s.subnets[0]).toBe("L2-ff32-h4");
-      expect(s.subnets[1]).toBe("L1-ff8-h2");
+      expect(s.subnets[0]).toBe(LARGE);
+      expect(s.subnets[1]).toBe(SMALL);
       expect(s.dropout[0]).toBeCloseTo(0.1, 4);
       expect(s.dropout[1]).toBeLessThan(s.dropout[0]);
       expect(s.kd[0]).toBe(0);
       expect(s.kd[1]).toBeGreaterThan(0);
     }
     // the per-update cost: the mean over seeds of each Supernet run's median step time, recomputed from the logs
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
-    const stepMs = (id: string) => median(readFileSync(join(out, id, "log.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === "step").map((r) => r.stepMs));
+    const stepMs = (id: string) => median(stepsOf(join(out, id)).map((r) => r.stepMs));
     const perUpdate = Number(/Per update \(median step time of each run, mean over seeds\): Supernet (\d+) ms/.exec(text)?.[1]);
     expect(Math.abs(perUpdate - (stepMs("supernet-s1") + stepMs("supernet-s2")) / 2)).toBeLessThanOrEqual(0.5); // printed rounded to 1 ms
     // the cost ablation with no random member: the largest and the smallest alone
-    const steps0 = readFileSync(join(out, "ablation-random-0", "log.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === "step");
-    for (const s of steps0) expect(s.subnets).toEqual(["L2-ff32-h4", "L1-ff8-h2"]);
+    for (const s of stepsOf(join(out, "ablation-random-0"))) expect(s.subnets).toEqual([LARGE, SMALL]);
     expect(text).toMatch(/Cost against the sum of the twins .*random-1 \d.*by median update time: the Supernet \d/);
-    expect(existsSync(join(out, "twin-L1-ff8-h2-s2", "model.safetensors"))).toBe(true);
+    // largest-only dropout: p_max on the largest, 0 on every other member
+    for (const s of stepsOf(join(out, "ablation-largest-dropout"))) expect(s.dropout).toEqual([0.1, 0, 0, 0]);
+    // per-member subsampling: the run's config says so
+    expect(JSON.parse(readFileSync(join(out, "ablation-per-member-frontend", "config.json"), "utf8")).train.shareFrontend).toBe(false);
+    // the lever gamma 2: p = p_max (params / params_max)^2 = (the Supernet's gamma-1 p)^2 / p_max, member by member
+    const g1 = stepsOf(join(out, "supernet-s1")), g2 = stepsOf(join(out, "lever-gamma-2"));
+    expect(g2[0].subnets).toEqual(g1[0].subnets); // the same seed draws the same sandwich
+    // (the log keeps 4 decimals: squaring and dividing by 0.1 turns a 5e-5 rounding into at most ~1e-4, under 5e-4)
+    g2[0].dropout.forEach((p: number, k: number) => expect(p).toBeCloseTo(g1[0].dropout[k] ** 2 / 0.1, 3));
+    // the lever on the sandwich's sampling weights (its draws: test/supernet.test.ts)
+    expect(JSON.parse(readFileSync(join(out, "lever-sample-bias-1", "config.json"), "utf8")).supernet.sampleBias).toBe(1);
+    // each ablation's cost beside its accuracy: wall time (OUT/times.json) and median update (its log)
+    const times = JSON.parse(readFileSync(join(out, "times.json"), "utf8")) as Record<string, number>;
+    const abl = ["supernet-s1", ...["random-1", "random-0", "no-adaptive-dropout", "largest-dropout", "kl-kd", "no-kd", "adamw", "per-member-frontend"].map((n) => `ablation-${n}`)];
+    row(text, /Ablations \(seed 1/, "median update, ms").forEach((c, k) => expect(Math.abs(Number(c) - stepMs(abl[k]))).toBeLessThanOrEqual(0.5));
+    row(text, /Ablations \(seed 1/, "wall time, min").forEach((c, k) => expect(Math.abs(Number(c) - times[abl[k]] / 60)).toBeLessThanOrEqual(0.05));
+
+    // the LM: the training text minus every valid and test sentence, never one of them
+    const texts = (f: string) => jsonl(f).map((r) => r.text as string);
+    const heldOut = new Set([...texts(corpus.valid)]);
+    const lmText = readFileSync(join(out, "lm.txt"), "utf8").split("\n").filter(Boolean);
+    expect(lmText.some((t) => heldOut.has(t))).toBe(false);
+    expect(lmText).toEqual(texts(corpus.train).filter((t) => !heldOut.has(t)));
+    expect(lmText.length).toBeGreaterThan(0);
+    // its weight tuned once (grid 0.2, 0.4 under --tiny), every LM report scored with it, greedy and beam 4 + LM only
+    const tune = JSON.parse(readFileSync(join(out, "eval", "lm-tune.json"), "utf8")) as EvalReport;
+    expect(tune.lm!.tune!.table.map((r) => r.weight)).toEqual([0, 0.2, 0.4]);
+    const W = tune.lm!.weight;
+    const lmRep = (id: string) => JSON.parse(readFileSync(join(out, "eval", `${id}.lm.json`), "utf8")) as EvalReport;
+    for (const id of [`supernet-s1-${LARGE}`, `supernet-s2-${SMALL}`, `twin-${LARGE}-s2`, `twin-${SMALL}-s1`]) {
+      expect(lmRep(id).lm!.weight).toBe(W);
+      expect(lmRep(id).results.map((r) => r.search)).toEqual(["greedy", `beam 4 + LM ${W}`]);
+    }
+    // the beam + LM table: WER and CER pooled over the two seeds, recomputed from the reports' per-utterance errors
+    for (const [name, side] of [[LARGE, 0], [SMALL, 0], [SMALL, 1]] as const) {
+      const reps = [1, 2].map((s) => lmRep(side === 0 ? `supernet-s${s}-${name}` : `twin-${name}-s${s}`));
+      const errors = reps.reduce((a, r) => a + r.hypotheses.reduce((b, h) => b + h.hyps[1].errors, 0), 0);
+      const words = reps.reduce((a, r) => a + r.hypotheses.reduce((b, h) => b + h.ref.split(" ").length, 0), 0);
+      expect(num(row(text, /\*\*Beam 4 \+ LM\.\*\*/, name)[side])).toBeCloseTo((100 * errors) / words, 2);
+      const r = reps[0].results[1]; // one seed's CER as eval computed it; pooled: both seeds' character errors over both seeds' characters
+      const cer = (100 * (r.charErrors + reps[1].results[1].charErrors)) / (r.chars + reps[1].results[1].chars);
+      expect(num(row(text, /\*\*Beam 4 \+ LM\.\*\*/, name)[4 + side])).toBeCloseTo(cer, 2);
+    }
+    expect(row(text, /\*\*Beam 4 \+ LM\.\*\*/, SMALL)[2]).toMatch(/^[+-]\d+\.\d% \[-?\d+\.\d, -?\d+\.\d\]$/);
+    expect(text).toContain(`chosen **${W}**`);
+
+    // RTF: the int8 export through todm/infer on the first utterances of the test manifest
+    const rtf = JSON.parse(readFileSync(join(out, "rtf", `${SMALL}.json`), "utf8"));
+    const int8 = readSafetensors(join(out, "int8", `${SMALL}.safetensors`));
+    expect(int8.metadata["todm.quant"]).toBe("int8");
+    const test = jsonl(corpus.valid).slice(0, 50);
+    expect(rtf.utterances).toBe(test.length);
+    expect(rtf.audioSeconds).toBeCloseTo(test.reduce((a, u) => a + u.duration, 0), 6);
+    expect(rtf.rtf).toBeCloseTo(rtf.seconds / rtf.audioSeconds, 10);
+    const rec = await loadRecognizer(join(out, "int8", `${SMALL}.safetensors`));
+    for (const [i, u] of test.entries()) expect(rec.recognize(await readAudioAt(join(dir, u.audio_filepath), 16000), 16000).text).toBe(rtf.hypotheses[i]);
+    expect(row(text, /\*\*Greedy search/, SMALL)[2]).toBe(rtf.rtf.toFixed(4));
+
+    // the SVG: each curve's points and bars are the greedy table's WERs and intervals, on one linear scale
+    const svg = readFileSync(join(out, "wer-size.svg"), "utf8");
+    expect(text).toContain("![greedy WER against parameters, the Supernet's subnets and the twins](wer-size.svg)");
+    const cy = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    const bars = [...svg.matchAll(/<path class="bar" d="M[\d.]+,([\d.]+)L[\d.]+,([\d.]+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(cy.length).toBe(4); // Supernet LARGE, SMALL, then the twins
+    const cells = [LARGE, SMALL].map((n) => row(text, /\*\*Greedy search/, n));
+    const iv = (c: string) => /\[([\d.]+), ([\d.]+)\]/.exec(c)!.slice(1).map(Number);
+    const wers = [...cells.map((c) => num(c[4])), ...cells.map((c) => num(c[5]))];
+    const los = [...cells.map((c) => iv(c[4])[0]), ...cells.map((c) => iv(c[5])[0])], his = [...cells.map((c) => iv(c[4])[1]), ...cells.map((c) => iv(c[5])[1])];
+    const f = fit([...wers, ...los, ...his], [...cy.map((p) => p[1]), ...bars.map((b) => b[0]), ...bars.map((b) => b[1])]);
+    expect(f.b).toBeLessThan(0); // higher WER lower on the page
+    expect(f.maxResidual).toBeLessThan(0.2 + 0.005 * Math.abs(f.b)); // 0.1 px printing, 0.005 WER rounding of the table
+    expect(cy[0][0]).toBeCloseTo(cy[2][0], 5); // same parameters, same x
+    expect(cy[0][0]).toBeGreaterThan(cy[1][0]); // the largest to the right
+
+    // the machine time: every step's wall time summed, training and scoring
+    const total = Object.values(times).reduce((a, b) => a + b, 0);
+    const machine = /\*\*Machine time\*\* .*?: ([\d.]+) h \(([\d.]+) min\);/.exec(text)!;
+    expect(Math.abs(Number(machine[1]) - total / 3600)).toBeLessThanOrEqual(0.005); // printed to 0.01 h
+    expect(Math.abs(Number(machine[2]) - total / 60)).toBeLessThanOrEqual(0.05); // and to 0.1 min
+    expect(Object.keys(times)).toEqual(expect.arrayContaining(["supernet-s1", `eval twin-${SMALL}-s2 lm`, "lm", "lm tune", `export int8 ${SMALL}`, `rtf ${SMALL}`]));
+    expect(Number(row(text, /\| run \| updates/, "lever-gamma-0.5")[0])).toBe(2);
+    expect(existsSync(join(out, `twin-${SMALL}-s2`, "model.safetensors"))).toBe(true);
+
     // run again: every step is found done
     lines.length = 0;
     const again = await runRepro(opts);
@@ -70,5 +174,34 @@ describe("todm repro", () => {
     expect(again).toMatch(/todm train --out \S+supernet-s1 /);
     expect(again).not.toMatch(/--resume/);
     expect(lines.some((l) => /^\[\d+\/\d+\]/.test(l))).toBe(false);
-  }, 300_000);
+
+    // fine-tuning: a stand-in "synthetic experiment" whose seed-1 runs hold the first experiment's seed-2 models
+    // (another random start: a fresh seed-1 run is nowhere near them); each run of the second starts from its namesake
+    const src = join(dir, "seed2-as-seed1");
+    const ids = ["supernet-s1", `twin-${LARGE}-s1`, `twin-${SMALL}-s1`];
+    for (const id of ids) {
+      mkdirSync(join(src, id), { recursive: true });
+      copyFileSync(join(out, id.replace(/-s1$/, "-s2"), "model.safetensors"), join(src, id, "model.safetensors"));
+    }
+    const out2 = join(dir, "fine");
+    const text2 = await runRepro({ ...opts, out: out2, seeds: 1, steps: 1, ablations: false, levers: false, lm: false, results: undefined, title: "fine", initFromRepro: src, log: () => {} });
+    expect(text2).toMatch(new RegExp(`\\*\\*Fine-tuned\\*\\*, not trained from scratch: each of the 3 runs started from the final model of the run of the same name in ${src}`));
+    expect(text2).toMatch(/todm train --out \S+supernet-s1 --init-from \S+seed2-as-seed1\/supernet-s1\/model\.safetensors /);
+    expect(text2).not.toMatch(/Beam 4 \+ LM/);
+    for (const id of ids) {
+      const init = readSafetensors(join(src, id, "model.safetensors")).tensors, tuned = readSafetensors(join(out2, id, "model.safetensors")).tensors;
+      const scratch = readSafetensors(join(out, id, "model.safetensors")).tensors; // seed 1 from its own random start, 2 updates
+      let dInit = 0, dScratch = 0;
+      for (const [name, t] of init) {
+        if (t.dtype !== "F32" || !tuned.has(name)) continue;
+        const x = t.data as Float32Array, y = tuned.get(name)!.data as Float32Array, z = scratch.get(name)!.data as Float32Array;
+        for (let i = 0; i < x.length; i++) {
+          dInit += (y[i] - x[i]) ** 2;
+          dScratch += (y[i] - z[i]) ** 2;
+        }
+      }
+      // one update moves the weights by a few percent of their size; two random starts differ by about their size
+      expect(Math.sqrt(dInit)).toBeLessThan(0.25 * Math.sqrt(dScratch));
+    }
+  }, 900_000);
 });

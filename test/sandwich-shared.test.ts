@@ -98,6 +98,31 @@ describe("sandwich step with a shared frontend", () => {
     });
   }
 
+  it("a student's own KD weight (kdLambda, supernet.kd.sizeGamma) is the plan's kd.lambda for that student, bit for bit", async () => {
+    for (const e of await bothBuilds()) {
+      const base = e.mark();
+      try {
+        const m = new Model(e, CAUSAL);
+        m.params.init(7);
+        const b = batch(5, CAUSAL.featDim, [21, 14], 3);
+        const big = { spec: { layers: 3, ffDim: 12, heads: 4 }, dropout: NO_DROPOUT }, small = { spec: { layers: 1, ffDim: 4, heads: 2 }, dropout: NO_DROPOUT };
+        const grads = (plan: SandwichPlan) => {
+          m.params.zeroGrad();
+          const r = m.sandwichStep(b, plan, { seed: 3 });
+          return { r, g: e.read(m.params.gradPtr, m.params.total) };
+        };
+        const own = grads({ members: [{ ...big, kdLambda: 0.1 }, { ...small, kdLambda: 0.8 }], kd: KD }); // the teacher's is ignored
+        const planWide = grads({ members: [big, small], kd: { ...KD, lambda: 0.8 } });
+        const plain = grads({ members: [big, small], kd: KD });
+        expect(own.r.members).toEqual(planWide.r.members);
+        expect(own.g).toEqual(planWide.g);
+        expect(own.g).not.toEqual(plain.g); // and it is not a no-op: 0.8 against the plan's 0.4
+      } finally {
+        e.reset(base);
+      }
+    }
+  });
+
   it("with one member it is that member's trainStep, bit for bit", async () => {
     for (const e of await bothBuilds()) {
       const base = e.mark();

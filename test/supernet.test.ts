@@ -7,7 +7,10 @@ import fc from "fast-check";
 import { DEFAULT_MODEL, countParams, paramTable, subnetShape, supernetSpec, type ModelConfig } from "../src/model/config.js";
 import { Model, subsampledLength } from "../src/model/model.js";
 import { NO_DROPOUT } from "../src/model/encoder.js";
-import { DEFAULT_SPACE, listSubnets, resolveChoices, sampleSandwich, subnetDropout, validateSpace, validationSubnets } from "../src/model/supernet.js";
+import { DEFAULT_SPACE, kdOptions, listSubnets, resolveChoices, sampleSandwich, studentLambda, subnetDropout, validateSpace, validationSubnets } from "../src/model/supernet.js";
+import { DEFAULT_TRAIN } from "../src/train/config.js";
+import { planAt } from "../src/train/loop.js";
+import type { Run } from "../src/train/open.js";
 import { mulberry32 } from "../src/util/random.js";
 import { centralDiffAt, engine, rng, tinyBatch } from "./helpers.js";
 
@@ -65,6 +68,56 @@ describe("search space", () => {
     for (let i = 0; i < 2000; i++) for (const s of sampleSandwich(subs, 2, u).slice(2)) counts.set(s.name, (counts.get(s.name) ?? 0) + 1);
     expect(counts.size).toBe(subs.length - 2);
     for (const c of counts.values()) expect(Math.abs(c - 250)).toBeLessThan(62);
+  });
+
+  it("samples with weights (params_max/params)^bias: each ordered pair as often as the closed form says; bias 0 is the earlier uniform draw", () => {
+    const info = (name: string, params: number) => ({ name, params, spec: { layers: 1, ffDim: 1, heads: 2 }, macs: 0 });
+    const subs = [info("max", 1000), info("a", 800), info("b", 500), info("c", 250), info("d", 100), info("min", 50)];
+    const bias = 1.5, N = 400;
+    const w = subs.slice(1, -1).map((s) => (1000 / s.params) ** bias), W = w.reduce((a, b) => a + b, 0);
+    // every (u1, u2) of an N x N grid of midpoints: a pair's share of the grid is its probability up to 1/N per draw
+    const counts = new Map<string, number>();
+    for (let a = 0; a < N; a++) for (let b = 0; b < N; b++) {
+      const us = [(a + 0.5) / N, (b + 0.5) / N];
+      const p = sampleSandwich(subs, 2, () => us.shift()!, bias);
+      expect([p[0].name, p[1].name]).toEqual(["max", "min"]);
+      const key = `${p[2].name}${p[3].name}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    const names = ["a", "b", "c", "d"];
+    for (const [i, x] of names.entries()) for (const [j, y] of names.entries()) {
+      const exact = i === j ? 0 : (w[i] / W) * (w[j] / (W - w[i]));
+      expect(Math.abs((counts.get(x + y) ?? 0) / N ** 2 - exact)).toBeLessThan(2.5 / N);
+    }
+    // bias 0: the draw of runs before sampleBias (floor(u·n) of those left), for any stream
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 0, max: 6 }), (seed, k) => {
+      const u = mulberry32(seed), mid = subs.slice(1, -1), old = [subs[0], subs[5]];
+      for (let r = 0; r < k && mid.length; r++) old.push(mid.splice(Math.floor(u() * mid.length), 1)[0]);
+      expect(sampleSandwich(subs, k, mulberry32(seed), 0)).toEqual(old);
+    }));
+    expect(() => validateSpace(DEFAULT_MODEL, { ...DEFAULT_SPACE, sampleBias: -1 })).toThrow(/sampleBias must be a number >= 0/);
+  });
+
+  it("gives each student its KD weight min(1, lambda·(params_max/params)^sizeGamma) in the step's plan; 0 keeps lambda", () => {
+    expect(studentLambda(0.2, 1, 500, 1000)).toBeCloseTo(0.4, 12);
+    expect(studentLambda(0.5, 0.5, 250, 1000)).toBeCloseTo(1, 12);
+    expect(studentLambda(0.5, 1, 250, 1000)).toBe(1); // 2, capped
+    expect(studentLambda(0.5, -1, 250, 1000)).toBeCloseTo(0.125, 12);
+    expect(studentLambda(0.5, 0, 250, 1000)).toBe(0.5);
+    for (const sizeGamma of [0, 0.5]) {
+      const space = { ...DEFAULT_SPACE, enabled: true, kd: { ...DEFAULT_SPACE.kd, sizeGamma } };
+      const subnets = listSubnets(DEFAULT_MODEL, space);
+      const run = { cfg: DEFAULT_TRAIN, space, subnets, model: { cfg: DEFAULT_MODEL }, kd: kdOptions(space) } as unknown as Run;
+      for (const step of [0, 1, 17]) {
+        const plan = planAt(run, step);
+        expect(plan.members[0].kdLambda).toBeUndefined(); // the teacher
+        for (const m of plan.members.slice(1)) {
+          const p = subnets.find((s) => s.spec.layers === m.spec.layers && s.spec.ffDim === m.spec.ffDim && s.spec.heads === m.spec.heads)!.params;
+          if (sizeGamma === 0) expect(m.kdLambda).toBeUndefined();
+          else expect(m.kdLambda).toBeCloseTo(Math.min(1, 0.5 * Math.sqrt(subnets[0].params / p)), 12);
+        }
+      }
+    }
   });
 
   it("scales dropout with size (adaptive), keeps it fixed, or gives it to the largest only", () => {

@@ -26,8 +26,8 @@ REQUIRED_MODEL_KEYS = ["featDim", "subsampleChannels", "dModel", "layers", "ffDi
                        "causal", "predictorDim", "predictorLayers", "joinerDim", "vocabSize"]
 
 DEFAULT_SPACE = {
-    "enabled": True, "layers": [], "ffDims": [], "heads": [], "random": 2,
-    "kd": {"method": "alpha", "lambda": 0.5, "alphaNeg": -1, "alphaPos": 1, "clip": 5, "lattice": "band"},
+    "enabled": True, "layers": [], "ffDims": [], "heads": [], "random": 2, "sampleBias": 0,
+    "kd": {"method": "alpha", "lambda": 0.5, "alphaNeg": -1, "alphaPos": 1, "clip": 5, "lattice": "band", "sizeGamma": 0},
     "dropout": {"rule": "adaptive", "gamma": 1}, "validate": [], "export": [],
 }
 
@@ -356,6 +356,10 @@ def check_supported(cfg, source):
         bad.append("train.speedPerturb true (speed perturbation is not mirrored)")
     if cfg["model"].get("loss", "full") != "full":
         bad.append('model.loss "pruned" (the pruned RNN-T loss is not mirrored)')
+    if cfg["supernet"]["kd"].get("sizeGamma", 0):
+        bad.append(f'supernet.kd.sizeGamma {cfg["supernet"]["kd"]["sizeGamma"]} (one KD weight for every student)')
+    if cfg["supernet"].get("sampleBias", 0):
+        bad.append(f'supernet.sampleBias {cfg["supernet"]["sampleBias"]} (the sandwich is sampled uniformly)')
     if cfg["supernet"]["enabled"] and cfg["supernet"]["kd"]["method"] not in ("alpha", "kl", "none"):
         bad.append(f'supernet.kd.method {cfg["supernet"]["kd"]["method"]!r}')
     if bad:

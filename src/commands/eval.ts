@@ -24,6 +24,8 @@
 // | --tune-limit N     | 200     | --tune-lm: the first N utterances of its manifest                 |
 // | --lodr FILE        | none    | LODR: subtract this low-order LM (todm lm --order 2)              |
 // | --lodr-weight W    | 0.1     | its weight (not tuned yet)                                        |
+// | --lm-only          | off     | with --lm: greedy and beam N + LM only (no beam N without the LM; |
+// |                    |         | the paired interval is then against greedy)                       |
 //
 // Bad input (manifest lines, missing or corrupt audio, LibriSpeech transcript problems) is skipped,
 // counted, and listed at the end. Audio durations of a LibriSpeech split come from the file headers.
@@ -65,6 +67,8 @@ export interface EvalCommandOptions {
   /** LODR: a low-order LM file subtracted at lodrWeight (Default: 0.1). */
   lodr?: string;
   lodrWeight?: number;
+  /** With lm: skip beam N without the LM (greedy and beam N + LM only; the paired interval is against greedy). */
+  lmOnly?: boolean;
 }
 
 export interface EvalReport {
@@ -81,7 +85,7 @@ export interface EvalReport {
   skippedItems: string[];
   /** Per utterance: reference and each search's hypothesis and error count, in evaluation order. */
   hypotheses: { source: string; ref: string; hyps: { search: string; hyp: string; errors: number }[] }[];
-  /** --lm: (beam N + LM) - (beam N; greedy at --beam 1) on the same utterances, paired bootstrap 95% intervals. */
+  /** --lm: (beam N + LM) - (beam N; greedy at --beam 1 or with --lm-only) on the same utterances, paired bootstrap 95% intervals. */
   paired?: PairedComparison[];
   /** --lm: the file and weight used; --tune-lm: the tuning table. */
   lm?: { file: string; weight: number; endOfSentence: boolean; tune?: TuneResult & { manifest: string } };
@@ -121,7 +125,9 @@ export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise
     fusion = { lm, weight, endOfSentence, lodr };
     log(`LM: ${opts.lm} (order ${lm.order}), weight ${weight}${endOfSentence ? ", </s> scored" : ""}${lodr ? `; LODR ${opts.lodr} (order ${lodr.lm.order}) weight ${lodr.weight}` : ""}`);
   } else if (opts.lodr !== undefined) throw new Error("--lodr goes with --lm");
-  const searches = [...(beam > 1 ? [{ beam: 1 }, { beam }] : [{ beam: 1 }]), ...(fusion ? [{ beam, fusion }] : [])];
+  else if (opts.lmOnly) throw new Error("--lm-only goes with --lm");
+  const plainBeam = beam > 1 && !(fusion && opts.lmOnly);
+  const searches = [...(plainBeam ? [{ beam: 1 }, { beam }] : [{ beam: 1 }]), ...(fusion ? [{ beam, fusion }] : [])];
   const results = await evaluateSearches(model, tokenizer, utterances, searches, {
     subnet: sub, batchFrames: opts.batchFrames, ledger, bootstrap: { seed: opts.seed ?? 0 }, progress: opts.progress ?? true,
   });
@@ -132,8 +138,8 @@ export async function runEval(engine: Engine, opts: EvalCommandOptions): Promise
     log(`${r.search.padEnd(w)} ${pad(r.wer.toFixed(2), 7)} ${pad(iv(r.ci), 16)} ${pad(String(r.sub), 6)} ${pad(String(r.del), 6)} ${pad(String(r.ins), 6)} ${pad(String(r.words), 7)} ${pad(r.cer.toFixed(2), 7)} ${pad(iv(r.cerCi), 16)} ${pad(r.rtf.toFixed(4), 7)}`);
   }
   log(`scored ${results[0].utterances} utterances, ${(results[0].audioSeconds / 3600).toFixed(3)} hours of audio; RTF = (features + decoding) seconds / audio seconds; CER counts spaces`);
-  // the LM's search against the same beam without it (greedy at --beam 1): the last result against results[beam > 1 ? 1 : 0]
-  const paired = fusion ? [pairedComparison(results[results.length - 1], results[beam > 1 ? 1 : 0], { seed: opts.seed ?? 0 })] : [];
+  // the LM's search against the same beam without it (greedy at --beam 1 or --lm-only): the last result against results[plainBeam ? 1 : 0]
+  const paired = fusion ? [pairedComparison(results[results.length - 1], results[plainBeam ? 1 : 0], { seed: opts.seed ?? 0 })] : [];
   for (const p of paired) {
     const sign = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(2)}`;
     log(`paired, ${p.utterances} utterances (bootstrap 95%): (${p.a}) - (${p.b}): WER ${sign(p.wer)} points ${iv(p.werCi)} (${sign(p.werRelative)}% relative ${iv(p.werRelativeCi, 1)}); CER ${sign(p.cer)} points ${iv(p.cerCi)}`);

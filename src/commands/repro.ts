@@ -2,30 +2,51 @@
 //
 //   1. the Supernet, trained `--seeds` times (sandwich sampling, adaptive dropout, alpha-divergence KD);
 //   2. `--twins` of its subnets, each trained alone with the same data, seeds and number of updates;
-//   3. the ablations (seed 1): 1 and 0 random subnets per step (the cost lever), fixed dropout, no KD, plain KL instead of alpha-divergence, AdamW;
-//   4. every model scored on the test manifest (`todm eval`, greedy), and a report written: per subnet,
-//      Supernet WER against its twin's (pooled over seeds, bootstrap 95% intervals, paired difference),
-//      the ablations, and the wall time of the Supernet runs against the sum of the twins'.
+//   3. the ablations (seed 1, issue 18): 1 and 0 random subnets per step (2 in the Supernet), fixed and
+//      largest-only dropout (adaptive in the Supernet), plain KL and no KD (alpha-divergence), AdamW
+//      (ScaledAdam), per-member subsampling (shared); with `--levers`, the smallest subnets' levers (seed 1):
+//      dropout's gamma 2 and 0.5, sampling weights favouring small subnets (supernet.sampleBias 1), more
+//      distillation for small students (supernet.kd.sizeGamma 1);
+//   4. every model scored on the test manifest greedy (`todm eval`); then one LM for the experiment (the
+//      training manifests' text minus every valid and test sentence, src/train/lm.ts), its weight tuned once
+//      on valid with the Supernet's largest subnet (seed 1) at beam `lm.beam`, and the Supernet's subnets and
+//      the twins scored again with beam + LM (`--no-lm` skips it);
+//   5. the reported subnets exported int8 from the Supernet (seed 1, `todm export --int8`) and timed through
+//      the inference build (`todm/infer`, one thread) on the first `--rtf-utterances` test utterances;
+//   6. the report (repro-report.ts): OUT/REPORT.md and OUT/wer-size.svg.
 //
-// Every step is a child `todm` process whose exact command line is logged and written into the report.
-// A finished step (its model file or eval report exists) is skipped, an interrupted training is resumed
-// from its checkpoints: run the same command again to continue after a kill or across sessions. The
-// runs build no LM (lm.enabled=false): the experiment scores greedy search, and the timed wall times
-// stay those of training.
+// With `--init-from-repro DIR` every run starts from the final model of the run of the same name in DIR
+// (`todm train --init-from DIR/<run>/model.safetensors`): Kathleen fine-tuned from the synthetic experiment.
+//
+// Every child step is a `todm` process whose exact command line is logged and written into the report; the
+// LM build and the RTF timing run in this process. A finished step (its model file, eval report, LM file or
+// RTF report exists) is skipped, an interrupted training is resumed from its checkpoints: run the same command
+// again to continue after a kill or across sessions. Each step's wall time goes to OUT/times.json (the
+// machine time of the report). The training runs build no LM of their own (lm.enabled=false).
 //
 //   todm repro --out runs/repro-synth --steps 400                       # the built-in synthetic corpus
-//   todm repro --out runs/repro-kathleen --train k.train.jsonl --valid k.valid.jsonl --test k.test.jsonl
+//   todm repro --out runs/repro-kathleen --train k.train.jsonl --valid k.valid.jsonl --test k.test.jsonl --init-from-repro runs/repro-synth --no-ablations
 
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { corpusCacheDir, DEFAULT_CORPUS } from "../data/corpus_plan.js";
-import { DEFAULT_MODEL, headDimOf, type ModelConfig } from "../model/config.js";
-import { DEFAULT_SPACE, listSubnets, type SubnetInfo } from "../model/supernet.js";
+import { corpusCacheDir } from "../data/corpus_plan.js";
+import { readManifest } from "../data/manifest.js";
+import { readAudioAt } from "../audio/read.js";
+import { normalizeText } from "../data/normalize.js";
+import { headDimOf, type ModelConfig } from "../model/config.js";
+import { listSubnets, type SubnetInfo } from "../model/supernet.js";
 import { writeFileAtomic } from "../io/safetensors.js";
-import { bootstrapInterval, charErrors, pairedBootstrap, type ErrorCount } from "../eval/wer.js";
-import type { EvalReport } from "./eval.js";
+import { alignTexts } from "../eval/wer.js";
+import { buildRunLm } from "../lm/build.js";
+import { loadTrainConfig, type TrainConfig } from "../train/config.js";
+import { runLmText } from "../train/lm.js";
+import { loadRecognizer } from "../infer/node.js";
+import { modelTokenizer } from "./lm.js";
+import { writeReproReport, type ReproRun, type RtfReport } from "./repro-report.js";
+
+export { pairedRelative, pooledWer } from "./repro-report.js";
 
 export interface ReproOptions {
   out: string;
@@ -37,6 +58,14 @@ export interface ReproOptions {
   seeds: number;
   twins: number;
   ablations: boolean;
+  /** Also the smallest subnets' levers (seed 1). */
+  levers?: boolean;
+  /** The LM columns (Default: true). */
+  lm?: boolean;
+  /** Test utterances decoded through the int8 inference build for the RTF (Default: 50; 0 = all). */
+  rtfUtterances?: number;
+  /** Every run starts from the final model of the run of the same name in this experiment directory. */
+  initFromRepro?: string;
   threads: number;
   /** Extra `--set key=value` applied to every training run (the model and the data settings). */
   set: string[];
@@ -54,6 +83,28 @@ export const TINY_SETTINGS = [
   "model.subsampleChannels=4", "model.dModel=16", "model.layers=2", "model.ffDim=32", "model.heads=4", "model.stateSize=4",
   "model.predictorDim=16", "model.joinerDim=16", "batch.maxFrames=800", "train.loaderWorkers=0",
   "supernet.layers=[1,2]", "supernet.ffDims=[8,16,32]", "supernet.heads=[2,4]",
+  // the LM's weight tuned over two values only (the default grid has five)
+  "lm.grid=[0.2,0.4]",
+];
+
+/** The ablations of issue 18 (seed 1), each against the full Supernet: [name, its --set lines, what it changes]. */
+export const ABLATIONS: [string, string[], string][] = [
+  ["random-1", ["supernet.random=1"], "1 random subnet per step (2)"],
+  ["random-0", ["supernet.random=0"], "0 random subnets per step (2)"],
+  ["no-adaptive-dropout", ['supernet.dropout.rule="fixed"'], "fixed dropout p_max on every member (adaptive)"],
+  ["largest-dropout", ['supernet.dropout.rule="largest"'], "dropout on the largest member only (adaptive)"],
+  ["kl-kd", ['supernet.kd.method="kl"'], "plain KL distillation (alpha-divergence)"],
+  ["no-kd", ['supernet.kd.method="none"'], "no distillation (alpha-divergence)"],
+  ["adamw", ['optim.name="adamw"'], "AdamW (ScaledAdam)"],
+  ["per-member-frontend", ["train.shareFrontend=false"], "the subsampling run per member (once per step)"],
+];
+
+/** The smallest subnets' levers (issue 18 item 5, seed 1): dropout's gamma (p = p_max·(params/params_max)^gamma), the sandwich's sampling weights, the KD weight per size. */
+export const LEVERS: [string, string[], string][] = [
+  ["gamma-2", ["supernet.dropout.gamma=2"], "dropout gamma 2: smaller members get less dropout (1)"],
+  ["gamma-0.5", ["supernet.dropout.gamma=0.5"], "dropout gamma 0.5 (1)"],
+  ["sample-bias-1", ["supernet.sampleBias=1"], "random members drawn with probability proportional to params_max/params (uniformly)"],
+  ["kd-size-1", ["supernet.kd.sizeGamma=1"], "a student's KD weight min(1, lambda·params_max/params) (lambda for every student)"],
 ];
 
 // dist/commands/repro.js -> dist/cli.js; under vitest this file runs from src/ and the CLI is the built one
@@ -61,41 +112,15 @@ const CLI = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../../dist/
 
 interface Job {
   id: string;
-  argv: string[];
+  /** A child `todm` command (evaluated when the step runs: the LM weight is read from the tuning's report). */
+  argv?: () => string[];
   /** The command as a fresh run gives it (a training that resumes logs `--resume`, the report `--out`). */
-  fresh?: string[];
+  fresh?: () => string[];
+  /** A step run in this process, and the line the report lists for it. */
+  run?: () => Promise<void>;
+  what?: string;
   done: () => boolean;
-  /** Seconds of wall time of the training command (recorded in OUT/times.json). */
-  timed?: boolean;
-}
-
-/** Parses `--set` lines (key=JSON) into a model config patch, for the Supernet's shape. */
-function modelFromSets(sets: string[]): ModelConfig {
-  const m: Record<string, unknown> = { ...DEFAULT_MODEL };
-  for (const s of sets) {
-    const eq = s.indexOf("=");
-    const k = s.slice(0, eq);
-    if (!k.startsWith("model.")) continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(s.slice(eq + 1));
-    } catch {
-      v = s.slice(eq + 1);
-    }
-    m[k.slice(6)] = v;
-  }
-  return m as unknown as ModelConfig;
-}
-
-function spaceFromSets(sets: string[]) {
-  const sp = structuredClone(DEFAULT_SPACE);
-  for (const s of sets) {
-    const eq = s.indexOf("=");
-    const k = s.slice(0, eq);
-    if (k === "supernet.layers" || k === "supernet.ffDims" || k === "supernet.heads") sp[k.slice(9) as "layers"] = JSON.parse(s.slice(eq + 1));
-  }
-  sp.enabled = true;
-  return sp;
+  kind: "train" | "score";
 }
 
 /** `n` subnets spread over the list (largest first): the largest, the smallest and evenly spaced others. */
@@ -106,83 +131,73 @@ export function reportedSubnets(all: SubnetInfo[], n: number): SubnetInfo[] {
   return [...idx].sort((a, b) => a - b).map((i) => all[i]);
 }
 
-/**
- * Pooled WER over seeds (the same utterances), and a bootstrap 95% interval resampling utterances (bootstrapInterval).
- * `unit` "char" pools the character error rate instead (from the greedy hypothesis and the reference).
- */
-export function pooledWer(reports: EvalReport[], draws = 1000, seed = 0, unit: "word" | "char" = "word"): { wer: number; ci: [number, number]; perUtt: number[]; words: number[] } {
-  const n = reports[0].hypotheses.length;
-  const errs = new Array<number>(n).fill(0), words = new Array<number>(n).fill(0);
-  for (const r of reports) {
-    if (r.hypotheses.length !== n) throw new Error(`pooled WER: reports score different numbers of utterances (${n} and ${r.hypotheses.length})`);
-    r.hypotheses.forEach((h, i) => {
-      if (unit === "char") {
-        const c = charErrors(h.ref, h.hyps[0].hyp);
-        errs[i] += c.errors;
-        words[i] += c.chars;
-        return;
-      }
-      errs[i] += h.hyps[0].errors;
-      words[i] += h.ref.split(/\s+/).filter(Boolean).length;
-    });
-  }
-  const total = (e: number[], w: number[]) => (100 * e.reduce((a, b) => a + b, 0)) / Math.max(1, w.reduce((a, b) => a + b, 0));
-  return { wer: total(errs, words), ci: bootstrapInterval(errorCounts({ perUtt: errs, words }), { draws, seed }), perUtt: errs, words };
-}
-
-const errorCounts = (x: { perUtt: number[]; words: number[] }): ErrorCount[] => x.perUtt.map((errors, i) => ({ errors, words: x.words[i] }));
-
-/** Paired bootstrap of the relative WER difference (a - b) / b over the same utterances (src/eval/wer.ts pairedBootstrap): its 95% interval. */
-export function pairedRelative(a: { perUtt: number[]; words: number[] }, b: { perUtt: number[]; words: number[] }, draws = 1000, seed = 1): [number, number] {
-  return pairedBootstrap(errorCounts(a), errorCounts(b), { draws, seed, relative: true });
-}
-
 const quote = (a: string) => (/^[\w./:=,@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+
+/** The RTF of an (int8) model file through the inference build on the first `limit` utterances of a manifest, one thread, greedy. */
+export async function inferRtf(model: string, manifest: string, limit: number): Promise<RtfReport> {
+  const utts = readManifest(manifest).slice(0, limit > 0 ? limit : undefined);
+  if (!utts.length) throw new Error(`repro: no utterances in ${manifest} to time the inference build on`);
+  const audio: Float32Array[] = [];
+  for (const u of utts) audio.push(await readAudioAt(u.audio, 16000));
+  const rec = await loadRecognizer(readFileSync(model), { source: model });
+  for (const x of audio.slice(0, 5)) rec.recognize(x, 16000); // untimed: the first calls compile and optimise the code paths (V8 tiers up)
+  const t0 = performance.now();
+  const hyps = audio.map((x) => rec.recognize(x, 16000).text);
+  const seconds = (performance.now() - t0) / 1000;
+  const audioSeconds = audio.reduce((a, x) => a + x.length / 16000, 0);
+  const scores = utts.map((u, i) => alignTexts(normalizeText(u.text), hyps[i]));
+  const errors = scores.reduce((a, s) => a + s.errors, 0), words = scores.reduce((a, s) => a + s.words, 0);
+  return { model, build: rec.build, manifest, utterances: utts.length, audioSeconds, seconds, rtf: seconds / audioSeconds, wer: (100 * errors) / Math.max(1, words), hypotheses: hyps };
+}
 
 export async function runRepro(o: ReproOptions): Promise<string> {
   const log = o.log ?? ((l: string) => console.log(l));
   const out = resolve(o.out);
-  mkdirSync(join(out, "logs"), { recursive: true });
-  mkdirSync(join(out, "eval"), { recursive: true });
+  for (const d of ["logs", "eval", "int8", "rtf"]) mkdirSync(join(out, d), { recursive: true });
   const sets = [...(o.tiny ? TINY_SETTINGS : []), ...o.set];
-  const model = modelFromSets(sets);
-  const space = spaceFromSets(sets);
-  const all = listSubnets(model, space);
+  const cfg: TrainConfig = loadTrainConfig(undefined, sets);
+  cfg.data.train = o.train;
+  cfg.data.valid = o.valid;
+  const model: ModelConfig = cfg.model;
+  const space = { ...cfg.supernet, enabled: true };
+  const all: SubnetInfo[] = listSubnets(model, space);
   const reported = reportedSubnets(all, o.twins);
   const P = headDimOf(model);
-  const test = o.test ?? join(corpusCacheDir("data-cache", DEFAULT_CORPUS), "test.jsonl");
+  const builtin = corpusCacheDir(cfg.data.cacheDir, cfg.data.corpus);
+  const test = o.test ?? join(builtin, "test.jsonl");
   if (!existsSync(test)) throw new Error(`repro: no test manifest ${test} (give --test, or run \`todm train\` once to build the synthetic corpus)`);
+  const useLm = o.lm ?? true;
+  const tuneManifest = o.valid[0] ?? (o.train.length ? undefined : join(builtin, "valid.jsonl"));
+  if (useLm && !(tuneManifest && existsSync(tuneManifest))) throw new Error(`repro: the LM weight is tuned on the first --valid manifest${tuneManifest ? ` (${tuneManifest}: missing)` : ""}: give --valid, or --no-lm`);
+  const rtfUtterances = o.rtfUtterances ?? 50;
+  const initDir = o.initFromRepro ? resolve(o.initFromRepro) : undefined;
   const dataArgs = [...o.train.flatMap((t) => ["--train", t]), ...o.valid.flatMap((v) => ["--valid", v])];
-  const common = (dir: string, seed: number, extra: string[], fresh = false) => {
+  const trainArgv = (dir: string, seed: number, extra: string[], init: string | undefined, fresh: boolean) => {
     const resume = !fresh && existsSync(join(dir, "checkpoints")) && readdirSync(join(dir, "checkpoints")).some((f) => f.endsWith(".safetensors"));
-    return ["train", ...(resume ? ["--resume", dir] : ["--out", dir]), ...dataArgs, "--steps", String(o.steps), "--seed", String(seed), "--threads", String(o.threads),
-      ...[...sets, "train.maxMinutes=0", "train.validEvery=0", "lm.enabled=false", ...extra].flatMap((s) => ["--set", s])];
+    return ["train", ...(resume ? ["--resume", dir] : ["--out", dir, ...(init ? ["--init-from", init] : [])]), ...dataArgs, "--steps", String(o.steps), "--seed", String(seed),
+      "--threads", String(o.threads), ...[...sets, "train.maxMinutes=0", "train.validEvery=0", "lm.enabled=false", ...extra].flatMap((s) => ["--set", s])];
   };
+  const runs: ReproRun[] = [];
   const trainJob = (id: string, seed: number, extra: string[]): Job => {
-    const dir = join(out, id);
-    return { id, argv: common(dir, seed, extra), fresh: common(dir, seed, extra, true), done: () => existsSync(join(dir, "model.safetensors")), timed: true };
+    const dir = join(out, id), init = initDir ? join(initDir, id, "model.safetensors") : undefined;
+    runs.push({ id, seed, init });
+    return { id, kind: "train", argv: () => trainArgv(dir, seed, extra, init, false), fresh: () => trainArgv(dir, seed, extra, init, true), done: () => existsSync(join(dir, "model.safetensors")) };
   };
-  const evalJob = (id: string, modelDir: string, subnet?: string): Job => {
-    const report = join(out, "eval", `${id}.json`);
+  const lmPath = join(out, "lm.tlm"), tunePath = join(out, "eval", "lm-tune.json");
+  const lmWeight = (): number => (JSON.parse(readFileSync(tunePath, "utf8")) as { lm: { weight: number } }).lm.weight;
+  const evalJob = (id: string, modelDir: string, subnet: string | undefined, withLm: boolean): Job => {
+    const report = join(out, "eval", `${id}${withLm ? ".lm" : ""}.json`);
+    const lmArgs = () => (withLm ? ["--beam", String(cfg.lm.beam), "--lm", lmPath, "--lm-weight", String(lmWeight()), "--lm-only"] : ["--beam", "1"]);
     return {
-      id: `eval ${id}`,
-      argv: ["eval", "--model", modelDir, "--data", test, "--beam", "1", "--report", report, ...(subnet ? ["--subnet", subnet] : [])],
+      id: `eval ${id}${withLm ? " lm" : ""}`, kind: "score",
+      argv: () => ["eval", "--model", modelDir, "--data", test, ...lmArgs(), "--report", report, ...(subnet ? ["--subnet", subnet] : [])],
       done: () => existsSync(report),
     };
   };
   const seeds = Array.from({ length: o.seeds }, (_, i) => i + 1);
   const SUPER = ["supernet.enabled=true"];
-  const ablations: [string, string[]][] = o.ablations
-    ? [
-        // the cost lever first: fewer random subnets per step (the Supernet itself samples `supernet.random`, default 2)
-        ["random-1", ["supernet.random=1"]],
-        ["random-0", ["supernet.random=0"]],
-        ["no-adaptive-dropout", ['supernet.dropout.rule="fixed"']],
-        ["no-kd", ['supernet.kd.method="none"']],
-        ["kl-kd", ['supernet.kd.method="kl"']],
-        ["adamw", ['optim.name="adamw"']],
-      ]
-    : [];
+  const ablations = o.ablations ? ABLATIONS : [];
+  const levers = o.levers ? LEVERS : [];
   const jobs: Job[] = [];
   for (const s of seeds) jobs.push(trainJob(`supernet-s${s}`, s, SUPER));
   for (const sub of reported) {
@@ -190,9 +205,49 @@ export async function runRepro(o: ReproOptions): Promise<string> {
     for (const s of seeds) jobs.push(trainJob(`twin-${sub.name}-s${s}`, s, twin));
   }
   for (const [name, extra] of ablations) jobs.push(trainJob(`ablation-${name}`, 1, [...SUPER, ...extra]));
-  for (const s of seeds) for (const sub of reported) jobs.push(evalJob(`supernet-s${s}-${sub.name}`, join(out, `supernet-s${s}`), sub.name));
-  for (const sub of reported) for (const s of seeds) jobs.push(evalJob(`twin-${sub.name}-s${s}`, join(out, `twin-${sub.name}-s${s}`)));
-  for (const [name] of ablations) for (const sub of reported) jobs.push(evalJob(`ablation-${name}-${sub.name}`, join(out, `ablation-${name}`), sub.name));
+  for (const [name, extra] of levers) jobs.push(trainJob(`lever-${name}`, 1, [...SUPER, ...extra]));
+  if (initDir) {
+    const missing = runs.filter((r) => !existsSync(r.init!)).map((r) => r.init);
+    if (missing.length) throw new Error(`repro: --init-from-repro ${o.initFromRepro}: no final model for ${missing.length} run(s): ${missing.slice(0, 4).join(", ")}${missing.length > 4 ? ", ..." : ""}`);
+  }
+  const scored = (withLm: boolean) => {
+    for (const s of seeds) for (const sub of reported) jobs.push(evalJob(`supernet-s${s}-${sub.name}`, join(out, `supernet-s${s}`), sub.name, withLm));
+    for (const sub of reported) for (const s of seeds) jobs.push(evalJob(`twin-${sub.name}-s${s}`, join(out, `twin-${sub.name}-s${s}`), undefined, withLm));
+  };
+  scored(false);
+  for (const [name] of [...ablations.map(([n]) => [`ablation-${n}`]), ...levers.map(([n]) => [`lever-${n}`])]) for (const sub of reported) jobs.push(evalJob(`${name}-${sub.name}`, join(out, name), sub.name, false));
+  if (useLm) {
+    // one LM for the experiment, over the Supernet's tokenizer (every run reads the same data: the same tokenizer)
+    jobs.push({
+      id: "lm", kind: "score", what: `# the LM: ${join(o.out, "lm.tlm")} (order ${cfg.lm.order}, at most ${cfg.lm.maxMb} MiB) from the training manifests' text minus every valid, test and yardstick sentence (src/train/lm.ts runLmText); its text in ${join(o.out, "lm.txt")}`,
+      done: () => existsSync(join(out, "lm.json")),
+      run: async () => {
+        const { tokenizer } = modelTokenizer(join(out, "supernet-s1"));
+        const { texts, dropped } = runLmText(cfg, readManifest(test).map((u) => u.text));
+        const built = buildRunLm(texts, tokenizer, { order: cfg.lm.order, maxBytes: Math.round(cfg.lm.maxMb * 2 ** 20), droppedBefore: dropped });
+        writeFileAtomic(lmPath, built.bytes);
+        writeFileAtomic(join(out, "lm.txt"), texts.join("\n") + "\n");
+        writeFileAtomic(join(out, "lm.json"), JSON.stringify({ path: lmPath, order: cfg.lm.order, bytes: built.bytes.length, sentences: built.estimate.sentences, heldOutDropped: dropped, minCount: built.estimate.minCount }, null, 1) + "\n");
+        log(`LM ${lmPath}: ${built.estimate.sentences} sentences (${dropped} dropped as valid/test/yardstick sentences), ${(built.bytes.length / 2 ** 20).toFixed(2)} MiB`);
+      },
+    });
+    jobs.push({
+      id: "lm tune", kind: "score", done: () => existsSync(tunePath),
+      // the weight on valid, the Supernet's largest subnet (seed 1); --data is one valid utterance (the tuning is what counts)
+      argv: () => ["eval", "--model", join(out, "supernet-s1"), "--subnet", all[0].name, "--data", tuneManifest!, "--limit", "1", "--beam", String(cfg.lm.beam), "--lm", lmPath,
+        "--tune-lm", tuneManifest!, "--lm-grid", cfg.lm.grid.join(","), "--tune-limit", String(cfg.lm.tuneUtterances > 0 ? cfg.lm.tuneUtterances : 1e9), "--lm-only", "--report", tunePath],
+    });
+    scored(true);
+  }
+  for (const sub of reported) {
+    const file = join(out, "int8", `${sub.name}.safetensors`), rep = join(out, "rtf", `${sub.name}.json`);
+    jobs.push({ id: `export int8 ${sub.name}`, kind: "score", done: () => existsSync(file), argv: () => ["export", "--run", join(out, "supernet-s1"), "--subnet", sub.name, "--int8", "--no-lm", "--out", file] });
+    jobs.push({
+      id: `rtf ${sub.name}`, kind: "score", done: () => existsSync(rep),
+      what: `# RTF: ${join(o.out, "int8", `${sub.name}.safetensors`)} through todm/infer (one thread, greedy) on the first ${rtfUtterances || "all"} utterances of ${test}`,
+      run: async () => writeFileAtomic(rep, JSON.stringify(await inferRtf(file, test, rtfUtterances), null, 1) + "\n"),
+    });
+  }
 
   const timesPath = join(out, "times.json");
   const times: Record<string, number> = existsSync(timesPath) ? JSON.parse(readFileSync(timesPath, "utf8")) : {};
@@ -201,90 +256,36 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   let ran = 0;
   const todo = jobs.filter((j) => !j.done()).length;
   log(`repro: ${jobs.length} steps (${jobs.length - todo} already done), ${reported.length} reported subnets of ${all.length}: ${reported.map((s) => s.name).join(", ")}`);
+  const rel = (a: string) => (a.startsWith(out) ? join(o.out, a.slice(out.length)) : a);
   for (const [i, j] of jobs.entries()) {
-    const cmd = `todm ${j.argv.map(quote).join(" ")}`;
-    commands.push(`todm ${(j.fresh ?? j.argv).map((a) => (a.startsWith(out) ? join(o.out, a.slice(out.length)) : a)).map(quote).join(" ")}`);
-    if (j.done()) continue;
+    const done = j.done();
+    if (!j.run) commands.push(`todm ${(j.fresh ?? j.argv!)().map(rel).map(quote).join(" ")}`);
+    else commands.push(j.what ?? `# ${j.id}`);
+    if (done) continue;
     const eta = ran ? ` (ETA ${Math.round((((Date.now() - t0) / ran) * (todo - ran)) / 60000)} min)` : "";
-    log(`[${i + 1}/${jobs.length}] ${j.id}${eta}\n  ${cmd}`);
-    const logFile = join(out, "logs", `${j.id.replace(/\s+/g, "-")}.log`);
-    const fd = openSync(logFile, "a");
     const start = Date.now();
-    const code = await new Promise<number>((res, rej) => {
-      const child = spawn(process.execPath, [CLI, ...j.argv], { stdio: ["ignore", fd, fd], env: { ...process.env, CI: "true" } });
-      child.on("error", rej);
-      child.on("exit", (c, sig) => res(c ?? (sig ? 128 : 1)));
-    });
-    closeSync(fd);
-    if (code !== 0) throw new Error(`repro: step "${j.id}" failed with exit code ${code}; see ${logFile}`);
-    if (j.timed) {
-      times[j.id] = (times[j.id] ?? 0) + (Date.now() - start) / 1000;
-      writeFileAtomic(timesPath, JSON.stringify(times, null, 1) + "\n");
+    if (j.run) {
+      log(`[${i + 1}/${jobs.length}] ${j.id}${eta} (in this process)`);
+      await j.run();
+    } else {
+      const argv = j.argv!();
+      log(`[${i + 1}/${jobs.length}] ${j.id}${eta}\n  todm ${argv.map(quote).join(" ")}`);
+      const logFile = join(out, "logs", `${j.id.replace(/\s+/g, "-")}.log`);
+      const fd = openSync(logFile, "a");
+      const code = await new Promise<number>((res, rej) => {
+        const child = spawn(process.execPath, [CLI, ...argv], { stdio: ["ignore", fd, fd], env: { ...process.env, CI: "true" } });
+        child.on("error", rej);
+        child.on("exit", (c, sig) => res(c ?? (sig ? 128 : 1)));
+      });
+      closeSync(fd);
+      if (code !== 0) throw new Error(`repro: step "${j.id}" failed with exit code ${code}; see ${logFile}`);
     }
+    times[j.id] = (times[j.id] ?? 0) + (Date.now() - start) / 1000;
+    writeFileAtomic(timesPath, JSON.stringify(times, null, 1) + "\n");
     ran++;
   }
-
-  // ---- the report ------------------------------------------------------------------------------------
-  const rep = (id: string) => JSON.parse(readFileSync(join(out, "eval", `${id}.json`), "utf8")) as EvalReport;
-  const fmt = (w: { wer: number; ci: [number, number] }) => `${w.wer.toFixed(2)} [${w.ci[0].toFixed(2)}, ${w.ci[1].toFixed(2)}]`;
-  const lines: string[] = [];
-  lines.push(`### ${o.title ?? "TODM reproduction"}`, "");
-  lines.push(`Supernet: ${all.length} subnets (${all[0].name} to ${all[all.length - 1].name}); ${o.steps} updates per run; ${o.seeds} seed(s); test data ${test}`
-    + ` (${rep(`supernet-s1-${reported[0].name}`).utterances} utterances). WER greedy, %, pooled over seeds, bootstrap 95% intervals; "rel." is`
-    + ` (Supernet - twin) / twin with its paired-bootstrap 95% interval. Goal: Supernet at most twin + 3% relative.`
-    + ` CER: character error rate of the same greedy hypotheses (spaces included), pooled the same way.`, "");
-  lines.push("| subnet | params | MACs/s | Supernet WER | twin WER | rel. [95% CI] | goal | Supernet CER | twin CER |", "| --- | ---: | ---: | ---: | ---: | ---: | :---: | ---: | ---: |");
-  for (const sub of reported) {
-    const s = pooledWer(seeds.map((k) => rep(`supernet-s${k}-${sub.name}`)));
-    const t = pooledWer(seeds.map((k) => rep(`twin-${sub.name}-s${k}`)));
-    const rel = t.wer ? (100 * (s.wer - t.wer)) / t.wer : 0;
-    const ci = pairedRelative(s, t);
-    const sc = pooledWer(seeds.map((k) => rep(`supernet-s${k}-${sub.name}`)), 1000, 0, "char");
-    const tc = pooledWer(seeds.map((k) => rep(`twin-${sub.name}-s${k}`)), 1000, 0, "char");
-    lines.push(`| ${sub.name} | ${(sub.params / 1e6).toFixed(2)} M | ${(sub.macs / 1e6).toFixed(1)} M | ${fmt(s)} | ${fmt(t)} | ${rel >= 0 ? "+" : ""}${rel.toFixed(1)}% [${ci[0].toFixed(1)}, ${ci[1].toFixed(1)}] | ${rel <= 3 ? "met" : "missed"} | ${fmt(sc)} | ${fmt(tc)} |`);
-  }
-  const superTime = seeds.reduce((a, k) => a + (times[`supernet-s${k}`] ?? NaN), 0) / seeds.length;
-  const twinTime = reported.reduce((a, sub) => a + seeds.reduce((b, k) => b + (times[`twin-${sub.name}-s${k}`] ?? NaN), 0) / seeds.length, 0);
-  // the median update time of each run (its log.jsonl): robust to a machine busy with other work for a while
-  const medianStep = (id: string): number => {
-    const f = join(out, id, "log.jsonl");
-    if (!existsSync(f)) return NaN;
-    const ms = readFileSync(f, "utf8").split("\n").filter((l) => l.includes('"type":"step"')).map((l) => (JSON.parse(l) as { stepMs: number }).stepMs).sort((a, b) => a - b);
-    return ms.length ? ms[ms.length >> 1] : NaN;
-  };
-  const superStep = seeds.reduce((a, k) => a + medianStep(`supernet-s${k}`), 0) / seeds.length;
-  const twinStep = reported.reduce((a, sub) => a + seeds.reduce((b, k) => b + medianStep(`twin-${sub.name}-s${k}`), 0) / seeds.length, 0);
-  lines.push("", `Training wall time (per seed, mean): Supernet ${(superTime / 60).toFixed(1)} min; the ${reported.length} twins together ${(twinTime / 60).toFixed(1)} min;`
-    + ` ratio ${(superTime / twinTime).toFixed(2)} (goal: at most 0.5). Per update (median step time of each run, mean over seeds): Supernet`
-    + ` ${superStep.toFixed(0)} ms, the twins together ${twinStep.toFixed(0)} ms, ratio ${(superStep / twinStep).toFixed(2)}.`, "");
-  if (ablations.length) {
-    lines.push("Ablations (seed 1, same updates; WER greedy % [95% CI]):", "");
-    lines.push(`| subnet | full (seed 1) | ${ablations.map(([n]) => n).join(" | ")} |`, `| --- | ---: | ${ablations.map(() => "---:").join(" | ")} |`);
-    for (const sub of reported) {
-      const cells = [pooledWer([rep(`supernet-s1-${sub.name}`)]), ...ablations.map(([n]) => pooledWer([rep(`ablation-${n}-${sub.name}`)]))];
-      lines.push(`| ${sub.name} | ${cells.map(fmt).join(" | ")} |`);
-    }
-    lines.push("", `Ablation wall times: ${ablations.map(([n]) => `${n} ${((times[`ablation-${n}`] ?? NaN) / 60).toFixed(1)} min`).join(", ")}.`, "");
-    const sampling = ablations.filter(([n]) => n.startsWith("random-"));
-    if (sampling.length)
-      lines.push(`Cost against the sum of the twins (${(twinTime / 60).toFixed(1)} min), by random subnets sampled per step: `
-        + [`the Supernet ${(superTime / twinTime).toFixed(2)}`, ...sampling.map(([n]) => `${n} ${((times[`ablation-${n}`] ?? NaN) / twinTime).toFixed(2)}`)].join(", ")
-        + `; by median update time: the Supernet ${(superStep / twinStep).toFixed(2)}, `
-        + sampling.map(([n]) => `${n} ${(medianStep(`ablation-${n}`) / twinStep).toFixed(2)}`).join(", ")
-        + " (goal: at most 0.5).", "");
-  }
-  lines.push("<details><summary>Exact commands</summary>", "", "```sh", ...(o.command ? [`# the experiment (each step below is one child process of it)`, o.command] : []), ...commands, "```", "", "</details>", "");
-  const text = lines.join("\n");
-  writeFileAtomic(join(out, "REPORT.md"), text);
-  log(text);
-  if (o.results) {
-    const tag = `repro:${o.title ?? "default"}`;
-    const begin = `<!-- ${tag} begin -->`, end = `<!-- ${tag} end -->`;
-    const cur = existsSync(o.results) ? readFileSync(o.results, "utf8") : "# Results\n";
-    const block = `${begin}\n${text}\n${end}`;
-    const at = cur.indexOf(begin), until = cur.indexOf(end);
-    writeFileAtomic(o.results, at >= 0 && until > at ? cur.slice(0, at) + block + cur.slice(until + end.length) : `${cur.trimEnd()}\n\n${block}\n`);
-    log(`updated ${o.results}`);
-  }
-  return text;
+  return writeReproReport({
+    o, out, test, all, reported, seeds, runs, ablations, levers, times, commands, lm: useLm ? { beam: cfg.lm.beam, weight: lmWeight(), tune: tunePath, info: join(out, "lm.json") } : null,
+    rtfUtterances, steps: Object.fromEntries(jobs.map((j) => [j.id, j.kind])), log,
+  });
 }

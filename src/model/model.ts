@@ -83,6 +83,8 @@ export interface KdOptions {
 export interface SandwichMember {
   spec: SubnetSpec;
   dropout: DropoutRates;
+  /** This student's KD weight instead of the plan's kd.lambda (supernet.kd.sizeGamma); ignored for the teacher. */
+  kdLambda?: number;
 }
 
 /** A Supernet step: members[0] is the largest (the teacher); the others learn from it when kd is set. */
@@ -438,7 +440,7 @@ export class Model {
       const memberOpts = (m: SandwichMember, i: number): [StepOptions, KdRole | undefined] => [
         // each member draws its own dropout masks: mix the member's index into the step seed
         { ...opts, dropout: m.dropout, lossScales: opts.lossScales ?? plan.lossScales, seed: i === 0 ? opts.seed : (Math.imul((opts.seed ?? 0) ^ 0x5bd1e995, 0x2c1b3c6d) + Math.imul(i, 0x297a2d39)) >>> 0 },
-        !useKd ? undefined : i === 0 ? { teacherOut: teacher, ranges } : { teacher, ranges, opts: plan.kd! },
+        !useKd ? undefined : i === 0 ? { teacherOut: teacher, ranges } : { teacher, ranges, opts: m.kdLambda === undefined ? plan.kd! : { ...plan.kd!, lambda: m.kdLambda } },
       ];
       let results: StepResult[];
       if (!share) {

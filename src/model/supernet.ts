@@ -19,6 +19,12 @@ export interface SupernetSpace {
   heads: number[]; // MH-SSM head choices, even, each in 2..model.heads; [] = every even number up to H
   /** Random subnets per step, besides the largest and the smallest (the sandwich rule). */
   random: number;
+  /**
+   * The sandwich's sampling weights: a random member is drawn with probability proportional to
+   * (params_max / params)^sampleBias among those not drawn yet; 0 (the default) = uniform, > 0 favours the
+   * small subnets (a lever for them, issue 18). A run saved without it samples uniformly.
+   */
+  sampleBias?: number;
   kd: {
     /** "alpha": AlphaNet's adaptive alpha-divergence; "kl": plain KL(teacher || student); "none": labels only. */
     method: "alpha" | "kl" | "none";
@@ -28,6 +34,12 @@ export interface SupernetSpace {
     clip: number; // w^alpha is clipped at this value (except alpha = 1, the unclipped KL limit)
     /** model.loss "pruned" only: distil on the teacher's pruned band ("band") or on the full lattice ("full"); src/model/model.ts. */
     lattice: "band" | "full";
+    /**
+     * The KD weight per size: a student's lambda is min(1, lambda·(params_max/params)^sizeGamma) (studentLambda);
+     * 0 (the default) = lambda for every student, > 0 = more distillation for the small ones (a lever, issue 18).
+     * A run saved without it uses lambda.
+     */
+    sizeGamma?: number;
   };
   /** The dropout rule; p_max is train.dropout. */
   dropout: {
@@ -47,7 +59,8 @@ export const DEFAULT_SPACE: SupernetSpace = {
   ffDims: [],
   heads: [],
   random: 2,
-  kd: { method: "alpha", lambda: 0.5, alphaNeg: -1, alphaPos: 1, clip: 5, lattice: "band" },
+  sampleBias: 0,
+  kd: { method: "alpha", lambda: 0.5, alphaNeg: -1, alphaPos: 1, clip: 5, lattice: "band", sizeGamma: 0 },
   dropout: { rule: "adaptive", gamma: 1 },
   validate: [],
   export: [],
@@ -89,9 +102,11 @@ export function validateSpace(m: ModelConfig, space: SupernetSpace, source = "co
   check("ffDims", m.ffDim);
   check("heads", m.heads, (h) => (h % 2 ? `${h} heads: heads must be even (gated in pairs)` : null));
   if (!Number.isInteger(s.random) || s.random < 0) bad(`random must be a non-negative integer, got ${s.random}`);
+  if (!(Number.isFinite(s.sampleBias ?? 0) && (s.sampleBias ?? 0) >= 0)) bad(`sampleBias must be a number >= 0, got ${s.sampleBias}`);
   if (!["alpha", "kl", "none"].includes(s.kd.method)) bad(`kd.method must be "alpha", "kl" or "none", got ${JSON.stringify(s.kd.method)}`);
   if (!(s.kd.lambda >= 0 && s.kd.lambda <= 1)) bad(`kd.lambda must be in [0, 1], got ${s.kd.lambda}`);
   if (!(s.kd.clip > 0)) bad(`kd.clip must be positive, got ${s.kd.clip}`);
+  if (!Number.isFinite(s.kd.sizeGamma ?? 0)) bad(`kd.sizeGamma must be a number, got ${s.kd.sizeGamma}`);
   if (s.kd.lattice !== undefined && !["band", "full"].includes(s.kd.lattice)) bad(`kd.lattice must be "band" or "full", got ${JSON.stringify(s.kd.lattice)}`);
   if (!["adaptive", "fixed", "largest"].includes(s.dropout.rule)) bad(`dropout.rule must be "adaptive", "fixed" or "largest", got ${JSON.stringify(s.dropout.rule)}`);
   if (!(s.dropout.gamma >= 0)) bad(`dropout.gamma must be non-negative, got ${s.dropout.gamma}`);
@@ -114,14 +129,25 @@ export function listSubnets(m: ModelConfig, s: Pick<SupernetSpace, "enabled" | "
 }
 
 /**
- * The sandwich rule: the largest subnet, the smallest, and `random` distinct others drawn uniformly from
- * the rest (fewer when the space is small). `uniform` returns numbers in [0, 1).
+ * The sandwich rule: the largest subnet, the smallest, and `random` distinct others drawn from the rest
+ * (fewer when the space is small): uniformly, or with `bias` > 0 each draw with probability proportional to
+ * (params_max / params)^bias among those left (supernet.sampleBias). One `uniform()` number in [0, 1) per draw.
  */
-export function sampleSandwich(subnets: SubnetInfo[], random: number, uniform: () => number): SubnetInfo[] {
+export function sampleSandwich(subnets: SubnetInfo[], random: number, uniform: () => number, bias = 0): SubnetInfo[] {
   if (subnets.length <= 2) return subnets.slice();
   const out = [subnets[0], subnets[subnets.length - 1]];
   const middle = subnets.slice(1, -1);
-  for (let k = 0; k < random && middle.length; k++) out.push(middle.splice(Math.floor(uniform() * middle.length), 1)[0]);
+  const weights = middle.map((s) => Math.pow(subnets[0].params / s.params, bias));
+  for (let k = 0; k < random && middle.length; k++) {
+    let i = 0;
+    if (bias === 0) i = Math.floor(uniform() * middle.length); // the uniform draw of runs before sampleBias, bit for bit
+    else {
+      let u = uniform() * weights.reduce((a, w) => a + w, 0);
+      while (i < middle.length - 1 && u >= weights[i]) u -= weights[i++];
+    }
+    weights.splice(i, 1);
+    out.push(middle.splice(i, 1)[0]);
+  }
   return out;
 }
 
@@ -135,6 +161,11 @@ export function subnetDropout(rule: SupernetSpace["dropout"], pMax: number, para
     case "adaptive":
       return pMax * Math.pow(params / paramsMax, rule.gamma);
   }
+}
+
+/** A student's KD weight under supernet.kd.sizeGamma: min(1, lambda·(params_max/params)^sizeGamma); lambda when sizeGamma is 0. */
+export function studentLambda(lambda: number, sizeGamma: number, params: number, paramsMax: number): number {
+  return sizeGamma ? Math.min(1, lambda * Math.pow(paramsMax / params, sizeGamma)) : lambda;
 }
 
 /** The distillation settings of a step, or null without distillation ("kl": alpha- = alpha+ = 1, plain KL). */

@@ -15,7 +15,7 @@ import { prunedLossScales } from "../model/rnnt_pruned.js";
 import { prunedWarmupOf } from "./config.js";
 import type { SandwichPlan } from "../model/model.js";
 import type { DropoutRates } from "../model/encoder.js";
-import { sampleSandwich, subnetDropout } from "../model/supernet.js";
+import { sampleSandwich, studentLambda, subnetDropout } from "../model/supernet.js";
 import { saveModel } from "../model/io.js";
 import { mulberry32 } from "../util/random.js";
 import { averageProgress } from "./average.js";
@@ -33,8 +33,15 @@ export function planAt(run: Run, step: number): SandwichPlan {
   const scales = hasSimpleHead(model.cfg)
     ? { lossScales: prunedLossScales(step, prunedWarmupOf(cfg), model.cfg.simpleLossScale ?? PRUNED_DEFAULTS.simpleLossScale) } : {};
   if (!space.enabled) return { members: [{ spec: run.sub, dropout: rates(cfg.train.dropout) }], kd: null, ...scales };
-  const picked = sampleSandwich(subnets, space.random, mulberry32(hashSeed(cfg.train.seed, step, 0x5a4d)));
-  return { members: picked.map((s) => ({ spec: s.spec, dropout: rates(subnetDropout(space.dropout, cfg.train.dropout, s.params, subnets[0].params)) })), kd: run.kd, shareFrontend: cfg.train.shareFrontend, ...scales };
+  const picked = sampleSandwich(subnets, space.random, mulberry32(hashSeed(cfg.train.seed, step, 0x5a4d)), space.sampleBias ?? 0);
+  const sizeGamma = space.kd.sizeGamma ?? 0;
+  return {
+    members: picked.map((s, i) => ({
+      spec: s.spec, dropout: rates(subnetDropout(space.dropout, cfg.train.dropout, s.params, subnets[0].params)),
+      ...(run.kd && sizeGamma && i > 0 ? { kdLambda: studentLambda(run.kd.lambda, sizeGamma, s.params, subnets[0].params) } : {}),
+    })),
+    kd: run.kd, shareFrontend: cfg.train.shareFrontend, ...scales,
+  };
 }
 
 /** Logs one validation; writes best.safetensors on a new best WER. */

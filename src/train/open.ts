@@ -107,7 +107,7 @@ export function openRun(engine: Engine, src: ReturnType<typeof openSource>, toke
   const kd = kdOptions(space);
   if (space.enabled) {
     log(`Supernet: ${subnets.length} subnets, ${subnets[0].name} (${(subnets[0].params / 1e6).toFixed(2)} M) to ${subnets[subnets.length - 1].name} (${(subnets[subnets.length - 1].params / 1e6).toFixed(2)} M); ` +
-      `each step the largest, the smallest and ${space.random} random; KD ${kd ? `${space.kd.method} (lambda ${kd.lambda}, alpha ${kd.alphaNeg}/${kd.alphaPos}, clip ${kd.clip})` : "off"}; ` +
+      `each step the largest, the smallest and ${space.random} random${space.sampleBias ? ` (sampling weights (params_max/params)^${space.sampleBias})` : ""}; KD ${kd ? `${space.kd.method} (lambda ${kd.lambda}, alpha ${kd.alphaNeg}/${kd.alphaPos}, clip ${kd.clip})` : "off"}; ` +
       `dropout ${space.dropout.rule} (p_max ${cfg.train.dropout}${space.dropout.rule === "adaptive" ? `, gamma ${space.dropout.gamma}` : ""}); validating ${validSubs.map((v) => v.name).join(", ")}`);
   }
   return {

@@ -1,5 +1,6 @@
 // A small SVG line plot with no dependencies: training loss and validation WER over steps, WER
-// against model size. One or two y axes (left and right), linear or log x, optional point labels.
+// against model size. One or two y axes (left and right), linear or log x, optional point labels and
+// interval bars.
 // What it is not: a charting library. It draws lines, points, axes, ticks, a legend and a title.
 
 export interface Series {
@@ -11,6 +12,8 @@ export interface Series {
   line?: boolean;
   /** A small text beside each point (same order as `points`), e.g. a subnet's name. */
   labels?: string[];
+  /** A vertical interval bar [lo, hi] at each point (same order as `points`), e.g. a 95% confidence interval. */
+  bars?: [number, number][];
 }
 
 export interface PlotOptions {
@@ -66,7 +69,7 @@ export function linePlot(series: Series[], opts: PlotOptions): string {
     x1 += d;
   }
   const range = (axis: "left" | "right") => {
-    const ys = series.filter((s) => (s.axis ?? "left") === axis).flatMap((s) => s.points.map(([, y]) => y)).filter(Number.isFinite);
+    const ys = series.filter((s) => (s.axis ?? "left") === axis).flatMap((s) => [...s.points.map(([, y]) => y), ...(s.bars ?? []).flat()]).filter(Number.isFinite);
     let lo = Math.min(...ys, Infinity), hi = Math.max(...ys, -Infinity);
     if (!Number.isFinite(lo)) { lo = 0; hi = 1; }
     if (hi === lo) { lo -= 0.5; hi += 0.5; }
@@ -117,6 +120,12 @@ export function linePlot(series: Series[], opts: PlotOptions): string {
       const d = pts.map(([x, y], k) => `${k ? "L" : "M"}${px(x).toFixed(1)},${py(y, axis).toFixed(1)}`).join("");
       out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.5"/>`);
     }
+    s.bars?.forEach(([lo, hi], k) => {
+      const x = s.points[k]?.[0];
+      if (x === undefined || !Number.isFinite(x) || !Number.isFinite(lo) || !Number.isFinite(hi)) return;
+      const X = px(x).toFixed(1), y0 = py(lo, axis).toFixed(1), y1 = py(hi, axis).toFixed(1);
+      out.push(`<path class="bar" d="M${X},${y0}L${X},${y1}M${(px(x) - 3).toFixed(1)},${y0}h6M${(px(x) - 3).toFixed(1)},${y1}h6" stroke="${color}" stroke-width="1"/>`);
+    });
     if (s.dots || pts.length === 1) {
       for (const [x, y] of pts) out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y, axis).toFixed(1)}" r="3" fill="${color}"/>`);
     }

@@ -1,0 +1,243 @@
+// The report of `todm repro` (repro.ts runs the steps): OUT/REPORT.md and OUT/wer-size.svg, from the eval
+// reports (OUT/eval/*.json), the RTF reports (OUT/rtf/*.json), the runs' logs (log.jsonl: the median
+// update time) and OUT/times.json (every step's wall time: the machine time). Per reported subnet, the
+// Supernet against its twin, greedy and with beam + LM: WER and CER pooled over seeds with bootstrap 95%
+// intervals, the relative WER difference with its paired-bootstrap interval (src/eval/wer.ts); parameters,
+// MACs per second of audio and the RTF of its int8 export through todm/infer; then the ablations and
+// levers with their cost, and the machine time. Not here: running anything.
+
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { bootstrapInterval, charErrors, pairedBootstrap, type ErrorCount } from "../eval/wer.js";
+import { writeFileAtomic } from "../io/safetensors.js";
+import type { SubnetInfo } from "../model/supernet.js";
+import { fmtCount } from "../train/rundir.js";
+import { linePlot } from "../util/plot.js";
+import type { EvalReport } from "./eval.js";
+
+/** A training run of the experiment: its directory name, seed and the model it was initialised from (fine-tuning). */
+export interface ReproRun {
+  id: string;
+  seed: number;
+  init?: string;
+}
+
+/** OUT/rtf/NAME.json: an int8 export decoded through the inference build. */
+export interface RtfReport {
+  model: string;
+  build: string;
+  manifest: string;
+  utterances: number;
+  audioSeconds: number;
+  /** Decoding seconds (features included, reading the audio not). */
+  seconds: number;
+  rtf: number;
+  /** Greedy WER of the inference build on these utterances, %. */
+  wer: number;
+  hypotheses: string[];
+}
+
+export interface Pooled {
+  wer: number;
+  ci: [number, number];
+  perUtt: number[];
+  words: number[];
+}
+
+/**
+ * Pooled WER over seeds (the same utterances), and a bootstrap 95% interval resampling utterances (bootstrapInterval).
+ * `unit` "char" pools the character error rate instead (from the hypothesis and the reference). `search` is the
+ * index of the report's search (0: greedy; -1: the last, beam + LM in a `--lm-only` report).
+ */
+export function pooledWer(reports: EvalReport[], draws = 1000, seed = 0, unit: "word" | "char" = "word", search = 0): Pooled {
+  const n = reports[0].hypotheses.length;
+  const errs = new Array<number>(n).fill(0), words = new Array<number>(n).fill(0);
+  for (const r of reports) {
+    if (r.hypotheses.length !== n) throw new Error(`pooled WER: reports score different numbers of utterances (${n} and ${r.hypotheses.length})`);
+    r.hypotheses.forEach((h, i) => {
+      const hyp = h.hyps.at(search);
+      if (!hyp) throw new Error(`pooled WER: ${r.model} has no search ${search} (${h.hyps.length} searches)`);
+      if (unit === "char") {
+        const c = charErrors(h.ref, hyp.hyp);
+        errs[i] += c.errors;
+        words[i] += c.chars;
+        return;
+      }
+      errs[i] += hyp.errors;
+      words[i] += h.ref.split(/\s+/).filter(Boolean).length;
+    });
+  }
+  const total = (e: number[], w: number[]) => (100 * e.reduce((a, b) => a + b, 0)) / Math.max(1, w.reduce((a, b) => a + b, 0));
+  return { wer: total(errs, words), ci: bootstrapInterval(errorCounts({ perUtt: errs, words }), { draws, seed }), perUtt: errs, words };
+}
+
+const errorCounts = (x: { perUtt: number[]; words: number[] }): ErrorCount[] => x.perUtt.map((errors, i) => ({ errors, words: x.words[i] }));
+
+/** Paired bootstrap of the relative WER difference (a - b) / b over the same utterances (src/eval/wer.ts pairedBootstrap): its 95% interval. */
+export function pairedRelative(a: { perUtt: number[]; words: number[] }, b: { perUtt: number[]; words: number[] }, draws = 1000, seed = 1): [number, number] {
+  return pairedBootstrap(errorCounts(a), errorCounts(b), { draws, seed, relative: true });
+}
+
+/** The step times (ms) a run logged (log.jsonl), in order. */
+export function stepTimes(runDir: string): number[] {
+  const f = join(runDir, "log.jsonl");
+  if (!existsSync(f)) return [];
+  return readFileSync(f, "utf8").split("\n").filter((l) => l.includes('"type":"step"')).map((l) => (JSON.parse(l) as { stepMs: number }).stepMs);
+}
+
+/** The median update time of a run (its log.jsonl): robust to a machine busy with other work for a while. */
+export function medianStep(runDir: string): number {
+  const ms = stepTimes(runDir).sort((a, b) => a - b);
+  return ms.length ? ms[ms.length >> 1] : NaN;
+}
+
+export interface ReportInput {
+  /** The experiment's options (repro.ts ReproOptions) the report names. */
+  o: { out: string; steps: number; seeds: number; title?: string; initFromRepro?: string; command?: string; results?: string };
+  out: string;
+  test: string;
+  all: SubnetInfo[];
+  reported: SubnetInfo[];
+  seeds: number[];
+  runs: ReproRun[];
+  ablations: [string, string[], string][];
+  levers: [string, string[], string][];
+  times: Record<string, number>;
+  commands: string[];
+  /** The experiment's LM: its beam, tuned weight, the tuning's eval report and OUT/lm.json; null with --no-lm. */
+  lm: { beam: number; weight: number; tune: string; info: string } | null;
+  rtfUtterances: number;
+  /** Each step's kind, by id: "train" or "score" (the machine time's two parts). */
+  steps: Record<string, "train" | "score">;
+  log: (line: string) => void;
+}
+
+const fmt = (w: { wer: number; ci: [number, number] }) => `${w.wer.toFixed(2)} [${w.ci[0].toFixed(2)}, ${w.ci[1].toFixed(2)}]`;
+const signed = (x: number, d = 1) => `${x >= 0 ? "+" : ""}${x.toFixed(d)}`;
+const minutes = (s: number) => (s / 60).toFixed(1);
+
+/** Writes OUT/REPORT.md (and the section of `o.results`) and OUT/wer-size.svg; returns the report's text. */
+export function writeReproReport(x: ReportInput): string {
+  const { o, out, test, all, reported, seeds, times, lm } = x;
+  const rep = (id: string) => JSON.parse(readFileSync(join(out, "eval", `${id}.json`), "utf8")) as EvalReport;
+  const superReps = (sub: SubnetInfo, suffix = "") => seeds.map((k) => rep(`supernet-s${k}-${sub.name}${suffix}`));
+  const twinReps = (sub: SubnetInfo, suffix = "") => seeds.map((k) => rep(`twin-${sub.name}-s${k}${suffix}`));
+  const lines: string[] = [];
+  const fine = x.runs.filter((r) => r.init);
+  lines.push(`### ${o.title ?? "TODM reproduction"}`, "");
+  lines.push(`Supernet: ${all.length} subnets (${all[0].name} to ${all[all.length - 1].name}); ${o.steps} updates per run; ${o.seeds} seed(s); test data ${test}`
+    + ` (${rep(`supernet-s1-${reported[0].name}`).utterances} utterances). WER, %, pooled over seeds, bootstrap 95% intervals; "rel." is`
+    + ` (Supernet - twin) / twin with its paired-bootstrap 95% interval. Goal: Supernet at most twin + 3% relative.`
+    + ` CER: character error rate of the same hypotheses (spaces included), pooled the same way.`, "");
+  if (fine.length) {
+    const dir = dirname(dirname(fine[0].init!));
+    lines.push(`**Fine-tuned**, not trained from scratch: each of the ${fine.length} runs started from the final model of the run of the same name in ${o.initFromRepro ?? dir}`
+      + ` (\`todm train --init-from ${o.initFromRepro ?? dir}/<run>/model.safetensors\`: the Supernet sN from that Supernet sN, each twin from that twin), then ${o.steps} updates each.`, "");
+  }
+  // ---- greedy, with the sizes and the int8 RTF
+  const rtf = (sub: SubnetInfo): RtfReport | null => {
+    const f = join(out, "rtf", `${sub.name}.json`);
+    return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as RtfReport) : null;
+  };
+  const r0 = rtf(reported[0]);
+  lines.push(`**Greedy search.** RTF: the subnet exported int8 from the Supernet (seed 1, \`todm export --int8\`) and decoded through \`todm/infer\``
+    + ` (one thread, greedy, build ${r0?.build ?? "n/a"}) on the first ${r0?.utterances ?? x.rtfUtterances} test utterances (${r0 ? r0.audioSeconds.toFixed(1) : "?"} s of audio);`
+    + ` "int8 WER" is that build's WER on those utterances.`, "");
+  lines.push("| subnet | params | MACs/s | RTF (int8) | int8 WER | Supernet WER | twin WER | rel. [95% CI] | goal | Supernet CER | twin CER |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: | ---: |");
+  const curve: { sub: SubnetInfo; s: Pooled; t: Pooled }[] = [];
+  const compare = (s: Pooled, t: Pooled) => {
+    const rel = t.wer ? (100 * (s.wer - t.wer)) / t.wer : 0;
+    const ci = pairedRelative(s, t);
+    return `${signed(rel)}% [${ci[0].toFixed(1)}, ${ci[1].toFixed(1)}] | ${rel <= 3 ? "met" : "missed"}`;
+  };
+  for (const sub of reported) {
+    const s = pooledWer(superReps(sub)), t = pooledWer(twinReps(sub));
+    const sc = pooledWer(superReps(sub), 1000, 0, "char"), tc = pooledWer(twinReps(sub), 1000, 0, "char");
+    const r = rtf(sub);
+    curve.push({ sub, s, t });
+    lines.push(`| ${sub.name} | ${fmtCount(sub.params)} | ${(sub.macs / 1e6).toFixed(1)} M | ${r ? r.rtf.toFixed(4) : "-"} | ${r ? r.wer.toFixed(2) : "-"} | ${fmt(s)} | ${fmt(t)} | ${compare(s, t)} | ${fmt(sc)} | ${fmt(tc)} |`);
+  }
+  // ---- beam + LM
+  if (lm) {
+    const info = JSON.parse(readFileSync(lm.info, "utf8")) as { order: number; bytes: number; sentences: number; heldOutDropped: number };
+    const tune = JSON.parse(readFileSync(lm.tune, "utf8")) as EvalReport;
+    const table = tune.lm?.tune?.table ?? [];
+    lines.push("", `**Beam ${lm.beam} + LM.** One LM for the experiment: order ${info.order}, ${(info.bytes / 2 ** 20).toFixed(2)} MiB, from ${info.sentences} sentences of the training`
+      + ` manifests (${info.heldOutDropped} dropped as valid, test or yardstick sentences: no scored sentence is in it); its weight tuned once on ${tune.lm?.tune?.manifest ?? "valid"}`
+      + ` (${tune.lm?.tune?.utterances ?? "?"} utterances) with the Supernet's ${all[0].name} (seed 1) at beam ${lm.beam}: ${table.map((r) => `${r.weight} -> ${r.wer.toFixed(2)}%`).join(", ")};`
+      + ` chosen **${lm.weight}**, then every model scored with it.`, "");
+    lines.push("| subnet | Supernet WER | twin WER | rel. [95% CI] | goal | Supernet CER | twin CER |", "| --- | ---: | ---: | ---: | :---: | ---: | ---: |");
+    for (const sub of reported) {
+      const s = pooledWer(superReps(sub, ".lm"), 1000, 0, "word", -1), t = pooledWer(twinReps(sub, ".lm"), 1000, 0, "word", -1);
+      const sc = pooledWer(superReps(sub, ".lm"), 1000, 0, "char", -1), tc = pooledWer(twinReps(sub, ".lm"), 1000, 0, "char", -1);
+      lines.push(`| ${sub.name} | ${fmt(s)} | ${fmt(t)} | ${compare(s, t)} | ${fmt(sc)} | ${fmt(tc)} |`);
+    }
+  }
+  // ---- WER against size
+  const svg = linePlot([
+    { name: "Supernet subnets", points: curve.map((c) => [c.sub.params / 1e6, c.s.wer]), bars: curve.map((c) => c.s.ci), dots: true, labels: curve.map((c) => c.sub.name) },
+    { name: "twins (trained alone)", points: curve.map((c) => [c.sub.params / 1e6, c.t.wer]), bars: curve.map((c) => c.t.ci), dots: true },
+  ], { title: `${o.title ?? "TODM reproduction"}: greedy WER against size (95% intervals)`, xLabel: "parameters (M)", yLabel: "WER % (greedy)", padX: 0.08 });
+  const svgPath = join(out, "wer-size.svg");
+  writeFileAtomic(svgPath, svg);
+  // ---- cost
+  const superTime = seeds.reduce((a, k) => a + (times[`supernet-s${k}`] ?? NaN), 0) / seeds.length;
+  const twinTime = reported.reduce((a, sub) => a + seeds.reduce((b, k) => b + (times[`twin-${sub.name}-s${k}`] ?? NaN), 0) / seeds.length, 0);
+  const med = (id: string) => medianStep(join(out, id));
+  const superStep = seeds.reduce((a, k) => a + med(`supernet-s${k}`), 0) / seeds.length;
+  const twinStep = reported.reduce((a, sub) => a + seeds.reduce((b, k) => b + med(`twin-${sub.name}-s${k}`), 0) / seeds.length, 0);
+  lines.push("", `Training wall time (per seed, mean): Supernet ${minutes(superTime)} min; the ${reported.length} twins together ${minutes(twinTime)} min;`
+    + ` ratio ${(superTime / twinTime).toFixed(2)} (goal: at most 0.5). Per update (median step time of each run, mean over seeds): Supernet`
+    + ` ${superStep.toFixed(0)} ms, the twins together ${twinStep.toFixed(0)} ms, ratio ${(superStep / twinStep).toFixed(2)}.`, "");
+  // ---- ablations and levers: accuracy with the cost beside it
+  const extraTable = (heading: string, prefix: string, rows: [string, string[], string][]) => {
+    if (!rows.length) return;
+    lines.push(heading, "", ...rows.map(([n, sets, what]) => `- ${n}: ${what}; \`${sets.map((s) => `--set ${s}`).join(" ")}\``), "");
+    lines.push(`| subnet | full (seed 1) | ${rows.map(([n]) => n).join(" | ")} |`, `| --- | ---: | ${rows.map(() => "---:").join(" | ")} |`);
+    for (const sub of reported) {
+      const cells = [pooledWer([rep(`supernet-s1-${sub.name}`)]), ...rows.map(([n]) => pooledWer([rep(`${prefix}${n}-${sub.name}`)]))];
+      lines.push(`| ${sub.name} | ${cells.map(fmt).join(" | ")} |`);
+    }
+    const ids = ["supernet-s1", ...rows.map(([n]) => `${prefix}${n}`)];
+    lines.push(`| wall time, min | ${ids.map((id) => minutes(times[id] ?? NaN)).join(" | ")} |`);
+    lines.push(`| median update, ms | ${ids.map((id) => med(id).toFixed(0)).join(" | ")} |`, "");
+  };
+  extraTable("Ablations (seed 1, same updates; WER greedy % [95% CI]; the full Supernet's setting in parentheses):", "ablation-", x.ablations);
+  const sampling = x.ablations.filter(([n]) => n.startsWith("random-"));
+  if (sampling.length)
+    lines.push(`Cost against the sum of the twins (${minutes(twinTime)} min), by random subnets sampled per step: `
+      + [`the Supernet ${(superTime / twinTime).toFixed(2)}`, ...sampling.map(([n]) => `${n} ${((times[`ablation-${n}`] ?? NaN) / twinTime).toFixed(2)}`)].join(", ")
+      + `; by median update time: the Supernet ${(superStep / twinStep).toFixed(2)}, `
+      + sampling.map(([n]) => `${n} ${(med(`ablation-${n}`) / twinStep).toFixed(2)}`).join(", ")
+      + " (goal: at most 0.5).", "");
+  extraTable("Levers for the smallest subnets (seed 1, same updates; WER greedy % [95% CI]; the full Supernet's setting in parentheses):", "lever-", x.levers);
+  // ---- machine time: every step's wall time (OUT/times.json)
+  const ids = Object.keys(x.steps);
+  const sum = (kind: "train" | "score") => ids.filter((id) => x.steps[id] === kind).reduce((a, id) => a + (times[id] ?? 0), 0);
+  const untimed = ids.filter((id) => times[id] === undefined);
+  const train = sum("train"), score = sum("score");
+  lines.push(`**Machine time** of the whole reproduction (the wall time of every step, OUT/times.json): ${(((train + score) / 3600)).toFixed(2)} h (${minutes(train + score)} min);`
+    + ` training ${(train / 3600).toFixed(2)} h, scoring (evaluations, LM, exports, RTF) ${(score / 3600).toFixed(2)} h`
+    + `${untimed.length ? ` (${untimed.length} of ${ids.length} steps ran before their time was recorded: not counted)` : ""}.`, "");
+  lines.push("| run | updates | wall time, min | median update, ms |", "| --- | ---: | ---: | ---: |");
+  for (const r of x.runs) lines.push(`| ${r.id} | ${stepTimes(join(out, r.id)).length} | ${minutes(times[r.id] ?? NaN)} | ${med(r.id).toFixed(0)} |`);
+  lines.push("");
+  const text0 = lines.join("\n");
+  const link = (from: string) => `![greedy WER against parameters, the Supernet's subnets and the twins](${relative(from, svgPath).split("\\").join("/")})`;
+  const commands = ["<details><summary>Exact commands</summary>", "", "```sh", ...(o.command ? [`# the experiment (each step below is one child process of it, or a step in it)`, o.command] : []), ...x.commands, "```", "", "</details>", ""];
+  const withLink = (from: string) => `${text0.replace(/\n\nTraining wall time/, `\n\n${link(from)}\n\nTraining wall time`)}\n${commands.join("\n")}`;
+  const text = withLink(out);
+  writeFileAtomic(join(out, "REPORT.md"), text);
+  x.log(text);
+  if (o.results) {
+    const tag = `repro:${o.title ?? "default"}`;
+    const begin = `<!-- ${tag} begin -->`, end = `<!-- ${tag} end -->`;
+    const cur = existsSync(o.results) ? readFileSync(o.results, "utf8") : "# Results\n";
+    const block = `${begin}\n${withLink(dirname(o.results))}\n${end}`;
+    const at = cur.indexOf(begin), until = cur.indexOf(end);
+    writeFileAtomic(o.results, at >= 0 && until > at ? cur.slice(0, at) + block + cur.slice(until + end.length) : `${cur.trimEnd()}\n\n${block}\n`);
+    x.log(`updated ${o.results}`);
+  }
+  return text;
+}
