@@ -3,11 +3,11 @@
 // beam + the experiment's LM, the int8 exports timed through todm/infer, the report and its SVG written; a
 // second invocation finds everything done; a second experiment fine-tunes from the first. Each reported
 // number is recomputed here from the eval reports, logs and files by separate code.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { pairedRelative, pooledWer, runRepro } from "../src/commands/repro.js";
+import { pairedRelative, pooledWer, runRepro, setAsideUnstarted } from "../src/commands/repro.js";
 import type { EvalReport } from "../src/commands/eval.js";
 import { loadRecognizer } from "../src/infer/node.js";
 import { readAudioAt } from "../src/audio/read.js";
@@ -204,4 +204,36 @@ describe("todm repro", () => {
       expect(Math.sqrt(dInit)).toBeLessThan(0.25 * Math.sqrt(dScratch));
     }
   }, 900_000);
+});
+
+describe("repro: a training killed before its first checkpoint", () => {
+  it("is set aside (renamed, nothing deleted) so the step starts again; a run with a checkpoint, or none at all, is left alone", () => {
+    const root = mkdtempSync(join(tmpdir(), "todm-repro-aside-"));
+    const killed = join(root, "supernet-s2");
+    mkdirSync(killed);
+    writeFileSync(join(killed, "log.jsonl"), '{"type":"step","step":1}\n');
+    writeFileSync(join(killed, "config.json"), "{}\n");
+    const lines: string[] = [];
+    expect(setAsideUnstarted(killed, (l) => lines.push(l))).toBe(`${killed}.unstarted-1`);
+    expect(existsSync(killed)).toBe(false);
+    expect(readFileSync(join(`${killed}.unstarted-1`, "log.jsonl"), "utf8")).toContain('"step":1');
+    expect(lines[0]).toContain("before its first checkpoint");
+    // killed again before a checkpoint: the next free name
+    mkdirSync(killed);
+    writeFileSync(join(killed, "log.jsonl"), "");
+    expect(setAsideUnstarted(killed)).toBe(`${killed}.unstarted-2`);
+    // resumable (a checkpoint file) or never started: untouched
+    const resumable = join(root, "twin-s1");
+    mkdirSync(join(resumable, "checkpoints"), { recursive: true });
+    writeFileSync(join(resumable, "log.jsonl"), "");
+    writeFileSync(join(resumable, "checkpoints", "step-00000100.safetensors"), "");
+    expect(setAsideUnstarted(resumable)).toBeNull();
+    expect(existsSync(join(resumable, "log.jsonl"))).toBe(true);
+    expect(setAsideUnstarted(join(root, "never-started"))).toBeNull();
+    // an empty checkpoints folder (killed while writing the first) does not count as resumable
+    const empty = join(root, "ablation-adamw");
+    mkdirSync(join(empty, "checkpoints"), { recursive: true });
+    writeFileSync(join(empty, "log.jsonl"), "");
+    expect(setAsideUnstarted(empty)).toBe(`${empty}.unstarted-1`);
+  });
 });

@@ -28,7 +28,7 @@
 //   todm repro --out runs/repro-kathleen --train k.train.jsonl --valid k.valid.jsonl --test k.test.jsonl --init-from-repro runs/repro-synth --no-ablations
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { corpusCacheDir } from "../data/corpus_plan.js";
@@ -121,6 +121,8 @@ interface Job {
   what?: string;
   done: () => boolean;
   kind: "train" | "score";
+  /** Before a training step starts: a run killed before its first checkpoint is set aside (setAsideUnstarted). */
+  prepare?: () => void;
 }
 
 /** `n` subnets spread over the list (largest first): the largest, the smallest and evenly spaced others. */
@@ -148,6 +150,22 @@ export async function inferRtf(model: string, manifest: string, limit: number): 
   const scores = utts.map((u, i) => alignTexts(normalizeText(u.text), hyps[i]));
   const errors = scores.reduce((a, s) => a + s.errors, 0), words = scores.reduce((a, s) => a + s.words, 0);
   return { model, build: rec.build, manifest, utterances: utts.length, audioSeconds, seconds, rtf: seconds / audioSeconds, wer: (100 * errors) / Math.max(1, words), hypotheses: hyps };
+}
+
+/**
+ * A training killed before its first checkpoint leaves log.jsonl and config.json but nothing to resume from,
+ * and \`todm train --out\` refuses a directory that holds a run: such a directory is renamed (nothing is
+ * deleted) to DIR.unstarted-N, so that the step starts again from the beginning. Returns the new name, or null.
+ */
+export function setAsideUnstarted(dir: string, log: (l: string) => void = () => {}): string | null {
+  const ckpt = join(dir, "checkpoints");
+  if (!existsSync(join(dir, "log.jsonl"))) return null;
+  if (existsSync(ckpt) && readdirSync(ckpt).some((f) => f.endsWith(".safetensors"))) return null;
+  let n = 1;
+  while (existsSync(`${dir}.unstarted-${n}`)) n++;
+  renameSync(dir, `${dir}.unstarted-${n}`);
+  log(`repro: ${dir} was stopped before its first checkpoint; set aside as ${dir}.unstarted-${n}, started again`);
+  return `${dir}.unstarted-${n}`;
 }
 
 export async function runRepro(o: ReproOptions): Promise<string> {
@@ -181,7 +199,7 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   const trainJob = (id: string, seed: number, extra: string[]): Job => {
     const dir = join(out, id), init = initDir ? join(initDir, id, "model.safetensors") : undefined;
     runs.push({ id, seed, init });
-    return { id, kind: "train", argv: () => trainArgv(dir, seed, extra, init, false), fresh: () => trainArgv(dir, seed, extra, init, true), done: () => existsSync(join(dir, "model.safetensors")) };
+    return { id, kind: "train", prepare: () => setAsideUnstarted(dir, log), argv: () => trainArgv(dir, seed, extra, init, false), fresh: () => trainArgv(dir, seed, extra, init, true), done: () => existsSync(join(dir, "model.safetensors")) };
   };
   const lmPath = join(out, "lm.tlm"), tunePath = join(out, "eval", "lm-tune.json");
   const lmWeight = (): number => (JSON.parse(readFileSync(tunePath, "utf8")) as { lm: { weight: number } }).lm.weight;
@@ -268,6 +286,7 @@ export async function runRepro(o: ReproOptions): Promise<string> {
       log(`[${i + 1}/${jobs.length}] ${j.id}${eta} (in this process)`);
       await j.run();
     } else {
+      j.prepare?.();
       const argv = j.argv!();
       log(`[${i + 1}/${jobs.length}] ${j.id}${eta}\n  todm ${argv.map(quote).join(" ")}`);
       const logFile = join(out, "logs", `${j.id.replace(/\s+/g, "-")}.log`);
