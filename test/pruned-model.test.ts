@@ -13,9 +13,8 @@ import { encodeModel, loadModelBytes } from "../src/model/io.js";
 import { Model, type KdOptions } from "../src/model/model.js";
 import { decodeSafetensors } from "../src/io/safetensors.js";
 import { loadRecognizer } from "../src/infer/node.js";
-import { centralDiffAt, engine, rng, tinyBatch } from "./helpers.js";
+import { engine, expectFdGradients, rng, tinyBatch } from "./helpers.js";
 import { checkOp } from "./harness.js";
-import type { Engine } from "../src/index.js";
 
 const TINY: ModelConfig = {
   ...DEFAULT_MODEL, featDim: 16, subsampleChannels: 2, dModel: 8, layers: 2, ffDim: 12, heads: 2, stateSize: 4,
@@ -23,25 +22,6 @@ const TINY: ModelConfig = {
 };
 const PRUNED: ModelConfig = { ...TINY, loss: "pruned" };
 const NONE = { ffHidden: 0, ffOut: 0, ssmOut: 0, convOut: 0 };
-
-/**
- * The gradient entries `picks` of `grads` against central finite differences of `loss`. As test/ctc-model.test.ts:
- * f32 forward, total loss ~30: rounding ~1e-7*30/h ~ 3e-4, truncation ~h^2 times the third derivative. Two step
- * sizes that disagree flag a kink: a ReLU of the subsampling, or a prune range that moves inside [v-h, v+h] (the
- * band is piecewise constant in the weights; the loss jumps there); fewer than 5 such draws are skipped.
- */
-function expectFdGradients(e: Engine, m: Model, grads: Float32Array, picks: [string, number][], loss: () => number, label: string): void {
-  let kinks = 0;
-  for (const [name, i] of picks) {
-    const p = m.params.get(name);
-    const g = grads[p.offset + i];
-    const { fd, fdHalf } = centralDiffAt(e, p.ptr + 4 * i, loss);
-    const tol = 2e-3 + 2e-2 * Math.abs(fd);
-    if (Math.abs(fd - fdHalf) > tol) { kinks++; continue; }
-    expect(Math.abs(fd - g), `${label}, ${name}[${i}]: finite difference ${fd} vs gradient ${g}`).toBeLessThan(tol);
-  }
-  expect(kinks, "too many draws near a kink").toBeLessThan(5);
-}
 
 describe("pruned RNN-T in the model", () => {
   it("config: loss and its options are checked; only \"pruned\" adds simple.am/lm, not counted, dropped by inferenceConfig", () => {
