@@ -207,7 +207,7 @@ program
   .option("--steps <n>", "optimizer updates of every run (the Supernet's steps = each twin's updates)", "400")
   .option("--seeds <n>", "seeds of the Supernet and of each twin", "2")
   .option("--twins <n>", "subnets reported and trained alone (spread from the largest to the smallest)", "6")
-  .option("--no-ablations", "skip the ablations (1 and 0 random subnets per step, fixed and largest-only dropout, plain KL and no KD, AdamW, per-member subsampling)")
+  .option("--no-ablations", "skip the ablations (2 and 0 random subnets per step, fixed and largest-only dropout, plain KL and no KD, KD on the full lattice, AdamW, per-member subsampling)")
   .option("--levers", "also the smallest subnets' levers, seed 1 (dropout gamma 2 and 0.5, sampling weights supernet.sampleBias=1, KD weight per size supernet.kd.sizeGamma=1)", false)
   .option("--no-lm", "skip the LM: no beam + LM columns (default: one LM from the training text minus valid and test sentences, weight tuned on valid, every model scored with it)")
   .option("--rtf-utterances <n>", "test utterances decoded through the int8 inference build for the RTF (0 = all)", "50")

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { pairedRelative, pooledWer, runRepro, setAsideUnstarted } from "../src/commands/repro.js";
+import { pairedRelative, pooledWer, reproEtaSec, runRepro, setAsideUnstarted } from "../src/commands/repro.js";
 import type { EvalReport } from "../src/commands/eval.js";
 import { loadRecognizer } from "../src/infer/node.js";
 import { readAudioAt } from "../src/audio/read.js";
@@ -64,11 +64,11 @@ describe("todm repro", () => {
     expect(text).toMatch(/\| subnet \| params \| MACs\/s \| RTF \(int8\) \| int8 WER \| Supernet WER \| twin WER/);
     expect(text.split("\n").filter((l) => /^\| L\d/.test(l)).length).toBe(8); // 2 subnets: greedy, LM, ablations, levers
     expect(readFileSync(join(dir, "RESULTS.md"), "utf8")).toContain("<!-- repro:tiny begin -->");
-    // the Supernet's steps: the largest, the smallest and 2 random, with adaptive dropout (p_max 0.1 on the largest)
+    // the Supernet's steps: the largest, the smallest and 1 random (the default), with adaptive dropout (p_max 0.1 on the largest)
     const steps = stepsOf(join(out, "supernet-s1"));
     expect(steps.length).toBe(2);
     for (const s of steps) {
-      expect(s.subnets.length).toBe(4);
+      expect(s.subnets.length).toBe(3);
       expect(s.subnets[0]).toBe(LARGE);
       expect(s.subnets[1]).toBe(SMALL);
       expect(s.dropout[0]).toBeCloseTo(0.1, 4);
@@ -80,13 +80,17 @@ describe("todm repro", () => {
     const stepMs = (id: string) => median(stepsOf(join(out, id)).map((r) => r.stepMs));
     const perUpdate = Number(/Per update \(median step time of each run, mean over seeds\): Supernet (\d+) ms/.exec(text)?.[1]);
     expect(Math.abs(perUpdate - (stepMs("supernet-s1") + stepMs("supernet-s2")) / 2)).toBeLessThanOrEqual(0.5); // printed rounded to 1 ms
-    // the cost ablation with no random member: the largest and the smallest alone
+    // the cost ablations: two random members (AlphaNet's sandwich), and none (the largest and the smallest alone)
+    for (const s of stepsOf(join(out, "ablation-random-2"))) expect(s.subnets.length).toBe(4);
     for (const s of stepsOf(join(out, "ablation-random-0"))) expect(s.subnets).toEqual([LARGE, SMALL]);
-    expect(text).toMatch(/Cost against the sum of the twins .*random-1 \d.*by median update time: the Supernet \d/);
+    expect(text).toMatch(/Cost against the sum of the twins .*random-2 \d.*by median update time: the Supernet \d/);
     // largest-only dropout: p_max on the largest, 0 on every other member
-    for (const s of stepsOf(join(out, "ablation-largest-dropout"))) expect(s.dropout).toEqual([0.1, 0, 0, 0]);
+    for (const s of stepsOf(join(out, "ablation-largest-dropout"))) expect(s.dropout).toEqual([0.1, 0, 0]); // 3 members (1 random)
     // per-member subsampling: the run's config says so
     expect(JSON.parse(readFileSync(join(out, "ablation-per-member-frontend", "config.json"), "utf8")).train.shareFrontend).toBe(false);
+    // KD on the full lattice (issue 16's question under the pruned loss): the run's config says so, and its students distil
+    expect(JSON.parse(readFileSync(join(out, "ablation-full-lattice-kd", "config.json"), "utf8")).supernet.kd.lattice).toBe("full");
+    for (const s of stepsOf(join(out, "ablation-full-lattice-kd"))) expect(s.kd[1]).toBeGreaterThan(0);
     // the lever gamma 2: p = p_max (params / params_max)^2 = (the Supernet's gamma-1 p)^2 / p_max, member by member
     const g1 = stepsOf(join(out, "supernet-s1")), g2 = stepsOf(join(out, "lever-gamma-2"));
     expect(g2[0].subnets).toEqual(g1[0].subnets); // the same seed draws the same sandwich
@@ -96,7 +100,7 @@ describe("todm repro", () => {
     expect(JSON.parse(readFileSync(join(out, "lever-sample-bias-1", "config.json"), "utf8")).supernet.sampleBias).toBe(1);
     // each ablation's cost beside its accuracy: wall time (OUT/times.json) and median update (its log)
     const times = JSON.parse(readFileSync(join(out, "times.json"), "utf8")) as Record<string, number>;
-    const abl = ["supernet-s1", ...["random-1", "random-0", "no-adaptive-dropout", "largest-dropout", "kl-kd", "no-kd", "adamw", "per-member-frontend"].map((n) => `ablation-${n}`)];
+    const abl = ["supernet-s1", ...["random-2", "random-0", "no-adaptive-dropout", "largest-dropout", "kl-kd", "full-lattice-kd", "no-kd", "adamw", "per-member-frontend"].map((n) => `ablation-${n}`)];
     row(text, /Ablations \(seed 1/, "median update, ms").forEach((c, k) => expect(Math.abs(Number(c) - stepMs(abl[k]))).toBeLessThanOrEqual(0.5));
     row(text, /Ablations \(seed 1/, "wall time, min").forEach((c, k) => expect(Math.abs(Number(c) - times[abl[k]] / 60)).toBeLessThanOrEqual(0.05));
 
@@ -235,5 +239,28 @@ describe("repro: a training killed before its first checkpoint", () => {
     mkdirSync(join(empty, "checkpoints"), { recursive: true });
     writeFileSync(join(empty, "log.jsonl"), "");
     expect(setAsideUnstarted(empty)).toBe(`${empty}.unstarted-1`);
+  });
+});
+
+describe("repro: the ETA", () => {
+  it("costs each remaining step at the mean recorded time of the finished steps of its kind, less what it already ran", () => {
+    const steps = [
+      { id: "supernet-s1", kind: "train" as const, done: true },
+      { id: "twin-a-s1", kind: "train" as const, done: true },
+      { id: "eval supernet-s1", kind: "score" as const, done: true },
+      { id: "supernet-s2", kind: "train" as const, done: false }, // cut by a kill after 500 s
+      { id: "twin-a-s2", kind: "train" as const, done: false },
+      { id: "eval supernet-s2", kind: "score" as const, done: false },
+    ];
+    const times = { "supernet-s1": 1800, "twin-a-s1": 600, "eval supernet-s1": 90, "supernet-s2": 500 };
+    // training mean (1800 + 600) / 2 = 1200: supernet-s2 has 1200 - 500 = 700 left, twin-a-s2 1200;
+    // scoring mean 90: eval supernet-s2 90. Total 700 + 1200 + 90.
+    expect(reproEtaSec(steps, times)).toBe(1990);
+    // a step that already ran longer than the mean is not negative
+    expect(reproEtaSec(steps, { ...times, "supernet-s2": 5000 })).toBe(1200 + 90);
+    // no finished scoring step yet: no estimate
+    expect(reproEtaSec(steps.map((s) => (s.kind === "score" ? { ...s, done: false } : s)), times)).toBeNaN();
+    // nothing left
+    expect(reproEtaSec(steps.map((s) => ({ ...s, done: true })), times)).toBe(0);
   });
 });

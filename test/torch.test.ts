@@ -116,12 +116,14 @@ describe.skipIf(missing !== null)("todm_torch against todm", () => {
     const batch = { ids: lens.map((_, b) => b), B, T, F, U, feats, featLens: Int32Array.from(lens), tokens, tokenLens };
     // the step's plan as src/train/loop.ts planAt draws it; dropout off: the two engines draw different masks
     const trainSeed = 3, step = 11, seed = hashSeed(trainSeed, step);
-    const subnets = listSubnets(TINY, DEFAULT_SPACE);
-    const picked = sampleSandwich(subnets, DEFAULT_SPACE.random, mulberry32(hashSeed(trainSeed, step, 0x5a4d)));
-    const plan: SandwichPlan = { members: picked.map((s) => ({ spec: s.spec, dropout: NO_DROPOUT })), kd: kdOptions(DEFAULT_SPACE), shareFrontend: true };
+    // two random members (the default draws one): the sandwich's every path, four members
+    const space = { ...DEFAULT_SPACE, random: 2 };
+    const subnets = listSubnets(TINY, space);
+    const picked = sampleSandwich(subnets, space.random, mulberry32(hashSeed(trainSeed, step, 0x5a4d)));
+    const plan: SandwichPlan = { members: picked.map((s) => ({ spec: s.spec, dropout: NO_DROPOUT })), kd: kdOptions(space), shareFrontend: true };
     m.params.zeroGrad();
     const ours = m.sandwichStep(batch, plan, { seed });
-    const spec = { model: modelPath, seed, step, train: { seed: trainSeed, dropout: 0 }, supernet: DEFAULT_SPACE,
+    const spec = { model: modelPath, seed, step, train: { seed: trainSeed, dropout: 0 }, supernet: space,
       batch: { B, T, F, U, feats: Array.from(feats), featLens: lens, tokens: Array.from(tokens), tokenLens: Array.from(tokenLens) } };
     writeFileSync(join(dir, "spec.json"), JSON.stringify(spec));
     torchrun(2, [join(PYDIR, "tests", "engine_step.py"), join(dir, "spec.json"), join(dir, "out.json")]);

@@ -26,7 +26,7 @@ REQUIRED_MODEL_KEYS = ["featDim", "subsampleChannels", "dModel", "layers", "ffDi
                        "causal", "predictorDim", "predictorLayers", "joinerDim", "vocabSize"]
 
 DEFAULT_SPACE = {
-    "enabled": True, "layers": [], "ffDims": [], "heads": [], "random": 2, "sampleBias": 0,
+    "enabled": True, "layers": [], "ffDims": [], "heads": [], "random": 1, "sampleBias": 0,
     "kd": {"method": "alpha", "lambda": 0.5, "alphaNeg": -1, "alphaPos": 1, "clip": 5, "lattice": "band", "sizeGamma": 0},
     "dropout": {"rule": "adaptive", "gamma": 1}, "validate": [], "export": [],
 }

@@ -2,11 +2,12 @@
 //
 //   1. the Supernet, trained `--seeds` times (sandwich sampling, adaptive dropout, alpha-divergence KD);
 //   2. `--twins` of its subnets, each trained alone with the same data, seeds and number of updates;
-//   3. the ablations (seed 1, issue 18): 1 and 0 random subnets per step (2 in the Supernet), fixed and
-//      largest-only dropout (adaptive in the Supernet), plain KL and no KD (alpha-divergence), AdamW
-//      (ScaledAdam), per-member subsampling (shared); with `--levers`, the smallest subnets' levers (seed 1):
-//      dropout's gamma 2 and 0.5, sampling weights favouring small subnets (supernet.sampleBias 1), more
-//      distillation for small students (supernet.kd.sizeGamma 1);
+//   3. the ablations (seed 1, issue 18): 2 and 0 random subnets per step (1 in the Supernet), fixed and
+//      largest-only dropout (adaptive in the Supernet), plain KL and no KD (alpha-divergence), KD on the full
+//      lattice (on the teacher's pruned band), AdamW (ScaledAdam), per-member subsampling (shared); with
+//      `--levers`, the smallest subnets' levers (seed 1): dropout's gamma 2 and 0.5, sampling weights
+//      favouring small subnets (supernet.sampleBias 1), more distillation for small students
+//      (supernet.kd.sizeGamma 1);
 //   4. every model scored on the test manifest greedy (`todm eval`); then one LM for the experiment (the
 //      training manifests' text minus every valid and test sentence, src/train/lm.ts), its weight tuned once
 //      on valid with the Supernet's largest subnet (seed 1) at beam `lm.beam`, and the Supernet's subnets and
@@ -22,7 +23,8 @@
 // LM build and the RTF timing run in this process. A finished step (its model file, eval report, LM file or
 // RTF report exists) is skipped, an interrupted training is resumed from its checkpoints: run the same command
 // again to continue after a kill or across sessions. Each step's wall time goes to OUT/times.json (the
-// machine time of the report). The training runs build no LM of their own (lm.enabled=false).
+// machine time of the report), written every 30 s while it runs, so the segments of a step cut by a kill add
+// up; the printed ETA costs the remaining steps by the recorded ones (reproEtaSec). The training runs build no LM of their own (lm.enabled=false).
 //
 //   todm repro --out runs/repro-synth --steps 400                       # the built-in synthetic corpus
 //   todm repro --out runs/repro-kathleen --train k.train.jsonl --valid k.valid.jsonl --test k.test.jsonl --init-from-repro runs/repro-synth --no-ablations
@@ -89,11 +91,12 @@ export const TINY_SETTINGS = [
 
 /** The ablations of issue 18 (seed 1), each against the full Supernet: [name, its --set lines, what it changes]. */
 export const ABLATIONS: [string, string[], string][] = [
-  ["random-1", ["supernet.random=1"], "1 random subnet per step (2)"],
-  ["random-0", ["supernet.random=0"], "0 random subnets per step (2)"],
+  ["random-2", ["supernet.random=2"], "2 random subnets per step, AlphaNet's sandwich (1)"],
+  ["random-0", ["supernet.random=0"], "0 random subnets per step (1)"],
   ["no-adaptive-dropout", ['supernet.dropout.rule="fixed"'], "fixed dropout p_max on every member (adaptive)"],
   ["largest-dropout", ['supernet.dropout.rule="largest"'], "dropout on the largest member only (adaptive)"],
   ["kl-kd", ['supernet.kd.method="kl"'], "plain KL distillation (alpha-divergence)"],
+  ["full-lattice-kd", ['supernet.kd.lattice="full"'], "KD on the whole T x (U+1) lattice, every student's joiner run on it (the teacher's pruned band)"],
   ["no-kd", ['supernet.kd.method="none"'], "no distillation (alpha-divergence)"],
   ["adamw", ['optim.name="adamw"'], "AdamW (ScaledAdam)"],
   ["per-member-frontend", ["train.shareFrontend=false"], "the subsampling run per member (once per step)"],
@@ -134,6 +137,22 @@ export function reportedSubnets(all: SubnetInfo[], n: number): SubnetInfo[] {
 }
 
 const quote = (a: string) => (/^[\w./:=,@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * The time left (seconds) of a reproduction's remaining steps: each remaining step is costed at the mean recorded
+ * time (OUT/times.json, earlier sessions included) of the finished steps of its kind (training or scoring), so the
+ * estimate is there from the first step of a resumed run and does not mix a scoring step's minutes with a
+ * training's half hour. NaN while a remaining kind has no finished step to go by. A step partly run (time
+ * recorded, not done) is costed at the mean less what it already ran, at least 0.
+ */
+export function reproEtaSec(steps: { id: string; kind: "train" | "score"; done: boolean }[], times: Record<string, number>): number {
+  const mean = (kind: string) => {
+    const t = steps.filter((s) => s.kind === kind && s.done && times[s.id] !== undefined).map((s) => times[s.id]);
+    return t.length ? t.reduce((a, b) => a + b, 0) / t.length : NaN;
+  };
+  const m = { train: mean("train"), score: mean("score") };
+  return steps.filter((s) => !s.done).reduce((a, s) => a + Math.max(0, m[s.kind] - (times[s.id] ?? 0)), 0);
+}
 
 /** The RTF of an (int8) model file through the inference build on the first `limit` utterances of a manifest, one thread, greedy. */
 export async function inferRtf(model: string, manifest: string, limit: number): Promise<RtfReport> {
@@ -270,8 +289,6 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   const timesPath = join(out, "times.json");
   const times: Record<string, number> = existsSync(timesPath) ? JSON.parse(readFileSync(timesPath, "utf8")) : {};
   const commands: string[] = [];
-  const t0 = Date.now();
-  let ran = 0;
   const todo = jobs.filter((j) => !j.done()).length;
   log(`repro: ${jobs.length} steps (${jobs.length - todo} already done), ${reported.length} reported subnets of ${all.length}: ${reported.map((s) => s.name).join(", ")}`);
   const rel = (a: string) => (a.startsWith(out) ? join(o.out, a.slice(out.length)) : a);
@@ -280,8 +297,17 @@ export async function runRepro(o: ReproOptions): Promise<string> {
     if (!j.run) commands.push(`todm ${(j.fresh ?? j.argv!)().map(rel).map(quote).join(" ")}`);
     else commands.push(j.what ?? `# ${j.id}`);
     if (done) continue;
-    const eta = ran ? ` (ETA ${Math.round((((Date.now() - t0) / ran) * (todo - ran)) / 60000)} min)` : "";
-    const start = Date.now();
+    const left = reproEtaSec(jobs.map((x) => ({ id: x.id, kind: x.kind, done: x.done() })), times);
+    const eta = Number.isFinite(left) ? ` (ETA ${Math.round(left / 60)} min)` : "";
+    const start = Date.now(), before = times[j.id] ?? 0;
+    // The running step's time is written every 30 s, so a step cut by a kill (a session's end) keeps the
+    // time it ran when it resumes: OUT/times.json is the machine time, every segment counted.
+    const tick = setInterval(() => {
+      times[j.id] = before + (Date.now() - start) / 1000;
+      writeFileAtomic(timesPath, JSON.stringify(times, null, 1) + "\n");
+    }, 30_000);
+    tick.unref();
+    try {
     if (j.run) {
       log(`[${i + 1}/${jobs.length}] ${j.id}${eta} (in this process)`);
       await j.run();
@@ -299,9 +325,11 @@ export async function runRepro(o: ReproOptions): Promise<string> {
       closeSync(fd);
       if (code !== 0) throw new Error(`repro: step "${j.id}" failed with exit code ${code}; see ${logFile}`);
     }
-    times[j.id] = (times[j.id] ?? 0) + (Date.now() - start) / 1000;
+    } finally {
+      clearInterval(tick);
+    }
+    times[j.id] = before + (Date.now() - start) / 1000;
     writeFileAtomic(timesPath, JSON.stringify(times, null, 1) + "\n");
-    ran++;
   }
   return writeReproReport({
     o, out, test, all, reported, seeds, runs, ablations, levers, times, commands, lm: useLm ? { beam: cfg.lm.beam, weight: lmWeight(), tune: tunePath, info: join(out, "lm.json") } : null,

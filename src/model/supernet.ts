@@ -58,7 +58,7 @@ export const DEFAULT_SPACE: SupernetSpace = {
   layers: [],
   ffDims: [],
   heads: [],
-  random: 2,
+  random: 1,
   sampleBias: 0,
   kd: { method: "alpha", lambda: 0.5, alphaNeg: -1, alphaPos: 1, clip: 5, lattice: "band", sizeGamma: 0 },
   dropout: { rule: "adaptive", gamma: 1 },
