@@ -43,7 +43,7 @@ DEFAULT_TRAIN = {
     "train": {"seed": 1, "maxMinutes": 38, "maxSteps": 0, "epochs": 100, "dropout": 0.1, "specAugment": False,
               "validEvery": 200, "validUtterances": 200, "checkpointEvery": 100, "keepCheckpoints": 5, "loaderWorkers": 1,
               "threads": 2, "shareFrontend": True, "speedPerturb": False, "prunedWarmupSteps": None,
-              "average": {"every": 10, "start": 0.5}},
+              "average": {"every": 10, "start": 0.7}},
     "supernet": copy.deepcopy(DEFAULT_SPACE),
     "lm": {"enabled": True, "order": 6, "maxMb": 4, "tuneUtterances": 200, "beam": 4, "grid": [0.1, 0.2, 0.3, 0.4, 0.5]},
 }
