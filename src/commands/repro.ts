@@ -24,7 +24,8 @@
 // RTF report exists) is skipped, an interrupted training is resumed from its checkpoints: run the same command
 // again to continue after a kill or across sessions. Each step's wall time goes to OUT/times.json (the
 // machine time of the report), written every 30 s while it runs, so the segments of a step cut by a kill add
-// up; the printed ETA costs the remaining steps by the recorded ones (reproEtaSec). The training runs build no LM of their own (lm.enabled=false).
+// up; the printed ETA costs the remaining steps by the recorded ones (reproEtaSec). The training runs build
+// no LM of their own (lm.enabled=false).
 //
 //   todm repro --out runs/repro-synth --steps 400                       # the built-in synthetic corpus
 //   todm repro --out runs/repro-kathleen --train k.train.jsonl --valid k.valid.jsonl --test k.test.jsonl --init-from-repro runs/repro-synth --no-ablations
@@ -300,36 +301,36 @@ export async function runRepro(o: ReproOptions): Promise<string> {
     const left = reproEtaSec(jobs.map((x) => ({ id: x.id, kind: x.kind, done: x.done() })), times);
     const eta = Number.isFinite(left) ? ` (ETA ${Math.round(left / 60)} min)` : "";
     const start = Date.now(), before = times[j.id] ?? 0;
-    // The running step's time is written every 30 s, so a step cut by a kill (a session's end) keeps the
-    // time it ran when it resumes: OUT/times.json is the machine time, every segment counted.
-    const tick = setInterval(() => {
+    const record = () => {
       times[j.id] = before + (Date.now() - start) / 1000;
       writeFileAtomic(timesPath, JSON.stringify(times, null, 1) + "\n");
-    }, 30_000);
+    };
+    // The running step's time is written every 30 s, so a step cut by a kill (a session's end) keeps the
+    // time it ran when it resumes: OUT/times.json is the machine time, every segment counted.
+    const tick = setInterval(record, 30_000);
     tick.unref();
     try {
-    if (j.run) {
-      log(`[${i + 1}/${jobs.length}] ${j.id}${eta} (in this process)`);
-      await j.run();
-    } else {
-      j.prepare?.();
-      const argv = j.argv!();
-      log(`[${i + 1}/${jobs.length}] ${j.id}${eta}\n  todm ${argv.map(quote).join(" ")}`);
-      const logFile = join(out, "logs", `${j.id.replace(/\s+/g, "-")}.log`);
-      const fd = openSync(logFile, "a");
-      const code = await new Promise<number>((res, rej) => {
-        const child = spawn(process.execPath, [CLI, ...argv], { stdio: ["ignore", fd, fd], env: { ...process.env, CI: "true" } });
-        child.on("error", rej);
-        child.on("exit", (c, sig) => res(c ?? (sig ? 128 : 1)));
-      });
-      closeSync(fd);
-      if (code !== 0) throw new Error(`repro: step "${j.id}" failed with exit code ${code}; see ${logFile}`);
-    }
+      if (j.run) {
+        log(`[${i + 1}/${jobs.length}] ${j.id}${eta} (in this process)`);
+        await j.run();
+      } else {
+        j.prepare?.();
+        const argv = j.argv!();
+        log(`[${i + 1}/${jobs.length}] ${j.id}${eta}\n  todm ${argv.map(quote).join(" ")}`);
+        const logFile = join(out, "logs", `${j.id.replace(/\s+/g, "-")}.log`);
+        const fd = openSync(logFile, "a");
+        const code = await new Promise<number>((res, rej) => {
+          const child = spawn(process.execPath, [CLI, ...argv], { stdio: ["ignore", fd, fd], env: { ...process.env, CI: "true" } });
+          child.on("error", rej);
+          child.on("exit", (c, sig) => res(c ?? (sig ? 128 : 1)));
+        });
+        closeSync(fd);
+        if (code !== 0) throw new Error(`repro: step "${j.id}" failed with exit code ${code}; see ${logFile}`);
+      }
     } finally {
       clearInterval(tick);
     }
-    times[j.id] = before + (Date.now() - start) / 1000;
-    writeFileAtomic(timesPath, JSON.stringify(times, null, 1) + "\n");
+    record();
   }
   return writeReproReport({
     o, out, test, all, reported, seeds, runs, ablations, levers, times, commands, lm: useLm ? { beam: cfg.lm.beam, weight: lmWeight(), tune: tunePath, info: join(out, "lm.json") } : null,
