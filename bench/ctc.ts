@@ -2,20 +2,11 @@
 // log_softmax, one thread, same machine, same run (peer script: bench/peers/ctc.py). The shape is one
 // training batch of the auxiliary CTC head: 8 utterances of 150 encoder frames, 40 labels, V = 256 (BPE)
 // and V = 64.
+import { mulberry32 as rng } from "../dist/util/random.js";
 import { timeMs, type BenchContext, type BenchRecord } from "./lib.js";
 
 const REPS = 9;
 
-/** Seeded uniform values in [-1, 1) (bench data only; mulberry32 as in test/helpers.ts). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];

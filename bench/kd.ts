@@ -5,20 +5,15 @@
 // zeroing the gradient, then kd_alpha_forward_backward (α- = -1, α+ = 1, clip 5) over every node of
 // B=8 utterances of T=100 frames and U+1=31 label positions; V=256 (BPE) and V=29 (characters, the
 // training default). The kernel alone and its scalar twin are reported too (does SIMD pay?).
+import { mulberry32 } from "../dist/util/random.js";
 import { timeMs, type BenchContext, type BenchRecord } from "./lib.js";
 
 const [B, T, U1] = [8, 100, 31];
 const REPS = 7;
 
-/** Seeded uniform values in [-scale, scale) (bench data only; mulberry32 as in test/helpers.ts). */
+/** Seeded uniform values in [-scale, scale) (bench data only; the host's mulberry32). */
 function randn(n: number, seed: number, scale: number): Float32Array {
-  let s = seed >>> 0;
-  const r = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = mulberry32(seed);
   return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
 }
 

@@ -4,21 +4,12 @@
 // the pruned path's speedup. The pruned side includes the simple loss's two projections to V (am, lm: one
 // Linear each, forward and backward), which the full path does not need. B, T, U as bench/rnnt.ts.
 import type { Engine } from "../dist/index.js";
+import { mulberry32 as rng } from "../dist/util/random.js";
 import { timeMs, type BenchContext, type BenchRecord } from "./lib.js";
 
 const [B, T, U, D, J, R] = [8, 100, 30, 256, 256, 5];
 const REPS = 5, ROUNDS = 3; // rounds alternate full and pruned; each figure is the median of the rounds' medians
 
-/** Seeded uniform values in [-1, 1) (mulberry32 as in test/helpers.ts). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Both paths' step closures over one arena setup for vocabulary V. */

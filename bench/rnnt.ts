@@ -1,6 +1,7 @@
 // RNN-T loss forward+backward beside torchaudio's CPU rnnt_loss, and the joiner's forward+backward
 // beside PyTorch, on the same machine in the same run (peer script: bench/peers/rnnt.py).
 import { checkRnntInputs, rnntLossInPlace, type Engine } from "../dist/index.js";
+import { mulberry32 as rng } from "../dist/util/random.js";
 import { timeMs, type BenchContext, type BenchRecord } from "./lib.js";
 
 /** The copying call the case "engine.rnntLoss (copies)" times: check, copy in, loss in place, fresh arrays out. */
@@ -16,16 +17,6 @@ function rnntLossCopying(e: Engine, logits: Float32Array, shape: [number, number
 const [B, T, U, V] = [8, 100, 30, 256];
 const REPS = 7;
 
-/** Seeded uniform values in [-1, 1) (bench data only; mulberry32 as in test/helpers.ts). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const randn = (n: number, r: () => number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
 
 function lossRecords(ctx: BenchContext): BenchRecord[] {

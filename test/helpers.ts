@@ -4,6 +4,7 @@
 import { createEngine, type Engine } from "../src/index.js";
 import type { Batch } from "../src/data/batching.js";
 import type { Model } from "../src/model/model.js";
+import { mulberry32 } from "../src/util/random.js";
 import { expect } from "vitest";
 
 let cached: Engine | undefined;
@@ -47,17 +48,8 @@ export function diff(got: ArrayLike<number>, ref: ArrayLike<number>, floor = 1e-
   return { maxAbs, maxRel, at };
 }
 
-/** A seeded generator (mulberry32) for test data that must not depend on Math.random. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator for test data that must not depend on Math.random: the host's mulberry32. */
+export const rng: (seed: number) => () => number = mulberry32;
 
 /** n values uniform in [-scale, scale). */
 export function randn(n: number, r: () => number, scale = 1): Float32Array {

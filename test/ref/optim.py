@@ -10,9 +10,10 @@ What it is not: a copy of icefall; the optimizer is imported from the file given
 and run unchanged. The tests never run this script.
 
 Run: /usr/bin/python3 test/ref/optim.py /work/ref-src/icefall_optim.py
+(that file: `git show 36e0420c:egs/librispeech/ASR/zipformer/optim.py` in a clone of k2-fsa/icefall)
 
-Gradients are not stored: they come from mulberry32 (the generator in test/helpers.ts, `rng`),
-reimplemented here bit for bit, so the fixture stays small. For step s, tensor i, element j (in the
+Gradients are not stored: they come from mulberry32 (the generator in test/helpers.ts, `rng`; its Python
+twin is python/todm_torch/data.py's), so the fixture stays small. For step s, tensor i, element j (in the
 order of the tensor list, row-major): g = f32((u*2-1) * gscale[i] * spike(s) + gbias[i]) with u the
 next mulberry32 draw, spike(s) = SPIKE_FACTOR on SPIKE_STEPS else 1. A checksum of all gradients is
 stored so the TypeScript side can prove it generates the same ones.
@@ -20,11 +21,16 @@ stored so the TypeScript side can prove it generates the same ones.
 import importlib.util
 import json
 import logging
+import os
 import sys
 import types
 
 import numpy as np
 import torch
+
+# mulberry32 of src/util/random.ts, bit for bit, from our PyTorch package (python/todm_torch/data.py)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from todm_torch.data import mulberry32  # noqa: E402
 
 FIXTURE_DIR = "test/fixtures"
 GENERATOR = "test/ref/optim.py"
@@ -44,22 +50,6 @@ TENSORS = [
     ("gain", [1], 0.01, 9.98, 0.3, -1.0),  # a [1] scalar pushed up against scalar_max = 10
     ("tiny", [2, 3], 1e-6, 0.0, 1.0, 0.0),  # rms below param_min_rms = 1e-5
 ]
-
-
-def mulberry32(seed):
-    state = [seed & 0xFFFFFFFF]
-
-    def imul(a, b):
-        return (a * b) & 0xFFFFFFFF
-
-    def draw():
-        state[0] = (state[0] + 0x6D2B79F5) & 0xFFFFFFFF
-        t = state[0]
-        t = imul(t ^ (t >> 15), t | 1)
-        t = (t ^ ((t + imul(t ^ (t >> 7), t | 61)) & 0xFFFFFFFF)) & 0xFFFFFFFF
-        return ((t ^ (t >> 14)) & 0xFFFFFFFF) / 4294967296.0
-
-    return draw
 
 
 def f32_list(a):
