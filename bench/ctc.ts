@@ -7,7 +7,6 @@ import { timeMs, type BenchContext, type BenchRecord } from "./lib.js";
 
 const REPS = 9;
 
-
 export async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   const out: BenchRecord[] = [];
   for (const [B, T, U, V] of [[8, 150, 40, 256], [8, 150, 40, 64]]) {

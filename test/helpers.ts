@@ -109,8 +109,9 @@ export function centralDiffAt(e: Engine, ptr: number, loss: () => number, h = 1e
 /**
  * The gradient entries `picks` of `grads` against central finite differences of `loss`. Used by the CTC and
  * pruned-loss model tests: f32 forward, total loss ~30: rounding ~1e-7*30/h ~ 3e-4, truncation ~h^2 times the
- * third derivative. Two step sizes that disagree flag a kink: a ReLU of the subsampling, or a prune range that moves inside [v-h, v+h] (the
- * band is piecewise constant in the weights; the loss jumps there); fewer than 5 such draws are skipped.
+ * third derivative. Two step sizes that disagree flag a kink: a ReLU of the subsampling, or a prune range that
+ * moves inside [v-h, v+h] (the band is piecewise constant in the weights; the loss jumps there); fewer than 5
+ * such draws are skipped.
  */
 export function expectFdGradients(e: Engine, m: Model, grads: Float32Array, picks: [string, number][], loss: () => number, label: string): void {
   let kinks = 0;
