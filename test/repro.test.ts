@@ -64,6 +64,13 @@ describe("todm repro", () => {
     expect(text).toMatch(/\| subnet \| params \| MACs\/s \| RTF \(int8\) \| int8 WER \| Supernet WER \| twin WER/);
     expect(text.split("\n").filter((l) => /^\| L\d/.test(l)).length).toBe(8); // 2 subnets: greedy, LM, ablations, levers
     expect(readFileSync(join(dir, "RESULTS.md"), "utf8")).toContain("<!-- repro:tiny begin -->");
+    // the order: the main table (Supernets, twins, their greedy and LM scores, the int8 RTF) before the first ablation
+    const started = (id: string) => lines.findIndex((l) => new RegExp(`^\\[\\d+/\\d+\\] ${id}(\\s|$)`).test(l));
+    for (const id of [`twin-${SMALL}-s2`, `eval twin-${SMALL}-s2`, `eval twin-${SMALL}-s2 lm`, `rtf ${SMALL}`]) {
+      expect(started(id)).toBeGreaterThanOrEqual(0);
+      expect(started(id)).toBeLessThan(started("ablation-random-2"));
+    }
+    expect(started("ablation-random-2")).toBeLessThan(started(`eval ablation-random-2-${SMALL}`));
     // the Supernet's steps: the largest, the smallest and 1 random (the default), with adaptive dropout (p_max 0.1 on the largest)
     const steps = stepsOf(join(out, "supernet-s1"));
     expect(steps.length).toBe(2);

@@ -15,6 +15,8 @@
 //   5. the reported subnets exported int8 from the Supernet (seed 1, `todm export --int8`) and timed through
 //      the inference build (`todm/infer`, one thread) on the first `--rtf-utterances` test utterances;
 //   6. the report (repro-report.ts): OUT/REPORT.md and OUT/wer-size.svg.
+// The steps run in the order 1, 2, 4, 5, then 3 and its greedy scoring: the Supernet-against-twins table is
+// complete before the first ablation starts, so a reproduction spread over sessions reports it first.
 //
 // With `--init-from-repro DIR` every run starts from the final model of the run of the same name in DIR
 // (`todm train --init-from DIR/<run>/model.safetensors`): Kathleen fine-tuned from the synthetic experiment.
@@ -242,8 +244,12 @@ export async function runRepro(o: ReproOptions): Promise<string> {
     const twin = [`model.layers=${sub.spec.layers}`, `model.ffDim=${sub.spec.ffDim}`, `model.heads=${sub.spec.heads}`, `model.headDim=${P}`, "supernet.enabled=false"];
     for (const s of seeds) jobs.push(trainJob(`twin-${sub.name}-s${s}`, s, twin));
   }
-  for (const [name, extra] of ablations) jobs.push(trainJob(`ablation-${name}`, 1, [...SUPER, ...extra]));
-  for (const [name, extra] of levers) jobs.push(trainJob(`lever-${name}`, 1, [...SUPER, ...extra]));
+  // The ablations and levers are trained after the main table is scored (greedy, LM, int8 RTF): a reproduction
+  // cut short, or spread over sessions, has the Supernet-against-twins table first. trainJob lists them in `runs`
+  // now (the --init-from-repro check below covers them); they join `jobs` at the end.
+  const extraTrains: Job[] = [];
+  for (const [name, extra] of ablations) extraTrains.push(trainJob(`ablation-${name}`, 1, [...SUPER, ...extra]));
+  for (const [name, extra] of levers) extraTrains.push(trainJob(`lever-${name}`, 1, [...SUPER, ...extra]));
   if (initDir) {
     const missing = runs.filter((r) => !existsSync(r.init!)).map((r) => r.init);
     if (missing.length) throw new Error(`repro: --init-from-repro ${o.initFromRepro}: no final model for ${missing.length} run(s): ${missing.slice(0, 4).join(", ")}${missing.length > 4 ? ", ..." : ""}`);
@@ -253,7 +259,6 @@ export async function runRepro(o: ReproOptions): Promise<string> {
     for (const sub of reported) for (const s of seeds) jobs.push(evalJob(`twin-${sub.name}-s${s}`, join(out, `twin-${sub.name}-s${s}`), undefined, withLm));
   };
   scored(false);
-  for (const [name] of [...ablations.map(([n]) => [`ablation-${n}`]), ...levers.map(([n]) => [`lever-${n}`])]) for (const sub of reported) jobs.push(evalJob(`${name}-${sub.name}`, join(out, name), sub.name, false));
   if (useLm) {
     // one LM for the experiment, over the Supernet's tokenizer (every run reads the same data: the same tokenizer)
     jobs.push({
@@ -286,6 +291,8 @@ export async function runRepro(o: ReproOptions): Promise<string> {
       run: async () => writeFileAtomic(rep, JSON.stringify(await inferRtf(file, test, rtfUtterances), null, 1) + "\n"),
     });
   }
+  jobs.push(...extraTrains);
+  for (const [name] of [...ablations.map(([n]) => [`ablation-${n}`]), ...levers.map(([n]) => [`lever-${n}`])]) for (const sub of reported) jobs.push(evalJob(`${name}-${sub.name}`, join(out, name), sub.name, false));
 
   const timesPath = join(out, "times.json");
   const times: Record<string, number> = existsSync(timesPath) ? JSON.parse(readFileSync(timesPath, "utf8")) : {};
