@@ -16,7 +16,8 @@
 // grades results below 2^-126 as subnormals; the lattice uses Mathf log1p/exp (log_add_exp).
 // α, β are f32: with |log P| ~ 1000 (long T) one ulp is 6e-5, so gradients carry ~1e-4 relative error.
 
-import { exp4, log_add_exp } from "../math";
+import { exp4 } from "../math";
+import { rnnt_lattice } from "./rnnt_prune_ranges";
 
 const NEG_INF: f32 = -Infinity;
 
@@ -93,29 +94,10 @@ function forward_impl(
         put(lp_label, n, u < Ub ? at(z, load<i32>(tgt + (<usize>u << 2))) - ln : NEG_INF);
       }
     }
-    // α(0,0) = 0, α(t,u) = logaddexp(α(t-1,u) + ∅(t-1,u), α(t,u-1) + ŷ(t,u-1)).
-    const base = b * T * U;
-    for (let t = 0; t < Tb; t++) {
-      for (let u = 0; u <= Ub; u++) {
-        const n = base + t * U + u;
-        if (t == 0 && u == 0) { put(alpha, n, 0); continue; }
-        const stay = t > 0 ? at(alpha, n - U) + at(lp_blank, n - U) : NEG_INF;
-        const emit = u > 0 ? at(alpha, n - 1) + at(lp_label, n - 1) : NEG_INF;
-        put(alpha, n, log_add_exp(stay, emit));
-      }
-    }
-    // β(Tb-1,Ub) = ∅(Tb-1,Ub), β(t,u) = logaddexp(β(t+1,u) + ∅(t,u), β(t,u+1) + ŷ(t,u)); log P = β(0,0).
-    for (let t = Tb - 1; t >= 0; t--) {
-      for (let u = Ub; u >= 0; u--) {
-        const n = base + t * U + u;
-        if (t == Tb - 1 && u == Ub) { put(beta, n, at(lp_blank, n)); continue; }
-        const stay = t < Tb - 1 ? at(beta, n + U) + at(lp_blank, n) : NEG_INF;
-        const emit = u < Ub ? at(beta, n + 1) + at(lp_label, n) : NEG_INF;
-        put(beta, n, log_add_exp(stay, emit));
-      }
-    }
-    put(losses, b, -at(beta, base));
   }
+  // α(0,0) = 0, α(t,u) = logaddexp(α(t-1,u) + ∅(t-1,u), α(t,u-1) + ŷ(t,u-1));
+  // β(Tb-1,Ub) = ∅(Tb-1,Ub), β(t,u) = logaddexp(β(t+1,u) + ∅(t,u), β(t,u+1) + ŷ(t,u)); log P = β(0,0).
+  rnnt_lattice(losses, alpha, beta, lp_blank, lp_label, logit_lengths, target_lengths, B, T, U);
 }
 
 /**

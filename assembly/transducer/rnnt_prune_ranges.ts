@@ -1,7 +1,7 @@
 // The RNN-T lattice over given arc log-probs, its arc occupations, and pruned RNN-T's prune ranges.
 //
 // What it is: (1) rnnt_lattice: α, β and -log P of the (T, U) lattice from per-node blank and label log-probs
-// (Graves 2012; the recursion of assembly/transducer/rnnt.ts without its fused log-softmax), used by the simple loss;
+// (Graves 2012), used by the full loss (assembly/transducer/rnnt.ts, after its fused log-softmax) and the simple loss;
 // (2) rnnt_simple_occupation: the occupation of every arc, ∂log P/∂ŷ(t,u) and ∂log P/∂∅(t,u) (k2's px_grad,
 // py_grad); (3) rnnt_prune_ranges: per frame the first of s_range consecutive symbols kept by the pruned loss.
 // What it is not: SIMD. These are O(B·T·U) scalar loops with no V dimension; rnnt_prune_ranges keeps a twin
