@@ -1,6 +1,7 @@
 // The engine's inline math, the one place for it: the f32x4 fused multiply-add and the vector
 // transcendental functions (exp4, sigmoid4, tanh4, the normal CDF) that every SIMD kernel uses, and
-// the scalar helpers beside them (log_add_exp, normal_cdf). Everything here is @inline: nothing is a
+// the scalar helpers beside them (log_add_exp, normal_cdf), and the losses' row helpers (logsumexp_row,
+// scaled_exp_row, each with its scalar twin). Everything here is @inline: nothing is a
 // WASM export (v128 cannot cross to JS); kernels import what they need.
 //
 // What it is not: a libm. Scalar code (naive twins, SIMD tails) uses AssemblyScript's Mathf, a port of
@@ -291,4 +292,52 @@ export function log_add_exp(a: f32, b: f32): f32 {
   if (b == -Infinity) return a;
   const m = a > b ? a : b;
   return m + Mathf.log1p(Mathf.exp(-Mathf.abs(a - b)));
+}
+
+/**
+ * log Σ_k exp(z[k]) over one row of V f32 logits (the losses' fused log-softmax): the max, then the sum of
+ * exp(z - max) in four lanes added as ((l0 + l1) + l2) + l3, then the scalar tail. naive: the scalar twin,
+ * one pass each in index order.
+ */
+// @ts-ignore: decorator
+@inline
+export function logsumexp_row(z: usize, V: i32, naive: bool): f32 {
+  let m: f32 = -Infinity, k = 0;
+  if (!naive) {
+    let vm = f32x4.splat(-Infinity);
+    for (; k + 4 <= V; k += 4) vm = f32x4.max(vm, v128.load(z + (<usize>k << 2)));
+    m = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
+  }
+  for (; k < V; k++) m = max(m, load<f32>(z + (<usize>k << 2)));
+  let s: f32 = 0;
+  k = 0;
+  if (!naive) {
+    const vmax = f32x4.splat(m);
+    let vs = f32x4.splat(0);
+    for (; k + 4 <= V; k += 4) vs = f32x4.add(vs, exp4(f32x4.sub(v128.load(z + (<usize>k << 2)), vmax)));
+    s = f32x4.extract_lane(vs, 0) + f32x4.extract_lane(vs, 1) + f32x4.extract_lane(vs, 2) + f32x4.extract_lane(vs, 3);
+  }
+  for (; k < V; k++) s += Mathf.exp(load<f32>(z + (<usize>k << 2)) - m);
+  return m + Mathf.log(s);
+}
+
+/**
+ * d[k] = scale·exp(z[k] + c) (inplace) or d[k] += scale·exp(z[k] + c), k < V: the softmax part of a fused
+ * log-softmax loss's gradient (c = α + β - log P - lnorm). naive: the scalar twin.
+ */
+// @ts-ignore: decorator
+@inline
+export function scaled_exp_row(d: usize, z: usize, V: i32, c: f32, scale: f32, inplace: bool, naive: bool): void {
+  let k = 0;
+  if (!naive) {
+    const vc = f32x4.splat(c), vs = f32x4.splat(scale);
+    for (; k + 4 <= V; k += 4) {
+      const g = f32x4.mul(vs, exp4(f32x4.add(v128.load(z + (<usize>k << 2)), vc)));
+      v128.store(d + (<usize>k << 2), inplace ? g : f32x4.add(v128.load(d + (<usize>k << 2)), g));
+    }
+  }
+  for (; k < V; k++) {
+    const g = scale * Mathf.exp(load<f32>(z + (<usize>k << 2)) + c);
+    store<f32>(d + (<usize>k << 2), inplace ? g : load<f32>(d + (<usize>k << 2)) + g);
+  }
 }

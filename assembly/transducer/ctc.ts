@@ -13,10 +13,10 @@
 // target_lengths [B] i32, 0 <= T_b <= T, 0 <= U_b <= U. Scratch: ctc_scratch(B, T, U, V) floats holding
 // lp [B,T,V] (log-softmax), α and β [B,T,2U+1], logp [B]; written by the forward, read by the backward.
 //
-// Known error: f32 throughout; the SIMD log-softmax uses exp4 (assembly/math.ts, about 1 ulp).
+// Known error: f32 throughout; the SIMD log-softmax uses exp4 (assembly/math.ts logsumexp_row, about 1 ulp).
 // α and β accumulate ~T log-add-exps, so with |log p| ~ 100 the gradient carries ~1e-5 relative error.
 
-import { exp4, log_add_exp, madd4 } from "../math";
+import { exp4, log_add_exp, logsumexp_row, madd4 } from "../math";
 
 const NEG_INF: f32 = -Infinity;
 
@@ -35,33 +35,15 @@ export function ctc_scratch(B: i32, T: i32, U: i32, V: i32): i32 {
   return B * T * V + 2 * B * T * (2 * U + 1) + B;
 }
 
-/** out[k] = z[k] - logsumexp(z), k < V, SIMD with a scalar tail. */
-function log_softmax_row(out: usize, z: usize, V: i32): void {
-  let vm = f32x4.splat(NEG_INF);
+/** out[k] = z[k] - logsumexp(z), k < V, SIMD with a scalar tail; naive: the scalar twin. */
+function log_softmax_row(out: usize, z: usize, V: i32, naive: bool): void {
+  const ln = logsumexp_row(z, V, naive);
   let k = 0;
-  for (; k + 4 <= V; k += 4) vm = f32x4.max(vm, v128.load(z + (<usize>k << 2)));
-  let m = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
-  for (; k < V; k++) m = max(m, at(z, k));
-  const vmax = f32x4.splat(m);
-  let vs = f32x4.splat(0);
-  k = 0;
-  for (; k + 4 <= V; k += 4) vs = f32x4.add(vs, exp4(f32x4.sub(v128.load(z + (<usize>k << 2)), vmax)));
-  let s = f32x4.extract_lane(vs, 0) + f32x4.extract_lane(vs, 1) + f32x4.extract_lane(vs, 2) + f32x4.extract_lane(vs, 3);
-  for (; k < V; k++) s += Mathf.exp(at(z, k) - m);
-  const ln = f32x4.splat(m + Mathf.log(s));
-  k = 0;
-  for (; k + 4 <= V; k += 4) v128.store(out + (<usize>k << 2), f32x4.sub(v128.load(z + (<usize>k << 2)), ln));
-  for (; k < V; k++) put(out, k, at(z, k) - f32x4.extract_lane(ln, 0));
-}
-
-/** The scalar twin of log_softmax_row. */
-function log_softmax_row_naive(out: usize, z: usize, V: i32): void {
-  let m = NEG_INF;
-  for (let k = 0; k < V; k++) m = max(m, at(z, k));
-  let s: f32 = 0;
-  for (let k = 0; k < V; k++) s += Mathf.exp(at(z, k) - m);
-  const ln = m + Mathf.log(s);
-  for (let k = 0; k < V; k++) put(out, k, at(z, k) - ln);
+  if (!naive) {
+    const vln = f32x4.splat(ln);
+    for (; k + 4 <= V; k += 4) v128.store(out + (<usize>k << 2), f32x4.sub(v128.load(z + (<usize>k << 2)), vln));
+  }
+  for (; k < V; k++) put(out, k, at(z, k) - ln);
 }
 
 /** l'_s: blank at even s, y_{(s-1)/2} at odd s. */
@@ -101,8 +83,7 @@ function forward_impl(
     // lp[t] = log_softmax(z[t])
     for (let t = 0; t < Tb; t++) {
       const z = logits + ((<usize>(b * T + t) * ld) << 2), o = lp + ((<usize>(b * T + t) * V) << 2);
-      if (naive) log_softmax_row_naive(o, z, V);
-      else log_softmax_row(o, z, V);
+      log_softmax_row(o, z, V, naive);
     }
     // α_0(0) = lp_0(∅), α_0(1) = lp_0(y1);
     // α_t(s) = lp_t(l'_s) + logaddexp(α_{t-1}(s), α_{t-1}(s-1), α_{t-1}(s-2) if can_skip(s)).

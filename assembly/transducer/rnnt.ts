@@ -16,7 +16,7 @@
 // grades results below 2^-126 as subnormals; the lattice uses Mathf log1p/exp (log_add_exp).
 // α, β are f32: with |log P| ~ 1000 (long T) one ulp is 6e-5, so gradients carry ~1e-4 relative error.
 
-import { exp4 } from "../math";
+import { exp4, logsumexp_row, scaled_exp_row } from "../math";
 import { rnnt_lattice } from "./rnnt_prune_ranges";
 
 const NEG_INF: f32 = -Infinity;
@@ -37,31 +37,6 @@ export function rnnt_exp_array(out: usize, x: usize, n: i32): void {
     const v = load<f32>(x + (<usize>i << 2));
     store<f32>(out + (<usize>i << 2), v < <f32>-87.33654 ? 0 : f32x4.extract_lane(exp4(f32x4.splat(v)), 0));
   }
-}
-
-/** log(sum_k exp(z[k])) over one node's V logits, SIMD (two passes over an L1-resident row). */
-function node_lnorm(z: usize, V: i32): f32 {
-  let vm = f32x4.splat(NEG_INF);
-  let k = 0;
-  for (; k + 4 <= V; k += 4) vm = f32x4.max(vm, v128.load(z + (<usize>k << 2)));
-  let m = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
-  for (; k < V; k++) m = max(m, load<f32>(z + (<usize>k << 2)));
-  const vmax = f32x4.splat(m);
-  let vs = f32x4.splat(0);
-  k = 0;
-  for (; k + 4 <= V; k += 4) vs = f32x4.add(vs, exp4(f32x4.sub(v128.load(z + (<usize>k << 2)), vmax)));
-  let s = f32x4.extract_lane(vs, 0) + f32x4.extract_lane(vs, 1) + f32x4.extract_lane(vs, 2) + f32x4.extract_lane(vs, 3);
-  for (; k < V; k++) s += Mathf.exp(load<f32>(z + (<usize>k << 2)) - m);
-  return m + Mathf.log(s);
-}
-
-/** The scalar twin of node_lnorm. */
-function node_lnorm_naive(z: usize, V: i32): f32 {
-  let m = NEG_INF;
-  for (let k = 0; k < V; k++) m = max(m, load<f32>(z + (<usize>k << 2)));
-  let s: f32 = 0;
-  for (let k = 0; k < V; k++) s += Mathf.exp(load<f32>(z + (<usize>k << 2)) - m);
-  return m + Mathf.log(s);
 }
 
 // @ts-ignore: decorator
@@ -88,7 +63,7 @@ function forward_impl(
       for (let u = 0; u <= Ub; u++) {
         const n = (b * T + t) * U + u;
         const z = logits + ((<usize>n * V) << 2);
-        const ln = naive ? node_lnorm_naive(z, V) : node_lnorm(z, V);
+        const ln = logsumexp_row(z, V, naive);
         put(lnorm, n, ln);
         put(lp_blank, n, at(z, blank) - ln);
         put(lp_label, n, u < Ub ? at(z, load<i32>(tgt + (<usize>u << 2))) - ln : NEG_INF);
@@ -143,21 +118,9 @@ function backward_impl(
           if (inplace) memory.fill(d, 0, <usize>V << 2);
           continue;
         }
-        // Inverts `ln = node_lnorm(z, V)` and the arcs: dL/dz_k = exp(z_k - lnorm + α + β - log P) ...
+        // Inverts `ln = logsumexp_row(z, V)` and the arcs: dL/dz_k = exp(z_k - lnorm + α + β - log P) ...
         const a = at(alpha, n) - logP;
-        const c = a + at(beta, n) - at(lnorm, n);
-        let k = 0;
-        if (!naive) {
-          const vc = f32x4.splat(c), vs = f32x4.splat(scale);
-          for (; k + 4 <= V; k += 4) {
-            const g = f32x4.mul(vs, exp4(f32x4.add(v128.load(z + (<usize>k << 2)), vc)));
-            v128.store(d + (<usize>k << 2), inplace ? g : f32x4.add(v128.load(d + (<usize>k << 2)), g));
-          }
-        }
-        for (; k < V; k++) {
-          const g = scale * Mathf.exp(at(z, k) + c);
-          put(d, k, inplace ? g : at(d, k) + g);
-        }
+        scaled_exp_row(d, z, V, a + at(beta, n) - at(lnorm, n), scale, inplace, naive);
         // ... minus exp(α + ∅ + β(t+1,u) - log P) at the blank (β(t+1,u) = 0 for the final blank),
         // inverting `stay = β(t+1,u) + ∅(t,u)` and `β(Tb-1,Ub) = ∅(Tb-1,Ub)` ...
         if (t < Tb - 1) put(d, blank, at(d, blank) - scale * Mathf.exp(a + at(lp_blank, n) + at(beta, n + U)));

@@ -9,7 +9,7 @@
 // loss (read, not copied); tested equal to engine.rnntLoss at R = U, by finite differences and the naive twin.
 // Known error: as assembly/transducer/rnnt.ts (f32 lattice, polynomial exp ~2e-7 relative).
 
-import { exp4, log_add_exp } from "../math";
+import { log_add_exp, logsumexp_row, scaled_exp_row } from "../math";
 
 const NEG_INF: f32 = -Infinity;
 
@@ -19,27 +19,6 @@ const NEG_INF: f32 = -Infinity;
 @inline function put(p: usize, i: i32, x: f32): void { store<f32>(p + (<usize>i << 2), x); }
 // @ts-ignore: decorator
 @inline function ld32(p: usize, i: i32): i32 { return load<i32>(p + (<usize>i << 2)); }
-
-/** log Σ_k exp(z[k]) over V logits; SIMD unless naive. */
-function lnorm_row(z: usize, V: i32, naive: bool): f32 {
-  let m = NEG_INF, k = 0;
-  if (!naive) {
-    let vm = f32x4.splat(NEG_INF);
-    for (; k + 4 <= V; k += 4) vm = f32x4.max(vm, v128.load(z + (<usize>k << 2)));
-    m = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
-  }
-  for (; k < V; k++) m = max(m, at(z, k));
-  let s: f32 = 0;
-  k = 0;
-  if (!naive) {
-    const vmax = f32x4.splat(m);
-    let vs = f32x4.splat(0);
-    for (; k + 4 <= V; k += 4) vs = f32x4.add(vs, exp4(f32x4.sub(v128.load(z + (<usize>k << 2)), vmax)));
-    s = f32x4.extract_lane(vs, 0) + f32x4.extract_lane(vs, 1) + f32x4.extract_lane(vs, 2) + f32x4.extract_lane(vs, 3);
-  }
-  for (; k < V; k++) s += Mathf.exp(at(z, k) - m);
-  return m + Mathf.log(s);
-}
 
 function forward_impl(
   losses: usize, lnorm: usize, lp_blank: usize, lp_label: usize, alpha: usize, beta: usize,
@@ -55,7 +34,7 @@ function forward_impl(
         const n = base + t * R + r, u = s + r;
         if (u > Ub) { put(lnorm, n, 0); put(lp_blank, n, NEG_INF); put(lp_label, n, NEG_INF); continue; }
         const z = logits + ((<usize>n * V) << 2);
-        const ln = lnorm_row(z, V, naive);
+        const ln = logsumexp_row(z, V, naive);
         put(lnorm, n, ln);
         put(lp_blank, n, at(z, blank) - ln);
         put(lp_label, n, u < Ub ? at(z, ld32(tgt, u)) - ln : NEG_INF);
@@ -131,21 +110,9 @@ function backward_impl(
           if (inplace) memory.fill(d, 0, <usize>V << 2);
           continue;
         }
-        // Inverts `ln = lnorm_row(z)`: dL/dz_k = exp(z_k - lnorm + α + β - log P) (β sums the in-band arcs) ...
+        // Inverts `ln = logsumexp_row(z)`: dL/dz_k = exp(z_k - lnorm + α + β - log P) (β sums the in-band arcs) ...
         const a = at(alpha, n) - logP;
-        const c = a + at(beta, n) - at(lnorm, n);
-        let k = 0;
-        if (!naive) {
-          const vc = f32x4.splat(c), vs = f32x4.splat(scale);
-          for (; k + 4 <= V; k += 4) {
-            const g = f32x4.mul(vs, exp4(f32x4.add(v128.load(z + (<usize>k << 2)), vc)));
-            v128.store(d + (<usize>k << 2), inplace ? g : f32x4.add(v128.load(d + (<usize>k << 2)), g));
-          }
-        }
-        for (; k < V; k++) {
-          const g = scale * Mathf.exp(at(z, k) + c);
-          put(d, k, inplace ? g : at(d, k) + g);
-        }
+        scaled_exp_row(d, z, V, a + at(beta, n) - at(lnorm, n), scale, inplace, naive);
         // ... minus the blank arc's occupation, inverting `stay = β(t+1,u) + ∅(t,u)` (if in band) and
         // `β(Tb-1,Ub) = ∅(Tb-1,Ub)` ...
         const rn = u - sn;
