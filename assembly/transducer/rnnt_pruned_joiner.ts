@@ -6,72 +6,20 @@
 // The band's symbols u = ranges[b,t] + r past U-1 gather the last predictor row (the loss ignores them).
 // What it is not: the loss (assembly/transducer/rnnt_pruned_loss.ts), nor a joiner for decoding.
 // Reference: icefall zipformer joiner.py with k2 `do_rnnt_pruning` (gather, read not copied); with R = U and
-// ranges 0 it is assembly/transducer/joiner.ts exactly. Tested against that, finite differences, and the naive twin.
+// ranges 0 it is assembly/transducer/joiner.ts exactly (both are joiner_core.ts's one implementation). Tested
+// against that, finite differences, and the naive twin.
 // Weights may be leading slices (ld strides) as in assembly/transducer/joiner.ts.
 
-import { gemm, gemm_naive } from "../ops/gemm";
-import { tanh4 } from "../math";
-
-const PRUNED_CHUNK: i32 = 256; // rows of dh per GEMM in the backward
-
-// @ts-ignore: decorator
-@inline function mm(naive: bool, tA: i32, tB: i32, M: i32, N: i32, K: i32, A: usize, lda: i32, B: usize, ldb: i32, beta: f32, C: usize, ldc: i32): void {
-  if (naive) gemm_naive(tA, tB, M, N, K, 1, A, lda, B, ldb, beta, C, ldc);
-  else gemm(tA, tB, M, N, K, 1, A, lda, B, ldb, beta, C, ldc);
-}
-
-// @ts-ignore: decorator
-@inline function gather_row(ranges: usize, b: i32, t: i32, r: i32, T: i32, U: i32): i32 {
-  return b * U + min(load<i32>(ranges + (<usize>(b * T + t) << 2)) + r, U - 1);
-}
-
-function fill_bias(rows: usize, bias: usize, n: i32, N: i32): void {
-  for (let r = 0; r < n; r++) memory.copy(rows + ((<usize>r * N) << 2), bias, <usize>N << 2);
-}
-
-function add_colsum(acc: usize, x: usize, n: i32, N: i32, naive: bool): void {
-  for (let r = 0; r < n; r++) {
-    const xr = x + ((<usize>r * N) << 2);
-    let k = 0;
-    if (!naive) for (; k + 4 <= N; k += 4) v128.store(acc + (<usize>k << 2), f32x4.add(v128.load(acc + (<usize>k << 2)), v128.load(xr + (<usize>k << 2))));
-    for (; k < N; k++) store<f32>(acc + (<usize>k << 2), load<f32>(acc + (<usize>k << 2)) + load<f32>(xr + (<usize>k << 2)));
-  }
-}
+import { joiner_backward_impl, joiner_forward_impl, joiner_scratch_backward, joiner_scratch_forward } from "./joiner_core";
 
 /** Floats of scratch the forward needs: e and p. */
 export function rnnt_pruned_joiner_forward_scratch(B: i32, T: i32, U: i32, J: i32): i32 {
-  return (B * T + B * U) * J;
+  return joiner_scratch_forward(B, T, U, J);
 }
 
 /** Floats of scratch the backward needs: dE, dP and one chunk of dh. */
 export function rnnt_pruned_joiner_backward_scratch(B: i32, T: i32, U: i32, J: i32): i32 {
-  return (B * T + B * U + PRUNED_CHUNK) * J;
-}
-
-function forward_impl(
-  logits: usize, h: usize, enc: usize, pred: usize, ranges: usize, w_enc: usize, b_enc: usize, w_pred: usize, b_pred: usize,
-  w_out: usize, b_out: usize, scratch: usize, B: i32, T: i32, U: i32, R: i32, Denc: i32, Dpred: i32, J: i32, V: i32,
-  ld_wenc: i32, ld_wpred: i32, ld_wout: i32, naive: bool,
-): void {
-  const e = scratch, p = scratch + ((<usize>B * T * J) << 2);
-  fill_bias(e, b_enc, B * T, J);
-  mm(naive, 0, 1, B * T, J, Denc, enc, Denc, w_enc, ld_wenc, 1, e, J);
-  fill_bias(p, b_pred, B * U, J);
-  mm(naive, 0, 1, B * U, J, Dpred, pred, Dpred, w_pred, ld_wpred, 1, p, J);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const er = e + ((<usize>(b * T + t) * J) << 2);
-      for (let r = 0; r < R; r++) {
-        const pr = p + ((<usize>gather_row(ranges, b, t, r, T, U) * J) << 2);
-        const hr = h + ((<usize>((b * T + t) * R + r) * J) << 2);
-        let k = 0;
-        if (!naive) for (; k + 4 <= J; k += 4) { const o = <usize>k << 2; v128.store(hr + o, tanh4(f32x4.add(v128.load(er + o), v128.load(pr + o)))); }
-        for (; k < J; k++) store<f32>(hr + (<usize>k << 2), Mathf.tanh(load<f32>(er + (<usize>k << 2)) + load<f32>(pr + (<usize>k << 2))));
-      }
-    }
-  }
-  fill_bias(logits, b_out, B * T * R, V);
-  mm(naive, 0, 1, B * T * R, V, J, h, J, w_out, ld_wout, 1, logits, V);
+  return joiner_scratch_backward(B, T, U, J);
 }
 
 /**
@@ -84,7 +32,7 @@ export function rnnt_pruned_joiner_forward(
   w_out: usize, b_out: usize, scratch: usize, B: i32, T: i32, U: i32, R: i32, Denc: i32, Dpred: i32, J: i32, V: i32,
   ld_wenc: i32, ld_wpred: i32, ld_wout: i32,
 ): void {
-  forward_impl(logits, h, enc, pred, ranges, w_enc, b_enc, w_pred, b_pred, w_out, b_out, scratch, B, T, U, R, Denc, Dpred, J, V, ld_wenc, ld_wpred, ld_wout, false);
+  joiner_forward_impl(logits, h, enc, pred, ranges, w_enc, b_enc, w_pred, b_pred, w_out, b_out, scratch, B, T, U, R, Denc, Dpred, J, V, ld_wenc, ld_wpred, ld_wout, false);
 }
 
 /** Twin of rnnt_pruned_joiner_forward: scalar tanh and gemm_naive. */
@@ -93,54 +41,7 @@ export function rnnt_pruned_joiner_forward_naive(
   w_out: usize, b_out: usize, scratch: usize, B: i32, T: i32, U: i32, R: i32, Denc: i32, Dpred: i32, J: i32, V: i32,
   ld_wenc: i32, ld_wpred: i32, ld_wout: i32,
 ): void {
-  forward_impl(logits, h, enc, pred, ranges, w_enc, b_enc, w_pred, b_pred, w_out, b_out, scratch, B, T, U, R, Denc, Dpred, J, V, ld_wenc, ld_wpred, ld_wout, true);
-}
-
-function backward_impl(
-  denc: usize, dpred: usize, dw_enc: usize, db_enc: usize, dw_pred: usize, db_pred: usize, dw_out: usize, db_out: usize,
-  h: usize, dlogits: usize, enc: usize, pred: usize, ranges: usize, w_enc: usize, w_pred: usize, w_out: usize, scratch: usize,
-  B: i32, T: i32, U: i32, R: i32, Denc: i32, Dpred: i32, J: i32, V: i32, ld_wenc: i32, ld_wpred: i32, ld_wout: i32, naive: bool,
-): void {
-  const rows = B * T * R;
-  // Inverts `logits = h W_out^T + b_out`.
-  mm(naive, 1, 0, V, J, rows, dlogits, V, h, J, 1, dw_out, ld_wout);
-  add_colsum(db_out, dlogits, rows, V, naive);
-  const dE = scratch, dP = scratch + ((<usize>B * T * J) << 2), dh = dP + ((<usize>B * U * J) << 2);
-  memory.fill(dE, 0, (<usize>(B * T + B * U) * J) << 2);
-  for (let r0 = 0; r0 < rows; r0 += PRUNED_CHUNK) {
-    const n = min(PRUNED_CHUNK, rows - r0);
-    mm(naive, 0, 0, n, J, V, dlogits + ((<usize>r0 * V) << 2), V, w_out, ld_wout, 0, dh, J); // dh = dlogits W_out
-    // Inverts `h = tanh(e + p[g])`: dz = dh (1 - h^2) goes to e[b,t] and, through the gather, to p[g(b,t,r)].
-    for (let i = r0; i < r0 + n; i++) {
-      const b = i / (T * R), t = (i / R) % T, r = i % R;
-      const hr = h + ((<usize>i * J) << 2), dr = dh + ((<usize>(i - r0) * J) << 2);
-      const er = dE + ((<usize>(b * T + t) * J) << 2), pr = dP + ((<usize>gather_row(ranges, b, t, r, T, U) * J) << 2);
-      let k = 0;
-      if (!naive) {
-        for (; k + 4 <= J; k += 4) {
-          const o = <usize>k << 2;
-          const hv = v128.load(hr + o);
-          const dz = f32x4.mul(v128.load(dr + o), f32x4.sub(f32x4.splat(1.0), f32x4.mul(hv, hv)));
-          v128.store(er + o, f32x4.add(v128.load(er + o), dz));
-          v128.store(pr + o, f32x4.add(v128.load(pr + o), dz));
-        }
-      }
-      for (; k < J; k++) {
-        const o = <usize>k << 2;
-        const hv = load<f32>(hr + o);
-        const dz = load<f32>(dr + o) * (1 - hv * hv);
-        store<f32>(er + o, load<f32>(er + o) + dz);
-        store<f32>(pr + o, load<f32>(pr + o) + dz);
-      }
-    }
-  }
-  // Inverts `e = enc W_enc^T + b_enc` and `p = pred W_pred^T + b_pred`.
-  mm(naive, 1, 0, J, Denc, B * T, dE, J, enc, Denc, 1, dw_enc, ld_wenc);
-  add_colsum(db_enc, dE, B * T, J, naive);
-  mm(naive, 0, 0, B * T, Denc, J, dE, J, w_enc, ld_wenc, 1, denc, Denc);
-  mm(naive, 1, 0, J, Dpred, B * U, dP, J, pred, Dpred, 1, dw_pred, ld_wpred);
-  add_colsum(db_pred, dP, B * U, J, naive);
-  mm(naive, 0, 0, B * U, Dpred, J, dP, J, w_pred, ld_wpred, 1, dpred, Dpred);
+  joiner_forward_impl(logits, h, enc, pred, ranges, w_enc, b_enc, w_pred, b_pred, w_out, b_out, scratch, B, T, U, R, Denc, Dpred, J, V, ld_wenc, ld_wpred, ld_wout, true);
 }
 
 /**
@@ -153,7 +54,7 @@ export function rnnt_pruned_joiner_backward(
   h: usize, dlogits: usize, enc: usize, pred: usize, ranges: usize, w_enc: usize, w_pred: usize, w_out: usize, scratch: usize,
   B: i32, T: i32, U: i32, R: i32, Denc: i32, Dpred: i32, J: i32, V: i32, ld_wenc: i32, ld_wpred: i32, ld_wout: i32,
 ): void {
-  backward_impl(denc, dpred, dw_enc, db_enc, dw_pred, db_pred, dw_out, db_out, h, dlogits, enc, pred, ranges, w_enc, w_pred, w_out, scratch, B, T, U, R, Denc, Dpred, J, V, ld_wenc, ld_wpred, ld_wout, false);
+  joiner_backward_impl(denc, dpred, dw_enc, db_enc, dw_pred, db_pred, dw_out, db_out, h, dlogits, enc, pred, ranges, w_enc, w_pred, w_out, scratch, B, T, U, R, Denc, Dpred, J, V, ld_wenc, ld_wpred, ld_wout, false);
 }
 
 /** Twin of rnnt_pruned_joiner_backward: scalar loops and gemm_naive. */
@@ -162,5 +63,5 @@ export function rnnt_pruned_joiner_backward_naive(
   h: usize, dlogits: usize, enc: usize, pred: usize, ranges: usize, w_enc: usize, w_pred: usize, w_out: usize, scratch: usize,
   B: i32, T: i32, U: i32, R: i32, Denc: i32, Dpred: i32, J: i32, V: i32, ld_wenc: i32, ld_wpred: i32, ld_wout: i32,
 ): void {
-  backward_impl(denc, dpred, dw_enc, db_enc, dw_pred, db_pred, dw_out, db_out, h, dlogits, enc, pred, ranges, w_enc, w_pred, w_out, scratch, B, T, U, R, Denc, Dpred, J, V, ld_wenc, ld_wpred, ld_wout, true);
+  joiner_backward_impl(denc, dpred, dw_enc, db_enc, dw_pred, db_pred, dw_out, db_out, h, dlogits, enc, pred, ranges, w_enc, w_pred, w_out, scratch, B, T, U, R, Denc, Dpred, J, V, ld_wenc, ld_wpred, ld_wout, true);
 }
