@@ -217,15 +217,17 @@ program
   .option("--tiny", "a tiny model and space, the LM weight tuned over two values (the CI smoke test)", false)
   .option("--results <file>", "also write the report into this Markdown file between repro markers (e.g. RESULTS.md)")
   .option("--title <text>", "the report's heading (and its marker in --results)")
+  .option("--report-only", "run nothing: write the report (and --results) from the steps done so far, the rest marked pending; give the experiment's own options", false)
   .action(async (o: { out: string; train: string[]; valid: string[]; test?: string; steps: string; seeds: string; twins: string; ablations: boolean; levers: boolean; lm: boolean;
-    rtfUtterances: string; initFromRepro?: string; threads: string; set: string[]; tiny: boolean; results?: string; title?: string }) => {
+    rtfUtterances: string; initFromRepro?: string; threads: string; set: string[]; tiny: boolean; results?: string; title?: string; reportOnly: boolean }) => {
     const { runRepro } = await import("./commands/repro.js");
     const num = (k: string, v: string, min: number) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < min) throw new Error(`repro: --${k} must be an integer >= ${min}, got ${v}`);
       return n;
     };
-    const command = ["todm", ...process.argv.slice(2)].map((a) => (/^[\w./:=,@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+    // the experiment's command, as the report names it (an interim report's own flag is not part of it)
+    const command = ["todm", ...process.argv.slice(2).filter((a) => a !== "--report-only")].map((a) => (/^[\w./:=,@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
     await runRepro({ ...o, command, steps: num("steps", o.steps, 1), seeds: num("seeds", o.seeds, 1), twins: num("twins", o.twins, 2), threads: num("threads", o.threads, 1),
       rtfUtterances: num("rtf-utterances", o.rtfUtterances, 0) });
   });

@@ -1,9 +1,10 @@
 // `todm repro` at its tiny setting (the CI smoke test of the TODM experiment): a Supernet trained with the
 // sandwich rule and distillation, its twins, the ablations and levers, every model scored greedy and with
 // beam + the experiment's LM, the int8 exports timed through todm/infer, the report and its SVG written; a
-// second invocation finds everything done; a second experiment fine-tunes from the first. Each reported
+// second invocation finds everything done; an interim report of a partly done copy marks the rest pending; a
+// second experiment fine-tunes from the first. Each reported
 // number is recomputed here from the eval reports, logs and files by separate code.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -185,6 +186,31 @@ describe("todm repro", () => {
     expect(again).toMatch(/todm train --out \S+supernet-s1 /);
     expect(again).not.toMatch(/--resume/);
     expect(lines.some((l) => /^\[\d+\/\d+\]/.test(l))).toBe(false);
+
+    // an interim report (--report-only) of a copy with five steps undone: the smallest twin's seed-2 run, its two
+    // scores, one ablation's score and the smallest RTF. Nothing runs; what is done reads as in the full report.
+    const part = join(dir, "part");
+    cpSync(out, part, { recursive: true });
+    for (const f of [`twin-${SMALL}-s2/model.safetensors`, `eval/twin-${SMALL}-s2.json`, `eval/twin-${SMALL}-s2.lm.json`, `eval/ablation-kl-kd-${SMALL}.json`, `rtf/${SMALL}.json`]) rmSync(join(part, f));
+    lines.length = 0;
+    const interim = await runRepro({ ...opts, out: part, results: undefined, reportOnly: true });
+    expect(lines.some((l) => /^\[\d+\/\d+\]/.test(l))).toBe(false); // no step ran
+    expect(existsSync(join(part, "eval", `twin-${SMALL}-s2.json`))).toBe(false);
+    const nSteps = Number(/repro: (\d+) steps/.exec(lines[0])![1]);
+    expect(interim).toContain(`**Interim report** (\`todm repro --report-only\`): ${nSteps - 5} of ${nSteps} steps done`);
+    const greedy = /\*\*Greedy search/, withLm = /\*\*Beam \d+ \+ LM/, ablation = /Ablations \(seed 1/;
+    expect(row(interim, greedy, LARGE)).toEqual(row(text, greedy, LARGE));
+    expect(row(interim, withLm, LARGE)).toEqual(row(text, withLm, LARGE));
+    const [full, now] = [row(text, greedy, SMALL), row(interim, greedy, SMALL)];
+    // params, MACs, RTF, int8 WER, Supernet WER, twin WER, rel., goal, Supernet CER, twin CER
+    expect(now).toEqual([full[0], full[1], "pending", "pending", full[4], "pending", "pending", "pending", full[8], "pending"]);
+    expect(row(interim, withLm, SMALL)).toEqual([row(text, withLm, SMALL)[0], "pending", "pending", "pending", row(text, withLm, SMALL)[4], "pending"]);
+    const ablRow = row(interim, ablation, SMALL);
+    expect(ablRow[5]).toBe("pending"); // kl-kd, the fifth ablation after the full Supernet's column
+    expect(ablRow.filter((c) => c === "pending").length).toBe(1);
+    expect(interim).toMatch(/the 2 twins together pending; ratio pending/);
+    expect(row(interim, /\| run \| updates/, `twin-${SMALL}-s2`)).toEqual(["pending", "pending", "pending"]);
+    expect(row(interim, /\| run \| updates/, `twin-${SMALL}-s1`)).toEqual(row(text, /\| run \| updates/, `twin-${SMALL}-s1`));
 
     // fine-tuning: a stand-in "synthetic experiment" whose seed-1 runs hold the first experiment's seed-2 models
     // (another random start: a fresh seed-1 run is nowhere near them); each run of the second starts from its namesake

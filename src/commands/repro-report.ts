@@ -4,7 +4,8 @@
 // Supernet against its twin, greedy and with beam + LM: WER and CER pooled over seeds with bootstrap 95%
 // intervals, the relative WER difference with its paired-bootstrap interval (src/eval/wer.ts); parameters,
 // MACs per second of audio and the RTF of its int8 export through todm/infer; then the ablations and
-// levers with their cost, and the machine time. Not here: running anything.
+// levers with their cost, and the machine time. An interim report (`--report-only`, partial) writes what is
+// done and marks the rest "pending". Not here: running anything.
 
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -110,23 +111,37 @@ export interface ReportInput {
   /** Each step's kind, by id: "train" or "score" (the machine time's two parts). */
   steps: Record<string, "train" | "score">;
   log: (line: string) => void;
+  /** An interim report (`todm repro --report-only`): how many steps are done of how many; missing cells read "pending". */
+  partial?: { done: number; total: number };
 }
 
 const fmt = (w: { wer: number; ci: [number, number] }) => `${w.wer.toFixed(2)} [${w.ci[0].toFixed(2)}, ${w.ci[1].toFixed(2)}]`;
 const signed = (x: number, d = 1) => `${x >= 0 ? "+" : ""}${x.toFixed(d)}`;
 const minutes = (s: number) => (s / 60).toFixed(1);
+const PENDING = "pending";
 
 /** Writes OUT/REPORT.md (and the section of `o.results`) and OUT/wer-size.svg; returns the report's text. */
 export function writeReproReport(x: ReportInput): string {
   const { o, out, test, all, reported, seeds, times, lm } = x;
-  const rep = (id: string) => JSON.parse(readFileSync(join(out, "eval", `${id}.json`), "utf8")) as EvalReport;
-  const superReps = (sub: SubnetInfo, suffix = "") => seeds.map((k) => rep(`supernet-s${k}-${sub.name}${suffix}`));
-  const twinReps = (sub: SubnetInfo, suffix = "") => seeds.map((k) => rep(`twin-${sub.name}-s${k}${suffix}`));
+  // An eval report, or null while its step has not run (an interim report); a list of them is null unless all are there.
+  const rep = (id: string): EvalReport | null => {
+    const f = join(out, "eval", `${id}.json`);
+    return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as EvalReport) : null;
+  };
+  const all_ = (reps: (EvalReport | null)[]): EvalReport[] | null => (reps.every((r) => r) ? (reps as EvalReport[]) : null);
+  const superReps = (sub: SubnetInfo, suffix = "") => all_(seeds.map((k) => rep(`supernet-s${k}-${sub.name}${suffix}`)));
+  const twinReps = (sub: SubnetInfo, suffix = "") => all_(seeds.map((k) => rep(`twin-${sub.name}-s${k}${suffix}`)));
+  // a training run is done when its final model is there; its wall time counts only then
+  const trained = (id: string) => existsSync(join(out, id, "model.safetensors"));
   const lines: string[] = [];
   const fine = x.runs.filter((r) => r.init);
   lines.push(`### ${o.title ?? "TODM reproduction"}`, "");
+  if (x.partial)
+    lines.push(`**Interim report** (\`todm repro --report-only\`): ${x.partial.done} of ${x.partial.total} steps done; "${PENDING}" marks what has not run yet.`
+      + ` The experiment goes on with its own command (below); its final report replaces this one.`, "");
+  const first = seeds.map((k) => rep(`supernet-s${k}-${reported[0].name}`)).find((r) => r) ?? rep(`twin-${reported[0].name}-s1`);
   lines.push(`Supernet: ${all.length} subnets (${all[0].name} to ${all[all.length - 1].name}); ${o.steps} updates per run; ${o.seeds} seed(s); test data ${test}`
-    + ` (${rep(`supernet-s1-${reported[0].name}`).utterances} utterances). WER, %, pooled over seeds, bootstrap 95% intervals; "rel." is`
+    + ` (${first?.utterances ?? "?"} utterances). WER, %, pooled over seeds, bootstrap 95% intervals; "rel." is`
     + ` (Supernet - twin) / twin with its paired-bootstrap 95% interval. Goal: Supernet at most twin + 3% relative.`
     + ` CER: character error rate of the same hypotheses (spaces included), pooled the same way.`, "");
   if (fine.length) {
@@ -151,15 +166,23 @@ export function writeReproReport(x: ReportInput): string {
     const ci = pairedRelative(s, t);
     return `${signed(rel)}% [${ci[0].toFixed(1)}, ${ci[1].toFixed(1)}] | ${rel <= 3 ? "met" : "missed"}`;
   };
+  // the Supernet's and the twin's cells of one subnet: WER, rel., goal, CER; "pending" where a side is missing
+  const sides = (sub: SubnetInfo, suffix: string, search: number): { cells: string; s?: Pooled; t?: Pooled } => {
+    const sr = superReps(sub, suffix), tr = twinReps(sub, suffix);
+    const s = sr && pooledWer(sr, 1000, 0, "word", search), t = tr && pooledWer(tr, 1000, 0, "word", search);
+    const sc = sr && pooledWer(sr, 1000, 0, "char", search), tc = tr && pooledWer(tr, 1000, 0, "char", search);
+    const cell = (p: Pooled | null) => (p ? fmt(p) : PENDING);
+    return { cells: `${cell(s)} | ${cell(t)} | ${s && t ? compare(s, t) : `${PENDING} | ${PENDING}`} | ${cell(sc)} | ${cell(tc)}`, s: s ?? undefined, t: t ?? undefined };
+  };
   for (const sub of reported) {
-    const s = pooledWer(superReps(sub)), t = pooledWer(twinReps(sub));
-    const sc = pooledWer(superReps(sub), 1000, 0, "char"), tc = pooledWer(twinReps(sub), 1000, 0, "char");
+    const { cells, s, t } = sides(sub, "", 0);
     const r = rtf(sub);
-    curve.push({ sub, s, t });
-    lines.push(`| ${sub.name} | ${fmtCount(sub.params)} | ${(sub.macs / 1e6).toFixed(1)} M | ${r ? r.rtf.toFixed(4) : "-"} | ${r ? r.wer.toFixed(2) : "-"} | ${fmt(s)} | ${fmt(t)} | ${compare(s, t)} | ${fmt(sc)} | ${fmt(tc)} |`);
+    if (s && t) curve.push({ sub, s, t });
+    lines.push(`| ${sub.name} | ${fmtCount(sub.params)} | ${(sub.macs / 1e6).toFixed(1)} M | ${r ? r.rtf.toFixed(4) : x.partial ? PENDING : "-"} | ${r ? r.wer.toFixed(2) : x.partial ? PENDING : "-"} | ${cells} |`);
   }
   // ---- beam + LM
-  if (lm) {
+  if (lm && !(existsSync(lm.info) && existsSync(lm.tune))) lines.push("", `**Beam ${lm.beam} + LM.** ${PENDING}: the experiment's LM and its weight's tuning have not run yet.`);
+  else if (lm) {
     const info = JSON.parse(readFileSync(lm.info, "utf8")) as { order: number; bytes: number; sentences: number; heldOutDropped: number };
     const tune = JSON.parse(readFileSync(lm.tune, "utf8")) as EvalReport;
     const table = tune.lm?.tune?.table ?? [];
@@ -168,11 +191,7 @@ export function writeReproReport(x: ReportInput): string {
       + ` (${tune.lm?.tune?.utterances ?? "?"} utterances) with the Supernet's ${all[0].name} (seed 1) at beam ${lm.beam}: ${table.map((r) => `${r.weight} -> ${r.wer.toFixed(2)}%`).join(", ")};`
       + ` chosen **${lm.weight}**, then every model scored with it.`, "");
     lines.push("| subnet | Supernet WER | twin WER | rel. [95% CI] | goal | Supernet CER | twin CER |", "| --- | ---: | ---: | ---: | :---: | ---: | ---: |");
-    for (const sub of reported) {
-      const s = pooledWer(superReps(sub, ".lm"), 1000, 0, "word", -1), t = pooledWer(twinReps(sub, ".lm"), 1000, 0, "word", -1);
-      const sc = pooledWer(superReps(sub, ".lm"), 1000, 0, "char", -1), tc = pooledWer(twinReps(sub, ".lm"), 1000, 0, "char", -1);
-      lines.push(`| ${sub.name} | ${fmt(s)} | ${fmt(t)} | ${compare(s, t)} | ${fmt(sc)} | ${fmt(tc)} |`);
-    }
+    for (const sub of reported) lines.push(`| ${sub.name} | ${sides(sub, ".lm", -1).cells} |`);
   }
   // ---- WER against size
   const svg = linePlot([
@@ -180,36 +199,40 @@ export function writeReproReport(x: ReportInput): string {
     { name: "twins (trained alone)", points: curve.map((c) => [c.sub.params / 1e6, c.t.wer]), bars: curve.map((c) => c.t.ci), dots: true },
   ], { title: `${o.title ?? "TODM reproduction"}: greedy WER against size (95% intervals)`, xLabel: "parameters (M)", yLabel: "WER % (greedy)", padX: 0.08 });
   const svgPath = join(out, "wer-size.svg");
-  writeFileAtomic(svgPath, svg);
+  if (curve.length) writeFileAtomic(svgPath, svg); // an interim report with no subnet scored on both sides has no plot yet
   // ---- cost
-  const superTime = seeds.reduce((a, k) => a + (times[`supernet-s${k}`] ?? NaN), 0) / seeds.length;
-  const twinTime = reported.reduce((a, sub) => a + seeds.reduce((b, k) => b + (times[`twin-${sub.name}-s${k}`] ?? NaN), 0) / seeds.length, 0);
-  const med = (id: string) => medianStep(join(out, id));
+  const wall = (id: string) => (trained(id) ? (times[id] ?? NaN) : NaN);
+  const superTime = seeds.reduce((a, k) => a + wall(`supernet-s${k}`), 0) / seeds.length;
+  const twinTime = reported.reduce((a, sub) => a + seeds.reduce((b, k) => b + wall(`twin-${sub.name}-s${k}`), 0) / seeds.length, 0);
+  const med = (id: string) => (trained(id) ? medianStep(join(out, id)) : NaN);
+  // a figure of runs not all done reads "pending" (NaN propagates from any missing run)
+  const num = (v: number, d: number) => (Number.isFinite(v) ? v.toFixed(d) : PENDING);
   const superStep = seeds.reduce((a, k) => a + med(`supernet-s${k}`), 0) / seeds.length;
   const twinStep = reported.reduce((a, sub) => a + seeds.reduce((b, k) => b + med(`twin-${sub.name}-s${k}`), 0) / seeds.length, 0);
-  lines.push("", `Training wall time (per seed, mean): Supernet ${minutes(superTime)} min; the ${reported.length} twins together ${minutes(twinTime)} min;`
-    + ` ratio ${(superTime / twinTime).toFixed(2)} (goal: at most 0.5). Per update (median step time of each run, mean over seeds): Supernet`
-    + ` ${superStep.toFixed(0)} ms, the twins together ${twinStep.toFixed(0)} ms, ratio ${(superStep / twinStep).toFixed(2)}.`, "");
+  const dur = (sec: number) => (Number.isFinite(sec) ? `${minutes(sec)} min` : PENDING), ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : PENDING);
+  lines.push("", `Training wall time (per seed, mean): Supernet ${dur(superTime)}; the ${reported.length} twins together ${dur(twinTime)};`
+    + ` ratio ${num(superTime / twinTime, 2)} (goal: at most 0.5). Per update (median step time of each run, mean over seeds): Supernet`
+    + ` ${ms(superStep)}, the twins together ${ms(twinStep)}, ratio ${num(superStep / twinStep, 2)}.`, "");
   // ---- ablations and levers: accuracy with the cost beside it
   const extraTable = (heading: string, prefix: string, rows: [string, string[], string][]) => {
     if (!rows.length) return;
     lines.push(heading, "", ...rows.map(([n, sets, what]) => `- ${n}: ${what}; \`${sets.map((s) => `--set ${s}`).join(" ")}\``), "");
     lines.push(`| subnet | full (seed 1) | ${rows.map(([n]) => n).join(" | ")} |`, `| --- | ---: | ${rows.map(() => "---:").join(" | ")} |`);
     for (const sub of reported) {
-      const cells = [pooledWer([rep(`supernet-s1-${sub.name}`)]), ...rows.map(([n]) => pooledWer([rep(`${prefix}${n}-${sub.name}`)]))];
-      lines.push(`| ${sub.name} | ${cells.map(fmt).join(" | ")} |`);
+      const cells = [rep(`supernet-s1-${sub.name}`), ...rows.map(([n]) => rep(`${prefix}${n}-${sub.name}`))];
+      lines.push(`| ${sub.name} | ${cells.map((r) => (r ? fmt(pooledWer([r])) : PENDING)).join(" | ")} |`);
     }
     const ids = ["supernet-s1", ...rows.map(([n]) => `${prefix}${n}`)];
-    lines.push(`| wall time, min | ${ids.map((id) => minutes(times[id] ?? NaN)).join(" | ")} |`);
-    lines.push(`| median update, ms | ${ids.map((id) => med(id).toFixed(0)).join(" | ")} |`, "");
+    lines.push(`| wall time, min | ${ids.map((id) => num(wall(id) / 60, 1)).join(" | ")} |`);
+    lines.push(`| median update, ms | ${ids.map((id) => num(med(id), 0)).join(" | ")} |`, "");
   };
   extraTable("Ablations (seed 1, same updates; WER greedy % [95% CI]; the full Supernet's setting in parentheses):", "ablation-", x.ablations);
   const sampling = x.ablations.filter(([n]) => n.startsWith("random-"));
   if (sampling.length)
-    lines.push(`Cost against the sum of the twins (${minutes(twinTime)} min), by random subnets sampled per step: `
-      + [`the Supernet ${(superTime / twinTime).toFixed(2)}`, ...sampling.map(([n]) => `${n} ${((times[`ablation-${n}`] ?? NaN) / twinTime).toFixed(2)}`)].join(", ")
-      + `; by median update time: the Supernet ${(superStep / twinStep).toFixed(2)}, `
-      + sampling.map(([n]) => `${n} ${(med(`ablation-${n}`) / twinStep).toFixed(2)}`).join(", ")
+    lines.push(`Cost against the sum of the twins (${dur(twinTime)}), by random subnets sampled per step: `
+      + [`the Supernet ${num(superTime / twinTime, 2)}`, ...sampling.map(([n]) => `${n} ${num(wall(`ablation-${n}`) / twinTime, 2)}`)].join(", ")
+      + `; by median update time: the Supernet ${num(superStep / twinStep, 2)}, `
+      + sampling.map(([n]) => `${n} ${num(med(`ablation-${n}`) / twinStep, 2)}`).join(", ")
       + " (goal: at most 0.5).", "");
   extraTable("Levers for the smallest subnets (seed 1, same updates; WER greedy % [95% CI]; the full Supernet's setting in parentheses):", "lever-", x.levers);
   // ---- machine time: every step's wall time (OUT/times.json)
@@ -219,14 +242,14 @@ export function writeReproReport(x: ReportInput): string {
   const train = sum("train"), score = sum("score");
   lines.push(`**Machine time** of the whole reproduction (the wall time of every step, OUT/times.json): ${(((train + score) / 3600)).toFixed(2)} h (${minutes(train + score)} min);`
     + ` training ${(train / 3600).toFixed(2)} h, scoring (evaluations, LM, exports, RTF) ${(score / 3600).toFixed(2)} h`
-    + `${untimed.length ? ` (${untimed.length} of ${ids.length} steps ran before their time was recorded: not counted)` : ""}.`, "");
+    + `${x.partial ? ` so far (${x.partial.done} of ${x.partial.total} steps done)` : untimed.length ? ` (${untimed.length} of ${ids.length} steps ran before their time was recorded: not counted)` : ""}.`, "");
   lines.push("| run | updates | wall time, min | median update, ms |", "| --- | ---: | ---: | ---: |");
-  for (const r of x.runs) lines.push(`| ${r.id} | ${stepTimes(join(out, r.id)).length} | ${minutes(times[r.id] ?? NaN)} | ${med(r.id).toFixed(0)} |`);
+  for (const r of x.runs) lines.push(`| ${r.id} | ${trained(r.id) ? stepTimes(join(out, r.id)).length : PENDING} | ${num(wall(r.id) / 60, 1)} | ${num(med(r.id), 0)} |`);
   lines.push("");
   const text0 = lines.join("\n");
   const link = (from: string) => `![greedy WER against parameters, the Supernet's subnets and the twins](${relative(from, svgPath).split("\\").join("/")})`;
   const commands = ["<details><summary>Exact commands</summary>", "", "```sh", ...(o.command ? [`# the experiment (each step below is one child process of it, or a step in it)`, o.command] : []), ...x.commands, "```", "", "</details>", ""];
-  const withLink = (from: string) => `${text0.replace(/\n\nTraining wall time/, `\n\n${link(from)}\n\nTraining wall time`)}\n${commands.join("\n")}`;
+  const withLink = (from: string) => `${curve.length ? text0.replace(/\n\nTraining wall time/, `\n\n${link(from)}\n\nTraining wall time`) : text0}\n${commands.join("\n")}`;
   const text = withLink(out);
   writeFileAtomic(join(out, "REPORT.md"), text);
   x.log(text);

@@ -74,6 +74,8 @@ export interface ReproOptions {
   threads: number;
   /** Extra `--set key=value` applied to every training run (the model and the data settings). */
   set: string[];
+  /** Run nothing: write the report from the steps done so far, the rest marked pending (an interim report). */
+  reportOnly?: boolean;
   /** A tiny model and a few steps: the CI smoke test. */
   tiny?: boolean;
   /** Where the report goes (default OUT/REPORT.md); RESULTS.md gets the same text between markers when `results` is set. */
@@ -302,9 +304,12 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   const rel = (a: string) => (a.startsWith(out) ? join(o.out, a.slice(out.length)) : a);
   for (const [i, j] of jobs.entries()) {
     const done = j.done();
-    if (!j.run) commands.push(`todm ${(j.fresh ?? j.argv!)().map(rel).map(quote).join(" ")}`);
+    // an eval step's command reads the tuned LM weight: before the tuning ran, an interim report names it
+    const lmPending = !!o.reportOnly && !j.run && j.id.endsWith(" lm") && !existsSync(tunePath);
+    if (lmPending) commands.push(`# ${j.id}: its command follows the LM weight's tuning`);
+    else if (!j.run) commands.push(`todm ${(j.fresh ?? j.argv!)().map(rel).map(quote).join(" ")}`);
     else commands.push(j.what ?? `# ${j.id}`);
-    if (done) continue;
+    if (done || o.reportOnly) continue;
     const left = reproEtaSec(jobs.map((x) => ({ id: x.id, kind: x.kind, done: x.done() })), times);
     const eta = Number.isFinite(left) ? ` (ETA ${Math.round(left / 60)} min)` : "";
     const start = Date.now(), before = times[j.id] ?? 0;
@@ -339,8 +344,10 @@ export async function runRepro(o: ReproOptions): Promise<string> {
     }
     record();
   }
+  const left = jobs.filter((j) => !j.done()).length;
   return writeReproReport({
-    o, out, test, all, reported, seeds, runs, ablations, levers, times, commands, lm: useLm ? { beam: cfg.lm.beam, weight: lmWeight(), tune: tunePath, info: join(out, "lm.json") } : null,
-    rtfUtterances, steps: Object.fromEntries(jobs.map((j) => [j.id, j.kind])), log,
+    o, out, test, all, reported, seeds, runs, ablations, levers, times, commands,
+    lm: useLm ? { beam: cfg.lm.beam, weight: existsSync(tunePath) ? lmWeight() : NaN, tune: tunePath, info: join(out, "lm.json") } : null,
+    rtfUtterances, steps: Object.fromEntries(jobs.map((j) => [j.id, j.kind])), log, partial: left ? { done: jobs.length - left, total: jobs.length } : undefined,
   });
 }
