@@ -65,6 +65,13 @@ describe("todm repro", () => {
     expect(text).toMatch(/\| subnet \| params \| MACs\/s \| RTF \(int8\) \| int8 WER \| Supernet WER \| twin WER/);
     expect(text.split("\n").filter((l) => /^\| L\d/.test(l)).length).toBe(8); // 2 subnets: greedy, LM, ablations, levers
     expect(readFileSync(join(dir, "RESULTS.md"), "utf8")).toContain("<!-- repro:tiny begin -->");
+    // the goal column, from the printed relative difference and its interval: met (<= +3% and the interval's top
+    // below +3%), point only (the estimate within, the interval not), missed
+    for (const sub of [LARGE, SMALL]) for (const at of [/\*\*Greedy search/, /\*\*Beam \d+ \+ LM/]) {
+      const c = row(text, at, sub), k = at.source.includes("Greedy") ? 6 : 2;
+      const [rel, hi] = [Number(/^([+-][\d.]+)%/.exec(c[k])![1]), Number(/, ([-\d.]+)\]$/.exec(c[k])![1])];
+      expect(c[k + 1]).toBe(rel > 3 ? "missed" : hi < 3 ? "met" : "point only");
+    }
     // the order: the main table (Supernets, twins, their greedy and LM scores, the int8 RTF) before the first ablation
     const started = (id: string) => lines.findIndex((l) => new RegExp(`^\\[\\d+/\\d+\\] ${id}(\\s|$)`).test(l));
     for (const id of [`twin-${SMALL}-s2`, `eval twin-${SMALL}-s2`, `eval twin-${SMALL}-s2 lm`, `rtf ${SMALL}`]) {

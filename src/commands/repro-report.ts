@@ -142,7 +142,7 @@ export function writeReproReport(x: ReportInput): string {
   const first = seeds.map((k) => rep(`supernet-s${k}-${reported[0].name}`)).find((r) => r) ?? rep(`twin-${reported[0].name}-s1`);
   lines.push(`Supernet: ${all.length} subnets (${all[0].name} to ${all[all.length - 1].name}); ${o.steps} updates per run; ${o.seeds} seed(s); test data ${test}`
     + ` (${first?.utterances ?? "?"} utterances). WER, %, pooled over seeds, bootstrap 95% intervals; "rel." is`
-    + ` (Supernet - twin) / twin with its paired-bootstrap 95% interval. Goal: Supernet at most twin + 3% relative.`
+    + ` (Supernet - twin) / twin with its paired-bootstrap 95% interval. Goal: Supernet at most twin + 3% relative with the paired interval below +3% ("met"; "point only": the estimate within, the interval not).`
     + ` CER: character error rate of the same hypotheses (spaces included), pooled the same way.`, "");
   if (fine.length) {
     const dir = dirname(dirname(fine[0].init!));
@@ -164,7 +164,9 @@ export function writeReproReport(x: ReportInput): string {
   const compare = (s: Pooled, t: Pooled) => {
     const rel = t.wer ? (100 * (s.wer - t.wer)) / t.wer : 0;
     const ci = pairedRelative(s, t);
-    return `${signed(rel)}% [${ci[0].toFixed(1)}, ${ci[1].toFixed(1)}] | ${rel <= 3 ? "met" : "missed"}`;
+    // issue 18's goal: within +3% relative, the paired interval below +3% too ("met"); the estimate within
+    // but the interval reaching past +3% is "point only"
+    return `${signed(rel)}% [${ci[0].toFixed(1)}, ${ci[1].toFixed(1)}] | ${rel > 3 ? "missed" : ci[1] < 3 ? "met" : "point only"}`;
   };
   // the Supernet's and the twin's cells of one subnet: WER, rel., goal, CER; "pending" where a side is missing
   const sides = (sub: SubnetInfo, suffix: string, search: number): { cells: string; s?: Pooled; t?: Pooled } => {
