@@ -65,6 +65,9 @@ describe("todm repro", () => {
     expect(text).toMatch(/\| subnet \| params \| MACs\/s \| RTF \(int8\) \| int8 WER \| Supernet WER \| twin WER/);
     expect(text.split("\n").filter((l) => /^\| L\d/.test(l)).length).toBe(8); // 2 subnets: greedy, LM, ablations, levers
     expect(readFileSync(join(dir, "RESULTS.md"), "utf8")).toContain("<!-- repro:tiny begin -->");
+    // the plot beside the results file, linked from it: the experiment's SVG byte for byte
+    expect(readFileSync(join(dir, "RESULTS.md"), "utf8")).toContain("](plots/repro-tiny.svg)");
+    expect(readFileSync(join(dir, "plots", "repro-tiny.svg"), "utf8")).toBe(readFileSync(join(out, "wer-size.svg"), "utf8"));
     // the goal column, from the printed relative difference and its interval: met (<= +3% and the interval's top
     // below +3%), point only (the estimate within, the interval not), missed
     for (const sub of [LARGE, SMALL]) for (const at of [/\*\*Greedy search/, /\*\*Beam \d+ \+ LM/]) {

@@ -7,7 +7,7 @@
 // levers with their cost, and the machine time. An interim report (`--report-only`, partial) writes what is
 // done and marks the rest "pending". Not here: running anything.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { bootstrapInterval, charErrors, pairedBootstrap, type ErrorCount } from "../eval/wer.js";
 import { writeFileAtomic } from "../io/safetensors.js";
@@ -249,9 +249,9 @@ export function writeReproReport(x: ReportInput): string {
   for (const r of x.runs) lines.push(`| ${r.id} | ${trained(r.id) ? stepTimes(join(out, r.id)).length : PENDING} | ${num(wall(r.id) / 60, 1)} | ${num(med(r.id), 0)} |`);
   lines.push("");
   const text0 = lines.join("\n");
-  const link = (from: string) => `![greedy WER against parameters, the Supernet's subnets and the twins](${relative(from, svgPath).split("\\").join("/")})`;
+  const link = (from: string, svgFile = svgPath) => `![greedy WER against parameters, the Supernet's subnets and the twins](${relative(from, svgFile).split("\\").join("/")})`;
   const commands = ["<details><summary>Exact commands</summary>", "", "```sh", ...(o.command ? [`# the experiment (each step below is one child process of it, or a step in it)`, o.command] : []), ...x.commands, "```", "", "</details>", ""];
-  const withLink = (from: string) => `${curve.length ? text0.replace(/\n\nTraining wall time/, `\n\n${link(from)}\n\nTraining wall time`) : text0}\n${commands.join("\n")}`;
+  const withLink = (from: string, svgFile = svgPath) => `${curve.length ? text0.replace(/\n\nTraining wall time/, `\n\n${link(from, svgFile)}\n\nTraining wall time`) : text0}\n${commands.join("\n")}`;
   const text = withLink(out);
   writeFileAtomic(join(out, "REPORT.md"), text);
   x.log(text);
@@ -259,7 +259,13 @@ export function writeReproReport(x: ReportInput): string {
     const tag = `repro:${o.title ?? "default"}`;
     const begin = `<!-- ${tag} begin -->`, end = `<!-- ${tag} end -->`;
     const cur = existsSync(o.results) ? readFileSync(o.results, "utf8") : "# Results\n";
-    const block = `${begin}\n${withLink(dirname(o.results))}\n${end}`;
+    // the plot goes beside the results file (PLOTS_DIR/repro-<title>.svg), so that the link holds where the results file is kept
+    const plot = join(dirname(o.results), "plots", `repro-${(o.title ?? "default").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "")}.svg`);
+    if (curve.length) {
+      mkdirSync(dirname(plot), { recursive: true });
+      writeFileAtomic(plot, svg);
+    }
+    const block = `${begin}\n${withLink(dirname(o.results), plot)}\n${end}`;
     const at = cur.indexOf(begin), until = cur.indexOf(end);
     writeFileAtomic(o.results, at >= 0 && until > at ? cur.slice(0, at) + block + cur.slice(until + end.length) : `${cur.trimEnd()}\n\n${block}\n`);
     x.log(`updated ${o.results}`);
