@@ -105,7 +105,11 @@ async function main(): Promise<void> {
     console.log(`bench ${name}`);
     const mod = await BENCHES[name]();
     const fresh = await mod.run(ctx);
-    records = records.filter((r) => r.bench !== name).concat(fresh);
+    // a rerun bench keeps its place in results.json (and so in BENCHMARKS.md); a new one goes last
+    const at = records.findIndex((r) => r.bench === name);
+    const rest = records.filter((r) => r.bench !== name);
+    const pos = at < 0 ? rest.length : records.slice(0, at).filter((r) => r.bench !== name).length;
+    records = [...rest.slice(0, pos), ...fresh, ...rest.slice(pos)];
     writeAtomic(RESULTS, JSON.stringify(records, null, 2) + "\n");
   }
   writeAtomic("BENCHMARKS.md", renderMarkdown(records));
