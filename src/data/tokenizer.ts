@@ -47,6 +47,18 @@ function describeChar(c: string): string {
 }
 
 /** One symbol per character, and " " for the space between words. */
+/** The symbols of ids joined, blanks (id 0) skipped; an id past the vocabulary is a TokenizerError. */
+function joinSymbols(symbols: readonly string[], ids: ArrayLike<number>): string {
+  let s = "";
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] === 0) continue;
+    const sym = symbols[ids[i]];
+    if (sym === undefined) throw new TokenizerError(`cannot decode id ${ids[i]}: vocabulary has ${symbols.length}`);
+    s += sym;
+  }
+  return s;
+}
+
 export class CharTokenizer implements Tokenizer {
   readonly type = "char";
   readonly symbols: readonly string[];
@@ -73,14 +85,7 @@ export class CharTokenizer implements Tokenizer {
     return out;
   }
   decode(ids: ArrayLike<number>): string {
-    let s = "";
-    for (let i = 0; i < ids.length; i++) {
-      if (ids[i] === 0) continue;
-      const sym = this.symbols[ids[i]];
-      if (sym === undefined) throw new TokenizerError(`cannot decode id ${ids[i]}: vocabulary has ${this.size}`);
-      s += sym;
-    }
-    return s;
+    return joinSymbols(this.symbols, ids);
   }
   toJSON(): TokenizerJSON {
     return { type: "char", version: 1, symbols: [...this.symbols] };
@@ -147,14 +152,7 @@ export class BpeTokenizer implements Tokenizer {
     return out;
   }
   decode(ids: ArrayLike<number>): string {
-    let s = "";
-    for (let i = 0; i < ids.length; i++) {
-      if (ids[i] === 0) continue;
-      const sym = this.symbols[ids[i]];
-      if (sym === undefined) throw new TokenizerError(`cannot decode id ${ids[i]}: vocabulary has ${this.size}`);
-      s += sym;
-    }
-    return s.split(WORD).join(" ").replace(/^ /, "");
+    return joinSymbols(this.symbols, ids).split(WORD).join(" ").replace(/^ /, "");
   }
   toJSON(): TokenizerJSON {
     return { type: "bpe", version: 1, symbols: [...this.symbols], merges: this.merges.map(([a, b]) => [a, b]) };
