@@ -63,7 +63,8 @@ describe("todm repro", () => {
     const text = await runRepro(opts);
     const [LARGE, SMALL] = ["L2-ff32-h4", "L1-ff8-h2"];
     expect(text).toMatch(/\| subnet \| params \| MACs\/s \| RTF \(int8\) \| int8 WER \| Supernet WER \| twin WER/);
-    expect(text.split("\n").filter((l) => /^\| L\d/.test(l)).length).toBe(8); // 2 subnets: greedy, LM, ablations, levers
+    // 2 subnets: greedy, LM, ablations and levers (WER, and against the twin of seed 1)
+    expect(text.split("\n").filter((l) => /^\| L\d/.test(l)).length).toBe(12);
     expect(readFileSync(join(dir, "RESULTS.md"), "utf8")).toContain("<!-- repro:tiny begin -->");
     // the plot beside the results file, linked from it: the experiment's SVG byte for byte
     expect(readFileSync(join(dir, "RESULTS.md"), "utf8")).toContain("](plots/repro-tiny.svg)");
@@ -121,6 +122,31 @@ describe("todm repro", () => {
     const abl = ["supernet-s1", ...["random-2", "random-0", "no-adaptive-dropout", "largest-dropout", "kl-kd", "full-lattice-kd", "no-kd", "adamw", "per-member-frontend"].map((n) => `ablation-${n}`)];
     row(text, /Ablations \(seed 1/, "median update, ms").forEach((c, k) => expect(Math.abs(Number(c) - stepMs(abl[k]))).toBeLessThanOrEqual(0.5));
     row(text, /Ablations \(seed 1/, "wall time, min").forEach((c, k) => expect(Math.abs(Number(c) - times[abl[k]] / 60)).toBeLessThanOrEqual(0.05));
+    // each ablation against the twin of seed 1: the relative difference recomputed from the two eval reports'
+    // error and word counts, the goal word from the printed interval, and the counts row from the words
+    const wer1 = (id: string) => {
+      const r = JSON.parse(readFileSync(join(out, "eval", `${id}.json`), "utf8")) as { hypotheses: { ref: string; hyps: { errors: number }[] }[] };
+      const e = r.hypotheses.reduce((a, h) => a + h.hyps[0].errors, 0), w = r.hypotheses.reduce((a, h) => a + h.ref.split(/\s+/).filter(Boolean).length, 0);
+      return (100 * e) / w;
+    };
+    const vsTwin = /Against the twin of seed 1/;
+    const words: string[][] = [];
+    for (const sub of [LARGE, SMALL]) {
+      const cells = row(text.slice(text.search(/Ablations \(seed 1/)), vsTwin, sub);
+      expect(cells.length).toBe(abl.length);
+      const tw = wer1(`twin-${sub}-s1`);
+      words.push(cells.map((c, k) => {
+        const m = /^([+-][\d.]+)% \[([-\d.]+), ([-\d.]+)\] (met|point only|missed)$/.exec(c)!;
+        const id = k === 0 ? `supernet-s1-${sub}` : `${abl[k]}-${sub}`;
+        expect(Math.abs(Number(m[1]) - (100 * (wer1(id) - tw)) / tw)).toBeLessThanOrEqual(0.05 + 1e-9); // printed to 0.1
+        expect(m[4]).toBe(Number(m[1]) > 3 ? "missed" : Number(m[3]) < 3 ? "met" : "point only");
+        return m[4];
+      }));
+    }
+    row(text.slice(text.search(/Ablations \(seed 1/)), vsTwin, "met / point only / missed").forEach((c, k) => {
+      const col = words.map((w) => w[k]);
+      expect(c).toBe(`${col.filter((w) => w === "met").length} / ${col.filter((w) => w === "point only").length} / ${col.filter((w) => w === "missed").length}`);
+    });
 
     // the LM: the training text minus every valid and test sentence, never one of them
     const texts = (f: string) => jsonl(f).map((r) => r.text as string);

@@ -4,7 +4,7 @@
 // Supernet against its twin, greedy and with beam + LM: WER and CER pooled over seeds with bootstrap 95%
 // intervals, the relative WER difference with its paired-bootstrap interval (src/eval/wer.ts); parameters,
 // MACs per second of audio and the RTF of its int8 export through todm/infer; then the ablations and
-// levers with their cost, and the machine time. An interim report (`--report-only`, partial) writes what is
+// levers with their cost and each against the twin of seed 1, and the machine time. An interim report (`--report-only`, partial) writes what is
 // done and marks the rest "pending". Not here: running anything.
 
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -227,6 +227,23 @@ export function writeReproReport(x: ReportInput): string {
     const ids = ["supernet-s1", ...rows.map(([n]) => `${prefix}${n}`)];
     lines.push(`| wall time, min | ${ids.map((id) => num(wall(id) / 60, 1)).join(" | ")} |`);
     lines.push(`| median update, ms | ${ids.map((id) => num(med(id), 0)).join(" | ")} |`, "");
+    // each column against the twin of seed 1 (the same seed): what a setting does to the goal, subnet by subnet
+    lines.push(`Against the twin of seed 1: (run - twin) / twin, paired 95% interval, and the goal as above.`, "");
+    lines.push(`| subnet | full (seed 1) | ${rows.map(([n]) => n).join(" | ")} |`, `| --- | ---: | ${rows.map(() => "---:").join(" | ")} |`);
+    const goals = ids.map(() => ({ met: 0, point: 0, missed: 0, pending: 0 }));
+    for (const sub of reported) {
+      const twin = rep(`twin-${sub.name}-s1`);
+      const t = twin && pooledWer([twin]);
+      const cells = [`supernet-s1-${sub.name}`, ...rows.map(([n]) => `${prefix}${n}-${sub.name}`)].map((id, k) => {
+        const r = rep(id);
+        if (!r || !t) return (goals[k].pending++, PENDING);
+        const [rel, goal] = compare(pooledWer([r]), t).split(" | ");
+        goals[k][goal === "met" ? "met" : goal === "missed" ? "missed" : "point"]++;
+        return `${rel} ${goal}`;
+      });
+      lines.push(`| ${sub.name} | ${cells.join(" | ")} |`);
+    }
+    lines.push(`| met / point only / missed | ${goals.map((g) => (g.pending ? PENDING : `${g.met} / ${g.point} / ${g.missed}`)).join(" | ")} |`, "");
   };
   extraTable("Ablations (seed 1, same updates; WER greedy % [95% CI]; the full Supernet's setting in parentheses):", "ablation-", x.ablations);
   const sampling = x.ablations.filter(([n]) => n.startsWith("random-"));
