@@ -136,13 +136,17 @@ describe("todm repro", () => {
       expect(cells.length).toBe(abl.length);
       const tw = wer1(`twin-${sub}-s1`);
       words.push(cells.map((c, k) => {
-        const m = /^([+-][\d.]+)% \[([-\d.]+), ([-\d.]+)\] (met|point only|missed)$/.exec(c)!;
+        const m = /^([+-][\d.]+)% \[([-\d.]+), ([-\d.]+)\] (met|point only|missed) \((\d+)\)$/.exec(c)!;
         const id = k === 0 ? `supernet-s1-${sub}` : `${abl[k]}-${sub}`;
+        // the updates in which the subnet was a member, counted from the run's step records
+        expect(Number(m[5])).toBe(stepsOf(join(out, abl[k])).filter((st) => st.subnets.includes(sub)).length);
         expect(Math.abs(Number(m[1]) - (100 * (wer1(id) - tw)) / tw)).toBeLessThanOrEqual(0.05 + 1e-9); // printed to 0.1
         expect(m[4]).toBe(Number(m[1]) > 3 ? "missed" : Number(m[3]) < 3 ? "met" : "point only");
         return m[4];
       }));
     }
+    // the largest and the smallest are members of every update (2 here); with 0 random members, no other is
+    expect(text).toMatch(new RegExp(`Updates in which each subnet was a member .*: ${LARGE} 2 / 2, ${SMALL} 2 / 2\\.`));
     row(text.slice(text.search(/Ablations \(seed 1/)), vsTwin, "met / point only / missed").forEach((c, k) => {
       const col = words.map((w) => w[k]);
       expect(c).toBe(`${col.filter((w) => w === "met").length} / ${col.filter((w) => w === "point only").length} / ${col.filter((w) => w === "missed").length}`);

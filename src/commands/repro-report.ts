@@ -3,9 +3,10 @@
 // update time) and OUT/times.json (every step's wall time: the machine time). Per reported subnet, the
 // Supernet against its twin, greedy and with beam + LM: WER and CER pooled over seeds with bootstrap 95%
 // intervals, the relative WER difference with its paired-bootstrap interval (src/eval/wer.ts); parameters,
-// MACs per second of audio and the RTF of its int8 export through todm/infer; then the ablations and
-// levers with their cost and each against the twin of seed 1, and the machine time. An interim report (`--report-only`, partial) writes what is
-// done and marks the rest "pending". Not here: running anything.
+// MACs per second of audio and the RTF of its int8 export through todm/infer; how many updates each subnet
+// was a member of (the runs' logs); then the ablations and levers with their cost and each against the twin
+// of seed 1, and the machine time. An interim report (`--report-only`, partial) writes what is done and
+// marks the rest "pending". Not here: running anything.
 
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -84,6 +85,17 @@ export function stepTimes(runDir: string): number[] {
   const f = join(runDir, "log.jsonl");
   if (!existsSync(f)) return [];
   return readFileSync(f, "utf8").split("\n").filter((l) => l.includes('"type":"step"')).map((l) => (JSON.parse(l) as { stepMs: number }).stepMs);
+}
+
+/** How many updates each subnet of a run was a member of (the sandwich's draws, its log.jsonl), by name. */
+export function memberUpdates(runDir: string): Map<string, number> {
+  const f = join(runDir, "log.jsonl"), n = new Map<string, number>();
+  if (!existsSync(f)) return n;
+  for (const l of readFileSync(f, "utf8").split("\n")) {
+    if (!l.includes('"type":"step"')) continue;
+    for (const name of (JSON.parse(l) as { subnets?: string[] }).subnets ?? []) n.set(name, (n.get(name) ?? 0) + 1);
+  }
+  return n;
 }
 
 /** The median update time of a run (its log.jsonl): robust to a machine busy with other work for a while. */
@@ -182,6 +194,17 @@ export function writeReproReport(x: ReportInput): string {
     if (s && t) curve.push({ sub, s, t });
     lines.push(`| ${sub.name} | ${fmtCount(sub.params)} | ${(sub.macs / 1e6).toFixed(1)} M | ${r ? r.rtf.toFixed(4) : x.partial ? PENDING : "-"} | ${r ? r.wer.toFixed(2) : x.partial ? PENDING : "-"} | ${cells} |`);
   }
+  // how often each reported subnet was trained as a member: the sandwich trains the largest and the smallest every
+  // update, each other subnet only when drawn as a random member
+  const members = new Map<string, Map<string, number>>();
+  const memberOf = (id: string) => {
+    if (!members.has(id)) members.set(id, trained(id) ? memberUpdates(join(out, id)) : new Map());
+    return members.get(id)!;
+  };
+  if (seeds.every((k) => trained(`supernet-s${k}`)))
+    lines.push("", `Updates in which each subnet was a member of the Supernet's step (the sandwich: the largest and the smallest every update,`
+      + ` the others when drawn; ${seeds.map((k) => `seed ${k}`).join(" / ")}, of ${o.steps}): `
+      + reported.map((sub) => `${sub.name} ${seeds.map((k) => memberOf(`supernet-s${k}`).get(sub.name) ?? 0).join(" / ")}`).join(", ") + ".");
   // ---- beam + LM
   if (lm && !(existsSync(lm.info) && existsSync(lm.tune))) lines.push("", `**Beam ${lm.beam} + LM.** ${PENDING}: the experiment's LM and its weight's tuning have not run yet.`);
   else if (lm) {
@@ -228,7 +251,7 @@ export function writeReproReport(x: ReportInput): string {
     lines.push(`| wall time, min | ${ids.map((id) => num(wall(id) / 60, 1)).join(" | ")} |`);
     lines.push(`| median update, ms | ${ids.map((id) => num(med(id), 0)).join(" | ")} |`, "");
     // each column against the twin of seed 1 (the same seed): what a setting does to the goal, subnet by subnet
-    lines.push(`Against the twin of seed 1: (run - twin) / twin, paired 95% interval, and the goal as above.`, "");
+    lines.push(`Against the twin of seed 1: (run - twin) / twin, paired 95% interval, and the goal as above; in parentheses, the updates in which the subnet was a member.`, "");
     lines.push(`| subnet | full (seed 1) | ${rows.map(([n]) => n).join(" | ")} |`, `| --- | ---: | ${rows.map(() => "---:").join(" | ")} |`);
     const goals = ids.map(() => ({ met: 0, point: 0, missed: 0, pending: 0 }));
     for (const sub of reported) {
@@ -239,7 +262,7 @@ export function writeReproReport(x: ReportInput): string {
         if (!r || !t) return (goals[k].pending++, PENDING);
         const [rel, goal] = compare(pooledWer([r]), t).split(" | ");
         goals[k][goal === "met" ? "met" : goal === "missed" ? "missed" : "point"]++;
-        return `${rel} ${goal}`;
+        return `${rel} ${goal} (${memberOf(ids[k]).get(sub.name) ?? 0})`;
       });
       lines.push(`| ${sub.name} | ${cells.join(" | ")} |`);
     }
