@@ -260,11 +260,15 @@ describe("todm repro", () => {
       mkdirSync(join(src, id), { recursive: true });
       copyFileSync(join(out, id.replace(/-s1$/, "-s2"), "model.safetensors"), join(src, id, "model.safetensors"));
     }
+    writeFileSync(join(src, "times.json"), JSON.stringify({ "supernet-s1": 3600, "eval x": 1800 }));
     const out2 = join(dir, "fine");
     const text2 = await runRepro({ ...opts, out: out2, seeds: 1, steps: 1, ablations: false, levers: false, lm: false, results: undefined, title: "fine", initFromRepro: src, log: () => {} });
     expect(text2).toMatch(new RegExp(`\\*\\*Fine-tuned\\*\\*, not trained from scratch: each of the 3 runs started from the final model of the run of the same name in ${src}`));
     expect(text2).toMatch(/todm train --out \S+supernet-s1 --init-from \S+seed2-as-seed1\/supernet-s1\/model\.safetensors /);
     expect(text2).not.toMatch(/Beam 4 \+ LM/);
+    // the machine time of both: the source's 1.5 h (its times.json) and this one's steps (its own times.json)
+    const own = Object.values(JSON.parse(readFileSync(join(out2, "times.json"), "utf8")) as Record<string, number>).reduce((a, b) => a + b, 0);
+    expect(text2).toContain(`With the experiment it was fine-tuned from (${join(src, "times.json")}: 1.50 h when this report was written), ${((5400 + own) / 3600).toFixed(2)} h in all.`);
     for (const id of ids) {
       const init = readSafetensors(join(src, id, "model.safetensors")).tensors, tuned = readSafetensors(join(out2, id, "model.safetensors")).tensors;
       const scratch = readSafetensors(join(out, id, "model.safetensors")).tensors; // seed 1 from its own random start, 2 updates

@@ -132,6 +132,14 @@ const signed = (x: number, d = 1) => `${x >= 0 ? "+" : ""}${x.toFixed(d)}`;
 const minutes = (s: number) => (s / 60).toFixed(1);
 const PENDING = "pending";
 
+/** A fine-tuning's machine time with that of the experiment it started from (DIR/times.json), or "" without one. */
+function fromTimes(dir: string | undefined, own: number): string {
+  const f = dir ? join(dir, "times.json") : "";
+  if (!f || !existsSync(f)) return "";
+  const src = Object.values(JSON.parse(readFileSync(f, "utf8")) as Record<string, number>).reduce((a, b) => a + b, 0);
+  return ` With the experiment it was fine-tuned from (${f}: ${(src / 3600).toFixed(2)} h when this report was written), ${((src + own) / 3600).toFixed(2)} h in all.`;
+}
+
 /** Writes OUT/REPORT.md (and the section of `o.results`) and OUT/wer-size.svg; returns the report's text. */
 export function writeReproReport(x: ReportInput): string {
   const { o, out, test, all, reported, seeds, times, lm } = x;
@@ -284,7 +292,8 @@ export function writeReproReport(x: ReportInput): string {
   const train = sum("train"), score = sum("score");
   lines.push(`**Machine time** of the whole reproduction (the wall time of every step, OUT/times.json): ${(((train + score) / 3600)).toFixed(2)} h (${minutes(train + score)} min);`
     + ` training ${(train / 3600).toFixed(2)} h, scoring (evaluations, LM, exports, RTF) ${(score / 3600).toFixed(2)} h`
-    + `${x.partial ? ` so far (${x.partial.done} of ${x.partial.total} steps done)` : untimed.length ? ` (${untimed.length} of ${ids.length} steps ran before their time was recorded: not counted)` : ""}.`, "");
+    + `${x.partial ? ` so far (${x.partial.done} of ${x.partial.total} steps done)` : untimed.length ? ` (${untimed.length} of ${ids.length} steps ran before their time was recorded: not counted)` : ""}.`
+    + fromTimes(o.initFromRepro, train + score), "");
   lines.push("| run | updates | wall time, min | median update, ms |", "| --- | ---: | ---: | ---: |");
   for (const r of x.runs) lines.push(`| ${r.id} | ${trained(r.id) ? stepTimes(join(out, r.id)).length : PENDING} | ${num(wall(r.id) / 60, 1)} | ${num(med(r.id), 0)} |`);
   lines.push("");
