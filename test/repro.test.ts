@@ -83,6 +83,9 @@ describe("todm repro", () => {
       expect(started(id)).toBeLessThan(started("ablation-random-2"));
     }
     expect(started("ablation-random-2")).toBeLessThan(started(`eval ablation-random-2-${SMALL}`));
+    // each ablation scored before the next one trains (an interim report between sessions has its row)
+    expect(started(`eval ablation-random-2-${SMALL}`)).toBeLessThan(started("ablation-random-0"));
+    expect(started(`eval ablation-per-member-frontend-${SMALL}`)).toBeLessThan(started("lever-gamma-2"));
     // the Supernet's steps: the largest, the smallest and 1 random (the default), with adaptive dropout (p_max 0.1 on the largest)
     const steps = stepsOf(join(out, "supernet-s1"));
     expect(steps.length).toBe(2);

@@ -293,8 +293,11 @@ export async function runRepro(o: ReproOptions): Promise<string> {
       run: async () => writeFileAtomic(rep, JSON.stringify(await inferRtf(file, test, rtfUtterances), null, 1) + "\n"),
     });
   }
-  jobs.push(...extraTrains);
-  for (const [name] of [...ablations.map(([n]) => [`ablation-${n}`]), ...levers.map(([n]) => [`lever-${n}`])]) for (const sub of reported) jobs.push(evalJob(`${name}-${sub.name}`, join(out, name), sub.name, false));
+  // each ablation and lever scored as soon as it is trained: an interim report between sessions has its row
+  for (const t of extraTrains) {
+    jobs.push(t);
+    for (const sub of reported) jobs.push(evalJob(`${t.id}-${sub.name}`, join(out, t.id), sub.name, false));
+  }
 
   const timesPath = join(out, "times.json");
   const times: Record<string, number> = existsSync(timesPath) ? JSON.parse(readFileSync(timesPath, "utf8")) : {};
