@@ -148,6 +148,14 @@ describe("todm repro", () => {
         return m[4];
       }));
     }
+    // each setting's change from the full Supernet (seed 1), in points: recomputed from the two eval reports, inside its paired interval
+    for (const sub of [LARGE, SMALL])
+      row(text, /Ablations \(seed 1/, sub).slice(1).forEach((c, k) => {
+        const m = /^[\d.]+ \[[\d.]+, [\d.]+\]; ([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\]$/.exec(c)!;
+        expect(Math.abs(Number(m[1]) - (wer1(`${abl[k + 1]}-${sub}`) - wer1(`supernet-s1-${sub}`)))).toBeLessThanOrEqual(0.005 + 1e-9); // printed to 0.01
+        expect(Number(m[2])).toBeLessThanOrEqual(Number(m[1]) + 0.01);
+        expect(Number(m[3])).toBeGreaterThanOrEqual(Number(m[1]) - 0.01);
+      });
     // the largest and the smallest are members of every update (2 here); with 0 random members, no other is
     expect(text).toMatch(new RegExp(`Updates in which each subnet was a member .*: ${LARGE} 2 / 2, ${SMALL} 2 / 2\\.`));
     row(text.slice(text.search(/Ablations \(seed 1/)), vsTwin, "met / point only / missed").forEach((c, k) => {

@@ -250,10 +250,23 @@ export function writeReproReport(x: ReportInput): string {
   const extraTable = (heading: string, prefix: string, rows: [string, string[], string][]) => {
     if (!rows.length) return;
     lines.push(heading, "", ...rows.map(([n, sets, what]) => `- ${n}: ${what}; \`${sets.map((s) => `--set ${s}`).join(" ")}\``), "");
+    lines.push(`Each setting's WER [95% CI]; then its change from the full Supernet's, in points, with the paired 95% interval (the same seed and utterances).`, "");
     lines.push(`| subnet | full (seed 1) | ${rows.map(([n]) => n).join(" | ")} |`, `| --- | ---: | ${rows.map(() => "---:").join(" | ")} |`);
     for (const sub of reported) {
       const cells = [rep(`supernet-s1-${sub.name}`), ...rows.map(([n]) => rep(`${prefix}${n}-${sub.name}`))];
-      lines.push(`| ${sub.name} | ${cells.map((r) => (r ? fmt(pooledWer([r])) : PENDING)).join(" | ")} |`);
+      const full = cells[0] && pooledWer([cells[0]]);
+      // beside each setting's WER, its change from the full Supernet (the same seed and utterances), paired interval in points
+      const change = (p: Pooled) => {
+        if (!full) return "";
+        const [lo, hi] = pairedBootstrap(errorCounts(p), errorCounts(full), { draws: 1000, seed: 1 });
+        return `; ${signed(p.wer - full.wer, 2)} [${signed(lo, 2)}, ${signed(hi, 2)}]`;
+      };
+      const cell = (r: EvalReport | null, k: number) => {
+        if (!r) return PENDING;
+        const p = pooledWer([r]);
+        return k === 0 ? fmt(p) : fmt(p) + change(p);
+      };
+      lines.push(`| ${sub.name} | ${cells.map(cell).join(" | ")} |`);
     }
     const ids = ["supernet-s1", ...rows.map(([n]) => `${prefix}${n}`)];
     lines.push(`| wall time, min | ${ids.map((id) => num(wall(id) / 60, 1)).join(" | ")} |`);
