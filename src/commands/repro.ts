@@ -37,6 +37,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, 
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { corpusCacheDir } from "../data/corpus_plan.js";
+import { ensureDefaultCorpus } from "../data/synth.js";
 import { readManifest } from "../data/manifest.js";
 import { readAudioAt } from "../audio/read.js";
 import { normalizeText } from "../data/normalize.js";
@@ -207,7 +208,9 @@ export async function runRepro(o: ReproOptions): Promise<string> {
   const P = headDimOf(model);
   const builtin = corpusCacheDir(cfg.data.cacheDir, cfg.data.corpus);
   const test = o.test ?? join(builtin, "test.jsonl");
-  if (!existsSync(test)) throw new Error(`repro: no test manifest ${test} (give --test, or run \`todm train\` once to build the synthetic corpus)`);
+  // The built-in corpus is built on first use, as `todm train` does (a half-built one is resumed).
+  if (!o.test && !o.train.length && !o.reportOnly) await ensureDefaultCorpus(builtin, log, cfg.data.corpus);
+  if (!existsSync(test)) throw new Error(`repro: no test manifest ${test} (give --test${o.reportOnly ? ", or run the experiment first" : ""})`);
   const useLm = o.lm ?? true;
   const tuneManifest = o.valid[0] ?? (o.train.length ? undefined : join(builtin, "valid.jsonl"));
   if (useLm && !(tuneManifest && existsSync(tuneManifest))) throw new Error(`repro: the LM weight is tuned on the first --valid manifest${tuneManifest ? ` (${tuneManifest}: missing)` : ""}: give --valid, or --no-lm`);
