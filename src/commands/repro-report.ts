@@ -80,28 +80,26 @@ export function pairedRelative(a: { perUtt: number[]; words: number[] }, b: { pe
   return pairedBootstrap(errorCounts(a), errorCounts(b), { draws, seed, relative: true });
 }
 
-/** The step times (ms) a run logged (log.jsonl), in order. */
-export function stepTimes(runDir: string): number[] {
-  const f = join(runDir, "log.jsonl");
-  if (!existsSync(f)) return [];
-  return readFileSync(f, "utf8").split("\n").filter((l) => l.includes('"type":"step"')).map((l) => (JSON.parse(l) as { stepMs: number }).stepMs);
-}
+/** What a run's step records (its log.jsonl) say: each update's time (ms), in order, and how many updates each
+ * subnet was a member of (the sandwich's draws), by name. One pass over the file. */
+export interface RunSteps { ms: number[]; members: Map<string, number> }
 
-/** How many updates each subnet of a run was a member of (the sandwich's draws, its log.jsonl), by name. */
-export function memberUpdates(runDir: string): Map<string, number> {
-  const f = join(runDir, "log.jsonl"), n = new Map<string, number>();
-  if (!existsSync(f)) return n;
+export function readRunSteps(runDir: string): RunSteps {
+  const f = join(runDir, "log.jsonl"), ms: number[] = [], members = new Map<string, number>();
+  if (!existsSync(f)) return { ms, members };
   for (const l of readFileSync(f, "utf8").split("\n")) {
     if (!l.includes('"type":"step"')) continue;
-    for (const name of (JSON.parse(l) as { subnets?: string[] }).subnets ?? []) n.set(name, (n.get(name) ?? 0) + 1);
+    const r = JSON.parse(l) as { stepMs: number; subnets?: string[] };
+    ms.push(r.stepMs);
+    for (const name of r.subnets ?? []) members.set(name, (members.get(name) ?? 0) + 1);
   }
-  return n;
+  return { ms, members };
 }
 
-/** The median update time of a run (its log.jsonl): robust to a machine busy with other work for a while. */
-export function medianStep(runDir: string): number {
-  const ms = stepTimes(runDir).sort((a, b) => a - b);
-  return ms.length ? ms[ms.length >> 1] : NaN;
+/** The median of update times: robust to a machine busy with other work for a while. */
+export function median(ms: number[]): number {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return sorted.length ? sorted[sorted.length >> 1] : NaN;
 }
 
 export interface ReportInput {
@@ -157,6 +155,12 @@ export function writeReproReport(x: ReportInput): string {
   const twinReps = (sub: SubnetInfo, suffix = "") => all_(seeds.map((k) => rep(`twin-${sub.name}-s${k}${suffix}`)));
   // a training run is done when its final model is there; its wall time counts only then
   const trained = (id: string) => existsSync(join(out, id, "model.safetensors"));
+  // each finished run's step records, read once per report (an unfinished run's count as none)
+  const stepsOf = new Map<string, RunSteps>();
+  const runSteps = (id: string): RunSteps => {
+    if (!stepsOf.has(id)) stepsOf.set(id, trained(id) ? readRunSteps(join(out, id)) : { ms: [], members: new Map() });
+    return stepsOf.get(id)!;
+  };
   const lines: string[] = [];
   const fine = x.runs.filter((r) => r.init);
   lines.push(`### ${o.title ?? "TODM reproduction"}`, "");
@@ -209,11 +213,7 @@ export function writeReproReport(x: ReportInput): string {
   }
   // how often each reported subnet was trained as a member: the sandwich trains the largest and the smallest every
   // update, each other subnet only when drawn as a random member
-  const members = new Map<string, Map<string, number>>();
-  const memberOf = (id: string) => {
-    if (!members.has(id)) members.set(id, trained(id) ? memberUpdates(join(out, id)) : new Map());
-    return members.get(id)!;
-  };
+  const memberOf = (id: string) => runSteps(id).members;
   if (seeds.every((k) => trained(`supernet-s${k}`)))
     lines.push("", `Updates in which each subnet was a member of the Supernet's step (the sandwich: the largest and the smallest every update,`
       + ` the others when drawn; ${seeds.map((k) => `seed ${k}`).join(" / ")}, of ${o.steps}): `
@@ -242,7 +242,7 @@ export function writeReproReport(x: ReportInput): string {
   const wall = (id: string) => (trained(id) ? (times[id] ?? NaN) : NaN);
   const superTime = seeds.reduce((a, k) => a + wall(`supernet-s${k}`), 0) / seeds.length;
   const twinTime = reported.reduce((a, sub) => a + seeds.reduce((b, k) => b + wall(`twin-${sub.name}-s${k}`), 0) / seeds.length, 0);
-  const med = (id: string) => (trained(id) ? medianStep(join(out, id)) : NaN);
+  const med = (id: string) => (trained(id) ? median(runSteps(id).ms) : NaN);
   // a figure of runs not all done reads "pending" (NaN propagates from any missing run)
   const num = (v: number, d: number) => (Number.isFinite(v) ? v.toFixed(d) : PENDING);
   const superStep = seeds.reduce((a, k) => a + med(`supernet-s${k}`), 0) / seeds.length;
@@ -313,7 +313,7 @@ export function writeReproReport(x: ReportInput): string {
     + `${x.partial ? ` so far (${x.partial.done} of ${x.partial.total} steps done)` : untimed.length ? ` (${untimed.length} of ${ids.length} steps ran before their time was recorded: not counted)` : ""}.`
     + fromTimes(o.initFromRepro, train + score), "");
   lines.push("| run | updates | wall time, min | median update, ms |", "| --- | ---: | ---: | ---: |");
-  for (const r of x.runs) lines.push(`| ${r.id} | ${trained(r.id) ? stepTimes(join(out, r.id)).length : PENDING} | ${num(wall(r.id) / 60, 1)} | ${num(med(r.id), 0)} |`);
+  for (const r of x.runs) lines.push(`| ${r.id} | ${trained(r.id) ? runSteps(r.id).ms.length : PENDING} | ${num(wall(r.id) / 60, 1)} | ${num(med(r.id), 0)} |`);
   lines.push("");
   const text0 = lines.join("\n");
   const link = (from: string, svgFile = svgPath) => `![greedy WER against parameters, the Supernet's subnets and the twins](${relative(from, svgFile).split("\\").join("/")})`;
